@@ -1,0 +1,72 @@
+/**
+ * Errors are data: one base error with a `code` union and an optional `cause`.
+ * Transports (CLI exit codes, WebSocket close codes) map codes in exactly one place each.
+ */
+
+export const ERROR_CODES = [
+  'PERSONA_INVALID',
+  'CONSTITUTION_INVALID',
+  'PANEL_INVALID',
+  'INPUT_INVALID',
+  'CONFIG_INVALID',
+  'MODEL_NOT_FOUND',
+  'MODEL_CREDENTIALS_MISSING',
+  'MODEL_UNREACHABLE',
+  'PROVIDER_FAILED',
+  'RATE_LIMITED',
+  'TIMEOUT',
+  'ABORTED',
+  'OUTPUT_INVALID',
+  'BUDGET_EXCEEDED',
+  'STORE_FAILED',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Where in a file a problem sits, so messages can point at it. */
+export interface ErrorLocation {
+  file?: string;
+  line?: number;
+  field?: string;
+}
+
+/** The one base error of Tribunal; `code` says what kind of failure it is. */
+export class TribunalError extends Error {
+  readonly code: ErrorCode;
+  readonly location: ErrorLocation | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; location?: ErrorLocation } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TribunalError';
+    this.code = code;
+    this.location = options.location;
+  }
+}
+
+/** One problem found in a file, with the field path and line where known. */
+export interface FileIssue {
+  field: string;
+  line?: number;
+  message: string;
+}
+
+/** A persona, constitution or panel file failed validation; `issues` lists every problem found. */
+export class FileValidationError extends TribunalError {
+  readonly file: string;
+  readonly issues: FileIssue[];
+
+  constructor(code: ErrorCode, file: string, issues: FileIssue[]) {
+    const lines = issues.map(
+      (issue) =>
+        `  - ${issue.line === undefined ? '' : `line ${issue.line}: `}${issue.field ? `${issue.field}: ` : ''}${issue.message}`,
+    );
+    super(code, `${file} is invalid:\n${lines.join('\n')}`, { location: { file } });
+    this.name = 'FileValidationError';
+    this.file = file;
+    this.issues = issues;
+  }
+}
+
+/** Expected failures are returned, not thrown. */
+export type Result<T, E = TribunalError> = { success: true; value: T } | { success: false; error: E };

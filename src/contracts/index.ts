@@ -1,0 +1,11 @@
+/**
+ * Contracts: the zod schemas that are the single source of truth for every file format, event and row.
+ * Imports nothing but zod.
+ */
+export * from './assessment.js';
+export * from './constitution.js';
+export * from './debate.js';
+export * from './errors.js';
+export * from './events.js';
+export * from './panel.js';
+export * from './persona.js';

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { IdSchema, ModelIdSchema } from './persona.js';
+
+export const PROTOCOLS = ['simultaneous', 'one-by-one', 'jury'] as const;
+export const ProtocolSchema = z.enum(PROTOCOLS);
+export type Protocol = z.infer<typeof ProtocolSchema>;
+
+export const AGGREGATIONS = ['weighted-mean', 'median', 'trimmed-mean'] as const;
+export const AggregationSchema = z.enum(AGGREGATIONS);
+export type Aggregation = z.infer<typeof AggregationSchema>;
+
+/** A panel member: a persona id (or path), optionally overriding its weight, model or temperature for this panel. */
+export const PanelMemberSchema = z.union([
+  z.string().min(1),
+  z
+    .object({
+      persona: z.string().min(1),
+      weight: z.number().positive().optional(),
+      model: ModelIdSchema.optional(),
+      temperature: z.number().min(0).max(2).optional(),
+    })
+    .strict(),
+]);
+export type PanelMember = z.infer<typeof PanelMemberSchema>;
+
+export const ScaleSchema = z
+  .object({ min: z.number().int(), max: z.number().int() })
+  .strict()
+  .refine((scale) => scale.max > scale.min, { message: 'scale.max must be greater than scale.min', path: ['max'] });
+export type Scale = z.infer<typeof ScaleSchema>;
+
+/** A panel file: who sits on it, under which constitution, how they debate and how their scores combine. */
+export const PanelSchema = z
+  .object({
+    id: IdSchema,
+    name: z.string().min(1).optional(),
+    description: z.string().optional(),
+    personas: z.array(PanelMemberSchema).min(1, 'a panel needs at least one persona'),
+    constitution: z.string().min(1).default('default').describe('A constitution id (from constitutions/) or a path to one.'),
+    protocol: ProtocolSchema.default('simultaneous'),
+    model: ModelIdSchema.optional().describe('Default model for every critic that does not name its own.'),
+    scale: ScaleSchema.default({ min: 1, max: 10 }),
+    maxRounds: z.number().int().min(0).max(10).default(2).describe('Debate rounds after the independent round 0.'),
+    tolerance: z.number().min(0).default(1).describe('A candidate converges when its score spread is within this.'),
+    aggregation: AggregationSchema.default('weighted-mean'),
+    trim: z.number().min(0).max(0.49).default(0.2).describe('Fraction trimmed from each end for trimmed-mean.'),
+    mode: z.enum(['pointwise', 'pairwise']).default('pointwise'),
+    blindFinalVote: z.boolean().default(false).describe('After debate, each critic votes once more without seeing others.'),
+    chair: IdSchema.optional().describe('A persona id that writes the consensus rationale.'),
+    maxTokens: z.number().int().positive().default(600).describe('Output token limit per critic turn.'),
+    temperature: z.number().min(0).max(2).default(0.2),
+  })
+  .strict();
+
+export type Panel = z.infer<typeof PanelSchema>;
+export type PanelInput = z.input<typeof PanelSchema>;

@@ -1,0 +1,146 @@
+import { BaseChatModel, type BaseChatModelCallOptions } from '@langchain/core/language_models/chat_models';
+import { AIMessage, AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
+import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
+import type { TurnTag } from './types.js';
+
+/** One call the fake received, recorded for assertions. */
+export interface FakeCall {
+  messages: BaseMessage[];
+  /** The system message text, if any. */
+  system: string;
+  /** The concatenated text of all non-system messages. */
+  user: string;
+  turn: TurnTag | undefined;
+  jsonSchema: Record<string, unknown> | undefined;
+  index: number;
+}
+
+/** What a script returns for a call: the text to stream, or an error to throw. */
+export type FakeReply = string | Error | { text: string; inputTokens?: number; outputTokens?: number; latencyMs?: number };
+
+export type FakeScript = (call: FakeCall) => FakeReply | Promise<FakeReply> | undefined;
+
+export interface FakeChatModelCallOptions extends BaseChatModelCallOptions {
+  turn?: TurnTag;
+  jsonSchema?: Record<string, unknown>;
+}
+
+export interface FakeChatModelOptions {
+  script: FakeScript;
+  /** Latency per call in ms (resolved with setTimeout; use fake timers in tests). */
+  latencyMs?: number;
+  /** Number of chunks the reply is streamed in. */
+  chunks?: number;
+}
+
+/**
+ * A scripted chat model that implements the real LangChain interface, records its calls and fails
+ * loudly on anything unscripted (a script returning undefined).
+ */
+export class FakeChatModel extends BaseChatModel<FakeChatModelCallOptions> {
+  readonly calls: FakeCall[] = [];
+  private readonly script: FakeScript;
+  private readonly latencyMs: number;
+  private readonly chunks: number;
+
+  constructor(options: FakeChatModelOptions) {
+    super({});
+    this.script = options.script;
+    this.latencyMs = options.latencyMs ?? 0;
+    this.chunks = options.chunks ?? 4;
+  }
+
+  override _llmType(): string {
+    return 'tribunal-fake';
+  }
+
+  /** Runs the script for one call and returns the reply text and token counts. */
+  async reply(messages: BaseMessage[], options: { turn?: TurnTag; jsonSchema?: Record<string, unknown>; signal?: AbortSignal }) {
+    const call: FakeCall = {
+      messages,
+      system: messages
+        .filter((message) => message.getType() === 'system')
+        .map((message) => message.text)
+        .join('\n'),
+      user: messages
+        .filter((message) => message.getType() !== 'system')
+        .map((message) => message.text)
+        .join('\n'),
+      turn: options.turn,
+      jsonSchema: options.jsonSchema,
+      index: this.calls.length,
+    };
+    this.calls.push(call);
+    const reply = await this.script(call);
+    if (reply === undefined) {
+      throw new Error(
+        `FakeChatModel: unscripted call #${call.index} (turn ${JSON.stringify(call.turn)}): ${call.user.slice(0, 200)}`,
+      );
+    }
+    const latency = typeof reply === 'object' && !(reply instanceof Error) ? (reply.latencyMs ?? this.latencyMs) : this.latencyMs;
+    if (latency > 0) await sleep(latency, options.signal);
+    if (reply instanceof Error) throw reply;
+    const text = typeof reply === 'string' ? reply : reply.text;
+    const inputTokens =
+      typeof reply === 'object' && reply.inputTokens !== undefined
+        ? reply.inputTokens
+        : Math.ceil((call.system.length + call.user.length) / 4);
+    const outputTokens =
+      typeof reply === 'object' && reply.outputTokens !== undefined ? reply.outputTokens : Math.ceil(text.length / 4);
+    return { text, inputTokens, outputTokens };
+  }
+
+  /** Splits text into the configured number of chunks. */
+  split(text: string): string[] {
+    const size = Math.max(1, Math.ceil(text.length / this.chunks));
+    const parts: string[] = [];
+    for (let start = 0; start < text.length; start += size) parts.push(text.slice(start, start + size));
+    return parts.length > 0 ? parts : [''];
+  }
+
+  override async _generate(messages: BaseMessage[], options: this['ParsedCallOptions']): Promise<ChatResult> {
+    const { text, inputTokens, outputTokens } = await this.reply(messages, options);
+    const message = new AIMessage(text);
+    setUsage(message, inputTokens, outputTokens);
+    return { generations: [{ text, message }] };
+  }
+
+  override async *_streamResponseChunks(
+    messages: BaseMessage[],
+    options: this['ParsedCallOptions'],
+  ): AsyncGenerator<ChatGenerationChunk> {
+    const { text, inputTokens, outputTokens } = await this.reply(messages, options);
+    const parts = this.split(text);
+    for (const [index, part] of parts.entries()) {
+      const last = index === parts.length - 1;
+      const message = new AIMessageChunk(part);
+      if (last) setUsage(message, inputTokens, outputTokens);
+      yield new ChatGenerationChunk({ text: part, message });
+    }
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason ?? new Error('aborted'));
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Attaches LangChain usage metadata (the generic message types resolve the field to undefined here). */
+function setUsage(message: AIMessage | AIMessageChunk, inputTokens: number, outputTokens: number): void {
+  Object.assign(message, {
+    usage_metadata: { input_tokens: inputTokens, output_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
+  });
+}

@@ -1,0 +1,102 @@
+import type { BaseMessage } from '@langchain/core/messages';
+import { type FakeCall, FakeChatModel, type FakeScript } from './fake-chat-model.js';
+import type { ProviderAdapter, RawCallOptions, RawCompletion } from './types.js';
+
+/**
+ * The scripted fake provider. `fake:judge` is a deterministic heuristic critic usable from the CLI
+ * (scores from a hash of critic and candidate, drifting toward agreement in later rounds);
+ * tests pass their own script. Options ride in the id: `fake:judge?latencyMs=50&failEvery=7`.
+ */
+export function createFakeAdapter(options: { script?: FakeScript; latencyMs?: number; chunks?: number }): ProviderAdapter & {
+  chat: FakeChatModel;
+} {
+  const chat = new FakeChatModel({
+    script: options.script ?? judgeScript(),
+    ...(options.latencyMs === undefined ? {} : { latencyMs: options.latencyMs }),
+    ...(options.chunks === undefined ? {} : { chunks: options.chunks }),
+  });
+  return {
+    provider: 'fake',
+    chat,
+    async complete(messages: BaseMessage[], call: RawCallOptions): Promise<RawCompletion> {
+      const { text, inputTokens, outputTokens } = await chat.reply(messages, {
+        jsonSchema: call.jsonSchema,
+        signal: call.signal,
+        ...(call.turn === undefined ? {} : { turn: call.turn }),
+      });
+      if (call.onToken) for (const part of chat.split(text)) call.onToken(part);
+      return { text, inputTokens, outputTokens };
+    },
+  };
+}
+
+/** Parses `judge?latencyMs=50&failEvery=7` into a name and numeric options. */
+export function parseFakeSpec(spec: string): { name: string; latencyMs?: number; failEvery?: number; chunks?: number } {
+  const [name = 'judge', query = ''] = spec.split('?', 2);
+  const params = new URLSearchParams(query);
+  const number = (key: string): number | undefined => {
+    const value = params.get(key);
+    if (value === null) return undefined;
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed < 0)
+      throw new Error(`fake:${spec}: ${key} must be a non-negative number, got "${value}"`);
+    return parsed;
+  };
+  const result: { name: string; latencyMs?: number; failEvery?: number; chunks?: number } = { name };
+  const latencyMs = number('latencyMs');
+  const failEvery = number('failEvery');
+  const chunks = number('chunks');
+  if (latencyMs !== undefined) result.latencyMs = latencyMs;
+  if (failEvery !== undefined) result.failEvery = failEvery;
+  if (chunks !== undefined) result.chunks = chunks;
+  return result;
+}
+
+/**
+ * A deterministic heuristic judge: the score depends on a hash of the critic and candidate text and on
+ * the candidate's length, and moves halfway toward the middle of the scale in later rounds so debates converge.
+ * `failEvery=N` makes every Nth call return malformed output (to exercise repair and failed turns).
+ */
+export function judgeScript(options: { failEvery?: number } = {}): FakeScript {
+  let count = 0;
+  return (call: FakeCall) => {
+    count++;
+    if (options.failEvery && count % options.failEvery === 0) return 'this is not JSON';
+    const properties = (call.jsonSchema?.properties ?? {}) as Record<
+      string,
+      { minimum?: number; maximum?: number; enum?: string[] }
+    >;
+    const turn = call.turn ?? { round: 0, criticId: 'critic', candidateId: 'candidate' };
+    const seed = hash(`${turn.criticId}\u0000${call.user}`);
+    if (properties.preferred) {
+      const options = ['A', 'B', 'tie'] as const;
+      return JSON.stringify({
+        rationale: `${turn.criticId} compared the two answers for ${turn.candidateId}.`,
+        principles: [],
+        preferred: options[seed % 3],
+        confidence: 0.6,
+      });
+    }
+    const min = properties.score?.minimum ?? 1;
+    const max = properties.score?.maximum ?? 10;
+    const raw = min + ((seed % 1000) / 999) * (max - min);
+    const middle = (min + max) / 2;
+    const pulled = turn.round === 0 ? raw : middle + (raw - middle) / 2 ** turn.round;
+    const score = Math.round(pulled * 10) / 10;
+    return JSON.stringify({
+      rationale: `${turn.criticId} finds candidate ${turn.candidateId} ${score >= middle ? 'mostly sound' : 'weak in places'} (round ${turn.round}).`,
+      principles: [],
+      score,
+      confidence: 0.5 + (seed % 50) / 100,
+    });
+  };
+}
+
+function hash(text: string): number {
+  let value = 2166136261;
+  for (let index = 0; index < text.length; index++) {
+    value ^= text.charCodeAt(index);
+    value = Math.imul(value, 16777619);
+  }
+  return value >>> 0;
+}

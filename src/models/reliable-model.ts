@@ -1,0 +1,248 @@
+import { AIMessage, type BaseMessage, HumanMessage } from '@langchain/core/messages';
+import { z } from 'zod';
+import { addUsage, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
+import { Limiter } from './limiter.js';
+import type { CriticModel, ProviderAdapter, RawCompletion, StructuredOutcome, StructuredRequest } from './types.js';
+
+/** Settings of the one wrapper that every provider goes through. */
+export interface ReliabilityOptions {
+  /** Most calls in flight at once for this provider. */
+  concurrency?: number;
+  /** Per-attempt timeout in ms. */
+  timeoutMs?: number;
+  /** Retries after the first attempt for 429, 5xx, timeouts and connection errors. */
+  maxRetries?: number;
+  /** First backoff delay in ms; doubles each retry (capped by maxBackoffMs). */
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Sleep function, replaceable in tests. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Shared limiter, so several models of one provider share a concurrency budget. */
+  limiter?: Limiter;
+}
+
+/**
+ * Wraps a provider adapter with retries (exponential backoff honouring retry-after), a concurrency limit,
+ * a per-attempt timeout, cancellation, usage and cost accounting, JSON parsing, schema validation and one
+ * repair attempt with the validation error fed back.
+ */
+export function createCriticModel(options: { id: string; adapter: ProviderAdapter } & ReliabilityOptions): CriticModel {
+  const { id, adapter } = options;
+  const limiter = options.limiter ?? new Limiter(options.concurrency ?? 8);
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const maxRetries = options.maxRetries ?? 4;
+  const baseBackoffMs = options.baseBackoffMs ?? 1000;
+  const maxBackoffMs = options.maxBackoffMs ?? 60_000;
+  const sleep = options.sleep ?? abortableSleep;
+  const schemaCache = new WeakMap<object, Record<string, unknown>>();
+
+  const costOf = (completion: RawCompletion): number =>
+    adapter.pricing
+      ? (completion.inputTokens * adapter.pricing.inputPerMillion + completion.outputTokens * adapter.pricing.outputPerMillion) /
+        1e6
+      : 0;
+
+  /** One call with retries; returns the completion and the number of attempts used. */
+  async function callWithRetries(
+    messages: BaseMessage[],
+    request: StructuredRequest<unknown>,
+    jsonSchema: Record<string, unknown>,
+  ): Promise<{ completion: RawCompletion; attempts: number }> {
+    for (let attempt = 1; ; attempt++) {
+      if (request.signal?.aborted)
+        throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: request.signal.reason });
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+      try {
+        const completion = await limiter.run(
+          () =>
+            adapter.complete(messages, {
+              jsonSchema,
+              schemaName: request.schemaName,
+              signal,
+              ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+              ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
+              ...(request.onToken === undefined ? {} : { onToken: request.onToken }),
+              ...(request.turn === undefined ? {} : { turn: request.turn }),
+            }),
+          request.signal,
+        );
+        return { completion, attempts: attempt };
+      } catch (error) {
+        if (request.signal?.aborted) throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: error });
+        const failure = classifyError(error, id, timeout.aborted ? timeoutMs : undefined);
+        if (!failure.retryable || attempt > maxRetries) {
+          throw new TribunalError(failure.code, `${failure.message}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`, {
+            cause: error,
+          });
+        }
+        const backoff = Math.min(maxBackoffMs, baseBackoffMs * 2 ** (attempt - 1));
+        await sleep(failure.retryAfterMs === undefined ? backoff : Math.min(maxBackoffMs, failure.retryAfterMs), request.signal);
+      }
+    }
+  }
+
+  return {
+    id,
+    provider: adapter.provider,
+    chat: adapter.chat,
+    async structured<T>(request: StructuredRequest<T>): Promise<StructuredOutcome<T>> {
+      let jsonSchema = schemaCache.get(request.schema);
+      if (!jsonSchema) {
+        jsonSchema = z.toJSONSchema(request.schema, { target: 'draft-7' }) as Record<string, unknown>;
+        schemaCache.set(request.schema, jsonSchema);
+      }
+      let usage: Usage = ZERO_USAGE;
+      let attempts = 0;
+      let messages = request.messages;
+      let text = '';
+      for (let pass = 0; pass < 2; pass++) {
+        try {
+          const result = await callWithRetries(messages, request as StructuredRequest<unknown>, jsonSchema);
+          attempts += result.attempts;
+          text = result.completion.text;
+          usage = addUsage(usage, {
+            inputTokens: result.completion.inputTokens,
+            outputTokens: result.completion.outputTokens,
+            calls: result.attempts,
+            costUsd: costOf(result.completion),
+          });
+        } catch (error) {
+          const failure =
+            error instanceof TribunalError ? error : new TribunalError('PROVIDER_FAILED', String(error), { cause: error });
+          return { success: false, error: failure, usage, attempts: Math.max(1, attempts), text };
+        }
+        const parsed = parseStructured(text, request.schema);
+        if (parsed.success) return { success: true, value: parsed.value, usage, attempts, text };
+        if (pass === 1) {
+          return {
+            success: false,
+            error: new TribunalError('OUTPUT_INVALID', `${id} returned invalid output twice: ${parsed.error}`),
+            usage,
+            attempts,
+            text,
+          };
+        }
+        messages = [
+          ...request.messages,
+          new AIMessage(text),
+          new HumanMessage(
+            `Your reply was not valid: ${parsed.error}\nReply again with only a JSON object that matches the schema, nothing else.`,
+          ),
+        ];
+      }
+      throw new Error('unreachable');
+    },
+  };
+}
+
+/** Parses model text as JSON (tolerating code fences and surrounding prose) and validates it. */
+export function parseStructured<T>(
+  text: string,
+  schema: z.ZodType<T>,
+): { success: true; value: T } | { success: false; error: string } {
+  const candidate = extractJson(text);
+  if (candidate === undefined) return { success: false, error: 'no JSON object found in the reply' };
+  let value: unknown;
+  try {
+    value = JSON.parse(candidate);
+  } catch (error) {
+    return { success: false, error: `invalid JSON (${(error as Error).message})` };
+  }
+  const result = schema.safeParse(value);
+  if (result.success) return { success: true, value: result.data };
+  return {
+    success: false,
+    error: result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; '),
+  };
+}
+
+function extractJson(text: string): string | undefined {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) return trimmed;
+  const fenced = /```(?:json)?\s*([\s\S]*?)```/.exec(trimmed);
+  if (fenced?.[1]) return fenced[1].trim();
+  const start = trimmed.indexOf('{');
+  const end = trimmed.lastIndexOf('}');
+  return start >= 0 && end > start ? trimmed.slice(start, end + 1) : undefined;
+}
+
+interface ClassifiedFailure {
+  code: 'RATE_LIMITED' | 'TIMEOUT' | 'PROVIDER_FAILED' | 'MODEL_CREDENTIALS_MISSING' | 'MODEL_NOT_FOUND' | 'MODEL_UNREACHABLE';
+  message: string;
+  retryable: boolean;
+  retryAfterMs?: number;
+}
+
+/** Decides whether a provider error is worth retrying, and how long the provider asked us to wait. */
+export function classifyError(error: unknown, id: string, timedOutAfterMs?: number): ClassifiedFailure {
+  if (timedOutAfterMs !== undefined) {
+    return { code: 'TIMEOUT', message: `${id} did not answer within ${timedOutAfterMs} ms`, retryable: true };
+  }
+  const record = (error ?? {}) as Record<string, unknown>;
+  const status = typeof record.status === 'number' ? record.status : undefined;
+  const retryAfterMs = readRetryAfter(record.headers);
+  const detail = error instanceof Error ? error.message : String(error);
+  if (status === 401 || status === 403) {
+    return {
+      code: 'MODEL_CREDENTIALS_MISSING',
+      message: `${id} refused the credentials (HTTP ${status}): check the API key`,
+      retryable: false,
+    };
+  }
+  if (status === 404) return { code: 'MODEL_NOT_FOUND', message: `${id} was not found (HTTP 404): ${detail}`, retryable: false };
+  if (status === 429) {
+    return {
+      code: 'RATE_LIMITED',
+      message: `${id} is rate limited (HTTP 429)`,
+      retryable: true,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    };
+  }
+  if (status === 408 || status === 409 || (status !== undefined && status >= 500)) {
+    return {
+      code: 'PROVIDER_FAILED',
+      message: `${id} failed (HTTP ${status}): ${detail}`,
+      retryable: true,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    };
+  }
+  const name = error instanceof Error ? `${error.name} ${(error as { code?: string }).code ?? ''}` : '';
+  if (/Connection|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|fetch failed|socket hang up/i.test(`${name} ${detail}`)) {
+    return { code: 'MODEL_UNREACHABLE', message: `${id} is unreachable: ${detail}`, retryable: true };
+  }
+  if (/timeout|timed out/i.test(`${name} ${detail}`))
+    return { code: 'TIMEOUT', message: `${id} timed out: ${detail}`, retryable: true };
+  return { code: 'PROVIDER_FAILED', message: `${id} failed: ${detail}`, retryable: status === undefined ? false : status >= 500 };
+}
+
+function readRetryAfter(headers: unknown): number | undefined {
+  if (!headers) return undefined;
+  const get = (name: string): string | undefined => {
+    if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
+    const value = (headers as Record<string, unknown>)[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const ms = get('retry-after-ms');
+  if (ms !== undefined && Number.isFinite(Number(ms))) return Number(ms);
+  const seconds = get('retry-after');
+  if (seconds === undefined) return undefined;
+  if (Number.isFinite(Number(seconds))) return Number(seconds) * 1000;
+  const date = Date.parse(seconds);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
