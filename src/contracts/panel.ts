@@ -54,3 +54,33 @@ export const PanelSchema = z
 
 export type Panel = z.infer<typeof PanelSchema>;
 export type PanelInput = z.input<typeof PanelSchema>;
+
+/** A critic as it sits on a panel: the persona with the panel's overrides applied. */
+export interface Critic {
+  id: string;
+  name: string;
+  description: string;
+  focus: string;
+  weight: number;
+  /** Model id from the panel member, the persona or the panel, when any names one. */
+  model?: string;
+  temperature: number;
+  principles: string[];
+  rubric: Record<string, string>;
+  /** The persona's Markdown body: its voice and instructions. */
+  body: string;
+  /** Content hash of the persona file (for caches and provenance). */
+  hash: string;
+}
+
+/** A panel with its personas and constitution loaded and validated, ready for the engine. */
+export interface ResolvedPanel {
+  panel: Panel;
+  critics: Critic[];
+  /** The chair persona, when the panel names one (it does not score). */
+  chair?: Critic;
+  constitution: import('./constitution.js').Constitution;
+  /** Hash over the panel, every persona and the constitution: identifies this exact configuration. */
+  hash: string;
+  file?: string;
+}
