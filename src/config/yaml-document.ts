@@ -1,0 +1,52 @@
+import { LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import type { FileIssue } from '../contracts/index.js';
+
+/** A parsed YAML text that can say which line a field path sits on. */
+export interface YamlSource {
+  value: unknown;
+  /** Problems in the YAML syntax itself, with lines. */
+  syntaxIssues: FileIssue[];
+  lineOf(path: ReadonlyArray<PropertyKey>): number | undefined;
+}
+
+/**
+ * Parses YAML keeping positions, so validation errors can name lines.
+ * `lineOffset` is added to every line (front matter starts after the opening `---`).
+ */
+export function parseYamlSource(text: string, lineOffset = 0): YamlSource {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: false });
+  const syntaxIssues: FileIssue[] = document.errors.map((error) => ({
+    field: '',
+    line: (error.linePos?.[0]?.line ?? 1) + lineOffset,
+    message: `YAML syntax: ${error.message.split('\n')[0]}`,
+  }));
+  return {
+    value: syntaxIssues.length > 0 ? undefined : document.toJS(),
+    syntaxIssues,
+    lineOf(path) {
+      for (let depth = path.length; depth >= 0; depth--) {
+        const node = depth === 0 ? document.contents : document.getIn(path.slice(0, depth) as unknown[], true);
+        const range = (node as { range?: [number, number, number] } | undefined)?.range;
+        if (range) return lineCounter.linePos(range[0]).line + lineOffset;
+      }
+      return undefined;
+    },
+  };
+}
+
+/** Turns zod issues into file issues with field paths, lines and what was expected. */
+export function zodIssuesToFileIssues(issues: ReadonlyArray<z.core.$ZodIssue>, source: YamlSource | undefined): FileIssue[] {
+  return issues.map((issue) => {
+    const field = issue.path.map(String).join('.');
+    const line = source?.lineOf(issue.path);
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      message = `unknown field(s) ${issue.keys.map((key) => `"${key}"`).join(', ')}; check the spelling or remove them`;
+    } else if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
+      message = `required field is missing (expected ${issue.expected})`;
+    }
+    return { field: field || '(root)', ...(line === undefined ? {} : { line }), message };
+  });
+}
