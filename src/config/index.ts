@@ -9,3 +9,4 @@ export * from './load-constitution.js';
 export * from './load-panel.js';
 export * from './load-persona.js';
 export * from './yaml-document.js';
+export * from './json-schemas.js';

@@ -1,0 +1,116 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadPanel } from '../../config/index.js';
+import { type Candidate, type DebateEvent, TribunalError } from '../../contracts/index.js';
+import { runDebate } from '../../engine/index.js';
+import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
+import { EXIT } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+import { styleFor } from '../terminal.js';
+import { TranscriptRenderer } from '../transcript-renderer.js';
+
+export const DEBATE_HELP = `Usage: tribunal debate --prompt TEXT|@FILE --candidate TEXT|@FILE [--candidate ...] [options]
+
+Runs one debate of the panel's critics over the candidate answers and shows a live transcript:
+each critic streaming, a score table per round, the consensus and the ranking.
+
+Options:
+  --prompt TEXT|@FILE      the user prompt (or @path to read it from a file)
+  --candidate TEXT|@FILE   a candidate answer; repeat for each candidate (ids c1, c2, ... or the file name)
+  --panel FILE             panel file (default: panels/default.yaml)
+  --model ID               model for every critic, e.g. openai:gpt-4.1-mini, anthropic:claude-sonnet-4-5,
+                           local:/path/model.gguf, fake:judge (default: panel, then environment, then local)
+  --max-rounds N           override the panel's debate rounds
+  --protocol NAME          override the panel's protocol: simultaneous | one-by-one | jury
+  --json                   write the DebateEvent stream as JSON lines on stdout and nothing else
+  -h, --help               show this help
+
+Offline, point the local default at a GGUF file: TRIBUNAL_LOCAL_MODEL=/path/model.gguf, or --model local:/path/model.gguf.`;
+
+/** `tribunal debate`: one live debate in the terminal, or its event stream as JSON lines. */
+export async function debateCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      prompt: { type: 'string' },
+      candidate: { type: 'string', multiple: true },
+      panel: { type: 'string' },
+      model: { type: 'string' },
+      'max-rounds': { type: 'string' },
+      protocol: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(`${DEBATE_HELP}\n`);
+    return EXIT.ok;
+  }
+  if (!values.prompt) throw new TribunalError('CONFIG_INVALID', '--prompt is required (text, or @FILE to read it from a file)');
+  if (!values.candidate || values.candidate.length === 0) {
+    throw new TribunalError('CONFIG_INVALID', 'give at least one --candidate (text, or @FILE); repeat the flag for more');
+  }
+  const prompt = await textOrFile(values.prompt, io.cwd, '--prompt');
+  const candidates: Candidate[] = [];
+  for (const [index, raw] of values.candidate.entries()) {
+    const text = await textOrFile(raw, io.cwd, '--candidate');
+    const fromFile = raw.startsWith('@') ? path.basename(raw.slice(1)).replace(/\.[^.]+$/, '') : undefined;
+    const id = fromFile && !candidates.some((candidate) => candidate.id === fromFile) ? fromFile : `c${index + 1}`;
+    candidates.push({ id, text });
+  }
+
+  const resolved = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
+  if (values['max-rounds'] !== undefined) {
+    const rounds = Number(values['max-rounds']);
+    if (!Number.isInteger(rounds) || rounds < 0 || rounds > 10) {
+      throw new TribunalError('CONFIG_INVALID', `--max-rounds must be an integer from 0 to 10, got "${values['max-rounds']}"`);
+    }
+    resolved.panel.maxRounds = rounds;
+  }
+  if (values.protocol !== undefined) {
+    if (!['simultaneous', 'one-by-one', 'jury'].includes(values.protocol)) {
+      throw new TribunalError('CONFIG_INVALID', `--protocol must be simultaneous, one-by-one or jury, got "${values.protocol}"`);
+    }
+    resolved.panel.protocol = values.protocol as typeof resolved.panel.protocol;
+  }
+
+  const settings = loadSettings();
+  const defaultModel = resolveDefaultModel({
+    ...(values.model ? { explicit: values.model } : {}),
+    ...(resolved.panel.model ? { panelModel: resolved.panel.model } : {}),
+    settings,
+  });
+  const models = createModelRegistry({ settings });
+  const style = styleFor(io.stdout);
+  const renderer = new TranscriptRenderer((text) => io.stdout.write(text), style);
+  const onEvent = values.json
+    ? (event: DebateEvent) => io.stdout.write(`${JSON.stringify(event)}\n`)
+    : (event: DebateEvent) => renderer.render(event);
+  if (!values.json) io.stderr.write(styleFor(io.stderr).dim(`model: ${defaultModel.id} (from ${defaultModel.source})\n`));
+  try {
+    await runDebate({
+      panel: resolved,
+      input: { prompt, candidates },
+      models,
+      defaultModel: defaultModel.id,
+      ...(values.model ? { modelOverride: values.model } : {}),
+      onEvent,
+      signal,
+    });
+  } finally {
+    await models.close();
+  }
+  return EXIT.ok;
+}
+
+async function textOrFile(value: string, cwd: string, flag: string): Promise<string> {
+  if (!value.startsWith('@')) return value;
+  const file = path.resolve(cwd, value.slice(1));
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new TribunalError('CONFIG_INVALID', `${flag} ${value}: cannot read ${file} (${(error as Error).message})`, { cause: error });
+  }
+}

@@ -1,0 +1,80 @@
+import { TribunalError } from '../contracts/index.js';
+import { checkCommand, CHECK_HELP } from './commands/check.js';
+import { DEBATE_HELP, debateCommand } from './commands/debate.js';
+import { PERSONAS_HELP, personasCommand } from './commands/personas.js';
+import { SCHEMAS_HELP, schemasCommand } from './commands/schemas.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import { type CliIo, processIo } from './io.js';
+import { styleFor } from './terminal.js';
+
+const HELP = `tribunal — critic personas debate candidate answers and reach a consensus
+
+Usage: tribunal <command> [options]
+
+Commands:
+  debate     run one debate and watch it live (or --json for the event stream)
+  check      validate panels, personas and constitutions
+  personas   list personas and their focus
+  schemas    write JSON Schemas for the file formats and events
+
+Run "tribunal <command> --help" for a command's options.`;
+
+type Command = (argv: string[], io: CliIo, signal: AbortSignal) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; help: string }> = {
+  debate: { run: debateCommand, help: DEBATE_HELP },
+  check: { run: checkCommand, help: CHECK_HELP },
+  personas: { run: personasCommand, help: PERSONAS_HELP },
+  schemas: { run: schemasCommand, help: SCHEMAS_HELP },
+};
+
+/**
+ * Runs the CLI and returns the exit code. The first Ctrl-C stops gracefully (in-flight work is cancelled and
+ * partial state kept); a second one exits at once.
+ * @example process.exitCode = await main(process.argv.slice(2));
+ */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(`${HELP}\n`);
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout.write('0.1.0\n');
+    return EXIT.ok;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr.write(`tribunal: unknown command "${name}"\n\n${HELP}\n`);
+    return EXIT.usage;
+  }
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      io.stderr.write('\nStopping… (press Ctrl-C again to abort immediately)\n');
+      controller.abort(new TribunalError('ABORTED', 'interrupted by Ctrl-C'));
+    } else {
+      process.exit(EXIT.interrupted);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  const errorStyle = styleFor(io.stderr);
+  try {
+    return await command.run(rest, io, controller.signal);
+  } catch (error) {
+    if (error instanceof TribunalError) {
+      io.stderr.write(`${errorStyle.red(`tribunal ${name}: ${error.message}`)}\n`);
+      return exitCodeFor(error.code);
+    }
+    if (error instanceof TypeError && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`tribunal ${name}: ${error.message}\n\n${command.help}\n`);
+      return EXIT.usage;
+    }
+    io.stderr.write(`${errorStyle.red(`tribunal ${name}: internal error: ${(error as Error)?.stack ?? String(error)}`)}\n`);
+    return EXIT.internal;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
