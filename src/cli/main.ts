@@ -1,8 +1,4 @@
 import { TribunalError } from '../contracts/index.js';
-import { checkCommand, CHECK_HELP } from './commands/check.js';
-import { DEBATE_HELP, debateCommand } from './commands/debate.js';
-import { PERSONAS_HELP, personasCommand } from './commands/personas.js';
-import { SCHEMAS_HELP, schemasCommand } from './commands/schemas.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { type CliIo, processIo } from './io.js';
 import { styleFor } from './terminal.js';
@@ -21,11 +17,24 @@ Run "tribunal <command> --help" for a command's options.`;
 
 type Command = (argv: string[], io: CliIo, signal: AbortSignal) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; help: string }> = {
-  debate: { run: debateCommand, help: DEBATE_HELP },
-  check: { run: checkCommand, help: CHECK_HELP },
-  personas: { run: personasCommand, help: PERSONAS_HELP },
-  schemas: { run: schemasCommand, help: SCHEMAS_HELP },
+/** Commands load lazily, so `tribunal check` never loads model SDKs or native code. */
+const COMMANDS: Record<string, () => Promise<{ run: Command; help: string }>> = {
+  debate: async () => {
+    const module = await import('./commands/debate.js');
+    return { run: module.debateCommand, help: module.DEBATE_HELP };
+  },
+  check: async () => {
+    const module = await import('./commands/check.js');
+    return { run: module.checkCommand, help: module.CHECK_HELP };
+  },
+  personas: async () => {
+    const module = await import('./commands/personas.js');
+    return { run: module.personasCommand, help: module.PERSONAS_HELP };
+  },
+  schemas: async () => {
+    const module = await import('./commands/schemas.js');
+    return { run: module.schemasCommand, help: module.SCHEMAS_HELP };
+  },
 };
 
 /**
@@ -43,11 +52,12 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     io.stdout.write('0.1.0\n');
     return EXIT.ok;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const load = COMMANDS[name];
+  if (!load) {
     io.stderr.write(`tribunal: unknown command "${name}"\n\n${HELP}\n`);
     return EXIT.usage;
   }
+  const command = await load();
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {

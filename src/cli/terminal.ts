@@ -16,7 +16,15 @@ export function styleFor(stream: NodeJS.WritableStream & { isTTY?: boolean; hasC
   const enabled = Boolean(stream.isTTY && stream.hasColors?.());
   const plain = (text: string) => text;
   return enabled
-    ? { bold: wrap(1, 22), dim: wrap(2, 22), red: wrap(31, 39), green: wrap(32, 39), yellow: wrap(33, 39), cyan: wrap(36, 39), magenta: wrap(35, 39) }
+    ? {
+        bold: wrap(1, 22),
+        dim: wrap(2, 22),
+        red: wrap(31, 39),
+        green: wrap(32, 39),
+        yellow: wrap(33, 39),
+        cyan: wrap(36, 39),
+        magenta: wrap(35, 39),
+      }
     : { bold: plain, dim: plain, red: plain, green: plain, yellow: plain, cyan: plain, magenta: plain };
 }
 
@@ -25,7 +33,11 @@ export function table(rows: string[][], style?: Style): string {
   const visible = (text: string) => text.replace(/\u001b\[\d+m/g, '').length;
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, index) => (widths[index] = Math.max(widths[index] ?? 0, visible(cell))));
-  const line = (row: string[]) => row.map((cell, index) => cell + ' '.repeat((widths[index] ?? 0) - visible(cell))).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((cell, index) => cell + ' '.repeat((widths[index] ?? 0) - visible(cell)))
+      .join('  ')
+      .trimEnd();
   const [header, ...body] = rows;
   if (!header) return '';
   const rule = widths.map((width) => '─'.repeat(width)).join('  ');

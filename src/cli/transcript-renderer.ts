@@ -89,7 +89,9 @@ export class TranscriptRenderer {
     const { bold, dim, cyan } = this.style;
     this.write(`${bold('Prompt:')} ${oneLine(prompt, 300)}\n`);
     for (const candidate of event.candidates) {
-      this.write(`${bold(`Candidate ${candidate.id}`)}${candidate.model ? dim(` (${candidate.model})`) : ''}: ${oneLine(candidate.text, 200)}\n`);
+      this.write(
+        `${bold(`Candidate ${candidate.id}`)}${candidate.model ? dim(` (${candidate.model})`) : ''}: ${oneLine(candidate.text, 200)}\n`,
+      );
     }
     this.write(
       dim(
@@ -97,7 +99,8 @@ export class TranscriptRenderer {
           `up to ${event.panel.maxRounds} debate round(s) · tolerance ${event.panel.tolerance} · ${event.panel.aggregation} · constitution ${event.panel.constitution.id} v${event.panel.constitution.version}\n`,
       ),
     );
-    for (const critic of event.critics) this.write(`  ${cyan(critic.name)} ${dim(`[${critic.id}, weight ${critic.weight}, ${critic.model}]`)} — ${critic.focus}\n`);
+    for (const critic of event.critics)
+      this.write(`  ${cyan(critic.name)} ${dim(`[${critic.id}, weight ${critic.weight}, ${critic.model}]`)} — ${critic.focus}\n`);
   }
 
   private criticName(id: string): string {
@@ -107,7 +110,9 @@ export class TranscriptRenderer {
   private printHeader(buffer: TurnBuffer): void {
     const { round, criticId, candidateId } = buffer.event;
     const label = round === 0 ? 'Round 0 (independent)' : `Round ${round}`;
-    this.write(`\n${this.style.cyan(this.style.bold(`▸ ${this.criticName(criticId)}`))} ${this.style.dim(`on ${candidateId} · ${label}`)}\n  `);
+    this.write(
+      `\n${this.style.cyan(this.style.bold(`▸ ${this.criticName(criticId)}`))} ${this.style.dim(`on ${candidateId} · ${label}`)}\n  `,
+    );
     this.focusPrinted = 0;
     if (buffer.text) {
       this.write(buffer.text);
@@ -132,7 +137,8 @@ export class TranscriptRenderer {
     const { green, red, yellow, dim } = this.style;
     if (end.status === 'failed') return red(`✗ turn failed [${end.error?.code ?? 'UNKNOWN'}]: ${end.error?.message ?? ''}`);
     const cached = end.status === 'cached' ? dim(' (cached)') : '';
-    if (end.judgment) return `${green(`→ prefers ${end.judgment.preferred}`)} ${dim(`confidence ${end.judgment.confidence.toFixed(2)}`)}${cached}`;
+    if (end.judgment)
+      return `${green(`→ prefers ${end.judgment.preferred}`)} ${dim(`confidence ${end.judgment.confidence.toFixed(2)}`)}${cached}`;
     if (!end.assessment) return dim('(no assessment)');
     const score = end.assessment.score;
     const colour = score >= (this.scale.min + this.scale.max) / 2 ? green : yellow;
@@ -148,7 +154,9 @@ export class TranscriptRenderer {
     }
     rows.push(['spread', ...event.candidates.map((candidate) => candidate.spread.toFixed(2))]);
     rows.push(['converged', ...event.candidates.map((candidate) => (candidate.converged ? 'yes' : 'no'))]);
-    this.write(`\n${this.style.bold(`Scores after round ${event.round}`)}${event.converged ? this.style.green(' — converged') : ''}\n${table(rows)}\n`);
+    this.write(
+      `\n${this.style.bold(`Scores after round ${event.round}`)}${event.converged ? this.style.green(' — converged') : ''}\n${table(rows)}\n`,
+    );
   }
 
   private onVerdict(event: DebateEventOf<'verdict'>): void {

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { constitutionsIn, personasIn } from '../library-report.js';
 import { libraryDirs, loadConstitution, loadPanel, loadPersona } from '../../config/index.js';
 import { TribunalError } from '../../contracts/index.js';
 import { EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
+import { constitutionsIn, personasIn } from '../library-report.js';
 import { styleFor } from '../terminal.js';
 
 export const CHECK_HELP = `Usage: tribunal check [--panel FILE]
@@ -15,7 +15,11 @@ field; exits 0 when everything is valid, 1 otherwise.`;
 
 /** `tribunal check`: validates panels, personas and constitutions. */
 export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { panel: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { panel: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
   if (values.help) {
     io.stdout.write(`${CHECK_HELP}\n`);
     return EXIT.ok;

@@ -111,6 +111,8 @@ async function textOrFile(value: string, cwd: string, flag: string): Promise<str
   try {
     return await readFile(file, 'utf8');
   } catch (error) {
-    throw new TribunalError('CONFIG_INVALID', `${flag} ${value}: cannot read ${file} (${(error as Error).message})`, { cause: error });
+    throw new TribunalError('CONFIG_INVALID', `${flag} ${value}: cannot read ${file} (${(error as Error).message})`, {
+      cause: error,
+    });
   }
 }

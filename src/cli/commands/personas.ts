@@ -13,7 +13,11 @@ Lists the personas visible from the working directory (personas/ here, then the 
 
 /** `tribunal personas`: lists personas and their focus. */
 export async function personasCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
   if (values.help) {
     io.stdout.write(`${PERSONAS_HELP}\n`);
     return EXIT.ok;
@@ -27,7 +31,14 @@ export async function personasCommand(argv: string[], io: CliIo): Promise<number
       const persona = await loadPersona(file);
       const relative = path.relative(io.cwd, file);
       rows.push([persona.id, persona.name, String(persona.weight), persona.focus, relative]);
-      listed.push({ id: persona.id, name: persona.name, weight: persona.weight, focus: persona.focus, principles: persona.principles, file });
+      listed.push({
+        id: persona.id,
+        name: persona.name,
+        weight: persona.weight,
+        focus: persona.focus,
+        principles: persona.principles,
+        file,
+      });
     } catch (error) {
       if (!(error instanceof TribunalError)) throw error;
       invalid++;

@@ -12,7 +12,11 @@ zod contracts (default DIR: docs/schemas). Point your editor's YAML language ser
 
 /** `tribunal schemas`: writes the JSON Schemas generated from the zod contracts. */
 export async function schemasCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
   if (values.help) {
     io.stdout.write(`${SCHEMAS_HELP}\n`);
     return EXIT.ok;
