@@ -30,9 +30,12 @@ export function styleFor(stream: NodeJS.WritableStream & { isTTY?: boolean; hasC
 
 /** Renders rows as a left-aligned text table with a header rule. */
 export function table(rows: string[][], style?: Style): string {
-  const visible = (text: string) => text.replace(/\u001b\[\d+m/g, '').length;
+  const esc = String.fromCharCode(27);
+  const visible = (text: string) => text.replaceAll(new RegExp(`${esc}\\[\\d+m`, 'g'), '').length;
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, index) => (widths[index] = Math.max(widths[index] ?? 0, visible(cell))));
+  for (const row of rows) {
+    for (const [index, cell] of row.entries()) widths[index] = Math.max(widths[index] ?? 0, visible(cell));
+  }
   const line = (row: string[]) =>
     row
       .map((cell, index) => cell + ' '.repeat((widths[index] ?? 0) - visible(cell)))

@@ -31,7 +31,8 @@ export class TranscriptRenderer {
   render(event: DebateEvent): void {
     switch (event.type) {
       case 'debate-start':
-        return this.onStart(event);
+        this.onStart(event);
+        return;
       case 'turn-start': {
         const buffer: TurnBuffer = { event, rationale: new JsonFieldStream('rationale'), raw: '', text: '' };
         this.turns.set(event.turnId, buffer);
@@ -60,9 +61,11 @@ export class TranscriptRenderer {
       }
       case 'round-end':
         this.drain();
-        return this.onRoundEnd(event);
+        this.onRoundEnd(event);
+        return;
       case 'verdict':
-        return this.onVerdict(event);
+        this.onVerdict(event);
+        return;
       case 'debate-end':
         this.write(
           this.style.dim(
@@ -76,7 +79,7 @@ export class TranscriptRenderer {
         return;
       default: {
         const unreachable: never = event;
-        return unreachable;
+        throw new Error(`unknown event ${JSON.stringify(unreachable)}`);
       }
     }
   }
