@@ -1,6 +1,12 @@
 import { TribunalError } from '../contracts/index.js';
+import { createAnthropicAdapter } from './anthropic-provider.js';
 import { createFakeAdapter, judgeScript, parseFakeSpec } from './fake-provider.js';
+import { Limiter } from './limiter.js';
+import { loadLocalAdapter } from './local-loader.js';
+import { createOpenAIAdapter } from './openai-provider.js';
+import type { PricingTable } from './pricing.js';
 import { createCriticModel, type ReliabilityOptions } from './reliable-model.js';
+import { loadSettings, type Settings } from './settings.js';
 import type { CriticModel, ProviderAdapter } from './types.js';
 
 /** Resolves `provider:model` ids to critic models, caching one per id. */
@@ -10,16 +16,65 @@ export interface ModelRegistry {
   close(): Promise<void>;
 }
 
-export interface ModelRegistryOptions {
-  /** Extra or replacement adapters by provider name (tests register scripted fakes here). */
-  adapters?: Record<string, (model: string) => ProviderAdapter | Promise<ProviderAdapter>>;
-  reliability?: ReliabilityOptions;
+/** Builds the adapter for the part of an id after `provider:`. */
+export type AdapterFactory = (model: string) => ProviderAdapter | Promise<ProviderAdapter>;
+
+/** Per-provider limits; each provider gets one Limiter shared by all of its models. */
+export interface ProviderLimits {
+  concurrency?: number;
+  timeoutMs?: number;
+  maxRetries?: number;
 }
 
-/** Creates a registry. Built-in providers: `fake` (more are added in src/models). */
+export interface ModelRegistryOptions {
+  /** Extra or replacement adapters by provider name (tests register scripted fakes here). */
+  adapters?: Record<string, AdapterFactory>;
+  /** Wrapper settings for every provider (backoff, sleep, and default concurrency/timeout/retries). */
+  reliability?: ReliabilityOptions;
+  /** Overrides per provider name, e.g. `{ openai: { concurrency: 16 }, local: { concurrency: 1 } }`. */
+  providers?: Record<string, ProviderLimits>;
+  /** Credentials and defaults; read from the environment (once, lazily) when omitted. */
+  settings?: Settings;
+  /** Price overrides keyed by `provider:model`, USD per million tokens. */
+  pricing?: PricingTable;
+}
+
+/** Concurrency per provider when nothing else is configured: local models run one call at a time. */
+const DEFAULT_CONCURRENCY: Record<string, number> = { openai: 8, anthropic: 4, local: 1, fake: 8 };
+
+/**
+ * Creates a registry with built-in providers `openai`, `anthropic`, `local` and `fake`. Limits resolve as
+ * `providers[name]` > `reliability` > environment (TRIBUNAL_CONCURRENCY, TRIBUNAL_TIMEOUT_MS, TRIBUNAL_MAX_RETRIES)
+ * > built-in defaults.
+ * @example
+ * const registry = createModelRegistry({ providers: { openai: { concurrency: 16 } } });
+ * const model = await registry.resolve('openai:gpt-4.1-mini');
+ */
 export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRegistry {
   const resolved = new Map<string, Promise<{ model: CriticModel; adapter: ProviderAdapter }>>();
-  const factories: Record<string, (model: string) => ProviderAdapter | Promise<ProviderAdapter>> = {
+  const limiters = new Map<string, Limiter>();
+  let settings = options.settings;
+  const getSettings = (): Settings => {
+    settings ??= loadSettings();
+    return settings;
+  };
+
+  const factories: Record<string, AdapterFactory> = {
+    openai: (model) =>
+      createOpenAIAdapter({
+        model,
+        apiKey: getSettings().openaiApiKey,
+        baseURL: getSettings().openaiBaseUrl,
+        pricing: options.pricing,
+      }),
+    anthropic: (model) =>
+      createAnthropicAdapter({
+        model,
+        apiKey: getSettings().anthropicApiKey,
+        baseURL: getSettings().anthropicBaseUrl,
+        pricing: options.pricing,
+      }),
+    local: (spec) => loadLocalAdapter({ spec }),
     fake: (spec) => {
       const parsed = parseFakeSpec(spec);
       if (parsed.name !== 'judge') {
@@ -33,6 +88,27 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
     },
     ...options.adapters,
   };
+
+  const limitsFor = (provider: string): ReliabilityOptions => {
+    const own = options.providers?.[provider] ?? {};
+    const shared = options.reliability ?? {};
+    const env = getSettings();
+    const pick = (key: 'concurrency' | 'timeoutMs' | 'maxRetries'): number | undefined => own[key] ?? shared[key] ?? env[key];
+    let limiter = options.reliability?.limiter ?? limiters.get(provider);
+    if (!limiter) {
+      limiter = new Limiter(pick('concurrency') ?? DEFAULT_CONCURRENCY[provider] ?? 8);
+      limiters.set(provider, limiter);
+    }
+    const timeoutMs = pick('timeoutMs');
+    const maxRetries = pick('maxRetries');
+    return {
+      ...shared,
+      limiter,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(maxRetries === undefined ? {} : { maxRetries }),
+    };
+  };
+
   return {
     resolve(id) {
       let entry = resolved.get(id);
@@ -49,8 +125,10 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
                 .join(', ')}`,
             );
           }
-          const adapter = await factory(id.slice(colon + 1));
-          return { adapter, model: createCriticModel({ id, adapter, ...options.reliability }) };
+          const name = id.slice(colon + 1);
+          if (name === '') throw new TribunalError('MODEL_NOT_FOUND', `model id "${id}" names no model after "${provider}:"`);
+          const adapter = await factory(name);
+          return { adapter, model: createCriticModel({ id, adapter, ...limitsFor(provider) }) };
         })();
         resolved.set(id, entry);
         entry.catch(() => resolved.delete(id));

@@ -2,6 +2,8 @@ import { AIMessage, type BaseMessage, HumanMessage } from '@langchain/core/messa
 import { z } from 'zod';
 import { addUsage, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
 import { Limiter } from './limiter.js';
+import { costOf } from './pricing.js';
+import { redactText } from './redact-secrets.js';
 import type { CriticModel, ProviderAdapter, RawCompletion, StructuredOutcome, StructuredRequest } from './types.js';
 
 /** Settings of the one wrapper that every provider goes through. */
@@ -36,12 +38,6 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
   const sleep = options.sleep ?? abortableSleep;
   const schemaCache = new WeakMap<object, Record<string, unknown>>();
 
-  const costOf = (completion: RawCompletion): number =>
-    adapter.pricing
-      ? (completion.inputTokens * adapter.pricing.inputPerMillion + completion.outputTokens * adapter.pricing.outputPerMillion) /
-        1e6
-      : 0;
-
   /** One call with retries; returns the completion and the number of attempts used. */
   async function callWithRetries(
     messages: BaseMessage[],
@@ -51,33 +47,40 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
     for (let attempt = 1; ; attempt++) {
       if (request.signal?.aborted)
         throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: request.signal.reason });
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+      // The timeout starts when the call leaves the limiter queue, so waiting for a slot never counts against it.
+      let timeout: AbortSignal | undefined;
       try {
-        const completion = await limiter.run(
-          () =>
-            adapter.complete(messages, {
-              jsonSchema,
-              schemaName: request.schemaName,
-              signal,
-              ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-              ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
-              ...(request.onToken === undefined ? {} : { onToken: request.onToken }),
-              ...(request.turn === undefined ? {} : { turn: request.turn }),
-            }),
-          request.signal,
-        );
+        const completion = await limiter.run(() => {
+          timeout = AbortSignal.timeout(timeoutMs);
+          const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+          return adapter.complete(messages, {
+            jsonSchema,
+            schemaName: request.schemaName,
+            signal,
+            ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+            ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
+            ...(request.onToken === undefined ? {} : { onToken: request.onToken }),
+            ...(request.turn === undefined ? {} : { turn: request.turn }),
+          });
+        }, request.signal);
         return { completion, attempts: attempt };
       } catch (error) {
         if (request.signal?.aborted) throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: error });
-        const failure = classifyError(error, id, timeout.aborted ? timeoutMs : undefined);
+        const failure = classifyError(error, id, timeout?.aborted ? timeoutMs : undefined);
         if (!failure.retryable || attempt > maxRetries) {
           throw new TribunalError(failure.code, `${failure.message}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`, {
             cause: error,
           });
         }
         const backoff = Math.min(maxBackoffMs, baseBackoffMs * 2 ** (attempt - 1));
-        await sleep(failure.retryAfterMs === undefined ? backoff : Math.min(maxBackoffMs, failure.retryAfterMs), request.signal);
+        try {
+          await sleep(
+            failure.retryAfterMs === undefined ? backoff : Math.min(maxBackoffMs, failure.retryAfterMs),
+            request.signal,
+          );
+        } catch (sleepError) {
+          throw new TribunalError('ABORTED', `call to ${id} was cancelled while waiting to retry`, { cause: sleepError });
+        }
       }
     }
   }
@@ -86,6 +89,7 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
     id,
     provider: adapter.provider,
     chat: adapter.chat,
+    pricing: adapter.pricing,
     async structured<T>(request: StructuredRequest<T>): Promise<StructuredOutcome<T>> {
       let jsonSchema = schemaCache.get(request.schema);
       if (!jsonSchema) {
@@ -105,7 +109,7 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
             inputTokens: result.completion.inputTokens,
             outputTokens: result.completion.outputTokens,
             calls: result.attempts,
-            costUsd: costOf(result.completion),
+            costUsd: costOf(adapter.pricing, result.completion),
           });
         } catch (error) {
           const failure =
@@ -182,7 +186,7 @@ export function classifyError(error: unknown, id: string, timedOutAfterMs?: numb
   const record = (error ?? {}) as Record<string, unknown>;
   const status = typeof record.status === 'number' ? record.status : undefined;
   const retryAfterMs = readRetryAfter(record.headers);
-  const detail = error instanceof Error ? error.message : String(error);
+  const detail = redactText(error instanceof Error ? error.message : String(error));
   if (status === 401 || status === 403) {
     return {
       code: 'MODEL_CREDENTIALS_MISSING',

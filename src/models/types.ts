@@ -29,12 +29,20 @@ export type StructuredOutcome<T> =
   | { success: true; value: T; usage: Usage; attempts: number; text: string }
   | { success: false; error: TribunalError; usage: Usage; attempts: number; text: string };
 
+/** Price of a model in USD per million input and output tokens. */
+export interface ModelPricing {
+  inputPerMillion: number;
+  outputPerMillion: number;
+}
+
 /** The one model interface engine nodes see: a LangChain chat model plus a structured-output call. */
 export interface CriticModel {
   /** The full id, e.g. `openai:gpt-4.1-mini`. */
   readonly id: string;
   readonly provider: string;
   readonly chat: BaseChatModel;
+  /** The price used for `usage.costUsd`; undefined when unknown (cost is then reported as 0). */
+  readonly pricing?: ModelPricing | undefined;
   structured<T>(request: StructuredRequest<T>): Promise<StructuredOutcome<T>>;
 }
 
@@ -64,7 +72,7 @@ export interface ProviderAdapter {
   readonly provider: string;
   readonly chat: BaseChatModel;
   /** Price per million input/output tokens in USD, when known. */
-  readonly pricing?: { inputPerMillion: number; outputPerMillion: number };
+  readonly pricing?: ModelPricing | undefined;
   complete(messages: BaseMessage[], options: RawCallOptions): Promise<RawCompletion>;
   /** Frees native resources (local models). */
   close?(): Promise<void>;

@@ -1,0 +1,98 @@
+import type { ChatAnthropic } from '@langchain/anthropic';
+import type { BaseChatModel } from '@langchain/core/language_models/chat_models';
+import { type BaseMessage, HumanMessage } from '@langchain/core/messages';
+import { initChatModel } from 'langchain/chat_models/universal';
+import { TribunalError } from '../contracts/index.js';
+import { lookupPricing, type PricingTable } from './pricing.js';
+import { toProviderJsonSchema } from './provider-json-schema.js';
+import { collectStream, SmallCache } from './stream-completion.js';
+import type { ProviderAdapter, RawCallOptions, RawCompletion } from './types.js';
+
+/** The official endpoint, used when no base URL is configured (as the Anthropic SDK does). */
+export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
+
+/** How to reach the Anthropic Messages API. */
+export interface AnthropicAdapterOptions {
+  /** The model name, e.g. `claude-sonnet-4-5` or a dated snapshot. */
+  model: string;
+  /** ANTHROPIC_API_KEY. */
+  apiKey?: string | undefined;
+  /** ANTHROPIC_BASE_URL; defaults to the official endpoint. */
+  baseURL?: string | undefined;
+  /** Price overrides keyed by `anthropic:<model>`, consulted before the built-in table. */
+  pricing?: PricingTable | undefined;
+}
+
+/**
+ * Creates the adapter for `anthropic:NAME`.
+ *
+ * Structured output uses Anthropic's native JSON outputs (`output_config.format` of type `json_schema`),
+ * the same request LangChain's `withStructuredOutput(schema, { method: 'jsonSchema' })` makes, and never the
+ * default forced-tool path, whose streamed `input_json_delta` chunks LangChain fails to merge
+ * (langchainjs#10907). `complete()` streams through the ChatAnthropic instance that `initChatModel` built,
+ * passing `outputConfig` and the AbortSignal per call, and reads the raw text deltas so `onToken` sees tokens;
+ * the `@anthropic-ai/sdk` client is not a declared dependency, and LangChain rethrows its errors with
+ * `status` and `headers` intact. Retries are off in LangChain and the SDK (`maxRetries: 0`): the wrapper retries.
+ * @example
+ * const adapter = await createAnthropicAdapter({ model: 'claude-sonnet-4-5', apiKey: settings.anthropicApiKey });
+ */
+export async function createAnthropicAdapter(options: AnthropicAdapterOptions): Promise<ProviderAdapter> {
+  const { model, apiKey } = options;
+  if (!apiKey) {
+    throw new TribunalError('MODEL_CREDENTIALS_MISSING', `anthropic:${model} needs credentials: set ANTHROPIC_API_KEY`);
+  }
+  const baseURL = options.baseURL ?? ANTHROPIC_DEFAULT_BASE_URL;
+  const secrets = [apiKey];
+  const pricing = lookupPricing(`anthropic:${model}`, { overrides: options.pricing });
+
+  const build = (extra: { temperature?: number; maxTokens?: number }) =>
+    initChatModel(`anthropic:${model}`, {
+      apiKey,
+      anthropicApiUrl: baseURL,
+      maxRetries: 0,
+      streamUsage: true,
+      ...extra,
+    });
+  const chat = await build({});
+  const base = (await chat._getModelInstance()) as unknown as ChatAnthropic;
+  const variants = new SmallCache<Promise<ChatAnthropic>>();
+  const variant = (call: RawCallOptions): Promise<ChatAnthropic> => {
+    // Anthropic's temperature range is 0..1.
+    const temperature = call.temperature === undefined ? undefined : Math.min(1, Math.max(0, call.temperature));
+    if (temperature === undefined && call.maxTokens === undefined) return Promise.resolve(base);
+    return variants.get(`${temperature}|${call.maxTokens}`, async () => {
+      const configurable = await build({
+        ...(temperature === undefined ? {} : { temperature }),
+        ...(call.maxTokens === undefined ? {} : { maxTokens: call.maxTokens }),
+      });
+      return (await configurable._getModelInstance()) as unknown as ChatAnthropic;
+    });
+  };
+
+  return {
+    provider: 'anthropic',
+    chat: chat as unknown as BaseChatModel,
+    pricing,
+    async complete(messages: BaseMessage[], call: RawCallOptions): Promise<RawCompletion> {
+      const { schema, strict } = toProviderJsonSchema(call.jsonSchema, 'anthropic');
+      // A schema that JSON outputs cannot express (open objects, records) is asked for in words instead.
+      const input = strict
+        ? messages
+        : [
+            ...messages,
+            new HumanMessage(
+              `Reply with only a JSON object that matches this JSON Schema, nothing else:\n${JSON.stringify(schema)}`,
+            ),
+          ];
+      return collectStream({
+        secrets,
+        onToken: call.onToken,
+        start: async () =>
+          (await variant(call)).stream(input, {
+            signal: call.signal,
+            ...(strict ? { outputConfig: { format: { type: 'json_schema' as const, schema } } } : {}),
+          }),
+      });
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import type { BaseChatModel } from '@langchain/core/language_models/chat_models';
+import type { BaseMessage } from '@langchain/core/messages';
+import type { ChatOpenAI } from '@langchain/openai';
+import { initChatModel } from 'langchain/chat_models/universal';
+import { TribunalError } from '../contracts/index.js';
+import { lookupPricing, type PricingTable } from './pricing.js';
+import { toProviderJsonSchema } from './provider-json-schema.js';
+import { collectStream, SmallCache } from './stream-completion.js';
+import type { ModelPricing, ProviderAdapter, RawCallOptions, RawCompletion } from './types.js';
+
+/** The official endpoint, used when no base URL is configured (as the OpenAI SDK does). */
+export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+/** Sent as the key to OpenAI-compatible servers that need none (vLLM, Ollama, llama.cpp, LM Studio); the SDK insists on one. */
+export const OPENAI_PLACEHOLDER_KEY = 'sk-no-key-required';
+
+/** How to reach an OpenAI or OpenAI-compatible chat completions endpoint. */
+export interface OpenAIAdapterOptions {
+  /** The model name as the server knows it: `gpt-4.1-mini`, or whatever a vLLM/Ollama server serves. */
+  model: string;
+  /** OPENAI_API_KEY; optional when `baseURL` points at a server that needs no key. */
+  apiKey?: string | undefined;
+  /** OPENAI_BASE_URL, e.g. `http://localhost:8000/v1`; defaults to the official endpoint. */
+  baseURL?: string | undefined;
+  /** Price overrides keyed by `openai:<model>`; models at the official endpoint fall back to the built-in table. */
+  pricing?: PricingTable | undefined;
+}
+
+/**
+ * Creates the adapter for `openai:NAME`: OpenAI itself or any OpenAI-compatible server through `baseURL`.
+ *
+ * `chat` is the LangChain model built by `initChatModel("openai:NAME")`. `complete()` streams through the
+ * ChatOpenAI instance inside it (its chat completions path) with per-call options: `response_format`
+ * json_schema, `stream_options.include_usage`, and the AbortSignal. We deliberately do not call the `openai`
+ * SDK client ourselves: it is not a declared dependency, the LangChain model already streams, reports usage
+ * as `usage_metadata`, and rethrows the SDK's errors with `status` and `headers` intact (which the wrapper's
+ * retry logic reads). Retries are off in both LangChain and the SDK (`maxRetries: 0`): the wrapper retries.
+ * Temperature and max tokens are constructor fields in LangChain, so each distinct pair gets its own
+ * (cached) model variant.
+ * @example
+ * const adapter = await createOpenAIAdapter({ model: 'gpt-4.1-mini', apiKey: settings.openaiApiKey });
+ */
+export async function createOpenAIAdapter(options: OpenAIAdapterOptions): Promise<ProviderAdapter> {
+  const { model } = options;
+  if (!options.apiKey && !options.baseURL) {
+    throw new TribunalError(
+      'MODEL_CREDENTIALS_MISSING',
+      `openai:${model} needs credentials: set OPENAI_API_KEY, or set OPENAI_BASE_URL to an OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio) that needs no key`,
+    );
+  }
+  const apiKey = options.apiKey ?? OPENAI_PLACEHOLDER_KEY;
+  const baseURL = options.baseURL ?? OPENAI_DEFAULT_BASE_URL;
+  const secrets = options.apiKey ? [options.apiKey] : [];
+  // A compatible server may serve a model under an OpenAI name; only the official endpoint gets list prices.
+  const pricing: ModelPricing | undefined = lookupPricing(`openai:${model}`, {
+    overrides: options.pricing,
+    builtIn: isOfficialEndpoint(baseURL),
+  });
+
+  const build = (extra: { temperature?: number; maxTokens?: number }) =>
+    initChatModel(`openai:${model}`, {
+      apiKey,
+      configuration: { baseURL },
+      maxRetries: 0,
+      streamUsage: true,
+      ...extra,
+    });
+  const chat = await build({});
+  const base = (await chat._getModelInstance()) as unknown as ChatOpenAI;
+  const variants = new SmallCache<Promise<ChatOpenAI>>();
+  const variant = (call: RawCallOptions): Promise<ChatOpenAI> => {
+    const temperature = call.temperature !== undefined && acceptsTemperature(model) ? call.temperature : undefined;
+    if (temperature === undefined && call.maxTokens === undefined) return Promise.resolve(base);
+    return variants.get(`${temperature}|${call.maxTokens}`, async () => {
+      const configurable = await build({
+        ...(temperature === undefined ? {} : { temperature }),
+        ...(call.maxTokens === undefined ? {} : { maxTokens: call.maxTokens }),
+      });
+      return (await configurable._getModelInstance()) as unknown as ChatOpenAI;
+    });
+  };
+
+  return {
+    provider: 'openai',
+    chat: chat as unknown as BaseChatModel,
+    pricing,
+    async complete(messages: BaseMessage[], call: RawCallOptions): Promise<RawCompletion> {
+      const { schema, strict } = toProviderJsonSchema(call.jsonSchema, 'openai');
+      return collectStream({
+        secrets,
+        onToken: call.onToken,
+        start: async () =>
+          (await variant(call)).stream(messages, {
+            signal: call.signal,
+            response_format: {
+              type: 'json_schema',
+              json_schema: { name: schemaNameFor(call.schemaName), schema, strict },
+            },
+            stream_options: { include_usage: true },
+          }),
+      });
+    },
+  };
+}
+
+/** OpenAI's json_schema name must match `^[a-zA-Z0-9_-]{1,64}$`. */
+function schemaNameFor(name: string): string {
+  const cleaned = name.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 64);
+  return cleaned === '' ? 'output' : cleaned;
+}
+
+/** Reasoning models (o-series, gpt-5 except its chat variants) reject a temperature. */
+function acceptsTemperature(model: string): boolean {
+  return !/^(o\d|gpt-5)/.test(model) || /chat/.test(model);
+}
+
+function isOfficialEndpoint(baseURL: string): boolean {
+  try {
+    return new URL(baseURL).hostname === 'api.openai.com';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,64 @@
+import type { ModelPricing } from './types.js';
+
+/** Prices keyed by `provider:model`, in USD per million tokens. */
+export type PricingTable = Record<string, ModelPricing>;
+
+const price = (inputPerMillion: number, outputPerMillion: number): ModelPricing => ({ inputPerMillion, outputPerMillion });
+
+/**
+ * List prices of common hosted models (standard tier, no caching or batch discounts), USD per million tokens.
+ * Dated snapshots (`gpt-4.1-mini-2025-04-14`, `claude-sonnet-4-5-20250929`) resolve to their base name.
+ * Check the providers' pricing pages before relying on a cost figure; override with the registry's `pricing` option.
+ */
+export const DEFAULT_PRICING: Readonly<PricingTable> = Object.freeze({
+  'openai:gpt-5': price(1.25, 10),
+  'openai:gpt-5-mini': price(0.25, 2),
+  'openai:gpt-5-nano': price(0.05, 0.4),
+  'openai:gpt-4.1': price(2, 8),
+  'openai:gpt-4.1-mini': price(0.4, 1.6),
+  'openai:gpt-4.1-nano': price(0.1, 0.4),
+  'openai:gpt-4o': price(2.5, 10),
+  'openai:gpt-4o-mini': price(0.15, 0.6),
+  'openai:o3': price(2, 8),
+  'openai:o3-mini': price(1.1, 4.4),
+  'openai:o4-mini': price(1.1, 4.4),
+  'anthropic:claude-opus-4-5': price(5, 25),
+  'anthropic:claude-opus-4-1': price(15, 75),
+  'anthropic:claude-opus-4-0': price(15, 75),
+  'anthropic:claude-opus-4': price(15, 75),
+  'anthropic:claude-sonnet-4-5': price(3, 15),
+  'anthropic:claude-sonnet-4-0': price(3, 15),
+  'anthropic:claude-sonnet-4': price(3, 15),
+  'anthropic:claude-3-7-sonnet': price(3, 15),
+  'anthropic:claude-haiku-4-5': price(1, 5),
+  'anthropic:claude-3-5-haiku': price(0.8, 4),
+});
+
+const SNAPSHOT_SUFFIX = /^-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$/;
+
+/**
+ * Looks up the price of `provider:model` in `overrides`, then (unless `builtIn` is false) in the built-in
+ * table; undefined means the cost is unknown and is counted as 0.
+ * @example
+ * lookupPricing('anthropic:claude-sonnet-4-5-20250929'); // { inputPerMillion: 3, outputPerMillion: 15 }
+ */
+export function lookupPricing(
+  id: string,
+  options: { overrides?: PricingTable | undefined; builtIn?: boolean } = {},
+): ModelPricing | undefined {
+  const tables = options.builtIn === false ? [options.overrides ?? {}] : [options.overrides ?? {}, DEFAULT_PRICING];
+  for (const table of tables) {
+    const exact = table[id];
+    if (exact) return exact;
+    for (const [key, value] of Object.entries(table)) {
+      if (id.startsWith(key) && SNAPSHOT_SUFFIX.test(id.slice(key.length))) return value;
+    }
+  }
+  return undefined;
+}
+
+/** The USD cost of a call, or 0 when the price is unknown. */
+export function costOf(pricing: ModelPricing | undefined, usage: { inputTokens: number; outputTokens: number }): number {
+  if (!pricing) return 0;
+  return (usage.inputTokens * pricing.inputPerMillion + usage.outputTokens * pricing.outputPerMillion) / 1e6;
+}

@@ -1,0 +1,55 @@
+import type { AIMessageChunk } from '@langchain/core/messages';
+import { redactError } from './redact-secrets.js';
+import type { RawCompletion } from './types.js';
+
+/**
+ * Drains a LangChain chat-model stream into text and token counts, passing each text fragment to `onToken`.
+ * Usage is read from `usage_metadata`; the largest count seen wins, because Anthropic reports the running
+ * output total in several events while OpenAI sends one usage chunk. Errors are rethrown with secrets scrubbed.
+ */
+export async function collectStream(options: {
+  start: () => Promise<AsyncIterable<AIMessageChunk>>;
+  onToken?: ((text: string) => void) | undefined;
+  secrets: readonly string[];
+}): Promise<RawCompletion> {
+  let text = '';
+  let inputTokens = 0;
+  let outputTokens = 0;
+  try {
+    const stream = await options.start();
+    for await (const chunk of stream) {
+      const piece = chunk.text;
+      if (piece) {
+        text += piece;
+        options.onToken?.(piece);
+      }
+      // The generic chunk type resolves usage_metadata to never; read it structurally.
+      const usage = (chunk as unknown as { usage_metadata?: { input_tokens?: number; output_tokens?: number } }).usage_metadata;
+      if (usage) {
+        inputTokens = Math.max(inputTokens, usage.input_tokens ?? 0);
+        outputTokens = Math.max(outputTokens, usage.output_tokens ?? 0);
+      }
+    }
+  } catch (error) {
+    throw redactError(error, options.secrets);
+  }
+  return { text, inputTokens, outputTokens };
+}
+
+/** Caches up to `limit` values by key, evicting the oldest; used for per-temperature model variants. */
+export class SmallCache<V> {
+  private readonly entries = new Map<string, V>();
+  constructor(private readonly limit = 16) {}
+
+  get(key: string, create: () => V): V {
+    const existing = this.entries.get(key);
+    if (existing !== undefined) return existing;
+    const value = create();
+    this.entries.set(key, value);
+    if (this.entries.size > this.limit) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    return value;
+  }
+}

@@ -1,0 +1,62 @@
+import {
+  type RecordedRequest,
+  type SseFrame,
+  startWireServer,
+  type WireDialect,
+  type WireServer,
+} from './scripted-wire-server.js';
+
+/**
+ * Speaks OpenAI's chat completions wire format: JSON responses, and SSE `data: <chunk>` frames ending with
+ * a usage chunk (when `stream_options.include_usage` is set) and `data: [DONE]`. Errors use OpenAI's
+ * `{ error: { message, type, code } }` body.
+ */
+export const openAIDialect: WireDialect = {
+  paths: ['/v1/chat/completions'],
+  json({ text, inputTokens, outputTokens }, request) {
+    return {
+      id: 'chatcmpl-test',
+      object: 'chat.completion',
+      created: 1_700_000_000,
+      model: modelOf(request),
+      choices: [
+        { index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: 'stop', logprobs: null },
+      ],
+      usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
+    };
+  },
+  events({ pieces, inputTokens, outputTokens }, request) {
+    const base = { id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 1_700_000_000, model: modelOf(request) };
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}, content = false): SseFrame => ({
+      data: JSON.stringify({ ...base, choices, ...extra }),
+      ...(content ? { content } : {}),
+    });
+    const frames = [chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }])];
+    for (const piece of pieces) frames.push(chunk([{ index: 0, delta: { content: piece }, finish_reason: null }], {}, true));
+    frames.push(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+    const streamOptions = request.body?.stream_options as { include_usage?: boolean } | undefined;
+    if (streamOptions?.include_usage) {
+      frames.push(
+        chunk([], {
+          usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
+        }),
+      );
+    }
+    frames.push({ data: '[DONE]' });
+    return frames;
+  },
+  error(status, message) {
+    const type = status === 401 ? 'invalid_request_error' : status === 429 ? 'rate_limit_exceeded' : 'server_error';
+    return { error: { message, type, param: null, code: status === 401 ? 'invalid_api_key' : null } };
+  },
+};
+
+function modelOf(request: RecordedRequest): string {
+  return typeof request.body?.model === 'string' ? request.body.model : 'unknown';
+}
+
+/** Starts an OpenAI-compatible server; `baseURL` is what OPENAI_BASE_URL would be. */
+export async function startOpenAIWireServer(): Promise<WireServer & { baseURL: string }> {
+  const server = await startWireServer(openAIDialect);
+  return Object.assign(server, { baseURL: `${server.origin}/v1` });
+}
