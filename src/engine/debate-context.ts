@@ -1,0 +1,31 @@
+import type { LangGraphRunnableConfig } from '@langchain/langgraph';
+import { createModelRegistry, type ModelRegistry } from '../models/index.js';
+import type { DebateEventEmitter } from './event-emitter.js';
+
+/** What the debate nodes need at run time but never checkpoint: models, the event emitter and the abort signal. */
+// A type alias, not an interface, so it fits LangGraph's index-signature context type.
+export type DebateContext = {
+  models: ModelRegistry;
+  /** The debate's emitter; without one (LangGraph Studio) events go only to the graph's custom stream. */
+  emitter?: DebateEventEmitter;
+  signal?: AbortSignal;
+};
+
+/** The config a debate node receives from LangGraph. */
+export type DebateNodeConfig = LangGraphRunnableConfig;
+
+let fallbackModels: ModelRegistry | undefined;
+
+/**
+ * The context of a node call. A graph invoked without one (LangGraph Studio, `graph.invoke` by hand)
+ * gets the built-in `fake:*` models, so the exported graphs run out of the box.
+ */
+export function contextOf(config: DebateNodeConfig | undefined): DebateContext {
+  const context = config?.context as Partial<DebateContext> | undefined;
+  if (context?.models) return context as DebateContext;
+  fallbackModels ??= createModelRegistry();
+  const fallback: DebateContext = { models: fallbackModels };
+  const signal = context?.signal ?? config?.signal;
+  if (signal) fallback.signal = signal;
+  return fallback;
+}

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { type Candidate, type DebateInput, DebateInputSchema, type ResolvedPanel, TribunalError } from '../contracts/index.js';
+
+/** Everything a debate graph needs to know about its debate; fixed when the debate starts and kept in the checkpoint. */
+export interface DebateSetup {
+  runId: string;
+  debateId: string;
+  itemId?: string;
+  panel: ResolvedPanel;
+  input: DebateInput;
+  /** criticId -> the model id that critic speaks through. */
+  models: Record<string, string>;
+  /** The chair's model id, when the panel has a chair. */
+  chairModel?: string;
+}
+
+/** What one turn judges: a candidate (pointwise) or an ordered pair of candidates shown as A and B (pairwise). */
+export interface Subject {
+  /** The candidate id, or "a-vs-b" for the pair shown with a as A. */
+  id: string;
+  candidates: Candidate[];
+  pair?: [string, string];
+}
+
+/**
+ * Validates a debate's input against its panel and fixes its ids and models: `modelOverride` beats the
+ * critic's own model, which beats `defaultModel`.
+ */
+export function createDebateSetup(options: {
+  panel: ResolvedPanel;
+  input: DebateInput;
+  defaultModel: string;
+  modelOverride?: string;
+  runId?: string;
+  debateId?: string;
+  itemId?: string;
+}): DebateSetup {
+  const { panel } = options;
+  const parsed = DebateInputSchema.safeParse(options.input);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
+    throw new TribunalError('INPUT_INVALID', `debate input is invalid: ${detail}`);
+  }
+  const input = parsed.data;
+  const candidateIds = input.candidates.map((candidate) => candidate.id);
+  const duplicateCandidate = candidateIds.find((id, index) => candidateIds.indexOf(id) !== index);
+  if (duplicateCandidate !== undefined) {
+    throw new TribunalError(
+      'INPUT_INVALID',
+      `candidate id "${duplicateCandidate}" appears twice; give every candidate a unique id`,
+    );
+  }
+  if (panel.panel.mode === 'pairwise' && input.candidates.length < 2) {
+    throw new TribunalError(
+      'INPUT_INVALID',
+      `panel "${panel.panel.id}" compares pairs but the input has one candidate; give two or more`,
+    );
+  }
+  if (panel.critics.length === 0) throw new TribunalError('PANEL_INVALID', `panel "${panel.panel.id}" has no critics`);
+  const criticIds = panel.critics.map((critic) => critic.id);
+  const duplicateCritic = criticIds.find((id, index) => criticIds.indexOf(id) !== index);
+  if (duplicateCritic !== undefined) {
+    throw new TribunalError('PANEL_INVALID', `critic "${duplicateCritic}" sits on panel "${panel.panel.id}" twice`);
+  }
+  const modelFor = (own: string | undefined): string => options.modelOverride ?? own ?? options.defaultModel;
+  const debateId = options.debateId ?? input.id ?? randomUUID();
+  const setup: DebateSetup = {
+    runId: options.runId ?? randomUUID(),
+    debateId,
+    panel,
+    input,
+    models: Object.fromEntries(panel.critics.map((critic) => [critic.id, modelFor(critic.model)])),
+  };
+  const itemId = options.itemId ?? input.id;
+  if (itemId !== undefined) setup.itemId = itemId;
+  if (panel.chair) setup.chairModel = modelFor(panel.chair.model);
+  return setup;
+}
+
+/** The subjects each critic judges every round: the candidates, or every ordered pair (A/B then B/A) in pairwise mode. */
+export function subjectsOf(setup: DebateSetup): Subject[] {
+  const candidates = setup.input.candidates;
+  if (setup.panel.panel.mode !== 'pairwise')
+    return candidates.map((candidate) => ({ id: candidate.id, candidates: [candidate] }));
+  const subjects: Subject[] = [];
+  for (let i = 0; i < candidates.length; i++) {
+    for (let j = i + 1; j < candidates.length; j++) {
+      const first = candidates[i] as Candidate;
+      const second = candidates[j] as Candidate;
+      subjects.push(pairSubject(first, second), pairSubject(second, first));
+    }
+  }
+  return subjects;
+}
+
+function pairSubject(a: Candidate, b: Candidate): Subject {
+  return { id: `${a.id}-vs-${b.id}`, candidates: [a, b], pair: [a.id, b.id] };
+}

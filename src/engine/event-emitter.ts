@@ -1,0 +1,70 @@
+import type { DebateEvent } from '../contracts/index.js';
+
+/** An event as a node writes it: the envelope (runId, debateId, seq, at) is added by the emitter. */
+export type DebateEventInit = DebateEvent extends infer Event
+  ? Event extends DebateEvent
+    ? Omit<Event, 'runId' | 'debateId' | 'seq' | 'at'>
+    : never
+  : never;
+
+/** Stamps events of one debate with its ids, a monotonically increasing `seq` and an ISO `at`, and delivers them in order. */
+export interface DebateEventEmitter {
+  readonly runId: string;
+  readonly debateId: string;
+  /** The seq the next event will get. */
+  readonly nextSeq: number;
+  /** Whether this emitter already emitted `debate-start`. */
+  readonly started: boolean;
+  /** Whether the emitter was closed; a closed emitter drops events. */
+  readonly closed: boolean;
+  /** Stamps and delivers one event; returns it, or undefined when the emitter is closed. */
+  emit(event: DebateEventInit): DebateEvent | undefined;
+  /** Moves `nextSeq` forward to at least `seq` (never backward), e.g. to continue a resumed debate. */
+  advanceTo(seq: number): void;
+  /** Drops every later event (after `debate-error`, so that late turns of an aborted round stay silent). */
+  close(): void;
+}
+
+/** Creates the event emitter of one debate. */
+export function createEventEmitter(options: {
+  runId: string;
+  debateId: string;
+  /** First seq to use (a resumed debate continues after the last one it emitted). */
+  startSeq?: number;
+  onEvent?: (event: DebateEvent) => void;
+  /** Clock, replaceable in tests. */
+  now?: () => Date;
+}): DebateEventEmitter {
+  const { runId, debateId, onEvent } = options;
+  const now = options.now ?? (() => new Date());
+  let seq = options.startSeq ?? 0;
+  let started = false;
+  let closed = false;
+  return {
+    runId,
+    debateId,
+    get nextSeq() {
+      return seq;
+    },
+    get started() {
+      return started;
+    },
+    get closed() {
+      return closed;
+    },
+    emit(init) {
+      if (closed) return undefined;
+      const event = { ...init, runId, debateId, seq, at: now().toISOString() } as DebateEvent;
+      seq++;
+      if (init.type === 'debate-start') started = true;
+      onEvent?.(event);
+      return event;
+    },
+    advanceTo(next) {
+      if (next > seq) seq = next;
+    },
+    close() {
+      closed = true;
+    },
+  };
+}

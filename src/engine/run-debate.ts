@@ -1,0 +1,144 @@
+import type { RunnableConfig } from '@langchain/core/runnables';
+import type { BaseCheckpointSaver } from '@langchain/langgraph';
+import { graphFor } from '../../graphs/index.js';
+import { type DebateEvent, type DebateInput, type DebateResult, type ResolvedPanel, TribunalError } from '../contracts/index.js';
+import type { ModelRegistry } from '../models/index.js';
+import type { DebateContext } from './debate-context.js';
+import type { DebateGraphInvokeOptions } from './debate-graph.js';
+import { createDebateSetup, type DebateSetup } from './debate-setup.js';
+import type { DebateState } from './debate-state.js';
+import { createEventEmitter, type DebateEventEmitter } from './event-emitter.js';
+import { abortError } from './run-turn.js';
+
+/** Options of one debate. */
+export interface RunDebateOptions {
+  panel: ResolvedPanel;
+  input: DebateInput;
+  models: ModelRegistry;
+  /** The model of every critic (and chair) that names none of its own. */
+  defaultModel: string;
+  /** Overrides every critic's (and the chair's) model, like the CLI's --model. */
+  modelOverride?: string;
+  runId?: string;
+  /** Defaults to the input's id, else a random UUID; with a checkpointer it is the thread id. */
+  debateId?: string;
+  /** Defaults to the input's id. */
+  itemId?: string;
+  /** Receives every event, in seq order, synchronously as it is emitted. */
+  onEvent?: (event: DebateEvent) => void;
+  /** Cancels the debate: in-flight model calls are aborted and runDebate rejects with code ABORTED. */
+  signal?: AbortSignal;
+  /**
+   * Persists a checkpoint after every superstep under thread id = debateId. Running the same debateId again
+   * after an interruption continues after the last completed superstep (see runDebate for the events).
+   */
+  checkpointer?: BaseCheckpointSaver;
+}
+
+/**
+ * Runs one debate of `panel` over `input` with the panel's protocol graph and resolves with its result.
+ * Failed turns never fail the debate; only cancellation (code ABORTED) and unrecoverable problems reject,
+ * after a `debate-error` event.
+ *
+ * Resuming (with a checkpointer and the debateId of an interrupted debate): the rounds already completed
+ * are not redone and their events are not re-emitted. The resumed run emits `debate-start` again, then
+ * the events of the rounds still to run; `seq` continues after the last event of the interrupted run (the
+ * seq is kept in graph state, and an aborted run records its last seq before rejecting; after a hard crash
+ * it continues after the last completed round, so events of the interrupted round's seq range may repeat).
+ * A debate that already finished resolves with its stored result and emits nothing.
+ *
+ * @example
+ * const result = await runDebate({ panel, input: { prompt: 'Why is the sky blue?', candidates }, models, defaultModel: 'fake:judge', onEvent: console.log });
+ * console.log(result.verdict.ranking);
+ */
+export async function runDebate(options: RunDebateOptions): Promise<DebateResult> {
+  const { checkpointer, signal } = options;
+  let emitter: DebateEventEmitter | undefined;
+  let threadConfig: RunnableConfig | undefined;
+  const graph = graphFor({
+    protocol: options.panel.panel.protocol,
+    ...(checkpointer === undefined ? {} : { checkpointer }),
+  });
+  try {
+    let setup = createDebateSetup({
+      panel: options.panel,
+      input: options.input,
+      defaultModel: options.defaultModel,
+      ...pick(options, ['modelOverride', 'runId', 'debateId', 'itemId']),
+    });
+    let input: { setup: DebateSetup } | null = { setup };
+    let startSeq = 0;
+    if (checkpointer) {
+      threadConfig = { configurable: { thread_id: setup.debateId } };
+      const snapshot = await graph.getState(threadConfig);
+      const stored = snapshot.values as Partial<DebateState> | undefined;
+      if (stored?.setup) {
+        if (stored.setup.panel.hash !== options.panel.hash) {
+          throw new TribunalError(
+            'INPUT_INVALID',
+            `debate "${setup.debateId}" was started with panel hash ${stored.setup.panel.hash}, not ${options.panel.hash}; use a new debateId to judge with a changed panel`,
+          );
+        }
+        if (stored.result && snapshot.next.length === 0) return stored.result;
+        setup = stored.setup;
+        input = null;
+        startSeq = stored.seq ?? 0;
+      }
+    }
+    emitter = createEventEmitter({
+      runId: options.runId ?? setup.runId,
+      debateId: setup.debateId,
+      startSeq,
+      ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+    });
+    if (signal?.aborted) throw abortError(signal);
+    // Resolve every model up front so an unknown model fails the debate before any turn runs.
+    await Promise.all(
+      [...Object.values(setup.models), ...(setup.chairModel === undefined ? [] : [setup.chairModel])].map((id) =>
+        options.models.resolve(id),
+      ),
+    );
+    const context: DebateContext = { models: options.models, emitter };
+    if (signal) context.signal = signal;
+    const invokeOptions: DebateGraphInvokeOptions = {
+      context,
+      callbacks: [],
+      ...(threadConfig ?? {}),
+      ...(signal === undefined ? {} : { signal }),
+    };
+    const state = await graph.invoke(input, invokeOptions);
+    if (!state.result) throw new TribunalError('INTERNAL', `debate "${setup.debateId}" ended without a result`);
+    return state.result;
+  } catch (error) {
+    const failure = toTribunalError(error, signal);
+    if (emitter && !emitter.closed) {
+      emitter.emit({ type: 'debate-error', code: failure.code, message: failure.message });
+      emitter.close();
+      if (threadConfig) {
+        // Record the last seq so a resumed run continues after the events this run emitted.
+        await graph.updateState(threadConfig, { seq: emitter.nextSeq }).catch(() => undefined);
+      }
+    } else if (options.onEvent && !emitter) {
+      const early = createEventEmitter({
+        runId: options.runId ?? 'unknown',
+        debateId: options.debateId ?? options.input?.id ?? 'unknown',
+        onEvent: options.onEvent,
+      });
+      early.emit({ type: 'debate-error', code: failure.code, message: failure.message });
+    }
+    throw failure;
+  }
+}
+
+function toTribunalError(error: unknown, signal: AbortSignal | undefined): TribunalError {
+  if (signal?.aborted) return abortError(signal, error);
+  if (error instanceof TribunalError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new TribunalError('INTERNAL', `the debate failed unexpectedly: ${message}`, { cause: error });
+}
+
+function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const picked: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) picked[key] = source[key];
+  return picked;
+}

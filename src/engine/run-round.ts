@@ -1,0 +1,133 @@
+import type { Critic, ResolvedPanel, TurnRecord } from '../contracts/index.js';
+import type { DebateContext } from './debate-context.js';
+import { type DebateSetup, type Subject, subjectsOf } from './debate-setup.js';
+import type { DebateEventInit } from './event-emitter.js';
+import { runTurn } from './run-turn.js';
+import { buildSystemPrompt } from './system-prompt.js';
+import { buildTurnMessages, type TurnKind, type TurnView } from './turn-messages.js';
+
+/** How critics take their turns within a round: all at once, or one after another seeing the turns already given. */
+export type SpeakingOrder = 'simultaneous' | 'sequential';
+
+const systemPrompts = new WeakMap<ResolvedPanel, Map<string, string>>();
+
+/** A critic's system prompt, built once per panel and critic. */
+export function systemPromptFor(options: { panel: ResolvedPanel; critic: Critic }): string {
+  let byCritic = systemPrompts.get(options.panel);
+  if (!byCritic) {
+    byCritic = new Map();
+    systemPrompts.set(options.panel, byCritic);
+  }
+  let prompt = byCritic.get(options.critic.id);
+  if (prompt === undefined) {
+    prompt = buildSystemPrompt(options);
+    byCritic.set(options.critic.id, prompt);
+  }
+  return prompt;
+}
+
+/**
+ * Runs one round: every critic judges every subject. `simultaneous` runs all critic x subject turns
+ * concurrently (the models' limiter bounds them); `sequential` lets critics speak in panel order, each
+ * seeing the turns the earlier ones gave this round, with each critic's subjects still run concurrently.
+ * Returns the round's turn records in critic, then subject, order.
+ */
+export async function runRound(options: {
+  setup: DebateSetup;
+  /** Every turn before this round. */
+  history: readonly TurnRecord[];
+  round: number;
+  kind: TurnKind;
+  order: SpeakingOrder;
+  context: DebateContext;
+  emit: (event: DebateEventInit) => void;
+}): Promise<TurnRecord[]> {
+  const { setup, round, kind } = options;
+  const subjects = subjectsOf(setup);
+  const critics = setup.panel.critics;
+  const turnFor = (critic: Critic, subject: Subject, history: HistoryIndex) =>
+    runTurn({
+      context: options.context,
+      emit: options.emit,
+      critic,
+      model: setup.models[critic.id] ?? '',
+      subject,
+      round,
+      scale: setup.panel.panel.scale,
+      temperature: critic.temperature,
+      maxTokens: setup.panel.panel.maxTokens,
+      messages: buildTurnMessages({
+        system: systemPromptFor({ panel: setup.panel, critic }),
+        prompt: setup.input.prompt,
+        subject,
+        round,
+        kind,
+        ...viewsFor({ critic, critics, subject, kind, history }),
+      }),
+    });
+
+  if (options.order === 'simultaneous' || kind === 'assess') {
+    const history = indexHistory(options.history);
+    return Promise.all(critics.flatMap((critic) => subjects.map((subject) => turnFor(critic, subject, history))));
+  }
+  const records: TurnRecord[] = [];
+  for (const critic of critics) {
+    const history = indexHistory(records.length === 0 ? options.history : [...options.history, ...records]);
+    records.push(...(await Promise.all(subjects.map((subject) => turnFor(critic, subject, history)))));
+  }
+  return records;
+}
+
+/** Successful turns by subject, in the order given. */
+type HistoryIndex = Map<string, TurnRecord[]>;
+
+function indexHistory(turns: readonly TurnRecord[]): HistoryIndex {
+  const index: HistoryIndex = new Map();
+  for (const turn of turns) {
+    if (turn.status !== 'ok') continue;
+    const list = index.get(turn.candidateId);
+    if (list) list.push(turn);
+    else index.set(turn.candidateId, [turn]);
+  }
+  return index;
+}
+
+function viewsFor(options: {
+  critic: Critic;
+  critics: readonly Critic[];
+  subject: Subject;
+  kind: TurnKind;
+  history: HistoryIndex;
+}): { own?: TurnView; others?: TurnView[]; transcript?: TurnView[] } {
+  if (options.kind === 'assess') return {};
+  const turns = options.history.get(options.subject.id) ?? [];
+  const byId = new Map(options.critics.map((critic) => [critic.id, critic]));
+  const latest = new Map<string, TurnRecord>();
+  for (const turn of turns) latest.set(turn.criticId, turn);
+  const ownTurn = latest.get(options.critic.id);
+  const views: { own?: TurnView; others?: TurnView[]; transcript?: TurnView[] } = {};
+  if (ownTurn) views.own = viewOf(ownTurn, byId);
+  if (options.kind === 'debate') {
+    views.others = options.critics
+      .filter((critic) => critic.id !== options.critic.id)
+      .flatMap((critic) => {
+        const turn = latest.get(critic.id);
+        return turn ? [viewOf(turn, byId)] : [];
+      });
+  } else {
+    views.transcript = turns.map((turn) => viewOf(turn, byId));
+  }
+  return views;
+}
+
+function viewOf(turn: TurnRecord, critics: Map<string, Critic>): TurnView {
+  const critic = critics.get(turn.criticId);
+  return {
+    criticId: turn.criticId,
+    name: critic?.name ?? turn.criticId,
+    focus: critic?.focus ?? '',
+    round: turn.round,
+    ...(turn.assessment === undefined ? {} : { assessment: turn.assessment }),
+    ...(turn.judgment === undefined ? {} : { judgment: turn.judgment }),
+  };
+}

@@ -1,0 +1,129 @@
+import type { BaseMessage } from '@langchain/core/messages';
+import { z } from 'zod';
+import {
+  assessmentSchema,
+  type Critic,
+  PairwiseJudgmentSchema,
+  type Scale,
+  TribunalError,
+  type TurnRecord,
+} from '../contracts/index.js';
+import type { DebateContext } from './debate-context.js';
+import type { Subject } from './debate-setup.js';
+import type { DebateEventInit } from './event-emitter.js';
+
+const assessmentSchemas = new Map<string, ReturnType<typeof assessmentSchema>>();
+
+/** The assessment schema of a scale, built once per scale so the model wrapper's JSON Schema cache hits. */
+export function assessmentSchemaFor(scale: Scale): ReturnType<typeof assessmentSchema> {
+  const key = `${scale.min}:${scale.max}`;
+  let schema = assessmentSchemas.get(key);
+  if (!schema) {
+    schema = assessmentSchema(scale);
+    assessmentSchemas.set(key, schema);
+  }
+  return schema;
+}
+
+/** What the chair returns: the consensus rationale. */
+export const ChairRationaleSchema = z
+  .object({
+    rationale: z.string().min(1).describe('Why the candidates rank as they do, where the critics agreed and disagreed.'),
+  })
+  .strict();
+
+/** The id of a turn, unique within a debate. */
+export function turnIdOf(options: { round: number; criticId: string; candidateId: string }): string {
+  return `${options.round}/${options.criticId}/${options.candidateId}`;
+}
+
+/**
+ * Runs one critic turn: emits turn-start, streams turn-delta events from the model's tokens, and emits
+ * turn-end. A turn whose structured call fails (after the wrapper's retries and repair) is returned as
+ * failed, never thrown; cancellation is thrown as an ABORTED TribunalError.
+ */
+export async function runTurn(options: {
+  context: DebateContext;
+  emit: (event: DebateEventInit) => void;
+  critic: Critic;
+  model: string;
+  subject: Subject;
+  round: number;
+  scale: Scale;
+  messages: BaseMessage[];
+  temperature: number;
+  maxTokens: number;
+}): Promise<TurnRecord> {
+  const { context, emit, critic, subject, round } = options;
+  const signal = context.signal;
+  if (signal?.aborted) throw abortError(signal);
+  const model = await context.models.resolve(options.model);
+  const tag = {
+    round,
+    criticId: critic.id,
+    candidateId: subject.id,
+    turnId: turnIdOf({ round, criticId: critic.id, candidateId: subject.id }),
+  };
+  emit({ type: 'turn-start', ...tag, model: options.model });
+  const onToken = (text: string) => emit({ type: 'turn-delta', ...tag, text });
+  const turn = { round, criticId: critic.id, candidateId: subject.id };
+  const base = {
+    messages: options.messages,
+    temperature: options.temperature,
+    maxTokens: options.maxTokens,
+    onToken,
+    turn,
+    ...(signal === undefined ? {} : { signal }),
+  };
+  const record: TurnRecord = {
+    turnId: tag.turnId,
+    round,
+    criticId: critic.id,
+    candidateId: subject.id,
+    ...(subject.pair === undefined ? {} : { pair: subject.pair }),
+    model: options.model,
+    status: 'failed',
+    usage: { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 },
+    attempts: 1,
+  };
+  if (subject.pair) {
+    const outcome = await model.structured({ ...base, schema: PairwiseJudgmentSchema, schemaName: 'pairwise_judgment' });
+    if (!outcome.success && (signal?.aborted || outcome.error.code === 'ABORTED')) throw abortError(signal, outcome.error);
+    record.usage = outcome.usage;
+    record.attempts = Math.max(1, outcome.attempts);
+    if (outcome.success) {
+      record.status = 'ok';
+      record.judgment = outcome.value;
+    } else {
+      record.error = { code: outcome.error.code, message: outcome.error.message };
+    }
+  } else {
+    const outcome = await model.structured({ ...base, schema: assessmentSchemaFor(options.scale), schemaName: 'assessment' });
+    if (!outcome.success && (signal?.aborted || outcome.error.code === 'ABORTED')) throw abortError(signal, outcome.error);
+    record.usage = outcome.usage;
+    record.attempts = Math.max(1, outcome.attempts);
+    if (outcome.success) {
+      record.status = 'ok';
+      record.assessment = outcome.value;
+    } else {
+      record.error = { code: outcome.error.code, message: outcome.error.message };
+    }
+  }
+  emit({
+    type: 'turn-end',
+    ...tag,
+    status: record.status,
+    ...(record.assessment === undefined ? {} : { assessment: record.assessment }),
+    ...(record.judgment === undefined ? {} : { judgment: record.judgment }),
+    ...(record.error === undefined ? {} : { error: record.error }),
+    usage: record.usage,
+    attempts: record.attempts,
+  });
+  return record;
+}
+
+/** The error a cancelled debate rejects with. */
+export function abortError(signal: AbortSignal | undefined, cause?: unknown): TribunalError {
+  if (cause instanceof TribunalError && cause.code === 'ABORTED') return cause;
+  return new TribunalError('ABORTED', 'the debate was cancelled', { cause: cause ?? signal?.reason });
+}
