@@ -1,0 +1,882 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
+import Database, { type Statement } from 'better-sqlite3';
+import { type DatasetItem, type DebateEvent, type LabelRow, TribunalError, ZERO_USAGE } from '../contracts/index.js';
+import { pollEvents } from './follow-events.js';
+import { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
+import { checkSchema, migrate, SCHEMA_VERSION } from './sqlite-schema.js';
+import {
+  type AppendEventsResult,
+  type CachedTurn,
+  CachedTurnSchema,
+  type ClaimedItem,
+  type DebateRecord,
+  type DoneItem,
+  type DuplicateItem,
+  type EventsAfterOptions,
+  type FollowEventsOptions,
+  type ItemError,
+  type ItemRecord,
+  type ItemState,
+  type MarkDoneOptions,
+  type MarkFailedOptions,
+  type NewItem,
+  type NewVerdictOverride,
+  OVERRIDE_KINDS,
+  type OverrideKind,
+  type RejectedLine,
+  RUN_STATUSES,
+  type RunOpening,
+  type RunRecord,
+  type RunStatus,
+  type RunTotals,
+  type Store,
+  type StoredEvent,
+  type UpsertItemsResult,
+  type VerdictOverride,
+} from './store.js';
+import { storeFailure } from './store-error.js';
+
+/** Default time a write waits for another connection's lock before failing with SQLITE_BUSY. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
+
+/** Options of `SqliteStore.open`. */
+export interface SqliteStoreOptions {
+  /** The database file, or `:memory:` for a throwaway store (tests). */
+  file: string;
+  /** Open an existing store for reading only (a viewer or server next to a running label job). */
+  readonly?: boolean;
+  /** How long a write waits for another connection's lock. Default 10 s. */
+  busyTimeoutMs?: number;
+}
+
+interface RunRow {
+  id: string;
+  created_at: string;
+  updated_at: string;
+  status: RunStatus;
+  config: string;
+  config_hash: string;
+  input_sha256: string;
+  panel_id: string;
+}
+
+interface ItemRow {
+  item_id: string;
+  line: number;
+  input: string;
+  state: ItemState;
+  result: string | null;
+  error: string | null;
+  attempts: number;
+  config_hash: string | null;
+  updated_at: string;
+}
+
+interface DebateRow {
+  run_id: string;
+  debate_id: string;
+  item_id: string | null;
+  status: DebateRecord['status'];
+  last_seq: number;
+  events: number;
+  first_event_id: number;
+  last_event_id: number;
+  started_at: string | null;
+  updated_at: string;
+}
+
+interface OverrideRow {
+  id: number;
+  run_id: string;
+  item_id: string | null;
+  debate_id: string | null;
+  kind: OverrideKind;
+  candidate_id: string | null;
+  note: string | null;
+  created_at: string;
+}
+
+/** Per-debate changes gathered while appending one batch. */
+interface DebateChange {
+  runId: string;
+  debateId: string;
+  itemId: string | null;
+  status: DebateRecord['status'] | null;
+  startedAt: string | null;
+  lastSeq: number;
+  events: number;
+  firstId: number;
+  lastId: number;
+}
+
+/**
+ * The SQLite implementation of `Store`: one database file in WAL mode with `synchronous=NORMAL`.
+ *
+ * Durability: in WAL mode a commit appends its pages to the `-wal` file with write(2) before the call returns, so
+ * a committed transaction survives the process dying at any instant (kill -9, OOM, a crash): the data is in the
+ * operating system's cache and the next opener replays the WAL. `NORMAL` skips the fsync at each commit (the WAL is
+ * fsynced at checkpoints), so only an operating-system crash or power loss can lose the last transactions, and
+ * even then the file stays consistent. `FULL` would close that window at the price of one fsync per batch. Every
+ * multi-row change (a batch of events, an item with its result and last events) is one transaction: after any
+ * crash it is there entirely or not at all.
+ *
+ * Concurrency: one writer at a time (others wait up to `busyTimeoutMs`), any number of readers in other processes
+ * that see each commit as a whole. Event ids are assigned inside the single writer's transaction, so they grow in
+ * commit order and a follower polling `id > last` never skips one.
+ */
+export class SqliteStore implements Store {
+  readonly location: string;
+  readonly readonly: boolean;
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Statement<unknown[], unknown>>();
+  private saver: SqliteSaver | undefined;
+  private closed = false;
+
+  private constructor(options: { db: Database.Database; file: string; readonly: boolean }) {
+    this.db = options.db;
+    this.location = options.file;
+    this.readonly = options.readonly;
+  }
+
+  /**
+   * Opens (creating and migrating when writable) the store in `file`.
+   * @example
+   * const store = SqliteStore.open({ file: 'out/tribunal.sqlite' });
+   */
+  static open(options: SqliteStoreOptions): SqliteStore {
+    const { file } = options;
+    const readonly = options.readonly ?? false;
+    const memory = file === ':memory:';
+    let db: Database.Database | undefined;
+    try {
+      if (!readonly && !memory) mkdirSync(dirname(file), { recursive: true });
+      db = new Database(file, {
+        readonly,
+        fileMustExist: readonly,
+        timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      });
+      if (readonly) {
+        const version = checkSchema({ db, file });
+        if (version < SCHEMA_VERSION) {
+          throw new TribunalError(
+            'STORE_FAILED',
+            `store ${file}: schema version ${version} is older than this Tribunal's (${SCHEMA_VERSION}) and a read-only store cannot be migrated: open it once read-write (e.g. resume the run) first`,
+            { location: { file } },
+          );
+        }
+      } else {
+        const mode = db.pragma('journal_mode = WAL', { simple: true }) as string;
+        if (!memory && mode !== 'wal') {
+          throw new TribunalError(
+            'STORE_FAILED',
+            `store ${file}: could not switch to WAL mode (got "${mode}"); the file system may lack shared memory (NFS?): put the run directory on a local disk`,
+            { location: { file } },
+          );
+        }
+        db.pragma('synchronous = NORMAL');
+        db.pragma('foreign_keys = ON');
+        migrate({ db, file });
+      }
+      return new SqliteStore({ db, file, readonly });
+    } catch (error) {
+      db?.close();
+      throw storeFailure({ file, action: readonly ? 'opening read-only' : 'opening', cause: error });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Runs
+  // -------------------------------------------------------------------------------------------------------------------
+
+  async createOrResumeRun(options: { runId?: string; config: RunConfig }): Promise<RunOpening> {
+    const config = RunConfigSchema.parse(options.config);
+    const configHash = runConfigHash(config);
+    const configJson = JSON.stringify(config);
+    return this.write('creating or resuming a run', () => {
+      const now = timestamp();
+      const existing =
+        options.runId === undefined
+          ? this.statement<RunRow>(
+              'SELECT * FROM runs WHERE input_sha256 = ? AND panel_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1',
+            ).get(config.input.sha256, config.panel.id)
+          : this.statement<RunRow>('SELECT * FROM runs WHERE id = ?').get(options.runId);
+      const recordConfig = (runId: string) =>
+        this.statement('INSERT OR IGNORE INTO run_configs (run_id, config_hash, config, first_used_at) VALUES (?, ?, ?, ?)').run(
+          runId,
+          configHash,
+          configJson,
+          now,
+        );
+
+      if (existing === undefined) {
+        const runId = options.runId ?? newRunId();
+        this.statement(
+          `INSERT INTO runs (id, created_at, updated_at, status, config, config_hash, input_sha256, panel_id)
+           VALUES (?, ?, ?, 'running', ?, ?, ?, ?)`,
+        ).run(runId, now, now, configJson, configHash, config.input.sha256, config.panel.id);
+        recordConfig(runId);
+        return { outcome: 'created' as const, run: this.runRecord(this.requireRunRow(runId)) };
+      }
+
+      if (existing.input_sha256 !== config.input.sha256 || existing.panel_id !== config.panel.id) {
+        throw new TribunalError(
+          'CONFIG_INVALID',
+          `run ${existing.id} labels another input or panel (input sha256 ${existing.input_sha256.slice(0, 12)}…, panel ${existing.panel_id}) than the one given (${config.input.sha256.slice(0, 12)}…, ${config.panel.id}): omit the run id to start a new run in the same directory`,
+        );
+      }
+      this.statement("UPDATE runs SET status = 'running', updated_at = ?, config = ?, config_hash = ? WHERE id = ?").run(
+        now,
+        configJson,
+        configHash,
+        existing.id,
+      );
+      recordConfig(existing.id);
+      if (existing.config_hash === configHash) {
+        return { outcome: 'resumed' as const, run: this.runRecord(this.requireRunRow(existing.id)) };
+      }
+      const requeued = this.statement(
+        `UPDATE items SET state = 'pending', result = NULL, error = NULL, attempts = 0, config_hash = NULL,
+           input_tokens = 0, output_tokens = 0, calls = 0, cost_usd = 0, updated_at = ?
+         WHERE run_id = ? AND state IN ('done', 'failed', 'rejected') AND config_hash IS NOT ?`,
+      ).run(now, existing.id, configHash).changes;
+      return {
+        outcome: 'reconfigured' as const,
+        run: this.runRecord(this.requireRunRow(existing.id)),
+        previousConfigHash: existing.config_hash,
+        requeued,
+      };
+    });
+  }
+
+  async getRun(options: { runId: string }): Promise<RunRecord | undefined> {
+    return this.read('reading a run', () => {
+      const row = this.statement<RunRow>('SELECT * FROM runs WHERE id = ?').get(options.runId);
+      return row && this.runRecord(row);
+    });
+  }
+
+  async listRuns(): Promise<RunRecord[]> {
+    return this.read('listing runs', () =>
+      this.statement<RunRow>('SELECT * FROM runs ORDER BY created_at DESC, rowid DESC')
+        .all()
+        .map((row) => this.runRecord(row)),
+    );
+  }
+
+  async setRunStatus(options: { runId: string; status: RunStatus }): Promise<void> {
+    if (!RUN_STATUSES.includes(options.status)) {
+      throw new TribunalError('INTERNAL', `setRunStatus: unknown status "${options.status}"`);
+    }
+    this.write('setting a run status', () => {
+      const { changes } = this.statement('UPDATE runs SET status = ?, updated_at = ? WHERE id = ?').run(
+        options.status,
+        timestamp(),
+        options.runId,
+      );
+      if (changes === 0) throw this.noSuchRun(options.runId);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Items
+  // -------------------------------------------------------------------------------------------------------------------
+
+  async upsertItems(options: { runId: string; items: readonly NewItem[] }): Promise<UpsertItemsResult> {
+    return this.write('storing items', () => {
+      this.requireRunRow(options.runId);
+      const now = timestamp();
+      const insert = this.statement(
+        "INSERT OR IGNORE INTO items (run_id, item_id, line, input, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
+      );
+      const lineOf = this.statement<{ line: number }>('SELECT line FROM items WHERE run_id = ? AND item_id = ?');
+      let inserted = 0;
+      let existing = 0;
+      const duplicates: DuplicateItem[] = [];
+      for (const { line, item } of options.items) {
+        if (insert.run(options.runId, item.id, line, JSON.stringify(item), now).changes === 1) {
+          inserted += 1;
+          continue;
+        }
+        const firstLine = lineOf.get(options.runId, item.id)?.line ?? line;
+        if (firstLine === line) existing += 1;
+        else duplicates.push({ itemId: item.id, line, firstLine });
+      }
+      return { inserted, existing, duplicates };
+    });
+  }
+
+  async claimPending(options: { runId: string; limit: number }): Promise<ClaimedItem[]> {
+    if (options.limit <= 0) return [];
+    return this.write('claiming items', () => {
+      const rows = this.statement<Pick<ItemRow, 'item_id' | 'line' | 'input' | 'attempts'>>(
+        `UPDATE items SET state = 'running', attempts = attempts + 1, updated_at = ?
+         WHERE run_id = ? AND item_id IN (
+           SELECT item_id FROM items WHERE run_id = ? AND state = 'pending' ORDER BY line LIMIT ?
+         )
+         RETURNING item_id, line, input, attempts`,
+      ).all(timestamp(), options.runId, options.runId, Math.floor(options.limit));
+      rows.sort((left, right) => left.line - right.line);
+      return rows.map((row) => ({
+        itemId: row.item_id,
+        line: row.line,
+        item: JSON.parse(row.input) as DatasetItem,
+        attempt: row.attempts,
+      }));
+    });
+  }
+
+  async markDone(options: MarkDoneOptions): Promise<boolean> {
+    const resultJson = JSON.stringify(options.result);
+    const usage = options.result.usage ?? ZERO_USAGE;
+    return this.write('marking an item done', () => {
+      if (options.events && options.events.length > 0) this.insertEvents(options.events);
+      const { changes } = this.statement(
+        `UPDATE items SET state = 'done', result = ?, error = NULL,
+           config_hash = (SELECT config_hash FROM runs WHERE id = items.run_id),
+           input_tokens = ?, output_tokens = ?, calls = ?, cost_usd = ?, updated_at = ?
+         WHERE run_id = ? AND item_id = ? AND state = 'running' AND (? IS NULL OR attempts = ?)`,
+      ).run(
+        resultJson,
+        usage.inputTokens,
+        usage.outputTokens,
+        usage.calls,
+        usage.costUsd,
+        timestamp(),
+        options.runId,
+        options.itemId,
+        options.attempt ?? null,
+        options.attempt ?? null,
+      );
+      return changes === 1;
+    });
+  }
+
+  async markFailed(options: MarkFailedOptions): Promise<boolean> {
+    const errorJson = JSON.stringify({ code: options.error.code, message: options.error.message });
+    if (!['pending', 'failed', 'rejected'].includes(options.state)) {
+      throw new TribunalError('INTERNAL', `markFailed: state must be pending, failed or rejected, not "${options.state}"`);
+    }
+    return this.write('marking an item failed', () => {
+      if (options.events && options.events.length > 0) this.insertEvents(options.events);
+      const { changes } = this.statement(
+        `UPDATE items SET state = ?, result = NULL, error = ?,
+           config_hash = CASE WHEN ? = 'pending' THEN NULL ELSE (SELECT config_hash FROM runs WHERE id = items.run_id) END,
+           updated_at = ?
+         WHERE run_id = ? AND item_id = ? AND state = 'running' AND (? IS NULL OR attempts = ?)`,
+      ).run(
+        options.state,
+        errorJson,
+        options.state,
+        timestamp(),
+        options.runId,
+        options.itemId,
+        options.attempt ?? null,
+        options.attempt ?? null,
+      );
+      return changes === 1;
+    });
+  }
+
+  async resetRunning(options: { runId: string }): Promise<number> {
+    return this.write('resetting running items', () => {
+      return this.statement("UPDATE items SET state = 'pending', updated_at = ? WHERE run_id = ? AND state = 'running'").run(
+        timestamp(),
+        options.runId,
+      ).changes;
+    });
+  }
+
+  async requeueFailed(options: { runId: string }): Promise<number> {
+    return this.write('requeueing failed items', () => {
+      return this.statement(
+        "UPDATE items SET state = 'pending', error = NULL, config_hash = NULL, updated_at = ? WHERE run_id = ? AND state = 'failed'",
+      ).run(timestamp(), options.runId).changes;
+    });
+  }
+
+  async pendingCount(options: { runId: string }): Promise<number> {
+    return this.read('counting pending items', () => {
+      const row = this.statement<{ count: number }>(
+        "SELECT count(*) AS count FROM items WHERE run_id = ? AND state = 'pending'",
+      ).get(options.runId);
+      return row?.count ?? 0;
+    });
+  }
+
+  async getItem(options: { runId: string; itemId: string }): Promise<ItemRecord | undefined> {
+    return this.read('reading an item', () => {
+      const row = this.statement<ItemRow>('SELECT * FROM items WHERE run_id = ? AND item_id = ?').get(
+        options.runId,
+        options.itemId,
+      );
+      if (row === undefined) return undefined;
+      return {
+        itemId: row.item_id,
+        line: row.line,
+        item: JSON.parse(row.input) as DatasetItem,
+        state: row.state,
+        result: row.result === null ? undefined : (JSON.parse(row.result) as LabelRow),
+        error: row.error === null ? undefined : (JSON.parse(row.error) as ItemError),
+        attempts: row.attempts,
+        configHash: row.config_hash ?? undefined,
+        updatedAt: row.updated_at,
+      };
+    });
+  }
+
+  async *iterateDone(options: { runId: string; pageSize?: number }): AsyncGenerator<DoneItem> {
+    const pageSize = Math.max(1, options.pageSize ?? 256);
+    let after = { line: Number.MIN_SAFE_INTEGER, itemId: '' };
+    for (;;) {
+      const rows = this.read('reading done items', () =>
+        this.statement<Pick<ItemRow, 'item_id' | 'line' | 'result' | 'config_hash' | 'updated_at'>>(
+          `SELECT item_id, line, result, config_hash, updated_at FROM items
+           WHERE run_id = ? AND state = 'done' AND (line, item_id) > (?, ?)
+           ORDER BY line, item_id LIMIT ?`,
+        ).all(options.runId, after.line, after.itemId, pageSize),
+      );
+      for (const row of rows) {
+        yield {
+          itemId: row.item_id,
+          line: row.line,
+          result: JSON.parse(row.result ?? 'null') as LabelRow,
+          configHash: row.config_hash ?? '',
+          updatedAt: row.updated_at,
+        };
+      }
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < pageSize) return;
+      after = { line: last.line, itemId: last.item_id };
+    }
+  }
+
+  async putRejectedLines(options: { runId: string; lines: readonly RejectedLine[] }): Promise<number> {
+    return this.write('storing rejected lines', () => {
+      const insert = this.statement(
+        'INSERT OR IGNORE INTO rejected_lines (run_id, line, code, field, reason, raw) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      let inserted = 0;
+      for (const line of options.lines) {
+        inserted += insert.run(options.runId, line.line, line.code, line.field ?? null, line.reason, line.raw).changes;
+      }
+      return inserted;
+    });
+  }
+
+  async listRejectedLines(options: { runId: string }): Promise<RejectedLine[]> {
+    return this.read('listing rejected lines', () =>
+      this.statement<{ line: number; code: string; field: string | null; reason: string; raw: string }>(
+        'SELECT line, code, field, reason, raw FROM rejected_lines WHERE run_id = ? ORDER BY line',
+      )
+        .all(options.runId)
+        .map((row) => ({
+          line: row.line,
+          code: row.code,
+          reason: row.reason,
+          raw: row.raw,
+          ...(row.field === null ? {} : { field: row.field }),
+        })),
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Events
+  // -------------------------------------------------------------------------------------------------------------------
+
+  async appendEvents(options: { events: readonly DebateEvent[] }): Promise<AppendEventsResult> {
+    if (options.events.length === 0) {
+      return { inserted: 0, ignored: 0, lastId: await this.latestEventId() };
+    }
+    return this.write('appending events', () => this.insertEvents(options.events));
+  }
+
+  async eventsAfter(options: EventsAfterOptions): Promise<StoredEvent[]> {
+    const limit = Math.max(0, Math.floor(options.limit));
+    const afterId = options.afterId ?? 0;
+    return this.read('reading events', () => {
+      let rows: { id: number; payload: string }[];
+      if (options.debateId !== undefined) {
+        if (options.runId === undefined) {
+          throw new TribunalError('INTERNAL', 'eventsAfter: a debateId needs its runId');
+        }
+        rows = this.statement<{ id: number; payload: string }>(
+          `SELECT id, payload FROM events WHERE run_id = ? AND debate_id = ? AND seq > ? AND id > ?
+           ORDER BY seq LIMIT ?`,
+        ).all(options.runId, options.debateId, options.afterSeq ?? -1, afterId, limit);
+      } else if (options.runId !== undefined) {
+        rows = this.statement<{ id: number; payload: string }>(
+          'SELECT id, payload FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?',
+        ).all(options.runId, afterId, limit);
+      } else {
+        rows = this.statement<{ id: number; payload: string }>(
+          'SELECT id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?',
+        ).all(afterId, limit);
+      }
+      return rows.map((row) => ({ id: row.id, event: JSON.parse(row.payload) as DebateEvent }));
+    });
+  }
+
+  async latestEventId(options: { runId?: string } = {}): Promise<number> {
+    return this.read('reading the latest event id', () => {
+      const row =
+        options.runId === undefined
+          ? this.statement<{ id: number | null }>('SELECT max(id) AS id FROM events').get()
+          : this.statement<{ id: number | null }>('SELECT max(id) AS id FROM events WHERE run_id = ?').get(options.runId);
+      return row?.id ?? 0;
+    });
+  }
+
+  async listDebates(options: { runId: string }): Promise<DebateRecord[]> {
+    return this.read('listing debates', () =>
+      this.statement<DebateRow>('SELECT * FROM debates WHERE run_id = ? ORDER BY first_event_id')
+        .all(options.runId)
+        .map(debateRecord),
+    );
+  }
+
+  async getDebate(options: { runId: string; debateId: string }): Promise<DebateRecord | undefined> {
+    return this.read('reading a debate', () => {
+      const row = this.statement<DebateRow>('SELECT * FROM debates WHERE run_id = ? AND debate_id = ?').get(
+        options.runId,
+        options.debateId,
+      );
+      return row && debateRecord(row);
+    });
+  }
+
+  followEvents(options: FollowEventsOptions): AsyncIterable<StoredEvent> {
+    return pollEvents({ ...options, log: this });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Turn cache
+  // -------------------------------------------------------------------------------------------------------------------
+
+  async getTurn(options: { key: string }): Promise<CachedTurn | undefined> {
+    return this.read('reading the turn cache', () => {
+      const row = this.statement<{ turn: string }>('SELECT turn FROM turn_cache WHERE key = ?').get(options.key);
+      if (row === undefined) return undefined;
+      let value: unknown;
+      try {
+        value = JSON.parse(row.turn);
+      } catch {
+        return undefined;
+      }
+      const parsed = CachedTurnSchema.safeParse(value);
+      return parsed.success ? parsed.data : undefined;
+    });
+  }
+
+  async putTurn(options: { key: string; turn: CachedTurn }): Promise<void> {
+    const turnJson = JSON.stringify(options.turn);
+    this.write('writing the turn cache', () => {
+      this.statement('INSERT OR IGNORE INTO turn_cache (key, turn, created_at) VALUES (?, ?, ?)').run(
+        options.key,
+        turnJson,
+        timestamp(),
+      );
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Verdict overrides
+  // -------------------------------------------------------------------------------------------------------------------
+
+  async putOverride(override: NewVerdictOverride): Promise<VerdictOverride> {
+    if (!OVERRIDE_KINDS.includes(override.kind)) {
+      throw new TribunalError(
+        'INPUT_INVALID',
+        `verdict override kind must be one of ${OVERRIDE_KINDS.join(', ')}, not "${override.kind}"`,
+      );
+    }
+    if (override.itemId === undefined && override.debateId === undefined) {
+      throw new TribunalError('INPUT_INVALID', 'a verdict override names an itemId, a debateId, or both');
+    }
+    return this.write('recording a verdict override', () => {
+      const row = this.statement<OverrideRow>(
+        `INSERT INTO verdict_overrides (run_id, item_id, debate_id, kind, candidate_id, note, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      ).get(
+        override.runId,
+        override.itemId ?? null,
+        override.debateId ?? null,
+        override.kind,
+        override.candidateId ?? null,
+        override.note ?? null,
+        timestamp(),
+      );
+      if (row === undefined) throw new TribunalError('INTERNAL', 'verdict override insert returned no row');
+      return overrideRecord(row);
+    });
+  }
+
+  async listOverrides(options: { runId: string; itemId?: string; debateId?: string }): Promise<VerdictOverride[]> {
+    return this.read('listing verdict overrides', () =>
+      this.statement<OverrideRow>(
+        `SELECT * FROM verdict_overrides
+         WHERE run_id = ? AND (? IS NULL OR item_id = ?) AND (? IS NULL OR debate_id = ?)
+         ORDER BY id`,
+      )
+        .all(options.runId, options.itemId ?? null, options.itemId ?? null, options.debateId ?? null, options.debateId ?? null)
+        .map(overrideRecord),
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Checkpoints
+  // -------------------------------------------------------------------------------------------------------------------
+
+  /** LangGraph's SqliteSaver on this store's own connection, so checkpoints share the file and its durability. */
+  checkpointer(): SqliteSaver {
+    this.throwIfClosed();
+    this.saver ??= new SqliteSaver(this.db);
+    return this.saver;
+  }
+
+  async deleteCheckpoints(options: { threadId: string }): Promise<void> {
+    const saver = this.checkpointer();
+    const exists = this.read('deleting checkpoints', () =>
+      this.statement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'").get(),
+    );
+    if (exists === undefined) return; // nothing was ever checkpointed
+    this.assertWritable('deleting checkpoints');
+    try {
+      await saver.deleteThread(options.threadId);
+    } catch (error) {
+      throw storeFailure({ file: this.location, action: 'deleting checkpoints', cause: error });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Lifecycle
+  // -------------------------------------------------------------------------------------------------------------------
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (!this.readonly) this.db.pragma('optimize');
+    } catch {
+      // optimize is advisory: a busy database must not stop a clean close
+    }
+    this.db.close();
+  }
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Internals
+  // -------------------------------------------------------------------------------------------------------------------
+
+  /** Inserts events in order (ignoring stored ones) and updates their debates; call inside a transaction. */
+  private insertEvents(events: readonly DebateEvent[]): AppendEventsResult {
+    const insert = this.statement(
+      'INSERT OR IGNORE INTO events (run_id, debate_id, seq, type, at, payload) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    const changes = new Map<string, DebateChange>();
+    let inserted = 0;
+    for (const event of events) {
+      const info = insert.run(event.runId, event.debateId, event.seq, event.type, event.at, JSON.stringify(event));
+      if (info.changes === 0) continue;
+      inserted += 1;
+      const id = Number(info.lastInsertRowid);
+      const key = JSON.stringify([event.runId, event.debateId]);
+      let change = changes.get(key);
+      if (change === undefined) {
+        change = {
+          runId: event.runId,
+          debateId: event.debateId,
+          itemId: null,
+          status: null,
+          startedAt: null,
+          lastSeq: event.seq,
+          events: 0,
+          firstId: id,
+          lastId: id,
+        };
+        changes.set(key, change);
+      }
+      change.events += 1;
+      change.lastId = id;
+      change.lastSeq = Math.max(change.lastSeq, event.seq);
+      if (event.type === 'debate-start') {
+        change.status = 'running';
+        change.startedAt ??= event.at;
+        change.itemId ??= event.itemId ?? null;
+      } else if (event.type === 'debate-end') {
+        change.status = 'done';
+      } else if (event.type === 'debate-error') {
+        change.status = 'failed';
+      }
+    }
+    const upsert = this.statement(
+      `INSERT INTO debates (run_id, debate_id, item_id, status, last_seq, events, first_event_id, last_event_id, started_at, updated_at)
+       VALUES (@runId, @debateId, @itemId, coalesce(@status, 'running'), @lastSeq, @events, @firstId, @lastId, @startedAt, @updatedAt)
+       ON CONFLICT (run_id, debate_id) DO UPDATE SET
+         item_id = coalesce(debates.item_id, excluded.item_id),
+         status = coalesce(@status, debates.status),
+         last_seq = max(debates.last_seq, excluded.last_seq),
+         events = debates.events + excluded.events,
+         last_event_id = max(debates.last_event_id, excluded.last_event_id),
+         started_at = coalesce(debates.started_at, excluded.started_at),
+         updated_at = excluded.updated_at`,
+    );
+    const updatedAt = timestamp();
+    for (const change of changes.values()) upsert.run({ ...change, updatedAt });
+    const lastId = this.statement<{ id: number | null }>('SELECT max(id) AS id FROM events').get()?.id ?? 0;
+    return { inserted, ignored: events.length - inserted, lastId };
+  }
+
+  private runRecord(row: RunRow): RunRecord {
+    return {
+      id: row.id,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      status: row.status,
+      config: JSON.parse(row.config) as RunConfig,
+      configHash: row.config_hash,
+      totals: this.runTotals(row.id),
+    };
+  }
+
+  private runTotals(runId: string): RunTotals {
+    const totals: RunTotals = {
+      items: 0,
+      pending: 0,
+      running: 0,
+      done: 0,
+      failed: 0,
+      rejected: 0,
+      rejectedLines: 0,
+      usage: { ...ZERO_USAGE },
+    };
+    const rows = this.statement<{
+      state: ItemState;
+      count: number;
+      input_tokens: number;
+      output_tokens: number;
+      calls: number;
+      cost_usd: number;
+    }>(
+      `SELECT state, count(*) AS count, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+         sum(calls) AS calls, sum(cost_usd) AS cost_usd
+       FROM items WHERE run_id = ? GROUP BY state`,
+    ).all(runId);
+    for (const row of rows) {
+      totals[row.state] = row.count;
+      totals.items += row.count;
+      if (row.state === 'done') {
+        totals.usage = {
+          inputTokens: row.input_tokens,
+          outputTokens: row.output_tokens,
+          calls: row.calls,
+          costUsd: row.cost_usd,
+        };
+      }
+    }
+    totals.rejectedLines =
+      this.statement<{ count: number }>('SELECT count(*) AS count FROM rejected_lines WHERE run_id = ?').get(runId)?.count ?? 0;
+    return totals;
+  }
+
+  private requireRunRow(runId: string): RunRow {
+    const row = this.statement<RunRow>('SELECT * FROM runs WHERE id = ?').get(runId);
+    if (row === undefined) throw this.noSuchRun(runId);
+    return row;
+  }
+
+  private noSuchRun(runId: string): TribunalError {
+    return new TribunalError(
+      'STORE_FAILED',
+      `store ${this.location}: no run "${runId}": call createOrResumeRun first, or list the runs with listRuns()`,
+      { location: { file: this.location } },
+    );
+  }
+
+  /** A prepared statement, compiled once per connection. */
+  private statement<Row = unknown>(sql: string): Statement<unknown[], Row> {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare<unknown[], unknown>(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement as Statement<unknown[], Row>;
+  }
+
+  /** Runs a read, wrapping failures in STORE_FAILED. */
+  private read<T>(action: string, work: () => T): T {
+    this.throwIfClosed();
+    try {
+      return work();
+    } catch (error) {
+      throw storeFailure({ file: this.location, action, cause: error });
+    }
+  }
+
+  /** Runs a write in one IMMEDIATE transaction (taking the write lock up front, so it waits instead of deadlocking). */
+  private write<T>(action: string, work: () => T): T {
+    this.assertWritable(action);
+    return this.read(action, () => this.db.transaction(work).immediate());
+  }
+
+  private assertWritable(action: string): void {
+    this.throwIfClosed();
+    if (this.readonly) {
+      throw new TribunalError(
+        'STORE_FAILED',
+        `store ${this.location}: ${action} needs a writable store, but it was opened read-only`,
+        {
+          location: { file: this.location },
+        },
+      );
+    }
+  }
+
+  private throwIfClosed(): void {
+    if (this.closed) {
+      throw new TribunalError('STORE_FAILED', `store ${this.location}: used after close()`, {
+        location: { file: this.location },
+      });
+    }
+  }
+}
+
+function debateRecord(row: DebateRow): DebateRecord {
+  return {
+    runId: row.run_id,
+    debateId: row.debate_id,
+    itemId: row.item_id ?? undefined,
+    status: row.status,
+    lastSeq: row.last_seq,
+    events: row.events,
+    firstEventId: row.first_event_id,
+    lastEventId: row.last_event_id,
+    startedAt: row.started_at ?? undefined,
+    updatedAt: row.updated_at,
+  };
+}
+
+function overrideRecord(row: OverrideRow): VerdictOverride {
+  return {
+    id: row.id,
+    runId: row.run_id,
+    itemId: row.item_id ?? undefined,
+    debateId: row.debate_id ?? undefined,
+    kind: row.kind,
+    candidateId: row.candidate_id ?? undefined,
+    note: row.note ?? undefined,
+    createdAt: row.created_at,
+  };
+}
+
+function timestamp(): string {
+  return new Date().toISOString();
+}
+
+/** A sortable, readable run id: UTC start time plus random hex, e.g. `20250114-093012-3fa9c1`. */
+function newRunId(): string {
+  const iso = new Date().toISOString();
+  const stamp = `${iso.slice(0, 10).replaceAll('-', '')}-${iso.slice(11, 19).replaceAll(':', '')}`;
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}

@@ -1,0 +1,368 @@
+import type { BaseCheckpointSaver } from '@langchain/langgraph';
+import { z } from 'zod';
+import {
+  AssessmentSchema,
+  type DatasetItem,
+  type DebateEvent,
+  type LabelRow,
+  PairwiseJudgmentSchema,
+  type Usage,
+  UsageSchema,
+} from '../contracts/index.js';
+import type { RunConfig } from './run-config.js';
+
+/*
+ * The store seam: what the label runner, the engine and the server need from persistence, as interfaces that
+ * any backend implements (SQLite now; Postgres later). Every method is async so a networked database fits the
+ * same shape; the SQLite implementation does its work synchronously inside each call.
+ */
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** Where a run stands: `running` while a process works on it, `stopped` when interrupted, `done` or `failed` at the end. */
+export const RUN_STATUSES = ['running', 'stopped', 'done', 'failed'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** How many items of a run are in each state, and what the done ones cost. */
+export interface RunTotals {
+  items: number;
+  pending: number;
+  running: number;
+  done: number;
+  failed: number;
+  rejected: number;
+  /** Input lines the importer refused (they never became items). */
+  rejectedLines: number;
+  /** Usage summed over done items. */
+  usage: Usage;
+}
+
+/** A run as stored, with its current config and live totals. */
+export interface RunRecord {
+  id: string;
+  createdAt: string;
+  updatedAt: string;
+  status: RunStatus;
+  config: RunConfig;
+  /** `runConfigHash(config)`: done items labeled under another hash are stale. */
+  configHash: string;
+  totals: RunTotals;
+}
+
+/**
+ * What `createOrResumeRun` did: `created` a new run, `resumed` one with the same config, or `reconfigured` one
+ * whose label-relevant config changed (then `requeued` items labeled under the old config went back to pending).
+ */
+export type RunOpening =
+  | { outcome: 'created'; run: RunRecord }
+  | { outcome: 'resumed'; run: RunRecord }
+  | { outcome: 'reconfigured'; run: RunRecord; previousConfigHash: string; requeued: number };
+
+/** Creating, resuming and listing runs. */
+export interface RunRegistry {
+  /**
+   * Resumes the run named by `runId`, or else the latest run of the same input (sha256) and panel id, or creates
+   * one. A resumed run whose config hash changed records the new config and requeues the items labeled under
+   * another hash (the turn cache makes the unchanged turns free). The run is marked `running`.
+   */
+  createOrResumeRun(options: { runId?: string; config: RunConfig }): Promise<RunOpening>;
+  /** One run with its totals, or undefined. */
+  getRun(options: { runId: string }): Promise<RunRecord | undefined>;
+  /** Every run, newest first, with totals. */
+  listRuns(): Promise<RunRecord[]>;
+  /** Sets a run's status (the runner: `stopped` on SIGINT, `done` or `failed` at the end). */
+  setRunStatus(options: { runId: string; status: RunStatus }): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Items
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** An item's life: `pending` -> `running` (claimed) -> `done` | `failed` | `rejected` (the engine refused it). */
+export const ITEM_STATES = ['pending', 'running', 'done', 'failed', 'rejected'] as const;
+export type ItemState = (typeof ITEM_STATES)[number];
+
+/** A line of the input that became an item (the shape `readItems` yields). */
+export interface NewItem {
+  line: number;
+  item: DatasetItem;
+}
+
+/** An item id seen again on another line: reported, never merged. */
+export interface DuplicateItem {
+  itemId: string;
+  line: number;
+  /** The line the stored item came from. */
+  firstLine: number;
+}
+
+/** What `upsertItems` did with a batch. */
+export interface UpsertItemsResult {
+  /** New items, now pending. */
+  inserted: number;
+  /** Items already stored from the same line (a resumed import): left as they are. */
+  existing: number;
+  /** Items whose id is already stored from another line, or repeats within the batch. */
+  duplicates: DuplicateItem[];
+}
+
+/** An item handed to a worker by `claimPending`. */
+export interface ClaimedItem {
+  itemId: string;
+  line: number;
+  item: DatasetItem;
+  /** 1 on the first claim; pass it back to `markDone`/`markFailed` so a stale worker cannot settle a newer claim. */
+  attempt: number;
+}
+
+/** Why an item failed or was rejected, as data. */
+export interface ItemError {
+  code: string;
+  message: string;
+}
+
+/** An item as stored. */
+export interface ItemRecord {
+  itemId: string;
+  line: number;
+  item: DatasetItem;
+  state: ItemState;
+  /** The label row; set exactly when `state` is `done`. */
+  result: LabelRow | undefined;
+  error: ItemError | undefined;
+  attempts: number;
+  /** The config hash the result was produced under. */
+  configHash: string | undefined;
+  updatedAt: string;
+}
+
+/** A done item as `iterateDone` streams it for exports. */
+export interface DoneItem {
+  itemId: string;
+  line: number;
+  result: LabelRow;
+  configHash: string;
+  updatedAt: string;
+}
+
+/** A line the importer refused, kept for `DIR/rejected.jsonl`. */
+export interface RejectedLine {
+  line: number;
+  code: string;
+  reason: string;
+  raw: string;
+  field?: string;
+}
+
+/** Options of `markDone`: the result, and the events still buffered, written in one transaction. */
+export interface MarkDoneOptions {
+  runId: string;
+  itemId: string;
+  result: LabelRow;
+  /** Events to append in the same transaction (the rest of the item's debate). */
+  events?: readonly DebateEvent[];
+  /** The claim being settled; when given, a newer claim of the same item makes this call a no-op. */
+  attempt?: number;
+}
+
+/** Options of `markFailed`. */
+export interface MarkFailedOptions {
+  runId: string;
+  itemId: string;
+  error: ItemError;
+  /** `pending` to try again later, `failed` to give up, `rejected` when the item can never be labeled. */
+  state: 'pending' | 'failed' | 'rejected';
+  events?: readonly DebateEvent[];
+  attempt?: number;
+}
+
+/** The work queue of a run: items, their states and results, and the input lines refused on import. */
+export interface ItemQueue {
+  /**
+   * Stores items as pending, idempotently: an id already stored from the same line is left alone, an id stored
+   * from another line (or repeated within the batch) is reported as a duplicate and not stored again.
+   */
+  upsertItems(options: { runId: string; items: readonly NewItem[] }): Promise<UpsertItemsResult>;
+  /** Atomically moves up to `limit` pending items, in input order, to `running` and returns them. */
+  claimPending(options: { runId: string; limit: number }): Promise<ClaimedItem[]>;
+  /** Marks a running item done with its result and appends `events`, all in one transaction; false if it was not running (or `attempt` is stale): then only the events are kept. */
+  markDone(options: MarkDoneOptions): Promise<boolean>;
+  /** Settles a running item without a result (retry later, give up, or reject) and appends `events`, in one transaction. */
+  markFailed(options: MarkFailedOptions): Promise<boolean>;
+  /** Puts items a crashed process left `running` back to `pending`; returns how many. Call once when a runner starts. */
+  resetRunning(options: { runId: string }): Promise<number>;
+  /** Puts `failed` items back to `pending` (a `--retry-failed` run); returns how many. */
+  requeueFailed(options: { runId: string }): Promise<number>;
+  /** How many items wait to be claimed. */
+  pendingCount(options: { runId: string }): Promise<number>;
+  /** One item, or undefined. */
+  getItem(options: { runId: string; itemId: string }): Promise<ItemRecord | undefined>;
+  /** Streams done items in input order, a page at a time, without holding the database between pages. */
+  iterateDone(options: { runId: string; pageSize?: number }): AsyncIterable<DoneItem>;
+  /** Records lines the importer refused; a line already recorded is kept as it is. Returns how many were new. */
+  putRejectedLines(options: { runId: string; lines: readonly RejectedLine[] }): Promise<number>;
+  /** The refused lines in line order. */
+  listRejectedLines(options: { runId: string }): Promise<RejectedLine[]>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** An event with its position in the store's global, monotonically increasing log. */
+export interface StoredEvent {
+  id: number;
+  event: DebateEvent;
+}
+
+/** What `appendEvents` did: duplicates (same run, debate and seq) are ignored, not errors. */
+export interface AppendEventsResult {
+  inserted: number;
+  ignored: number;
+  /** The highest event id in the store after the append. */
+  lastId: number;
+}
+
+/** Options of `eventsAfter`. */
+export interface EventsAfterOptions {
+  /** Only this run's events; all runs when omitted. */
+  runId?: string;
+  /** Only this debate's events (then ordered by seq, which is also id order). */
+  debateId?: string;
+  /** With `debateId`: events with a larger seq. */
+  afterSeq?: number;
+  /** Events with a larger id (a cursor from a previous call or `latestEventId`). */
+  afterId?: number;
+  /** At most this many events. */
+  limit: number;
+}
+
+/** Options of `followEvents`. */
+export interface FollowEventsOptions {
+  runId?: string;
+  /** Start after this event id; 0 from the beginning, `latestEventId()` for only new events. */
+  afterId?: number;
+  /** Stops the iteration (it ends quietly, without throwing). */
+  signal?: AbortSignal;
+  /** How long to wait before asking again when nothing new arrived. Default 250 ms. */
+  pollMs?: number;
+  /** Events fetched per query. Default 500. */
+  pageSize?: number;
+}
+
+/** A debate's place in a run, derived from its events. */
+export interface DebateRecord {
+  runId: string;
+  debateId: string;
+  itemId: string | undefined;
+  status: 'running' | 'done' | 'failed';
+  /** The highest stored seq; a resumed debate continues at `lastSeq + 1`. */
+  lastSeq: number;
+  events: number;
+  firstEventId: number;
+  lastEventId: number;
+  startedAt: string | undefined;
+  updatedAt: string;
+}
+
+/** The persisted event stream: append in batches, read after a cursor, follow live. */
+export interface EventLog {
+  /** Appends events in one transaction, in the given order; an event whose (run, debate, seq) is stored is ignored. */
+  appendEvents(options: { events: readonly DebateEvent[] }): Promise<AppendEventsResult>;
+  /** Stored events after a cursor, oldest first. */
+  eventsAfter(options: EventsAfterOptions): Promise<StoredEvent[]>;
+  /** The highest event id (of one run when `runId` is given), 0 when there is none. */
+  latestEventId(options?: { runId?: string }): Promise<number>;
+  /** The debates of a run in the order they started. */
+  listDebates(options: { runId: string }): Promise<DebateRecord[]>;
+  /** One debate, or undefined. */
+  getDebate(options: { runId: string; debateId: string }): Promise<DebateRecord | undefined>;
+  /** Yields stored events after `afterId` as they are written, by any process, until `signal` aborts. */
+  followEvents(options: FollowEventsOptions): AsyncIterable<StoredEvent>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Turn cache
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** A cached critic turn: what the model returned and what it cost; the engine may keep more fields. */
+export const CachedTurnSchema = z.looseObject({
+  model: z.string(),
+  assessment: AssessmentSchema.optional(),
+  judgment: PairwiseJudgmentSchema.optional(),
+  usage: UsageSchema,
+});
+export type CachedTurn = z.infer<typeof CachedTurnSchema>;
+
+/** Critic turns by `turnCacheKey`, shared by every run in the store. */
+export interface TurnCache {
+  /** The cached turn, or undefined (also when a stored entry no longer parses). */
+  getTurn(options: { key: string }): Promise<CachedTurn | undefined>;
+  /** Caches a turn; the first value stored under a key wins (turns are deterministic by key). */
+  putTurn(options: { key: string; turn: CachedTurn }): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Human overrides
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** A human's correction of a verdict: `prefer` a candidate, or call the verdict `wrong`. */
+export const OVERRIDE_KINDS = ['prefer', 'wrong'] as const;
+export type OverrideKind = (typeof OVERRIDE_KINDS)[number];
+
+/** A verdict override to record; name the item, the debate, or both. */
+export interface NewVerdictOverride {
+  runId: string;
+  itemId?: string;
+  debateId?: string;
+  kind: OverrideKind;
+  candidateId?: string;
+  note?: string;
+}
+
+/** A stored verdict override. */
+export interface VerdictOverride {
+  id: number;
+  runId: string;
+  itemId: string | undefined;
+  debateId: string | undefined;
+  kind: OverrideKind;
+  candidateId: string | undefined;
+  note: string | undefined;
+  createdAt: string;
+}
+
+/** Human corrections of verdicts, append-only (the latest for an item wins in the viewer). */
+export interface VerdictOverrides {
+  /** Records an override and returns it with its id. */
+  putOverride(override: NewVerdictOverride): Promise<VerdictOverride>;
+  /** A run's overrides, oldest first, optionally of one item or debate. */
+  listOverrides(options: { runId: string; itemId?: string; debateId?: string }): Promise<VerdictOverride[]>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Checkpoints
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** LangGraph checkpoints kept next to the run, so an interrupted debate resumes where it stopped. */
+export interface CheckpointStore {
+  /** The LangGraph checkpointer over this store (the same one on every call). */
+  checkpointer(): BaseCheckpointSaver;
+  /** Deletes a thread's checkpoints, e.g. once its item is done. */
+  deleteCheckpoints(options: { threadId: string }): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The store
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** Everything a labeling run persists, behind one interface that SQLite implements today and Postgres could tomorrow. */
+export interface Store extends RunRegistry, ItemQueue, EventLog, TurnCache, VerdictOverrides, CheckpointStore {
+  /** Where the data lives (a file path for SQLite), for messages. */
+  readonly location: string;
+  readonly readonly: boolean;
+  /** Closes the store; later calls fail. Flush any `EventWriter` first. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,562 @@
+import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type DebateEvent, TribunalError } from '../../src/contracts/index.js';
+import { EventWriter, type Store } from '../../src/store/index.js';
+import { datasetItem, debateEvents, labelRow, newItems, runConfig, take } from './store-fixtures.js';
+
+/** How a contract suite gets a fresh store of one implementation. */
+export interface StoreFactory {
+  name: string;
+  open: () => { store: Store; cleanup: () => void };
+}
+
+/** The behaviour every `Store` implementation must show; run it once per implementation. */
+export function describeStoreContract(factory: StoreFactory): void {
+  describe(`Store contract: ${factory.name}`, () => {
+    let store: Store;
+    let cleanup: () => void;
+
+    beforeEach(() => {
+      ({ store, cleanup } = factory.open());
+    });
+
+    afterEach(async () => {
+      await store.close();
+      cleanup();
+    });
+
+    async function newRun(): Promise<string> {
+      const { run } = await store.createOrResumeRun({ config: runConfig() });
+      return run.id;
+    }
+
+    describe('runs', () => {
+      it('creates a run, then resumes it for the same input and panel', async () => {
+        const first = await store.createOrResumeRun({ config: runConfig() });
+        expect(first.outcome).toBe('created');
+        expect(first.run.status).toBe('running');
+        await store.setRunStatus({ runId: first.run.id, status: 'stopped' });
+
+        const second = await store.createOrResumeRun({ config: runConfig() });
+        expect(second.outcome).toBe('resumed');
+        expect(second.run.id).toBe(first.run.id);
+        expect(second.run.status).toBe('running');
+      });
+
+      it('ignores the input path and runtime options when comparing configs', async () => {
+        const first = await store.createOrResumeRun({ config: runConfig() });
+        const moved = {
+          ...runConfig(),
+          input: { ...runConfig().input, file: 'elsewhere/input.jsonl' },
+          runtime: { concurrency: 32 },
+        };
+        const second = await store.createOrResumeRun({ config: moved });
+        expect(second).toMatchObject({ outcome: 'resumed', run: { id: first.run.id, configHash: first.run.configHash } });
+      });
+
+      it('starts a new run for another input, and lists runs newest first', async () => {
+        const first = await store.createOrResumeRun({ config: runConfig({ sha256: 'a'.repeat(64) }) });
+        const second = await store.createOrResumeRun({ config: runConfig({ sha256: 'b'.repeat(64) }) });
+        expect(second.outcome).toBe('created');
+        expect(second.run.id).not.toBe(first.run.id);
+        const runs = await store.listRuns();
+        expect(runs.map((run) => run.id)).toEqual([second.run.id, first.run.id]);
+      });
+
+      it('creates a run under a given id, and refuses to resume it with another input', async () => {
+        const created = await store.createOrResumeRun({ runId: 'my-run', config: runConfig() });
+        expect(created).toMatchObject({ outcome: 'created', run: { id: 'my-run' } });
+        await expect(
+          store.createOrResumeRun({ runId: 'my-run', config: runConfig({ sha256: 'c'.repeat(64) }) }),
+        ).rejects.toMatchObject({
+          code: 'CONFIG_INVALID',
+        });
+      });
+
+      it('keeps the run when a persona changes, requeueing only items labeled under the old config', async () => {
+        const { run } = await store.createOrResumeRun({ config: runConfig({ safetyHash: 's1' }) });
+        await store.upsertItems({ runId: run.id, items: newItems(3) });
+        const claimed = await store.claimPending({ runId: run.id, limit: 2 });
+        for (const item of claimed) await store.markDone({ runId: run.id, itemId: item.itemId, result: labelRow(item.itemId) });
+
+        const reopened = await store.createOrResumeRun({ config: runConfig({ safetyHash: 's2' }) });
+        expect(reopened.outcome).toBe('reconfigured');
+        if (reopened.outcome !== 'reconfigured') throw new Error('unreachable');
+        expect(reopened.run.id).toBe(run.id);
+        expect(reopened.previousConfigHash).toBe(run.configHash);
+        expect(reopened.run.configHash).not.toBe(run.configHash);
+        expect(reopened.requeued).toBe(2);
+        expect(await store.pendingCount({ runId: run.id })).toBe(3);
+        const item = await store.getItem({ runId: run.id, itemId: 'item-1' });
+        expect(item).toMatchObject({ state: 'pending', result: undefined, attempts: 0 });
+
+        // Labeled again under the new config, and resumed with it: nothing is requeued.
+        const [again] = await store.claimPending({ runId: run.id, limit: 1 });
+        if (!again) throw new Error('expected an item');
+        await store.markDone({ runId: run.id, itemId: again.itemId, result: labelRow(again.itemId) });
+        expect((await store.getItem({ runId: run.id, itemId: again.itemId }))?.configHash).toBe(reopened.run.configHash);
+        const resumed = await store.createOrResumeRun({ config: runConfig({ safetyHash: 's2' }) });
+        expect(resumed.outcome).toBe('resumed');
+        expect(await store.pendingCount({ runId: run.id })).toBe(2);
+      });
+
+      it('reports totals and usage of done items', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(4) });
+        await store.putRejectedLines({ runId, lines: [{ line: 9, code: 'invalid-json', reason: 'bad', raw: '{' }] });
+        const [first, second] = await store.claimPending({ runId, limit: 2 });
+        if (!first || !second) throw new Error('expected two items');
+        await store.markDone({ runId, itemId: first.itemId, result: labelRow(first.itemId, { costUsd: 0.25 }) });
+        await store.markFailed({
+          runId,
+          itemId: second.itemId,
+          state: 'failed',
+          error: { code: 'PROVIDER_FAILED', message: 'down' },
+        });
+        const run = await store.getRun({ runId });
+        expect(run?.totals).toEqual({
+          items: 4,
+          pending: 2,
+          running: 0,
+          done: 1,
+          failed: 1,
+          rejected: 0,
+          rejectedLines: 1,
+          usage: { inputTokens: 100, outputTokens: 20, calls: 2, costUsd: 0.25 },
+        });
+        expect(await store.getRun({ runId: 'nope' })).toBeUndefined();
+      });
+
+      it('sets the run status, and refuses an unknown run', async () => {
+        const runId = await newRun();
+        await store.setRunStatus({ runId, status: 'done' });
+        expect((await store.getRun({ runId }))?.status).toBe('done');
+        await expect(store.setRunStatus({ runId: 'nope', status: 'done' })).rejects.toMatchObject({ code: 'STORE_FAILED' });
+      });
+    });
+
+    describe('items', () => {
+      it('inserts items idempotently', async () => {
+        const runId = await newRun();
+        expect(await store.upsertItems({ runId, items: newItems(5) })).toEqual({ inserted: 5, existing: 0, duplicates: [] });
+        expect(await store.upsertItems({ runId, items: newItems(5) })).toEqual({ inserted: 0, existing: 5, duplicates: [] });
+        expect(await store.pendingCount({ runId })).toBe(5);
+      });
+
+      it('reports duplicate item ids within a batch and across batches, keeping the first', async () => {
+        const runId = await newRun();
+        const result = await store.upsertItems({
+          runId,
+          items: [
+            { line: 1, item: datasetItem('a') },
+            { line: 2, item: datasetItem('b') },
+            { line: 3, item: { ...datasetItem('a'), prompt: 'another prompt' } },
+          ],
+        });
+        expect(result).toEqual({ inserted: 2, existing: 0, duplicates: [{ itemId: 'a', line: 3, firstLine: 1 }] });
+        const later = await store.upsertItems({ runId, items: [{ line: 7, item: datasetItem('b') }] });
+        expect(later.duplicates).toEqual([{ itemId: 'b', line: 7, firstLine: 2 }]);
+        expect(await store.getItem({ runId, itemId: 'a' })).toMatchObject({ line: 1, item: { prompt: 'Question a?' } });
+        expect(await store.pendingCount({ runId })).toBe(2);
+      });
+
+      it('refuses items for a run that does not exist', async () => {
+        await expect(store.upsertItems({ runId: 'nope', items: newItems(1) })).rejects.toMatchObject({ code: 'STORE_FAILED' });
+      });
+
+      it('claims pending items in input order, each once', async () => {
+        const runId = await newRun();
+        const items = newItems(5).reverse(); // inserted out of order; claimed by line
+        await store.upsertItems({ runId, items });
+        const first = await store.claimPending({ runId, limit: 2 });
+        const second = await store.claimPending({ runId, limit: 10 });
+        expect(first.map((item) => item.line)).toEqual([1, 2]);
+        expect(second.map((item) => item.line)).toEqual([3, 4, 5]);
+        expect(first[0]).toMatchObject({ itemId: 'item-1', attempt: 1, item: datasetItem('item-1') });
+        expect(await store.claimPending({ runId, limit: 10 })).toEqual([]);
+        expect(await store.claimPending({ runId, limit: 0 })).toEqual([]);
+        expect(await store.pendingCount({ runId })).toBe(0);
+      });
+
+      it('marks an item done exactly once, with its result', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(2) });
+        expect(await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1') })).toBe(false); // not claimed
+        await store.claimPending({ runId, limit: 1 });
+        expect(await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1') })).toBe(true);
+        expect(await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1', { costUsd: 9 }) })).toBe(false);
+        const item = await store.getItem({ runId, itemId: 'item-1' });
+        expect(item).toMatchObject({ state: 'done', attempts: 1, result: labelRow('item-1') });
+        expect(item?.configHash).toBe((await store.getRun({ runId }))?.configHash);
+      });
+
+      it('ignores a settle from a stale claim', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(1) });
+        const [stale] = await store.claimPending({ runId, limit: 1 });
+        await store.resetRunning({ runId });
+        const [fresh] = await store.claimPending({ runId, limit: 1 });
+        expect(fresh?.attempt).toBe(2);
+        expect(await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), attempt: stale?.attempt ?? 0 })).toBe(
+          false,
+        );
+        expect(await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), attempt: fresh?.attempt ?? 0 })).toBe(
+          true,
+        );
+      });
+
+      it('writes the remaining events in the same call as the result', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(1) });
+        await store.claimPending({ runId, limit: 1 });
+        const events = debateEvents({ runId, debateId: 'd1', itemId: 'item-1' });
+        await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), events });
+        const stored = await store.eventsAfter({ runId, debateId: 'd1', limit: 100 });
+        expect(stored.map((entry) => entry.event)).toEqual(events);
+        // A refused settle still keeps its events (they happened), and never duplicates them.
+        expect(await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), events })).toBe(false);
+        expect(await store.eventsAfter({ runId, limit: 100 })).toHaveLength(events.length);
+      });
+
+      it('settles failures as retry, failed or rejected, and requeues failed items on request', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(3) });
+        await store.claimPending({ runId, limit: 3 });
+        const error = { code: 'PROVIDER_FAILED', message: 'down' };
+        expect(await store.markFailed({ runId, itemId: 'item-1', state: 'pending', error })).toBe(true);
+        expect(await store.markFailed({ runId, itemId: 'item-2', state: 'failed', error })).toBe(true);
+        expect(await store.markFailed({ runId, itemId: 'item-3', state: 'rejected', error })).toBe(true);
+        expect(await store.markFailed({ runId, itemId: 'item-3', state: 'failed', error })).toBe(false);
+        expect(await store.getItem({ runId, itemId: 'item-2' })).toMatchObject({ state: 'failed', error, result: undefined });
+        expect(await store.pendingCount({ runId })).toBe(1);
+        expect(await store.requeueFailed({ runId })).toBe(1);
+        expect(await store.pendingCount({ runId })).toBe(2);
+        expect((await store.getItem({ runId, itemId: 'item-3' }))?.state).toBe('rejected');
+      });
+
+      it('puts items left running back to pending', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(4) });
+        await store.claimPending({ runId, limit: 3 });
+        await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1') });
+        expect(await store.resetRunning({ runId })).toBe(2);
+        expect(await store.resetRunning({ runId })).toBe(0);
+        expect(await store.pendingCount({ runId })).toBe(3);
+        const claimed = await store.claimPending({ runId, limit: 10 });
+        expect(claimed.map((item) => [item.itemId, item.attempt])).toEqual([
+          ['item-2', 2],
+          ['item-3', 2],
+          ['item-4', 1],
+        ]);
+      });
+
+      it('streams done items in input order, page by page', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(7).reverse() });
+        const claimed = await store.claimPending({ runId, limit: 7 });
+        for (const item of [...claimed].reverse()) {
+          if (item.line === 4) continue; // one item not done
+          await store.markDone({ runId, itemId: item.itemId, result: labelRow(item.itemId) });
+        }
+        const done = [];
+        for await (const item of store.iterateDone({ runId, pageSize: 2 })) done.push(item);
+        expect(done.map((item) => item.line)).toEqual([1, 2, 3, 5, 6, 7]);
+        expect(done[0]?.result).toEqual(labelRow('item-1'));
+      });
+
+      it('keeps rejected input lines once each, in line order', async () => {
+        const runId = await newRun();
+        const lines = [
+          { line: 5, code: 'invalid-json', reason: 'not JSON', raw: '{oops' },
+          { line: 2, code: 'invalid-field', field: 'candidates', reason: 'empty', raw: '{"candidates":[]}' },
+        ];
+        expect(await store.putRejectedLines({ runId, lines })).toBe(2);
+        expect(await store.putRejectedLines({ runId, lines })).toBe(0);
+        expect(await store.listRejectedLines({ runId })).toEqual([lines[1], lines[0]]);
+      });
+    });
+
+    describe('events', () => {
+      it('appends events in order with increasing ids, ignoring duplicates', async () => {
+        const runId = await newRun();
+        const events = debateEvents({ runId, debateId: 'd1', itemId: 'item-1', deltas: 5 });
+        const first = await store.appendEvents({ events: events.slice(0, 4) });
+        expect(first).toMatchObject({ inserted: 4, ignored: 0 });
+        const second = await store.appendEvents({ events: events.slice(2) }); // 2 replayed, 3 new
+        expect(second).toMatchObject({ inserted: 3, ignored: 2 });
+        expect(second.lastId).toBeGreaterThan(first.lastId);
+        expect(await store.appendEvents({ events })).toMatchObject({ inserted: 0, ignored: events.length });
+
+        const stored = await store.eventsAfter({ runId, limit: 100 });
+        expect(stored.map((entry) => entry.event)).toEqual(events);
+        const ids = stored.map((entry) => entry.id);
+        expect(ids).toEqual([...ids].sort((left, right) => left - right));
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(await store.latestEventId({ runId })).toBe(ids.at(-1));
+        expect(await store.latestEventId()).toBe(ids.at(-1));
+        expect(await store.appendEvents({ events: [] })).toMatchObject({ inserted: 0, lastId: ids.at(-1) });
+      });
+
+      it('reads after an id, after a seq of one debate, and per run', async () => {
+        const runId = await newRun();
+        const other = (await store.createOrResumeRun({ config: runConfig({ sha256: 'f'.repeat(64) }) })).run.id;
+        const d1 = debateEvents({ runId, debateId: 'd1', deltas: 4 });
+        const d2 = debateEvents({ runId, debateId: 'd2', deltas: 4 });
+        const elsewhere = debateEvents({ runId: other, debateId: 'd1', deltas: 1 });
+        // Interleaved as parallel debates would write them.
+        const interleaved: DebateEvent[] = d1.flatMap((event, index) => [event, d2[index] as DebateEvent]);
+        await store.appendEvents({ events: interleaved });
+        await store.appendEvents({ events: elsewhere });
+
+        const page1 = await store.eventsAfter({ runId, limit: 5 });
+        const page2 = await store.eventsAfter({ runId, afterId: page1.at(-1)?.id ?? 0, limit: 100 });
+        expect([...page1, ...page2].map((entry) => entry.event)).toEqual(interleaved);
+
+        const tail = await store.eventsAfter({ runId, debateId: 'd2', afterSeq: 3, limit: 100 });
+        expect(tail.map((entry) => entry.event.seq)).toEqual([4, 5]);
+        expect(tail.every((entry) => entry.event.debateId === 'd2' && entry.event.runId === runId)).toBe(true);
+
+        expect((await store.eventsAfter({ runId: other, limit: 100 })).map((entry) => entry.event)).toEqual(elsewhere);
+        expect(await store.eventsAfter({ limit: 100 })).toHaveLength(interleaved.length + elsewhere.length);
+        expect(await store.latestEventId({ runId: 'nope' })).toBe(0);
+        await expect(store.eventsAfter({ debateId: 'd1', limit: 1 })).rejects.toBeInstanceOf(TribunalError);
+      });
+
+      it('keeps one record per debate: item, status, last seq and counts', async () => {
+        const runId = await newRun();
+        const d1 = debateEvents({ runId, debateId: 'd1', itemId: 'item-1', deltas: 3 });
+        const d2 = debateEvents({ runId, debateId: 'd2', itemId: 'item-2', deltas: 3 });
+        await store.appendEvents({ events: d1.slice(0, 2) });
+        await store.appendEvents({ events: d2.slice(0, 3) });
+        expect(await store.getDebate({ runId, debateId: 'd1' })).toMatchObject({ status: 'running', lastSeq: 1, events: 2 });
+        await store.appendEvents({ events: [...d1, ...d2.slice(0, 3)] }); // the rest of d1, d2 replayed
+        await store.appendEvents({
+          events: [
+            {
+              type: 'debate-error',
+              runId,
+              debateId: 'd2',
+              seq: 3,
+              at: '2025-01-01T00:00:01.000Z',
+              code: 'ABORTED',
+              message: 'stop',
+            },
+          ],
+        });
+        const debates = await store.listDebates({ runId });
+        expect(debates.map((debate) => [debate.debateId, debate.itemId, debate.status, debate.lastSeq, debate.events])).toEqual([
+          ['d1', 'item-1', 'done', 4, 5],
+          ['d2', 'item-2', 'failed', 3, 4],
+        ]);
+        expect(debates[0]?.startedAt).toBe(d1[0]?.at);
+        expect(await store.getDebate({ runId, debateId: 'nope' })).toBeUndefined();
+      });
+
+      it('follows events: those already stored, then new ones, until aborted', async () => {
+        const runId = await newRun();
+        const events = debateEvents({ runId, debateId: 'd1', deltas: 4 });
+        await store.appendEvents({ events: events.slice(0, 3) });
+        const controller = new AbortController();
+        const iterator = store.followEvents({ runId, afterId: 0, signal: controller.signal, pollMs: 5 })[Symbol.asyncIterator]();
+        const seen: DebateEvent[] = [];
+        for (let index = 0; index < 3; index++) {
+          const next = await iterator.next();
+          if (!next.done) seen.push(next.value.event);
+        }
+        await store.appendEvents({ events: events.slice(3) });
+        for (let index = 3; index < events.length; index++) {
+          const next = await iterator.next();
+          if (!next.done) seen.push(next.value.event);
+        }
+        expect(seen).toEqual(events);
+        const pending = iterator.next();
+        controller.abort();
+        expect(await pending).toMatchObject({ done: true });
+      });
+    });
+
+    describe('EventWriter', () => {
+      function recordingSink() {
+        const batches: number[] = [];
+        const settles: { itemId: string; events: number }[] = [];
+        const sink = {
+          appendEvents: async (options: { events: readonly DebateEvent[] }) => {
+            batches.push(options.events.length);
+            return store.appendEvents(options);
+          },
+          markDone: async (options: Parameters<Store['markDone']>[0]) => {
+            settles.push({ itemId: options.itemId, events: options.events?.length ?? 0 });
+            return store.markDone(options);
+          },
+          markFailed: async (options: Parameters<Store['markFailed']>[0]) => {
+            settles.push({ itemId: options.itemId, events: options.events?.length ?? 0 });
+            return store.markFailed(options);
+          },
+        };
+        return { sink, batches, settles };
+      }
+
+      it('writes in batches of flushEvents and the rest with the item result', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(1) });
+        const [claimed] = await store.claimPending({ runId, limit: 1 });
+        const { sink, batches, settles } = recordingSink();
+        const writer = new EventWriter({ store: sink, flushEvents: 4, flushMs: 60_000 });
+        const events = debateEvents({ runId, debateId: 'd1', itemId: 'item-1', deltas: 8 }); // 10 events
+        for (const event of events) {
+          writer.append(event);
+          await new Promise((resolve) => setImmediate(resolve)); // as a debate would, between tokens
+        }
+        expect(
+          await writer.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), attempt: claimed?.attempt ?? 0 }),
+        ).toBe(true);
+        await writer.close();
+        expect(batches).toEqual([4, 4]);
+        expect(settles).toEqual([{ itemId: 'item-1', events: 2 }]);
+        expect((await store.eventsAfter({ runId, limit: 100 })).map((entry) => entry.event)).toEqual(events);
+        expect(() => writer.append(events[0] as DebateEvent)).toThrow(TribunalError);
+      });
+
+      it('flushes on a timer, and on flush() and close()', async () => {
+        vi.useFakeTimers();
+        try {
+          const runId = await newRun();
+          const { sink, batches } = recordingSink();
+          const writer = new EventWriter({ store: sink, flushEvents: 100, flushMs: 50 });
+          const events = debateEvents({ runId, debateId: 'd1', deltas: 3 });
+          writer.append(events[0] as DebateEvent);
+          writer.append(events[1] as DebateEvent);
+          expect(writer.buffered).toBe(2);
+          await vi.advanceTimersByTimeAsync(50);
+          expect(batches).toEqual([2]);
+          writer.append(events[2] as DebateEvent);
+          await writer.flush();
+          writer.append(events[3] as DebateEvent);
+          writer.append(events[4] as DebateEvent);
+          await writer.close();
+          expect(batches).toEqual([2, 1, 2]);
+          expect(await store.eventsAfter({ runId, limit: 100 })).toHaveLength(events.length);
+        } finally {
+          vi.useRealTimers();
+        }
+      });
+
+      it('loses nothing when a write fails: it throws until a flush succeeds', async () => {
+        const runId = await newRun();
+        let failNext = true;
+        const errors: unknown[] = [];
+        const writer = new EventWriter({
+          store: {
+            appendEvents: async (options) => {
+              if (failNext) {
+                failNext = false;
+                throw new TribunalError('STORE_FAILED', 'disk full');
+              }
+              return store.appendEvents(options);
+            },
+            markDone: (options) => store.markDone(options),
+            markFailed: (options) => store.markFailed(options),
+          },
+          flushEvents: 2,
+          flushMs: 60_000,
+          onError: (error) => errors.push(error),
+        });
+        const events = debateEvents({ runId, debateId: 'd1', deltas: 2 });
+        writer.append(events[0] as DebateEvent);
+        writer.append(events[1] as DebateEvent); // starts a background flush that fails
+        await expect(writer.flush()).resolves.toBeUndefined(); // the retry succeeds
+        expect(errors).toHaveLength(1);
+        for (const event of events.slice(2)) writer.append(event);
+        await writer.close();
+        expect((await store.eventsAfter({ runId, limit: 100 })).map((entry) => entry.event)).toEqual(events);
+      });
+    });
+
+    describe('turn cache', () => {
+      const turn = {
+        model: 'fake:scripted',
+        assessment: { rationale: 'fine', principles: ['p1'], score: 7, confidence: 0.8 },
+        usage: { inputTokens: 10, outputTokens: 5, calls: 1, costUsd: 0.001 },
+      };
+
+      it('returns what was put, keeps the first value, and misses unknown keys', async () => {
+        expect(await store.getTurn({ key: 'k1' })).toBeUndefined();
+        await store.putTurn({ key: 'k1', turn });
+        await store.putTurn({ key: 'k1', turn: { ...turn, model: 'other' } });
+        expect(await store.getTurn({ key: 'k1' })).toEqual(turn);
+        const extended = { ...turn, extra: { attempts: 2 } };
+        await store.putTurn({ key: 'k2', turn: extended });
+        expect(await store.getTurn({ key: 'k2' })).toEqual(extended);
+      });
+    });
+
+    describe('verdict overrides', () => {
+      it('records and lists overrides, filtered by item or debate', async () => {
+        const runId = await newRun();
+        const first = await store.putOverride({
+          runId,
+          itemId: 'item-1',
+          kind: 'prefer',
+          candidateId: 'c2',
+          note: 'c2 is safer',
+        });
+        await store.putOverride({ runId, debateId: 'd2', kind: 'wrong' });
+        await store.putOverride({ runId, itemId: 'item-1', debateId: 'd1', kind: 'wrong' });
+        expect(first).toMatchObject({
+          runId,
+          itemId: 'item-1',
+          debateId: undefined,
+          kind: 'prefer',
+          candidateId: 'c2',
+          note: 'c2 is safer',
+        });
+        expect(await store.listOverrides({ runId })).toHaveLength(3);
+        expect((await store.listOverrides({ runId, itemId: 'item-1' })).map((override) => override.kind)).toEqual([
+          'prefer',
+          'wrong',
+        ]);
+        expect(await store.listOverrides({ runId, debateId: 'd2' })).toHaveLength(1);
+        await expect(store.putOverride({ runId, kind: 'wrong' })).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+        await expect(store.putOverride({ runId, itemId: 'x', kind: 'maybe' as 'wrong' })).rejects.toMatchObject({
+          code: 'INPUT_INVALID',
+        });
+      });
+    });
+
+    describe('checkpoints', () => {
+      it('checkpoints a LangGraph graph, and deletes a thread', async () => {
+        const State = Annotation.Root({
+          count: Annotation<number>({ reducer: (left, right) => left + right, default: () => 0 }),
+        });
+        const graph = new StateGraph(State)
+          .addNode('step', () => ({ count: 1 }))
+          .addEdge(START, 'step')
+          .addEdge('step', END)
+          .compile({ checkpointer: store.checkpointer() });
+        const config = { configurable: { thread_id: 'run-1/item-1' } };
+        expect(await graph.invoke({ count: 1 }, config)).toEqual({ count: 2 });
+        expect((await graph.getState(config)).values).toEqual({ count: 2 });
+        expect(store.checkpointer()).toBe(store.checkpointer());
+
+        await store.deleteCheckpoints({ threadId: 'run-1/item-1' });
+        expect((await graph.getState(config)).values).toEqual({});
+        await store.deleteCheckpoints({ threadId: 'never-used' });
+      });
+    });
+
+    it('fails every call after close()', async () => {
+      await store.close();
+      await expect(store.listRuns()).rejects.toMatchObject({ code: 'STORE_FAILED' });
+      await store.close(); // idempotent
+    });
+
+    it('follows from the first event when afterId is omitted', async () => {
+      const runId = await newRun();
+      await store.appendEvents({ events: debateEvents({ runId, debateId: 'd', deltas: 1 }) });
+      const controller = new AbortController();
+      const taken = await take(store.followEvents({ runId, signal: controller.signal, pollMs: 5 }), 3);
+      controller.abort();
+      expect(taken.map((entry) => entry.event.seq)).toEqual([0, 1, 2]);
+    });
+  });
+}
