@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type DebateEvent, LabelRowSchema } from '../../src/contracts/index.js';
+import { type DebateEvent, type DebateResult, LabelRowSchema } from '../../src/contracts/index.js';
 import { buildLabelRow, labelPanelFromStart, labelRowFromEvents } from '../../src/export/index.js';
 
 const base = { runId: 'run-1', debateId: 'debate-1', at: '2025-01-01T00:00:00.000Z' };
@@ -185,5 +185,50 @@ describe('buildLabelRow', () => {
       ['late', null, 3],
     ]);
     expect(row.meta).toBeUndefined();
+  });
+});
+
+describe('buildLabelRow with the engine result', () => {
+  it("takes a DebateResult's verdict, turns and usage as they are", () => {
+    const events = debateEvents();
+    const start = events[0];
+    const verdict = events.find((event) => event.type === 'verdict');
+    if (start?.type !== 'debate-start' || verdict?.type !== 'verdict') throw new Error('expected start and verdict');
+    const { type: _type, runId: _runId, debateId: _debateId, seq: _seq, at: _at, ...payload } = verdict;
+    const result: DebateResult = {
+      runId: 'run-1',
+      debateId: 'debate-1',
+      itemId: 'item-7',
+      protocol: 'simultaneous',
+      verdict: payload,
+      turns: [
+        {
+          turnId: '0/safety/chosen',
+          round: 0,
+          criticId: 'safety',
+          candidateId: 'chosen',
+          model: 'fake:a',
+          status: 'ok',
+          assessment: { rationale: 'kind', principles: [], score: 7, confidence: 0.9 },
+          usage: usage(1),
+          attempts: 1,
+        },
+      ],
+      usage: usage(1),
+      failedTurns: 0,
+    };
+    const row = buildLabelRow({
+      item: { id: result.itemId ?? result.debateId, prompt: start.prompt, candidates: start.candidates },
+      panel: labelPanelFromStart(start),
+      verdict: result.verdict,
+      turns: result.turns,
+      usage: result.usage,
+      runId: result.runId,
+      debateId: result.debateId,
+    });
+    expect(LabelRowSchema.safeParse(row).success).toBe(true);
+    expect(row.candidates[0]?.critics.safety).toEqual([
+      { round: 0, status: 'ok', score: 7, confidence: 0.9, rationale: 'kind', principles: [] },
+    ]);
   });
 });
