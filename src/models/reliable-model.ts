@@ -38,12 +38,13 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
   const sleep = options.sleep ?? abortableSleep;
   const schemaCache = new WeakMap<object, Record<string, unknown>>();
 
-  /** One call with retries; returns the completion and the number of attempts used. */
+  /** One call with retries; returns the completion, and counts every attempt made in `tally`. */
   async function callWithRetries(
     messages: BaseMessage[],
     request: StructuredRequest<unknown>,
     jsonSchema: Record<string, unknown>,
-  ): Promise<{ completion: RawCompletion; attempts: number }> {
+    tally: { attempts: number },
+  ): Promise<{ completion: RawCompletion }> {
     for (let attempt = 1; ; attempt++) {
       if (request.signal?.aborted)
         throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: request.signal.reason });
@@ -51,6 +52,7 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
       let timeout: AbortSignal | undefined;
       try {
         const completion = await limiter.run(() => {
+          tally.attempts++;
           timeout = AbortSignal.timeout(timeoutMs);
           const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
           return adapter.complete(messages, {
@@ -63,7 +65,7 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
             ...(request.turn === undefined ? {} : { turn: request.turn }),
           });
         }, request.signal);
-        return { completion, attempts: attempt };
+        return { completion };
       } catch (error) {
         if (request.signal?.aborted) throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: error });
         const failure = classifyError(error, id, timeout?.aborted ? timeoutMs : undefined);
@@ -97,33 +99,35 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
         schemaCache.set(request.schema, jsonSchema);
       }
       let usage: Usage = ZERO_USAGE;
-      let attempts = 0;
+      // Every request sent counts, including retried ones; `usage.calls` matches `attempts`.
+      const tally = { attempts: 0 };
       let messages = request.messages;
       let text = '';
       for (let pass = 0; pass < 2; pass++) {
+        const before = tally.attempts;
         try {
-          const result = await callWithRetries(messages, request as StructuredRequest<unknown>, jsonSchema);
-          attempts += result.attempts;
+          const result = await callWithRetries(messages, request as StructuredRequest<unknown>, jsonSchema, tally);
           text = result.completion.text;
           usage = addUsage(usage, {
             inputTokens: result.completion.inputTokens,
             outputTokens: result.completion.outputTokens,
-            calls: result.attempts,
+            calls: tally.attempts - before,
             costUsd: costOf(adapter.pricing, result.completion),
           });
         } catch (error) {
+          usage = addUsage(usage, { inputTokens: 0, outputTokens: 0, calls: tally.attempts - before, costUsd: 0 });
           const failure =
             error instanceof TribunalError ? error : new TribunalError('PROVIDER_FAILED', String(error), { cause: error });
-          return { success: false, error: failure, usage, attempts: Math.max(1, attempts), text };
+          return { success: false, error: failure, usage, attempts: Math.max(1, tally.attempts), text };
         }
         const parsed = parseStructured(text, request.schema);
-        if (parsed.success) return { success: true, value: parsed.value, usage, attempts, text };
+        if (parsed.success) return { success: true, value: parsed.value, usage, attempts: tally.attempts, text };
         if (pass === 1) {
           return {
             success: false,
             error: new TribunalError('OUTPUT_INVALID', `${id} returned invalid output twice: ${parsed.error}`),
             usage,
-            attempts,
+            attempts: tally.attempts,
             text,
           };
         }

@@ -21,38 +21,44 @@ export const SETTINGS_ENV = {
 
 const SECRET_FIELDS = new Set<string>(['openaiApiKey', 'anthropicApiKey']);
 
-const text = z
-  .string()
-  .transform((value) => value.trim())
-  .transform((value) => (value === '' ? undefined : value))
-  .optional();
+/** A trimmed string where empty means unset; `check` validates set values. */
+const text = (check?: { test: (value: string) => boolean; message: string }) =>
+  z
+    .string()
+    .transform((value) => value.trim())
+    .refine((value) => value === '' || !check || check.test(value), check?.message)
+    .transform((value) => (value === '' ? undefined : value))
+    .optional();
 
-const url = text.refine(
-  (value) => value === undefined || URL.canParse(value),
-  'must be an absolute URL such as http://localhost:8000/v1',
-);
+const url = text({
+  test: (value) => /^https?:\/\//i.test(value) && URL.canParse(value),
+  message: 'must be an http(s) URL such as http://localhost:8000/v1',
+});
 
 const integer = (min: number) =>
-  text
-    .refine((value) => value === undefined || /^\d+$/.test(value), 'must be a whole number')
-    .transform((value) => (value === undefined ? undefined : Number(value)))
-    .refine((value) => value === undefined || value >= min, `must be at least ${min}`);
+  z
+    .string()
+    .transform((value) => value.trim())
+    .refine((value) => value === '' || /^\d+$/.test(value), 'must be a whole number')
+    .refine((value) => value === '' || Number(value) >= min, `must be at least ${min}`)
+    .transform((value) => (value === '' ? undefined : Number(value)))
+    .optional();
 
-const modelId = text.refine(
-  (value) => value === undefined || /^[a-z][a-z0-9-]*:.+/.test(value),
-  'must be a model id such as openai:gpt-4.1-mini, anthropic:claude-sonnet-4-5 or local:/path/model.gguf',
-);
+const modelId = text({
+  test: (value) => /^[a-z][a-z0-9-]*:.+/.test(value),
+  message: 'must be a model id such as openai:gpt-4.1-mini, anthropic:claude-sonnet-4-5 or local:/path/model.gguf',
+});
 
 /** Typed settings parsed from the environment; every field is optional. */
 export const SettingsSchema = z.object({
-  openaiApiKey: text,
+  openaiApiKey: text(),
   openaiBaseUrl: url,
-  anthropicApiKey: text,
+  anthropicApiKey: text(),
   anthropicBaseUrl: url,
   /** Default model id for every critic that names none (`TRIBUNAL_MODEL`). */
   model: modelId,
   /** Path or `hf:` URI of the local default GGUF (`TRIBUNAL_LOCAL_MODEL`). */
-  localModel: text,
+  localModel: text(),
   /** Most calls in flight per provider. */
   concurrency: integer(1),
   /** Per-attempt timeout of a model call in ms. */

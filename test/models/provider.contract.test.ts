@@ -118,6 +118,8 @@ describe.each(PROVIDER_HARNESSES)('provider contract: $name', (harness) => {
     if (outcome.success) return;
     expect(outcome.error.code).toBe('PROVIDER_FAILED');
     expect(outcome.error.message).toMatch(/after 3 attempts/);
+    expect(outcome.attempts).toBe(3);
+    expect(outcome.usage.calls).toBe(3);
     expect(delays).toEqual([100, 200]);
     expect(fixture.requestCount()).toBe(3);
   });
