@@ -63,7 +63,8 @@ export function createDebateSetup(options: {
     throw new TribunalError('PANEL_INVALID', `critic "${duplicateCritic}" sits on panel "${panel.panel.id}" twice`);
   }
   const modelFor = (own: string | undefined): string => options.modelOverride ?? own ?? options.defaultModel;
-  const debateId = options.debateId ?? input.id ?? randomUUID();
+  // Not the input id: one item may be judged by several debates (panels, runs), each with its own event stream.
+  const debateId = options.debateId ?? randomUUID();
   const setup: DebateSetup = {
     runId: options.runId ?? randomUUID(),
     debateId,

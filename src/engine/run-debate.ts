@@ -20,7 +20,7 @@ export interface RunDebateOptions {
   /** Overrides every critic's (and the chair's) model, like the CLI's --model. */
   modelOverride?: string;
   runId?: string;
-  /** Defaults to the input's id, else a random UUID; with a checkpointer it is the thread id. */
+  /** Defaults to a random UUID; with a checkpointer it is the thread id, so pass it to be able to resume. */
   debateId?: string;
   /** Defaults to the input's id. */
   itemId?: string;
@@ -112,7 +112,11 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
   } catch (error) {
     const failure = toTribunalError(error, signal);
     if (emitter && !emitter.closed) {
-      emitter.emit({ type: 'debate-error', code: failure.code, message: failure.message });
+      try {
+        emitter.emit({ type: 'debate-error', code: failure.code, message: failure.message });
+      } catch {
+        // A throwing onEvent must not hide the failure being reported.
+      }
       emitter.close();
       if (threadConfig) {
         // Record the last seq so a resumed run continues after the events this run emitted.
@@ -121,10 +125,14 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
     } else if (options.onEvent && !emitter) {
       const early = createEventEmitter({
         runId: options.runId ?? 'unknown',
-        debateId: options.debateId ?? options.input?.id ?? 'unknown',
+        debateId: options.debateId ?? 'unknown',
         onEvent: options.onEvent,
       });
-      early.emit({ type: 'debate-error', code: failure.code, message: failure.message });
+      try {
+        early.emit({ type: 'debate-error', code: failure.code, message: failure.message });
+      } catch {
+        // As above.
+      }
     }
     throw failure;
   }

@@ -28,8 +28,9 @@ export function systemPromptFor(options: { panel: ResolvedPanel; critic: Critic 
 
 /**
  * Runs one round: every critic judges every subject. `simultaneous` runs all critic x subject turns
- * concurrently (the models' limiter bounds them); `sequential` lets critics speak in panel order, each
- * seeing the turns the earlier ones gave this round, with each critic's subjects still run concurrently.
+ * concurrently (the models' limiter bounds them); `sequential` lets critics speak in panel order in debate
+ * rounds, each seeing the turns the earlier ones gave this round, with each critic's subjects still run
+ * concurrently (round 0 and the blind vote always run simultaneously).
  * Returns the round's turn records in critic, then subject, order.
  */
 export async function runRound(options: {
@@ -66,7 +67,8 @@ export async function runRound(options: {
       }),
     });
 
-  if (options.order === 'simultaneous' || kind === 'assess') {
+  // Round 0 and the blind vote are independent by definition, so only debate rounds honour the speaking order.
+  if (options.order === 'simultaneous' || kind !== 'debate') {
     const history = indexHistory(options.history);
     return Promise.all(critics.flatMap((critic) => subjects.map((subject) => turnFor(critic, subject, history))));
   }

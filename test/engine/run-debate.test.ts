@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { type DebateInput, DebateResultSchema, TribunalError } from '../../src/contracts/index.js';
+import { type DebateEvent, type DebateInput, DebateResultSchema, TribunalError } from '../../src/contracts/index.js';
 import { runDebate } from '../../src/engine/index.js';
 import { makeCritic, makePanel } from '../fakes/panel.js';
 import { assessment, callKind, eventLog, expectValidStream, fakeModels, isRepair, ofType, type TestScript } from './helpers.js';
@@ -393,6 +393,21 @@ describe('runDebate', () => {
     await expect(runDebate({ panel: makePanel(), input: duplicate, models, defaultModel: 'fake:critic' })).rejects.toMatchObject({
       code: 'INPUT_INVALID',
     });
+  });
+
+  test('a bug surfacing inside a node rejects with INTERNAL after a debate-error', async () => {
+    const { models } = fakeModels(() => assessment(5));
+    const log = eventLog();
+    const onEvent = (event: DebateEvent) => {
+      log.onEvent(event);
+      if (event.type === 'round-end') throw new Error('renderer crashed');
+    };
+    await expect(runDebate({ panel: makePanel(), input, models, defaultModel: 'fake:critic', onEvent })).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: expect.stringContaining('renderer crashed'),
+    });
+    expectValidStream(log.events);
+    expect(log.events.at(-1)).toMatchObject({ type: 'debate-error', code: 'INTERNAL' });
   });
 
   test('a chat-message prompt is shown as a transcript inside the prompt block', async () => {

@@ -47,7 +47,8 @@ describe.each(PROTOCOLS.map((protocol) => [protocol]))('protocol %s', (protocol:
     expect(ofType(log.events, 'debate-start')[0]?.panel.protocol).toBe(protocol);
     expect(ofType(log.events, 'debate-start')[0]?.itemId).toBe('item-7');
     expect(result.protocol).toBe(protocol);
-    expect(result.debateId).toBe('item-7');
+    expect(result.itemId).toBe('item-7');
+    expect(log.events.every((event) => event.debateId === result.debateId)).toBe(true);
     expect(DebateResultSchema.safeParse(result).success).toBe(true);
     expect(result.verdict.ranking).toEqual(['right', 'wrong']);
     expect(result.verdict.candidates.map((candidate) => candidate.rank)).toEqual([1, 2]);
@@ -93,6 +94,10 @@ describe.each(PROTOCOLS.map((protocol) => [protocol]))('protocol %s', (protocol:
 });
 
 describe('protocol graphs', () => {
+  test('a graph invoked without a setup says how to build one', async () => {
+    await expect(simultaneousGraph.invoke({ seq: 0 })).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+  });
+
   test('graphs/index maps every protocol to a factory and caches compiled graphs', () => {
     expect(Object.keys(PROTOCOL_GRAPHS).sort()).toEqual([...PROTOCOLS].sort());
     expect(graphFor({ protocol: 'jury' })).toBe(graphFor({ protocol: 'jury' }));
