@@ -1,5 +1,4 @@
 import type { ChatAnthropic } from '@langchain/anthropic';
-import type { BaseChatModel } from '@langchain/core/language_models/chat_models';
 import { type BaseMessage, HumanMessage } from '@langchain/core/messages';
 import { initChatModel } from 'langchain/chat_models/universal';
 import { TribunalError } from '../contracts/index.js';
@@ -29,10 +28,12 @@ export interface AnthropicAdapterOptions {
  * Structured output uses Anthropic's native JSON outputs (`output_config.format` of type `json_schema`),
  * the same request LangChain's `withStructuredOutput(schema, { method: 'jsonSchema' })` makes, and never the
  * default forced-tool path, whose streamed `input_json_delta` chunks LangChain fails to merge
- * (langchainjs#10907). `complete()` streams through the ChatAnthropic instance that `initChatModel` built,
- * passing `outputConfig` and the AbortSignal per call, and reads the raw text deltas so `onToken` sees tokens;
- * the `@anthropic-ai/sdk` client is not a declared dependency, and LangChain rethrows its errors with
- * `status` and `headers` intact. Retries are off in LangChain and the SDK (`maxRetries: 0`): the wrapper retries.
+ * (langchainjs#10907). `chat` and `complete()` use the ChatAnthropic instance that `initChatModel` builds
+ * (unwrapped from its ConfigurableModel, as for OpenAI); `complete()` calls its `.stream()` with `outputConfig`
+ * and the AbortSignal per call and reads the raw text deltas, so `onToken` sees tokens. The
+ * `@anthropic-ai/sdk` client is not a declared dependency, and LangChain rethrows its errors with `status` and
+ * `headers` intact. Retries are off in LangChain and the SDK (`maxRetries: 0`): the wrapper retries.
+ * Engine code calling `chat.withStructuredOutput` itself should pass `{ method: 'jsonSchema' }` for the same reason.
  * @example
  * const adapter = await createAnthropicAdapter({ model: 'claude-sonnet-4-5', apiKey: settings.anthropicApiKey });
  */
@@ -45,33 +46,33 @@ export async function createAnthropicAdapter(options: AnthropicAdapterOptions): 
   const secrets = [apiKey];
   const pricing = lookupPricing(`anthropic:${model}`, { overrides: options.pricing });
 
-  const build = (extra: { temperature?: number; maxTokens?: number }) =>
-    initChatModel(`anthropic:${model}`, {
+  const build = async (extra: { temperature?: number; maxTokens?: number }): Promise<ChatAnthropic> => {
+    const configurable = await initChatModel(`anthropic:${model}`, {
       apiKey,
       anthropicApiUrl: baseURL,
       maxRetries: 0,
       streamUsage: true,
       ...extra,
     });
-  const chat = await build({});
-  const base = (await chat._getModelInstance()) as unknown as ChatAnthropic;
+    return (await configurable._getModelInstance()) as unknown as ChatAnthropic;
+  };
+  const base = await build({});
   const variants = new SmallCache<Promise<ChatAnthropic>>();
   const variant = (call: RawCallOptions): Promise<ChatAnthropic> => {
     // Anthropic's temperature range is 0..1.
     const temperature = call.temperature === undefined ? undefined : Math.min(1, Math.max(0, call.temperature));
     if (temperature === undefined && call.maxTokens === undefined) return Promise.resolve(base);
-    return variants.get(`${temperature}|${call.maxTokens}`, async () => {
-      const configurable = await build({
+    return variants.get(`${temperature}|${call.maxTokens}`, () =>
+      build({
         ...(temperature === undefined ? {} : { temperature }),
         ...(call.maxTokens === undefined ? {} : { maxTokens: call.maxTokens }),
-      });
-      return (await configurable._getModelInstance()) as unknown as ChatAnthropic;
-    });
+      }),
+    );
   };
 
   return {
     provider: 'anthropic',
-    chat: chat as unknown as BaseChatModel,
+    chat: base,
     pricing,
     async complete(messages: BaseMessage[], call: RawCallOptions): Promise<RawCompletion> {
       const { schema, strict } = toProviderJsonSchema(call.jsonSchema, 'anthropic');

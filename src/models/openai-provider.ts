@@ -1,4 +1,3 @@
-import type { BaseChatModel } from '@langchain/core/language_models/chat_models';
 import type { BaseMessage } from '@langchain/core/messages';
 import type { ChatOpenAI } from '@langchain/openai';
 import { initChatModel } from 'langchain/chat_models/universal';
@@ -28,14 +27,15 @@ export interface OpenAIAdapterOptions {
 /**
  * Creates the adapter for `openai:NAME`: OpenAI itself or any OpenAI-compatible server through `baseURL`.
  *
- * `chat` is the LangChain model built by `initChatModel("openai:NAME")`. `complete()` streams through the
- * ChatOpenAI instance inside it (its chat completions path) with per-call options: `response_format`
- * json_schema, `stream_options.include_usage`, and the AbortSignal. We deliberately do not call the `openai`
- * SDK client ourselves: it is not a declared dependency, the LangChain model already streams, reports usage
- * as `usage_metadata`, and rethrows the SDK's errors with `status` and `headers` intact (which the wrapper's
- * retry logic reads). Retries are off in both LangChain and the SDK (`maxRetries: 0`): the wrapper retries.
- * Temperature and max tokens are constructor fields in LangChain, so each distinct pair gets its own
- * (cached) model variant.
+ * Design choice: `chat` and `complete()` both use the ChatOpenAI instance that `initChatModel("openai:NAME")`
+ * builds (taken out of its ConfigurableModel wrapper, which would create and cache a new ChatOpenAI and SDK
+ * client for every distinct call config, e.g. every LangGraph thread). `complete()` calls its `.stream()` on
+ * the chat completions path with per-call options: `response_format` json_schema, `stream_options.include_usage`
+ * and the AbortSignal. We deliberately do not drive the `openai` SDK client ourselves: it is not a declared
+ * dependency, and the LangChain model already streams, reports usage as `usage_metadata`, and rethrows the
+ * SDK's errors with `status` and `headers` intact (which the wrapper's retry logic reads). Retries are off in
+ * LangChain and the SDK (`maxRetries: 0`): the wrapper retries. Temperature and max tokens are constructor
+ * fields in LangChain, so each distinct pair gets its own cached variant.
  * @example
  * const adapter = await createOpenAIAdapter({ model: 'gpt-4.1-mini', apiKey: settings.openaiApiKey });
  */
@@ -56,32 +56,32 @@ export async function createOpenAIAdapter(options: OpenAIAdapterOptions): Promis
     builtIn: isOfficialEndpoint(baseURL),
   });
 
-  const build = (extra: { temperature?: number; maxTokens?: number }) =>
-    initChatModel(`openai:${model}`, {
+  const build = async (extra: { temperature?: number; maxTokens?: number }): Promise<ChatOpenAI> => {
+    const configurable = await initChatModel(`openai:${model}`, {
       apiKey,
       configuration: { baseURL },
       maxRetries: 0,
       streamUsage: true,
       ...extra,
     });
-  const chat = await build({});
-  const base = (await chat._getModelInstance()) as unknown as ChatOpenAI;
+    return (await configurable._getModelInstance()) as unknown as ChatOpenAI;
+  };
+  const base = await build({});
   const variants = new SmallCache<Promise<ChatOpenAI>>();
   const variant = (call: RawCallOptions): Promise<ChatOpenAI> => {
     const temperature = call.temperature !== undefined && acceptsTemperature(model) ? call.temperature : undefined;
     if (temperature === undefined && call.maxTokens === undefined) return Promise.resolve(base);
-    return variants.get(`${temperature}|${call.maxTokens}`, async () => {
-      const configurable = await build({
+    return variants.get(`${temperature}|${call.maxTokens}`, () =>
+      build({
         ...(temperature === undefined ? {} : { temperature }),
         ...(call.maxTokens === undefined ? {} : { maxTokens: call.maxTokens }),
-      });
-      return (await configurable._getModelInstance()) as unknown as ChatOpenAI;
-    });
+      }),
+    );
   };
 
   return {
     provider: 'openai',
-    chat: chat as unknown as BaseChatModel,
+    chat: base,
     pricing,
     async complete(messages: BaseMessage[], call: RawCallOptions): Promise<RawCompletion> {
       const { schema, strict } = toProviderJsonSchema(call.jsonSchema, 'openai');

@@ -26,6 +26,7 @@ export interface ProviderLimits {
   maxRetries?: number;
 }
 
+/** Options of `createModelRegistry`; everything is optional. */
 export interface ModelRegistryOptions {
   /** Extra or replacement adapters by provider name (tests register scripted fakes here). */
   adapters?: Record<string, AdapterFactory>;

@@ -144,6 +144,7 @@ describe('anthropic provider (real SDK on loopback)', () => {
   it('exposes the initChatModel LangChain model as chat, with its own retries off', async () => {
     const adapter = await createAnthropicAdapter({ model: 'claude-sonnet-4-5', apiKey: KEY, baseURL: server.baseURL });
     expect(adapter.chat).toBeInstanceOf(BaseChatModel);
+    expect(adapter.chat._llmType()).toBe('anthropic');
     server.enqueue({ text: 'Hello there.' });
     const message = await adapter.chat.invoke([new HumanMessage('Hi')]);
     expect(message.text).toBe('Hello there.');

@@ -182,6 +182,7 @@ describe('openai provider (real SDK on loopback)', () => {
   it('exposes the initChatModel LangChain model as chat, with its own retries off', async () => {
     const adapter = await createOpenAIAdapter({ model: 'gpt-4.1-mini', apiKey: KEY, baseURL: server.baseURL });
     expect(adapter.chat).toBeInstanceOf(BaseChatModel);
+    expect(adapter.chat._llmType()).toBe('openai');
     server.enqueue({ text: 'Hello there.' });
     const message = await adapter.chat.invoke([new HumanMessage('Hi')]);
     expect(message.text).toBe('Hello there.');
