@@ -1,0 +1,170 @@
+"""From normalised pairs to padded tensors: tokenisation, truncation, collation, batch order.
+
+Sequences are right-padded; ``labels`` hold the token ids on completion positions and -100
+elsewhere (prompt and padding), the convention of TRL and transformers.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+
+from .data import PreferencePair
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class Example:
+    """A tokenised pair. ``*_tokens`` are completion lengths before truncation."""
+
+    index: int
+    prompt_ids: List[int]
+    chosen_ids: List[int]
+    rejected_ids: List[int]
+    margin: float
+    chosen_tokens: int
+    rejected_tokens: int
+
+    @property
+    def length(self) -> int:
+        return len(self.prompt_ids) + max(len(self.chosen_ids), len(self.rejected_ids))
+
+
+def render_pair(pair: PreferencePair, tokenizer) -> Tuple[str, str, str]:
+    """Text of prompt and completions; conversations go through the tokenizer's chat format."""
+    if isinstance(pair.chosen, str):
+        return pair.prompt, pair.chosen, pair.rejected  # type: ignore[return-value]
+    prompt_messages = list(pair.prompt)  # type: ignore[arg-type]
+    prompt_text = tokenizer.render_chat(prompt_messages, add_generation_prompt=bool(prompt_messages)) if prompt_messages else ""
+
+    def completion(messages: List[dict]) -> str:
+        full = tokenizer.render_chat(prompt_messages + messages, add_generation_prompt=False)
+        if full.startswith(prompt_text):
+            return full[len(prompt_text):]
+        i = 0
+        while i < min(len(full), len(prompt_text)) and full[i] == prompt_text[i]:
+            i += 1
+        return full[i:]
+
+    return prompt_text, completion(list(pair.chosen)), completion(list(pair.rejected))  # type: ignore[arg-type]
+
+
+def tokenize_pairs(pairs: Sequence[PreferencePair], tokenizer, *, max_length: int,
+                   max_prompt_length: int) -> Tuple[List[Example], Dict[str, int]]:
+    """Tokenise pairs TRL-style: BOS before the prompt, EOS after each completion; when too long,
+    keep the prompt's last ``max_prompt_length`` tokens, then cut completions to fit."""
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    examples: List[Example] = []
+    truncated = 0
+    for index, pair in enumerate(pairs):
+        prompt_text, chosen_text, rejected_text = render_pair(pair, tokenizer)
+        prompt = tokenizer.encode(prompt_text)
+        if bos is not None and (not prompt or prompt[0] != bos):
+            prompt = [bos] + prompt
+        chosen, rejected = tokenizer.encode(chosen_text), tokenizer.encode(rejected_text)
+        if eos is not None:
+            chosen, rejected = chosen + [eos], rejected + [eos]
+        chosen_tokens, rejected_tokens = len(chosen), len(rejected)
+        longer = max(len(chosen), len(rejected))
+        if len(prompt) + longer > max_length:
+            truncated += 1
+            prompt = prompt[-max_prompt_length:]
+            if len(prompt) + longer > max_length:
+                keep = max_length - len(prompt)
+                chosen, rejected = chosen[:keep], rejected[:keep]
+        examples.append(Example(index=index, prompt_ids=prompt, chosen_ids=chosen, rejected_ids=rejected,
+                                margin=pair.margin if pair.margin is not None else 0.0,
+                                chosen_tokens=chosen_tokens, rejected_tokens=rejected_tokens))
+    return examples, {"pairs": len(examples), "truncated": truncated}
+
+
+def collate_sequences(sequences: Sequence[Tuple[List[int], List[int]]], pad_token_id: int) -> Dict[str, torch.Tensor]:
+    """Right-pad (prompt, completion) id lists into input_ids, attention_mask and labels."""
+    width = max(len(p) + len(c) for p, c in sequences)
+    n = len(sequences)
+    input_ids = torch.full((n, width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((n, width), dtype=torch.long)
+    labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
+    for row, (prompt, completion) in enumerate(sequences):
+        ids = prompt + completion
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, : len(ids)] = 1
+        if completion:
+            labels[row, len(prompt): len(ids)] = torch.tensor(completion, dtype=torch.long)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def collate_pairs(examples: Sequence[Example], pad_token_id: int, *, concatenated: bool) -> Dict[str, object]:
+    """A batch of pairs: one [2B, T] block (chosen rows then rejected rows) when ``concatenated``,
+    else separate ``chosen`` and ``rejected`` blocks each padded to its own length."""
+    chosen = [(e.prompt_ids, e.chosen_ids) for e in examples]
+    rejected = [(e.prompt_ids, e.rejected_ids) for e in examples]
+    batch: Dict[str, object] = {
+        "index": torch.tensor([e.index for e in examples], dtype=torch.long),
+        "margin": torch.tensor([e.margin for e in examples], dtype=torch.float32),
+        "chosen_longer": torch.tensor([(e.chosen_tokens > e.rejected_tokens) - (e.chosen_tokens < e.rejected_tokens)
+                                       for e in examples], dtype=torch.long),
+    }
+    if concatenated:
+        batch["concatenated"] = collate_sequences(chosen + rejected, pad_token_id)
+    else:
+        batch["chosen"] = collate_sequences(chosen, pad_token_id)
+        batch["rejected"] = collate_sequences(rejected, pad_token_id)
+    return batch
+
+
+def count_tokens(batch: Dict[str, object]) -> int:
+    blocks = [batch["concatenated"]] if "concatenated" in batch else [batch["chosen"], batch["rejected"]]
+    return int(sum(int(b["attention_mask"].sum()) for b in blocks))  # type: ignore[index]
+
+
+class BatchSchedule:
+    """Deterministic batch order per epoch, a pure function of (seed, epoch): resumable by position.
+
+    With length bucketing, each window of ``batch_size * bucket_multiplier`` shuffled pairs is sorted
+    by length and cut into batches, and the batches are shuffled. Under DDP every rank gets the same
+    number of batches (the global list is trimmed to a multiple of the world size).
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, *, seed: int, bucketing: bool,
+                 bucket_multiplier: int = 16, world_size: int = 1, rank: int = 0):
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.bucketing = bucketing
+        self.bucket_multiplier = bucket_multiplier
+        self.world_size = world_size
+        self.rank = rank
+        total = -(-len(self.lengths) // batch_size)
+        self.batches_per_epoch = max(1, total // world_size) if total >= world_size else 1
+
+    def epoch_batches(self, epoch: int) -> List[List[int]]:
+        rng = random.Random(f"batches:{self.seed}:{epoch}")
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        batches: List[List[int]] = []
+        if self.bucketing:
+            window = self.batch_size * self.bucket_multiplier
+            for start in range(0, len(order), window):
+                chunk = sorted(order[start: start + window], key=lambda i: (-self.lengths[i], i))
+                batches.extend(chunk[j: j + self.batch_size] for j in range(0, len(chunk), self.batch_size))
+            rng.shuffle(batches)
+        else:
+            batches = [order[j: j + self.batch_size] for j in range(0, len(order), self.batch_size)]
+        if self.world_size > 1:
+            if len(batches) < self.world_size:  # tiny data: every rank reuses the first batch
+                batches = [batches[0]] * self.world_size
+            usable = (len(batches) // self.world_size) * self.world_size
+            batches = batches[:usable][self.rank:: self.world_size]
+        return batches
+
+
+def eval_batches(lengths: Sequence[int], batch_size: int, *, world_size: int = 1, rank: int = 0) -> List[List[int]]:
+    """Length-sorted batches covering every example once, split round-robin across ranks."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches = [order[j: j + batch_size] for j in range(0, len(order), batch_size)]
+    return batches[rank::world_size]

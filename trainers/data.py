@@ -1,0 +1,152 @@
+"""Preference pairs: reading pairs.jsonl files and normalising them to prompt/chosen/rejected.
+
+Accepted rows (one JSON object a line, blank lines skipped, ``.gz`` read transparently):
+
+* TRL standard, explicit prompt: ``{"prompt": str, "chosen": str, "rejected": str}``
+* TRL conversational: the same keys holding lists of ``{"role", "content"}`` messages
+* implicit prompt (no ``prompt``): the shared beginning of chosen and rejected is the prompt;
+  HH-RLHF strings (``"\\n\\nHuman: ...\\n\\nAssistant: ..."``) are split after the last
+  ``"\\n\\nAssistant:"`` both sides share
+* optional ``margin`` (number), used by the reward-model loss
+
+Any bad row raises ``DataError`` naming the file and 1-based line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple, Union
+
+from .errors import DataError
+
+HH_ASSISTANT = "\n\nAssistant:"
+
+Messages = List[dict]
+Content = Union[str, Messages]
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """One normalised row: a prompt and two completions, all text or all message lists."""
+
+    prompt: Content
+    chosen: Content
+    rejected: Content
+    margin: Optional[float]
+    file: str
+    line: int
+
+
+def _open_text(path: str):
+    if path.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, "r", encoding="utf-8")
+
+
+def _check_messages(value: Any, key: str, file: str, line: int) -> Messages:
+    if not isinstance(value, list):
+        raise DataError(file, line, f"'{key}' must be a string or a list of messages")
+    for i, message in enumerate(value):
+        if (not isinstance(message, dict) or not isinstance(message.get("role"), str)
+                or not isinstance(message.get("content"), str)):
+            raise DataError(file, line, f"'{key}[{i}]' must be an object with string 'role' and 'content'")
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def _common_prefix_length(a: Sequence[Any], b: Sequence[Any]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _split_implicit_text(chosen: str, rejected: str, file: str, line: int) -> Tuple[str, str, str]:
+    shared = chosen[: _common_prefix_length(chosen, rejected)]
+    if HH_ASSISTANT in chosen and HH_ASSISTANT in rejected:
+        cut = shared.rfind(HH_ASSISTANT)
+        if cut < 0:
+            raise DataError(file, line, "HH-RLHF row: chosen and rejected share no '\\n\\nAssistant:' turn")
+        cut += len(HH_ASSISTANT)
+    else:
+        # TRL's extract_prompt: the common prefix, minus a trailing space before the answers
+        cut = len(shared)
+        if 0 < cut < min(len(chosen), len(rejected)) and chosen[cut - 1] == " ":
+            cut -= 1
+    return chosen[:cut], chosen[cut:], rejected[cut:]
+
+
+def parse_row(obj: Any, file: str, line: int) -> PreferencePair:
+    """Validate one decoded JSON row and split off its prompt."""
+    if not isinstance(obj, dict):
+        raise DataError(file, line, "each line must be a JSON object with 'chosen' and 'rejected'")
+    for key in ("chosen", "rejected"):
+        if key not in obj:
+            raise DataError(file, line, f"missing '{key}'")
+    chosen, rejected, prompt = obj["chosen"], obj["rejected"], obj.get("prompt")
+    conversational = isinstance(chosen, list)
+    if conversational:
+        chosen = _check_messages(chosen, "chosen", file, line)
+        rejected = _check_messages(rejected, "rejected", file, line)
+        if prompt is not None:
+            prompt = _check_messages(prompt, "prompt", file, line)
+    else:
+        if not isinstance(chosen, str):
+            raise DataError(file, line, "'chosen' must be a string or a list of messages")
+        if not isinstance(rejected, str):
+            raise DataError(file, line, "'rejected' must be a string like 'chosen'")
+        if prompt is not None and not isinstance(prompt, str):
+            raise DataError(file, line, "'prompt' must be a string like 'chosen'")
+    margin = obj.get("margin")
+    if margin is not None:
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin):
+            raise DataError(file, line, "'margin' must be a finite number")
+        margin = float(margin)
+    if prompt is None:
+        if conversational:
+            k = _common_prefix_length(chosen, rejected)
+            prompt, chosen, rejected = chosen[:k], chosen[k:], rejected[k:]
+        else:
+            prompt, chosen, rejected = _split_implicit_text(chosen, rejected, file, line)
+    return PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected, margin=margin, file=file, line=line)
+
+
+def read_pairs(path: str, *, max_rows: Optional[int] = None) -> List[PreferencePair]:
+    """Read a pairs.jsonl(.gz) file; raises DataError on the first bad row."""
+    pairs: List[PreferencePair] = []
+    try:
+        with _open_text(path) as handle:
+            for line_number, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as error:
+                    raise DataError(path, line_number, f"invalid JSON ({error.msg}, column {error.colno})")
+                pairs.append(parse_row(obj, path, line_number))
+                if max_rows is not None and len(pairs) >= max_rows:
+                    break
+    except DataError:
+        raise
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise DataError(path, None, f"cannot read file: {error}")
+    if not pairs:
+        raise DataError(path, None, "contains no preference pairs")
+    return pairs
+
+
+def split_holdout(pairs: List[PreferencePair], fraction: float, seed: int) -> Tuple[List[PreferencePair], List[PreferencePair]]:
+    """Deterministically hold out ``fraction`` of the pairs (at least one when fraction > 0)."""
+    if fraction <= 0:
+        return pairs, []
+    order = list(range(len(pairs)))
+    random.Random(f"holdout:{seed}").shuffle(order)
+    n_eval = max(1, int(round(len(pairs) * fraction)))
+    if n_eval >= len(pairs):
+        raise DataError(pairs[0].file, None, f"eval_fraction {fraction} leaves no training pairs out of {len(pairs)}")
+    held = set(order[:n_eval])
+    return [p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held]

@@ -1,0 +1,605 @@
+"""The training and evaluation loops behind ``python3 -m trainers rm|dpo|eval``.
+
+One optimizer step = ``gradient_accumulation_steps`` micro-batches. The data order is a pure
+function of (seed, epoch), so the trainer state (epoch, batch position) plus model, optimizer,
+scheduler and RNG states make a resumed run take exactly the steps the uninterrupted run would.
+SIGTERM/SIGINT finish the current step, write a checkpoint and end with a ``done`` event whose
+status is ``stopped`` (exit code 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from . import checkpoint as ckpt
+from .batching import BatchSchedule, Example, collate_pairs, count_tokens, tokenize_pairs
+from .calibration import preference_eval_metrics
+from .compat import HAS_COMPILE
+from .config import Config, config_to_dict
+from .data import read_pairs, split_holdout
+from .distributed import (DistributedState, all_reduce_sum, any_rank, init_distributed, shutdown, unwrap,
+                          wrap_model)
+from .errors import ConfigError
+from .losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics
+from .models import (PreferenceModel, apply_lora, build_core, count_parameters, enable_gradient_checkpointing,
+                     frozen_copy)
+from .protocol import EventStream
+from .schedule import build_scheduler, warmup_steps_for
+from .tokenizer import build_tokenizer
+
+log = logging.getLogger("trainers")
+
+
+# ------------------------------------------------------------------------------------------------
+# stopping on signals
+
+
+class Stopper:
+    """Turns SIGTERM/SIGINT into a flag the loop checks between steps."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name: Optional[str] = None
+        self._previous: Dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+        log.warning("received %s: finishing the current step, then checkpointing", self.signal_name)
+
+    def install(self) -> "Stopper":
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (in-process callers)
+                pass
+        return self
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+# ------------------------------------------------------------------------------------------------
+# setup shared by training and evaluation
+
+
+@dataclass
+class Dataset:
+    examples: List[Example]
+    stats: Dict[str, int]
+    has_margin: bool
+
+
+@dataclass
+class Setup:
+    config: Config
+    task: str
+    dist: DistributedState
+    tokenizer: Any
+    train: Optional[Dataset]
+    eval: Optional[Dataset]
+    model: PreferenceModel
+    lora_kind: Optional[str]
+    bf16: bool
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _load_datasets(config: Config, tokenizer, *, need_train: bool) -> Tuple[Optional[Dataset], Optional[Dataset]]:
+    d = config.data
+
+    def build(pairs) -> Dataset:
+        examples, stats = tokenize_pairs(pairs, tokenizer, max_length=d.max_length, max_prompt_length=d.max_prompt_length)
+        return Dataset(examples, stats, has_margin=any(p.margin is not None for p in pairs))
+
+    train_pairs = read_pairs(d.train, max_rows=d.max_rows) if (need_train or not d.eval) else None
+    eval_pairs = read_pairs(d.eval, max_rows=d.max_rows) if d.eval else None
+    if eval_pairs is None and train_pairs is not None and d.eval_fraction > 0:
+        train_pairs, eval_pairs = split_holdout(train_pairs, d.eval_fraction, config.seed)
+    train = build(train_pairs) if (need_train and train_pairs) else None
+    held = build(eval_pairs) if eval_pairs else None
+    return train, held
+
+
+def _bf16_enabled(setting, device: torch.device) -> bool:
+    if device.type != "cuda":
+        if setting is True:
+            log.warning("efficiency.bf16 is true but the device is %s: running in float32", device)
+        return False
+    if setting == "auto":
+        return torch.cuda.is_bf16_supported()
+    return bool(setting)
+
+
+def _autocast(setup: Setup):
+    if setup.bf16:
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _build_policy(config: Config, task: str, tokenizer, device: torch.device) -> Tuple[PreferenceModel, Optional[str]]:
+    head = "lm" if task == "dpo" else "score"
+    if config.model.kind == "tiny" and config.data.max_length > config.model.tiny.max_seq_len:
+        raise ConfigError("data.max_length", f"exceeds model.tiny.max_seq_len ({config.model.tiny.max_seq_len})")
+    torch.manual_seed(config.seed)
+    core, family = build_core(config.model, head=head, tokenizer=tokenizer)
+    core = core.to(device)
+    lora_kind = None
+    if config.lora is not None:
+        core, lora_kind = apply_lora(core, config.lora, head=head, family=family)
+    eff = config.efficiency
+    model = PreferenceModel(core, head=head, family=family, chunked=eff.chunked_log_probs,
+                            chunk_size=eff.log_probs_chunk_size)
+    if eff.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+    return model, lora_kind
+
+
+def prepare(config: Config, task: str, *, need_train: bool) -> Setup:
+    dist = init_distributed(config)
+    _seed_everything(config.seed)
+    tokenizer = build_tokenizer(config.tokenizer, config.model)
+    train, held = _load_datasets(config, tokenizer, need_train=need_train)
+    model, lora_kind = _build_policy(config, task, tokenizer, dist.device)
+    return Setup(config=config, task=task, dist=dist, tokenizer=tokenizer, train=train, eval=held, model=model,
+                 lora_kind=lora_kind, bf16=_bf16_enabled(config.efficiency.bf16, dist.device))
+
+
+# ------------------------------------------------------------------------------------------------
+# forward passes
+
+
+def _to_device(block: Dict[str, torch.Tensor], device: torch.device) -> Dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in block.items()}
+
+
+def pair_outputs(model: torch.nn.Module, batch: Dict[str, Any], device: torch.device) -> Tuple[Any, Any]:
+    """Model outputs for chosen and rejected: one concatenated forward or two separate ones."""
+    if "concatenated" in batch:
+        out = model(**_to_device(batch["concatenated"], device))
+        n = batch["index"].shape[0]
+        if isinstance(out, tuple):
+            return (out[0][:n], out[1][:n]), (out[0][n:], out[1][n:])
+        return out[:n], out[n:]
+    return (model(**_to_device(batch["chosen"], device)), model(**_to_device(batch["rejected"], device)))
+
+
+RefFn = Callable[[Dict[str, Any]], Tuple[torch.Tensor, torch.Tensor]]
+
+
+class Reference:
+    """Reference log-probs for DPO: precomputed tables (by split and example index) or a model run on the fly."""
+
+    def __init__(self, tables: Optional[Dict[str, Dict[str, torch.Tensor]]] = None, compute: Optional[RefFn] = None):
+        self.tables = tables
+        self.compute = compute
+
+    def logps(self, split: str, batch: Dict[str, Any], device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+        if self.tables is not None:
+            table, index = self.tables[split], batch["index"]
+            return table["chosen"][index].to(device), table["rejected"][index].to(device)
+        assert self.compute is not None
+        return self.compute(batch)
+
+
+def dpo_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any], reference: Reference,
+                   split: str) -> Tuple[torch.Tensor, Dict[str, float], torch.Tensor, torch.Tensor]:
+    """Mean DPO loss, TRL metrics, per-pair losses and implicit reward margins for one batch."""
+    d, device = setup.config.dpo, setup.dist.device
+    (pc, nc), (pr, nr) = pair_outputs(model, batch, device)
+    ref_c, ref_r = reference.logps(split, batch, device)
+    pc, pr = average_for(d.loss_type, pc, nc), average_for(d.loss_type, pr, nr)
+    ref_c, ref_r = average_for(d.loss_type, ref_c, nc), average_for(d.loss_type, ref_r, nr)
+    losses, chosen_rewards, rejected_rewards = dpo_loss(pc, pr, ref_c.to(pc.dtype), ref_r.to(pr.dtype), beta=d.beta,
+                                                        loss_type=d.loss_type, label_smoothing=d.label_smoothing)
+    return losses.mean(), dpo_metrics(chosen_rewards, rejected_rewards, pc, pr), losses.detach(), \
+        (chosen_rewards - rejected_rewards)
+
+
+def rm_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any],
+                  has_margin: bool) -> Tuple[torch.Tensor, Dict[str, float], torch.Tensor, torch.Tensor]:
+    device = setup.dist.device
+    rewards_chosen, rewards_rejected = pair_outputs(model, batch, device)
+    margin = batch["margin"].to(device) if has_margin else None
+    loss = reward_loss(rewards_chosen, rewards_rejected, margin=margin,
+                       center_rewards_coefficient=setup.config.rm.center_rewards_coefficient)
+    diff = (rewards_chosen - rewards_rejected).detach()
+    per_pair = -torch.nn.functional.logsigmoid(diff - (margin if margin is not None else 0.0))
+    return loss, reward_metrics(rewards_chosen, rewards_rejected), per_pair, diff
+
+
+def _rank_batches(all_batches: List[List[int]], dist: DistributedState) -> List[Tuple[List[int], bool]]:
+    """This rank's share of a batch list; every rank gets the same count (FSDP needs matching
+    collectives), padded with repeats whose results are dropped."""
+    per_rank = -(-len(all_batches) // dist.world_size) if all_batches else 0
+    out = []
+    for i in range(per_rank):
+        j = i * dist.world_size + dist.rank
+        out.append((all_batches[j], True) if j < len(all_batches) else (all_batches[-1], False))
+    return out
+
+
+def _length_sorted_batches(examples: Sequence[Example], batch_size: int) -> List[List[int]]:
+    order = sorted(range(len(examples)), key=lambda i: (-examples[i].length, i))
+    return [order[j: j + batch_size] for j in range(0, len(order), batch_size)]
+
+
+def compute_reference_tables(setup: Setup, datasets: Dict[str, Dataset], ref_model: PreferenceModel,
+                             stopper: Optional[Stopper] = None) -> Optional[Dict[str, Dict[str, torch.Tensor]]]:
+    """Summed completion log-probs of the reference for every example, split across ranks.
+    Returns None when a stop was requested meanwhile."""
+    tables = {}
+    pad, concat = setup.tokenizer.pad_token_id, setup.config.efficiency.concatenated_forward
+    was_training = ref_model.training
+    ref_model.eval()
+    with torch.no_grad(), ref_model.adapters_disabled():
+        for split, data in datasets.items():
+            chosen = torch.zeros(len(data.examples), dtype=torch.float64, device=setup.dist.device)
+            rejected = torch.zeros_like(chosen)
+            for indices, keep in _rank_batches(_length_sorted_batches(data.examples, setup.config.eval.batch_size), setup.dist):
+                if stopper is not None and any_rank(stopper.requested, setup.dist):
+                    return None
+                batch = collate_pairs([data.examples[i] for i in indices], pad, concatenated=concat)
+                with _autocast(setup):
+                    (c, _), (r, _) = pair_outputs(ref_model, batch, setup.dist.device)
+                if keep:
+                    chosen[batch["index"].to(chosen.device)] = c.double()
+                    rejected[batch["index"].to(chosen.device)] = r.double()
+            all_reduce_sum(chosen, setup.dist)
+            all_reduce_sum(rejected, setup.dist)
+            tables[split] = {"chosen": chosen.float().cpu(), "rejected": rejected.float().cpu()}
+    ref_model.train(was_training)
+    return tables
+
+
+def _reference_fingerprint(config: Config, datasets: Dict[str, Dataset]) -> str:
+    key = {"model": config_to_dict(config.model), "ref_model": config_to_dict(config.ref_model) if config.ref_model else None,
+           "tokenizer": config_to_dict(config.tokenizer), "data": config_to_dict(config.data), "seed": config.seed,
+           "lora": config_to_dict(config.lora) if config.lora else None,
+           "sizes": {k: len(v.examples) for k, v in datasets.items()}}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def build_reference(setup: Setup, datasets: Dict[str, Dataset], stopper: Optional[Stopper],
+                    *, cache_dir: Optional[str]) -> Optional[Reference]:
+    """DPO's reference: precomputed tables (cached in ``cache_dir/ref_logps.pt``) or an on-the-fly model.
+
+    Must run before any checkpoint is loaded: the fresh policy *is* the reference (adapters off)
+    unless ``ref_model`` names another model.
+    """
+    config = setup.config
+    ref_model: Optional[PreferenceModel] = None
+    if config.ref_model is not None:
+        torch.manual_seed(config.seed)
+        ref_core, family = build_core(config.ref_model, head="lm", tokenizer=setup.tokenizer, where="ref_model")
+        ref_model = PreferenceModel(ref_core.to(setup.dist.device), head="lm", family=family,
+                                    chunked=config.efficiency.chunked_log_probs,
+                                    chunk_size=config.efficiency.log_probs_chunk_size)
+        for p in ref_model.parameters():
+            p.requires_grad_(False)
+    if config.efficiency.precompute_ref_log_probs:
+        fingerprint = _reference_fingerprint(config, datasets)
+        cache = os.path.join(cache_dir, "ref_logps.pt") if cache_dir else None
+        if cache and os.path.isfile(cache):
+            stored = ckpt.torch_load(cache)
+            if stored.get("fingerprint") == fingerprint:
+                log.info("reference log-probs loaded from %s", cache)
+                return Reference(tables=stored["tables"])
+        tables = compute_reference_tables(setup, datasets, ref_model or setup.model, stopper)
+        if tables is None:
+            return None
+        if cache and setup.dist.is_main:
+            torch.save({"fingerprint": fingerprint, "tables": tables}, cache + ".tmp")
+            os.replace(cache + ".tmp", cache)
+        return Reference(tables=tables)
+    # on the fly: a separate reference model, the policy with adapters off, or a frozen copy
+    if ref_model is None and not setup.model.has_adapters():
+        ref_model = frozen_copy(setup.model)
+        log.warning("precompute_ref_log_probs is false and there are no adapters: keeping a second model in memory")
+    use_adapters_off = ref_model is None
+    model_for_ref = ref_model if ref_model is not None else setup.model
+
+    def compute(batch: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+        ctx = model_for_ref.adapters_disabled() if use_adapters_off else contextlib.nullcontext()
+        with torch.no_grad(), ctx, _autocast(setup):
+            (c, _), (r, _) = pair_outputs(model_for_ref, batch, setup.dist.device)
+        return c.detach().float(), r.detach().float()
+
+    return Reference(compute=compute)
+
+
+# ------------------------------------------------------------------------------------------------
+# evaluation
+
+
+def evaluate(setup: Setup, model: torch.nn.Module, data: Dataset, reference: Optional[Reference]) -> Dict[str, Any]:
+    """Held-out loss, accuracy, calibration (ECE, Brier) and accuracy by length for one split."""
+    inner = unwrap(model)
+    was_training = inner.training
+    inner.eval()
+    n = len(data.examples)
+    diffs = torch.zeros(n, dtype=torch.float64, device=setup.dist.device)
+    losses = torch.zeros_like(diffs)
+    concat, pad = setup.config.efficiency.concatenated_forward, setup.tokenizer.pad_token_id
+    with torch.no_grad():
+        for indices, keep in _rank_batches(_length_sorted_batches(data.examples, setup.config.eval.batch_size), setup.dist):
+            batch = collate_pairs([data.examples[i] for i in indices], pad, concatenated=concat)
+            with _autocast(setup):
+                if setup.task == "dpo":
+                    assert reference is not None
+                    _, _, per_pair, diff = dpo_batch_loss(setup, inner, batch, reference, "eval")
+                else:
+                    _, _, per_pair, diff = rm_batch_loss(setup, inner, batch, data.has_margin)
+            if keep:
+                index = batch["index"].to(diffs.device)
+                diffs[index] = diff.double()
+                losses[index] = per_pair.double()
+    all_reduce_sum(diffs, setup.dist)
+    all_reduce_sum(losses, setup.dist)
+    inner.train(was_training)
+    chosen_longer = torch.tensor([(e.chosen_tokens > e.rejected_tokens) - (e.chosen_tokens < e.rejected_tokens)
+                                  for e in data.examples])
+    metrics = preference_eval_metrics(diffs.cpu(), chosen_longer, bins=setup.config.eval.ece_bins)
+    metrics["loss"] = float(losses.mean()) if n else None
+    return metrics
+
+
+# ------------------------------------------------------------------------------------------------
+# training
+
+
+def _optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
+    t = config.training
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=t.learning_rate,
+                             betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_epsilon)
+
+
+def _resume_path(config: Config) -> Optional[str]:
+    if config.resume == "never":
+        return None
+    if config.resume == "auto":
+        return ckpt.latest_checkpoint(config.run_dir)
+    if not os.path.isfile(os.path.join(config.resume, "trainer_state.json")):
+        raise ConfigError("resume", f"{config.resume} is not a complete checkpoint (no trainer_state.json)")
+    return config.resume
+
+
+def _export_final(setup: Setup, run_dir: str) -> Optional[str]:
+    """Hugging Face models also get a save_pretrained folder (adapters only for peft)."""
+    if setup.model.family != "hf" or not setup.dist.is_main or setup.dist.strategy == "fsdp":
+        return None
+    path = os.path.join(run_dir, "final")
+    target = setup.model.core
+    target.save_pretrained(path)
+    setup.tokenizer.save(path)
+    return path
+
+
+def train(config: Config, events: EventStream, *, task: str) -> int:
+    """Run ``rm`` or ``dpo`` training to completion or until stopped; returns the exit code (0)."""
+    stopper = Stopper().install()
+    setup: Optional[Setup] = None
+    try:
+        setup = prepare(config, task, need_train=True)
+        if not setup.dist.is_main:
+            events = EventStream(enabled=False)
+        return _train(setup, events, stopper)
+    finally:
+        stopper.restore()
+        if setup is not None:
+            shutdown(setup.dist)
+
+
+def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
+    config, dist, task = setup.config, setup.dist, setup.task
+    t = config.training
+    assert setup.train is not None
+    run_dir = config.run_dir
+    if dist.is_main:
+        os.makedirs(run_dir, exist_ok=True)
+        events.attach_run_dir(run_dir)
+    config_dict = config_to_dict(config)
+    train_data, eval_data = setup.train, setup.eval
+
+    reference: Optional[Reference] = None
+    if task == "dpo":
+        splits = {"train": train_data, **({"eval": eval_data} if eval_data else {})}
+        reference = build_reference(setup, splits, stopper, cache_dir=run_dir)
+        if reference is None:
+            events.emit("done", status="stopped", step=0, epoch=0.0, checkpoint=None,
+                        reason=f"{stopper.signal_name} during reference log-probs")
+            return 0
+
+    model = setup.model
+    compiled = False
+    if config.efficiency.compile:
+        if HAS_COMPILE:
+            model.forward = torch.compile(model.forward)  # type: ignore[method-assign]
+            compiled = True
+        else:
+            log.warning("efficiency.compile: torch %s has no torch.compile; running eagerly", torch.__version__)
+    wrapped = wrap_model(model, dist)
+    optimizer = _optimizer(model, config)
+
+    schedule = BatchSchedule([e.length for e in train_data.examples], t.batch_size, seed=config.seed,
+                             bucketing=config.efficiency.length_bucketing,
+                             bucket_multiplier=config.efficiency.bucket_multiplier,
+                             world_size=dist.world_size, rank=dist.rank)
+    per_epoch = schedule.batches_per_epoch
+    total_steps = t.max_steps or max(1, int(math.floor(t.num_train_epochs * per_epoch / t.gradient_accumulation_steps)))
+    warmup = warmup_steps_for(t, total_steps)
+    scheduler = build_scheduler(optimizer, t.lr_scheduler_type, warmup, total_steps)
+
+    step, epoch, position, tokens_seen = 0, 0, 0, 0
+    resumed_from = _resume_path(config)
+    if resumed_from:
+        state = ckpt.load_checkpoint(resumed_from, model=wrapped, optimizer=optimizer, scheduler=scheduler, state=dist)
+        if state.get("task") != task:
+            raise ConfigError("resume", f"checkpoint {resumed_from} is from a '{state.get('task')}' run, not '{task}'")
+        step, epoch, position = state["step"], state["epoch_index"], state["batch_in_epoch"]
+        tokens_seen = state.get("tokens_seen", 0)
+
+    total, trainable = count_parameters(model)
+    events.emit("start", command=task, task=task, run_dir=run_dir, step=step, total_steps=total_steps,
+                steps_per_epoch=per_epoch / t.gradient_accumulation_steps, resumed_from=resumed_from,
+                world_size=dist.world_size, device=str(dist.device), torch=torch.__version__,
+                model={"family": model.family, "parameters": total, "trainable": trainable, "lora": setup.lora_kind},
+                data={"train_pairs": len(train_data.examples), "eval_pairs": len(eval_data.examples) if eval_data else 0,
+                      "truncated": train_data.stats["truncated"], "tokenizer": setup.tokenizer.kind},
+                efficiency={"bf16": setup.bf16, "compile": compiled, "warmup_steps": warmup,
+                            "strategy": dist.strategy if dist.active else "single"},
+                config=config_dict)
+
+    batches = schedule.epoch_batches(epoch)
+    pad, concat = setup.tokenizer.pad_token_id, config.efficiency.concatenated_forward
+    params = [p for p in model.parameters() if p.requires_grad]
+    accum = t.gradient_accumulation_steps
+    is_ddp = dist.active and hasattr(wrapped, "no_sync")
+
+    def save(reason_step: int) -> str:
+        trainer_state = {"task": task, "epoch_index": epoch, "batch_in_epoch": position, "tokens_seen": tokens_seen,
+                         "total_steps": total_steps, "epoch": epoch + position / len(batches)}
+        path = ckpt.save_checkpoint(run_dir, step=reason_step, model=wrapped, optimizer=optimizer, scheduler=scheduler,
+                                    trainer_state=trainer_state, config_dict=config_dict, state=dist,
+                                    keep=t.save_total_limit)
+        events.emit("checkpoint", step=reason_step, epoch=trainer_state["epoch"], path=path)
+        return path
+
+    window: Dict[str, float] = {}
+    window_steps, window_tokens, window_start = 0, 0, time.perf_counter()
+    last_checkpoint: Optional[str] = resumed_from
+    last_eval: Optional[Dict[str, Any]] = None
+    wrapped.train()
+    while step < total_steps:
+        step_loss = 0.0
+        step_metrics: Dict[str, float] = {}
+        for micro in range(accum):
+            if position >= len(batches):
+                epoch, position = epoch + 1, 0
+                batches = schedule.epoch_batches(epoch)
+            batch = collate_pairs([train_data.examples[i] for i in batches[position]], pad, concatenated=concat)
+            position += 1
+            window_tokens += count_tokens(batch)
+            sync = wrapped.no_sync() if (is_ddp and micro < accum - 1) else contextlib.nullcontext()
+            with sync:
+                with _autocast(setup):
+                    if task == "dpo":
+                        assert reference is not None
+                        loss, metrics, _, _ = dpo_batch_loss(setup, wrapped, batch, reference, "train")
+                    else:
+                        loss, metrics, _, _ = rm_batch_loss(setup, wrapped, batch, train_data.has_margin)
+                (loss / accum).backward()
+            step_loss += loss.item() / accum
+            for k, v in metrics.items():
+                step_metrics[k] = step_metrics.get(k, 0.0) + v / accum
+        max_norm = t.max_grad_norm if t.max_grad_norm is not None else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        window["loss"] = window.get("loss", 0.0) + step_loss
+        window["grad_norm"] = window.get("grad_norm", 0.0) + grad_norm
+        for k, v in step_metrics.items():
+            window[k] = window.get(k, 0.0) + v
+        window_steps += 1
+
+        if step % t.logging_steps == 0 or step == total_steps:
+            keys = sorted(window)
+            values = torch.tensor([window[k] / window_steps for k in keys] + [float(window_tokens)],
+                                  dtype=torch.float64, device=dist.device)
+            all_reduce_sum(values, dist)
+            averaged = {k: float(values[i]) / dist.world_size for i, k in enumerate(keys)}
+            elapsed = max(time.perf_counter() - window_start, 1e-9)
+            tokens_seen += int(values[-1])
+            loss_value, grad_value = averaged.pop("loss"), averaged.pop("grad_norm")
+            events.emit("metric", step=step, epoch=round(epoch + position / len(batches), 6), loss=loss_value, lr=lr,
+                        grad_norm=grad_value, tokens_per_s=float(values[-1]) / elapsed, tokens=tokens_seen,
+                        metrics=averaged)
+            window, window_steps, window_tokens, window_start = {}, 0, 0, time.perf_counter()
+
+        if eval_data and t.eval_steps and step % t.eval_steps == 0 and step != total_steps:
+            last_eval = evaluate(setup, wrapped, eval_data, reference)
+            events.emit("eval", step=step, epoch=epoch + position / len(batches), split="eval", metrics=last_eval)
+
+        stop = any_rank(stopper.requested, dist)
+        if stop or step == total_steps or (t.save_steps and step % t.save_steps == 0):
+            last_checkpoint = save(step)
+        if stop:
+            events.emit("done", status="stopped", step=step, epoch=epoch + position / len(batches),
+                        checkpoint=last_checkpoint, reason=stopper.signal_name)
+            return 0
+
+    if step == total_steps and (last_checkpoint is None or not last_checkpoint.endswith(f"step-{step:08d}")):
+        last_checkpoint = save(step)
+    if eval_data and config.eval.at_end:
+        last_eval = evaluate(setup, wrapped, eval_data, reference)
+        events.emit("eval", step=step, epoch=epoch + position / len(batches), split="eval", metrics=last_eval)
+    final = _export_final(setup, run_dir)
+    events.emit("done", status="completed", step=step, epoch=epoch + position / len(batches),
+                checkpoint=last_checkpoint, final_model=final, eval=last_eval)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# the eval command
+
+
+def run_eval(config: Config, events: EventStream, *, checkpoint: Optional[str] = None) -> int:
+    """Evaluate a checkpoint (default: the latest in run_dir; none: the initial model) on the held-out split."""
+    if config.task is None:
+        raise ConfigError("task", "the eval command needs task 'rm' or 'dpo' in the config")
+    if not config.data.eval and config.data.eval_fraction <= 0:
+        raise ConfigError("data.eval", "the eval command needs data.eval or data.eval_fraction > 0")
+    setup = prepare(config, config.task, need_train=False)
+    try:
+        if not setup.dist.is_main:
+            events = EventStream(enabled=False)
+        if setup.dist.is_main:
+            os.makedirs(config.run_dir, exist_ok=True)
+            events.attach_run_dir(config.run_dir)
+        assert setup.eval is not None
+        path = checkpoint or config.eval.checkpoint or ckpt.latest_checkpoint(config.run_dir)
+        if path is not None and not os.path.isfile(os.path.join(path, "trainer_state.json")):
+            raise ConfigError("--checkpoint", f"{path} is not a checkpoint folder (no trainer_state.json)")
+        reference = None
+        if setup.task == "dpo":
+            reference = build_reference(setup, {"eval": setup.eval}, None, cache_dir=None)
+        step = 0
+        if path is not None:
+            ckpt.load_model_weights(setup.model, path, setup.dist)
+            with open(os.path.join(path, "trainer_state.json"), "r", encoding="utf-8") as handle:
+                step = json.load(handle).get("step", 0)
+        events.emit("start", command="eval", task=setup.task, run_dir=config.run_dir, step=step, checkpoint=path,
+                    world_size=setup.dist.world_size, device=str(setup.dist.device), torch=torch.__version__,
+                    data={"eval_pairs": len(setup.eval.examples), "tokenizer": setup.tokenizer.kind},
+                    config=config_to_dict(config))
+        metrics = evaluate(setup, setup.model, setup.eval, reference)
+        events.emit("eval", step=step, split="eval", checkpoint=path, metrics=metrics)
+        events.emit("done", status="completed", step=step, checkpoint=path, eval=metrics)
+        return 0
+    finally:
+        shutdown(setup.dist)

@@ -1,0 +1,93 @@
+"""Preference losses and their metrics, with TRL's formulas and metric names.
+
+Reward model (TRL ``RewardTrainer``): ``-log sigma(r+ - r- - margin)`` averaged, plus
+``center_rewards_coefficient * mean((r+ + r-)^2)``; metrics ``accuracy``, ``margin``,
+``mean_reward``, ``min_reward``, ``max_reward``.
+
+DPO (TRL ``DPOTrainer.dpo_loss``) with ``logits = (pi+ - pi-) - (ref+ - ref-)``:
+
+* sigmoid: ``-logsigmoid(b*logits)*(1-eps) - logsigmoid(-b*logits)*eps``
+* robust:  ``(-logsigmoid(b*logits)*(1-eps) + logsigmoid(-b*logits)*eps) / (1-2*eps)``
+* hinge:   ``relu(1 - b*logits)``
+* ipo:     ``(logits - 1/(2*b))^2`` on length-averaged log-probs (TRL averages for ipo)
+
+Rewards are ``b*(pi - ref)``; metrics ``rewards/chosen``, ``rewards/rejected``,
+``rewards/accuracies``, ``rewards/margins``, ``logps/chosen``, ``logps/rejected``.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+
+def reward_loss(rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor, *,
+                margin: Optional[torch.Tensor] = None,
+                center_rewards_coefficient: Optional[float] = None) -> torch.Tensor:
+    """Bradley-Terry loss of a reward model, as TRL computes it."""
+    diff = rewards_chosen - rewards_rejected
+    if margin is not None:
+        diff = diff - margin
+    loss = -F.logsigmoid(diff).mean()
+    if center_rewards_coefficient is not None:
+        loss = loss + center_rewards_coefficient * torch.mean((rewards_chosen + rewards_rejected) ** 2)
+    return loss
+
+
+def reward_metrics(rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor) -> Dict[str, float]:
+    rc, rr = rewards_chosen.detach().float(), rewards_rejected.detach().float()
+    every = torch.cat([rc, rr])
+    return {
+        "accuracy": (rc > rr).float().mean().item(),
+        "margin": (rc - rr).mean().item(),
+        "mean_reward": every.mean().item(),
+        "min_reward": every.min().item(),
+        "max_reward": every.max().item(),
+    }
+
+
+def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor,
+             ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor, *,
+             beta: float, loss_type: str = "sigmoid",
+             label_smoothing: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-pair DPO losses and the implicit rewards (chosen, rejected), detached.
+
+    Inputs are per-sequence log-probs (summed, or length-averaged for ipo: see ``average_for``).
+    """
+    logits = (policy_chosen_logps - policy_rejected_logps) - (ref_chosen_logps - ref_rejected_logps)
+    if loss_type == "sigmoid":
+        losses = (-F.logsigmoid(beta * logits) * (1 - label_smoothing)
+                  - F.logsigmoid(-beta * logits) * label_smoothing)
+    elif loss_type == "robust":
+        losses = (-F.logsigmoid(beta * logits) * (1 - label_smoothing)
+                  + F.logsigmoid(-beta * logits) * label_smoothing) / (1 - 2 * label_smoothing)
+    elif loss_type == "hinge":
+        losses = torch.relu(1 - beta * logits)
+    elif loss_type == "ipo":
+        losses = (logits - 1 / (2 * beta)) ** 2
+    else:
+        raise ValueError(f"unknown DPO loss_type {loss_type!r}")
+    chosen_rewards = beta * (policy_chosen_logps - ref_chosen_logps).detach()
+    rejected_rewards = beta * (policy_rejected_logps - ref_rejected_logps).detach()
+    return losses, chosen_rewards, rejected_rewards
+
+
+def average_for(loss_type: str, logps: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """TRL feeds ipo length-averaged log-probs and every other loss summed ones."""
+    if loss_type == "ipo":
+        return logps / counts.clamp(min=1).to(logps.dtype)
+    return logps
+
+
+def dpo_metrics(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor,
+                policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor) -> Dict[str, float]:
+    return {
+        "rewards/chosen": chosen_rewards.float().mean().item(),
+        "rewards/rejected": rejected_rewards.float().mean().item(),
+        "rewards/accuracies": (chosen_rewards > rejected_rewards).float().mean().item(),
+        "rewards/margins": (chosen_rewards - rejected_rewards).float().mean().item(),
+        "logps/chosen": policy_chosen_logps.detach().float().mean().item(),
+        "logps/rejected": policy_rejected_logps.detach().float().mean().item(),
+    }

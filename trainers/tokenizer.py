@@ -1,0 +1,94 @@
+"""Tokenizers behind one small interface: Hugging Face when available, else bytes.
+
+``encode`` never adds special tokens; the data pipeline adds BOS to prompts and EOS to
+completions itself, as TRL does.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+from .compat import transformers_module
+from .errors import ConfigError
+
+Message = dict
+
+
+def render_messages_plain(messages: Sequence[Message], *, add_generation_prompt: bool) -> str:
+    """The fallback chat format for tokenizers without a chat template."""
+    text = "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages)
+    if add_generation_prompt:
+        text += "<|assistant|>\n"
+    return text
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as ids 0..255 plus pad=256, bos=257, eos=258."""
+
+    kind = "byte"
+
+    def __init__(self) -> None:
+        self.pad_token_id = 256
+        self.bos_token_id: Optional[int] = 257
+        self.eos_token_id: Optional[int] = 258
+        self.vocab_size = 259
+
+    def encode(self, text: str) -> List[int]:
+        return list(text.encode("utf-8"))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+    def render_chat(self, messages: Sequence[Message], *, add_generation_prompt: bool) -> str:
+        return render_messages_plain(messages, add_generation_prompt=add_generation_prompt)
+
+    def save(self, directory: str) -> None:  # nothing to save: bytes are bytes
+        pass
+
+
+class HFTokenizer:
+    """A ``transformers`` tokenizer loaded from a local directory."""
+
+    kind = "hf"
+
+    def __init__(self, path: str, *, trust_remote_code: bool = False):
+        transformers = transformers_module()
+        if transformers is None:
+            raise ConfigError("tokenizer.kind", "'hf' needs the transformers package, which is not installed")
+        try:
+            self._tok = transformers.AutoTokenizer.from_pretrained(
+                path, local_files_only=True, trust_remote_code=trust_remote_code)
+        except Exception as error:
+            raise ConfigError("tokenizer.path", f"cannot load a tokenizer from {path}: {error}")
+        tok = self._tok
+        self.eos_token_id = tok.eos_token_id
+        self.bos_token_id = tok.bos_token_id
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        self.pad_token_id = pad if pad is not None else 0
+        self.vocab_size = len(tok)
+
+    def encode(self, text: str) -> List[int]:
+        return list(self._tok(text, add_special_tokens=False)["input_ids"])
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._tok.decode(list(ids))
+
+    def render_chat(self, messages: Sequence[Message], *, add_generation_prompt: bool) -> str:
+        if getattr(self._tok, "chat_template", None):
+            return self._tok.apply_chat_template(list(messages), tokenize=False,
+                                                 add_generation_prompt=add_generation_prompt)
+        return render_messages_plain(messages, add_generation_prompt=add_generation_prompt)
+
+    def save(self, directory: str) -> None:
+        self._tok.save_pretrained(directory)
+
+
+def build_tokenizer(tokenizer_config, model_config):
+    """Pick the tokenizer: explicit kind, or auto (hf when a path is known and transformers imports)."""
+    path = tokenizer_config.path or model_config.path
+    kind = tokenizer_config.kind
+    if kind == "auto":
+        kind = "hf" if path and transformers_module() is not None else "byte"
+    if kind == "byte":
+        return ByteTokenizer()
+    return HFTokenizer(path, trust_remote_code=model_config.trust_remote_code)
