@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
+import type { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
 import Database, { type Statement } from 'better-sqlite3';
 import { type DatasetItem, type DebateEvent, type LabelRow, TribunalError, ZERO_USAGE } from '../contracts/index.js';
 import { pollEvents } from './follow-events.js';
@@ -132,7 +132,7 @@ export class SqliteStore implements Store {
   readonly readonly: boolean;
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Statement<unknown[], unknown>>();
-  private saver: SqliteSaver | undefined;
+  private saver: Promise<SqliteSaver> | undefined;
   private closed = false;
 
   private constructor(options: { db: Database.Database; file: string; readonly: boolean }) {
@@ -629,15 +629,18 @@ export class SqliteStore implements Store {
   // Checkpoints
   // -------------------------------------------------------------------------------------------------------------------
 
-  /** LangGraph's SqliteSaver on this store's own connection, so checkpoints share the file and its durability. */
-  checkpointer(): SqliteSaver {
+  /**
+   * LangGraph's SqliteSaver on this store's own connection, so checkpoints share the file and its durability. The
+   * package (and LangChain core under it) is imported on first use: readers of a store (server, exports) never pay it.
+   */
+  async checkpointer(): Promise<SqliteSaver> {
     this.throwIfClosed();
-    this.saver ??= new SqliteSaver(this.db);
+    this.saver ??= import('@langchain/langgraph-checkpoint-sqlite').then(({ SqliteSaver }) => new SqliteSaver(this.db));
     return this.saver;
   }
 
   async deleteCheckpoints(options: { threadId: string }): Promise<void> {
-    const saver = this.checkpointer();
+    const saver = await this.checkpointer();
     const exists = this.read('deleting checkpoints', () =>
       this.statement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'").get(),
     );

@@ -348,8 +348,8 @@ export interface VerdictOverrides {
 
 /** LangGraph checkpoints kept next to the run, so an interrupted debate resumes where it stopped. */
 export interface CheckpointStore {
-  /** The LangGraph checkpointer over this store (the same one on every call). */
-  checkpointer(): BaseCheckpointSaver;
+  /** The LangGraph checkpointer over this store (the same one on every call; its package is loaded on first use). */
+  checkpointer(): Promise<BaseCheckpointSaver>;
   /** Deletes a thread's checkpoints, e.g. once its item is done. */
   deleteCheckpoints(options: { threadId: string }): Promise<void>;
 }

@@ -532,11 +532,11 @@ export function describeStoreContract(factory: StoreFactory): void {
           .addNode('step', () => ({ count: 1 }))
           .addEdge(START, 'step')
           .addEdge('step', END)
-          .compile({ checkpointer: store.checkpointer() });
+          .compile({ checkpointer: await store.checkpointer() });
         const config = { configurable: { thread_id: 'run-1/item-1' } };
         expect(await graph.invoke({ count: 1 }, config)).toEqual({ count: 2 });
         expect((await graph.getState(config)).values).toEqual({ count: 2 });
-        expect(store.checkpointer()).toBe(store.checkpointer());
+        expect(await store.checkpointer()).toBe(await store.checkpointer());
 
         await store.deleteCheckpoints({ threadId: 'run-1/item-1' });
         expect((await graph.getState(config)).values).toEqual({});
