@@ -86,28 +86,26 @@ export async function runTurn(options: {
     usage: { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 },
     attempts: 1,
   };
+  const structured = async <T>(schema: z.ZodType<T>, schemaName: string, keep: (value: T) => void) => {
+    const outcome = await model.structured({ ...base, schema, schemaName });
+    if (!outcome.success && (signal?.aborted || outcome.error.code === 'ABORTED')) throw abortError(signal, outcome.error);
+    record.usage = outcome.usage;
+    record.attempts = Math.max(1, outcome.attempts);
+    if (outcome.success) {
+      record.status = 'ok';
+      keep(outcome.value);
+    } else {
+      record.error = { code: outcome.error.code, message: outcome.error.message };
+    }
+  };
   if (subject.pair) {
-    const outcome = await model.structured({ ...base, schema: PairwiseJudgmentSchema, schemaName: 'pairwise_judgment' });
-    if (!outcome.success && (signal?.aborted || outcome.error.code === 'ABORTED')) throw abortError(signal, outcome.error);
-    record.usage = outcome.usage;
-    record.attempts = Math.max(1, outcome.attempts);
-    if (outcome.success) {
-      record.status = 'ok';
-      record.judgment = outcome.value;
-    } else {
-      record.error = { code: outcome.error.code, message: outcome.error.message };
-    }
+    await structured(PairwiseJudgmentSchema, 'pairwise_judgment', (judgment) => {
+      record.judgment = judgment;
+    });
   } else {
-    const outcome = await model.structured({ ...base, schema: assessmentSchemaFor(options.scale), schemaName: 'assessment' });
-    if (!outcome.success && (signal?.aborted || outcome.error.code === 'ABORTED')) throw abortError(signal, outcome.error);
-    record.usage = outcome.usage;
-    record.attempts = Math.max(1, outcome.attempts);
-    if (outcome.success) {
-      record.status = 'ok';
-      record.assessment = outcome.value;
-    } else {
-      record.error = { code: outcome.error.code, message: outcome.error.message };
-    }
+    await structured(assessmentSchemaFor(options.scale), 'assessment', (assessment) => {
+      record.assessment = assessment;
+    });
   }
   emit({
     type: 'turn-end',
