@@ -67,7 +67,9 @@ export function judgeScript(options: { failEvery?: number } = {}): FakeScript {
       { minimum?: number; maximum?: number; enum?: string[] }
     >;
     const turn = call.turn ?? { round: 0, criticId: 'critic', candidateId: 'candidate' };
-    const seed = hash(`${turn.criticId}\u0000${call.user}`);
+    // Seed on the critic and the judged text only, so a critic's view of a candidate is stable across rounds.
+    const judged = /<<<BEGIN UNTRUSTED CANDIDATE (\S+)>>>\n([\s\S]*?)\n<<<END UNTRUSTED CANDIDATE \1>>>/.exec(call.user)?.[2] ?? call.user;
+    const seed = hash(`${turn.criticId}\u0000${judged}`);
     if (properties.preferred) {
       const options = ['A', 'B', 'tie'] as const;
       return JSON.stringify({
