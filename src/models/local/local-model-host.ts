@@ -18,7 +18,7 @@ export interface LocalModelSettings {
   sequences?: number;
   /** Tokens per sequence; default adapts to free memory between 2048 and 8192 (capped at the model's training size). */
   contextSize?: number;
-  /** CPU threads for evaluation; default the machine's math cores. */
+  /** CPU threads for evaluation; default one less than the machine's math cores (at least 1). */
   threads?: number;
   gpu?: LocalGpu;
 }
@@ -110,7 +110,8 @@ export class LocalModelHost {
       });
     }
     try {
-      const threads = options.threads ?? llama.cpuMathCores;
+      // llama.cpp threads spin at barriers, so one descheduled thread stalls the rest; leave a core for the event loop.
+      const threads = options.threads ?? Math.max(1, llama.cpuMathCores - 1);
       let sequences = Math.max(1, Math.floor(options.sequences ?? DEFAULT_SEQUENCES));
       let context: LlamaContext | undefined;
       while (!context) {
@@ -190,6 +191,14 @@ export class LocalModelHost {
     const promptTokens = this.chatWrapper
       .generateContextState({ chatHistory: request.history })
       .contextText.tokenize(this.model.tokenizer);
+    if (promptTokens.length >= this.context.contextSize) {
+      // node-llama-cpp would silently drop the start of the conversation to make room; a critic must see all of it.
+      throw new TribunalError(
+        'PROVIDER_FAILED',
+        `the prompt has ${promptTokens.length} tokens but each context sequence of ${this.modelPath} holds ` +
+          `${this.context.contextSize}; raise the local model's contextSize or shorten the prompt`,
+      );
+    }
     const sequence = await this.pool.acquire({
       signal,
       prefer: (candidate) => candidate.compareContextTokens(promptTokens).firstDifferentIndex,

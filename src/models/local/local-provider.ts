@@ -16,7 +16,7 @@ export interface LocalAdapterOptions {
   contextSize?: number;
   /** `false` for CPU only; default `'auto'` (the best GPU node-llama-cpp's prebuilt binaries support, else CPU). */
   gpu?: LocalGpu;
-  /** CPU threads for evaluation (default: the machine's math cores). */
+  /** CPU threads for evaluation (default: one less than the machine's math cores, at least 1). */
   threads?: number;
   /** Default sampling temperature of the chat model. */
   temperature?: number;

@@ -197,6 +197,12 @@ describe('local provider on the tiny GGUF model', () => {
     expect(adapter.stats()).toMatchObject({ available: SEQUENCES, waiting: 0 });
   });
 
+  it('refuses a prompt longer than a sequence instead of silently truncating it', async () => {
+    const long = new HumanMessage(Array.from({ length: 1500 }, (_, index) => `word${index}`).join(' '));
+    await expect(adapter.complete([long], call())).rejects.toThrow(/tokens but each context sequence .* holds 1024/);
+    expect(adapter.stats()).toMatchObject({ available: SEQUENCES, waiting: 0 });
+  });
+
   it('compiles grammars for schemas with anyOf, records, tuples and recursion', async () => {
     interface Tree {
       name: string;
