@@ -45,7 +45,8 @@ export function buildTurnMessages(options: {
   } else {
     const candidate = subject.candidates[0];
     parts.push(
-      `The candidate answer (id "${candidate?.id ?? subject.id}"):\n${untrustedBlock({ label: 'CANDIDATE', text: candidate?.text ?? '' })}`,
+      // The candidate's id is withheld: importers may name candidates after their human label ("chosen").
+      `The candidate answer:\n${untrustedBlock({ label: 'CANDIDATE', text: candidate?.text ?? '' })}`,
     );
   }
   if (options.own) {

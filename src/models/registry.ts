@@ -40,8 +40,8 @@ export interface ModelRegistryOptions {
   pricing?: PricingTable;
 }
 
-/** Concurrency per provider when nothing else is configured: local models run one call at a time. */
-const DEFAULT_CONCURRENCY: Record<string, number> = { openai: 8, anthropic: 4, local: 1, fake: 8 };
+/** Concurrency per provider when nothing else is configured: local matches the adapter's default 4 context sequences; fakes have no resource to protect. */
+const DEFAULT_CONCURRENCY: Record<string, number> = { openai: 8, anthropic: 4, local: 4, fake: 256 };
 
 /**
  * Creates a registry with built-in providers `openai`, `anthropic`, `local` and `fake`. Limits resolve as

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { buildSystemPrompt, runDebate, untrustedBlock } from '../../src/engine/index.js';
+import { buildSystemPrompt, buildTurnMessages, runDebate, untrustedBlock } from '../../src/engine/index.js';
 import type { FakeCall } from '../../src/models/index.js';
 import { makeCritic, makePanel } from '../fakes/panel.js';
 import { assessment, callKind, fakeModels } from './helpers.js';
@@ -74,5 +74,20 @@ describe('prompts', () => {
     expect(tag).toBeDefined();
     expect(text).not.toContain(`<<<END UNTRUSTED ${tag}>>>`);
     expect(block.endsWith(`<<<END UNTRUSTED ${tag}>>>`)).toBe(true);
+  });
+});
+
+describe('candidate ids stay hidden from critics', () => {
+  test('never shows a candidate id such as "chosen" in a pointwise turn', () => {
+    const messages = buildTurnMessages({
+      system: 'sys',
+      prompt: 'Which is better?',
+      subject: { id: 'chosen', candidates: [{ id: 'chosen', text: 'An answer.' }] } as never,
+      round: 0,
+      kind: 'assess',
+    });
+    const text = messages.map((message) => message.text).join('\n');
+    expect(text).toContain('An answer.');
+    expect(text).not.toContain('chosen');
   });
 });
