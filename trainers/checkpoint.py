@@ -54,15 +54,19 @@ def latest_checkpoint(run_dir: str) -> Optional[str]:
     return found[-1][1] if found else None
 
 
+_WEIGHTS_ONLY = int(torch.__version__.split(".")[0]) >= 2  # torch 1.13's restricted unpickler rejects floats
+
+
 def torch_load(path: str, map_location: Any = "cpu") -> Any:
-    try:
+    """torch.load of files this worker wrote; restricted to tensors and plain data where torch can."""
+    if _WEIGHTS_ONLY:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except TypeError:  # torch without weights_only
-        return torch.load(path, map_location=map_location)
+    return torch.load(path, map_location=map_location)
 
 
 def _is_fsdp2(module: torch.nn.Module) -> bool:
-    return any(type(m).__name__.startswith("FSDP") for m in [module])
+    """fully_shard swaps the module's class for a generated ``FSDP<Name>`` subclass."""
+    return type(module).__name__.startswith("FSDP")
 
 
 def _trainable_names(model: torch.nn.Module) -> List[str]:

@@ -45,15 +45,16 @@ def main(argv: Optional[List[str]] = None, *, event_out: Optional[IO[str]] = Non
     events = EventStream(event_out, enabled=_is_main_rank())
     try:
         args = _parser().parse_args(argv)
-        from . import engine  # torch import happens here, after stdout is captured
         from .config import load_config
 
         task = args.command if args.command in ("rm", "dpo") else None
         config = load_config(args.config, task=task)
+        if args.checkpoint and args.command != "eval":
+            raise ConfigError("--checkpoint", "only applies to the eval command; use the config's 'resume' to continue training")
+        from . import engine  # torch is imported here: after stdout is captured and the config is valid
+
         if args.command == "eval":
             return engine.run_eval(config, events, checkpoint=args.checkpoint)
-        if args.checkpoint:
-            raise ConfigError("--checkpoint", "only applies to the eval command; use the config's 'resume' to continue training")
         return engine.train(config, events, task=args.command)
     except BaseException as error:  # noqa: BLE001 - everything becomes an error event
         if isinstance(error, SystemExit):

@@ -80,8 +80,12 @@ class TempDirTestCase(unittest.TestCase):
 
 def run_in_process(config: Dict[str, Any], command: str, tmp: str, **kwargs: Any):
     """Run a command through the engine in this process; returns (exit code, events)."""
+    import logging
+
     from trainers import engine
     from trainers.config import parse_config
+
+    logging.getLogger("trainers").setLevel(logging.ERROR)
     from trainers.protocol import EventStream
 
     events = EventStream(None)

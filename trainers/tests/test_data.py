@@ -1,0 +1,186 @@
+"""Reading preference files (TRL standard/conversational, HH-RLHF), tokenising and batching."""
+
+import gzip
+import json
+import os
+import unittest
+
+from trainers.batching import BatchSchedule, collate_pairs, tokenize_pairs
+from trainers.data import HH_ASSISTANT, parse_row, read_pairs, split_holdout
+from trainers.errors import DataError
+from trainers.tokenizer import ByteTokenizer
+
+from .helpers import HH_RLHF, TempDirTestCase, write_jsonl
+
+
+class RowFormatsTest(unittest.TestCase):
+    def test_standard_explicit_prompt(self):
+        p = parse_row({"prompt": "Q?", "chosen": " yes", "rejected": " no", "margin": 2}, "f", 1)
+        self.assertEqual((p.prompt, p.chosen, p.rejected, p.margin), ("Q?", " yes", " no", 2.0))
+
+    def test_conversational_explicit_prompt(self):
+        p = parse_row({"prompt": [{"role": "user", "content": "hi"}],
+                       "chosen": [{"role": "assistant", "content": "hello"}],
+                       "rejected": [{"role": "assistant", "content": "go away"}]}, "f", 1)
+        self.assertEqual(p.prompt, [{"role": "user", "content": "hi"}])
+        self.assertEqual(p.chosen[0]["content"], "hello")
+
+    def test_conversational_implicit_prompt_is_the_shared_messages(self):
+        user = {"role": "user", "content": "hi"}
+        p = parse_row({"chosen": [user, {"role": "assistant", "content": "a"}],
+                       "rejected": [user, {"role": "assistant", "content": "b"}]}, "f", 1)
+        self.assertEqual(p.prompt, [user])
+        self.assertEqual(p.rejected, [{"role": "assistant", "content": "b"}])
+
+    def test_implicit_text_prompt_like_trl(self):
+        p = parse_row({"chosen": "The sky is blue.", "rejected": "The sky is green."}, "f", 1)
+        self.assertEqual((p.prompt, p.chosen, p.rejected), ("The sky is", " blue.", " green."))
+
+    def test_hh_rlhf_split_after_last_shared_assistant_turn(self):
+        dialogue = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how are you?\n\nAssistant:"
+        p = parse_row({"chosen": dialogue + " Fine.", "rejected": dialogue + " Go away."}, "f", 1)
+        self.assertEqual(p.prompt, dialogue)
+        self.assertEqual((p.chosen, p.rejected), (" Fine.", " Go away."))
+
+    def test_hh_rlhf_answer_containing_an_assistant_marker(self):
+        dialogue = "\n\nHuman: a\n\nAssistant:"
+        chosen = dialogue + " No.  Human: really?\n\nAssistant: yes"
+        p = parse_row({"chosen": chosen, "rejected": dialogue + " Maybe."}, "f", 1)
+        self.assertEqual(p.prompt, dialogue)
+        self.assertEqual(p.chosen, " No.  Human: really?\n\nAssistant: yes")
+
+    def test_bad_rows_name_the_problem(self):
+        cases = [
+            ([1, 2], "JSON object"),
+            ({"chosen": "a"}, "missing 'rejected'"),
+            ({"chosen": "a", "rejected": 3}, "'rejected' must be a string"),
+            ({"chosen": "a", "rejected": "b", "prompt": ["x"]}, "'prompt' must be a string"),
+            ({"chosen": [{"role": "assistant"}], "rejected": []}, "'chosen[0]'"),
+            ({"chosen": "a", "rejected": "b", "margin": "big"}, "'margin'"),
+            ({"chosen": "\n\nHuman: x\n\nAssistant: a", "rejected": "\n\nHuman: y\n\nAssistant: b"}, "share no"),
+        ]
+        for row, message in cases:
+            with self.assertRaises(DataError, msg=row) as ctx:
+                parse_row(row, "pairs.jsonl", 7)
+            self.assertIn(message, str(ctx.exception))
+            self.assertEqual((ctx.exception.file, ctx.exception.line), ("pairs.jsonl", 7))
+
+
+class ReadFilesTest(TempDirTestCase):
+    def test_line_numbers_count_blank_lines(self):
+        path = write_jsonl(os.path.join(self.tmp, "p.jsonl"),
+                           ['{"prompt": "a", "chosen": "b", "rejected": "c"}', "", '{"prompt": "a", "chosen": "b"'])
+        with self.assertRaises(DataError) as ctx:
+            read_pairs(path)
+        self.assertEqual((ctx.exception.file, ctx.exception.line), (path, 3))
+        self.assertIn("invalid JSON", str(ctx.exception))
+
+    def test_gzip_and_max_rows(self):
+        path = os.path.join(self.tmp, "p.jsonl.gz")
+        with gzip.open(path, "wt", encoding="utf-8") as handle:
+            for i in range(5):
+                handle.write(json.dumps({"prompt": str(i), "chosen": "b", "rejected": "c"}) + "\n")
+        self.assertEqual([p.prompt for p in read_pairs(path, max_rows=3)], ["0", "1", "2"])
+
+    def test_missing_and_empty_files(self):
+        with self.assertRaises(DataError) as ctx:
+            read_pairs(os.path.join(self.tmp, "nope.jsonl"))
+        self.assertIsNone(ctx.exception.line)
+        with self.assertRaises(DataError):
+            read_pairs(write_jsonl(os.path.join(self.tmp, "empty.jsonl"), ["", ""]))
+
+    def test_holdout_split_is_deterministic_and_disjoint(self):
+        path = write_jsonl(os.path.join(self.tmp, "p.jsonl"),
+                           [{"prompt": str(i), "chosen": "b", "rejected": "c"} for i in range(20)])
+        pairs = read_pairs(path)
+        train, held = split_holdout(pairs, 0.25, seed=3)
+        again = split_holdout(pairs, 0.25, seed=3)
+        self.assertEqual((len(train), len(held)), (15, 5))
+        self.assertEqual([p.prompt for p in held], [p.prompt for p in again[1]])
+        self.assertFalse({p.prompt for p in train} & {p.prompt for p in held})
+
+
+class RealHHRLHFTest(unittest.TestCase):
+    """The real Anthropic HH-RLHF harmless-base test split (../shared/datasets, as in CI)."""
+
+    def test_every_row_splits_into_prompt_and_answers(self):
+        pairs = read_pairs(HH_RLHF)
+        self.assertEqual(len(pairs), 2312)
+        with gzip.open(HH_RLHF, "rt", encoding="utf-8") as handle:
+            raw = [json.loads(line) for line in handle]
+        for pair, row in zip(pairs, raw):
+            self.assertTrue(pair.prompt.endswith(HH_ASSISTANT))
+            self.assertEqual(pair.prompt + pair.chosen, row["chosen"])
+            self.assertEqual(pair.prompt + pair.rejected, row["rejected"])
+
+    def test_tokenises_with_the_byte_tokenizer(self):
+        examples, stats = tokenize_pairs(read_pairs(HH_RLHF, max_rows=50), ByteTokenizer(), max_length=256,
+                                         max_prompt_length=128)
+        self.assertEqual(stats["pairs"], 50)
+        self.assertTrue(all(e.length <= 256 for e in examples))
+        self.assertGreater(stats["truncated"], 0)
+
+
+class TokenizeTest(unittest.TestCase):
+    tok = ByteTokenizer()
+
+    def _pair(self, prompt, chosen, rejected):
+        return parse_row({"prompt": prompt, "chosen": chosen, "rejected": rejected}, "f", 1)
+
+    def test_bos_and_eos(self):
+        (e,), _ = tokenize_pairs([self._pair("ab", "c", "de")], self.tok, max_length=64, max_prompt_length=32)
+        self.assertEqual(e.prompt_ids, [257, 97, 98])
+        self.assertEqual(e.chosen_ids, [99, 258])
+        self.assertEqual(e.rejected_ids, [100, 101, 258])
+        self.assertEqual((e.chosen_tokens, e.rejected_tokens), (2, 3))
+
+    def test_truncation_keeps_prompt_end_then_cuts_answers(self):
+        (e,), stats = tokenize_pairs([self._pair("0123456789", "abcdefgh", "xy")], self.tok, max_length=8, max_prompt_length=4)
+        self.assertEqual(e.prompt_ids, list(b"6789"))
+        self.assertEqual(e.chosen_ids, list(b"abcd"))
+        self.assertEqual(e.rejected_ids, [120, 121, 258])
+        self.assertEqual((e.chosen_tokens, stats["truncated"]), (9, 1))
+
+    def test_conversation_uses_the_plain_chat_format(self):
+        pair = parse_row({"prompt": [{"role": "user", "content": "hi"}],
+                          "chosen": [{"role": "assistant", "content": "yo"}],
+                          "rejected": [{"role": "assistant", "content": "no"}]}, "f", 1)
+        (e,), _ = tokenize_pairs([pair], self.tok, max_length=64, max_prompt_length=32)
+        self.assertEqual(self.tok.decode(e.prompt_ids), "<|user|>\nhi\n<|assistant|>\n")
+        self.assertEqual(self.tok.decode(e.chosen_ids), "yo\n")
+
+    def test_collate_marks_only_completion_tokens(self):
+        examples, _ = tokenize_pairs([self._pair("ab", "c", "de")], self.tok, max_length=64, max_prompt_length=32)
+        block = collate_pairs(examples, pad_token_id=256, concatenated=True)["concatenated"]
+        self.assertEqual(block["input_ids"].tolist(), [[257, 97, 98, 99, 258, 256], [257, 97, 98, 100, 101, 258]])
+        self.assertEqual(block["attention_mask"].tolist(), [[1, 1, 1, 1, 1, 0], [1] * 6])
+        self.assertEqual(block["labels"].tolist(), [[-100, -100, -100, 99, 258, -100], [-100, -100, -100, 100, 101, 258]])
+
+
+class BatchScheduleTest(unittest.TestCase):
+    lengths = [(i * 37) % 101 + 1 for i in range(100)]
+
+    def test_deterministic_and_complete_per_epoch(self):
+        s = BatchSchedule(self.lengths, 8, seed=1, bucketing=True, bucket_multiplier=4)
+        e0, e1 = s.epoch_batches(0), s.epoch_batches(1)
+        self.assertEqual(e0, BatchSchedule(self.lengths, 8, seed=1, bucketing=True, bucket_multiplier=4).epoch_batches(0))
+        self.assertNotEqual(e0, e1)
+        self.assertEqual(sorted(i for b in e0 for i in b), list(range(100)))
+
+    def test_bucketing_groups_similar_lengths(self):
+        def mean_spread(batches):
+            return sum(max(self.lengths[i] for i in b) - min(self.lengths[i] for i in b) for b in batches) / len(batches)
+
+        bucketed = BatchSchedule(self.lengths, 8, seed=1, bucketing=True, bucket_multiplier=16).epoch_batches(0)
+        plain = BatchSchedule(self.lengths, 8, seed=1, bucketing=False).epoch_batches(0)
+        self.assertLess(mean_spread(bucketed), mean_spread(plain) / 4)
+
+    def test_ranks_get_disjoint_equal_shares(self):
+        shares = [BatchSchedule(self.lengths, 8, seed=1, bucketing=True, world_size=3, rank=r).epoch_batches(0) for r in range(3)]
+        self.assertEqual({len(s) for s in shares}, {4})
+        seen = [i for s in shares for b in s for i in b]
+        self.assertEqual(len(seen), len(set(seen)))
+
+
+if __name__ == "__main__":
+    unittest.main()

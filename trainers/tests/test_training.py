@@ -1,0 +1,162 @@
+"""The training loop end to end, in process: learning, DPO at step 0, resume, accumulation, eval."""
+
+import math
+import os
+
+import torch
+
+from trainers import checkpoint as ckpt
+
+from .helpers import TempDirTestCase, run_in_process, synthetic_rows, tiny_config, write_jsonl
+
+# "learns in under a minute" as a step budget rather than a clock: on this tiny model and batch
+# size, 60 optimizer steps take a few seconds on one CPU core.
+LEARNING_STEP_BUDGET = 60
+
+
+def of_type(events, kind):
+    return [e for e in events if e["type"] == kind]
+
+
+class TrainingTest(TempDirTestCase):
+    def setUp(self):
+        super().setUp()
+        torch.set_num_threads(1)
+        self.train = write_jsonl(os.path.join(self.tmp, "train.jsonl"), synthetic_rows(512, seed=1))
+        self.eval = write_jsonl(os.path.join(self.tmp, "eval.jsonl"), synthetic_rows(128, seed=2))
+        self.small = write_jsonl(os.path.join(self.tmp, "small.jsonl"), synthetic_rows(32, seed=3))
+
+    def config(self, name, **overrides):
+        return tiny_config(self.tmp, train=overrides.pop("train", self.small), run_dir=os.path.join(self.tmp, name), **overrides)
+
+    # -- learning ------------------------------------------------------------------------------
+
+    def _learns(self, task):
+        config = tiny_config(self.tmp, train=self.train, eval=self.eval, run_dir=os.path.join(self.tmp, task),
+                             training={"batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 10,
+                                       "max_steps": LEARNING_STEP_BUDGET, "logging_steps": 20})
+        code, events = run_in_process(config, task, self.tmp)
+        self.assertEqual(code, 0)
+        done = of_type(events, "done")[-1]
+        self.assertEqual((done["status"], done["step"]), ("completed", LEARNING_STEP_BUDGET))
+        metrics = of_type(events, "eval")[-1]["metrics"]
+        self.assertEqual(metrics["pairs"], 128)
+        self.assertGreaterEqual(metrics["accuracy"], 0.95, metrics)
+        # the marker, not length, is what was learnt
+        for group in ("chosen_longer", "chosen_shorter"):
+            self.assertGreaterEqual(metrics[f"accuracy/{group}"], 0.9, metrics)
+        return metrics
+
+    def test_reward_model_learns_the_synthetic_preference(self):
+        metrics = self._learns("rm")
+        self.assertLess(metrics["ece"], 0.1)
+
+    def test_dpo_learns_the_synthetic_preference(self):
+        self._learns("dpo")
+
+    # -- DPO at step 0 -----------------------------------------------------------------------
+
+    def _first_step(self, name="first", **overrides):
+        config = self.config(name, training={"max_steps": 1}, **overrides)
+        code, events = run_in_process(config, "dpo", self.tmp)
+        self.assertEqual(code, 0)
+        return of_type(events, "metric")[0]
+
+    def assertLn2AndZeroRewards(self, metric, places=6):
+        self.assertAlmostEqual(metric["loss"], math.log(2), places=places)
+        for key in ("rewards/chosen", "rewards/rejected", "rewards/margins"):
+            self.assertAlmostEqual(metric["metrics"][key], 0.0, places=places)
+        self.assertLess(metric["metrics"]["logps/chosen"], 0)
+
+    def test_dpo_step0_with_precomputed_reference(self):
+        self.assertLn2AndZeroRewards(self._first_step())
+
+    def test_dpo_step0_with_frozen_copy_reference(self):
+        self.assertLn2AndZeroRewards(self._first_step(efficiency={"precompute_ref_log_probs": False}))
+
+    def test_dpo_step0_with_lora_adapters_disabled_as_reference(self):
+        metric = self._first_step(efficiency={"precompute_ref_log_probs": False},
+                                  lora={"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]})
+        self.assertLn2AndZeroRewards(metric)
+
+    def test_dpo_step0_every_loss_type(self):
+        # reference = policy makes logits 0: sigmoid/robust ln 2, hinge 1, ipo 1/(2 beta)^2
+        for loss_type, want in (("robust", math.log(2)), ("hinge", 1.0), ("ipo", 25.0)):
+            dpo = {"beta": 0.1, "loss_type": loss_type, "label_smoothing": 0.1 if loss_type == "robust" else 0.0}
+            metric = self._first_step(loss_type, dpo=dpo)
+            self.assertAlmostEqual(metric["loss"], want, places=4, msg=loss_type)
+
+    # -- resume --------------------------------------------------------------------------------
+
+    def _resume_reproduces(self, task, **overrides):
+        base = dict(training={"max_steps": 5, "save_steps": 2, "gradient_accumulation_steps": 2, "batch_size": 6,
+                              "warmup_steps": 1}, **overrides)
+        code, full = run_in_process(self.config(f"{task}-full", **base), task, self.tmp)
+        self.assertEqual(code, 0)
+        losses = {e["step"]: e["loss"] for e in of_type(full, "metric")}
+        self.assertEqual(sorted(losses), [1, 2, 3, 4, 5])
+        self.assertEqual([e["step"] for e in of_type(full, "checkpoint")], [2, 4, 5])
+        step2 = os.path.join(self.tmp, f"{task}-full", "checkpoints", "step-00000002")
+        code, resumed = run_in_process(self.config(f"{task}-resumed", resume=step2, **base), task, self.tmp)
+        self.assertEqual(code, 0)
+        start = of_type(resumed, "start")[0]
+        self.assertEqual((start["step"], start["resumed_from"]), (2, step2))
+        again = {e["step"]: e["loss"] for e in of_type(resumed, "metric")}
+        self.assertEqual(sorted(again), [3, 4, 5])
+        for step in (3, 4, 5):
+            self.assertEqual(again[step], losses[step], f"{task} step {step}: resumed loss differs")  # exact
+        return full, resumed
+
+    def test_resume_reproduces_the_next_losses_exactly_rm(self):
+        self._resume_reproduces("rm", rm={"center_rewards_coefficient": 0.01})
+
+    def test_resume_reproduces_the_next_losses_exactly_dpo(self):
+        full, _ = self._resume_reproduces("dpo")
+        # epochs were crossed (32 pairs = 6 micro-batches of 6 = 3 steps per epoch)
+        self.assertGreater(of_type(full, "metric")[-1]["epoch"], 1.0)
+        directory = ckpt.latest_checkpoint(os.path.join(self.tmp, "dpo-full"))
+        self.assertTrue(directory.endswith("step-00000005"))
+        names = set(os.listdir(directory))
+        self.assertTrue({"trainer_state.json", "optimizer.pt", "rng_state.pt", "config.json"} <= names, names)
+        self.assertTrue({"model.safetensors", "model.pt"} & names, names)
+
+    def test_resume_auto_continues_from_latest(self):
+        first = self.config("auto", training={"max_steps": 2, "lr_scheduler_type": "constant"})
+        self.assertEqual(run_in_process(first, "rm", self.tmp)[0], 0)
+        second = self.config("auto", training={"max_steps": 3, "lr_scheduler_type": "constant"})
+        code, events = run_in_process(second, "rm", self.tmp)
+        self.assertEqual(code, 0)
+        self.assertEqual(of_type(events, "start")[0]["step"], 2)
+        self.assertEqual([e["step"] for e in of_type(events, "metric")], [3])
+
+    # -- gradient accumulation, separate forwards, eval command ---------------------------------
+
+    def test_accumulation_matches_a_bigger_batch(self):
+        common = {"max_steps": 2, "lr_scheduler_type": "constant"}
+        eff = {"length_bucketing": False}
+        _, big = run_in_process(self.config("big", training={**common, "batch_size": 8}, efficiency=eff), "rm", self.tmp)
+        _, accum = run_in_process(self.config("accum", training={**common, "batch_size": 4, "gradient_accumulation_steps": 2},
+                                              efficiency=eff), "rm", self.tmp)
+        for a, b in zip(of_type(big, "metric"), of_type(accum, "metric")):
+            self.assertAlmostEqual(a["loss"], b["loss"], places=5)
+            self.assertAlmostEqual(a["metrics"]["margin"], b["metrics"]["margin"], places=5)
+
+    def test_separate_forwards_and_full_logits_give_the_same_run(self):
+        common = dict(training={"max_steps": 2})
+        _, fast = run_in_process(self.config("fast", **common), "dpo", self.tmp)
+        _, slow = run_in_process(self.config("slow", efficiency={"concatenated_forward": False, "chunked_log_probs": False,
+                                                                 "length_bucketing": True}, **common), "dpo", self.tmp)
+        for a, b in zip(of_type(fast, "metric"), of_type(slow, "metric")):
+            self.assertAlmostEqual(a["loss"], b["loss"], places=5)
+
+    def test_eval_command_matches_end_of_training_eval(self):
+        config = self.config("evalrun", eval=self.eval, training={"max_steps": 3})
+        _, events = run_in_process(config, "dpo", self.tmp)
+        trained = of_type(events, "eval")[-1]["metrics"]
+        config["task"] = "dpo"
+        code, again = run_in_process(config, "eval", self.tmp)
+        self.assertEqual(code, 0)
+        self.assertEqual(of_type(again, "start")[0]["step"], 3)
+        evaluated = of_type(again, "eval")[0]["metrics"]
+        for key in ("accuracy", "ece", "brier", "loss", "accuracy/chosen_longer"):
+            self.assertAlmostEqual(trained[key], evaluated[key], places=5, msg=key)
