@@ -679,11 +679,13 @@ export class SqliteStore implements Store {
     );
     const changes = new Map<string, DebateChange>();
     let inserted = 0;
+    let lastInsertedId: number | undefined;
     for (const event of events) {
       const info = insert.run(event.runId, event.debateId, event.seq, event.type, event.at, JSON.stringify(event));
       if (info.changes === 0) continue;
       inserted += 1;
       const id = Number(info.lastInsertRowid);
+      lastInsertedId = id;
       const key = JSON.stringify([event.runId, event.debateId]);
       let change = changes.get(key);
       if (change === undefined) {
@@ -727,7 +729,8 @@ export class SqliteStore implements Store {
     );
     const updatedAt = timestamp();
     for (const change of changes.values()) upsert.run({ ...change, updatedAt });
-    const lastId = this.statement<{ id: number | null }>('SELECT max(id) AS id FROM events').get()?.id ?? 0;
+    // The last row inserted in this (single-writer) transaction holds the highest id; otherwise ask.
+    const lastId = lastInsertedId ?? this.statement<{ id: number | null }>('SELECT max(id) AS id FROM events').get()?.id ?? 0;
     return { inserted, ignored: events.length - inserted, lastId };
   }
 
