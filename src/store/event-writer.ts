@@ -17,7 +17,7 @@ export interface EventWriterOptions {
   flushEvents?: number;
   /** Flush when the oldest buffered event is this old. Default 200 ms. */
   flushMs?: number;
-  /** Called once when a background flush fails; the failure is also thrown by the next call. */
+  /** Called when a write fails (once until a `flush()` succeeds); the failure is also thrown by the next call. */
   onError?: (error: unknown) => void;
 }
 

@@ -192,7 +192,12 @@ export class SqliteStore implements Store {
   // -------------------------------------------------------------------------------------------------------------------
 
   async createOrResumeRun(options: { runId?: string; config: RunConfig }): Promise<RunOpening> {
-    const config = RunConfigSchema.parse(options.config);
+    const parsed = RunConfigSchema.safeParse(options.config);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+      throw new TribunalError('CONFIG_INVALID', `run config is invalid: ${issues.join('; ')}`);
+    }
+    const config = parsed.data;
     const configHash = runConfigHash(config);
     const configJson = JSON.stringify(config);
     return this.write('creating or resuming a run', () => {
@@ -632,6 +637,7 @@ export class SqliteStore implements Store {
   /**
    * LangGraph's SqliteSaver on this store's own connection, so checkpoints share the file and its durability. The
    * package (and LangChain core under it) is imported on first use: readers of a store (server, exports) never pay it.
+   * On a read-only store it reads checkpoints once a writer has created its tables.
    */
   async checkpointer(): Promise<SqliteSaver> {
     this.throwIfClosed();

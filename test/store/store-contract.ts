@@ -127,6 +127,14 @@ export function describeStoreContract(factory: StoreFactory): void {
         expect(await store.getRun({ runId: 'nope' })).toBeUndefined();
       });
 
+      it('refuses an invalid config with CONFIG_INVALID', async () => {
+        const config = { ...runConfig(), input: { file: 'x.jsonl', sha256: '' } };
+        await expect(store.createOrResumeRun({ config })).rejects.toMatchObject({
+          code: 'CONFIG_INVALID',
+          message: expect.stringContaining('input.sha256'),
+        });
+      });
+
       it('sets the run status, and refuses an unknown run', async () => {
         const runId = await newRun();
         await store.setRunStatus({ runId, status: 'done' });
