@@ -84,7 +84,7 @@ class TrainingConfig:
     max_steps: Optional[int] = _spec(None, min=1, doc="overrides num_train_epochs")
     max_grad_norm: Optional[float] = _spec(1.0, min=0.0, min_exclusive=True, doc="null: no clipping")
     logging_steps: int = _spec(10, min=1)
-    eval_steps: Optional[int] = _spec(None, min=1, doc="evaluate every N steps (and always at the end)")
+    eval_steps: Optional[int] = _spec(None, min=1, doc="evaluate the held-out split every N steps (the final one: eval.at_end)")
     save_steps: Optional[int] = _spec(500, min=1, doc="checkpoint every N steps (and always at the end)")
     save_total_limit: Optional[int] = _spec(2, min=1, doc="keep the newest N checkpoints")
 

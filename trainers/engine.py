@@ -157,7 +157,13 @@ def prepare(config: Config, task: str, *, need_train: bool) -> Setup:
     _seed_everything(config.seed)
     tokenizer = build_tokenizer(config.tokenizer, config.model)
     train, held = _load_datasets(config, tokenizer, need_train=need_train)
+    log.info("data: %d train pairs (%d truncated), %d eval pairs; tokenizer %s",
+             len(train.examples) if train else 0, train.stats["truncated"] if train else 0,
+             len(held.examples) if held else 0, tokenizer.kind)
     model, lora_kind = _build_policy(config, task, tokenizer, dist.device)
+    total, trainable = count_parameters(model)
+    log.info("model: %s %s head, %d parameters (%d trainable), lora %s, device %s, rank %d/%d",
+             model.family, model.head, total, trainable, lora_kind, dist.device, dist.rank, dist.world_size)
     return Setup(config=config, task=task, dist=dist, tokenizer=tokenizer, train=train, eval=held, model=model,
                  lora_kind=lora_kind, bf16=_bf16_enabled(config.efficiency.bf16, dist.device))
 
@@ -462,6 +468,8 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
         tokens_seen = state.get("tokens_seen", 0)
 
     total, trainable = count_parameters(model)
+    log.info("training %s for %d steps from step %d%s", task, total_steps, step,
+             f" (resumed from {resumed_from})" if resumed_from else "")
     events.emit("start", command=task, task=task, run_dir=run_dir, step=step, total_steps=total_steps,
                 steps_per_epoch=per_epoch / t.gradient_accumulation_steps, resumed_from=resumed_from,
                 world_size=dist.world_size, device=str(dist.device), torch=torch.__version__,
