@@ -116,6 +116,7 @@ def run_variant(args, device, kind, name, concatenated, chunked, bf16, grad_ckpt
     model = optimizer = None
     try:
         model = build_model(args, device, kind, seed=0)
+        result["parameters"] = sum(p.numel() for p in model.parameters())
         model.chunked = chunked
         if grad_ckpt:
             enable_gradient_checkpointing(model)
@@ -175,7 +176,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     wanted = {v for v in args.variants.split(",") if v}
     variants = [v for v in VARIANTS if not wanted or v[0] in wanted]
     batches = make_batches(args, args.warmup + args.steps, seed=1)
-    params = sum(p.numel() for p in build_model(args, torch.device("cpu"), kind, seed=0).parameters())
     results = []
     for name, concatenated, chunked, bf16, grad_ckpt in variants:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
@@ -191,7 +191,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "transformers": getattr(transformers_module(), "__version__", None),
-        "model": {"kind": kind, "parameters": params, "vocab": args.vocab, "dim": args.dim, "layers": args.layers,
+        "model": {"kind": kind, "parameters": next((r["parameters"] for r in results if "parameters" in r), None),
+                  "vocab": args.vocab, "dim": args.dim, "layers": args.layers,
                   "heads": args.heads},
         "settings": {"batch_pairs": args.batch_size, "prompt_len": args.prompt_len, "completion_len": args.completion_len,
                      "chunk_size": args.chunk_size, "steps": args.steps, "warmup": args.warmup},

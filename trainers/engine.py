@@ -384,6 +384,9 @@ def _optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
 
 def _resume_path(config: Config) -> Optional[str]:
     if config.resume == "never":
+        if ckpt.list_checkpoints(config.run_dir):
+            raise ConfigError("resume", f"is 'never' but {config.run_dir} already holds checkpoints; "
+                                        "use a new run_dir or resume 'auto'")
         return None
     if config.resume == "auto":
         return ckpt.latest_checkpoint(config.run_dir)
@@ -523,7 +526,8 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
             for k, v in metrics.items():
                 step_metrics[k] = step_metrics.get(k, 0.0) + v / accum
         max_norm = t.max_grad_norm if t.max_grad_norm is not None else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # DTensor under FSDP2
         lr = optimizer.param_groups[0]["lr"]
         optimizer.step()
         scheduler.step()

@@ -18,14 +18,14 @@ from torch.utils.checkpoint import checkpoint
 from .batching import IGNORE_INDEX
 
 
-def _upcast(x: torch.Tensor) -> torch.Tensor:
+def upcast(x: torch.Tensor) -> torch.Tensor:
     """bf16/fp16 -> fp32 for the softmax; fp32 and fp64 stay as they are."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def _chunk_token_logps(hidden: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor,
                        bias: Optional[torch.Tensor]) -> torch.Tensor:
-    logits = _upcast(F.linear(hidden, weight, bias))
+    logits = upcast(F.linear(hidden, weight, bias))
     picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     return picked - torch.logsumexp(logits, dim=-1)
 
@@ -51,7 +51,7 @@ def completion_logps(hidden: torch.Tensor, labels: torch.Tensor, weight: torch.T
             pieces.append(checkpoint(_chunk_token_logps, h, y, weight, bias, use_reentrant=False))
         else:
             pieces.append(_chunk_token_logps(h, y, weight, bias))
-    dtype = _upcast(hidden[:0]).dtype
+    dtype = upcast(hidden[:0]).dtype
     token_logps = torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=dtype)
     sums = torch.zeros(labels.shape[0], dtype=token_logps.dtype, device=hidden.device).index_add(0, rows, token_logps)
     return sums, counts
@@ -61,7 +61,7 @@ def completion_logps_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> 
     """The naive version: full [B, T, V] logits -> log_softmax -> gather -> masked sum."""
     shifted_labels = labels[:, 1:]
     selected = shifted_labels != IGNORE_INDEX
-    log_probs = torch.log_softmax(_upcast(logits[:, :-1]), dim=-1)
+    log_probs = torch.log_softmax(upcast(logits[:, :-1]), dim=-1)
     safe = shifted_labels.masked_fill(~selected, 0)
     token_logps = log_probs.gather(-1, safe.unsqueeze(-1)).squeeze(-1)
     return (token_logps * selected).sum(dim=1), selected.sum(dim=1)

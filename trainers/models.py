@@ -21,7 +21,7 @@ import torch.nn as nn
 from . import lora as builtin_lora
 from .compat import peft_module, transformers_module
 from .errors import ConfigError
-from .logprobs import completion_logps, completion_logps_from_logits
+from .logprobs import completion_logps, completion_logps_from_logits, upcast
 from .tiny_model import TinyConfig, TinyDecoder
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -83,13 +83,13 @@ class PreferenceModel(nn.Module):
         base = self.base()
         if self.family == "tiny":
             hidden = base.hidden_states(input_ids, attention_mask)
-            return base.score_head(hidden[rows, last]).squeeze(-1).float()
+            return upcast(base.score_head(hidden[rows, last]).squeeze(-1))
         head = getattr(base, "score", None)
         if head is not None and hasattr(base, "base_model_prefix") and hasattr(base, base.base_model_prefix):
             hidden = self._hidden(input_ids, attention_mask)
-            return head(hidden[rows, last]).squeeze(-1).float()
+            return upcast(head(hidden[rows, last]).squeeze(-1))
         logits = self.core(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-        return logits.squeeze(-1).float()
+        return upcast(logits.squeeze(-1))
 
     # -- reference ----------------------------------------------------------------------------
     def has_adapters(self) -> bool:
@@ -108,23 +108,32 @@ class PreferenceModel(nn.Module):
             yield
 
 
+def _dtype_keyword(transformers) -> str:
+    """transformers 4.56 renamed ``torch_dtype`` to ``dtype``."""
+    try:
+        major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    except ValueError:
+        return "dtype"
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
 def _hf_load(model_config, *, head: str, where: str):
     transformers = transformers_module()
     if transformers is None:
         raise ConfigError(f"{where}.kind", "'hf' needs the transformers package, which is not installed; use kind 'tiny'")
     auto = transformers.AutoModelForCausalLM if head == "lm" else transformers.AutoModelForSequenceClassification
     extra = {} if head == "lm" else {"num_labels": 1}
-    dtype = DTYPES[model_config.dtype]
+    dtype = {_dtype_keyword(transformers): DTYPES[model_config.dtype]}
     try:
         if model_config.path:
-            return auto.from_pretrained(model_config.path, local_files_only=True, torch_dtype=dtype,
-                                        trust_remote_code=model_config.trust_remote_code, **extra)
+            return auto.from_pretrained(model_config.path, local_files_only=True,
+                                        trust_remote_code=model_config.trust_remote_code, **dtype, **extra)
         raw = dict(model_config.hf_config)
         model_type = raw.pop("model_type", None)
         if not model_type:
             raise ConfigError(f"{where}.hf_config.model_type", "is required to build a model from a config")
         hf_config = transformers.AutoConfig.for_model(model_type, **raw, **extra)
-        return auto.from_config(hf_config, torch_dtype=dtype, trust_remote_code=model_config.trust_remote_code)
+        return auto.from_config(hf_config, trust_remote_code=model_config.trust_remote_code, **dtype)
     except ConfigError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as error:

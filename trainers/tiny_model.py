@@ -116,6 +116,12 @@ class Block(nn.Module):
         return x + self.mlp(self.mlp_norm(x))
 
 
+def _right_padded(attention_mask: torch.Tensor) -> bool:
+    """True when every row is ones then zeros (our collation), so causal masking suffices."""
+    mask = attention_mask.bool()
+    return bool((mask[:, 1:] <= mask[:, :-1]).all())
+
+
 class TinyDecoder(nn.Module):
     """Decoder-only transformer; ``head`` is "lm" (token logits) or "score" (scalar reward)."""
 
@@ -153,8 +159,10 @@ class TinyDecoder(nn.Module):
             raise ValueError(f"sequence of {t} tokens exceeds max_seq_len {self.tiny_config.max_seq_len}")
         cos, sin = rope_tables(self.tiny_config.dim // self.tiny_config.n_heads, t, self.tiny_config.rope_theta, input_ids.device)
         mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
-            # causal AND key-not-padding; a position always sees itself so no row is empty
+        if attention_mask is not None and not _right_padded(attention_mask):
+            # left or inner padding: causal AND key-not-padding; a position always sees itself so no
+            # row is empty. Right padding needs no mask: causal attention never lets a real token
+            # see a later pad, and outputs at pad positions are never read (fast causal kernels)
             causal = torch.ones(t, t, dtype=torch.bool, device=input_ids.device).tril()
             keys = attention_mask.bool()[:, None, None, :]
             mask = (causal & keys) | torch.eye(t, dtype=torch.bool, device=input_ids.device)

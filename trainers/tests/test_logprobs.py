@@ -151,3 +151,74 @@ class BuiltinLoraTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class HuggingFaceShapedModelTest(unittest.TestCase):
+    """The ``hf`` family code paths, run against fakes of the transformers interface."""
+
+    def test_causal_lm_chunked_equals_full_logits_and_tiny(self):
+        from .fake_hf import FakeCausalLM
+
+        torch.manual_seed(0)
+        fake = FakeCausalLM(TINY).double()
+        model = PreferenceModel(fake, head="lm", family="hf", chunk_size=4)
+        block = collate_pairs(_examples(), pad_token_id=39, concatenated=True)["concatenated"]
+        chunked, counts = model(**block)
+        self.assertGreater(fake.model.calls, 0)
+        model.chunked = False
+        full, full_counts = model(**block)
+        self.assertTrue(torch.allclose(chunked, full, atol=1e-10))
+        self.assertEqual(counts.tolist(), full_counts.tolist())
+
+    def test_sequence_classifier_reads_the_last_real_token(self):
+        from .fake_hf import FakeSequenceClassifier
+
+        torch.manual_seed(0)
+        fake = FakeSequenceClassifier(TINY).double()
+        model = PreferenceModel(fake, head="score", family="hf")
+        separate = collate_pairs(_examples(), pad_token_id=39, concatenated=False)
+        block = separate["chosen"]
+        scores = model(**block)
+        hidden = fake.model.decoder.hidden_states(block["input_ids"], block["attention_mask"])
+        last = block["attention_mask"].sum(1) - 1
+        want = fake.score(hidden[torch.arange(3), last]).squeeze(-1)
+        self.assertTrue(torch.allclose(scores, want, atol=1e-12))
+        self._concat_equals_separate(model)
+
+    def _concat_equals_separate(self, model):
+        examples = _examples()
+        concat = collate_pairs(examples, pad_token_id=39, concatenated=True)["concatenated"]
+        separate = collate_pairs(examples, pad_token_id=39, concatenated=False)
+        together = model(**concat)
+        apart = torch.cat([model(**separate["chosen"]), model(**separate["rejected"])])
+        self.assertTrue(torch.allclose(together, apart, atol=1e-10))
+
+    def test_gradient_checkpointing_uses_the_non_reentrant_hf_switch(self):
+        from trainers.models import enable_gradient_checkpointing
+
+        from .fake_hf import FakeCausalLM
+
+        fake = FakeCausalLM(TINY)
+        enable_gradient_checkpointing(PreferenceModel(fake, head="lm", family="hf"))
+        self.assertEqual(fake.gradient_checkpointing_kwargs, {"use_reentrant": False})
+
+
+class PaddingTest(unittest.TestCase):
+    def test_left_padding_gives_the_same_states_as_no_padding(self):
+        torch.manual_seed(0)
+        tiny = TinyDecoder(TINY).double()
+        ids = torch.randint(0, 39, (1, 6))
+        plain = tiny.hidden_states(ids, torch.ones_like(ids))
+        padded_ids = torch.cat([torch.full((1, 3), 39), ids], dim=1)
+        mask = torch.tensor([[0, 0, 0, 1, 1, 1, 1, 1, 1]])
+        # RoPE is relative, so shifting every real token by 3 positions leaves attention unchanged
+        padded = tiny.hidden_states(padded_ids, mask)
+        self.assertTrue(torch.allclose(padded[:, 3:], plain, atol=1e-10))
+
+    def test_right_padding_needs_no_mask(self):
+        torch.manual_seed(0)
+        tiny = TinyDecoder(TINY).double()
+        ids = torch.randint(0, 39, (2, 7))
+        mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3])
+        masked = tiny.hidden_states(ids, mask)
+        self.assertTrue(torch.allclose(masked[1, :4], tiny.hidden_states(ids[1:, :4])[0], atol=1e-10))
