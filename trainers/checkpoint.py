@@ -168,11 +168,15 @@ def load_model_weights(wrapped: torch.nn.Module, directory: str, state: Distribu
         raise TrainerError(f"checkpoint {directory} has parameters the model lacks: {unexpected[:5]}")
 
 
+def read_trainer_state(directory: str) -> Dict[str, Any]:
+    with open(os.path.join(directory, "trainer_state.json"), "r", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def load_checkpoint(directory: str, *, model: torch.nn.Module, optimizer: Optional[torch.optim.Optimizer],
                     scheduler: Any, state: DistributedState) -> Dict[str, Any]:
     """Restore model, optimizer, scheduler and RNG states; returns the trainer state dict."""
-    with open(os.path.join(directory, "trainer_state.json"), "r", encoding="utf-8") as handle:
-        trainer_state = json.load(handle)
+    trainer_state = read_trainer_state(directory)
     load_model_weights(model, directory, state)
     if optimizer is not None:
         optim = torch_load(os.path.join(directory, "optimizer.pt"))

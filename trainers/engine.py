@@ -206,7 +206,7 @@ class Reference:
 
 
 def dpo_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any], reference: Reference,
-                   split: str) -> Tuple[torch.Tensor, Dict[str, float], torch.Tensor, torch.Tensor]:
+                   split: str) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """Mean DPO loss, TRL metrics, per-pair losses and implicit reward margins for one batch."""
     d, device = setup.config.dpo, setup.dist.device
     (pc, nc), (pr, nr) = pair_outputs(model, batch, device)
@@ -220,7 +220,7 @@ def dpo_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any], 
 
 
 def rm_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any],
-                  has_margin: bool) -> Tuple[torch.Tensor, Dict[str, float], torch.Tensor, torch.Tensor]:
+                  has_margin: bool) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     device = setup.dist.device
     rewards_chosen, rewards_rejected = pair_outputs(model, batch, device)
     margin = batch["margin"].to(device) if has_margin else None
@@ -410,6 +410,7 @@ def train(config: Config, events: EventStream, *, task: str) -> int:
     """Run ``rm`` or ``dpo`` training to completion or until stopped; returns the exit code (0)."""
     stopper = Stopper().install()
     setup: Optional[Setup] = None
+    events.attach_run_dir(config.run_dir)  # no-op on ranks other than 0; data errors get recorded too
     try:
         setup = prepare(config, task, need_train=True)
         if not setup.dist.is_main:
@@ -426,9 +427,6 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
     t = config.training
     assert setup.train is not None
     run_dir = config.run_dir
-    if dist.is_main:
-        os.makedirs(run_dir, exist_ok=True)
-        events.attach_run_dir(run_dir)
     config_dict = config_to_dict(config)
     train_data, eval_data = setup.train, setup.eval
 
@@ -464,9 +462,10 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
     step, epoch, position, tokens_seen = 0, 0, 0, 0
     resumed_from = _resume_path(config)
     if resumed_from:
+        previous_task = ckpt.read_trainer_state(resumed_from).get("task")
+        if previous_task != task:
+            raise ConfigError("resume", f"checkpoint {resumed_from} is from a '{previous_task}' run, not '{task}'")
         state = ckpt.load_checkpoint(resumed_from, model=wrapped, optimizer=optimizer, scheduler=scheduler, state=dist)
-        if state.get("task") != task:
-            raise ConfigError("resume", f"checkpoint {resumed_from} is from a '{state.get('task')}' run, not '{task}'")
         step, epoch, position = state["step"], state["epoch_index"], state["batch_in_epoch"]
         tokens_seen = state.get("tokens_seen", 0)
 
@@ -498,14 +497,14 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
         events.emit("checkpoint", step=reason_step, epoch=trainer_state["epoch"], path=path)
         return path
 
-    window: Dict[str, float] = {}
+    # per-step sums stay on the device; they are synchronised only when a metric event is due
+    window: Dict[str, torch.Tensor] = {}
     window_steps, window_tokens, window_start = 0, 0, time.perf_counter()
     last_checkpoint: Optional[str] = resumed_from
     last_eval: Optional[Dict[str, Any]] = None
     wrapped.train()
     while step < total_steps:
-        step_loss = 0.0
-        step_metrics: Dict[str, float] = {}
+        step_metrics: Dict[str, torch.Tensor] = {}
         for micro in range(accum):
             if position >= len(batches):
                 epoch, position = epoch + 1, 0
@@ -522,28 +521,29 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
                     else:
                         loss, metrics, _, _ = rm_batch_loss(setup, wrapped, batch, train_data.has_margin)
                 (loss / accum).backward()
-            step_loss += loss.item() / accum
+            metrics["loss"] = loss.detach()
             for k, v in metrics.items():
-                step_metrics[k] = step_metrics.get(k, 0.0) + v / accum
+                step_metrics[k] = step_metrics.get(k, 0.0) + v.double() / accum
         max_norm = t.max_grad_norm if t.max_grad_norm is not None else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # DTensor under FSDP2
+        if hasattr(norm, "full_tensor"):  # DTensor under FSDP2
+            norm = norm.full_tensor()
+        step_metrics["grad_norm"] = norm.detach().double()
         lr = optimizer.param_groups[0]["lr"]
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        window["loss"] = window.get("loss", 0.0) + step_loss
-        window["grad_norm"] = window.get("grad_norm", 0.0) + grad_norm
         for k, v in step_metrics.items():
             window[k] = window.get(k, 0.0) + v
         window_steps += 1
 
         if step % t.logging_steps == 0 or step == total_steps:
             keys = sorted(window)
-            values = torch.tensor([window[k] / window_steps for k in keys] + [float(window_tokens)],
-                                  dtype=torch.float64, device=dist.device)
+            values = torch.stack([window[k].to(dist.device) / window_steps for k in keys]
+                                 + [torch.tensor(float(window_tokens), dtype=torch.float64, device=dist.device)])
             all_reduce_sum(values, dist)
+            values = values.cpu()
             averaged = {k: float(values[i]) / dist.world_size for i, k in enumerate(keys)}
             elapsed = max(time.perf_counter() - window_start, 1e-9)
             tokens_seen += int(values[-1])
@@ -586,13 +586,11 @@ def run_eval(config: Config, events: EventStream, *, checkpoint: Optional[str] =
         raise ConfigError("task", "the eval command needs task 'rm' or 'dpo' in the config")
     if not config.data.eval and config.data.eval_fraction <= 0:
         raise ConfigError("data.eval", "the eval command needs data.eval or data.eval_fraction > 0")
+    events.attach_run_dir(config.run_dir)
     setup = prepare(config, config.task, need_train=False)
     try:
         if not setup.dist.is_main:
             events = EventStream(enabled=False)
-        if setup.dist.is_main:
-            os.makedirs(config.run_dir, exist_ok=True)
-            events.attach_run_dir(config.run_dir)
         assert setup.eval is not None
         path = checkpoint or config.eval.checkpoint or ckpt.latest_checkpoint(config.run_dir)
         if path is not None and not os.path.isfile(os.path.join(path, "trainer_state.json")):
@@ -603,8 +601,7 @@ def run_eval(config: Config, events: EventStream, *, checkpoint: Optional[str] =
         step = 0
         if path is not None:
             ckpt.load_model_weights(setup.model, path, setup.dist)
-            with open(os.path.join(path, "trainer_state.json"), "r", encoding="utf-8") as handle:
-                step = json.load(handle).get("step", 0)
+            step = ckpt.read_trainer_state(path).get("step", 0)
         events.emit("start", command="eval", task=setup.task, run_dir=config.run_dir, step=step, checkpoint=path,
                     world_size=setup.dist.world_size, device=str(setup.dist.device), torch=torch.__version__,
                     data={"eval_pairs": len(setup.eval.examples), "tokenizer": setup.tokenizer.kind},

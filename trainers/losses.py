@@ -36,15 +36,16 @@ def reward_loss(rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor, *,
     return loss
 
 
-def reward_metrics(rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor) -> Dict[str, float]:
+def reward_metrics(rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """TRL's reward-model metrics as 0-d tensors (no device sync until they are logged)."""
     rc, rr = rewards_chosen.detach().float(), rewards_rejected.detach().float()
     every = torch.cat([rc, rr])
     return {
-        "accuracy": (rc > rr).float().mean().item(),
-        "margin": (rc - rr).mean().item(),
-        "mean_reward": every.mean().item(),
-        "min_reward": every.min().item(),
-        "max_reward": every.max().item(),
+        "accuracy": (rc > rr).float().mean(),
+        "margin": (rc - rr).mean(),
+        "mean_reward": every.mean(),
+        "min_reward": every.min(),
+        "max_reward": every.max(),
     }
 
 
@@ -82,12 +83,13 @@ def average_for(loss_type: str, logps: torch.Tensor, counts: torch.Tensor) -> to
 
 
 def dpo_metrics(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor,
-                policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor) -> Dict[str, float]:
+                policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """TRL's DPO metrics as 0-d tensors (no device sync until they are logged)."""
     return {
-        "rewards/chosen": chosen_rewards.float().mean().item(),
-        "rewards/rejected": rejected_rewards.float().mean().item(),
-        "rewards/accuracies": (chosen_rewards > rejected_rewards).float().mean().item(),
-        "rewards/margins": (chosen_rewards - rejected_rewards).float().mean().item(),
-        "logps/chosen": policy_chosen_logps.detach().float().mean().item(),
-        "logps/rejected": policy_rejected_logps.detach().float().mean().item(),
+        "rewards/chosen": chosen_rewards.float().mean(),
+        "rewards/rejected": rejected_rewards.float().mean(),
+        "rewards/accuracies": (chosen_rewards > rejected_rewards).float().mean(),
+        "rewards/margins": (chosen_rewards - rejected_rewards).float().mean(),
+        "logps/chosen": policy_chosen_logps.detach().float().mean(),
+        "logps/rejected": policy_rejected_logps.detach().float().mean(),
     }

@@ -8,7 +8,6 @@ returns ``.logits``. ``FakeSequenceClassifier`` mirrors ``LlamaForSequenceClassi
 
 from types import SimpleNamespace
 
-import torch
 import torch.nn as nn
 
 from trainers.tiny_model import TinyConfig, TinyDecoder

@@ -34,7 +34,7 @@ class RewardLossTest(unittest.TestCase):
         self.assertAlmostEqual(got, 1.28657698418, places=9)
 
     def test_metrics(self):
-        m = reward_metrics(self.rc, self.rr)
+        m = {k: v.item() for k, v in reward_metrics(self.rc, self.rr).items()}
         self.assertEqual(m, {"accuracy": 0.5, "margin": 0.25, "mean_reward": 1.125, "min_reward": 0.5, "max_reward": 2.0})
 
 
@@ -80,7 +80,7 @@ class DPOLossTest(unittest.TestCase):
         _, chosen, rejected = dpo_loss(self.pc, self.pr, self.rc, self.rr, beta=self.beta)
         self.assertEqual(chosen.tolist(), [0.25, 0.0])
         self.assertEqual(rejected.tolist(), [-0.25, 0.25])
-        m = dpo_metrics(chosen, rejected, self.pc, self.pr)
+        m = {k: v.item() for k, v in dpo_metrics(chosen, rejected, self.pc, self.pr).items()}
         self.assertEqual(m, {"rewards/chosen": 0.125, "rewards/rejected": 0.0, "rewards/accuracies": 0.5,
                              "rewards/margins": 0.125, "logps/chosen": -11.0, "logps/rejected": -11.0})
 

@@ -92,8 +92,10 @@ class ProtocolTest(TempDirTestCase):
         rows[2] = {"prompt": "Q", "chosen": "fine"}  # line 3 lacks 'rejected'
         bad = write_jsonl(os.path.join(self.tmp, "bad.jsonl"), rows)
         config = tiny_config(self.tmp, train=bad)
-        self.assertErrorExit(run_worker("rm", "--config", write_config(self.tmp, config)), EXIT_DATA, "DATA_INVALID",
-                             file=bad, line=3)
+        event = self.assertErrorExit(run_worker("rm", "--config", write_config(self.tmp, config)), EXIT_DATA,
+                                     "DATA_INVALID", file=bad, line=3)
+        with open(os.path.join(config["run_dir"], "events.jsonl"), encoding="utf-8") as handle:
+            self.assertEqual(json.loads(handle.read().splitlines()[-1])["message"], event["message"])
 
     def test_sigterm_checkpoints_and_exits_cleanly_then_resumes(self):
         config = tiny_config(self.tmp, train=self.train, training={"max_steps": 100000, "logging_steps": 1})

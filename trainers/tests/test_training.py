@@ -7,7 +7,7 @@ import torch
 
 from trainers import checkpoint as ckpt
 
-from .helpers import TempDirTestCase, run_in_process, synthetic_rows, tiny_config, write_jsonl
+from .helpers import HH_RLHF, TempDirTestCase, run_in_process, synthetic_rows, tiny_config, write_jsonl
 
 # "learns in under a minute" as a step budget rather than a clock: on this tiny model and batch
 # size, 60 optimizer steps take a few seconds on one CPU core.
@@ -160,3 +160,17 @@ class TrainingTest(TempDirTestCase):
         evaluated = of_type(again, "eval")[0]["metrics"]
         for key in ("accuracy", "ece", "brier", "loss", "accuracy/chosen_longer"):
             self.assertAlmostEqual(trained[key], evaluated[key], places=5, msg=key)
+
+
+class RealDataTest(TempDirTestCase):
+    def test_dpo_runs_on_real_hh_rlhf_pairs(self):
+        config = tiny_config(self.tmp, train=HH_RLHF, data={"train": HH_RLHF, "max_rows": 40, "eval_fraction": 0.2,
+                                                              "max_length": 128, "max_prompt_length": 64},
+                             training={"max_steps": 2, "batch_size": 8})
+        config["model"]["tiny"]["max_seq_len"] = 128
+        code, events = run_in_process(config, "dpo", self.tmp)
+        self.assertEqual(code, 0)
+        start = of_type(events, "start")[0]
+        self.assertEqual((start["data"]["train_pairs"], start["data"]["eval_pairs"]), (32, 8))
+        self.assertAlmostEqual(of_type(events, "metric")[0]["loss"], math.log(2), places=5)
+        self.assertEqual(of_type(events, "eval")[-1]["metrics"]["pairs"], 8)
