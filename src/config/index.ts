@@ -4,9 +4,9 @@
  */
 export * from './content-hash.js';
 export * from './front-matter.js';
+export * from './json-schemas.js';
 export * from './library.js';
 export * from './load-constitution.js';
 export * from './load-panel.js';
 export * from './load-persona.js';
 export * from './yaml-document.js';
-export * from './json-schemas.js';

@@ -9,13 +9,25 @@ export function jsonSchemas(): Record<string, Record<string, unknown>> {
     description,
   });
   return {
-    'panel.schema.json': make(PanelSchema, 'Tribunal panel', 'A panels/*.yaml file: personas, constitution, protocol, scale, rounds, aggregation.'),
-    'persona.schema.json': make(PersonaFrontMatterSchema, 'Tribunal persona front matter', 'The YAML front matter of a personas/*.md file.'),
+    'panel.schema.json': make(
+      PanelSchema,
+      'Tribunal panel',
+      'A panels/*.yaml file: personas, constitution, protocol, scale, rounds, aggregation.',
+    ),
+    'persona.schema.json': make(
+      PersonaFrontMatterSchema,
+      'Tribunal persona front matter',
+      'The YAML front matter of a personas/*.md file.',
+    ),
     'constitution.schema.json': make(
       ConstitutionFrontMatterSchema,
       'Tribunal constitution front matter',
       'The YAML front matter of a constitutions/*.md file; principles are "## id: Title" sections of the body.',
     ),
-    'debate-event.schema.json': make(DebateEventSchema, 'Tribunal DebateEvent', 'One event of the debate stream (JSON lines from `tribunal debate --json`).'),
+    'debate-event.schema.json': make(
+      DebateEventSchema,
+      'Tribunal DebateEvent',
+      'One event of the debate stream (JSON lines from `tribunal debate --json`).',
+    ),
   };
 }

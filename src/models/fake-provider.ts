@@ -68,7 +68,8 @@ export function judgeScript(options: { failEvery?: number } = {}): FakeScript {
     >;
     const turn = call.turn ?? { round: 0, criticId: 'critic', candidateId: 'candidate' };
     // Seed on the critic and the judged text only, so a critic's view of a candidate is stable across rounds.
-    const judged = /<<<BEGIN UNTRUSTED CANDIDATE (\S+)>>>\n([\s\S]*?)\n<<<END UNTRUSTED CANDIDATE \1>>>/.exec(call.user)?.[2] ?? call.user;
+    const judged =
+      /<<<BEGIN UNTRUSTED CANDIDATE (\S+)>>>\n([\s\S]*?)\n<<<END UNTRUSTED CANDIDATE \1>>>/.exec(call.user)?.[2] ?? call.user;
     const seed = hash(`${turn.criticId}\u0000${judged}`);
     if (properties.preferred) {
       const options = ['A', 'B', 'tie'] as const;
