@@ -1,16 +1,24 @@
 /**
  * Protocol graphs: one file per debate protocol, each wired from the same src/engine parts (round nodes,
- * convergence router, consensus node). This index maps a panel's `protocol` to its graph factory.
+ * convergence router, consensus node). This index maps a panel's `protocol` to its wiring (what runDebate's
+ * direct driver follows) and to its graph factory (LangGraph: with a checkpointer, and in Studio).
  * The graphs import engine modules directly (not src/engine/index.ts), because runDebate imports this file.
  */
 import type { BaseCheckpointSaver } from '@langchain/langgraph';
 import type { Protocol } from '../src/contracts/index.js';
-import type { DebateGraph, ProtocolGraphFactory } from '../src/engine/debate-graph.js';
-import { createJuryGraph } from './jury.js';
-import { createOneByOneGraph } from './one-by-one.js';
-import { createSimultaneousGraph } from './simultaneous.js';
+import type { DebateGraph, ProtocolGraphFactory, ProtocolWiring } from '../src/engine/debate-graph.js';
+import { createJuryGraph, juryWiring } from './jury.js';
+import { createOneByOneGraph, oneByOneWiring } from './one-by-one.js';
+import { createSimultaneousGraph, simultaneousWiring } from './simultaneous.js';
 
-export { createJuryGraph, createOneByOneGraph, createSimultaneousGraph };
+export { createJuryGraph, createOneByOneGraph, createSimultaneousGraph, juryWiring, oneByOneWiring, simultaneousWiring };
+
+/** The nodes and wiring of each protocol, shared by its graph and runDebate's direct driver. */
+export const PROTOCOL_WIRINGS: Record<Protocol, ProtocolWiring> = {
+  simultaneous: simultaneousWiring,
+  'one-by-one': oneByOneWiring,
+  jury: juryWiring,
+};
 
 /** The graph factory of each protocol. */
 export const PROTOCOL_GRAPHS: Record<Protocol, ProtocolGraphFactory> = {

@@ -4,26 +4,20 @@
  * turns from the round before, until every candidate converged or maxRounds is reached; then the optional
  * blind final vote and the consensus.
  */
-import { END, START, StateGraph } from '@langchain/langgraph';
-import type { ProtocolGraphOptions } from '../src/engine/debate-graph.js';
+import { END } from '@langchain/langgraph';
+import { compileProtocolGraph, type ProtocolGraphOptions, type ProtocolWiring, ROUTE } from '../src/engine/debate-graph.js';
 import { createDebateNodes, NODE } from '../src/engine/debate-nodes.js';
-import { DebateStateAnnotation } from '../src/engine/debate-state.js';
+
+/** The protocol's nodes and wiring: the shape of simultaneous, with critics speaking in order in debate rounds. */
+export const oneByOneWiring: ProtocolWiring = {
+  protocol: 'one-by-one',
+  nodes: createDebateNodes({ protocol: 'one-by-one', order: 'sequential' }),
+  next: { [NODE.assess]: ROUTE, [NODE.debate]: ROUTE, [NODE.blind]: NODE.consensus, [NODE.consensus]: END },
+};
 
 /** Compiles the one-by-one debate graph. */
 export function createOneByOneGraph(options: ProtocolGraphOptions = {}) {
-  const nodes = createDebateNodes({ protocol: 'one-by-one', order: 'sequential' });
-  const afterRound = [NODE.debate, NODE.blind, NODE.consensus];
-  return new StateGraph(DebateStateAnnotation)
-    .addNode(NODE.assess, nodes.assess)
-    .addNode(NODE.debate, nodes.debate)
-    .addNode(NODE.blind, nodes.blind)
-    .addNode(NODE.consensus, nodes.consensus)
-    .addEdge(START, NODE.assess)
-    .addConditionalEdges(NODE.assess, nodes.routeAfterRound, afterRound)
-    .addConditionalEdges(NODE.debate, nodes.routeAfterRound, afterRound)
-    .addEdge(NODE.blind, NODE.consensus)
-    .addEdge(NODE.consensus, END)
-    .compile({ name: 'one-by-one', ...(options.checkpointer === undefined ? {} : { checkpointer: options.checkpointer }) });
+  return compileProtocolGraph(oneByOneWiring, options);
 }
 
 /** The graph LangGraph Studio loads (see langgraph.json); without a context it uses the built-in fake models. */

@@ -3,26 +3,20 @@
  * every critic speaks at once, having read the others' latest turns, until every candidate converged or
  * maxRounds is reached; then the optional blind final vote and the consensus.
  */
-import { END, START, StateGraph } from '@langchain/langgraph';
-import type { ProtocolGraphOptions } from '../src/engine/debate-graph.js';
+import { END } from '@langchain/langgraph';
+import { compileProtocolGraph, type ProtocolGraphOptions, type ProtocolWiring, ROUTE } from '../src/engine/debate-graph.js';
 import { createDebateNodes, NODE } from '../src/engine/debate-nodes.js';
-import { DebateStateAnnotation } from '../src/engine/debate-state.js';
+
+/** The protocol's nodes and wiring: assess → (debate ↺ until converged or maxRounds) → [blind] → consensus. */
+export const simultaneousWiring: ProtocolWiring = {
+  protocol: 'simultaneous',
+  nodes: createDebateNodes({ protocol: 'simultaneous', order: 'simultaneous' }),
+  next: { [NODE.assess]: ROUTE, [NODE.debate]: ROUTE, [NODE.blind]: NODE.consensus, [NODE.consensus]: END },
+};
 
 /** Compiles the simultaneous-debate graph. */
 export function createSimultaneousGraph(options: ProtocolGraphOptions = {}) {
-  const nodes = createDebateNodes({ protocol: 'simultaneous', order: 'simultaneous' });
-  const afterRound = [NODE.debate, NODE.blind, NODE.consensus];
-  return new StateGraph(DebateStateAnnotation)
-    .addNode(NODE.assess, nodes.assess)
-    .addNode(NODE.debate, nodes.debate)
-    .addNode(NODE.blind, nodes.blind)
-    .addNode(NODE.consensus, nodes.consensus)
-    .addEdge(START, NODE.assess)
-    .addConditionalEdges(NODE.assess, nodes.routeAfterRound, afterRound)
-    .addConditionalEdges(NODE.debate, nodes.routeAfterRound, afterRound)
-    .addEdge(NODE.blind, NODE.consensus)
-    .addEdge(NODE.consensus, END)
-    .compile({ name: 'simultaneous', ...(options.checkpointer === undefined ? {} : { checkpointer: options.checkpointer }) });
+  return compileProtocolGraph(simultaneousWiring, options);
 }
 
 /** The graph LangGraph Studio loads (see langgraph.json); without a context it uses the built-in fake models. */

@@ -12,10 +12,14 @@ import type { TurnKind } from './turn-messages.js';
 /** Node names shared by every protocol graph. */
 export const NODE = { assess: 'assess', debate: 'debate', blind: 'blind', consensus: 'consensus' } as const;
 
+/** The name of a protocol node. */
+export type DebateNodeName = (typeof NODE)[keyof typeof NODE];
+
 /** Where the debate goes after a round. */
 export type AfterRound = typeof NODE.debate | typeof NODE.blind | typeof NODE.consensus;
 
-type DebateNode = (state: DebateState, config: DebateNodeConfig) => Promise<DebateStateUpdate>;
+/** A protocol node: reads the state and returns its update (merged by the state's reducers). */
+export type DebateNode = (state: DebateState, config: DebateNodeConfig) => Promise<DebateStateUpdate>;
 
 /** The nodes and the convergence router a protocol graph is wired from. */
 export interface DebateNodes {

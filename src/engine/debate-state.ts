@@ -2,6 +2,15 @@ import { Annotation } from '@langchain/langgraph';
 import type { DebateResult, TurnRecord } from '../contracts/index.js';
 import type { DebateSetup } from './debate-setup.js';
 
+/** The initial value of every state field but the setup (the direct driver starts from these too). */
+export const DEBATE_STATE_DEFAULTS = { seq: 0, round: -1, roundsUsed: 0, converged: false } as const;
+
+/** The reducers of the state fields that do not simply take the latest value (the direct driver applies them too). */
+export const DEBATE_STATE_REDUCERS = {
+  seq: (current: number, next: number): number => Math.max(current, next),
+  turns: (current: TurnRecord[], next: TurnRecord[]): TurnRecord[] => current.concat(next),
+};
+
 /**
  * The graph state of one debate. It stays small: the setup, the turn records (assessments, not token
  * streams), where the debate stands, and the seq of the next event so a resumed debate continues it.
@@ -9,15 +18,15 @@ import type { DebateSetup } from './debate-setup.js';
 export const DebateStateAnnotation = Annotation.Root({
   setup: Annotation<DebateSetup>,
   /** The seq the next event gets; never decreases. */
-  seq: Annotation<number>({ reducer: (current, next) => Math.max(current, next), default: () => 0 }),
+  seq: Annotation<number>({ reducer: DEBATE_STATE_REDUCERS.seq, default: () => DEBATE_STATE_DEFAULTS.seq }),
   /** The last round held (-1 before round 0; the blind vote's index once it ran). */
-  round: Annotation<number>({ reducer: (_current, next) => next, default: () => -1 }),
+  round: Annotation<number>({ reducer: (_current, next) => next, default: () => DEBATE_STATE_DEFAULTS.round }),
   /** The last debate round held (0 when the debate stopped after the independent round). */
-  roundsUsed: Annotation<number>({ reducer: (_current, next) => next, default: () => 0 }),
+  roundsUsed: Annotation<number>({ reducer: (_current, next) => next, default: () => DEBATE_STATE_DEFAULTS.roundsUsed }),
   /** Whether every candidate converged in the last round held. */
-  converged: Annotation<boolean>({ reducer: (_current, next) => next, default: () => false }),
+  converged: Annotation<boolean>({ reducer: (_current, next) => next, default: () => DEBATE_STATE_DEFAULTS.converged }),
   /** Every critic turn so far, in round order; nodes append. */
-  turns: Annotation<TurnRecord[]>({ reducer: (current, next) => current.concat(next), default: () => [] }),
+  turns: Annotation<TurnRecord[]>({ reducer: DEBATE_STATE_REDUCERS.turns, default: () => [] }),
   /** The finished debate, written by the consensus node. */
   result: Annotation<DebateResult | undefined>({ reducer: (_current, next) => next, default: () => undefined }),
 });

@@ -23,6 +23,8 @@ export interface DebateEventEmitter {
   advanceTo(seq: number): void;
   /** Drops every later event (after `debate-error`, so that late turns of an aborted round stay silent). */
   close(): void;
+  /** Drops every later event but `debate-error` (on cancellation, until the debate reports it and closes). */
+  mute(): void;
 }
 
 /** Creates the event emitter of one debate. */
@@ -40,6 +42,7 @@ export function createEventEmitter(options: {
   let seq = options.startSeq ?? 0;
   let started = false;
   let closed = false;
+  let muted = false;
   return {
     runId,
     debateId,
@@ -53,7 +56,7 @@ export function createEventEmitter(options: {
       return closed;
     },
     emit(init) {
-      if (closed) return undefined;
+      if (closed || (muted && init.type !== 'debate-error')) return undefined;
       const event = { ...init, runId, debateId, seq, at: now().toISOString() } as DebateEvent;
       seq++;
       if (init.type === 'debate-start') started = true;
@@ -65,6 +68,9 @@ export function createEventEmitter(options: {
     },
     close() {
       closed = true;
+    },
+    mute() {
+      muted = true;
     },
   };
 }

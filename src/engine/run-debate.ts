@@ -1,6 +1,6 @@
 import type { RunnableConfig } from '@langchain/core/runnables';
 import type { BaseCheckpointSaver } from '@langchain/langgraph';
-import { graphFor } from '../../graphs/index.js';
+import { graphFor, PROTOCOL_WIRINGS } from '../../graphs/index.js';
 import { type DebateEvent, type DebateInput, type DebateResult, type ResolvedPanel, TribunalError } from '../contracts/index.js';
 import type { ModelRegistry } from '../models/index.js';
 import type { DebateContext } from './debate-context.js';
@@ -8,7 +8,15 @@ import type { DebateGraphInvokeOptions } from './debate-graph.js';
 import { createDebateSetup, type DebateSetup } from './debate-setup.js';
 import type { DebateState } from './debate-state.js';
 import { createEventEmitter, type DebateEventEmitter } from './event-emitter.js';
+import { runDirect } from './run-direct.js';
 import { abortError } from './run-turn.js';
+
+/**
+ * What drives a debate's protocol: `direct` runs the protocol's node functions and router in a plain loop;
+ * `langgraph` runs its compiled LangGraph graph. Both follow the same wiring and give the same events and result;
+ * the direct driver costs far less CPU per debate but keeps no checkpoints.
+ */
+export type DebateDriver = 'direct' | 'langgraph';
 
 /** Options of one debate. */
 export interface RunDebateOptions {
@@ -33,10 +41,12 @@ export interface RunDebateOptions {
    * after an interruption continues after the last completed superstep (see runDebate for the events).
    */
   checkpointer?: BaseCheckpointSaver;
+  /** Defaults to `direct` without a checkpointer and `langgraph` with one (which needs it: `direct` is refused). */
+  driver?: DebateDriver;
 }
 
 /**
- * Runs one debate of `panel` over `input` with the panel's protocol graph and resolves with its result.
+ * Runs one debate of `panel` over `input` with the panel's protocol (driven as `driver` says) and resolves with its result.
  * Failed turns never fail the debate; only cancellation (code ABORTED) and unrecoverable problems reject,
  * after a `debate-error` event.
  *
@@ -55,11 +65,19 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
   const { checkpointer, signal } = options;
   let emitter: DebateEventEmitter | undefined;
   let threadConfig: RunnableConfig | undefined;
-  const graph = graphFor({
-    protocol: options.panel.panel.protocol,
-    ...(checkpointer === undefined ? {} : { checkpointer }),
-  });
+  // From the moment of cancellation only debate-error goes out, so late turns of the cancelled round stay silent
+  // however long the driver takes to unwind (the same events whichever driver runs the debate).
+  const mute = () => emitter?.mute();
+  const protocol = options.panel.panel.protocol;
+  const driver = options.driver ?? (checkpointer === undefined ? 'direct' : 'langgraph');
+  const graph = graphFor({ protocol, ...(checkpointer === undefined ? {} : { checkpointer }) });
   try {
+    if (driver === 'direct' && checkpointer) {
+      throw new TribunalError(
+        'INPUT_INVALID',
+        'the direct driver keeps no checkpoints; leave driver unset (or "langgraph") with a checkpointer',
+      );
+    }
     let setup = createDebateSetup({
       panel: options.panel,
       input: options.input,
@@ -92,6 +110,7 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
       ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
     });
     if (signal?.aborted) throw abortError(signal);
+    signal?.addEventListener('abort', mute, { once: true });
     // Resolve every model up front so an unknown model fails the debate before any turn runs.
     await Promise.all(
       [...Object.values(setup.models), ...(setup.chairModel === undefined ? [] : [setup.chairModel])].map((id) =>
@@ -100,13 +119,23 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
     );
     const context: DebateContext = { models: options.models, emitter };
     if (signal) context.signal = signal;
-    const invokeOptions: DebateGraphInvokeOptions = {
-      context,
-      callbacks: [],
-      ...(threadConfig ?? {}),
-      ...(signal === undefined ? {} : { signal }),
-    };
-    const state = await graph.invoke(input, invokeOptions);
+    let state: DebateState;
+    if (driver === 'direct') {
+      state = await runDirect({
+        wiring: PROTOCOL_WIRINGS[protocol],
+        setup,
+        context,
+        ...(signal === undefined ? {} : { signal }),
+      });
+    } else {
+      const invokeOptions: DebateGraphInvokeOptions = {
+        context,
+        callbacks: [],
+        ...(threadConfig ?? {}),
+        ...(signal === undefined ? {} : { signal }),
+      };
+      state = await graph.invoke(input, invokeOptions);
+    }
     if (!state.result) throw new TribunalError('INTERNAL', `debate "${setup.debateId}" ended without a result`);
     return state.result;
   } catch (error) {
@@ -135,6 +164,8 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
       }
     }
     throw failure;
+  } finally {
+    signal?.removeEventListener('abort', mute);
   }
 }
 

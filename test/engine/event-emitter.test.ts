@@ -30,4 +30,13 @@ describe('event emitter', () => {
     expect(emitter.emit({ type: 'debate-error', code: 'X', message: 'late' })).toBeUndefined();
     expect(events).toHaveLength(1);
   });
+
+  test('once muted, lets only debate-error through, without a gap in seq', () => {
+    const events: DebateEvent[] = [];
+    const emitter = createEventEmitter({ runId: 'r', debateId: 'd', onEvent: (event) => events.push(event) });
+    emitter.mute();
+    expect(emitter.emit({ type: 'round-end', round: 0, candidates: [], converged: false })).toBeUndefined();
+    expect(emitter.emit({ type: 'debate-error', code: 'ABORTED', message: 'cancelled' })?.seq).toBe(0);
+    expect(events.map((event) => event.type)).toEqual(['debate-error']);
+  });
 });

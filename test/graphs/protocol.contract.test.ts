@@ -4,9 +4,12 @@ import { graph as juryGraph } from '../../graphs/jury.js';
 import { graph as oneByOneGraph } from '../../graphs/one-by-one.js';
 import { graph as simultaneousGraph } from '../../graphs/simultaneous.js';
 import { type DebateEvent, type DebateInput, DebateResultSchema, PROTOCOLS, type Protocol } from '../../src/contracts/index.js';
-import { createDebateSetup, runDebate } from '../../src/engine/index.js';
+import { createDebateSetup, type DebateDriver, runDebate } from '../../src/engine/index.js';
 import { assessment, eventLog, expectValidStream, fakeModels, ofType } from '../engine/helpers.js';
 import { makeCritic, makePanel } from '../fakes/panel.js';
+
+/** Both drivers of runDebate must honour the contract (test/engine/drivers.test.ts checks they agree event for event). */
+const DRIVERS: DebateDriver[] = ['direct', 'langgraph'];
 
 const input: DebateInput = {
   id: 'item-7',
@@ -30,42 +33,46 @@ function script() {
 }
 
 describe.each(PROTOCOLS.map((protocol) => [protocol]))('protocol %s', (protocol: Protocol) => {
-  test('yields a valid event stream and a verdict', async () => {
-    const { models, calls } = script();
-    const log = eventLog();
-    const result = await runDebate({
-      panel: makePanel({ protocol, maxRounds: 2, tolerance: 1 }),
-      input,
-      models,
-      defaultModel: 'fake:critic',
-      onEvent: log.onEvent,
-    });
-    expectValidStream(log.events);
-    const types = log.types();
-    expect(types[0]).toBe('debate-start');
-    expect(types.slice(-2)).toEqual(['verdict', 'debate-end']);
-    expect(ofType(log.events, 'debate-start')[0]?.panel.protocol).toBe(protocol);
-    expect(ofType(log.events, 'debate-start')[0]?.itemId).toBe('item-7');
-    expect(result.protocol).toBe(protocol);
-    expect(result.itemId).toBe('item-7');
-    expect(log.events.every((event) => event.debateId === result.debateId)).toBe(true);
-    expect(DebateResultSchema.safeParse(result).success).toBe(true);
-    expect(result.verdict.ranking).toEqual(['right', 'wrong']);
-    expect(result.verdict.candidates.map((candidate) => candidate.rank)).toEqual([1, 2]);
-    const verdict = ofType(log.events, 'verdict')[0] as DebateEvent & { type: 'verdict' };
-    expect(verdict.ranking).toEqual(result.verdict.ranking);
-    const end = ofType(log.events, 'debate-end')[0];
-    expect(end?.turns).toBe(result.turns.length);
-    expect(end?.usage.calls).toBe(calls.length);
-    if (protocol === 'jury') {
-      expect(calls.every((call) => call.turn?.round === 0)).toBe(true);
-      expect(result.verdict.roundsUsed).toBe(0);
-      expect(ofType(log.events, 'debate-start')[0]?.panel.maxRounds).toBe(0);
-    } else {
-      expect(ofType(log.events, 'round-end').map((event) => event.round)).toEqual([0, 1, 2]);
-      expect(result.verdict.roundsUsed).toBe(2);
-    }
-  });
+  test.each(DRIVERS.map((driver) => [driver]))(
+    'yields a valid event stream and a verdict (%s driver)',
+    async (driver: DebateDriver) => {
+      const { models, calls } = script();
+      const log = eventLog();
+      const result = await runDebate({
+        panel: makePanel({ protocol, maxRounds: 2, tolerance: 1 }),
+        input,
+        models,
+        defaultModel: 'fake:critic',
+        onEvent: log.onEvent,
+        driver,
+      });
+      expectValidStream(log.events);
+      const types = log.types();
+      expect(types[0]).toBe('debate-start');
+      expect(types.slice(-2)).toEqual(['verdict', 'debate-end']);
+      expect(ofType(log.events, 'debate-start')[0]?.panel.protocol).toBe(protocol);
+      expect(ofType(log.events, 'debate-start')[0]?.itemId).toBe('item-7');
+      expect(result.protocol).toBe(protocol);
+      expect(result.itemId).toBe('item-7');
+      expect(log.events.every((event) => event.debateId === result.debateId)).toBe(true);
+      expect(DebateResultSchema.safeParse(result).success).toBe(true);
+      expect(result.verdict.ranking).toEqual(['right', 'wrong']);
+      expect(result.verdict.candidates.map((candidate) => candidate.rank)).toEqual([1, 2]);
+      const verdict = ofType(log.events, 'verdict')[0] as DebateEvent & { type: 'verdict' };
+      expect(verdict.ranking).toEqual(result.verdict.ranking);
+      const end = ofType(log.events, 'debate-end')[0];
+      expect(end?.turns).toBe(result.turns.length);
+      expect(end?.usage.calls).toBe(calls.length);
+      if (protocol === 'jury') {
+        expect(calls.every((call) => call.turn?.round === 0)).toBe(true);
+        expect(result.verdict.roundsUsed).toBe(0);
+        expect(ofType(log.events, 'debate-start')[0]?.panel.maxRounds).toBe(0);
+      } else {
+        expect(ofType(log.events, 'round-end').map((event) => event.round)).toEqual([0, 1, 2]);
+        expect(result.verdict.roundsUsed).toBe(2);
+      }
+    },
+  );
 
   test('the exported Studio graph runs on its own with the built-in fake judge and streams events', async () => {
     const graphs: Record<Protocol, typeof simultaneousGraph | typeof juryGraph> = {

@@ -1,0 +1,74 @@
+import { END } from '@langchain/langgraph';
+import { TribunalError } from '../contracts/index.js';
+import type { DebateContext, DebateNodeConfig } from './debate-context.js';
+import { type ProtocolWiring, ROUTE } from './debate-graph.js';
+import { type DebateNodeName, NODE } from './debate-nodes.js';
+import type { DebateSetup } from './debate-setup.js';
+import { DEBATE_STATE_DEFAULTS, DEBATE_STATE_REDUCERS, type DebateState, type DebateStateUpdate } from './debate-state.js';
+import { abortError } from './run-turn.js';
+
+/** More nodes than any protocol can visit (maxRounds is at most 10): a wiring that loops forever fails instead. */
+const MAX_STEPS = 100;
+
+/**
+ * Runs a protocol without LangGraph: the same node functions and router as its graph (`wiring`), one node after
+ * another in a plain loop, merging each node's update with the state's reducers. It keeps no checkpoints, so
+ * runDebate uses it only without a checkpointer; the events and the result are those of the graph.
+ * Cancellation rejects as soon as `signal` aborts, as LangGraph does, with an ABORTED TribunalError.
+ * @example
+ * const state = await runDirect({ wiring: PROTOCOL_WIRINGS.simultaneous, setup, context: { models, emitter } });
+ */
+export async function runDirect(options: {
+  wiring: ProtocolWiring;
+  setup: DebateSetup;
+  context: DebateContext;
+  signal?: AbortSignal;
+}): Promise<DebateState> {
+  const { wiring, signal } = options;
+  let state: DebateState = { setup: options.setup, ...DEBATE_STATE_DEFAULTS, turns: [], result: undefined };
+  const config: DebateNodeConfig = { context: options.context, ...(signal === undefined ? {} : { signal }) };
+  let node: DebateNodeName | typeof END = NODE.assess;
+  for (let step = 0; node !== END; step++) {
+    if (step === MAX_STEPS)
+      throw new TribunalError('INTERNAL', `protocol "${wiring.protocol}" ran ${MAX_STEPS} nodes without ending`);
+    if (signal?.aborted) throw abortError(signal);
+    const update = await untilAborted(wiring.nodes[node](state, config), signal);
+    state = merge(state, update);
+    const next: DebateNodeName | typeof ROUTE | typeof END | undefined = wiring.next[node];
+    if (next === undefined)
+      throw new TribunalError('INTERNAL', `protocol "${wiring.protocol}" has no way on from node "${node}"`);
+    node = next === ROUTE ? wiring.nodes.routeAfterRound(state) : next;
+  }
+  return state;
+}
+
+/** Applies a node's update: `seq` and `turns` through their reducers, every other field given replaces its value. */
+function merge(state: DebateState, update: DebateStateUpdate): DebateState {
+  const merged: DebateState = { ...state };
+  for (const [key, value] of Object.entries(update) as [keyof DebateState, unknown][]) {
+    if (value === undefined) continue;
+    if (key === 'seq') merged.seq = DEBATE_STATE_REDUCERS.seq(state.seq, value as number);
+    else if (key === 'turns') merged.turns = DEBATE_STATE_REDUCERS.turns(state.turns, value as DebateState['turns']);
+    else (merged as Record<string, unknown>)[key] = value;
+  }
+  return merged;
+}
+
+/** Settles with `work`, or rejects with ABORTED as soon as `signal` aborts (the work is left to wind down). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
