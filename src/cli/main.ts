@@ -9,6 +9,8 @@ Usage: tribunal <command> [options]
 
 Commands:
   debate     run one debate and watch it live (or --json for the event stream)
+  label      label a dataset: debate every item, resumably, into labels, pairs and a dataset card
+  export     regenerate a label run's output files from its store
   check      validate panels, personas and constitutions
   personas   list personas and their focus
   schemas    write JSON Schemas for the file formats and events
@@ -22,6 +24,14 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; help: string }>> = 
   debate: async () => {
     const module = await import('./commands/debate.js');
     return { run: module.debateCommand, help: module.DEBATE_HELP };
+  },
+  label: async () => {
+    const module = await import('./commands/label.js');
+    return { run: module.labelCommand, help: module.LABEL_HELP };
+  },
+  export: async () => {
+    const module = await import('./commands/export.js');
+    return { run: module.exportCommand, help: module.EXPORT_HELP };
   },
   check: async () => {
     const module = await import('./commands/check.js');

@@ -1,6 +1,7 @@
 import type { LangGraphRunnableConfig } from '@langchain/langgraph';
 import { createModelRegistry, type ModelRegistry } from '../models/index.js';
 import type { DebateEventEmitter } from './event-emitter.js';
+import type { DebateTurnCache } from './turn-cache.js';
 
 /** What the debate nodes need at run time but never checkpoint: models, the event emitter and the abort signal. */
 // A type alias, not an interface, so it fits LangGraph's index-signature context type.
@@ -9,6 +10,8 @@ export type DebateContext = {
   /** The debate's emitter; without one (LangGraph Studio) events go only to the graph's custom stream. */
   emitter?: DebateEventEmitter;
   signal?: AbortSignal;
+  /** Critic turns remembered across debates; a cached turn makes no model call. */
+  turnCache?: DebateTurnCache;
 };
 
 /** The config a debate node receives from LangGraph. */

@@ -10,6 +10,7 @@ import type { DebateState } from './debate-state.js';
 import { createEventEmitter, type DebateEventEmitter } from './event-emitter.js';
 import { runDirect } from './run-direct.js';
 import { abortError } from './run-turn.js';
+import type { DebateTurnCache } from './turn-cache.js';
 
 /**
  * What drives a debate's protocol: `direct` runs the protocol's node functions and router in a plain loop;
@@ -43,6 +44,8 @@ export interface RunDebateOptions {
   checkpointer?: BaseCheckpointSaver;
   /** Defaults to `direct` without a checkpointer and `langgraph` with one (which needs it: `direct` is refused). */
   driver?: DebateDriver;
+  /** Critic turns remembered across debates and runs (the store satisfies it); see `runTurn` for what is cached. */
+  turnCache?: DebateTurnCache;
 }
 
 /**
@@ -119,6 +122,7 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
     );
     const context: DebateContext = { models: options.models, emitter };
     if (signal) context.signal = signal;
+    if (options.turnCache) context.turnCache = options.turnCache;
     let state: DebateState;
     if (driver === 'direct') {
       state = await runDirect({

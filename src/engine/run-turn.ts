@@ -11,6 +11,7 @@ import {
 import type { DebateContext } from './debate-context.js';
 import type { Subject } from './debate-setup.js';
 import type { DebateEventInit } from './event-emitter.js';
+import { type CachedCriticTurn, criticTurnKey } from './turn-cache.js';
 
 const assessmentSchemas = new Map<string, ReturnType<typeof assessmentSchema>>();
 
@@ -40,7 +41,9 @@ export function turnIdOf(options: { round: number; criticId: string; candidateId
 /**
  * Runs one critic turn: emits turn-start, streams turn-delta events from the model's tokens, and emits
  * turn-end. A turn whose structured call fails (after the wrapper's retries and repair) is returned as
- * failed, never thrown; cancellation is thrown as an ABORTED TribunalError.
+ * failed, never thrown; cancellation is thrown as an ABORTED TribunalError. With a turn cache in the context,
+ * a turn whose key (`criticTurnKey`) is cached makes no model call: its turn-end has status `cached` and zero
+ * usage, and the record is `ok`; successful calls are cached. Cache failures only cost the cache hit.
  */
 export async function runTurn(options: {
   context: DebateContext;
@@ -86,7 +89,32 @@ export async function runTurn(options: {
     usage: { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 },
     attempts: 1,
   };
+  const cache = context.turnCache;
+  let cached = false;
   const structured = async <T>(schema: z.ZodType<T>, schemaName: string, keep: (value: T) => void) => {
+    const key =
+      cache &&
+      criticTurnKey({
+        messages: options.messages,
+        model: options.model,
+        schemaName,
+        scale: options.scale,
+        temperature: options.temperature,
+        maxTokens: options.maxTokens,
+        personaHash: critic.hash,
+        turn,
+      });
+    if (cache && key) {
+      const hit = await cache.getTurn({ key }).catch(() => undefined);
+      const value = schema.safeParse(subject.pair ? hit?.judgment : hit?.assessment);
+      if (hit && value.success) {
+        record.status = 'ok';
+        record.usage = { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 };
+        cached = true;
+        keep(value.data);
+        return;
+      }
+    }
     const outcome = await model.structured({ ...base, schema, schemaName });
     if (!outcome.success && (signal?.aborted || outcome.error.code === 'ABORTED')) throw abortError(signal, outcome.error);
     record.usage = outcome.usage;
@@ -94,6 +122,12 @@ export async function runTurn(options: {
     if (outcome.success) {
       record.status = 'ok';
       keep(outcome.value);
+      if (cache && key) {
+        const entry: CachedCriticTurn = { model: options.model, usage: outcome.usage };
+        if (record.assessment !== undefined) entry.assessment = record.assessment;
+        if (record.judgment !== undefined) entry.judgment = record.judgment;
+        await cache.putTurn({ key, turn: entry }).catch(() => undefined);
+      }
     } else {
       record.error = { code: outcome.error.code, message: outcome.error.message };
     }
@@ -110,7 +144,7 @@ export async function runTurn(options: {
   emit({
     type: 'turn-end',
     ...tag,
-    status: record.status,
+    status: cached ? 'cached' : record.status,
     ...(record.assessment === undefined ? {} : { assessment: record.assessment }),
     ...(record.judgment === undefined ? {} : { judgment: record.judgment }),
     ...(record.error === undefined ? {} : { error: record.error }),

@@ -1,0 +1,99 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { TribunalError } from '../../contracts/index.js';
+import { exportRun, exportSettingsOf, parseExportFlags } from '../../runner/index.js';
+import { openStore, STORE_FILE_NAME } from '../../store/index.js';
+import { EXIT } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+import { styleFor } from '../terminal.js';
+
+export const EXPORT_HELP = `Usage: tribunal export DIR [options]
+
+Regenerates a run directory's outputs from its store (DIR/tribunal.sqlite): labels.jsonl, the preference
+pairs, the dataset card README.md with its figure, and rejected.jsonl. Each file is replaced atomically.
+Without flags it repeats the settings the run was labeled with, so the files come out identical.
+
+Options:
+  --run ID                  the run to export (default: the latest run in DIR)
+  --pairs-format F          trl (pairs.jsonl) | openai (pairs.openai.jsonl)
+  --strategy S              best-vs-worst | best-vs-random-lower | all-pairs
+  --min-margin X            keep pairs whose score margin is at least X (panel scale units)
+  --min-agreement X         keep pairs whose candidates' agreement is at least X (0..1)
+  --seed S                  seed of best-vs-random-lower
+  --json                    print what was written as JSON
+  -h, --help                show this help`;
+
+/** `tribunal export DIR`: rewrite a run directory's output files from its store. */
+export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      run: { type: 'string' },
+      'pairs-format': { type: 'string' },
+      strategy: { type: 'string' },
+      'min-margin': { type: 'string' },
+      'min-agreement': { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(`${EXPORT_HELP}\n`);
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) throw new TribunalError('CONFIG_INVALID', 'give exactly one run directory: tribunal export DIR');
+  const directory = path.resolve(io.cwd, positionals[0] ?? '');
+  const overrides = parseExportFlags({
+    pairsFormat: values['pairs-format'],
+    strategy: values.strategy,
+    minMargin: values['min-margin'],
+    minAgreement: values['min-agreement'],
+    seed: values.seed,
+  });
+  if (!existsSync(path.join(directory, STORE_FILE_NAME))) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `${directory} holds no ${STORE_FILE_NAME}: give the --out directory of a "tribunal label" run`,
+    );
+  }
+  const store = openStore({ dir: directory, readonly: true });
+  try {
+    const run = values.run === undefined ? (await store.listRuns())[0] : await store.getRun({ runId: values.run });
+    if (!run) {
+      throw new TribunalError(
+        'CONFIG_INVALID',
+        values.run === undefined ? `${directory} holds no run yet` : `${directory} holds no run "${values.run}"`,
+      );
+    }
+    const settings = { ...exportSettingsOf(run.config.runtime), ...overrides };
+    const exported = await exportRun({ store, runId: run.id, directory, settings });
+    if (values.json) {
+      io.stdout.write(
+        `${JSON.stringify(
+          {
+            runId: run.id,
+            settings: exported.settings,
+            files: { ...exported.files, rejected: exported.rejectedFile ?? null },
+            summary: exported.summary,
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    } else {
+      const style = styleFor(io.stdout);
+      const { summary } = exported;
+      io.stdout.write(
+        `${style.bold(`Exported run ${run.id}`)}: ${summary.items} labels, ${summary.pairs} pairs (${exported.settings.strategy}, ` +
+          `${exported.settings.pairFormat}), ${exported.rejectedLines} rejected lines to ${directory}\n`,
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}

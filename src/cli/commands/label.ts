@@ -1,0 +1,305 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadPanel } from '../../config/index.js';
+import { INPUT_FORMATS, type InputFormat, TribunalError } from '../../contracts/index.js';
+import { formatRejection } from '../../datasets/index.js';
+import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
+import {
+  estimateLabeling,
+  type LabelingEstimate,
+  type LabelingResult,
+  parseExportFlags,
+  runLabeling,
+  type StopReason,
+} from '../../runner/index.js';
+import { EXIT } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+import { formatCost, formatCount, formatDuration, ProgressBar } from '../progress-bar.js';
+import { styleFor, table } from '../terminal.js';
+
+export const LABEL_HELP = `Usage: tribunal label INPUT --out DIR [options]
+
+Debates every item of INPUT (JSONL: native, HH-RLHF or TRL; gzipped or not) with the panel and writes
+labels.jsonl, pairs.jsonl, a dataset card (README.md) and rejected.jsonl to DIR. Progress lives in
+DIR/tribunal.sqlite: run the same command again to resume after a crash, Ctrl-C or a budget stop.
+
+Options:
+  --out DIR                 the run directory (required)
+  --panel FILE              panel file (default: panels/default.yaml)
+  --model ID                model for every critic, e.g. openai:gpt-4.1-mini, local:/path/model.gguf, fake:judge
+  --concurrency N           items debated at once (default 8)
+  --limit N                 import at most N items of INPUT
+  --max-cost USD            stop taking items before this session's spend would pass USD
+  --max-calls N             stop taking items before this session's model calls would pass N
+  --max-rounds N            override the panel's debate rounds
+  --dry-run                 estimate calls, tokens and cost, then exit without calling any model
+  --strict                  check the whole input first; refuse to start if any line is rejected
+  --retry-failed            put items whose debate failed back in the queue
+  --format F                input format: native | hh-rlhf | trl (default: detected)
+  --pairs-format F          trl (pairs.jsonl, default) | openai (pairs.openai.jsonl)
+  --strategy S              best-vs-worst (default) | best-vs-random-lower | all-pairs
+  --min-margin X            keep pairs whose score margin is at least X (panel scale units)
+  --min-agreement X         keep pairs whose candidates' agreement is at least X (0..1)
+  --seed S                  seed of best-vs-random-lower (default 0)
+  --json                    print the final summary as JSON on stdout
+  -h, --help                show this help
+
+Ctrl-C stops gracefully (in-flight debates keep their finished rounds, what is done is exported);
+a second Ctrl-C exits at once. Exit codes: 0 done, 1 invalid input or panel, 2 usage, 3 model errors,
+4 budget reached, 130 interrupted. See docs/labeling.md.`;
+
+/** `tribunal label`: label a dataset, resumably, with a progress bar. */
+export async function labelCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string' },
+      panel: { type: 'string' },
+      model: { type: 'string' },
+      concurrency: { type: 'string' },
+      limit: { type: 'string' },
+      'max-cost': { type: 'string' },
+      'max-calls': { type: 'string' },
+      'max-rounds': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      strict: { type: 'boolean' },
+      'retry-failed': { type: 'boolean' },
+      format: { type: 'string' },
+      'pairs-format': { type: 'string' },
+      strategy: { type: 'string' },
+      'min-margin': { type: 'string' },
+      'min-agreement': { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(`${LABEL_HELP}\n`);
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) {
+    throw new TribunalError('CONFIG_INVALID', 'give exactly one INPUT file: tribunal label INPUT --out DIR');
+  }
+  const input = path.resolve(io.cwd, positionals[0] ?? '');
+  if (!values.out && !values['dry-run']) throw new TribunalError('CONFIG_INVALID', '--out DIR is required: the run directory');
+  const outDir = path.resolve(io.cwd, values.out ?? '.');
+  const concurrency = integerFlag(values.concurrency, '--concurrency', 1, 4096) ?? 8;
+  const limit = integerFlag(values.limit, '--limit', 1, Number.MAX_SAFE_INTEGER);
+  const maxCalls = integerFlag(values['max-calls'], '--max-calls', 1, Number.MAX_SAFE_INTEGER);
+  const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', 0, 10);
+  const maxCostUsd = numberFlag(values['max-cost'], '--max-cost');
+  if (values.format !== undefined && !(INPUT_FORMATS as readonly string[]).includes(values.format)) {
+    throw new TribunalError('CONFIG_INVALID', `--format must be one of ${INPUT_FORMATS.join(', ')}, got "${values.format}"`);
+  }
+  const format = values.format as InputFormat | undefined;
+  const exportSettings = parseExportFlags({
+    pairsFormat: values['pairs-format'],
+    strategy: values.strategy,
+    minMargin: values['min-margin'],
+    minAgreement: values['min-agreement'],
+    seed: values.seed,
+  });
+
+  const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
+  if (maxRounds !== undefined) panel.panel.maxRounds = maxRounds;
+  const settings = loadSettings();
+  const defaultModel = resolveDefaultModel({
+    ...(values.model ? { explicit: values.model } : {}),
+    ...(panel.panel.model ? { panelModel: panel.panel.model } : {}),
+    settings,
+  });
+  const err = styleFor(io.stderr);
+  const out = styleFor(io.stdout);
+
+  if (values['dry-run']) {
+    const estimate = await estimateLabeling({
+      input,
+      panel,
+      defaultModel: defaultModel.id,
+      modelOverride: values.model,
+      limit,
+      format,
+    });
+    if (values.json) io.stdout.write(`${JSON.stringify(estimate, null, 2)}\n`);
+    else io.stdout.write(`${renderEstimate(estimate, out)}\n`);
+    return EXIT.ok;
+  }
+
+  if (!values.json)
+    io.stderr.write(err.dim(`model: ${defaultModel.id} (from ${defaultModel.source}) · run directory: ${outDir}\n`));
+  const bar = new ProgressBar({ stream: io.stderr, style: err });
+  const models = createModelRegistry({ settings });
+  let failuresShown = 0;
+  let result: LabelingResult;
+  try {
+    result = await runLabeling({
+      input,
+      outDir,
+      panel,
+      models,
+      defaultModel: defaultModel.id,
+      modelOverride: values.model,
+      concurrency,
+      limit,
+      maxCostUsd,
+      maxCalls,
+      strict: values.strict,
+      format,
+      retryFailed: values['retry-failed'],
+      export: exportSettings,
+      signal,
+      onProgress: (progress) => bar.update(progress),
+      onRejected: (rejection) => bar.log(err.yellow(`rejected ${formatRejection({ file: input, rejection })}`)),
+      onItemFailed: (failure) => {
+        failuresShown += 1;
+        if (failuresShown <= 20) {
+          bar.log(err.red(`item ${failure.itemId} (line ${failure.line}) ${failure.state}: ${failure.code}: ${failure.message}`));
+        } else if (failuresShown === 21) {
+          bar.log(err.red('more items failed; see the summary and rerun with --retry-failed'));
+        }
+      },
+    });
+  } finally {
+    bar.finish();
+    await models.close();
+  }
+
+  if (values.json) io.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
+  else io.stdout.write(`${renderSummary(result, out)}\n`);
+  return exitCodeOf(result.stopReason);
+}
+
+function exitCodeOf(reason: StopReason | undefined): number {
+  switch (reason) {
+    case undefined:
+      return EXIT.ok;
+    case 'max-calls':
+    case 'max-cost':
+      return EXIT.budget;
+    case 'interrupted':
+      return EXIT.interrupted;
+    case 'provider-failing':
+      return EXIT.model;
+    default: {
+      const unknown: never = reason;
+      return unknown;
+    }
+  }
+}
+
+const STOP_TEXT: Record<StopReason, string> = {
+  interrupted: 'interrupted',
+  'max-calls': 'the --max-calls budget is reached',
+  'max-cost': 'the --max-cost budget is reached',
+  'provider-failing': 'every turn of several items in a row failed with a provider error',
+};
+
+function renderSummary(result: LabelingResult, style: ReturnType<typeof styleFor>): string {
+  const { totals, session, export: exported } = result;
+  const seconds = session.elapsedMs / 1000;
+  const settled = session.done + session.failed + session.rejected;
+  const lines: string[] = [];
+  const opening =
+    result.opening === 'created'
+      ? 'new run'
+      : result.opening === 'resumed'
+        ? 'resumed'
+        : `resumed with a changed config (${result.requeued} items requeued)`;
+  lines.push(
+    `${style.bold(`Run ${result.runId}`)} (${opening}): ${totals.done}/${totals.items} items labeled` +
+      `${totals.failed > 0 ? style.red(`, ${totals.failed} failed`) : ''}` +
+      `${totals.rejected > 0 ? style.yellow(`, ${totals.rejected} refused`) : ''}` +
+      `${totals.rejectedLines > 0 ? style.yellow(`, ${totals.rejectedLines} input lines rejected`) : ''}` +
+      `${totals.pending > 0 ? `, ${totals.pending} pending` : ''}`,
+  );
+  lines.push(
+    `This session: ${session.done} done, ${session.failed} failed${session.aborted > 0 ? `, ${session.aborted} interrupted (they resume)` : ''} ` +
+      `in ${formatDuration(seconds)} (${seconds > 0 ? (settled / seconds).toFixed(2) : '0'} items/s) · ` +
+      `${session.usage.calls} calls · ${formatCount(session.usage.inputTokens)} in + ${formatCount(session.usage.outputTokens)} out tokens · ${formatCost(session.usage.costUsd)}`,
+  );
+  if (result.recovered > 0) lines.push(`Recovered ${result.recovered} items a crashed run left in progress.`);
+  const files = [
+    `${path.basename(exported.files.labels)} (${exported.summary.items} rows)`,
+    `${path.basename(exported.files.pairs)} (${exported.summary.pairs} pairs, ${exported.settings.strategy})`,
+    path.basename(exported.files.card),
+    ...(exported.rejectedFile ? [`rejected.jsonl (${exported.rejectedLines} lines)`] : []),
+  ];
+  lines.push(`Wrote ${path.dirname(exported.files.labels)}/: ${files.join(', ')}`);
+  if (result.stopReason) {
+    lines.push(style.yellow(`Stopped: ${STOP_TEXT[result.stopReason]}. Run the same command again to continue.`));
+  }
+  if (totals.failed > 0 && !result.stopReason) lines.push('Retry the failed items with --retry-failed.');
+  return lines.join('\n');
+}
+
+function summaryJson(result: LabelingResult): Record<string, unknown> {
+  return {
+    runId: result.runId,
+    opening: result.opening,
+    requeued: result.requeued,
+    status: result.status,
+    stopReason: result.stopReason ?? null,
+    imported: result.imported,
+    recovered: result.recovered,
+    totals: result.totals,
+    session: result.session,
+    files: { ...result.export.files, rejected: result.export.rejectedFile ?? null },
+    export: { settings: result.export.settings, pairs: result.export.summary.pairs, items: result.export.summary.items },
+  };
+}
+
+function renderEstimate(estimate: LabelingEstimate, style: ReturnType<typeof styleFor>): string {
+  const rows = [
+    ['model', 'calls', 'input tokens', 'output tokens', 'cost'],
+    ...estimate.models.map((entry) => [
+      entry.model,
+      String(entry.usage.calls),
+      formatCount(entry.usage.inputTokens),
+      formatCount(entry.usage.outputTokens),
+      entry.priced ? formatCost(entry.usage.costUsd) : 'unknown price',
+    ]),
+    [
+      'total',
+      String(estimate.total.calls),
+      formatCount(estimate.total.inputTokens),
+      formatCount(estimate.total.outputTokens),
+      formatCost(estimate.total.costUsd),
+    ],
+  ];
+  const lines = [
+    `${style.bold('Dry run')}: ${estimate.items} items from ${estimate.file} (${estimate.format})` +
+      `${estimate.rejectedLines > 0 ? `, ${estimate.rejectedLines} lines would be rejected` : ''}` +
+      `${estimate.rejectedItems > 0 ? `, ${estimate.rejectedItems} items would be refused` : ''}`,
+    '',
+    table(rows, style),
+    '',
+    `Upper bound: every debate runs all ${estimate.roundsPerDebate} rounds; debates that converge early cost less.`,
+    'Tokens are estimated as characters / 4; nothing was sent to any model.',
+  ];
+  if (estimate.models.some((entry) => !entry.priced)) lines.push('Models without a known price count as $0.');
+  return lines.join('\n');
+}
+
+function integerFlag(text: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `${flag} must be a whole number from ${min}${max < 1e15 ? ` to ${max}` : ''}, got "${text}"`,
+    );
+  }
+  return value;
+}
+
+function numberFlag(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text.replace(/^\$/, ''));
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) {
+    throw new TribunalError('CONFIG_INVALID', `${flag} must be a positive number of US dollars, got "${text}"`);
+  }
+  return value;
+}

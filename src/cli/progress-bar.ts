@@ -1,0 +1,181 @@
+import type { LabelingProgress } from '../runner/index.js';
+import type { Style } from './terminal.js';
+
+/** Where the bar draws: a terminal (one line redrawn in place) or a pipe or file (a plain line now and then). */
+export interface ProgressStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/** Options of `ProgressBar`. */
+export interface ProgressBarOptions {
+  stream: ProgressStream;
+  style: Style;
+  /** Draw as a terminal (default: `stream.isTTY`). */
+  tty?: boolean;
+  /** Least time between two redraws on a terminal. Default 100 ms. */
+  redrawMs?: number;
+  /** Time between two plain lines off a terminal. Default 10 s. */
+  lineMs?: number;
+  /** Clock, replaceable in tests. */
+  now?: () => number;
+}
+
+/**
+ * The progress display of `tribunal label`. On a terminal, one line redrawn in place: a bar, items done/total,
+ * items per second, ETA, model calls, tokens and cost; messages (`log`) print above it. Elsewhere, a plain line
+ * every `lineMs` with the same numbers, so logs of long runs stay readable.
+ */
+export class ProgressBar {
+  private readonly stream: ProgressStream;
+  private readonly style: Style;
+  private readonly tty: boolean;
+  private readonly redrawMs: number;
+  private readonly lineMs: number;
+  private readonly now: () => number;
+  private last: LabelingProgress | undefined;
+  private lastDrawn: LabelingProgress | undefined;
+  private lastDraw = Number.NEGATIVE_INFINITY;
+  private drawn = false;
+
+  constructor(options: ProgressBarOptions) {
+    this.stream = options.stream;
+    this.style = options.style;
+    this.tty = options.tty ?? Boolean(options.stream.isTTY);
+    this.redrawMs = options.redrawMs ?? 100;
+    this.lineMs = options.lineMs ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Takes a new snapshot; draws it when enough time passed since the last drawing. */
+  update(progress: LabelingProgress): void {
+    this.last = progress;
+    const now = this.now();
+    if (now - this.lastDraw < (this.tty ? this.redrawMs : this.lineMs)) return;
+    this.lastDraw = now;
+    this.draw(progress);
+  }
+
+  /** Prints a message line, above the bar on a terminal. */
+  log(line: string): void {
+    if (this.tty && this.drawn) {
+      this.stream.write(`\r\u001b[2K${line}\n`);
+      if (this.last) this.draw(this.last);
+    } else {
+      this.stream.write(`${line}\n`);
+    }
+  }
+
+  /** Draws the last snapshot one final time and ends the line. */
+  finish(): void {
+    if (this.last && (this.tty || this.last !== this.lastDrawn)) this.draw(this.last);
+    if (this.tty && this.drawn) this.stream.write('\n');
+    this.drawn = false;
+  }
+
+  private draw(progress: LabelingProgress): void {
+    this.lastDrawn = progress;
+    if (this.tty) {
+      const width = Math.max(40, (this.stream.columns ?? 100) - 1);
+      this.stream.write(`\r\u001b[2K${clipVisible(renderBarLine(progress, this.style), width)}`);
+      this.drawn = true;
+    } else {
+      this.stream.write(`${renderPlainLine(progress)}\n`);
+    }
+  }
+}
+
+/** The terminal line: `[██████░░░░] 12/20 60% · 3.2 items/s · ETA 0:03 · 144 calls · 52.1k tok · $0.0120`. */
+export function renderBarLine(progress: LabelingProgress, style: Style, barWidth = 24): string {
+  const settled = progress.done + progress.failed + progress.rejected;
+  const fraction = progress.total > 0 ? Math.min(1, settled / progress.total) : 1;
+  const filled = Math.round(fraction * barWidth);
+  const bar = `${style.green('█'.repeat(filled))}${style.dim('░'.repeat(barWidth - filled))}`;
+  const parts = [
+    `[${bar}] ${settled}/${progress.total} ${Math.floor(fraction * 100)}%`,
+    ...counts(progress, style),
+    `${formatRate(progress.itemsPerSecond)} items/s`,
+    `ETA ${progress.etaSeconds === undefined ? '--:--' : formatDuration(progress.etaSeconds)}`,
+    `${formatCount(progress.usage.calls)} calls`,
+    `${formatCount(progress.usage.inputTokens + progress.usage.outputTokens)} tok`,
+    formatCost(progress.usage.costUsd),
+  ];
+  if (progress.stopping) parts.push(style.yellow(`stopping (${progress.stopping})`));
+  return parts.join(' · ');
+}
+
+/** The line written off a terminal: `label: 12/20 items (1 failed) · 3.2 items/s · ETA 3s · ...`. */
+export function renderPlainLine(progress: LabelingProgress): string {
+  const settled = progress.done + progress.failed + progress.rejected;
+  const plain = { bold: id, dim: id, red: id, green: id, yellow: id, cyan: id, magenta: id };
+  const parts = [
+    `label: ${settled}/${progress.total} items`,
+    ...counts(progress, plain),
+    `${formatRate(progress.itemsPerSecond)} items/s`,
+    `ETA ${progress.etaSeconds === undefined ? 'unknown' : formatDuration(progress.etaSeconds)}`,
+    `${progress.usage.calls} calls`,
+    `${progress.usage.inputTokens + progress.usage.outputTokens} tokens`,
+    formatCost(progress.usage.costUsd),
+  ];
+  if (progress.stopping) parts.push(`stopping (${progress.stopping})`);
+  return parts.join(' · ');
+}
+
+function counts(progress: LabelingProgress, style: Style): string[] {
+  const parts: string[] = [];
+  if (progress.failed > 0) parts.push(style.red(`${progress.failed} failed`));
+  if (progress.rejected > 0) parts.push(style.yellow(`${progress.rejected} refused`));
+  return parts;
+}
+
+function id(text: string): string {
+  return text;
+}
+
+/** `0:07`, `12:03`, `1:02:03`. */
+export function formatDuration(seconds: number): string {
+  const total = Math.max(0, Math.round(seconds));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const pad = (value: number) => String(value).padStart(2, '0');
+  return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
+}
+
+/** `950`, `12.3k`, `4.5M`. */
+export function formatCount(value: number): string {
+  if (value < 1000) return String(Math.round(value));
+  if (value < 1e6) return `${(value / 1e3).toFixed(1)}k`;
+  return `${(value / 1e6).toFixed(1)}M`;
+}
+
+/** `$0.0123` below a dollar, `$12.34` above. */
+export function formatCost(usd: number): string {
+  return usd < 1 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
+}
+
+function formatRate(rate: number): string {
+  return rate >= 10 ? rate.toFixed(0) : rate.toFixed(1);
+}
+
+/** Cuts a line with ANSI styles to `width` visible characters. */
+function clipVisible(line: string, width: number): string {
+  let visible = 0;
+  let out = '';
+  for (let index = 0; index < line.length; index++) {
+    const char = line[index] ?? '';
+    if (char === '\u001b') {
+      const end = line.indexOf('m', index);
+      if (end !== -1) {
+        out += line.slice(index, end + 1);
+        index = end;
+        continue;
+      }
+    }
+    if (visible >= width) continue;
+    out += char;
+    visible += 1;
+  }
+  return out;
+}

@@ -1,0 +1,76 @@
+import type { InputFormat } from '../contracts/index.js';
+import { clipRaw, type ItemRejection, readItems } from '../datasets/index.js';
+import type { NewItem, RejectedLine, Store } from '../store/index.js';
+
+/** Items and refused lines written to the store per transaction while importing. */
+export const IMPORT_BATCH = 500;
+
+/** What importing an input into a run did. */
+export interface ImportReport {
+  /** Items new to the run (now pending). */
+  inserted: number;
+  /** Items a previous import of the same run already stored. */
+  existing: number;
+  /** Lines refused by the importer (bad JSON, bad fields, too long, duplicate ids), new and old. */
+  rejectedLines: number;
+}
+
+/**
+ * Streams an input file into a run's item queue in batches (one transaction each), idempotently: a resumed run
+ * re-imports the same lines and stores nothing twice. Refused lines are stored for `DIR/rejected.jsonl` and
+ * reported through `onRejected` the first time they are seen.
+ */
+export async function importItems(options: {
+  store: Store;
+  runId: string;
+  file: string;
+  format: InputFormat;
+  limit?: number | undefined;
+  onRejected?: ((rejection: ItemRejection) => void) | undefined;
+}): Promise<ImportReport> {
+  const { store, runId } = options;
+  const known = new Set((await store.listRejectedLines({ runId })).map((line) => line.line));
+  const report: ImportReport = { inserted: 0, existing: 0, rejectedLines: 0 };
+  let items: NewItem[] = [];
+  let rejected: RejectedLine[] = [];
+  const flush = async () => {
+    if (items.length > 0) {
+      const result = await store.upsertItems({ runId, items });
+      report.inserted += result.inserted;
+      report.existing += result.existing;
+      // Only a changed file can store an id from another line; readItems already refuses repeats within a file.
+      const byLine = new Map(items.map((entry) => [entry.line, entry.item]));
+      for (const duplicate of result.duplicates) {
+        const reason = `id: "${duplicate.itemId}" repeats the item on line ${duplicate.firstLine}: give each item its own id or drop the duplicate`;
+        const raw = clipRaw(JSON.stringify(byLine.get(duplicate.line) ?? null));
+        rejected.push({ line: duplicate.line, code: 'duplicate-id', field: 'id', reason, raw });
+        report.rejectedLines += 1;
+      }
+    }
+    if (rejected.length > 0) await store.putRejectedLines({ runId, lines: rejected });
+    items = [];
+    rejected = [];
+  };
+  for await (const result of readItems({
+    file: options.file,
+    format: options.format,
+    ...(options.limit === undefined ? {} : { limit: options.limit }),
+  })) {
+    if (result.kind === 'item') {
+      items.push({ line: result.line, item: result.item });
+    } else {
+      report.rejectedLines += 1;
+      rejected.push({
+        line: result.line,
+        code: result.code,
+        reason: result.reason,
+        raw: result.raw,
+        ...(result.field === undefined ? {} : { field: result.field }),
+      });
+      if (!known.has(result.line)) options.onRejected?.(result);
+    }
+    if (items.length + rejected.length >= IMPORT_BATCH) await flush();
+  }
+  await flush();
+  return report;
+}

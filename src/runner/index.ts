@@ -1,0 +1,16 @@
+/**
+ * Runner: labeling jobs over the engine and the store, shared by the CLI (`tribunal label`, `tribunal export`) and
+ * the server. `runLabeling` imports an input into a run directory's store, debates the pending items with a worker
+ * pool (checkpointed, cached, budgeted, resumable after any crash) and exports labels, pairs and a dataset card;
+ * `exportRun` regenerates the outputs from the store; `estimateLabeling` prices a run before anything is spent.
+ */
+export * from './critic-models.js';
+export * from './debate-ids.js';
+export * from './estimate-labeling.js';
+export * from './export-run.js';
+export * from './file-sha256.js';
+export * from './import-items.js';
+export * from './labeling-budget.js';
+export * from './labeling-config.js';
+export * from './labeling-progress.js';
+export * from './run-labeling.js';
