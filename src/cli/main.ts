@@ -14,6 +14,7 @@ Commands:
   check      validate panels, personas and constitutions
   personas   list personas and their focus
   schemas    write JSON Schemas for the file formats and events
+  serve      serve live debates over WebSocket, with the browser viewer
 
 Run "tribunal <command> --help" for a command's options.`;
 
@@ -44,6 +45,10 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; help: string }>> = 
   schemas: async () => {
     const module = await import('./commands/schemas.js');
     return { run: module.schemasCommand, help: module.SCHEMAS_HELP };
+  },
+  serve: async () => {
+    const module = await import('./commands/serve.js');
+    return { run: module.serveCommand, help: module.SERVE_HELP };
   },
 };
 

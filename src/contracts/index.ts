@@ -10,4 +10,5 @@ export * from './events.js';
 export * from './label.js';
 export * from './panel.js';
 export * from './persona.js';
+export * from './protocol.js';
 export * from './result.js';

@@ -3,6 +3,7 @@
  * binarized by a strategy and filters (TRL or OpenAI format), a Hugging Face dataset card and a score figure.
  * Every file is written atomically.
  */
+export * from './apply-overrides.js';
 export * from './binarize.js';
 export * from './candidate-text.js';
 export * from './dataset-card.js';

@@ -1,0 +1,84 @@
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { TribunalError } from '../../contracts/index.js';
+import { startServer } from '../../server/index.js';
+import { EXIT } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+import { styleFor } from '../terminal.js';
+
+export const SERVE_HELP = `Usage: tribunal serve [--host 127.0.0.1] [--port 8787] [--token TOKEN] [--store DIR] [--panel FILE] [--model ID]
+
+Serves live debates over WebSocket (ws://HOST:PORT/v1/stream, protocol v1: docs/protocol.md) and the viewer at
+http://HOST:PORT/: start debates, watch them and labeling runs stream, replay finished ones, override verdicts.
+
+Options:
+  --host HOST            address to bind (default 127.0.0.1); any other than loopback needs --token
+  --port PORT            port (default 8787; 0 picks a free one)
+  --token TOKEN          bearer token clients must send (at least 16 characters); generated and printed when omitted
+  --store DIR            the server's store: debates started here, and overrides (default .tribunal/serve)
+  --panel FILE           default panel of debates started over the socket (default: panels/default.yaml)
+  --model ID             model of every critic in debates started over the socket, e.g. openai:gpt-4.1-mini,
+                         local:/path/model.gguf, fake:judge (default: panel, then environment, then local)
+  --allow-origin ORIGIN  another browser origin allowed to connect (repeatable), e.g. https://viewer.example
+  -h, --help             show this help
+
+Watch a labeling run: open the viewer and enter its directory (the one given to tribunal label --out), or
+subscribe to it with {"v":1,"type":"run.subscribe","id":"1","run":"DIR","afterSeq":{}}.`;
+
+/** `tribunal serve`: the WebSocket server and viewer, until Ctrl-C. */
+export async function serveCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      token: { type: 'string' },
+      store: { type: 'string' },
+      panel: { type: 'string' },
+      model: { type: 'string' },
+      'allow-origin': { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(`${SERVE_HELP}\n`);
+    return EXIT.ok;
+  }
+  const port = values.port === undefined ? 8787 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TribunalError('CONFIG_INVALID', `--port must be an integer from 0 to 65535, got "${values.port}"`);
+  }
+  for (const origin of values['allow-origin'] ?? []) {
+    if (!/^https?:\/\/[^/\s]+$/i.test(origin)) {
+      throw new TribunalError(
+        'CONFIG_INVALID',
+        `--allow-origin must be an origin such as https://viewer.example, got "${origin}"`,
+      );
+    }
+  }
+  const dim = styleFor(io.stderr).dim;
+  const server = await startServer({
+    host: values.host ?? '127.0.0.1',
+    port,
+    storeDir: values.store ?? '.tribunal/serve',
+    cwd: io.cwd,
+    ...(values.token === undefined ? {} : { token: values.token }),
+    ...(values.panel === undefined ? {} : { panelFile: values.panel }),
+    ...(values.model === undefined ? {} : { model: values.model }),
+    ...(values['allow-origin'] === undefined ? {} : { allowedOrigins: values['allow-origin'] }),
+    log: (line) => io.stderr.write(`${dim(line)}\n`),
+  });
+  io.stdout.write(`tribunal serve: listening on ${server.url} (WebSocket ${server.streamUrl})\n`);
+  if (server.tokenGenerated) {
+    io.stdout.write(`token: ${server.token} (generated; pass --token to choose one)\n`);
+    io.stdout.write(`viewer: ${server.viewerUrl}\n`);
+  } else {
+    io.stdout.write(`viewer: ${server.url}/#token=<your token>\n`);
+  }
+  io.stdout.write(`store: ${server.store.location}\n`);
+  if (!signal.aborted) await once(signal, 'abort');
+  io.stderr.write('closing: cancelling running debates and closing connections…\n');
+  await server.close();
+  return EXIT.ok;
+}

@@ -1,0 +1,432 @@
+import { randomUUID } from 'node:crypto';
+import type { RawData, WebSocket } from 'ws';
+import {
+  type AckFrame,
+  CLIENT_FRAME_TYPES,
+  type ClientFrame,
+  ClientFrameSchema,
+  type DebateEvent,
+  type ErrorFrame,
+  type HelloFrame,
+  PROTOCOL_VERSION,
+  type ProtocolErrorCode,
+  TribunalError,
+} from '../contracts/index.js';
+import { redactText } from '../models/index.js';
+import type { VerdictOverride } from '../store/index.js';
+import { closeCodeFor, closeReason } from './close-codes.js';
+import type { DebateHub, Subscriber, Subscription } from './debate-hub.js';
+import type { LiveDebates } from './live-debates.js';
+import { Outbox } from './outbox.js';
+import type { RunCatalog, RunSource } from './run-catalog.js';
+import type { ServeLimits } from './server-limits.js';
+import { type Clock, TokenBucket } from './token-bucket.js';
+
+/** What every connection of a server shares. */
+export interface ConnectionContext {
+  hub: DebateHub;
+  live: LiveDebates;
+  catalog: RunCatalog;
+  limits: ServeLimits;
+  hello: () => HelloFrame;
+  /** Scrubbed from error messages sent to clients. */
+  secrets: readonly string[];
+  log: (line: string) => void;
+  clock?: Clock;
+}
+
+/** A request that failed with a protocol code; becomes an `error` frame. */
+class RequestError extends Error {
+  constructor(
+    readonly code: ProtocolErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Codes a client earns a strike for: enough of them in a burst closes the connection with 1008. */
+const STRIKE_CODES: ReadonlySet<ProtocolErrorCode> = new Set([
+  'BAD_JSON',
+  'BAD_FRAME',
+  'UNKNOWN_TYPE',
+  'UNSUPPORTED_VERSION',
+  'RATE_LIMITED',
+]);
+
+/**
+ * One client connection: validates every frame with zod at the edge, answers each request with an `ack` or an
+ * `error`, holds the client's subscriptions, and sends through an `Outbox` so a slow client only slows itself.
+ * Limits: message rate (token bucket), concurrent debates, subscriptions; bad frames earn strikes, and a client
+ * that keeps sending them is closed with 1008.
+ */
+export class Connection {
+  readonly id = randomUUID();
+  /** Cleared at each heartbeat ping, set by the pong. */
+  alive = true;
+  private readonly outbox: Outbox;
+  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly rate: TokenBucket;
+  private readonly strikes: TokenBucket;
+  private readonly subscriber: Subscriber;
+  private nextSub = 1;
+  private starting = 0;
+  private closed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly context: ConnectionContext,
+  ) {
+    const { limits } = context;
+    const clock = context.clock === undefined ? {} : { clock: context.clock };
+    this.rate = new TokenBucket({ capacity: limits.messageBurst, perSecond: limits.messagesPerSecond, ...clock });
+    this.strikes = new TokenBucket({ capacity: limits.maxStrikes, perSecond: limits.strikesForgivenPerSecond, ...clock });
+    this.outbox = new Outbox({
+      transport: ws,
+      lowWaterMark: limits.lowWaterMark,
+      maxBufferedBytes: limits.maxBufferedBytes,
+      onOverflow: () => this.closeSlow(),
+    });
+    const connection = this;
+    this.subscriber = {
+      deliver: (options) => this.outbox.sendEvent(options),
+      live: ({ sub, replayed }) => this.sendFrame({ v: PROTOCOL_VERSION, type: 'subscription.live', sub, replayed }),
+      failed: ({ sub, error }) => {
+        this.subscriptions.delete(sub);
+        this.sendError({ sub, ...this.describe(error) });
+      },
+      whenWritable: () => this.outbox.whenWritable(),
+      get closed() {
+        return connection.closed;
+      },
+    };
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    ws.on('close', () => this.dispose());
+    ws.on('error', (error) => context.log(`connection ${this.id}: ${error.message}`));
+    this.sendFrame(context.hello());
+  }
+
+  /** Frames waiting in this connection's outbox, and deltas it has merged (for stats and tests). */
+  get backlog(): { queued: number; coalesced: number; buffered: number } {
+    return { queued: this.outbox.queued, coalesced: this.outbox.coalescedDeltas, buffered: this.ws.bufferedAmount };
+  }
+
+  /** Pings the peer; a peer that did not answer the previous ping is terminated. Returns false when it was. */
+  heartbeat(): boolean {
+    if (!this.alive) {
+      this.context.log(`connection ${this.id}: no pong since the last ping; terminating`);
+      this.ws.terminate();
+      return false;
+    }
+    this.alive = false;
+    try {
+      this.ws.ping();
+    } catch {
+      // the socket is closing; its close event cleans up
+    }
+    return true;
+  }
+
+  /** Sends an error frame with `code`, then closes with the close code mapped from it. */
+  closeWith(code: ProtocolErrorCode, message: string): void {
+    if (this.closed) return;
+    this.sendError({ code, message });
+    this.closed = true;
+    this.ws.close(closeCodeFor(code), closeReason(message));
+    setTimeout(() => this.ws.terminate(), 2_000).unref();
+    this.dispose();
+  }
+
+  private closeSlow(): void {
+    if (this.closed) return;
+    this.context.log(
+      `connection ${this.id}: client too slow (over ${this.context.limits.maxBufferedBytes} bytes behind); closing`,
+    );
+    this.closed = true;
+    this.outbox.close();
+    this.ws.close(closeCodeFor('SLOW_CONSUMER'), 'SLOW_CONSUMER: reconnect with afterSeq to resume');
+    setTimeout(() => this.ws.terminate(), 1_000).unref();
+    this.dispose();
+  }
+
+  private dispose(): void {
+    this.closed = true;
+    for (const subscription of this.subscriptions.values()) this.context.hub.unsubscribe(subscription);
+    this.subscriptions.clear();
+    this.outbox.close();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    if (!this.rate.take()) {
+      this.reject(undefined, 'RATE_LIMITED', `too many messages: at most ${this.context.limits.messagesPerSecond} per second`);
+      return;
+    }
+    if (isBinary) {
+      this.reject(undefined, 'BAD_FRAME', 'frames are JSON text messages, not binary');
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(rawText(data));
+    } catch (error) {
+      this.reject(undefined, 'BAD_JSON', `the message is not JSON: ${(error as Error).message}`);
+      return;
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      this.reject(undefined, 'BAD_FRAME', 'a frame is a JSON object with "v" and "type"');
+      return;
+    }
+    const record = value as Record<string, unknown>;
+    const id = typeof record.id === 'string' && record.id.length > 0 && record.id.length <= 64 ? record.id : undefined;
+    if (record.v !== PROTOCOL_VERSION) {
+      this.reject(id, 'UNSUPPORTED_VERSION', `this server speaks protocol v${PROTOCOL_VERSION}; send "v": ${PROTOCOL_VERSION}`);
+      return;
+    }
+    if (typeof record.type !== 'string' || !(CLIENT_FRAME_TYPES as readonly string[]).includes(record.type)) {
+      this.reject(
+        id,
+        'UNKNOWN_TYPE',
+        `unknown frame type ${JSON.stringify(record.type)}; expected one of ${CLIENT_FRAME_TYPES.join(', ')}`,
+      );
+      return;
+    }
+    const parsed = ClientFrameSchema.safeParse(value);
+    if (!parsed.success) {
+      const issues = parsed.error.issues
+        .slice(0, 5)
+        .map((issue) => `${issue.path.join('.') || '(frame)'}: ${issue.message}`)
+        .join('; ');
+      this.reject(id, 'BAD_FRAME', `invalid ${record.type} frame: ${issues}`);
+      return;
+    }
+    const frame = parsed.data;
+    this.handle(frame).catch((error: unknown) => {
+      if (this.closed) return;
+      this.sendError({ id: frame.id, ...this.describe(error) });
+    });
+  }
+
+  private async handle(frame: ClientFrame): Promise<void> {
+    switch (frame.type) {
+      case 'debate.start':
+        return this.onDebateStart(frame);
+      case 'run.subscribe':
+        return this.onSubscribe(frame);
+      case 'run.unsubscribe':
+        return this.onUnsubscribe(frame);
+      case 'run.cancel':
+        return this.onCancel(frame);
+      case 'verdict.override':
+        return this.onOverride(frame);
+      default: {
+        const unknown: never = frame;
+        throw new TribunalError('INTERNAL', `unhandled frame ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  private async onDebateStart(frame: Extract<ClientFrame, { type: 'debate.start' }>): Promise<void> {
+    const { limits, live, catalog } = this.context;
+    if (live.count(this.id) + this.starting >= limits.maxConcurrentDebates) {
+      throw new RequestError(
+        'LIMIT_EXCEEDED',
+        `this connection already runs ${limits.maxConcurrentDebates} debates (its limit); wait for one to finish`,
+      );
+    }
+    this.checkSubscriptionRoom();
+    this.starting++;
+    let started: { runId: string; debateId: string };
+    try {
+      started = await live.start({ prompt: frame.prompt, candidates: frame.candidates, panel: frame.panel, owner: this.id });
+    } finally {
+      this.starting--;
+    }
+    if (this.closed) return;
+    const sub = this.newSubId();
+    this.sendAck({ id: frame.id, for: frame.type, runId: started.runId, debateId: started.debateId, sub });
+    this.openSubscription({ sub, source: catalog.liveSource(), debateId: started.debateId, afterSeq: -1 });
+  }
+
+  private async onSubscribe(frame: Extract<ClientFrame, { type: 'run.subscribe' }>): Promise<void> {
+    this.checkSubscriptionRoom();
+    const source = await this.resolveRun(frame.run);
+    if (frame.debateId !== undefined) {
+      await this.requireDebate(source, frame.debateId);
+    } else if (typeof frame.afterSeq === 'number') {
+      throw new RequestError('BAD_FRAME', 'without debateId, afterSeq is a map { debateId: lastSeq }');
+    }
+    if (this.closed) return;
+    const sub = this.newSubId();
+    this.sendAck({
+      id: frame.id,
+      for: frame.type,
+      runId: source.runId,
+      ...(frame.debateId === undefined ? {} : { debateId: frame.debateId }),
+      sub,
+    });
+    this.openSubscription({
+      sub,
+      source,
+      ...(frame.debateId === undefined ? {} : { debateId: frame.debateId }),
+      ...(frame.afterSeq === undefined ? {} : { afterSeq: frame.afterSeq }),
+    });
+  }
+
+  private async onUnsubscribe(frame: Extract<ClientFrame, { type: 'run.unsubscribe' }>): Promise<void> {
+    const subscription = this.subscriptions.get(frame.sub);
+    if (!subscription) throw new RequestError('NOT_FOUND', `no subscription "${frame.sub}" on this connection`);
+    this.context.hub.unsubscribe(subscription);
+    this.subscriptions.delete(frame.sub);
+    this.sendAck({ id: frame.id, for: frame.type, sub: frame.sub });
+  }
+
+  private async onCancel(frame: Extract<ClientFrame, { type: 'run.cancel' }>): Promise<void> {
+    const { live, catalog } = this.context;
+    const source = frame.run === undefined ? catalog.liveSource() : await this.resolveRun(frame.run);
+    if (source.live && live.cancel(frame.debateId)) {
+      this.sendAck({ id: frame.id, for: frame.type, runId: source.runId, debateId: frame.debateId });
+      return;
+    }
+    await this.requireDebate(source, frame.debateId);
+    throw new RequestError(
+      'NOT_CANCELLABLE',
+      source.live
+        ? `debate ${frame.debateId} has already ended`
+        : `debate ${frame.debateId} belongs to a labeling run in another process: stop that process (Ctrl-C) instead`,
+    );
+  }
+
+  private async onOverride(frame: Extract<ClientFrame, { type: 'verdict.override' }>): Promise<void> {
+    const source = await this.resolveRun(frame.run);
+    const start = await this.debateStart(source, frame.debateId);
+    if (start === undefined) throw new RequestError('NOT_FOUND', `no debate "${frame.debateId}" in run ${source.runId}`);
+    const ids = start.candidates.map((candidate) => candidate.id);
+    if (frame.kind === 'prefer' && frame.candidateId === undefined) {
+      throw new RequestError('BAD_FRAME', `kind "prefer" needs a candidateId: one of ${ids.join(', ')}`);
+    }
+    if (frame.candidateId !== undefined && !ids.includes(frame.candidateId)) {
+      throw new RequestError(
+        'BAD_FRAME',
+        `candidate "${frame.candidateId}" is not in debate ${frame.debateId}; its candidates are ${ids.join(', ')}`,
+      );
+    }
+    const store = this.context.catalog.writableStore(source);
+    const itemId = start.itemId ?? (await source.store.getDebate({ runId: source.runId, debateId: frame.debateId }))?.itemId;
+    const stored = await store.putOverride({
+      runId: source.runId,
+      debateId: frame.debateId,
+      kind: frame.kind,
+      ...(itemId === undefined ? {} : { itemId }),
+      ...(frame.candidateId === undefined ? {} : { candidateId: frame.candidateId }),
+      ...(frame.note === undefined ? {} : { note: frame.note }),
+    });
+    this.sendAck({
+      id: frame.id,
+      for: frame.type,
+      runId: source.runId,
+      debateId: frame.debateId,
+      override: overrideForFrame(stored),
+    });
+  }
+
+  private openSubscription(options: {
+    sub: string;
+    source: RunSource;
+    debateId?: string;
+    afterSeq?: number | Record<string, number>;
+  }): void {
+    const subscription = this.context.hub.subscribe({ ...options, subscriber: this.subscriber });
+    this.subscriptions.set(options.sub, subscription);
+  }
+
+  private checkSubscriptionRoom(): void {
+    if (this.subscriptions.size >= this.context.limits.maxSubscriptions) {
+      throw new RequestError(
+        'LIMIT_EXCEEDED',
+        `this connection has ${this.subscriptions.size} subscriptions (its limit); unsubscribe from one first`,
+      );
+    }
+  }
+
+  private async resolveRun(reference: string): Promise<RunSource> {
+    const source = await this.context.catalog.resolve(reference);
+    if (source === undefined) {
+      throw new RequestError(
+        'NOT_FOUND',
+        `no run "${reference}": give a run id (see GET /v1/runs) or a labeling run's directory`,
+      );
+    }
+    return source;
+  }
+
+  private async requireDebate(source: RunSource, debateId: string): Promise<void> {
+    if (source.live && this.context.hub.liveEvents(debateId) !== undefined) return;
+    if (await source.store.getDebate({ runId: source.runId, debateId })) return;
+    throw new RequestError('NOT_FOUND', `no debate "${debateId}" in run ${source.runId}`);
+  }
+
+  private async debateStart(
+    source: RunSource,
+    debateId: string,
+  ): Promise<Extract<DebateEvent, { type: 'debate-start' }> | undefined> {
+    const held = source.live ? this.context.hub.liveEvents(debateId) : undefined;
+    const events =
+      held ??
+      (await source.store.eventsAfter({ runId: source.runId, debateId, afterSeq: -1, limit: 1 })).map((stored) => stored.event);
+    const first = events[0];
+    return first?.type === 'debate-start' ? first : undefined;
+  }
+
+  private reject(id: string | undefined, code: ProtocolErrorCode, message: string): void {
+    this.sendError({ ...(id === undefined ? {} : { id }), code, message });
+    if (STRIKE_CODES.has(code) && !this.strikes.take()) {
+      this.closeWith('POLICY_VIOLATION', `too many invalid or excess messages (last: ${code}); closing`);
+    }
+  }
+
+  private describe(error: unknown): { code: ProtocolErrorCode; message: string } {
+    if (error instanceof RequestError) return { code: error.code, message: error.message };
+    if (error instanceof TribunalError) return { code: error.code, message: error.message };
+    this.context.log(`connection ${this.id}: internal error: ${(error as Error)?.stack ?? String(error)}`);
+    return { code: 'INTERNAL', message: 'internal error; the server log has the details' };
+  }
+
+  private newSubId(): string {
+    return `s${this.nextSub++}`;
+  }
+
+  private sendAck(frame: Omit<AckFrame, 'v' | 'type'>): void {
+    this.sendFrame({ v: PROTOCOL_VERSION, type: 'ack', ...frame });
+  }
+
+  private sendError(frame: Omit<ErrorFrame, 'v' | 'type'>): void {
+    this.sendFrame({ v: PROTOCOL_VERSION, type: 'error', ...frame, message: redactText(frame.message, this.context.secrets) });
+  }
+
+  private sendFrame(frame: object): void {
+    this.outbox.sendFrame(JSON.stringify(frame));
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+function overrideForFrame(override: VerdictOverride): NonNullable<AckFrame['override']> {
+  return {
+    id: override.id,
+    runId: override.runId,
+    kind: override.kind,
+    createdAt: override.createdAt,
+    ...(override.itemId === undefined ? {} : { itemId: override.itemId }),
+    ...(override.debateId === undefined ? {} : { debateId: override.debateId }),
+    ...(override.candidateId === undefined ? {} : { candidateId: override.candidateId }),
+    ...(override.note === undefined ? {} : { note: override.note }),
+  };
+}

@@ -1,0 +1,153 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ProtocolErrorCode } from '../contracts/index.js';
+import { TribunalError } from '../contracts/index.js';
+import { httpStatusFor } from './close-codes.js';
+import type { DebateHub } from './debate-hub.js';
+import type { LiveDebates } from './live-debates.js';
+import type { PanelDirectory } from './panel-directory.js';
+import type { RunCatalog } from './run-catalog.js';
+
+/** What the JSON API reads. */
+export interface HttpApiContext {
+  catalog: RunCatalog;
+  hub: DebateHub;
+  live: LiveDebates;
+  panels: PanelDirectory;
+  defaults: { panel: string; model: string };
+}
+
+/** An API failure with a protocol code; the status comes from `httpStatusFor`. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: ProtocolErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Writes a JSON response. */
+export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    ...headers,
+  });
+  response.end(text);
+}
+
+/** Writes `{ error: { code, message } }` with the status mapped from the code. */
+export function sendApiError(response: ServerResponse, code: ProtocolErrorCode, message: string): void {
+  sendJson(
+    response,
+    httpStatusFor(code),
+    { error: { code, message } },
+    code === 'UNAUTHORIZED' ? { 'WWW-Authenticate': 'Bearer' } : {},
+  );
+}
+
+/**
+ * The read-only JSON API under `/v1` (bearer token required) that the viewer lists with:
+ * `GET /v1/runs[?dir=DIR]` (runs; `dir` opens a labeling run's directory), `GET /v1/debates?run=RUN[&limit=N]`,
+ * `GET /v1/overrides?run=RUN[&debateId=ID]`, `GET /v1/panels`.
+ */
+export async function handleApi(options: {
+  context: HttpApiContext;
+  request: IncomingMessage;
+  response: ServerResponse;
+  url: URL;
+}): Promise<void> {
+  const { context, response, url } = options;
+  const { catalog } = context;
+  const param = (name: string) => url.searchParams.get(name) ?? undefined;
+  try {
+    switch (url.pathname) {
+      case '/v1/runs': {
+        const dir = param('dir');
+        if (dir !== undefined && (await catalog.openDir(dir)) === undefined) {
+          throw new ApiError('NOT_FOUND', `no Tribunal store in "${dir}" (expected ${dir}/tribunal.sqlite)`);
+        }
+        sendJson(response, 200, { liveRunId: catalog.liveRunId, runs: await catalog.listRuns() });
+        return;
+      }
+      case '/v1/debates': {
+        const source = await requireRun(catalog, param('run'));
+        const limit = clampInt(param('limit'), 500, 1, 5000);
+        const stored = await source.store.listDebates({ runId: source.runId });
+        const debates = stored.slice(-limit).map((debate) => ({
+          ...debate,
+          running: source.live ? context.live.has(debate.debateId) : debate.status === 'running',
+        }));
+        if (source.live) {
+          // Debates so new that the store has not written their first events yet.
+          const known = new Set(debates.map((debate) => debate.debateId));
+          const now = new Date().toISOString();
+          for (const debateId of runningLiveDebates(context)) {
+            if (known.has(debateId)) continue;
+            debates.push({
+              runId: source.runId,
+              debateId,
+              itemId: debateId,
+              status: 'running',
+              lastSeq: (context.hub.liveEvents(debateId)?.length ?? 0) - 1,
+              events: context.hub.liveEvents(debateId)?.length ?? 0,
+              firstEventId: Number.MAX_SAFE_INTEGER,
+              lastEventId: Number.MAX_SAFE_INTEGER,
+              startedAt: now,
+              updatedAt: now,
+              running: true,
+            });
+          }
+        }
+        sendJson(response, 200, { runId: source.runId, live: source.live, debates });
+        return;
+      }
+      case '/v1/overrides': {
+        const source = await requireRun(catalog, param('run'));
+        const debateId = param('debateId');
+        const overrides = await source.store.listOverrides({
+          runId: source.runId,
+          ...(debateId === undefined ? {} : { debateId }),
+        });
+        sendJson(response, 200, { runId: source.runId, overrides });
+        return;
+      }
+      case '/v1/panels':
+        sendJson(response, 200, {
+          default: context.defaults.panel,
+          model: context.defaults.model,
+          panels: await context.panels.names(),
+        });
+        return;
+      default:
+        throw new ApiError('NOT_FOUND', `no API endpoint ${url.pathname}`);
+    }
+  } catch (error) {
+    if (error instanceof ApiError || error instanceof TribunalError) {
+      sendApiError(response, error.code, error.message);
+      return;
+    }
+    sendApiError(response, 'INTERNAL', 'internal error; the server log has the details');
+    throw error;
+  }
+}
+
+async function requireRun(catalog: RunCatalog, reference: string | undefined) {
+  if (reference === undefined) throw new ApiError('BAD_FRAME', 'the "run" query parameter is required (a run id or a directory)');
+  const source = await catalog.resolve(reference);
+  if (source === undefined) throw new ApiError('NOT_FOUND', `no run "${reference}"`);
+  return source;
+}
+
+function runningLiveDebates(context: HttpApiContext): string[] {
+  return context.live.runningIds();
+}
+
+function clampInt(value: string | undefined, fallback: number, min: number, max: number): number {
+  const parsed = value === undefined ? Number.NaN : Number(value);
+  if (!Number.isInteger(parsed)) return fallback;
+  return Math.min(max, Math.max(min, parsed));
+}

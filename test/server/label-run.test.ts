@@ -1,0 +1,137 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPanel } from '../../src/config/index.js';
+import type { DebateEvent } from '../../src/contracts/index.js';
+import { runDebate } from '../../src/engine/index.js';
+import { labelRowFromEvents } from '../../src/export/index.js';
+import { createModelRegistry } from '../../src/models/index.js';
+import { EventWriter, openStore, type RunConfig, type Store } from '../../src/store/index.js';
+import { CANDIDATES, PROMPT, startTestServer, TestClient } from './ws-harness.js';
+
+type TestServer = Awaited<ReturnType<typeof startTestServer>>;
+
+const CONFIG: RunConfig = {
+  input: { file: 'items.jsonl', sha256: 'abc123', format: 'native' },
+  panel: { id: 'default', hash: 'panel-hash' },
+  personas: {},
+  constitution: null,
+  models: {},
+  options: {},
+};
+
+/**
+ * Labels items the way `tribunal label` does (claim, debate with events through an EventWriter, markDone), on its
+ * own store connection, as another process would.
+ */
+async function labelItems(options: { store: Store; runId: string; count: number }): Promise<string[]> {
+  const { store, runId } = options;
+  const panel = await loadPanel();
+  const models = createModelRegistry({ settings: {} });
+  const writer = new EventWriter({ store, flushMs: 10, flushEvents: 8 });
+  const debateIds: string[] = [];
+  try {
+    for (const claimed of await store.claimPending({ runId, limit: options.count })) {
+      const events: DebateEvent[] = [];
+      const debateId = `${runId}:${claimed.itemId}`;
+      debateIds.push(debateId);
+      await runDebate({
+        panel,
+        input: claimed.item,
+        models,
+        defaultModel: 'fake:judge?latencyMs=20',
+        runId,
+        debateId,
+        itemId: claimed.itemId,
+        onEvent: (event) => {
+          events.push(event);
+          writer.append(event);
+        },
+      });
+      const label = labelRowFromEvents({ events });
+      if (!label.success) throw label.error;
+      await writer.markDone({ runId, itemId: claimed.itemId, result: label.value, attempt: claimed.attempt });
+    }
+  } finally {
+    await writer.close();
+    await models.close();
+  }
+  return debateIds;
+}
+
+describe('tribunal serve: watching a labeling run', () => {
+  let server: TestServer;
+  let labelDir: string;
+  let labelStore: Store;
+  let runId: string;
+  beforeAll(async () => {
+    server = await startTestServer();
+    labelDir = path.join(server.dir, 'label-run');
+    labelStore = openStore({ dir: labelDir });
+    const { run } = await labelStore.createOrResumeRun({ config: CONFIG });
+    runId = run.id;
+    await labelStore.upsertItems({
+      runId,
+      items: [1, 2].map((line) => ({
+        line,
+        item: {
+          id: `item-${line}`,
+          prompt: PROMPT,
+          candidates: CANDIDATES.map((text, index) => ({ id: `c${index + 1}`, text })),
+          meta: {},
+        },
+      })),
+    });
+  });
+  afterAll(async () => {
+    await labelStore.close();
+    await server.cleanup();
+  });
+
+  it('streams a labeling run live by its directory, exactly as stored', async () => {
+    const client = await TestClient.connect(server.streamUrl, { token: server.token });
+    const ack = await client.request({ type: 'run.subscribe', run: labelDir, afterSeq: {} });
+    expect(ack).toMatchObject({ type: 'ack', runId });
+    if (ack.type !== 'ack' || !ack.sub) throw new Error('no ack');
+    await client.waitFor(() => client.liveSubs.has(ack.sub as string));
+
+    const debateIds = await labelItems({ store: labelStore, runId, count: 2 });
+    await client.waitFor(() => client.count('debate-end') === 2);
+    for (const debateId of debateIds) {
+      const stored = (await labelStore.eventsAfter({ runId, debateId, limit: 10_000 })).map((entry) => entry.event);
+      expect(client.events(ack.sub).filter((event) => event.debateId === debateId)).toEqual(stored);
+    }
+
+    // The run id works too once the directory is known, and so does the API listing.
+    const byId = await client.request({ type: 'run.subscribe', run: runId, debateId: debateIds[0], afterSeq: 10 });
+    expect(byId).toMatchObject({ type: 'ack', runId });
+    const runs = (await (
+      await fetch(`${server.url}/v1/runs?dir=${encodeURIComponent(labelDir)}`, {
+        headers: { Authorization: `Bearer ${server.token}` },
+      })
+    ).json()) as { runs: Array<{ runId: string; totals: { done: number } }> };
+    expect(runs.runs).toContainEqual(expect.objectContaining({ runId, totals: expect.objectContaining({ done: 2 }) }));
+    const debates = (await (
+      await fetch(`${server.url}/v1/debates?run=${encodeURIComponent(runId)}`, {
+        headers: { Authorization: `Bearer ${server.token}` },
+      })
+    ).json()) as { debates: Array<{ debateId: string; status: string }> };
+    expect(debates.debates.map((debate) => [debate.debateId, debate.status])).toEqual(debateIds.map((id) => [id, 'done']));
+
+    // Another process's run cannot be cancelled from here, but its verdicts can be overridden (in its own store).
+    expect(await client.request({ type: 'run.cancel', run: labelDir, debateId: debateIds[0] })).toMatchObject({
+      code: 'NOT_CANCELLABLE',
+    });
+    const override = await client.request({
+      type: 'verdict.override',
+      run: labelDir,
+      debateId: debateIds[1],
+      kind: 'wrong',
+      note: 'both are wrong',
+    });
+    expect(override).toMatchObject({ type: 'ack', override: { kind: 'wrong', itemId: 'item-2' } });
+    expect(await labelStore.listOverrides({ runId })).toEqual([
+      expect.objectContaining({ kind: 'wrong', itemId: 'item-2', debateId: debateIds[1] }),
+    ]);
+    client.close();
+  });
+});
