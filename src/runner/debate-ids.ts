@@ -41,3 +41,30 @@ export async function debateSlotFor(options: {
     if (tuple !== undefined) return { debateId, nextSeq };
   }
 }
+
+/**
+ * Deletes the checkpoints of debates whose item is already done: a crash between settling an item and deleting its
+ * checkpoint leaves them behind. Threads of other runs, and of items still to finish, are kept. Returns how many
+ * threads were deleted.
+ */
+export async function sweepSettledCheckpoints(options: {
+  store: Store;
+  checkpointer: BaseCheckpointSaver;
+  runId: string;
+}): Promise<number> {
+  const threads = new Set<string>();
+  for await (const tuple of options.checkpointer.list({})) {
+    const thread = tuple.config.configurable?.thread_id;
+    if (typeof thread === 'string') threads.add(thread);
+  }
+  let deleted = 0;
+  for (const threadId of threads) {
+    const debate = await options.store.getDebate({ runId: options.runId, debateId: threadId });
+    if (debate?.itemId === undefined) continue;
+    const item = await options.store.getItem({ runId: options.runId, itemId: debate.itemId });
+    if (item?.state !== 'done') continue;
+    await options.store.deleteCheckpoints({ threadId });
+    deleted += 1;
+  }
+  return deleted;
+}

@@ -16,7 +16,7 @@ import { buildLabelRow } from '../export/index.js';
 import type { ModelRegistry } from '../models/index.js';
 import { type ClaimedItem, EventWriter, openStore, type RunOpening, type RunTotals, type Store } from '../store/index.js';
 import { criticModels, labelPanelOf } from './critic-models.js';
-import { debateSlotFor } from './debate-ids.js';
+import { debateSlotFor, sweepSettledCheckpoints } from './debate-ids.js';
 import { estimateLabeling, perItemUsage } from './estimate-labeling.js';
 import { type ExportSettings, ExportSettingsSchema, exportRun, type RunExport } from './export-run.js';
 import { fileSha256 } from './file-sha256.js';
@@ -239,6 +239,8 @@ async function labelPending(
   };
   const report = () => options.onProgress?.(progress());
 
+  const checkpointer = await store.checkpointer();
+  await sweepSettledCheckpoints({ store, checkpointer, runId });
   if (state.pending === 0) {
     report();
     options.signal?.removeEventListener('abort', onAbort);
@@ -248,7 +250,6 @@ async function labelPending(
   await Promise.all(
     [...Object.values(models.critics), ...(models.chair ? [models.chair] : [])].map((id) => options.models.resolve(id)),
   );
-  const checkpointer = await store.checkpointer();
   const writer = new EventWriter({ store });
   let providerStreak = 0;
   let fatal: unknown;

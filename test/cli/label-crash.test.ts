@@ -1,0 +1,159 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { LabelRow } from '../../src/contracts/index.js';
+import { STORE_FILE_NAME } from '../../src/store/index.js';
+import { ARENA, labelEssence, REPO_ROOT, readJsonl, tempDir } from '../runner/fixtures.js';
+
+const BIN = path.join(REPO_ROOT, 'bin', 'tribunal.js');
+const ITEMS = 12;
+/** Latency keeps several debates in flight at any moment, so the kill lands mid-debate; it does not change any score. */
+const MODEL = 'fake:judge?latencyMs=100';
+
+function labelArgs(out: string): string[] {
+  return [BIN, 'label', ARENA, '--limit', String(ITEMS), '--model', MODEL, '--out', out, '--concurrency', '4', '--json'];
+}
+
+/** Item states in a store, read the way another process would (read-only, while the writer runs). */
+function itemStates(out: string): Record<string, number> {
+  const file = path.join(out, STORE_FILE_NAME);
+  if (!existsSync(file)) return {};
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    const rows = db.prepare('SELECT state, count(*) AS n FROM items GROUP BY state').all() as Array<{ state: string; n: number }>;
+    return Object.fromEntries(rows.map((row) => [row.state, row.n]));
+  } catch {
+    return {}; // the schema is not there yet
+  } finally {
+    db?.close();
+  }
+}
+
+function run(out: string, options: { killWhenDone?: number; killAfterMs?: number } = {}) {
+  return new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    stdout: string;
+    stderr: string;
+    atKill?: Record<string, number>;
+  }>((resolve, reject) => {
+    const child: ChildProcess = spawn(process.execPath, labelArgs(out), {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '', TRIBUNAL_MODEL: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    let atKill: Record<string, number> | undefined;
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    let poll: NodeJS.Timeout | undefined;
+    if (options.killWhenDone !== undefined) {
+      const threshold = options.killWhenDone;
+      poll = setInterval(() => {
+        const states = itemStates(out);
+        if ((states.done ?? 0) >= threshold) {
+          clearInterval(poll);
+          atKill = states;
+          child.kill('SIGKILL');
+        }
+      }, 20);
+    }
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (poll) clearInterval(poll);
+      resolve({ code, signal, stdout, stderr, ...(atKill ? { atKill } : {}) });
+    });
+  });
+}
+
+describe('tribunal label after kill -9', () => {
+  const dir = tempDir('tribunal-crash-');
+  const clean = path.join(dir, 'clean');
+  beforeAll(async () => {
+    const uninterrupted = await run(clean);
+    expect(uninterrupted.code, uninterrupted.stderr).toBe(0);
+  });
+
+  it('resumes and ends with every item labeled exactly once, as an uninterrupted run labels them', async () => {
+    const crashed = path.join(dir, 'crashed');
+
+    const killed = await run(crashed, { killWhenDone: 3 });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    // The kill landed mid-run: items were done, others were being debated or waiting.
+    expect(killed.atKill?.done ?? 0).toBeGreaterThanOrEqual(3);
+    expect(killed.atKill?.done ?? ITEMS).toBeLessThan(ITEMS);
+    expect(killed.atKill?.running ?? 0).toBeGreaterThan(0);
+
+    const resumed = await run(crashed);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const summary = JSON.parse(resumed.stdout) as {
+      opening: string;
+      recovered: number;
+      totals: { items: number; done: number; pending: number; running: number };
+    };
+    expect(summary.opening).toBe('resumed');
+    expect(summary.recovered).toBeGreaterThan(0);
+    expect(summary.totals).toMatchObject({ items: ITEMS, done: ITEMS, pending: 0, running: 0 });
+
+    const labels = readJsonl<LabelRow>(path.join(crashed, 'labels.jsonl'));
+    const ids = labels.map((row) => row.id);
+    expect(new Set(ids).size).toBe(ITEMS);
+    expect(labelEssence(labels)).toEqual(labelEssence(readJsonl<LabelRow>(path.join(clean, 'labels.jsonl'))));
+    expect(readJsonl(path.join(crashed, 'pairs.jsonl')).map((pair) => [pair.id, pair.chosen_id, pair.rejected_id])).toEqual(
+      readJsonl(path.join(clean, 'pairs.jsonl')).map((pair) => [pair.id, pair.chosen_id, pair.rejected_id]),
+    );
+
+    // Interrupted debates resumed from their checkpoints (a second debate-start on the same debate id), and the
+    // store holds each debate's events once per seq.
+    const db = new Database(path.join(crashed, STORE_FILE_NAME), { readonly: true });
+    try {
+      const restarted = db
+        .prepare("SELECT debate_id FROM events WHERE type = 'debate-start' GROUP BY debate_id HAVING count(*) > 1")
+        .all();
+      expect(restarted.length).toBeGreaterThan(0);
+      const duplicates = db
+        .prepare('SELECT debate_id, seq FROM events GROUP BY run_id, debate_id, seq HAVING count(*) > 1')
+        .all();
+      expect(duplicates).toEqual([]);
+      expect(db.prepare("SELECT count(*) AS n FROM items WHERE state = 'done'").get()).toEqual({ n: ITEMS });
+      const threads = db.prepare("SELECT name FROM sqlite_master WHERE name = 'checkpoints'").get()
+        ? (db.prepare('SELECT count(DISTINCT thread_id) AS n FROM checkpoints').get() as { n: number }).n
+        : 0;
+      expect(threads).toBe(0);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('survives a kill at any moment: five kills at seeded random times, then a clean finish', async () => {
+    const out = path.join(dir, 'killed-often');
+    const random = mulberry32(20251127);
+    for (let kill = 0; kill < 5; kill++) {
+      // Startup (tsx, imports) takes most of a second: kills land in startup, import, debates or export.
+      const result = await run(out, { killAfterMs: 300 + Math.floor(random() * 2200) });
+      expect(result.code === 0 || result.signal === 'SIGKILL', result.stderr).toBe(true);
+    }
+    const last = await run(out);
+    expect(last.code, last.stderr).toBe(0);
+    const labels = readJsonl<LabelRow>(path.join(out, 'labels.jsonl'));
+    expect(new Set(labels.map((row) => row.id)).size).toBe(ITEMS);
+    expect(labelEssence(labels)).toEqual(labelEssence(readJsonl<LabelRow>(path.join(clean, 'labels.jsonl'))));
+    expect(readdirSync(out).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+/** mulberry32: a tiny seeded PRNG, so the kill times are random but the same on every run. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let value = state;
+    value = Math.imul(value ^ (value >>> 15), value | 1);
+    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
+    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
