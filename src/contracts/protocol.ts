@@ -31,7 +31,7 @@ const runReference = z
   .min(1)
   .max(1024)
   .describe("A run id (the server's live run, or a run of a store it has opened) or a labeling run's directory.");
-const debateId = z.string().min(1).max(200);
+const debateId = z.string().min(1).max(200).describe('A debate id (from an ack, an event or GET /v1/debates).');
 const sequence = z.number().int().min(-1);
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -46,7 +46,8 @@ export const LiveCandidateSchema = z.union([
       id: z
         .string()
         .regex(/^[A-Za-z0-9._-]{1,64}$/, 'candidate ids are 1-64 letters, digits, ".", "_" or "-"')
-        .optional(),
+        .optional()
+        .describe('Default: c1..cN by position.'),
       text: z.string().min(1).max(100_000),
     })
     .strict(),
@@ -59,7 +60,11 @@ export const DebateStartFrameSchema = z
     type: z.literal('debate.start'),
     id: requestId,
     prompt: PromptSchema.describe('Text, or a chat whose last turn the candidates answer.'),
-    candidates: z.array(LiveCandidateSchema).min(1).max(16),
+    candidates: z
+      .array(LiveCandidateSchema)
+      .min(1)
+      .max(16)
+      .describe('1 to 16 answers: text (ids c1..cN by position) or { id?, text }.'),
     panel: z
       .string()
       .regex(/^[A-Za-z0-9._-]{1,64}$/, 'a panel is named by its id, e.g. "jury"')
@@ -91,7 +96,12 @@ export const RunSubscribeFrameSchema = z
   );
 
 export const RunUnsubscribeFrameSchema = z
-  .object({ v, type: z.literal('run.unsubscribe'), id: requestId, sub: z.string().min(1).max(64) })
+  .object({
+    v,
+    type: z.literal('run.unsubscribe'),
+    id: requestId,
+    sub: z.string().min(1).max(64).describe('The `sub` of the ack that opened the subscription.'),
+  })
   .strict()
   .describe('Ends a subscription; no event of it follows the ack.');
 
@@ -116,8 +126,8 @@ export const VerdictOverrideFrameSchema = z
     run: runReference,
     debateId,
     kind: z.enum(['prefer', 'wrong']).describe('`prefer` a candidate (needs `candidateId`), or mark the label `wrong`.'),
-    candidateId: z.string().min(1).max(200).optional(),
-    note: z.string().max(2000).optional(),
+    candidateId: z.string().min(1).max(200).optional().describe('The preferred candidate (`prefer`); optional with `wrong`.'),
+    note: z.string().max(2000).optional().describe("The researcher's reason, kept with the label."),
   })
   .strict()
   .describe('Records a human gold label for a debate; exports carry it as `meta.humanOverride` (and `meta.humanPreferred`).');
@@ -138,7 +148,7 @@ export const CLIENT_FRAME_TYPES = ClientFrameSchema.options.map((option) => opti
 // Server -> client
 // ---------------------------------------------------------------------------------------------------------------------
 
-/** Codes of `error` frames: the protocol's own, then the library's `ErrorCode`s (a debate that failed to start). */
+/** Codes of `error` frames: the protocol's own, then the library's `ErrorCode`s (`RATE_LIMITED` among them; a debate that failed to start). */
 export const PROTOCOL_ERROR_CODES = [
   'BAD_JSON',
   'BAD_FRAME',
@@ -146,7 +156,6 @@ export const PROTOCOL_ERROR_CODES = [
   'UNSUPPORTED_VERSION',
   'UNAUTHORIZED',
   'FORBIDDEN_ORIGIN',
-  'RATE_LIMITED',
   'LIMIT_EXCEEDED',
   'NOT_FOUND',
   'NOT_CANCELLABLE',
@@ -172,11 +181,13 @@ export const HelloFrameSchema = z
   .object({
     v,
     type: z.literal('hello'),
-    server: z.literal('tribunal'),
+    server: z.literal('tribunal').describe('Who answers.'),
     liveRunId: z.string().describe('The run that debates started over this server belong to.'),
-    defaults: z.object({ panel: z.string(), model: z.string() }),
+    defaults: z
+      .object({ panel: z.string(), model: z.string() })
+      .describe('Panel and model of debates started without `panel` (`--panel`, `--model` of tribunal serve).'),
     panels: z.array(z.string()).describe('Panel ids `debate.start` accepts.'),
-    limits: ServerLimitsSchema,
+    limits: ServerLimitsSchema.describe('The limits of this connection (see Limits).'),
   })
   .strict()
   .describe('First frame on every connection.');
@@ -186,9 +197,9 @@ export const AckFrameSchema = z
     v,
     type: z.literal('ack'),
     id: requestId,
-    for: z.enum(CLIENT_FRAME_TYPES as [ClientFrameType, ...ClientFrameType[]]),
-    runId: z.string().optional(),
-    debateId: z.string().optional(),
+    for: z.enum(CLIENT_FRAME_TYPES as [ClientFrameType, ...ClientFrameType[]]).describe('The type of the request answered.'),
+    runId: z.string().optional().describe('The run the request concerned (a directory resolves to its run id).'),
+    debateId: z.string().optional().describe('The debate started, subscribed to, cancelled or overridden.'),
     sub: z.string().optional().describe('The subscription created (debate.start, run.subscribe) or ended (run.unsubscribe).'),
     override: z
       .object({
@@ -211,7 +222,7 @@ export const EventFrameSchema = z
   .object({
     v,
     type: z.literal('event'),
-    sub: z.string(),
+    sub: z.string().describe('The subscription the event belongs to.'),
     event: DebateEventSchema,
     coalesced: z
       .number()
@@ -229,7 +240,7 @@ export const SubscriptionLiveFrameSchema = z
   .object({
     v,
     type: z.literal('subscription.live'),
-    sub: z.string(),
+    sub: z.string().describe('The subscription now live.'),
     replayed: z.number().int().min(0).describe('Stored events sent before this frame.'),
   })
   .strict()
@@ -241,8 +252,8 @@ export const ErrorFrameSchema = z
     type: z.literal('error'),
     id: requestId.optional().describe('The request that failed, when the frame could be read that far.'),
     sub: z.string().optional().describe('The subscription that failed (e.g. its source became unreadable).'),
-    code: ProtocolErrorCodeSchema,
-    message: z.string(),
+    code: ProtocolErrorCodeSchema.describe('What went wrong, as data (see Error codes).'),
+    message: z.string().describe('What was wrong and what to do, for people.'),
   })
   .strict()
   .describe('A request failed, or the server is about to close the connection. The connection stays up unless a close follows.');

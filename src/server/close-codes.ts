@@ -15,6 +15,9 @@ export const CLOSE = {
   tryAgainLater: 1013,
 } as const;
 
+/** Codes after which the server closes the connection; every other code answers one request and the connection stays up. */
+export const CLOSING_CODES: ReadonlySet<ProtocolErrorCode> = new Set(['POLICY_VIOLATION', 'SLOW_CONSUMER', 'SHUTTING_DOWN']);
+
 /**
  * The close code for a connection ended because of `code`: abuse and authorization problems are policy violations
  * (1008), a client too slow to keep up is told to try again later (1013; it reconnects with `afterSeq` and loses
@@ -51,6 +54,8 @@ export function httpStatusFor(code: ProtocolErrorCode): number {
       return 403;
     case 'NOT_FOUND':
       return 404;
+    case 'NOT_CANCELLABLE':
+      return 409;
     case 'RATE_LIMITED':
     case 'LIMIT_EXCEEDED':
       return 429;

@@ -13,6 +13,7 @@ export * from './http-api.js';
 export * from './live-debates.js';
 export * from './outbox.js';
 export * from './panel-directory.js';
+export * from './protocol-doc.js';
 export * from './run-catalog.js';
 export * from './server-limits.js';
 export * from './static-files.js';

@@ -49,7 +49,7 @@ async function loadRuns(options = {}) {
   const list = $('runs');
   clear(list);
   for (const run of body.runs) {
-    const reference = run.live ? run.runId : run.runId;
+    const reference = run.runId;
     const item = h(
       'li',
       {
@@ -81,6 +81,11 @@ async function selectRun(reference) {
 async function loadDebates() {
   if (!state.run) return;
   const body = await api(state.token, `/v1/debates?run=${encodeURIComponent(state.run)}&limit=200`);
+  if (body.runId !== state.run) {
+    // A directory resolves to its latest run: list and highlight it by id from now on.
+    state.run = body.runId;
+    for (const item of $('runs').children) item.classList.toggle('selected', item.dataset.run === body.runId);
+  }
   const list = $('debates');
   clear(list);
   const debates = body.debates.slice().reverse();
@@ -121,11 +126,21 @@ function handlersFor(target) {
   return {
     onEvent: (event) => {
       if (state.current?.debateId === target.debateId) view.apply(event);
+      refreshListsAtEnd(event);
     },
     onError: (frame) => {
       if (state.current?.debateId === target.debateId) view.setStatus(`error: ${frame.code}`);
     },
   };
+}
+
+/** A debate that ends changes the lists' statuses and totals: refresh them now rather than at the next poll. */
+function refreshListsAtEnd(event) {
+  if (event.type !== 'debate-end' && event.type !== 'debate-error') return;
+  setTimeout(() => {
+    loadDebates().catch(() => {});
+    loadRuns().catch(() => {});
+  }, 300);
 }
 
 async function showStoredOverride(target) {
@@ -156,6 +171,7 @@ async function startDebate(event) {
       {
         onEvent: (debateEvent) => {
           if (state.current?.debateId === debateEvent.debateId) view.apply(debateEvent);
+          refreshListsAtEnd(debateEvent);
         },
         onError: (frame) => view.setStatus(`error: ${frame.code}`),
       },
