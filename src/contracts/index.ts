@@ -12,3 +12,4 @@ export * from './panel.js';
 export * from './persona.js';
 export * from './protocol.js';
 export * from './result.js';
+export * from './trainer.js';

@@ -17,6 +17,7 @@ export const SETTINGS_ENV = {
   concurrency: 'TRIBUNAL_CONCURRENCY',
   timeoutMs: 'TRIBUNAL_TIMEOUT_MS',
   maxRetries: 'TRIBUNAL_MAX_RETRIES',
+  python: 'TRIBUNAL_PYTHON',
 } as const;
 
 const SECRET_FIELDS = new Set<string>(['openaiApiKey', 'anthropicApiKey']);
@@ -65,6 +66,8 @@ export const SettingsSchema = z.object({
   timeoutMs: integer(1),
   /** Retries after the first attempt. */
   maxRetries: integer(0),
+  /** Python interpreter for the training worker (`TRIBUNAL_PYTHON`); it needs torch. */
+  python: text(),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

@@ -1,0 +1,361 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  DPO_LOSS_TYPES,
+  type HeldOutMetrics,
+  TRAINER_TASKS,
+  type TrainerConfig,
+  type TrainerEvent,
+  type TrainerTask,
+  TribunalError,
+} from '../../contracts/index.js';
+import { buildTrainConfig, countPairLines, RUN_FILES, runTrainer, type TrainerRunResult } from '../../trainer/index.js';
+import { EXIT } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+import { type Style, styleFor, table } from '../terminal.js';
+import { formatNumber, formatPercent, TrainProgress } from '../train-progress.js';
+
+export const TRAIN_HELP = `Usage: tribunal train rm|dpo --pairs FILE [options]
+
+Trains a reward model (rm: Bradley-Terry, with each pair's margin) or a DPO policy (dpo) on preference pairs
+(pairs.jsonl from "tribunal label", or any TRL preference file) with the Python worker in trainers/, shows
+progress, then evaluates a held-out split: accuracy, calibration of sigma(r+ - r-) (ECE, Brier) and accuracy
+when the chosen answer is the longer vs the shorter one (a length-bias check).
+
+Options:
+  --pairs FILE             training pairs, JSONL or .jsonl.gz (required)
+  --eval FILE              held-out pairs (default: hold out --eval-fraction of --pairs)
+  --eval-fraction F        share of --pairs held out, seeded (default 0.1; 0 for none)
+  --model tiny|PATH        the built-in tiny decoder (default) or a local Hugging Face model folder
+  --gpus N                 0: CPU; 1: one GPU; N > 1: torchrun with N processes (default: a GPU when present)
+  --out DIR                run directory (default: runs/<task>-<pairs name>); run again to resume
+  --steps N                optimizer steps (default: --epochs over the pairs)
+  --epochs N               passes over the training pairs (default 1; may be fractional)
+  --batch-size N           pairs per device per micro-batch (default 8)
+  --grad-accum N           micro-batches per optimizer step (default 1)
+  --lr X                   peak learning rate (default 3e-3 tiny, 1e-5 rm, 1e-6 dpo)
+  --beta X                 dpo: beta (default 0.1)
+  --loss L                 dpo: sigmoid (default) | ipo | hinge | robust
+  --max-length N           max tokens of prompt + answer (default 512)
+  --gradient-checkpointing recompute activations in backward (less memory)
+  --seed N                 model init, held-out split and batch order (default 0)
+  --json                   print the worker's validated events as JSON lines on stdout, nothing else
+  --verbose                also show the worker's log (always kept in DIR/worker.log)
+  -h, --help               show this help
+
+The worker needs Python 3 with PyTorch: /usr/bin/python3 (Debian: apt-get install python3-torch), or set
+TRIBUNAL_PYTHON. Ctrl-C stops after the current step with a checkpoint (run again to resume); a second
+Ctrl-C kills the worker. Exit codes: 0 done, 1 invalid pairs file, 2 usage or config, 4 out of memory,
+130 stopped. See docs/training.md.`;
+
+/** Which command-line flag sets each worker config field, for messages about a refused value. */
+const FIELD_FLAGS: Record<string, string> = {
+  'data.train': '--pairs',
+  'data.eval': '--eval',
+  'data.eval_fraction': '--eval-fraction',
+  'data.max_length': '--max-length',
+  'data.max_prompt_length': '--max-length',
+  model: '--model',
+  'model.path': '--model',
+  'training.max_steps': '--steps',
+  'training.num_train_epochs': '--epochs',
+  'training.batch_size': '--batch-size',
+  'training.gradient_accumulation_steps': '--grad-accum',
+  'training.learning_rate': '--lr',
+  'dpo.beta': '--beta',
+  'dpo.loss_type': '--loss',
+  seed: '--seed',
+  device: '--gpus',
+};
+
+/** `tribunal train`: train a reward model or DPO policy on preference pairs and report held-out metrics. */
+export async function trainCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      pairs: { type: 'string' },
+      eval: { type: 'string' },
+      'eval-fraction': { type: 'string' },
+      model: { type: 'string' },
+      gpus: { type: 'string' },
+      out: { type: 'string' },
+      steps: { type: 'string' },
+      epochs: { type: 'string' },
+      'batch-size': { type: 'string' },
+      'grad-accum': { type: 'string' },
+      lr: { type: 'string' },
+      beta: { type: 'string' },
+      loss: { type: 'string' },
+      'max-length': { type: 'string' },
+      'gradient-checkpointing': { type: 'boolean' },
+      seed: { type: 'string' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(`${TRAIN_HELP}\n`);
+    return EXIT.ok;
+  }
+  const [taskName, ...extra] = positionals;
+  if (!taskName || !(TRAINER_TASKS as readonly string[]).includes(taskName) || extra.length > 0) {
+    throw new TribunalError('CONFIG_INVALID', 'say what to train: tribunal train rm|dpo --pairs FILE');
+  }
+  const task = taskName as TrainerTask;
+  if (!values.pairs) throw new TribunalError('CONFIG_INVALID', '--pairs FILE is required: the preference pairs to train on');
+  const pairs = await readableFile(path.resolve(io.cwd, values.pairs), '--pairs');
+  const evalPairs = values.eval === undefined ? undefined : await readableFile(path.resolve(io.cwd, values.eval), '--eval');
+  if (task === 'rm' && (values.beta !== undefined || values.loss !== undefined)) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      '--beta and --loss apply to dpo only; a reward model trains with the Bradley-Terry loss',
+    );
+  }
+  if (values.loss !== undefined && !(DPO_LOSS_TYPES as readonly string[]).includes(values.loss)) {
+    throw new TribunalError('CONFIG_INVALID', `--loss must be one of ${DPO_LOSS_TYPES.join(', ')}, got "${values.loss}"`);
+  }
+  if (evalPairs !== undefined && values['eval-fraction'] !== undefined) {
+    throw new TribunalError('CONFIG_INVALID', 'give --eval FILE or --eval-fraction F, not both');
+  }
+  const model =
+    values.model === undefined || values.model === 'tiny' ? 'tiny' : await modelFolder(path.resolve(io.cwd, values.model));
+  const gpus = integerFlag(values.gpus, '--gpus', 0, 1024);
+  const runDir = path.resolve(io.cwd, values.out ?? path.join('runs', `${task}-${pairsName(pairs)}`));
+
+  const config = buildTrainConfig({
+    task,
+    pairs,
+    evalPairs,
+    evalFraction: numberFlag(values['eval-fraction'], '--eval-fraction', { min: 0, max: 0.9 }),
+    model,
+    gpus,
+    steps: integerFlag(values.steps, '--steps', 1),
+    epochs: numberFlag(values.epochs, '--epochs', { min: 0, exclusive: true }),
+    batchSize: integerFlag(values['batch-size'], '--batch-size', 1),
+    gradientAccumulation: integerFlag(values['grad-accum'], '--grad-accum', 1),
+    learningRate: numberFlag(values.lr, '--lr', { min: 0, exclusive: true }),
+    beta: numberFlag(values.beta, '--beta', { min: 0, exclusive: true }),
+    loss: values.loss as (typeof DPO_LOSS_TYPES)[number] | undefined,
+    seed: integerFlag(values.seed, '--seed', 0),
+    maxLength: integerFlag(values['max-length'], '--max-length', 8),
+    gradientCheckpointing: values['gradient-checkpointing'],
+    pairCount: await countPairLines(pairs),
+  });
+  await refuseChangedRun(runDir, { ...config, run_dir: runDir });
+
+  const err = styleFor(io.stderr);
+  const progress = values.json ? undefined : new TrainProgress({ stream: io.stderr, style: err });
+  if (!values.json) io.stderr.write(err.dim(`run directory: ${runDir}\n`));
+  const onAbort = () => progress?.stopping();
+  signal.addEventListener('abort', onAbort, { once: true });
+  let result: TrainerRunResult;
+  try {
+    result = await runTrainer({
+      task,
+      config,
+      runDir,
+      ...(gpus === undefined ? {} : { gpus }),
+      signal,
+      onEvent: (event: TrainerEvent) => {
+        if (values.json) io.stdout.write(`${JSON.stringify(event)}\n`);
+        else progress?.handle(event);
+      },
+      onProtocolProblem: (problem) => {
+        const line = `warning: ${problem.message} (skipped)`;
+        if (progress) progress.log(err.yellow(line));
+        else io.stderr.write(`${line}\n`);
+      },
+      ...(values.verbose
+        ? {
+            onLog: (line: string) => {
+              if (progress) progress.log(err.dim(line));
+              else io.stderr.write(`${line}\n`);
+            },
+          }
+        : {}),
+    });
+  } catch (error) {
+    progress?.finish();
+    throw withFlagHint(error);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  progress?.finish();
+
+  if (result.status === 'stopped') {
+    io.stderr.write(
+      `${err.yellow(`stopped at step ${result.done.step}`)}${result.done.checkpoint ? `; checkpoint ${result.done.checkpoint}` : ''}. ` +
+        'Run the same command again to resume.\n',
+    );
+    return EXIT.interrupted;
+  }
+  if (!values.json) io.stdout.write(`${renderTrainReport(result, styleFor(io.stdout))}\n`);
+  return EXIT.ok;
+}
+
+/** The final report: held-out accuracy, calibration and accuracy by length, then where the run's files are. */
+export function renderTrainReport(result: TrainerRunResult, style: Style): string {
+  const { done, start } = result;
+  const lines: string[] = [];
+  const total = start?.command === 'eval' ? undefined : start?.total_steps;
+  const data = start?.command === 'eval' ? undefined : start?.data;
+  lines.push(
+    style.bold(
+      `${(start?.task ?? '').toUpperCase() || 'Training'} ${done.status} at step ${done.step}${total === undefined ? '' : `/${total}`}` +
+        `${data ? ` · ${data.train_pairs} training pairs, ${data.eval_pairs} held out` : ''}`,
+    ),
+  );
+  const metrics = result.eval;
+  if (metrics === null) {
+    lines.push('', 'No held-out split (--eval-fraction 0 and no --eval): nothing was evaluated.');
+  } else {
+    lines.push('', style.bold(`Held-out evaluation (${metrics.pairs} pairs)`));
+    if (start?.task === 'dpo') lines.push(style.dim("r is DPO's implicit reward β · (log π − log π_ref) of an answer"));
+    lines.push(heldOutTable(metrics, style));
+    const bias = lengthBias(metrics);
+    if (bias) lines.push('', style.yellow(bias));
+  }
+  lines.push('', `run directory: ${result.runDir}`);
+  if (done.checkpoint) lines.push(`  checkpoint:  ${done.checkpoint}`);
+  if (done.final_model) lines.push(`  model:       ${done.final_model}`);
+  lines.push(`  events:      ${result.eventsFile}`, `  worker log:  ${result.logFile}`);
+  return lines.join('\n');
+}
+
+function heldOutTable(metrics: HeldOutMetrics, style: Style): string {
+  const group = (name: 'chosen_longer' | 'chosen_shorter' | 'same_length') => {
+    const count = metrics[`count/${name}`] ?? 0;
+    return `${formatPercent(metrics[`accuracy/${name}`])} (${count} pair${count === 1 ? '' : 's'})`;
+  };
+  return table(
+    [
+      ['metric', 'value', ''],
+      ['accuracy', formatPercent(metrics.accuracy), 'pairs where the chosen answer scores higher'],
+      ['loss', formatNumber(metrics.loss, 4), 'the training loss on held-out pairs'],
+      ['ECE', formatNumber(metrics.ece, 4), 'expected calibration error of σ(r+ − r−); 0 is perfect'],
+      ['Brier', formatNumber(metrics.brier, 4), 'mean (σ(r+ − r−) − 1)²; 0.25 is a coin flip at σ = 0.5'],
+      ['mean margin', formatNumber(metrics.mean_margin, 4), 'mean r+ − r−'],
+      ['accuracy, chosen longer', group('chosen_longer'), 'the chosen answer has more tokens'],
+      ['accuracy, chosen shorter', group('chosen_shorter'), 'the chosen answer has fewer tokens'],
+      ['accuracy, same length', group('same_length'), ''],
+    ],
+    style,
+  );
+}
+
+/** A warning when accuracy depends on whether the chosen answer is the longer one (both groups of 10 or more). */
+function lengthBias(metrics: HeldOutMetrics): string | undefined {
+  const longer = metrics['accuracy/chosen_longer'];
+  const shorter = metrics['accuracy/chosen_shorter'];
+  if (longer == null || shorter == null) return undefined;
+  if ((metrics['count/chosen_longer'] ?? 0) < 10 || (metrics['count/chosen_shorter'] ?? 0) < 10) return undefined;
+  const gap = (longer - shorter) * 100;
+  if (Math.abs(gap) < 15) return undefined;
+  return `Possible length bias: held-out accuracy is ${Math.abs(gap).toFixed(0)} points ${gap > 0 ? 'higher' : 'lower'} when the chosen answer is the longer one.`;
+}
+
+/** A run directory that holds checkpoints of a run with other settings would silently resume the wrong run. */
+async function refuseChangedRun(runDir: string, config: TrainerConfig): Promise<void> {
+  const checkpoints = await readdir(path.join(runDir, 'checkpoints')).then(
+    (names) => names.filter((name) => name.startsWith('step-')),
+    () => [],
+  );
+  if (checkpoints.length === 0) return;
+  const previous = await readFile(path.join(runDir, RUN_FILES.config), 'utf8').then(
+    (text) => JSON.parse(text) as unknown,
+    () => undefined,
+  );
+  if (previous === undefined) return;
+  const changed = differingFields(previous, config);
+  if (changed.length === 0) return;
+  const flags = [...new Set(changed.map((field) => FIELD_FLAGS[field] ?? field))];
+  throw new TribunalError(
+    'CONFIG_INVALID',
+    `${runDir} holds checkpoints of a run with other settings (${flags.join(', ')}); resuming it would mix the two. ` +
+      'Use another --out, run again with the original options to resume, or delete the directory.',
+    { location: { file: path.join(runDir, RUN_FILES.config) } },
+  );
+}
+
+function differingFields(before: unknown, after: unknown, prefix = ''): string[] {
+  const isObject = (value: unknown): value is Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (!isObject(before) || !isObject(after)) return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix || '<root>'];
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].flatMap((key) => differingFields(before[key], after[key], prefix ? `${prefix}.${key}` : key));
+}
+
+function withFlagHint(error: unknown): unknown {
+  if (!(error instanceof TribunalError) || error.code !== 'CONFIG_INVALID') return error;
+  const field = error.location?.field;
+  const flag = field === undefined ? undefined : FIELD_FLAGS[field];
+  if (flag === undefined) return error;
+  const hinted = new TribunalError(error.code, `${error.message} (set with ${flag})`, {
+    cause: error,
+    ...(error.location ? { location: error.location } : {}),
+  });
+  return hinted;
+}
+
+async function readableFile(file: string, flag: string): Promise<string> {
+  const stats = await stat(file).catch((error: Error) => {
+    throw new TribunalError('INPUT_INVALID', `${flag} ${file}: cannot read it (${error.message})`, {
+      cause: error,
+      location: { file },
+    });
+  });
+  if (!stats.isFile()) throw new TribunalError('INPUT_INVALID', `${flag} ${file} is not a file`, { location: { file } });
+  return file;
+}
+
+async function modelFolder(folder: string): Promise<string> {
+  const stats = await stat(folder).catch(() => undefined);
+  if (!stats?.isDirectory()) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `--model ${folder} is not a folder: give "tiny" or a local Hugging Face model folder (config.json, weights, tokenizer)`,
+      { location: { field: 'model.path' } },
+    );
+  }
+  return folder;
+}
+
+function pairsName(file: string): string {
+  return (
+    path
+      .basename(file)
+      .replace(/\.gz$/, '')
+      .replace(/\.jsonl?$/, '') || 'pairs'
+  );
+}
+
+function integerFlag(value: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value.trim());
+  if (value.trim() === '' || !Number.isInteger(number) || number < min || number > max) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `${flag} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'}, got "${value}"`,
+    );
+  }
+  return number;
+}
+
+function numberFlag(
+  value: string | undefined,
+  flag: string,
+  range: { min: number; max?: number; exclusive?: boolean },
+): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value.trim());
+  const low = range.exclusive ? number <= range.min : number < range.min;
+  if (value.trim() === '' || !Number.isFinite(number) || low || (range.max !== undefined && number > range.max)) {
+    const bound = `${range.exclusive ? 'greater than' : 'at least'} ${range.min}${range.max === undefined ? '' : ` and at most ${range.max}`}`;
+    throw new TribunalError('CONFIG_INVALID', `${flag} must be a number ${bound}, got "${value}"`);
+  }
+  return number;
+}

@@ -1,0 +1,248 @@
+import type { HeldOutMetrics, TrainerEvent, TrainerMetricEvent } from '../contracts/index.js';
+import { formatCount, formatDuration, type ProgressStream } from './progress-bar.js';
+import type { Style } from './terminal.js';
+
+/** Where a training run stands, as the progress line shows it. */
+export interface TrainSnapshot {
+  task: string;
+  step: number;
+  totalSteps: number;
+  loss: number | null;
+  /** Training accuracy over the last logging window: `accuracy` (reward model) or `rewards/accuracies` (DPO). */
+  accuracy: number | null;
+  lr: number | null;
+  tokensPerSecond: number | null;
+  etaSeconds: number | undefined;
+  stopping: boolean;
+}
+
+/** Options of `TrainProgress`. */
+export interface TrainProgressOptions {
+  stream: ProgressStream;
+  style: Style;
+  /** Draw as a terminal (default: `stream.isTTY`). */
+  tty?: boolean;
+  /** Least time between two redraws on a terminal. Default 100 ms. */
+  redrawMs?: number;
+  /** Time between two plain lines off a terminal. Default 10 s. */
+  lineMs?: number;
+  /** Clock, replaceable in tests. */
+  now?: () => number;
+}
+
+/**
+ * The progress display of `tribunal train`, fed with the worker's events. On a terminal, one line redrawn in place:
+ * a bar, step/total, loss, accuracy, learning rate, tokens per second and ETA; held-out evaluations and checkpoints
+ * print above it. Elsewhere, a plain line every `lineMs` (and for the first and last metrics).
+ */
+export class TrainProgress {
+  private readonly stream: ProgressStream;
+  private readonly style: Style;
+  private readonly tty: boolean;
+  private readonly redrawMs: number;
+  private readonly lineMs: number;
+  private readonly now: () => number;
+  private snapshot: TrainSnapshot | undefined;
+  private clockStart: { at: number; step: number } | undefined;
+  private lastDraw = Number.NEGATIVE_INFINITY;
+  private drawn = false;
+  private lastPrinted: TrainSnapshot | undefined;
+
+  constructor(options: TrainProgressOptions) {
+    this.stream = options.stream;
+    this.style = options.style;
+    this.tty = options.tty ?? Boolean(options.stream.isTTY);
+    this.redrawMs = options.redrawMs ?? 100;
+    this.lineMs = options.lineMs ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Takes one worker event. */
+  handle(event: TrainerEvent): void {
+    switch (event.type) {
+      case 'start':
+        if (event.command === 'eval') {
+          this.log(`evaluating ${event.checkpoint ?? 'the initial model'} on ${event.data.eval_pairs} held-out pairs`);
+          return;
+        }
+        this.clockStart = { at: this.now(), step: event.step };
+        this.log(
+          `${event.resumed_from ? `resuming from step ${event.step}` : 'training'} ${event.task} · ${event.data.train_pairs} ` +
+            `training pairs (${event.data.eval_pairs} held out${event.data.truncated > 0 ? `, ${event.data.truncated} truncated` : ''}) · ` +
+            `${event.model.family} model, ${formatCount(event.model.parameters)} parameters · ${event.device}` +
+            `${event.world_size > 1 ? ` × ${event.world_size}` : ''}`,
+        );
+        this.snapshot = {
+          task: event.task,
+          step: event.step,
+          totalSteps: event.total_steps,
+          loss: null,
+          accuracy: null,
+          lr: null,
+          tokensPerSecond: null,
+          etaSeconds: undefined,
+          stopping: false,
+        };
+        this.draw(this.snapshot, true);
+        return;
+      case 'metric':
+        this.update(event);
+        return;
+      case 'eval':
+        if (event.checkpoint !== undefined) return; // the eval command: the final report shows it
+        this.log(`held-out @ step ${event.step}: ${formatHeldOut(event.metrics)}`);
+        return;
+      case 'checkpoint':
+        this.log(this.style.dim(`checkpoint: ${event.path}`));
+        return;
+      case 'done':
+      case 'error':
+        this.finish();
+        return;
+      default: {
+        const unreachable: never = event;
+        throw new Error(`unknown trainer event ${JSON.stringify(unreachable)}`);
+      }
+    }
+  }
+
+  /** Shows that a graceful stop was requested. */
+  stopping(): void {
+    if (!this.snapshot) return;
+    this.snapshot = { ...this.snapshot, stopping: true };
+    this.draw(this.snapshot, true);
+  }
+
+  /** Prints a message line, above the bar on a terminal. */
+  log(line: string): void {
+    if (this.tty && this.drawn) {
+      this.stream.write(`\r\u001b[2K${line}\n`);
+      if (this.snapshot) this.draw(this.snapshot, true);
+    } else {
+      this.stream.write(`${line}\n`);
+    }
+  }
+
+  /** Draws the last state once more (off a terminal: unless already printed) and ends the line. */
+  finish(): void {
+    if (this.snapshot && (this.tty || this.lastPrinted !== this.snapshot)) this.draw(this.snapshot, true);
+    if (this.tty && this.drawn) this.stream.write('\n');
+    this.drawn = false;
+    this.snapshot = undefined;
+  }
+
+  private update(event: TrainerMetricEvent): void {
+    const previous = this.snapshot;
+    const now = this.now();
+    const totalSteps = previous?.totalSteps ?? event.step;
+    let etaSeconds: number | undefined;
+    if (this.clockStart && event.step > this.clockStart.step && now > this.clockStart.at) {
+      const secondsPerStep = (now - this.clockStart.at) / 1000 / (event.step - this.clockStart.step);
+      etaSeconds = Math.max(0, totalSteps - event.step) * secondsPerStep;
+    }
+    const first = previous === undefined || previous.loss === null;
+    this.snapshot = {
+      task: previous?.task ?? '',
+      step: event.step,
+      totalSteps,
+      loss: event.loss,
+      accuracy: trainingAccuracy(event),
+      lr: event.lr,
+      tokensPerSecond: event.tokens_per_s,
+      etaSeconds,
+      stopping: previous?.stopping ?? false,
+    };
+    this.draw(this.snapshot, first || event.step >= totalSteps);
+  }
+
+  private draw(snapshot: TrainSnapshot, force: boolean): void {
+    const now = this.now();
+    if (!force && now - this.lastDraw < (this.tty ? this.redrawMs : this.lineMs)) return;
+    if (!this.tty && snapshot.loss === null && !snapshot.stopping) return; // nothing to report yet
+    this.lastDraw = now;
+    if (this.tty) {
+      const width = Math.max(40, (this.stream.columns || 100) - 1);
+      this.stream.write(`\r\u001b[2K${renderTrainBar(snapshot, this.style, width)}`);
+      this.drawn = true;
+    } else {
+      this.stream.write(`${renderTrainLine(snapshot)}\n`);
+      this.lastPrinted = snapshot;
+    }
+  }
+}
+
+/**
+ * The terminal line: `[██████░░░░] 120/200 60% · loss 0.5120 · acc 87.5% · lr 2.7e-3 · 5.3k tok/s · ETA 0:42`.
+ * When `width` is too narrow, the learning rate goes first, then tokens/s, accuracy and ETA.
+ */
+export function renderTrainBar(snapshot: TrainSnapshot, style: Style, width = 120, barWidth = 20): string {
+  const fraction = snapshot.totalSteps > 0 ? Math.min(1, snapshot.step / snapshot.totalSteps) : 0;
+  const filled = Math.round(fraction * barWidth);
+  const head = `[${style.green('█'.repeat(filled))}${style.dim('░'.repeat(barWidth - filled))}] ${snapshot.step}/${snapshot.totalSteps} ${Math.floor(fraction * 100)}%`;
+  // [text, priority]: the lowest priority is dropped first
+  const parts: Array<[string, number]> = [
+    [`loss ${formatNumber(snapshot.loss, 4)}`, 5],
+    [`acc ${formatPercent(snapshot.accuracy)}`, 3],
+    [`lr ${formatRate(snapshot.lr)}`, 1],
+    [`${snapshot.tokensPerSecond === null ? '--' : formatCount(snapshot.tokensPerSecond)} tok/s`, 2],
+    [`ETA ${snapshot.etaSeconds === undefined ? '--:--' : formatDuration(snapshot.etaSeconds)}`, 4],
+  ];
+  if (snapshot.stopping) parts.push([style.yellow('stopping: finishing the step, then checkpointing'), 6]);
+  const render = (kept: Array<[string, number]>) => [head, ...kept.map(([text]) => text)].join(' · ');
+  let kept = parts;
+  while (kept.length > 0 && visibleLength(render(kept)) > width) {
+    const lowest = Math.min(...kept.map(([, priority]) => priority));
+    kept = kept.filter(([, priority]) => priority !== lowest);
+  }
+  return render(kept);
+}
+
+/** The line written off a terminal: `train dpo: step 120/200 (60%) · loss 0.5120 · accuracy 87.5% · ...`. */
+export function renderTrainLine(snapshot: TrainSnapshot): string {
+  const fraction = snapshot.totalSteps > 0 ? Math.min(1, snapshot.step / snapshot.totalSteps) : 0;
+  const parts = [
+    `train ${snapshot.task}: step ${snapshot.step}/${snapshot.totalSteps} (${Math.floor(fraction * 100)}%)`,
+    `loss ${formatNumber(snapshot.loss, 4)}`,
+    `accuracy ${formatPercent(snapshot.accuracy)}`,
+    `lr ${formatRate(snapshot.lr)}`,
+    `${snapshot.tokensPerSecond === null ? 'unknown' : formatCount(snapshot.tokensPerSecond)} tokens/s`,
+    `ETA ${snapshot.etaSeconds === undefined ? 'unknown' : formatDuration(snapshot.etaSeconds)}`,
+  ];
+  if (snapshot.stopping) parts.push('stopping');
+  return parts.join(' · ');
+}
+
+/** `accuracy 91.2% · ECE 0.034 · Brier 0.081 · loss 0.412 (160 pairs)`. */
+export function formatHeldOut(metrics: HeldOutMetrics): string {
+  return [
+    `accuracy ${formatPercent(metrics.accuracy ?? null)}`,
+    `ECE ${formatNumber(metrics.ece ?? null, 3)}`,
+    `Brier ${formatNumber(metrics.brier ?? null, 3)}`,
+    `loss ${formatNumber(metrics.loss, 3)} (${metrics.pairs} pairs)`,
+  ].join(' · ');
+}
+
+/** Training accuracy of a metric event: TRL's `accuracy` (reward model) or `rewards/accuracies` (DPO). */
+export function trainingAccuracy(event: TrainerMetricEvent): number | null {
+  return event.metrics.accuracy ?? event.metrics['rewards/accuracies'] ?? null;
+}
+
+/** `87.5%`, or `--` when unknown. */
+export function formatPercent(value: number | null | undefined): string {
+  return value === null || value === undefined ? '--' : `${(value * 100).toFixed(1)}%`;
+}
+
+/** A number with `digits` decimals, or `--` (NaN and infinities arrive as null). */
+export function formatNumber(value: number | null | undefined, digits: number): string {
+  return value === null || value === undefined ? '--' : value.toFixed(digits);
+}
+
+function formatRate(value: number | null): string {
+  return value === null ? '--' : value.toExponential(1).replace('e+0', '');
+}
+
+const ANSI_STYLE = new RegExp(`${String.fromCharCode(27)}\\[\\d+m`, 'g');
+
+function visibleLength(text: string): number {
+  return text.replace(ANSI_STYLE, '').length;
+}

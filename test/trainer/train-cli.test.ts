@@ -1,0 +1,145 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { TrainerEventSchema } from '../../src/contracts/index.js';
+import { captureIo } from '../fakes/cli-io.js';
+import { requireTorch, syntheticPairs, TRIBUNAL_BIN, temporaryDirectory, writeJsonl } from './trainer-fixtures.js';
+
+beforeAll(requireTorch);
+
+interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node bin/tribunal.js ...args` in `cwd`; `onStdout` sees the output so far and may signal the process. */
+function tribunal(args: string[], cwd: string, onStdout?: (text: string, child: ReturnType<typeof spawn>) => void) {
+  return new Promise<Finished>((resolve, reject) => {
+    const child = spawn(process.execPath, [TRIBUNAL_BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      onStdout?.(stdout, child);
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('tribunal train', () => {
+  it('trains DPO on CPU with the tiny model, then reports held-out accuracy, calibration and length split', async () => {
+    const dir = temporaryDirectory();
+    writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(64));
+    const run = await tribunal(
+      ['train', 'dpo', '--pairs', 'pairs.jsonl', '--model', 'tiny', '--steps', '4', '--out', 'run'],
+      dir,
+    );
+    expect(run.stderr).not.toContain('error');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('DPO completed at step 4/4 · 58 training pairs, 6 held out');
+    expect(run.stdout).toContain('Held-out evaluation (6 pairs)');
+    for (const row of [
+      'accuracy ',
+      'loss ',
+      'ECE ',
+      'Brier ',
+      'mean margin ',
+      'accuracy, chosen longer ',
+      'accuracy, chosen shorter ',
+    ]) {
+      expect(run.stdout).toMatch(new RegExp(`^${row.replace(/[()]/g, '\\$&')} +(\\d+\\.\\d+%?|--)`, 'm'));
+    }
+    expect(run.stderr).toMatch(/^train dpo: step 4\/4 \(100%\) · loss \d\.\d{4} · accuracy \d+\.\d% · lr /m);
+
+    const runDir = path.join(dir, 'run');
+    const config = JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({
+      run_dir: runDir,
+      task: 'dpo',
+      data: { train: path.join(dir, 'pairs.jsonl'), eval_fraction: 0.1 },
+      model: 'tiny',
+      training: { max_steps: 4, logging_steps: 1 },
+    });
+    for (const file of ['worker.log', 'events.jsonl', 'checkpoints/step-00000004/trainer_state.json']) {
+      expect(existsSync(path.join(runDir, file))).toBe(true);
+    }
+
+    // the same directory with other settings would resume the wrong run
+    const io = captureIo(dir);
+    expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--steps', '4', '--lr', '0.01', '--out', 'run'], io)).toBe(2);
+    expect(io.err()).toContain(`${runDir} holds checkpoints of a run with other settings (--lr)`);
+  });
+
+  it('prints the validated worker events as JSON lines with --json', async () => {
+    const dir = temporaryDirectory();
+    writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(32));
+    const run = await tribunal(['train', 'rm', '--pairs', 'pairs.jsonl', '--steps', '2', '--out', 'run', '--json'], dir);
+    expect(run.code).toBe(0);
+    const events = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => TrainerEventSchema.parse(JSON.parse(line)));
+    expect(events.map((event) => event.type)).toEqual(['start', 'metric', 'metric', 'checkpoint', 'eval', 'done']);
+  });
+
+  it('stops on Ctrl-C after checkpointing, exits 130 and says how to resume', async () => {
+    const dir = temporaryDirectory();
+    writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(32));
+    let interrupted = false;
+    const run = await tribunal(
+      ['train', 'rm', '--pairs', 'pairs.jsonl', '--steps', '100000', '--out', 'run', '--json'],
+      dir,
+      (stdout, child) => {
+        if (!interrupted && stdout.includes('"type":"start"')) {
+          interrupted = true;
+          child.kill('SIGINT');
+        }
+      },
+    );
+    expect(run.code).toBe(130);
+    expect(run.stderr).toMatch(/stopped at step \d+; checkpoint .*step-\d{8}\. Run the same command again to resume\./);
+    const last = TrainerEventSchema.parse(JSON.parse(run.stdout.trim().split('\n').at(-1) ?? ''));
+    expect(last).toMatchObject({ type: 'done', status: 'stopped', reason: 'SIGTERM' });
+  });
+
+  it('refuses a bad value before starting the worker (exit code 2)', async () => {
+    const dir = temporaryDirectory();
+    writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(4));
+    const io = captureIo(dir);
+    expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--lr', '0', '--out', 'run'], io)).toBe(2);
+    expect(io.err()).toContain('--lr must be a number greater than 0, got "0"');
+    expect(existsSync(path.join(dir, 'run'))).toBe(false);
+
+    const loss = captureIo(dir);
+    expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--loss', 'kto'], loss)).toBe(2);
+    expect(loss.err()).toContain('--loss must be one of sigmoid, ipo, hinge, robust, got "kto"');
+
+    const task = captureIo(dir);
+    expect(await main(['train', 'ppo', '--pairs', 'pairs.jsonl'], task)).toBe(2);
+    expect(task.err()).toContain('tribunal train rm|dpo --pairs FILE');
+  });
+
+  it('names the file and line of a malformed pair (exit code 1)', async () => {
+    const dir = temporaryDirectory();
+    const rows: unknown[] = syntheticPairs(8);
+    rows[4] = { prompt: 'Q?', chosen: ' yes' };
+    const file = writeJsonl(path.join(dir, 'pairs.jsonl'), rows);
+    const io = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--out', 'run'], io)).toBe(1);
+    expect(io.err()).toContain(`${file}:5: missing 'rejected'. Each line must be a preference pair in TRL format`);
+  });
+
+  it('is listed in the help', async () => {
+    const io = captureIo(temporaryDirectory());
+    expect(await main(['--help'], io)).toBe(0);
+    expect(io.out()).toMatch(/^ {2}train {6}train a reward model or DPO policy/m);
+    const help = captureIo(temporaryDirectory());
+    expect(await main(['train', '--help'], help)).toBe(0);
+    expect(help.out()).toContain('Usage: tribunal train rm|dpo --pairs FILE [options]');
+  });
+});
