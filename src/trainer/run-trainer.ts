@@ -215,7 +215,9 @@ class WorkerProcess {
       );
     }
     if (this.consumerError !== undefined) throw this.consumerError;
-    if (this.done && this.exitCode === 0 && !this.killed) {
+    // Under torchrun a stopped run's launcher exits non-zero (it caught the signal too) after rank 0 wrote `done`.
+    const stoppedCleanly = this.done?.status === 'stopped' && this.stopRequested && this.errorEvent === undefined;
+    if (this.done && !this.killed && (this.exitCode === 0 || stoppedCleanly)) {
       return {
         status: this.done.status,
         start: this.start,

@@ -166,6 +166,29 @@ describe('runTrainer with a stand-in worker', () => {
     expect(readFileSync(path.join(dir, 'run', 'worker.log'), 'utf8')).toContain('[tribunal] worker stdout line 1 is not JSON');
   });
 
+  it('accepts a stopped run whose launcher exits non-zero (torchrun caught the SIGTERM too)', async () => {
+    const dir = temporaryDirectory();
+    const stopped =
+      '{"v":1,"type":"done","seq":2,"time":2,"status":"stopped","step":7,"epoch":0.5,"checkpoint":"/r/step-7","reason":"SIGTERM"}';
+    const started =
+      '{"v":1,"type":"metric","seq":1,"time":1,"step":7,"epoch":0.5,"loss":0.5,"lr":0.1,"grad_norm":1,"tokens_per_s":9,"tokens":9,"metrics":{}}';
+    const python = fakePython(
+      dir,
+      [`trap 'echo '"'"'${stopped}'"'"'; exit 1' TERM`, `echo '${started}'`, 'while :; do sleep 1; done'].join('\n'),
+    );
+    const controller = new AbortController();
+    const result = await runTrainer({
+      task: 'dpo',
+      config: tinyConfig({ train: path.join(dir, 'p.jsonl') }),
+      runDir: path.join(dir, 'run'),
+      python,
+      signal: controller.signal,
+      onEvent: () => controller.abort(),
+    });
+    expect(result.status).toBe('stopped');
+    expect(result.done.checkpoint).toBe('/r/step-7');
+  });
+
   it('maps the worker error event before the exit code (torchrun exits 1 whatever failed)', async () => {
     const dir = temporaryDirectory();
     const error =

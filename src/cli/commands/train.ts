@@ -258,6 +258,9 @@ function lengthBias(metrics: HeldOutMetrics): string | undefined {
   return `Possible length bias: held-out accuracy is ${Math.abs(gap).toFixed(0)} points ${gap > 0 ? 'higher' : 'lower'} when the chosen answer is the longer one.`;
 }
 
+/** Config fields that may change between a run and its resumption. */
+const HARMLESS_CHANGES = new Set(['training.logging_steps']);
+
 /** A run directory that holds checkpoints of a run with other settings would silently resume the wrong run. */
 async function refuseChangedRun(runDir: string, config: TrainerConfig): Promise<void> {
   const checkpoints = await readdir(path.join(runDir, 'checkpoints')).then(
@@ -270,7 +273,7 @@ async function refuseChangedRun(runDir: string, config: TrainerConfig): Promise<
     () => undefined,
   );
   if (previous === undefined) return;
-  const changed = differingFields(previous, config);
+  const changed = differingFields(previous, config).filter((field) => !HARMLESS_CHANGES.has(field));
   if (changed.length === 0) return;
   const flags = [...new Set(changed.map((field) => FIELD_FLAGS[field] ?? field))];
   throw new TribunalError(
