@@ -4,12 +4,13 @@ import type { Assessment, PairwiseJudgment, Usage } from '../contracts/index.js'
 import type { TurnTag } from '../models/index.js';
 
 /** What the engine keeps of a successful critic turn in a turn cache: the model's answer and what it cost then. */
-export interface CachedCriticTurn {
+// A type alias, not an interface, so it fits the store's loose (index-signature) cached-turn type.
+export type CachedCriticTurn = {
   model: string;
   assessment?: Assessment | undefined;
   judgment?: PairwiseJudgment | undefined;
   usage: Usage;
-}
+};
 
 /**
  * Where critic turns are remembered across debates and runs. The engine defines only this shape; the store's

@@ -4,6 +4,7 @@
  * pool (checkpointed, cached, budgeted, resumable after any crash) and exports labels, pairs and a dataset card;
  * `exportRun` regenerates the outputs from the store; `estimateLabeling` prices a run before anything is spent.
  */
+export * from './buffered-turn-cache.js';
 export * from './critic-models.js';
 export * from './debate-ids.js';
 export * from './estimate-labeling.js';

@@ -15,6 +15,7 @@ import { runDebate } from '../engine/index.js';
 import { buildLabelRow } from '../export/index.js';
 import type { ModelRegistry } from '../models/index.js';
 import { type ClaimedItem, EventWriter, openStore, type RunOpening, type RunTotals, type Store } from '../store/index.js';
+import { BufferedTurnCache } from './buffered-turn-cache.js';
 import { criticModels, labelPanelOf } from './critic-models.js';
 import { debateSlotFor, sweepSettledCheckpoints } from './debate-ids.js';
 import { estimateLabeling, perItemUsage } from './estimate-labeling.js';
@@ -189,7 +190,7 @@ async function labelPending(
   const state = { ...initial, running: 0 };
   let stopReason: SessionOutcome['stopReason'];
   const stop = new AbortController();
-  // Every in-flight debate and model call listens on this one signal.
+  // Every in-flight item listens on this one signal.
   setMaxListeners(0, stop.signal);
   const stopWith = (reason: StopReason, cancel?: TribunalError) => {
     stopReason ??= reason;
@@ -251,6 +252,7 @@ async function labelPending(
     [...Object.values(models.critics), ...(models.chair ? [models.chair] : [])].map((id) => options.models.resolve(id)),
   );
   const writer = new EventWriter({ store });
+  const turnCache = new BufferedTurnCache({ store });
   let providerStreak = 0;
   let fatal: unknown;
 
@@ -322,6 +324,12 @@ async function labelPending(
       }
       options.onEvent?.(stored);
     };
+    // One controller per item, linked to the session's: a model call's abort listeners go on its item's signal, so no
+    // signal collects thousands of them (EventTarget's add is linear in the listeners it already holds).
+    const itemAbort = new AbortController();
+    setMaxListeners(0, itemAbort.signal);
+    const forward = () => itemAbort.abort(stop.signal.reason);
+    stop.signal.addEventListener('abort', forward, { once: true });
     let result: DebateResult;
     try {
       result = await runDebate({
@@ -334,14 +342,16 @@ async function labelPending(
         debateId,
         itemId: claimed.itemId,
         onEvent,
-        signal: stop.signal,
+        signal: itemAbort.signal,
         checkpointer: checkpointer as BaseCheckpointSaver,
-        turnCache: store,
+        turnCache,
       });
     } catch (error) {
       spend.finish({ completed: !stop.signal.aborted });
       await settleFailure(claimed, error);
       return;
+    } finally {
+      stop.signal.removeEventListener('abort', forward);
     }
     if (consensusRan && result.chair) spend.add(result.chair.usage);
     spend.finish({ completed: true });
@@ -421,6 +431,7 @@ async function labelPending(
   } finally {
     clearInterval(timer);
     options.signal?.removeEventListener('abort', onAbort);
+    await turnCache.flush();
     await writer.close().catch((error: unknown) => {
       fatal ??= error;
     });

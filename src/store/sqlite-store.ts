@@ -576,13 +576,16 @@ export class SqliteStore implements Store {
   }
 
   async putTurn(options: { key: string; turn: CachedTurn }): Promise<void> {
-    const turnJson = JSON.stringify(options.turn);
+    await this.putTurns({ turns: [options] });
+  }
+
+  async putTurns(options: { turns: ReadonlyArray<{ key: string; turn: CachedTurn }> }): Promise<void> {
+    if (options.turns.length === 0) return;
+    const rows = options.turns.map(({ key, turn }) => [key, JSON.stringify(turn)] as const);
     this.write('writing the turn cache', () => {
-      this.statement('INSERT OR IGNORE INTO turn_cache (key, turn, created_at) VALUES (?, ?, ?)').run(
-        options.key,
-        turnJson,
-        timestamp(),
-      );
+      const insert = this.statement('INSERT OR IGNORE INTO turn_cache (key, turn, created_at) VALUES (?, ?, ?)');
+      const now = timestamp();
+      for (const [key, turnJson] of rows) insert.run(key, turnJson, now);
     });
   }
 

@@ -302,6 +302,8 @@ export interface TurnCache {
   getTurn(options: { key: string }): Promise<CachedTurn | undefined>;
   /** Caches a turn; the first value stored under a key wins (turns are deterministic by key). */
   putTurn(options: { key: string; turn: CachedTurn }): Promise<void>;
+  /** Caches many turns in one transaction (a write-behind cache flushing a batch), each as `putTurn` would. */
+  putTurns(options: { turns: ReadonlyArray<{ key: string; turn: CachedTurn }> }): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

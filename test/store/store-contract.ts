@@ -496,6 +496,20 @@ export function describeStoreContract(factory: StoreFactory): void {
         await store.putTurn({ key: 'k2', turn: extended });
         expect(await store.getTurn({ key: 'k2' })).toEqual(extended);
       });
+
+      it('puts a batch of turns at once, keeping first values', async () => {
+        await store.putTurn({ key: 'b1', turn });
+        await store.putTurns({
+          turns: [
+            { key: 'b1', turn: { ...turn, model: 'other' } },
+            { key: 'b2', turn: { ...turn, model: 'second' } },
+            { key: 'b2', turn: { ...turn, model: 'third' } },
+          ],
+        });
+        await store.putTurns({ turns: [] });
+        expect(await store.getTurn({ key: 'b1' })).toEqual(turn);
+        expect(await store.getTurn({ key: 'b2' })).toEqual({ ...turn, model: 'second' });
+      });
     });
 
     describe('verdict overrides', () => {
