@@ -17,7 +17,7 @@ import type { VerdictOverride } from '../store/index.js';
 import { closeCodeFor, closeReason } from './close-codes.js';
 import type { DebateHub, Subscriber, Subscription } from './debate-hub.js';
 import type { LiveDebates } from './live-debates.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type OutboxTransport } from './outbox.js';
 import type { RunCatalog, RunSource } from './run-catalog.js';
 import type { ServeLimits } from './server-limits.js';
 import { type Clock, TokenBucket } from './token-bucket.js';
@@ -82,7 +82,7 @@ export class Connection {
     this.rate = new TokenBucket({ capacity: limits.messageBurst, perSecond: limits.messagesPerSecond, ...clock });
     this.strikes = new TokenBucket({ capacity: limits.maxStrikes, perSecond: limits.strikesForgivenPerSecond, ...clock });
     this.outbox = new Outbox({
-      transport: ws,
+      transport: corkedPerTick(ws),
       lowWaterMark: limits.lowWaterMark,
       maxBufferedBytes: limits.maxBufferedBytes,
       onOverflow: () => this.closeSlow(),
@@ -410,6 +410,32 @@ export class Connection {
   private sendFrame(frame: object): void {
     this.outbox.sendFrame(JSON.stringify(frame));
   }
+}
+
+/**
+ * A transport that corks the socket at the first send of a tick and uncorks it on the next tick, so the frames a
+ * client gets in one tick (a burst of deltas, a replay page) leave in one write instead of one each.
+ */
+function corkedPerTick(ws: WebSocket): OutboxTransport {
+  const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket?.uncork();
+  };
+  return {
+    send(data) {
+      if (!corked && socket) {
+        corked = true;
+        socket.cork();
+        process.nextTick(uncork);
+      }
+      ws.send(data);
+    },
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+  };
 }
 
 function rawText(data: RawData): string {

@@ -1,8 +1,22 @@
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DebateEvent } from '../../src/contracts/index.js';
+import { createFakeAdapter, createModelRegistry, judgeScript, type ModelRegistry } from '../../src/models/index.js';
 import { PROMPT, startTestServer, TestClient, turnTexts, waitUntil } from './ws-harness.js';
 
-/** Four candidates and one-character deltas: about 1.8 MB of frames per debate, more than loopback buffers hold. */
+/**
+ * A panel of five critics that never converges early (tolerance 0) over four rounds, four candidates and one-character
+ * deltas: about 2.5 MB of frames per debate, so six debates are well beyond what loopback socket buffers absorb.
+ */
+const PANEL = `id: slow-client
+personas: [safety, efficiency, creativity, factuality, helpfulness]
+constitution: default
+protocol: simultaneous
+maxRounds: 3
+tolerance: 0
+`;
 const CANDIDATES = [
   'Rayleigh scattering: air molecules scatter short (blue) wavelengths far more than long ones.',
   'Because it reflects the ocean.',
@@ -10,6 +24,41 @@ const CANDIDATES = [
   'Nobody knows.',
 ];
 const DEBATES = 6;
+
+/**
+ * Critics that stream their (fake:judge) answer one character per delta, each on its own macrotask, whatever the
+ * fake provider's chunking: the test needs many small frames.
+ */
+function chattyModels(): ModelRegistry {
+  return createModelRegistry({
+    settings: {},
+    providers: { chatty: { concurrency: 256 } },
+    adapters: {
+      chatty: () => {
+        const inner = createFakeAdapter({ script: judgeScript(), latencyMs: 5 });
+        return {
+          provider: 'chatty',
+          chat: inner.chat,
+          async complete(messages, call) {
+            const { onToken, ...rest } = call;
+            const result = await inner.complete(messages, rest);
+            for (const char of result.text) {
+              await new Promise((resolve) => setImmediate(resolve));
+              onToken?.(char);
+            }
+            return result;
+          },
+        };
+      },
+    },
+  });
+}
+
+function panelFile(): string {
+  const file = path.join(tmpdir(), `tribunal-slow-client-${process.pid}.yaml`);
+  writeFileSync(file, PANEL);
+  return file;
+}
 
 function socketOf(client: TestClient): { pause(): void; resume(): void } {
   return (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
@@ -23,8 +72,11 @@ function byDebate(events: readonly DebateEvent[]): Map<string, DebateEvent[]> {
 
 describe('tribunal serve: a deliberately slow client', () => {
   it('never slows the debates or other clients, coalesces its deltas, and still gets every turn-end, verdict and character', async () => {
+    const models = chattyModels();
     const server = await startTestServer({
-      model: 'fake:judge?latencyMs=5&chunks=1000',
+      model: 'chatty:judge',
+      models,
+      panelFile: panelFile(),
       limits: { maxConcurrentDebates: DEBATES, lowWaterMark: 16 * 1024, maxBufferedBytes: 256 * 1024 * 1024 },
     });
     try {
@@ -67,12 +119,16 @@ describe('tribunal serve: a deliberately slow client', () => {
       fast.close();
     } finally {
       await server.cleanup();
+      await models.close();
     }
   });
 
   it('closes a client that falls too far behind with 1013; it resumes with afterSeq and loses nothing', async () => {
+    const models = chattyModels();
     const server = await startTestServer({
-      model: 'fake:judge?latencyMs=5&chunks=1000',
+      model: 'chatty:judge',
+      models,
+      panelFile: panelFile(),
       limits: { maxConcurrentDebates: DEBATES, lowWaterMark: 16 * 1024, maxBufferedBytes: 64 * 1024 },
     });
     try {
@@ -114,6 +170,7 @@ describe('tribunal serve: a deliberately slow client', () => {
       fast.close();
     } finally {
       await server.cleanup();
+      await models.close();
     }
   });
 });
