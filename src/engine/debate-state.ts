@@ -33,3 +33,15 @@ export const DebateStateAnnotation = Annotation.Root({
 
 export type DebateState = typeof DebateStateAnnotation.State;
 export type DebateStateUpdate = typeof DebateStateAnnotation.Update;
+
+/** Applies a node's update as the graph does: `seq` and `turns` through their reducers; any other field given replaces its value. */
+export function mergeDebateUpdate(state: DebateState, update: DebateStateUpdate): DebateState {
+  const merged: DebateState = { ...state };
+  for (const [key, value] of Object.entries(update) as [keyof DebateState, unknown][]) {
+    if (value === undefined) continue;
+    if (key === 'seq') merged.seq = DEBATE_STATE_REDUCERS.seq(state.seq, value as number);
+    else if (key === 'turns') merged.turns = DEBATE_STATE_REDUCERS.turns(state.turns, value as DebateState['turns']);
+    else (merged as Record<string, unknown>)[key] = value;
+  }
+  return merged;
+}

@@ -38,7 +38,8 @@ export function createEventEmitter(options: {
   now?: () => Date;
 }): DebateEventEmitter {
   const { runId, debateId, onEvent } = options;
-  const now = options.now ?? (() => new Date());
+  const now = options.now;
+  const stamp = now === undefined ? isoNow : () => now().toISOString();
   let seq = options.startSeq ?? 0;
   let started = false;
   let closed = false;
@@ -57,7 +58,13 @@ export function createEventEmitter(options: {
     },
     emit(init) {
       if (closed || (muted && init.type !== 'debate-error')) return undefined;
-      const event = { ...init, runId, debateId, seq, at: now().toISOString() } as DebateEvent;
+      // Copied with Object.assign, not `{ ...init, runId, ... }`: V8 builds a fresh hidden class for every such
+      // spread-then-extend literal, which cost about 5 µs per event (bench/README.md, engine section).
+      const event = Object.assign({}, init) as DebateEvent;
+      event.runId = runId;
+      event.debateId = debateId;
+      event.seq = seq;
+      event.at = stamp();
       seq++;
       if (init.type === 'debate-start') started = true;
       onEvent?.(event);
@@ -73,4 +80,17 @@ export function createEventEmitter(options: {
       muted = true;
     },
   };
+}
+
+let lastMs = Number.NaN;
+let lastIso = '';
+
+/** The current time as an ISO string, formatted at most once per millisecond (events come thousands per second). */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }

@@ -4,7 +4,7 @@ import { graphFor, PROTOCOL_WIRINGS } from '../../graphs/index.js';
 import { type DebateEvent, type DebateInput, type DebateResult, type ResolvedPanel, TribunalError } from '../contracts/index.js';
 import type { ModelRegistry } from '../models/index.js';
 import type { DebateContext } from './debate-context.js';
-import type { DebateGraphInvokeOptions } from './debate-graph.js';
+import { type DebateGraphInvokeOptions, recordDebateSeq } from './debate-graph.js';
 import { createDebateSetup, type DebateSetup } from './debate-setup.js';
 import type { DebateState } from './debate-state.js';
 import { createEventEmitter, type DebateEventEmitter } from './event-emitter.js';
@@ -153,7 +153,7 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
       emitter.close();
       if (threadConfig) {
         // Record the last seq so a resumed run continues after the events this run emitted.
-        await graph.updateState(threadConfig, { seq: emitter.nextSeq }).catch(() => undefined);
+        await recordDebateSeq({ graph, config: threadConfig, seq: emitter.nextSeq }).catch(() => undefined);
       }
     } else if (options.onEvent && !emitter) {
       const early = createEventEmitter({

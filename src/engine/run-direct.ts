@@ -4,7 +4,7 @@ import type { DebateContext, DebateNodeConfig } from './debate-context.js';
 import { type ProtocolWiring, ROUTE } from './debate-graph.js';
 import { type DebateNodeName, NODE } from './debate-nodes.js';
 import type { DebateSetup } from './debate-setup.js';
-import { DEBATE_STATE_DEFAULTS, DEBATE_STATE_REDUCERS, type DebateState, type DebateStateUpdate } from './debate-state.js';
+import { DEBATE_STATE_DEFAULTS, type DebateState, mergeDebateUpdate } from './debate-state.js';
 import { abortError } from './run-turn.js';
 
 /** More nodes than any protocol can visit (maxRounds is at most 10): a wiring that loops forever fails instead. */
@@ -33,25 +33,13 @@ export async function runDirect(options: {
       throw new TribunalError('INTERNAL', `protocol "${wiring.protocol}" ran ${MAX_STEPS} nodes without ending`);
     if (signal?.aborted) throw abortError(signal);
     const update = await untilAborted(wiring.nodes[node](state, config), signal);
-    state = merge(state, update);
+    state = mergeDebateUpdate(state, update);
     const next: DebateNodeName | typeof ROUTE | typeof END | undefined = wiring.next[node];
     if (next === undefined)
       throw new TribunalError('INTERNAL', `protocol "${wiring.protocol}" has no way on from node "${node}"`);
     node = next === ROUTE ? wiring.nodes.routeAfterRound(state) : next;
   }
   return state;
-}
-
-/** Applies a node's update: `seq` and `turns` through their reducers, every other field given replaces its value. */
-function merge(state: DebateState, update: DebateStateUpdate): DebateState {
-  const merged: DebateState = { ...state };
-  for (const [key, value] of Object.entries(update) as [keyof DebateState, unknown][]) {
-    if (value === undefined) continue;
-    if (key === 'seq') merged.seq = DEBATE_STATE_REDUCERS.seq(state.seq, value as number);
-    else if (key === 'turns') merged.turns = DEBATE_STATE_REDUCERS.turns(state.turns, value as DebateState['turns']);
-    else (merged as Record<string, unknown>)[key] = value;
-  }
-  return merged;
 }
 
 /** Settles with `work`, or rejects with ABORTED as soon as `signal` aborts (the work is left to wind down). */

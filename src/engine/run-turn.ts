@@ -115,7 +115,8 @@ export async function runTurn(options: {
         return;
       }
     }
-    const outcome = await model.structured({ ...base, schema, schemaName });
+    // Spread last: `{ ...base, schema, schemaName }` costs V8 a new hidden class per call (bench/README.md, engine).
+    const outcome = await model.structured({ schema, schemaName, ...base });
     if (!outcome.success && (signal?.aborted || outcome.error.code === 'ABORTED')) throw abortError(signal, outcome.error);
     record.usage = outcome.usage;
     record.attempts = Math.max(1, outcome.attempts);

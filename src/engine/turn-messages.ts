@@ -37,16 +37,16 @@ export function buildTurnMessages(options: {
   const pairwise = subject.pair !== undefined;
   const parts: string[] = [];
   parts.push(heading({ kind, round, pairwise }));
-  parts.push(`The prompt the candidates answer:\n${untrustedBlock({ label: 'PROMPT', text: renderPrompt(options.prompt) })}`);
+  parts.push(`The prompt the candidates answer:\n${repeatedBlock('PROMPT', renderPrompt(options.prompt))}`);
   if (pairwise) {
     const [a, b] = subject.candidates;
-    parts.push(`Answer A:\n${untrustedBlock({ label: 'ANSWER A', text: a?.text ?? '' })}`);
-    parts.push(`Answer B:\n${untrustedBlock({ label: 'ANSWER B', text: b?.text ?? '' })}`);
+    parts.push(`Answer A:\n${repeatedBlock('ANSWER A', a?.text ?? '')}`);
+    parts.push(`Answer B:\n${repeatedBlock('ANSWER B', b?.text ?? '')}`);
   } else {
     const candidate = subject.candidates[0];
     parts.push(
       // The candidate's id is withheld: importers may name candidates after their human label ("chosen").
-      `The candidate answer:\n${untrustedBlock({ label: 'CANDIDATE', text: candidate?.text ?? '' })}`,
+      `The candidate answer:\n${repeatedBlock('CANDIDATE', candidate?.text ?? '')}`,
     );
   }
   if (options.own) {
@@ -75,7 +75,38 @@ export function buildTurnMessages(options: {
     );
   }
   parts.push(closing({ kind, pairwise }));
-  return [new SystemMessage(options.system), new HumanMessage(parts.join('\n\n'))];
+  return [systemMessageOf(options.system), new HumanMessage(parts.join('\n\n'))];
+}
+
+/** Texts every turn of a debate repeats (its prompt and candidates, and a critic's system prompt) are wrapped once. */
+const CACHE_LIMIT = 1024;
+const repeatedBlocks = new Map<string, Map<string, string>>();
+const systemMessages = new Map<string, SystemMessage>();
+
+function repeatedBlock(label: string, text: string): string {
+  let byText = repeatedBlocks.get(label);
+  if (!byText) {
+    byText = new Map();
+    repeatedBlocks.set(label, byText);
+  }
+  let block = byText.get(text);
+  if (block === undefined) {
+    if (byText.size >= CACHE_LIMIT) byText.clear();
+    block = untrustedBlock({ label, text });
+    byText.set(text, block);
+  }
+  return block;
+}
+
+/** Messages are never changed once built, so turns of one critic share its system message. */
+function systemMessageOf(system: string): SystemMessage {
+  let message = systemMessages.get(system);
+  if (!message) {
+    if (systemMessages.size >= CACHE_LIMIT) systemMessages.clear();
+    message = new SystemMessage(system);
+    systemMessages.set(system, message);
+  }
+  return message;
 }
 
 function heading(options: { kind: TurnKind; round: number; pairwise: boolean }): string {

@@ -31,6 +31,8 @@ export interface FakeChatModelOptions {
   latencyMs?: number;
   /** Number of chunks the reply is streamed in. */
   chunks?: number;
+  /** Whether to keep every call in `calls` (default true); benchmarks turn it off so memory stays flat. */
+  recordCalls?: boolean;
 }
 
 /**
@@ -42,12 +44,15 @@ export class FakeChatModel extends BaseChatModel<FakeChatModelCallOptions> {
   private readonly script: FakeScript;
   private readonly latencyMs: number;
   private readonly chunks: number;
+  private readonly recordCalls: boolean;
+  private callCount = 0;
 
   constructor(options: FakeChatModelOptions) {
     super({});
     this.script = options.script;
     this.latencyMs = options.latencyMs ?? 0;
     this.chunks = options.chunks ?? 4;
+    this.recordCalls = options.recordCalls ?? true;
   }
 
   override _llmType(): string {
@@ -56,21 +61,8 @@ export class FakeChatModel extends BaseChatModel<FakeChatModelCallOptions> {
 
   /** Runs the script for one call and returns the reply text and token counts. */
   async reply(messages: BaseMessage[], options: { turn?: TurnTag; jsonSchema?: Record<string, unknown>; signal?: AbortSignal }) {
-    const call: FakeCall = {
-      messages,
-      system: messages
-        .filter((message) => message.getType() === 'system')
-        .map((message) => message.text)
-        .join('\n'),
-      user: messages
-        .filter((message) => message.getType() !== 'system')
-        .map((message) => message.text)
-        .join('\n'),
-      turn: options.turn,
-      jsonSchema: options.jsonSchema,
-      index: this.calls.length,
-    };
-    this.calls.push(call);
+    const call = new RecordedCall(messages, options.turn, options.jsonSchema, this.callCount++);
+    if (this.recordCalls) this.calls.push(call);
     const reply = await this.script(call);
     if (reply === undefined) {
       throw new Error(
@@ -84,7 +76,7 @@ export class FakeChatModel extends BaseChatModel<FakeChatModelCallOptions> {
     const inputTokens =
       typeof reply === 'object' && reply.inputTokens !== undefined
         ? reply.inputTokens
-        : Math.ceil((call.system.length + call.user.length) / 4);
+        : Math.ceil((joinedLength(messages, true) + joinedLength(messages, false)) / 4);
     const outputTokens =
       typeof reply === 'object' && reply.outputTokens !== undefined ? reply.outputTokens : Math.ceil(text.length / 4);
     return { text, inputTokens, outputTokens };
@@ -118,6 +110,47 @@ export class FakeChatModel extends BaseChatModel<FakeChatModelCallOptions> {
       yield new ChatGenerationChunk({ text: part, message });
     }
   }
+}
+
+/** A call as scripts see it; `system` and `user` are joined on first use (most scripts never read them). */
+class RecordedCall implements FakeCall {
+  #system: string | undefined;
+  #user: string | undefined;
+
+  constructor(
+    readonly messages: BaseMessage[],
+    readonly turn: TurnTag | undefined,
+    readonly jsonSchema: Record<string, unknown> | undefined,
+    readonly index: number,
+  ) {}
+
+  get system(): string {
+    this.#system ??= joinText(this.messages, true);
+    return this.#system;
+  }
+
+  get user(): string {
+    this.#user ??= joinText(this.messages, false);
+    return this.#user;
+  }
+}
+
+function joinText(messages: BaseMessage[], system: boolean): string {
+  const parts: string[] = [];
+  for (const message of messages) if ((message.getType() === 'system') === system) parts.push(textOf(message));
+  return parts.join('\n');
+}
+
+/** The length of `joinText(messages, system)`, without building it. */
+function joinedLength(messages: BaseMessage[], system: boolean): number {
+  let length = -1;
+  for (const message of messages) if ((message.getType() === 'system') === system) length += textOf(message).length + 1;
+  return Math.max(0, length);
+}
+
+/** String content is its own text; `message.text` would run LangChain's content-block translators on it. */
+function textOf(message: BaseMessage): string {
+  return typeof message.content === 'string' ? message.content : message.text;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

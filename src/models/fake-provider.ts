@@ -7,13 +7,20 @@ import type { ProviderAdapter, RawCallOptions, RawCompletion } from './types.js'
  * (scores from a hash of critic and candidate, drifting toward agreement in later rounds);
  * tests pass their own script. Options ride in the id: `fake:judge?latencyMs=50&failEvery=7`.
  */
-export function createFakeAdapter(options: { script?: FakeScript; latencyMs?: number; chunks?: number }): ProviderAdapter & {
+export function createFakeAdapter(options: {
+  script?: FakeScript;
+  latencyMs?: number;
+  chunks?: number;
+  /** Keep every call in `chat.calls` (default true). */
+  recordCalls?: boolean;
+}): ProviderAdapter & {
   chat: FakeChatModel;
 } {
   const chat = new FakeChatModel({
     script: options.script ?? judgeScript(),
     ...(options.latencyMs === undefined ? {} : { latencyMs: options.latencyMs }),
     ...(options.chunks === undefined ? {} : { chunks: options.chunks }),
+    ...(options.recordCalls === undefined ? {} : { recordCalls: options.recordCalls }),
   });
   return {
     provider: 'fake',

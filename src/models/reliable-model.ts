@@ -49,12 +49,11 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
       if (request.signal?.aborted)
         throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: request.signal.reason });
       // The timeout starts when the call leaves the limiter queue, so waiting for a slot never counts against it.
-      let timeout: AbortSignal | undefined;
+      const attemptCall = new AttemptSignal(request.signal, timeoutMs);
       try {
         const completion = await limiter.run(() => {
           tally.attempts++;
-          timeout = AbortSignal.timeout(timeoutMs);
-          const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+          const signal = attemptCall.start();
           return adapter.complete(messages, {
             jsonSchema,
             schemaName: request.schemaName,
@@ -65,10 +64,12 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
             ...(request.turn === undefined ? {} : { turn: request.turn }),
           });
         }, request.signal);
+        attemptCall.dispose();
         return { completion };
       } catch (error) {
+        attemptCall.dispose();
         if (request.signal?.aborted) throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: error });
-        const failure = classifyError(error, id, timeout?.aborted ? timeoutMs : undefined);
+        const failure = classifyError(error, id, attemptCall.timedOut ? timeoutMs : undefined);
         if (!failure.retryable || attempt > maxRetries) {
           throw new TribunalError(failure.code, `${failure.message}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`, {
             cause: error,
@@ -142,6 +143,42 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
       throw new Error('unreachable');
     },
   };
+}
+
+/**
+ * The signal of one attempt: aborts when the caller's signal does or after `timeoutMs`. A plain timer that is
+ * cleared when the attempt settles, rather than AbortSignal.timeout + AbortSignal.any, which keep a timer and
+ * signal bookkeeping alive for the whole timeout after every call (thousands at a time in a large run).
+ */
+class AttemptSignal {
+  timedOut = false;
+  private controller: AbortController | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly onCallerAbort = () => this.controller?.abort(this.caller?.reason);
+
+  constructor(
+    private readonly caller: AbortSignal | undefined,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Starts the timeout and returns the signal to pass to the provider. */
+  start(): AbortSignal {
+    const controller = new AbortController();
+    this.controller = controller;
+    // Like AbortSignal.timeout's timer, it does not keep the process alive on its own.
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      controller.abort(new DOMException(`the call timed out after ${this.timeoutMs} ms`, 'TimeoutError'));
+    }, this.timeoutMs).unref();
+    if (this.caller?.aborted) controller.abort(this.caller.reason);
+    else this.caller?.addEventListener('abort', this.onCallerAbort, { once: true });
+    return controller.signal;
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.caller?.removeEventListener('abort', this.onCallerAbort);
+  }
 }
 
 /** Parses model text as JSON (tolerating code fences and surrounding prose) and validates it. */
