@@ -430,7 +430,7 @@ function corkedPerTick(ws: WebSocket): OutboxTransport {
         socket.cork();
         process.nextTick(uncork);
       }
-      ws.send(data);
+      ws.send(data, { binary: false });
     },
     get bufferedAmount() {
       return ws.bufferedAmount;

@@ -1,10 +1,11 @@
 import type { DebateEvent } from '../contracts/index.js';
+import { PublishedEvent } from './outbox.js';
 import type { RunSource } from './run-catalog.js';
 
 /** What a subscription delivers to: one client connection. */
 export interface Subscriber {
-  /** Sends one event (the JSON is shared by every subscriber of the publish). */
-  deliver(options: { sub: string; event: DebateEvent; eventJson: string }): void;
+  /** Sends one event (encoded once per publish, shared by every subscriber). */
+  deliver(options: { sub: string; published: PublishedEvent }): void;
   /** The replay is done; live events follow. */
   live(options: { sub: string; replayed: number }): void;
   /** The subscription failed (its store became unreadable); it is removed. */
@@ -41,7 +42,7 @@ interface SubscriptionState extends Subscription {
   lastSeq: Map<string, number>;
   replaying: boolean;
   /** Live events that arrived during the replay, delivered after it. */
-  pending: DebateEvent[];
+  pending: PublishedEvent[];
   active: boolean;
   ready: Promise<void>;
 }
@@ -61,7 +62,7 @@ const REPLAY_PAGE = 500;
  * store, one poller per run however many watch it. A new subscription first replays the events after its
  * `afterSeq` (from memory for a running live debate, else from the store), then receives live events; events that
  * arrive during the replay wait and are de-duplicated by seq, so a reconnecting client gets exactly what it missed.
- * Each publish serializes the event once; delivery is a queue append per subscriber, so a slow client costs the
+ * Each publish encodes the event once per subscription id; delivery is a send or a queue append per subscriber, so a slow client costs the
  * others nothing.
  */
 export class DebateHub {
@@ -135,7 +136,7 @@ export class DebateHub {
         const pending = state.pending;
         state.pending = [];
         state.subscriber.live({ sub: state.sub, replayed });
-        for (const event of pending) this.offer(state, event, JSON.stringify(event));
+        for (const published of pending) this.offer(state, published);
       },
       (error: unknown) => {
         if (!state.active) return;
@@ -172,21 +173,22 @@ export class DebateHub {
     const one = this.index.get(this.indexKey(source, event.debateId));
     const all = this.index.get(this.indexKey(source, undefined));
     if (!one && !all) return;
-    const eventJson = JSON.stringify(event);
-    if (one) for (const state of one) this.offer(state, event, eventJson);
-    if (all) for (const state of all) this.offer(state, event, eventJson);
+    const published = new PublishedEvent(event);
+    if (one) for (const state of one) this.offer(state, published);
+    if (all) for (const state of all) this.offer(state, published);
   }
 
-  private offer(state: SubscriptionState, event: DebateEvent, eventJson: string): void {
+  private offer(state: SubscriptionState, published: PublishedEvent): void {
     if (!state.active || state.subscriber.closed) return;
     if (state.replaying) {
-      state.pending.push(event);
+      state.pending.push(published);
       return;
     }
+    const { event } = published;
     const last = state.lastSeq.get(event.debateId);
     if (last !== undefined && event.seq <= last) return;
     state.lastSeq.set(event.debateId, event.seq);
-    state.subscriber.deliver({ sub: state.sub, event, eventJson });
+    state.subscriber.deliver({ sub: state.sub, published });
   }
 
   /** Sends the stored (or in-memory) events after the subscription's resume points; returns how many. */
@@ -236,7 +238,7 @@ export class DebateHub {
     const last = state.lastSeq.get(event.debateId) ?? -1;
     if (event.seq <= last) return 0;
     state.lastSeq.set(event.debateId, event.seq);
-    state.subscriber.deliver({ sub: state.sub, event, eventJson: JSON.stringify(event) });
+    state.subscriber.deliver({ sub: state.sub, published: new PublishedEvent(event) });
     return 1;
   }
 

@@ -2,7 +2,8 @@ import type { DebateEvent, DebateEventOf } from '../contracts/index.js';
 
 /** What an outbox writes to: a WebSocket, or a fake in tests. */
 export interface OutboxTransport {
-  send(data: string): void;
+  /** Sends one text frame (a Buffer holds its UTF-8 bytes). */
+  send(data: string | Buffer): void;
   /** Bytes handed to `send` and not yet written to the network. */
   readonly bufferedAmount: number;
 }
@@ -20,8 +21,8 @@ export interface OutboxOptions {
 }
 
 interface Entry {
-  /** A ready frame (control frames, and events whose JSON is known). */
-  data: string | undefined;
+  /** A ready frame (control frames, and events not merged). */
+  data: string | Buffer | undefined;
   sub: string;
   event: DebateEvent | undefined;
   /** How many turn deltas this entry stands for. */
@@ -35,10 +36,37 @@ interface Entry {
 export const DEFAULT_LOW_WATER_MARK = 256 * 1024;
 export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
-/** The frame of one event of subscription `sub`, built around the event's JSON so it is serialized once per publish. */
+/** The frame of one event of subscription `sub`, built around the event's JSON. */
 export function eventFrame(sub: string, eventJson: string, coalesced?: number): string {
   const tail = coalesced !== undefined && coalesced > 1 ? `,"coalesced":${coalesced}}` : '}';
   return `{"v":1,"type":"event","sub":${JSON.stringify(sub)},"event":${eventJson}${tail}`;
+}
+
+/**
+ * One published event: its JSON is made once, and its frame bytes once per subscription id (subscribers of a debate
+ * mostly share a few ids such as `s1`), so fanning out to a thousand clients encodes the event a handful of times.
+ */
+export class PublishedEvent {
+  private json: string | undefined;
+  private frames: Map<string, Buffer> | undefined;
+
+  constructor(readonly event: DebateEvent) {}
+
+  get eventJson(): string {
+    this.json ??= JSON.stringify(this.event);
+    return this.json;
+  }
+
+  /** The `event` frame of subscription `sub`, as UTF-8 bytes. */
+  frame(sub: string): Buffer {
+    this.frames ??= new Map();
+    let frame = this.frames.get(sub);
+    if (frame === undefined) {
+      frame = Buffer.from(eventFrame(sub, this.eventJson));
+      this.frames.set(sub, frame);
+    }
+    return frame;
+  }
 }
 
 /**
@@ -91,12 +119,13 @@ export class Outbox {
     this.push({ data, sub: '', event: undefined, coalesced: 1, dead: false, key: undefined, bytes: data.length });
   }
 
-  /** Sends one event of subscription `sub`; `eventJson` is `JSON.stringify(event)`, shared by every subscriber. */
-  sendEvent(options: { sub: string; event: DebateEvent; eventJson: string }): void {
+  /** Sends one event of subscription `sub`. */
+  sendEvent(options: { sub: string; published: PublishedEvent }): void {
     if (this.closed) return;
-    const { sub, event, eventJson } = options;
+    const { sub, published } = options;
+    const { event } = published;
     if (this.canSendNow()) {
-      this.transport.send(eventFrame(sub, eventJson));
+      this.transport.send(published.frame(sub));
       return;
     }
     if (event.type === 'turn-delta') {
@@ -121,13 +150,13 @@ export class Outbox {
         this.push(entry);
         return;
       }
-      const entry: Entry = { data: undefined, sub, event, coalesced: 1, dead: false, key, bytes: eventJson.length + 40 };
-      entry.data = eventFrame(sub, eventJson);
+      const data = published.frame(sub);
+      const entry: Entry = { data, sub, event, coalesced: 1, dead: false, key, bytes: data.length };
       this.pendingDeltas.set(key, entry);
       this.push(entry);
       return;
     }
-    const data = eventFrame(sub, eventJson);
+    const data = published.frame(sub);
     this.push({ data, sub, event, coalesced: 1, dead: false, key: undefined, bytes: data.length });
   }
 

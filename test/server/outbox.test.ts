@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { DebateEvent, EventFrame } from '../../src/contracts/index.js';
-import { Outbox, type OutboxTransport } from '../../src/server/index.js';
+import { Outbox, type OutboxTransport, PublishedEvent } from '../../src/server/index.js';
 
 /** A transport whose buffer the test fills and drains by hand. */
 class FakeTransport implements OutboxTransport {
   bufferedAmount = 0;
   readonly sent: string[] = [];
-  send(data: string): void {
-    this.sent.push(data);
+  send(data: string | Buffer): void {
+    this.sent.push(data.toString());
   }
   frames(): EventFrame[] {
     return this.sent.map((data) => JSON.parse(data) as EventFrame);
@@ -34,7 +34,7 @@ const turnEnd = (seq: number, critic: string): DebateEvent => ({
 });
 
 function send(outbox: Outbox, event: DebateEvent): void {
-  outbox.sendEvent({ sub: 's1', event, eventJson: JSON.stringify(event) });
+  outbox.sendEvent({ sub: 's1', published: new PublishedEvent(event) });
 }
 
 describe('Outbox', () => {
