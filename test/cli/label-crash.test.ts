@@ -32,14 +32,21 @@ function itemStates(out: string): Record<string, number> {
   }
 }
 
-function run(out: string, options: { killWhenDone?: number; killAfterMs?: number } = {}) {
-  return new Promise<{
-    code: number | null;
-    signal: NodeJS.Signals | null;
-    stdout: string;
-    stderr: string;
-    atKill?: Record<string, number>;
-  }>((resolve, reject) => {
+/** How a CLI run ended, and the item states when it was signalled. */
+interface RunOutcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  atKill?: Record<string, number>;
+}
+
+/** Runs the CLI; sends `signal` (default SIGKILL) `killAfterMs` (default 0) after `killWhenDone` (default 0) items are done. */
+function run(
+  out: string,
+  options: { killWhenDone?: number; killAfterMs?: number; signal?: NodeJS.Signals } = {},
+): Promise<RunOutcome> {
+  return new Promise((resolve, reject) => {
     const child: ChildProcess = spawn(process.execPath, labelArgs(out), {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -50,21 +57,27 @@ function run(out: string, options: { killWhenDone?: number; killAfterMs?: number
     let atKill: Record<string, number> | undefined;
     child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    let poll: NodeJS.Timeout | undefined;
-    if (options.killWhenDone !== undefined) {
-      const threshold = options.killWhenDone;
-      poll = setInterval(() => {
-        const states = itemStates(out);
-        if ((states.done ?? 0) >= threshold) {
-          clearInterval(poll);
-          atKill = states;
-          child.kill('SIGKILL');
-        }
-      }, 20);
-    }
+    const kill = () => {
+      if (atKill !== undefined) return;
+      atKill = itemStates(out);
+      child.kill(options.signal ?? 'SIGKILL');
+    };
+    // Signal once the store holds the items and `killWhenDone` of them are done, `killAfterMs` later (default at once).
+    let timer: NodeJS.Timeout | undefined;
+    const watch =
+      options.killWhenDone === undefined && options.killAfterMs === undefined
+        ? undefined
+        : setInterval(() => {
+            const states = itemStates(out);
+            if (Object.keys(states).length === 0 || (states.done ?? 0) < (options.killWhenDone ?? 0)) return;
+            clearInterval(watch);
+            if (options.killAfterMs === undefined) kill();
+            else timer = setTimeout(kill, options.killAfterMs);
+          }, 10);
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      if (poll) clearInterval(poll);
+      clearInterval(watch);
+      clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, ...(atKill ? { atKill } : {}) });
     });
   });
@@ -129,14 +142,40 @@ describe('tribunal label after kill -9', () => {
     }
   });
 
+  it('stops gracefully on Ctrl-C (SIGINT): exit 130, run stopped, done items exported; the rerun finishes', async () => {
+    const out = path.join(dir, 'interrupted');
+    const interrupted = await run(out, { killWhenDone: 3, signal: 'SIGINT' });
+    expect([interrupted.code, interrupted.signal], interrupted.stderr).toEqual([130, null]);
+    expect(interrupted.stderr).toContain('Stopping…');
+    const summary = JSON.parse(interrupted.stdout) as {
+      status: string;
+      stopReason: string;
+      totals: { done: number; running: number };
+      session: { aborted: number };
+    };
+    expect(summary).toMatchObject({ status: 'stopped', stopReason: 'interrupted' });
+    expect(summary.totals.running).toBe(0);
+    expect(summary.session.aborted).toBeGreaterThan(0);
+    expect(readJsonl(path.join(out, 'labels.jsonl'))).toHaveLength(summary.totals.done);
+
+    const resumed = await run(out);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const labels = readJsonl<LabelRow>(path.join(out, 'labels.jsonl'));
+    expect(labelEssence(labels)).toEqual(labelEssence(readJsonl<LabelRow>(path.join(clean, 'labels.jsonl'))));
+  });
+
   it('survives a kill at any moment: five kills at seeded random times, then a clean finish', async () => {
     const out = path.join(dir, 'killed-often');
     const random = mulberry32(20251127);
+    const killedWith: Array<Record<string, number>> = [];
     for (let kill = 0; kill < 5; kill++) {
-      // Startup (tsx, imports) takes most of a second: kills land in startup, import, debates or export.
-      const result = await run(out, { killAfterMs: 300 + Math.floor(random() * 2200) });
+      // A random moment after the run got a little further each time: kills land in debates, settling or the export.
+      const result = await run(out, { killWhenDone: 2 * kill, killAfterMs: Math.floor(random() * 500) });
       expect(result.code === 0 || result.signal === 'SIGKILL', result.stderr).toBe(true);
+      if (result.signal === 'SIGKILL') killedWith.push(result.atKill ?? {});
     }
+    // Most runs were killed (later ones have less left to do and may finish first).
+    expect(killedWith.length, JSON.stringify(killedWith)).toBeGreaterThanOrEqual(3);
     const last = await run(out);
     expect(last.code, last.stderr).toBe(0);
     const labels = readJsonl<LabelRow>(path.join(out, 'labels.jsonl'));
