@@ -12,7 +12,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -220,6 +220,7 @@ async function runBench(): Promise<void> {
     }
   }, 50);
 
+  const loadBefore = loadavg()[0] ?? 0;
   const connectStart = performance.now();
   const subscribers: Subscriber[] = [];
   for (let index = 0; index < SUBSCRIBERS; index += 100) {
@@ -260,7 +261,13 @@ async function runBench(): Promise<void> {
   const round = (value: number) => Math.round(value * 10) / 10;
   const result = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+    machine: {
+      cpus: cpus().length,
+      model: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      // Other work on the machine competes for the same cores: the 1-minute load average before and after.
+      loadAverage: [round(loadBefore), round(loadavg()[0] ?? 0)],
+    },
     setup: {
       subscribers: SUBSCRIBERS,
       debates: DEBATES,
