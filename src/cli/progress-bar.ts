@@ -77,8 +77,13 @@ export class ProgressBar {
   private draw(progress: LabelingProgress): void {
     this.lastDrawn = progress;
     if (this.tty) {
-      const width = Math.max(40, (this.stream.columns ?? 100) - 1);
-      this.stream.write(`\r\u001b[2K${clipVisible(renderBarLine(progress, this.style), width)}`);
+      const columns = this.stream.columns !== undefined && this.stream.columns > 0 ? this.stream.columns : 120;
+      const width = Math.max(20, columns - 1);
+      let line = renderBarLine(progress, this.style);
+      const excess = visibleLength(line) - width;
+      // A narrow terminal gets a shorter bar first, then loses the end of the line.
+      if (excess > 0) line = renderBarLine(progress, this.style, Math.max(6, 24 - excess));
+      this.stream.write(`\r\u001b[2K${clipVisible(line, width)}`);
       this.drawn = true;
     } else {
       this.stream.write(`${renderPlainLine(progress)}\n`);
@@ -157,6 +162,13 @@ export function formatCost(usd: number): string {
 
 function formatRate(rate: number): string {
   return rate >= 10 ? rate.toFixed(0) : rate.toFixed(1);
+}
+
+const ANSI_STYLE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+
+/** The characters of a line a terminal shows (ANSI styles left out). */
+function visibleLength(line: string): number {
+  return line.replaceAll(ANSI_STYLE, '').length;
 }
 
 /** Cuts a line with ANSI styles to `width` visible characters. */

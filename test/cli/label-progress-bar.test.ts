@@ -67,6 +67,21 @@ describe('progress bar', () => {
     expect(frames.at(-1)?.endsWith('\n')).toBe(true);
   });
 
+  it('fits a narrow terminal: a shorter bar, then a cut line', () => {
+    const out = {
+      isTTY: true,
+      columns: 70,
+      text: '',
+      write(chunk: string) {
+        this.text += chunk;
+      },
+    };
+    new ProgressBar({ stream: out, style: plain }).update(snapshot());
+    const line = out.text.replace('\r\u001b[2K', '');
+    expect(line.length).toBeLessThanOrEqual(69);
+    expect(line).toMatch(/^\[█+░+\] 13\/20 65% · 1 failed · 3\.3 items\/s/);
+  });
+
   it('writes a plain line every lineMs off a terminal, and the last state once at the end', () => {
     let now = 0;
     const out = sink(false);
