@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { TribunalError } from '../contracts/index.js';
 import {
+  applyOverrides,
   BINARIZATION_STRATEGIES,
   type BinarizationStrategy,
   EXPORT_FILES,
@@ -63,7 +64,8 @@ export async function exportRun(options: {
     await unlink(rejectedFile).catch(() => undefined);
   }
   const result = await exportDataset({
-    rows: labelRows(store, runId),
+    // Human verdict overrides (the viewer's, over `verdict.override`) ride along as meta.humanOverride / humanPreferred.
+    rows: applyOverrides({ rows: labelRows(store, runId), overrides: await store.listOverrides({ runId }) }),
     directory,
     pairFormat: settings.pairFormat,
     strategy: settings.strategy,

@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { DebateEvent } from '../../src/contracts/index.js';
-import { PROTOCOL_NAME, ServerFrameSchema } from '../../src/contracts/index.js';
-import { applyOverrides } from '../../src/export/index.js';
+import { LabelRowSchema, PROTOCOL_NAME, ServerFrameSchema } from '../../src/contracts/index.js';
+import { exportRun } from '../../src/runner/index.js';
 import { startServer } from '../../src/server/index.js';
 import { CANDIDATES, PROMPT, RefusedError, startTestServer, TestClient } from './ws-harness.js';
 
@@ -195,11 +197,13 @@ describe('tribunal serve: debates', () => {
 
     const overrides = await server.store.listOverrides({ runId: 'live', debateId });
     expect(overrides).toHaveLength(1);
-    const rows = [];
-    for await (const done of server.store.iterateDone({ runId: 'live' })) rows.push(done.result);
-    const exported = [];
-    for await (const row of applyOverrides({ rows, overrides: await server.store.listOverrides({ runId: 'live' }) }))
-      exported.push(row);
+    // `tribunal export` of the server's store writes the override into labels.jsonl, marked as human.
+    const directory = path.join(server.dir, 'export');
+    await exportRun({ store: server.store, runId: 'live', directory });
+    const exported = readFileSync(path.join(directory, 'labels.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => LabelRowSchema.parse(JSON.parse(line)));
     const row = exported.find((candidate) => candidate.debateId === debateId);
     expect(row?.meta).toMatchObject({
       humanPreferred: 'c2',
