@@ -29,6 +29,20 @@ export function scoreChart({ series, scale, rounds }) {
   for (let round = 0; round <= maxRound; round++) {
     svg.append(s('text', { x: x(round), y: height - 8, 'text-anchor': 'middle', class: 'axis' }, `R${round}`));
   }
+  // End labels, nudged apart where lines end close together.
+  const labels = series
+    .map(({ candidateId, points }, index) => ({ candidateId, index, last: points[points.length - 1] }))
+    .filter((label) => label.last !== undefined)
+    .map((label) => ({ ...label, y: y(label.last.score) + 4 }))
+    .sort((a, b) => a.y - b.y);
+  for (let index = 1; index < labels.length; index++) {
+    labels[index].y = Math.max(labels[index].y, labels[index - 1].y + 11);
+  }
+  for (const label of labels) {
+    svg.append(
+      s('text', { x: x(label.last.round) + 6, y: label.y, fill: candidateColor(label.index), class: 'label' }, label.candidateId),
+    );
+  }
   series.forEach(({ candidateId, points }, index) => {
     if (points.length === 0) return;
     const color = candidateColor(index);
@@ -43,8 +57,6 @@ export function scoreChart({ series, scale, rounds }) {
       }),
     );
     for (const point of points) svg.append(s('circle', { cx: x(point.round), cy: y(point.score), r: 3, fill: color }));
-    const last = points[points.length - 1];
-    svg.append(s('text', { x: x(last.round) + 6, y: y(last.score) + 4, fill: color, class: 'label' }, candidateId));
   });
   return svg;
 }

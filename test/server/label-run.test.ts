@@ -1,62 +1,10 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPanel } from '../../src/config/index.js';
-import type { DebateEvent } from '../../src/contracts/index.js';
-import { runDebate } from '../../src/engine/index.js';
-import { labelRowFromEvents } from '../../src/export/index.js';
-import { createModelRegistry } from '../../src/models/index.js';
-import { EventWriter, openStore, type RunConfig, type Store } from '../../src/store/index.js';
-import { CANDIDATES, PROMPT, startTestServer, TestClient } from './ws-harness.js';
+import type { Store } from '../../src/store/index.js';
+import { labelItems, openLabelRun } from './label-run-fixture.js';
+import { startTestServer, TestClient } from './ws-harness.js';
 
 type TestServer = Awaited<ReturnType<typeof startTestServer>>;
-
-const CONFIG: RunConfig = {
-  input: { file: 'items.jsonl', sha256: 'abc123', format: 'native' },
-  panel: { id: 'default', hash: 'panel-hash' },
-  personas: {},
-  constitution: null,
-  models: {},
-  options: {},
-};
-
-/**
- * Labels items the way `tribunal label` does (claim, debate with events through an EventWriter, markDone), on its
- * own store connection, as another process would.
- */
-async function labelItems(options: { store: Store; runId: string; count: number }): Promise<string[]> {
-  const { store, runId } = options;
-  const panel = await loadPanel();
-  const models = createModelRegistry({ settings: {} });
-  const writer = new EventWriter({ store, flushMs: 10, flushEvents: 8 });
-  const debateIds: string[] = [];
-  try {
-    for (const claimed of await store.claimPending({ runId, limit: options.count })) {
-      const events: DebateEvent[] = [];
-      const debateId = `${runId}:${claimed.itemId}`;
-      debateIds.push(debateId);
-      await runDebate({
-        panel,
-        input: claimed.item,
-        models,
-        defaultModel: 'fake:judge?latencyMs=20',
-        runId,
-        debateId,
-        itemId: claimed.itemId,
-        onEvent: (event) => {
-          events.push(event);
-          writer.append(event);
-        },
-      });
-      const label = labelRowFromEvents({ events });
-      if (!label.success) throw label.error;
-      await writer.markDone({ runId, itemId: claimed.itemId, result: label.value, attempt: claimed.attempt });
-    }
-  } finally {
-    await writer.close();
-    await models.close();
-  }
-  return debateIds;
-}
 
 describe('tribunal serve: watching a labeling run', () => {
   let server: TestServer;
@@ -66,21 +14,7 @@ describe('tribunal serve: watching a labeling run', () => {
   beforeAll(async () => {
     server = await startTestServer();
     labelDir = path.join(server.dir, 'label-run');
-    labelStore = openStore({ dir: labelDir });
-    const { run } = await labelStore.createOrResumeRun({ config: CONFIG });
-    runId = run.id;
-    await labelStore.upsertItems({
-      runId,
-      items: [1, 2].map((line) => ({
-        line,
-        item: {
-          id: `item-${line}`,
-          prompt: PROMPT,
-          candidates: CANDIDATES.map((text, index) => ({ id: `c${index + 1}`, text })),
-          meta: {},
-        },
-      })),
-    });
+    ({ store: labelStore, runId } = await openLabelRun({ dir: labelDir, items: 2 }));
   });
   afterAll(async () => {
     await labelStore.close();

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labelItems, openLabelRun } from '../server/label-run-fixture.js';
 import { startTestServer } from '../server/ws-harness.js';
 
 /** Debian's Chromium (`apt-get install chromium`; .ci/run installs it). */
@@ -121,5 +122,24 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium', () => {
     await page.locator('#debate-status[data-state="done"]').waitFor();
     await expect.poll(() => page.locator('#chart polyline').count()).toBe(2);
     expect(problems).toEqual([]);
+  });
+
+  it('watches a labeling run by its directory and shows its debates', async () => {
+    const dir = path.join(server.dir, 'label-run');
+    const { store, runId } = await openLabelRun({ dir, items: 2 });
+    try {
+      await page.fill('#watch-dir', dir);
+      await page.click('#watch-form button');
+      await page.locator(`#runs li[data-run="${runId}"].selected`).waitFor();
+      await labelItems({ store, runId, count: 2 });
+      await expect.poll(() => page.locator('#debates li[data-status="done"]').count(), { timeout: 20_000 }).toBe(2);
+      await page.locator('#debates li').first().click();
+      await page.locator('#debate-status[data-state="done"]').waitFor();
+      await expect.poll(() => page.locator('#ranking li').count()).toBe(2);
+      expect(await page.locator('.critic-column').count()).toBe(3);
+      expect(problems).toEqual([]);
+    } finally {
+      await store.close();
+    }
   });
 });
