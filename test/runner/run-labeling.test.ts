@@ -12,7 +12,7 @@ import {
   TrlConversationalPreferenceSchema,
   TrlStandardPreferenceSchema,
 } from '../../src/contracts/index.js';
-import { createModelRegistry, type ModelRegistry } from '../../src/models/index.js';
+import { createFakeAdapter, createModelRegistry, judgeScript, type ModelRegistry } from '../../src/models/index.js';
 import { exportRun, type LabelingProgress, REJECTED_FILE, runLabeling } from '../../src/runner/index.js';
 import { openStore, STORE_FILE_NAME } from '../../src/store/index.js';
 import { startOpenAIWireServer } from '../fakes/openai-wire-server.js';
@@ -295,6 +295,74 @@ describe('runLabeling', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('marks items whose every turn failed as failed; --retry-failed requeues them; a provider-error streak stops', async () => {
+    let mode: 'invalid' | 'unauthorized' | 'ok' = 'invalid';
+    const judge = judgeScript();
+    const registry = createModelRegistry({
+      settings: {},
+      reliability: { maxRetries: 0 },
+      adapters: {
+        flaky: () =>
+          createFakeAdapter({
+            script: (call) =>
+              mode === 'ok'
+                ? judge(call)
+                : mode === 'invalid'
+                  ? 'not JSON'
+                  : Object.assign(new Error('invalid api key'), { status: 401 }),
+          }),
+      },
+    });
+    registries.push(registry);
+    const dir = tempDir();
+    const input = writeInput(dir, [nativeItem(1, 2), nativeItem(2, 2), nativeItem(3, 2)]);
+    const out = path.join(dir, 'out');
+    const failures: string[] = [];
+    const base = {
+      input,
+      outDir: out,
+      panel: withRounds(await loadPanel(), 1),
+      models: registry,
+      defaultModel: 'flaky:judge',
+      concurrency: 2,
+      onItemFailed: (failure: { itemId: string; state: string; code: string }) =>
+        failures.push(`${failure.itemId} ${failure.state} ${failure.code}`),
+    };
+
+    const failed = await runLabeling(base);
+    expect(failed.status).toBe('done');
+    expect(failed.totals).toMatchObject({ done: 0, failed: 3, pending: 0 });
+    expect(failures.sort()).toEqual([
+      'item-1 failed OUTPUT_INVALID',
+      'item-2 failed OUTPUT_INVALID',
+      'item-3 failed OUTPUT_INVALID',
+    ]);
+    expect(readJsonl(path.join(out, 'labels.jsonl'))).toEqual([]);
+
+    mode = 'ok';
+    const untouched = await runLabeling(base);
+    expect(untouched.session).toMatchObject({ done: 0, failed: 0 });
+    expect(untouched.totals.failed).toBe(3);
+
+    const retried = await runLabeling({ ...base, retryFailed: true });
+    expect(retried.totals).toMatchObject({ done: 3, failed: 0 });
+    const labels = readJsonl<LabelRow>(path.join(out, 'labels.jsonl'));
+    expect(labels.map((row) => row.id)).toEqual(['item-1', 'item-2', 'item-3']);
+    // The retried debates ran again under fresh debate ids (the failed ones had finished).
+    expect(labels.every((row) => row.debateId?.endsWith('-2'))).toBe(true);
+
+    mode = 'unauthorized';
+    const many = writeInput(
+      dir,
+      Array.from({ length: 12 }, (_, index) => nativeItem(index + 10, 2)),
+      'many.jsonl',
+    );
+    const stopped = await runLabeling({ ...base, input: many, outDir: path.join(dir, 'down'), concurrency: 1 });
+    expect(stopped.stopReason).toBe('provider-failing');
+    expect(stopped.status).toBe('stopped');
+    expect(stopped.totals).toMatchObject({ failed: 8, pending: 4, done: 0 });
   });
 
   it('turn cache: after editing one persona, a rerun calls the model only for that persona', async () => {
