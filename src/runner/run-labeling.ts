@@ -198,8 +198,6 @@ async function labelPending(
     wakeAll();
   };
   const onAbort = () => stopWith('interrupted', new TribunalError('ABORTED', 'the labeling run was interrupted'));
-  if (options.signal?.aborted) onAbort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const models = criticModels(options);
   const labelPanel = labelPanelOf({ panel, models: models.critics });
@@ -244,7 +242,6 @@ async function labelPending(
   await sweepSettledCheckpoints({ store, checkpointer, runId });
   if (state.pending === 0) {
     report();
-    options.signal?.removeEventListener('abort', onAbort);
     return { stopReason, counts, usage: budget.spent() };
   }
   // Resolve every model before the first item, so a bad model id or missing key fails the run, not each item.
@@ -424,6 +421,8 @@ async function labelPending(
     }
   };
 
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   const timer = setInterval(report, Math.max(50, options.progressIntervalMs ?? 500));
   timer.unref();
   try {
