@@ -7,6 +7,7 @@ export const EXIT = {
   usage: 2,
   model: 3,
   budget: 4,
+  memory: 5,
   interrupted: 130,
   internal: 70,
 } as const;
@@ -30,6 +31,8 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.model;
     case 'BUDGET_EXCEEDED':
       return EXIT.budget;
+    case 'OUT_OF_MEMORY':
+      return EXIT.memory;
     case 'ABORTED':
       return EXIT.interrupted;
     case 'STORE_FAILED':

@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   'ABORTED',
   'OUTPUT_INVALID',
   'BUDGET_EXCEEDED',
+  'OUT_OF_MEMORY',
   'STORE_FAILED',
   'INTERNAL',
 ] as const;

@@ -25,7 +25,7 @@ export interface WorkerFailure {
 
 /**
  * The training worker failed; `code` says how (CONFIG_INVALID: config or environment, INPUT_INVALID: a data file,
- * BUDGET_EXCEEDED: out of memory, ABORTED: stopped before it could checkpoint or killed, INTERNAL: a bug or a crash),
+ * OUT_OF_MEMORY: out of memory, ABORTED: stopped before it could checkpoint or killed, INTERNAL: a bug or a crash),
  * and the fields keep the worker's exit status, its error event and the end of its log.
  */
 export class TrainerWorkerError extends TribunalError {
@@ -113,7 +113,7 @@ export function workerFailureError(failure: WorkerFailure): TrainerWorkerError {
       );
     case 'OUT_OF_MEMORY':
       return new TrainerWorkerError(
-        'BUDGET_EXCEEDED',
+        'OUT_OF_MEMORY',
         `the trainer ran out of memory${event?.message ? ` (${firstLine(event.message)})` : ''}. Try a smaller ` +
           '--batch-size (raise --grad-accum to keep the effective batch), a shorter --max-length, ' +
           `--gradient-checkpointing, or LoRA for large models. ${log}${resume ? `; ${resume}` : ''}`,

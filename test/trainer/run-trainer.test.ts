@@ -202,7 +202,7 @@ describe('runTrainer with a stand-in worker', () => {
         python,
       }),
     );
-    expect(thrown.code).toBe('BUDGET_EXCEEDED');
+    expect(thrown.code).toBe('OUT_OF_MEMORY');
     expect(thrown.message).toContain('ran out of memory (out of memory: CUDA out of memory. Tried to allocate 2.00 GiB)');
     expect(thrown.message).toContain('--batch-size');
     expect(thrown.message).toContain('--gradient-checkpointing');
