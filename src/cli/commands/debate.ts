@@ -5,7 +5,7 @@ import { loadPanel } from '../../config/index.js';
 import { type Candidate, type DebateEvent, TribunalError } from '../../contracts/index.js';
 import { runDebate } from '../../engine/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
-import { EXIT } from '../exit-codes.js';
+import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { styleFor } from '../terminal.js';
 import { TranscriptRenderer } from '../transcript-renderer.js';
@@ -85,9 +85,12 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
   const models = createModelRegistry({ settings });
   const style = styleFor(io.stdout);
   const renderer = new TranscriptRenderer((text) => io.stdout.write(text), style);
-  const onEvent = values.json
-    ? (event: DebateEvent) => io.stdout.write(`${JSON.stringify(event)}\n`)
-    : (event: DebateEvent) => renderer.render(event);
+  let reported: string | undefined;
+  const onEvent = (event: DebateEvent) => {
+    if (event.type === 'debate-error') reported = event.code;
+    if (values.json) io.stdout.write(`${JSON.stringify(event)}\n`);
+    else renderer.render(event);
+  };
   if (!values.json) io.stderr.write(styleFor(io.stderr).dim(`model: ${defaultModel.id} (from ${defaultModel.source})\n`));
   try {
     await runDebate({
@@ -99,6 +102,10 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
       onEvent,
       signal,
     });
+  } catch (error) {
+    // The transcript (or the JSON stream) already carries the debate-error; exit with its code without repeating it.
+    if (error instanceof TribunalError && reported === error.code) return exitCodeFor(error.code);
+    throw error;
   } finally {
     await models.close();
   }
