@@ -85,6 +85,8 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
         script: judgeScript(parsed.failEvery === undefined ? {} : { failEvery: parsed.failEvery }),
         ...(parsed.latencyMs === undefined ? {} : { latencyMs: parsed.latencyMs }),
         ...(parsed.chunks === undefined ? {} : { chunks: parsed.chunks }),
+        // The CLI's fake judge runs whole labeling jobs: keeping every call would grow without bound.
+        recordCalls: false,
       });
     },
     ...options.adapters,
