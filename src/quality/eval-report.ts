@@ -1,0 +1,113 @@
+import type { LabelRow } from '../contracts/index.js';
+import { goldAgreement, type JudgeAgreement } from './agreement.js';
+import { type CalibrationFit, fitCalibration, splitGold, weightedAgreement } from './calibration.js';
+import { type DebateDynamics, debateDynamics } from './debate-dynamics.js';
+import { finalCriticScore, goldComparisons } from './gold-comparisons.js';
+import { krippendorffAlpha } from './krippendorff-alpha.js';
+import { type LengthBias, lengthBias } from './length-bias.js';
+import { type PairwiseTurn, type PositionStats, positionConsistency } from './position-consistency.js';
+import { type SelfPreference, selfPreference } from './self-preference.js';
+import { round } from './stats.js';
+
+/** Before and after calibration, on the held-out part of the gold set. */
+export interface CalibrationReport {
+  fit: CalibrationFit;
+  heldOutPairs: number;
+  before: JudgeAgreement;
+  after: JudgeAgreement;
+  weightsBefore: Record<string, number>;
+}
+
+/** Everything `tribunal eval` measures on a labeled gold set (report.json). */
+export interface EvalReport {
+  v: 1;
+  panel: {
+    id: string;
+    hash: string;
+    aggregation: string;
+    mode?: string;
+    critics: Array<{ id: string; model: string; weight: number }>;
+  };
+  items: { labeled: number; gold: number; skipped: number };
+  agreement: ReturnType<typeof goldAgreement>;
+  /** Krippendorff's α (interval) between critics on their final scores, units = candidates. */
+  interCriticAlpha: number | null;
+  lengthBias: LengthBias;
+  /** Human labels' own length preference, for comparison: how often the human-preferred answer is the longer one. */
+  humanLongerRate: number | null;
+  position: Record<string, PositionStats>;
+  selfPreference: SelfPreference[];
+  dynamics: DebateDynamics;
+  calibration?: CalibrationReport;
+  seed: string;
+}
+
+/**
+ * Computes an eval report from a label run's rows (and, in pairwise mode, its pairwise turns): agreement with the
+ * human labels, bias measures, debate dynamics and, when `calibrate` is set, persona weights fitted on part of the
+ * gold set and checked on the rest.
+ * @example const report = evalReport({ rows: readJsonl('out/labels.jsonl'), seed: '0', calibrate: { heldOut: 0.3 } });
+ */
+export function evalReport(options: {
+  rows: readonly LabelRow[];
+  pairwiseTurns?: readonly PairwiseTurn[];
+  seed?: string;
+  resamples?: number;
+  calibrate?: { heldOut: number; bias?: boolean } | undefined;
+}): EvalReport {
+  const seed = options.seed ?? '0';
+  const resamples = options.resamples ?? 1000;
+  const { rows } = options;
+  const { comparisons, skipped } = goldComparisons({ rows, seed });
+  const first = rows[0]?.panel;
+  const critics = first?.critics ?? [];
+  const units: number[][] = [];
+  for (const row of rows)
+    for (const candidate of row.candidates) {
+      const scores = critics
+        .map((critic) => finalCriticScore(candidate, critic.id))
+        .filter((score): score is number => score !== null);
+      units.push(scores);
+    }
+  const longer = comparisons.filter((comparison) => comparison.lengths.preferred !== comparison.lengths.other);
+  const report: EvalReport = {
+    v: 1,
+    panel: {
+      id: first?.id ?? 'unknown',
+      hash: first?.hash ?? '',
+      aggregation: first?.aggregation ?? 'unknown',
+      critics: critics.map((critic) => ({ id: critic.id, model: critic.model, weight: critic.weight })),
+    },
+    items: { labeled: rows.length, gold: comparisons.length, skipped },
+    agreement: goldAgreement({ comparisons, seed, resamples }),
+    interCriticAlpha: round(krippendorffAlpha(units)),
+    lengthBias: lengthBias(rows),
+    humanLongerRate:
+      longer.length === 0
+        ? null
+        : round(longer.filter((comparison) => comparison.lengths.preferred > comparison.lengths.other).length / longer.length),
+    position: positionConsistency(options.pairwiseTurns ?? []),
+    selfPreference: selfPreference(rows),
+    dynamics: debateDynamics(rows),
+    seed,
+  };
+  if (options.calibrate && first) {
+    const { train, test } = splitGold({ comparisons, heldOut: options.calibrate.heldOut, seed });
+    const criticIds = critics.map((critic) => critic.id);
+    const fit = fitCalibration({
+      comparisons: train,
+      criticIds,
+      scaleRange: first.scale.max - first.scale.min,
+      bias: options.calibrate.bias ?? true,
+    });
+    const weightsBefore = Object.fromEntries(critics.map((critic) => [critic.id, critic.weight]));
+    report.calibration = {
+      fit,
+      heldOutPairs: test.length,
+      weightsBefore,
+      before: weightedAgreement({ comparisons: test, weights: weightsBefore, seed: `${seed}:before`, resamples }),
+      after: weightedAgreement({ comparisons: test, weights: fit.weights, seed: `${seed}:after`, resamples }),
+    };
+  }
+  return report;
+}

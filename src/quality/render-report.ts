@@ -1,0 +1,177 @@
+import type { JudgeAgreement } from './agreement.js';
+import type { EvalReport } from './eval-report.js';
+import type { Estimate } from './stats.js';
+
+const WIDTH = 640;
+const BAR = 26;
+const LEFT = 170;
+const RIGHT = 60;
+
+/**
+ * An SVG bar chart of accuracy against the human labels with 95% bootstrap intervals: the consensus, each critic
+ * and the "longer answer wins" baseline, with the 50% chance line.
+ */
+export function accuracySvg(report: EvalReport): string {
+  const bars: Array<{ label: string; estimate: Estimate }> = [
+    { label: 'consensus', estimate: report.agreement.consensus.accuracy },
+    ...Object.entries(report.agreement.critics).map(([id, agreement]) => ({ label: id, estimate: agreement.accuracy })),
+    { label: 'longer answer wins', estimate: report.agreement.longerAnswer.accuracy },
+  ];
+  if (report.calibration) bars.push({ label: 'calibrated (held out)', estimate: report.calibration.after.accuracy });
+  const plot = WIDTH - LEFT - RIGHT;
+  const height = 40 + bars.length * (BAR + 8) + 30;
+  const x = (value: number) => LEFT + value * plot;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="12">`,
+    `<title>Accuracy against human labels (95% bootstrap intervals)</title>`,
+    `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${LEFT}" y="20" font-weight="bold">Accuracy against human labels, 95% bootstrap interval</text>`,
+  ];
+  for (const [index, bar] of bars.entries()) {
+    const y = 34 + index * (BAR + 8);
+    const value = bar.estimate.value;
+    parts.push(`<text x="${LEFT - 8}" y="${y + BAR / 2 + 4}" text-anchor="end">${escapeXml(bar.label)}</text>`);
+    if (value === null) {
+      parts.push(`<text x="${LEFT + 4}" y="${y + BAR / 2 + 4}" fill="#888">no decided pairs</text>`);
+      continue;
+    }
+    const fill = bar.label === 'consensus' ? '#3366cc' : bar.label.startsWith('calibrated') ? '#2e8b57' : '#8fa8d8';
+    parts.push(`<rect x="${LEFT}" y="${y}" width="${(value * plot).toFixed(1)}" height="${BAR}" fill="${fill}"/>`);
+    if (bar.estimate.low !== null && bar.estimate.high !== null) {
+      const middle = y + BAR / 2;
+      parts.push(
+        `<line x1="${x(bar.estimate.low).toFixed(1)}" y1="${middle}" x2="${x(bar.estimate.high).toFixed(1)}" y2="${middle}" stroke="#222" stroke-width="2"/>`,
+      );
+    }
+    parts.push(`<text x="${WIDTH - RIGHT + 6}" y="${y + BAR / 2 + 4}">${percent(value)} (n=${bar.estimate.n})</text>`);
+  }
+  const bottom = 34 + bars.length * (BAR + 8);
+  parts.push(`<line x1="${x(0.5)}" y1="28" x2="${x(0.5)}" y2="${bottom}" stroke="#cc3333" stroke-dasharray="4 3"/>`);
+  parts.push(`<text x="${x(0.5)}" y="${bottom + 14}" text-anchor="middle" fill="#cc3333">chance</text>`);
+  for (const tick of [0, 0.25, 0.75, 1])
+    parts.push(`<text x="${x(tick)}" y="${bottom + 14}" text-anchor="middle" fill="#666">${percent(tick)}</text>`);
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+/** The readable report (report.md): agreement, biases, dynamics and calibration, each with how to read it. */
+export function reportMarkdown(report: EvalReport, options: { plotFile?: string } = {}): string {
+  const { agreement } = report;
+  const lines: string[] = [
+    `# Label quality: ${report.panel.id}`,
+    '',
+    `${report.items.labeled} labeled items, ${report.items.gold} with a human label over two candidates (${report.items.skipped} skipped). ` +
+      'Intervals are 95% percentile bootstrap intervals over items (seed ' +
+      `\`${report.seed}\`). See docs/quality.md for how to read every number.`,
+    '',
+  ];
+  if (options.plotFile) lines.push(`![Accuracy against human labels](${options.plotFile})`, '');
+  lines.push(
+    '## Agreement with human labels',
+    '',
+    '| judge | accuracy | 95% CI | ties ½ | Cohen κ | agree | disagree | tie | abstain |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    agreementRow('consensus', agreement.consensus),
+    ...Object.entries(agreement.critics).map(([id, value]) => agreementRow(id, value)),
+    agreementRow('longer answer wins', agreement.longerAnswer),
+    '',
+    'Reference points: the RLAIF paper reports 78% AI–human agreement against 73–77% between humans; ' +
+      'κ near 0 means no better than chance.',
+    '',
+    '## Biases',
+    '',
+    `- Length: consensus score vs length Pearson ${fmt(report.lengthBias.pearson)}, Spearman ${fmt(report.lengthBias.spearman)}, ` +
+      `slope ${fmt(report.lengthBias.slopePer1000Chars)} points per 1000 characters; the longer answer won ` +
+      `${pct(report.lengthBias.longerWins.rate)} of ${report.lengthBias.longerWins.pairs} pairs ` +
+      `(humans preferred the longer one in ${pct(report.humanLongerRate)}; MT-Bench found ~68% for GPT-4).`,
+    `- Inter-critic agreement (Krippendorff's α, interval, final scores): ${fmt(report.interCriticAlpha)}.`,
+  );
+  const position = Object.entries(report.position);
+  if (position.length === 0)
+    lines.push('- Position: not measured (needs panel `mode: pairwise`, which judges every pair in both orders).');
+  else
+    for (const [id, stats] of position)
+      lines.push(
+        `- Position, ${id}: same verdict after swap in ${pct(stats.consistency)} of ${stats.swappedPairs} pairs; ` +
+          `picked the first-shown answer in ${pct(stats.firstShownRate)} of decided verdicts (MT-Bench: GPT-4 65% consistent).`,
+      );
+  if (report.selfPreference.length === 0)
+    lines.push('- Self-preference: no candidate shares a model family with a critic (or models unknown).');
+  for (const flag of report.selfPreference)
+    lines.push(
+      `- Self-preference, ${flag.criticId} (${flag.family}): scored ${flag.sameFamily} own-family candidates ` +
+        `${fmt(flag.scoreGap)} points above the ${flag.otherFamily} others.`,
+    );
+  lines.push(
+    '',
+    '## Debate dynamics',
+    '',
+    '| round | critic | turns | changed | mean |Δ| | toward others | conformity |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const [roundNumber, critics] of Object.entries(report.dynamics.rounds))
+    for (const [id, stats] of Object.entries(critics))
+      lines.push(
+        `| ${roundNumber} | ${id} | ${stats.turns} | ${stats.changed} | ${fmt(stats.meanAbsoluteChange)} | ${pct(stats.towardOthers)} | ${fmt(stats.conformity)} |`,
+      );
+  const overall = report.dynamics.overall;
+  lines.push(
+    `| all | all | ${overall.turns} | ${overall.changed} | ${fmt(overall.meanAbsoluteChange)} | ${pct(overall.towardOthers)} | ${fmt(overall.conformity)} |`,
+    '',
+    `Krippendorff's α by round: ${
+      Object.entries(report.dynamics.alphaByRound)
+        .map(([r, a]) => `round ${r}: ${fmt(a)}`)
+        .join(', ') || 'n/a'
+    }.`,
+    '',
+  );
+  if (report.calibration) {
+    const calibration = report.calibration;
+    lines.push(
+      '## Calibration',
+      '',
+      `Logistic regression on ${calibration.fit.trainingPairs} training pairs; checked on ${calibration.heldOutPairs} held-out pairs.`,
+      '',
+      '| critic | weight before | coefficient | weight after |',
+      '| --- | --- | --- | --- |',
+      ...Object.keys(calibration.fit.weights).map(
+        (id) =>
+          `| ${id} | ${fmt(calibration.weightsBefore[id] ?? null)} | ${fmt(calibration.fit.coefficients[id] ?? null)} | ${fmt(calibration.fit.weights[id] ?? null)} |`,
+      ),
+      '',
+      `Bias term (log-odds toward the seeded answer A): ${fmt(calibration.fit.bias)}.`,
+      '',
+      '| held out | accuracy | 95% CI | Cohen κ |',
+      '| --- | --- | --- | --- |',
+      `| before | ${pct(calibration.before.accuracy.value)} | ${ci(calibration.before.accuracy)} | ${fmt(calibration.before.kappa.value)} |`,
+      `| after | ${pct(calibration.after.accuracy.value)} | ${ci(calibration.after.accuracy)} | ${fmt(calibration.after.kappa.value)} |`,
+      '',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function agreementRow(label: string, value: JudgeAgreement): string {
+  const { counts } = value;
+  return `| ${label} | ${pct(value.accuracy.value)} | ${ci(value.accuracy)} | ${pct(value.accuracyTiesHalf)} | ${fmt(value.kappa.value)} | ${counts.agree} | ${counts.disagree} | ${counts.tie} | ${counts.abstain} |`;
+}
+
+function ci(estimate: Estimate): string {
+  return estimate.low === null || estimate.high === null ? 'n/a' : `${percent(estimate.low)}–${percent(estimate.high)}`;
+}
+
+function pct(value: number | null | undefined): string {
+  return value === null || value === undefined ? 'n/a' : percent(value);
+}
+
+function percent(value: number): string {
+  return `${(value * 100).toFixed(1)}%`;
+}
+
+function fmt(value: number | null | undefined): string {
+  return value === null || value === undefined ? 'n/a' : String(Math.round(value * 1000) / 1000);
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
