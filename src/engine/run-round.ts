@@ -46,6 +46,7 @@ export async function runRound(options: {
   const { setup, round, kind } = options;
   const subjects = subjectsOf(setup);
   const critics = setup.panel.critics;
+  const principleIds = setup.panel.constitution.principles.map((principle) => principle.id);
   const turnFor = (critic: Critic, subject: Subject, history: HistoryIndex) =>
     runTurn({
       context: options.context,
@@ -55,6 +56,7 @@ export async function runRound(options: {
       subject,
       round,
       scale: setup.panel.panel.scale,
+      principleIds,
       temperature: critic.temperature,
       maxTokens: setup.panel.panel.maxTokens,
       messages: buildTurnMessages({

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import {
   assessmentSchema,
   type Critic,
-  PairwiseJudgmentSchema,
+  pairwiseJudgmentSchema,
   type Scale,
   TribunalError,
   type TurnRecord,
@@ -14,14 +14,26 @@ import type { DebateEventInit } from './event-emitter.js';
 import { type CachedCriticTurn, criticTurnKey } from './turn-cache.js';
 
 const assessmentSchemas = new Map<string, ReturnType<typeof assessmentSchema>>();
+const pairwiseSchemas = new Map<string, ReturnType<typeof pairwiseJudgmentSchema>>();
 
-/** The assessment schema of a scale, built once per scale so the model wrapper's JSON Schema cache hits. */
-export function assessmentSchemaFor(scale: Scale): ReturnType<typeof assessmentSchema> {
-  const key = `${scale.min}:${scale.max}`;
+/** The assessment schema of a scale and constitution, built once so the model wrapper's JSON Schema cache hits. */
+export function assessmentSchemaFor(scale: Scale, principleIds: readonly string[] = []): ReturnType<typeof assessmentSchema> {
+  const key = `${scale.min}:${scale.max}:${principleIds.join(',')}`;
   let schema = assessmentSchemas.get(key);
   if (!schema) {
-    schema = assessmentSchema(scale);
+    schema = assessmentSchema(scale, principleIds);
     assessmentSchemas.set(key, schema);
+  }
+  return schema;
+}
+
+/** The pairwise judgment schema of a constitution, built once per set of principle ids. */
+export function pairwiseSchemaFor(principleIds: readonly string[] = []): ReturnType<typeof pairwiseJudgmentSchema> {
+  const key = principleIds.join(',');
+  let schema = pairwiseSchemas.get(key);
+  if (!schema) {
+    schema = pairwiseJudgmentSchema(principleIds);
+    pairwiseSchemas.set(key, schema);
   }
   return schema;
 }
@@ -53,6 +65,8 @@ export async function runTurn(options: {
   subject: Subject;
   round: number;
   scale: Scale;
+  /** The constitution's principle ids: the only ids a critic may cite. */
+  principleIds?: readonly string[];
   messages: BaseMessage[];
   temperature: number;
   maxTokens: number;
@@ -134,11 +148,11 @@ export async function runTurn(options: {
     }
   };
   if (subject.pair) {
-    await structured(PairwiseJudgmentSchema, 'pairwise_judgment', (judgment) => {
+    await structured(pairwiseSchemaFor(options.principleIds), 'pairwise_judgment', (judgment) => {
       record.judgment = judgment;
     });
   } else {
-    await structured(assessmentSchemaFor(options.scale), 'assessment', (assessment) => {
+    await structured(assessmentSchemaFor(options.scale, options.principleIds), 'assessment', (assessment) => {
       record.assessment = assessment;
     });
   }

@@ -16,7 +16,7 @@ describe('toProviderJsonSchema', () => {
     const properties = schema.properties as Record<string, Record<string, unknown>>;
     expect(properties.score).toMatchObject({ type: 'number', minimum: 1, maximum: 10 });
     expect(properties.rationale).not.toHaveProperty('minLength');
-    expect(properties.rationale?.description).toMatch(/\{minLength: 1\}$/);
+    expect(properties.rationale?.description).toMatch(/\{minLength: 1, maxLength: 2000\}$/);
   });
 
   it('folds numeric bounds into descriptions for Anthropic', () => {

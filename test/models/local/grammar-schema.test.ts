@@ -21,7 +21,7 @@ const ANY = {
 };
 
 describe('toGrammarSchema', () => {
-  it('drops numeric bounds, $schema, required and additionalProperties: false, and keeps descriptions and string lengths', () => {
+  it('turns bounded numbers into a fine grid, drops $schema, required and additionalProperties: false, keeps descriptions and string lengths', () => {
     const schema = draft7(
       z.object({
         rationale: z.string().min(1).max(400).describe('why'),
@@ -33,10 +33,12 @@ describe('toGrammarSchema', () => {
       type: 'object',
       properties: {
         rationale: { type: 'string', minLength: 1, maxLength: 400, description: 'why' },
-        score: { type: 'number' },
-        confidence: { type: 'number' },
+        score: { enum: Array.from({ length: 91 }, (_, index) => Number((1 + index * 0.1).toFixed(2))) },
+        confidence: { enum: Array.from({ length: 101 }, (_, index) => Number((index * 0.01).toFixed(2))) },
       },
     });
+    expect(toGrammarSchema({ type: 'number', minimum: 0 })).toEqual({ type: 'number' });
+    expect(toGrammarSchema({ type: 'number', minimum: 0, maximum: 1000 })).toEqual({ type: 'number' });
   });
 
   it('turns anyOf into oneOf, nullable into a type list, and small integer ranges into enums', () => {
@@ -148,12 +150,17 @@ describe('toGrammarSchema', () => {
     });
   });
 
-  it('maps unconstrained values to any JSON and drops repetition bounds llama.cpp would refuse', () => {
+  it('maps unconstrained values to any JSON and tightens repetition bounds llama.cpp would refuse', () => {
     expect(toGrammarSchema(draft7(z.object({ anything: z.unknown(), free: z.object({}).loose() })))).toEqual({
       type: 'object',
       properties: { anything: ANY, free: { type: 'object', additionalProperties: true } },
     });
-    expect(toGrammarSchema({ type: 'string', minLength: 5, maxLength: 5000 })).toEqual({ type: 'string', minLength: 5 });
+    expect(toGrammarSchema({ type: 'string', minLength: 5, maxLength: 5000 })).toEqual({
+      type: 'string',
+      minLength: 5,
+      maxLength: 1000,
+    });
+    expect(toGrammarSchema({ type: 'string', minLength: 5000 })).toEqual({ type: 'string' });
     expect(toGrammarSchema({ $ref: '#/definitions/missing' })).toEqual(ANY);
     expect(toGrammarSchema(true)).toEqual(ANY);
   });
