@@ -11,6 +11,7 @@ Commands:
   debate     run one debate and watch it live (or --json for the event stream)
   label      label a dataset: debate every item, resumably, into labels, pairs and a dataset card
   export     regenerate a label run's output files from its store
+  eval       label human-labeled pairs and report agreement with the humans, biases and calibration
   train      train a reward model or DPO policy on preference pairs, then evaluate it on held-out pairs
   check      validate panels, personas and constitutions
   personas   list personas and their focus
@@ -34,6 +35,10 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; help: string }>> = 
   export: async () => {
     const module = await import('./commands/export.js');
     return { run: module.exportCommand, help: module.EXPORT_HELP };
+  },
+  eval: async () => {
+    const module = await import('./commands/eval.js');
+    return { run: module.evalCommand, help: module.EVAL_HELP };
   },
   train: async () => {
     const module = await import('./commands/train.js');

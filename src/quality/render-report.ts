@@ -106,7 +106,7 @@ export function reportMarkdown(report: EvalReport, options: { plotFile?: string 
     '',
     '## Debate dynamics',
     '',
-    '| round | critic | turns | changed | mean |Δ| | toward others | conformity |',
+    '| round | critic | turns | changed | mean abs change | toward others | conformity |',
     '| --- | --- | --- | --- | --- | --- | --- |',
   );
   for (const [roundNumber, critics] of Object.entries(report.dynamics.rounds))

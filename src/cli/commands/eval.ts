@@ -1,0 +1,249 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadPanel } from '../../config/index.js';
+import { INPUT_FORMATS, type InputFormat, type LabelRow, TribunalError } from '../../contracts/index.js';
+import { formatRejection } from '../../datasets/index.js';
+import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
+import {
+  accuracySvg,
+  calibratedPanelYaml,
+  type EvalReport,
+  evalReport,
+  type PairwiseTurn,
+  reportMarkdown,
+} from '../../quality/index.js';
+import { type LabelingResult, runLabeling } from '../../runner/index.js';
+import { openStore } from '../../store/index.js';
+import { EXIT } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+import { ProgressBar } from '../progress-bar.js';
+import { styleFor } from '../terminal.js';
+
+export const EVAL_HELP = `Usage: tribunal eval --gold FILE --out DIR [options]
+
+Labels human-labeled pairs (HH-RLHF or TRL preference JSONL, or native rows with meta.humanPreferred; gzip ok)
+with the panel, then measures the labels: consensus and per-persona accuracy against the humans with 95%
+bootstrap intervals, Cohen's kappa, ties and abstentions, length bias, position consistency (pairwise panels),
+self-preference, inter-critic agreement (Krippendorff's alpha) and debate dynamics. Writes DIR/report.json,
+DIR/report.md and DIR/report-accuracy.svg beside the run's labels.jsonl; rerunning resumes the labeling.
+
+Options:
+  --gold FILE               the human-labeled pairs (required)
+  --out DIR                 the run directory (required)
+  --panel FILE              panel file (default: panels/default.yaml)
+  --model ID                model for every critic, e.g. openai:gpt-4.1-mini, local:/path/model.gguf, fake:judge
+  --limit N                 evaluate at most N items of FILE
+  --concurrency N           items debated at once (default 8)
+  --max-rounds N            override the panel's debate rounds
+  --format F                input format: native | hh-rlhf | trl (default: detected)
+  --calibrate               fit persona weights (and a bias term) on part of the gold set, report before and after
+                            on the rest, and write DIR/panel.calibrated.yaml
+  --held-out X              share of the gold set held out for --calibrate (default 0.3)
+  --seed S                  seed of the bootstrap, the kappa orientation and the split (default 0)
+  --resamples N             bootstrap resamples (default 1000)
+  --json                    print report.json on stdout
+  -h, --help                show this help
+
+See docs/quality.md for how to read the report.`;
+
+/** `tribunal eval`: label a gold set and report how the labels agree with the humans, with bias measures. */
+export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      gold: { type: 'string' },
+      out: { type: 'string' },
+      panel: { type: 'string' },
+      model: { type: 'string' },
+      limit: { type: 'string' },
+      concurrency: { type: 'string' },
+      'max-rounds': { type: 'string' },
+      format: { type: 'string' },
+      calibrate: { type: 'boolean' },
+      'held-out': { type: 'string' },
+      seed: { type: 'string' },
+      resamples: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(`${EVAL_HELP}\n`);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0)
+    throw new TribunalError('CONFIG_INVALID', `unexpected argument "${positionals[0]}"; give the gold set as --gold FILE`);
+  if (!values.gold) throw new TribunalError('CONFIG_INVALID', '--gold FILE is required: human-labeled pairs (HH-RLHF or TRL)');
+  if (!values.out) throw new TribunalError('CONFIG_INVALID', '--out DIR is required: the run directory');
+  const gold = path.resolve(io.cwd, values.gold);
+  const outDir = path.resolve(io.cwd, values.out);
+  const limit = integerFlag(values.limit, '--limit', 1);
+  const concurrency = integerFlag(values.concurrency, '--concurrency', 1) ?? 8;
+  const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', 0, 10);
+  const resamples = integerFlag(values.resamples, '--resamples', 1, 100_000) ?? 1000;
+  const heldOut = fractionFlag(values['held-out'], '--held-out') ?? 0.3;
+  const seed = values.seed ?? '0';
+  if (values.format !== undefined && !(INPUT_FORMATS as readonly string[]).includes(values.format)) {
+    throw new TribunalError('CONFIG_INVALID', `--format must be one of ${INPUT_FORMATS.join(', ')}, got "${values.format}"`);
+  }
+  const format = values.format as InputFormat | undefined;
+
+  const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
+  if (maxRounds !== undefined) panel.panel.maxRounds = maxRounds;
+  const settings = loadSettings();
+  const defaultModel = resolveDefaultModel({
+    ...(values.model ? { explicit: values.model } : {}),
+    ...(panel.panel.model ? { panelModel: panel.panel.model } : {}),
+    settings,
+  });
+  const err = styleFor(io.stderr);
+  if (!values.json)
+    io.stderr.write(err.dim(`model: ${defaultModel.id} (from ${defaultModel.source}) · run directory: ${outDir}\n`));
+  const bar = new ProgressBar({ stream: io.stderr, style: err });
+  const models = createModelRegistry({ settings });
+  let result: LabelingResult;
+  try {
+    result = await runLabeling({
+      input: gold,
+      outDir,
+      panel,
+      models,
+      defaultModel: defaultModel.id,
+      modelOverride: values.model,
+      concurrency,
+      limit,
+      format,
+      signal,
+      onProgress: (progress) => bar.update(progress),
+      onRejected: (rejection) => bar.log(err.yellow(`rejected ${formatRejection({ file: gold, rejection })}`)),
+    });
+  } finally {
+    bar.finish();
+    await models.close();
+  }
+
+  const rows = readLabels(result.export.files.labels);
+  const pairwiseTurns = panel.panel.mode === 'pairwise' ? await readPairwiseTurns(outDir, result.runId) : [];
+  const report = evalReport({
+    rows,
+    pairwiseTurns,
+    seed,
+    resamples,
+    calibrate: values.calibrate ? { heldOut } : undefined,
+  });
+  const files = writeReport({ report, outDir });
+  if (report.calibration && panel.file) {
+    const calibrated = path.join(outDir, 'panel.calibrated.yaml');
+    writeFileSync(
+      calibrated,
+      calibratedPanelYaml({
+        panelText: readFileSync(panel.file, 'utf8'),
+        personaOrder: panel.critics.map((critic) => critic.id),
+        weights: report.calibration.fit.weights,
+        note:
+          `Weights calibrated by tribunal eval on ${report.calibration.fit.trainingPairs} pairs of ${path.basename(gold)} ` +
+          `(seed ${seed}); held-out accuracy ${percent(report.calibration.before.accuracy.value)} -> ${percent(report.calibration.after.accuracy.value)}.`,
+      }),
+    );
+    files.push(calibrated);
+  }
+
+  if (values.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else io.stdout.write(`${renderSummary(report, files, outDir)}\n`);
+  if (result.stopReason === 'interrupted') return EXIT.interrupted;
+  if (result.stopReason === 'provider-failing') return EXIT.model;
+  return EXIT.ok;
+}
+
+/** Writes report.json, report.md and the accuracy plot into `outDir`; returns their paths. */
+export function writeReport(options: { report: EvalReport; outDir: string }): string[] {
+  const json = path.join(options.outDir, 'report.json');
+  const markdown = path.join(options.outDir, 'report.md');
+  const svg = path.join(options.outDir, 'report-accuracy.svg');
+  writeFileSync(json, `${JSON.stringify(options.report, null, 2)}\n`);
+  writeFileSync(svg, accuracySvg(options.report));
+  writeFileSync(markdown, reportMarkdown(options.report, { plotFile: path.basename(svg) }));
+  return [json, markdown, svg];
+}
+
+function readLabels(file: string): LabelRow[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as LabelRow);
+}
+
+/** Every pairwise judgment of the run, from the store (so resumed runs count earlier sessions' turns too). */
+async function readPairwiseTurns(outDir: string, runId: string): Promise<PairwiseTurn[]> {
+  const store = openStore({ dir: outDir });
+  const turns: PairwiseTurn[] = [];
+  try {
+    let afterId = 0;
+    for (;;) {
+      const batch = await store.eventsAfter({ runId, afterId, limit: 5000 });
+      if (batch.length === 0) break;
+      for (const { id, event } of batch) {
+        afterId = Math.max(afterId, id);
+        if (event.type === 'turn-end' && event.judgment) turns.push({ ...event, judgment: event.judgment });
+      }
+    }
+  } finally {
+    await store.close();
+  }
+  return turns;
+}
+
+function renderSummary(report: EvalReport, files: readonly string[], outDir: string): string {
+  const consensus = report.agreement.consensus;
+  const lines = [
+    `${report.items.gold} gold pairs: consensus accuracy ${percent(consensus.accuracy.value)} ` +
+      `(95% CI ${percent(consensus.accuracy.low)}–${percent(consensus.accuracy.high)}), Cohen's kappa ${fixed(consensus.kappa.value)}, ` +
+      `${consensus.counts.tie} ties, ${consensus.counts.abstain} abstentions`,
+    ...Object.entries(report.agreement.critics).map(
+      ([id, agreement]) => `  ${id}: ${percent(agreement.accuracy.value)} (${agreement.counts.abstain} abstentions)`,
+    ),
+    `Length: the longer answer won ${percent(report.lengthBias.longerWins.rate)} of pairs (humans: ${percent(report.humanLongerRate)}); ` +
+      `inter-critic alpha ${fixed(report.interCriticAlpha)}`,
+  ];
+  if (report.calibration)
+    lines.push(
+      `Calibration (held out, ${report.calibration.heldOutPairs} pairs): ${percent(report.calibration.before.accuracy.value)} -> ` +
+        `${percent(report.calibration.after.accuracy.value)}; weights ${Object.entries(report.calibration.fit.weights)
+          .map(([id, weight]) => `${id} ${weight}`)
+          .join(', ')}`,
+    );
+  lines.push(`Wrote ${outDir}/: ${files.map((file) => path.basename(file)).join(', ')}`);
+  return lines.join('\n');
+}
+
+function percent(value: number | null): string {
+  return value === null ? 'n/a' : `${(value * 100).toFixed(1)}%`;
+}
+
+function fixed(value: number | null): string {
+  return value === null ? 'n/a' : value.toFixed(3);
+}
+
+function integerFlag(text: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `${flag} must be a whole number from ${min}${max < 1e15 ? ` to ${max}` : ''}, got "${text}"`,
+    );
+  }
+  return value;
+}
+
+function fractionFlag(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0 || value >= 1) {
+    throw new TribunalError('CONFIG_INVALID', `${flag} must be a fraction between 0 and 1, got "${text}"`);
+  }
+  return value;
+}
