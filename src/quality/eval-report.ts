@@ -1,10 +1,11 @@
 import type { LabelRow } from '../contracts/index.js';
-import { goldAgreement, type JudgeAgreement } from './agreement.js';
+import { goldAgreement, type JudgeAgreement, judgeAgreement } from './agreement.js';
 import { type CalibrationFit, fitCalibration, splitGold, weightedAgreement } from './calibration.js';
 import { type DebateDynamics, debateDynamics } from './debate-dynamics.js';
-import { finalCriticScore, goldComparisons } from './gold-comparisons.js';
+import { finalCriticScore, goldComparisons, outcomeOf } from './gold-comparisons.js';
 import { krippendorffAlpha } from './krippendorff-alpha.js';
 import { type LengthBias, lengthBias } from './length-bias.js';
+import { lengthControl } from './length-control.js';
 import { type PairwiseTurn, type PositionStats, positionConsistency } from './position-consistency.js';
 import { type SelfPreference, selfPreference } from './self-preference.js';
 import { round } from './stats.js';
@@ -30,6 +31,8 @@ export interface EvalReport {
   };
   items: { labeled: number; gold: number; skipped: number };
   agreement: ReturnType<typeof goldAgreement>;
+  /** The consensus with length regressed out of the scores (the slope removed, in points per 1000 characters). */
+  lengthControlled: { agreement: JudgeAgreement; slopePer1000Chars: number | null };
   /** Krippendorff's α (interval) between critics on their final scores, units = candidates. */
   interCriticAlpha: number | null;
   lengthBias: LengthBias;
@@ -69,6 +72,7 @@ export function evalReport(options: {
         .filter((score): score is number => score !== null);
       units.push(scores);
     }
+  const control = lengthControl(rows);
   const longer = comparisons.filter((comparison) => comparison.lengths.preferred !== comparison.lengths.other);
   const report: EvalReport = {
     v: 1,
@@ -80,6 +84,19 @@ export function evalReport(options: {
     },
     items: { labeled: rows.length, gold: comparisons.length, skipped },
     agreement: goldAgreement({ comparisons, seed, resamples }),
+    lengthControlled: {
+      agreement: judgeAgreement({
+        comparisons,
+        outcome: (comparison) =>
+          outcomeOf(
+            control.scores.get(comparison.itemId)?.get(comparison.preferred) ?? null,
+            control.scores.get(comparison.itemId)?.get(comparison.other) ?? null,
+          ),
+        seed: `${seed}:length-controlled`,
+        resamples,
+      }),
+      slopePer1000Chars: round(control.slopePerChar * 1000),
+    },
     interCriticAlpha: round(krippendorffAlpha(units)),
     lengthBias: lengthBias(rows),
     humanLongerRate:

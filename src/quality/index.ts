@@ -11,6 +11,7 @@ export * from './eval-report.js';
 export * from './gold-comparisons.js';
 export * from './krippendorff-alpha.js';
 export * from './length-bias.js';
+export * from './length-control.js';
 export * from './position-consistency.js';
 export * from './render-report.js';
 export * from './self-preference.js';

@@ -15,6 +15,7 @@ export function accuracySvg(report: EvalReport): string {
   const bars: Array<{ label: string; estimate: Estimate }> = [
     { label: 'consensus', estimate: report.agreement.consensus.accuracy },
     ...Object.entries(report.agreement.critics).map(([id, agreement]) => ({ label: id, estimate: agreement.accuracy })),
+    { label: 'length-controlled', estimate: report.lengthControlled.agreement.accuracy },
     { label: 'longer answer wins', estimate: report.agreement.longerAnswer.accuracy },
   ];
   if (report.calibration) bars.push({ label: 'calibrated (held out)', estimate: report.calibration.after.accuracy });
@@ -73,9 +74,12 @@ export function reportMarkdown(report: EvalReport, options: { plotFile?: string 
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     agreementRow('consensus', agreement.consensus),
     ...Object.entries(agreement.critics).map(([id, value]) => agreementRow(id, value)),
+    agreementRow('consensus, length-controlled', report.lengthControlled.agreement),
     agreementRow('longer answer wins', agreement.longerAnswer),
     '',
-    'Reference points: the RLAIF paper reports 78% AI–human agreement against 73–77% between humans; ' +
+    `The length-controlled consensus removes ${fmt(report.lengthControlled.slopePer1000Chars)} points per 1000 characters ` +
+      '(the slope of score on length over this run) before comparing. ' +
+      'Reference points: the RLAIF paper reports 78% AI–human agreement against 73–77% between humans; ' +
       'κ near 0 means no better than chance.',
     '',
     '## Biases',

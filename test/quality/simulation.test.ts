@@ -92,6 +92,14 @@ describe('simulated panel: every metric recovers its planted effect', () => {
     expect(bias.longerWins.rate).toBeGreaterThan(0.6);
     expect(bias.critics.careful).toBeGreaterThan(0.5);
 
+    // Length-controlled consensus: the slope is removed, so accuracy against the (length-blind) humans goes up.
+    const report = evalReport({ rows, seed: 's', resamples: 100 });
+    expect(report.lengthControlled.slopePer1000Chars).toBeCloseTo(bias.slopePer1000Chars ?? 0, 3);
+    expect(report.lengthControlled.agreement.accuracy.value ?? 0).toBeGreaterThan(
+      (report.agreement.consensus.accuracy.value ?? 1) + 0.05,
+    );
+    expect(lengthBias(rows).longerWins.rate).toBe(bias.longerWins.rate);
+
     const unbiased = lengthBias(
       (await simulate({ critics: CLEAN, lengthBias: 0, conformity: 0, count: 120, maxRounds: 0 })).rows,
     );
