@@ -133,10 +133,14 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium', () => {
       await page.locator(`#runs li[data-run="${runId}"].selected`).waitFor();
       await labelItems({ store, runId, count: 2 });
       await expect.poll(() => page.locator('#debates li[data-status="done"]').count(), { timeout: 20_000 }).toBe(2);
-      await page.locator('#debates li').first().click();
+      const first = page.locator('#debates li').first();
+      const debateId = await first.getAttribute('data-debate');
+      await first.click();
+      // The previous debate stays on screen until the click is handled: wait for this debate's title first.
+      await page.locator(`#debate-title[title$="/ ${debateId}"]`).waitFor();
       await page.locator('#debate-status[data-state="done"]').waitFor();
       await expect.poll(() => page.locator('#ranking li').count()).toBe(2);
-      expect(await page.locator('.critic-column').count()).toBe(3);
+      await expect.poll(() => page.locator('.critic-column').count()).toBe(3);
       expect(problems).toEqual([]);
     } finally {
       await store.close();
