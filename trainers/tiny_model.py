@@ -75,6 +75,7 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(config.dim, config.dim, bias=False)
         self.v_proj = nn.Linear(config.dim, config.dim, bias=False)
         self.o_proj = nn.Linear(config.dim, config.dim, bias=False)
+        self.use_sdpa = True  # False: the explicit softmax path ("eager"), e.g. for benchmarks
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 mask: Optional[torch.Tensor]) -> torch.Tensor:
@@ -82,7 +83,7 @@ class Attention(nn.Module):
         q, k, v = (proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
                    for proj in (self.q_proj, self.k_proj, self.v_proj))
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        if HAS_SDPA:
+        if HAS_SDPA and self.use_sdpa:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
         else:
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
