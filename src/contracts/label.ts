@@ -190,7 +190,26 @@ export const PairProvenanceSchema = z.object({
   margin: z.number().positive().describe('score_chosen - score_rejected, in panel scale units.'),
   confidence: z.number().min(0).max(1).nullable().describe('The lower agreement of the two candidates.'),
   panel_hash: z.string(),
+  votes: z
+    .object({ chosen: z.number().int().min(0), rejected: z.number().int().min(0), tie: z.number().int().min(0) })
+    .optional()
+    .describe('With uncertainty columns: critics preferring the chosen answer, the rejected one, or neither.'),
+  consensus_probability: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe('With uncertainty columns: weighted share of critics preferring the chosen answer (ties half).'),
+  disagreement: z.number().min(0).max(1).optional().describe('With uncertainty columns: 1 - |2p - 1|.'),
+  label_smoothing: z
+    .number()
+    .min(0)
+    .max(0.5)
+    .optional()
+    .describe('With uncertainty columns: suggested DPO label smoothing (cDPO), 1 - consensus_probability clipped to 0.5.'),
 });
+
+export type PairProvenance = z.infer<typeof PairProvenanceSchema>;
 
 /** One line of pairs.jsonl in TRL preference format (standard or conversational) with provenance columns. */
 export const PreferencePairSchema = z.union([

@@ -7,11 +7,12 @@ import {
   PreferencePairSchema,
   TribunalError,
 } from '../contracts/index.js';
-import { type BinarizationStrategy, binarize } from './binarize.js';
+import { type BinarizationStrategy, type BinarizeResult, binarize } from './binarize.js';
 import { type DatasetCardOptions, type PairFormat, renderDatasetCard } from './dataset-card.js';
 import { renderScoreDistributionSvg } from './distribution-svg.js';
 import { createSummaryCollector, type ExportSummary } from './export-summary.js';
 import { toOpenAiPair } from './openai-pair.js';
+import { pairUncertainty } from './pair-uncertainty.js';
 import { toTrlPair } from './trl-pair.js';
 import { type AtomicWriter, jsonLine, openAtomicWriter, writeFileAtomic } from './write-atomic.js';
 
@@ -38,6 +39,13 @@ export interface ExportDatasetOptions {
   seed?: string | number;
   /** Write TRL pairs in conversational form even for text prompts. */
   conversational?: boolean;
+  /** Add the critics' vote distribution, consensus probability, disagreement and suggested label smoothing to TRL pairs. */
+  uncertainty?: boolean;
+  /**
+   * Drop pairs whose consensus probability (weighted share of critics preferring the chosen answer) is below this;
+   * counted with the agreement filter. Pairs without per-critic scores (pairwise mode) are kept. Default 0.
+   */
+  minConsensus?: number;
   /** Input lines rejected at import, for the card's counts. */
   rejected?: number;
   /** Title, license, language and description for the dataset card. */
@@ -103,15 +111,19 @@ export async function exportDataset(options: ExportDatasetOptions): Promise<Expo
       }
       seen.add(row.id);
       const binarized = binarize({ row, ...binarization });
+      if ((options.minConsensus ?? 0) > 0) dropLowConsensus({ row, binarized, minConsensus: options.minConsensus ?? 0 });
       collector.add(row, binarized);
       for (const pair of binarized.pairs) {
         const line =
           pairFormat === 'trl'
             ? jsonLine({
                 file: files.pairs,
-                row: toTrlPair(
-                  options.conversational === undefined ? { row, pair } : { row, pair, conversational: options.conversational },
-                ),
+                row: toTrlPair({
+                  row,
+                  pair,
+                  ...(options.conversational === undefined ? {} : { conversational: options.conversational }),
+                  ...(options.uncertainty === undefined ? {} : { uncertainty: options.uncertainty }),
+                }),
                 index: pairIndex,
                 schema: PreferencePairSchema,
               })
@@ -144,4 +156,15 @@ export async function exportDataset(options: ExportDatasetOptions): Promise<Expo
     await Promise.all(writers.map((writer) => writer.abort()));
     throw error;
   }
+}
+
+/** Removes pairs whose critics' consensus probability is below `minConsensus`, counting them as agreement-filtered. */
+function dropLowConsensus(options: { row: LabelRow; binarized: BinarizeResult; minConsensus: number }): void {
+  const { row, binarized } = options;
+  const kept = binarized.pairs.filter((pair) => {
+    const uncertainty = pairUncertainty({ row, chosen: pair.chosen, rejected: pair.rejected });
+    return uncertainty === undefined || uncertainty.consensusProbability >= options.minConsensus;
+  });
+  binarized.filtered.agreement += binarized.pairs.length - kept.length;
+  binarized.pairs = kept;
 }

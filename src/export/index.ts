@@ -13,6 +13,7 @@ export * from './export-dataset.js';
 export * from './export-summary.js';
 export * from './label-row.js';
 export * from './openai-pair.js';
+export * from './pair-uncertainty.js';
 export * from './seeded-random.js';
 export * from './trl-pair.js';
 export * from './write-atomic.js';

@@ -25,6 +25,10 @@ export const ExportSettingsSchema = z.object({
   minMargin: z.number().min(0).default(0),
   minAgreement: z.number().min(0).max(1).default(0),
   seed: z.union([z.string(), z.number()]).default(0),
+  /** TRL pairs carry the critics' votes, consensus probability, disagreement and suggested label smoothing. */
+  uncertainty: z.boolean().optional(),
+  /** Drop pairs whose critics' consensus probability is below this. */
+  minConsensus: z.number().min(0).max(1).optional(),
 });
 export type ExportSettings = z.infer<typeof ExportSettingsSchema>;
 
@@ -72,6 +76,8 @@ export async function exportRun(options: {
     minMargin: settings.minMargin,
     minAgreement: settings.minAgreement,
     seed: settings.seed,
+    ...(settings.uncertainty === undefined ? {} : { uncertainty: settings.uncertainty }),
+    ...(settings.minConsensus === undefined ? {} : { minConsensus: settings.minConsensus }),
     rejected: rejected.length,
   });
   return { ...result, rejectedFile: rejected.length > 0 ? rejectedFile : undefined, rejectedLines: rejected.length, settings };
@@ -90,6 +96,8 @@ export function parseExportFlags(flags: {
   minMargin?: string | undefined;
   minAgreement?: string | undefined;
   seed?: string | undefined;
+  uncertainty?: boolean | undefined;
+  minConsensus?: string | undefined;
 }): Partial<ExportSettings> {
   const settings: Partial<ExportSettings> = {};
   if (flags.pairsFormat !== undefined) {
@@ -112,6 +120,8 @@ export function parseExportFlags(flags: {
   }
   if (flags.minMargin !== undefined) settings.minMargin = number(flags.minMargin, '--min-margin', 0, Number.POSITIVE_INFINITY);
   if (flags.minAgreement !== undefined) settings.minAgreement = number(flags.minAgreement, '--min-agreement', 0, 1);
+  if (flags.uncertainty === true) settings.uncertainty = true;
+  if (flags.minConsensus !== undefined) settings.minConsensus = number(flags.minConsensus, '--min-consensus', 0, 1);
   if (flags.seed !== undefined) settings.seed = /^-?\d+$/.test(flags.seed) ? Number(flags.seed) : flags.seed;
   return settings;
 }

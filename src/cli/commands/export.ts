@@ -20,6 +20,8 @@ Options:
   --strategy S              best-vs-worst | best-vs-random-lower | all-pairs
   --min-margin X            keep pairs whose score margin is at least X (panel scale units)
   --min-agreement X         keep pairs whose candidates' agreement is at least X (0..1)
+  --min-consensus X         keep pairs whose critics' consensus probability is at least X (0..1)
+  --uncertainty             add votes, consensus_probability, disagreement and label_smoothing columns to TRL pairs
   --seed S                  seed of best-vs-random-lower
   --json                    print what was written as JSON
   -h, --help                show this help`;
@@ -35,6 +37,8 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
       strategy: { type: 'string' },
       'min-margin': { type: 'string' },
       'min-agreement': { type: 'string' },
+      'min-consensus': { type: 'string' },
+      uncertainty: { type: 'boolean' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -52,6 +56,8 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
     strategy: values.strategy,
     minMargin: values['min-margin'],
     minAgreement: values['min-agreement'],
+    minConsensus: values['min-consensus'],
+    uncertainty: values.uncertainty,
     seed: values.seed,
   });
   if (!existsSync(path.join(directory, STORE_FILE_NAME))) {

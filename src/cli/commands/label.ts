@@ -40,6 +40,8 @@ Options:
   --strategy S              best-vs-worst (default) | best-vs-random-lower | all-pairs
   --min-margin X            keep pairs whose score margin is at least X (panel scale units)
   --min-agreement X         keep pairs whose candidates' agreement is at least X (0..1)
+  --min-consensus X         keep pairs whose critics' consensus probability is at least X (0..1)
+  --uncertainty             add votes, consensus_probability, disagreement and label_smoothing columns to TRL pairs
   --seed S                  seed of best-vs-random-lower (default 0)
   --json                    print the final summary as JSON on stdout
   -h, --help                show this help
@@ -70,6 +72,8 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       strategy: { type: 'string' },
       'min-margin': { type: 'string' },
       'min-agreement': { type: 'string' },
+      'min-consensus': { type: 'string' },
+      uncertainty: { type: 'boolean' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -100,6 +104,8 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
     strategy: values.strategy,
     minMargin: values['min-margin'],
     minAgreement: values['min-agreement'],
+    minConsensus: values['min-consensus'],
+    uncertainty: values.uncertainty,
     seed: values.seed,
   });
 
