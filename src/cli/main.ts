@@ -12,6 +12,7 @@ Commands:
   label      label a dataset: debate every item, resumably, into labels, pairs and a dataset card
   export     regenerate a label run's output files from its store
   eval       label human-labeled pairs and report agreement with the humans, biases and calibration
+  ablate     single judge vs jury vs debate at equal model calls, against human labels
   train      train a reward model or DPO policy on preference pairs, then evaluate it on held-out pairs
   check      validate panels, personas and constitutions
   personas   list personas and their focus
@@ -39,6 +40,10 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; help: string }>> = 
   eval: async () => {
     const module = await import('./commands/eval.js');
     return { run: module.evalCommand, help: module.EVAL_HELP };
+  },
+  ablate: async () => {
+    const module = await import('./commands/ablate.js');
+    return { run: module.ablateCommand, help: module.ABLATE_HELP };
   },
   train: async () => {
     const module = await import('./commands/train.js');

@@ -4,6 +4,8 @@
  * agreement (Krippendorff's α), debate dynamics (score changes and conformity), calibration of persona weights to a
  * gold set, and the eval report that `tribunal eval` writes. Pure functions over labels.jsonl rows and turns.
  */
+
+export * from './ablation.js';
 export * from './agreement.js';
 export * from './calibration.js';
 export * from './debate-dynamics.js';

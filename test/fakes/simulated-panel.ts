@@ -87,7 +87,8 @@ export function simulatedPanel(options: SimulationOptions & { items: readonly Si
     const cached = memo.get(key);
     if (cached !== undefined) return cached;
     const known = byText.get(text);
-    const critic = critics.get(criticId);
+    // Replicas (`id-r2`, from equal-budget ablations) share their persona's biases but draw their own noise.
+    const critic = critics.get(criticId) ?? critics.get(criticId.replace(/-r\d+$/, ''));
     if (!known || !critic) throw new Error(`simulated panel: unknown critic ${criticId} or candidate text ${text.slice(0, 60)}`);
     let value: number;
     if (round === 0) {
@@ -116,7 +117,7 @@ export function simulatedPanel(options: SimulationOptions & { items: readonly Si
       const a = block(call.user, 'ANSWER A');
       const b = block(call.user, 'ANSWER B');
       if (a === undefined || b === undefined) return undefined;
-      const critic = critics.get(turn.criticId);
+      const critic = critics.get(turn.criticId) ?? critics.get(turn.criticId.replace(/-r\d+$/, ''));
       const biased = uniform(`${options.seed}:position:${turn.criticId}:${a}\u0000${b}`) < (critic?.positionBias ?? 0);
       const difference = score(turn.criticId, a, 0) - score(turn.criticId, b, 0);
       const preferred = biased ? 'A' : difference > 0 ? 'A' : difference < 0 ? 'B' : 'tie';

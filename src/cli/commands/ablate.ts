@@ -1,0 +1,154 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadPanel } from '../../config/index.js';
+import { INPUT_FORMATS, type InputFormat, type LabelRow, TribunalError } from '../../contracts/index.js';
+import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
+import { ablationMarkdown, ablationPlans, ablationResults } from '../../quality/index.js';
+import { runLabeling } from '../../runner/index.js';
+import { EXIT } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+import { ProgressBar } from '../progress-bar.js';
+import { styleFor } from '../terminal.js';
+
+export const ABLATE_HELP = `Usage: tribunal ablate --gold FILE --out DIR [options]
+
+Judges the same human-labeled pairs three ways at the same planned number of model calls per candidate: a single
+judge sampled N x (1 + R) times, a jury of the N personas voting 1 + R times each, and the panel's debate (N
+personas, R rounds). Each arm is a label run in DIR/single, DIR/jury and DIR/debate (rerunning resumes); the
+comparison (agreement with the humans, calls, tokens and cost) goes to DIR/ablation.json and DIR/ablation.md.
+
+Options:
+  --gold FILE               the human-labeled pairs (HH-RLHF, TRL, or native with meta.humanPreferred; required)
+  --out DIR                 the ablation directory (required)
+  --panel FILE              the debate panel (default: panels/default.yaml)
+  --model ID                model for every critic, e.g. openai:gpt-4.1-mini, local:/path/model.gguf, fake:judge
+  --judge ID                the persona of the single-judge arm (default: the panel's first)
+  --limit N                 use at most N items of FILE
+  --concurrency N           items debated at once (default 8)
+  --format F                input format: native | hh-rlhf | trl (default: detected)
+  --seed S                  bootstrap seed (default 0)
+  --resamples N             bootstrap resamples (default 1000)
+  --json                    print ablation.json on stdout
+  -h, --help                show this help
+
+See docs/quality.md.`;
+
+/** `tribunal ablate`: single judge vs jury vs debate at equal budget, against human labels. */
+export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      gold: { type: 'string' },
+      out: { type: 'string' },
+      panel: { type: 'string' },
+      model: { type: 'string' },
+      judge: { type: 'string' },
+      limit: { type: 'string' },
+      concurrency: { type: 'string' },
+      format: { type: 'string' },
+      seed: { type: 'string' },
+      resamples: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(`${ABLATE_HELP}\n`);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0)
+    throw new TribunalError('CONFIG_INVALID', `unexpected argument "${positionals[0]}"; give the gold set as --gold FILE`);
+  if (!values.gold) throw new TribunalError('CONFIG_INVALID', '--gold FILE is required: human-labeled pairs (HH-RLHF or TRL)');
+  if (!values.out) throw new TribunalError('CONFIG_INVALID', '--out DIR is required: the ablation directory');
+  const gold = path.resolve(io.cwd, values.gold);
+  const outDir = path.resolve(io.cwd, values.out);
+  const limit = integerFlag(values.limit, '--limit');
+  const concurrency = integerFlag(values.concurrency, '--concurrency') ?? 8;
+  const resamples = integerFlag(values.resamples, '--resamples') ?? 1000;
+  if (values.format !== undefined && !(INPUT_FORMATS as readonly string[]).includes(values.format)) {
+    throw new TribunalError('CONFIG_INVALID', `--format must be one of ${INPUT_FORMATS.join(', ')}, got "${values.format}"`);
+  }
+  const format = values.format as InputFormat | undefined;
+  const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
+  if (values.judge !== undefined && !panel.critics.some((critic) => critic.id === values.judge)) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `--judge must name a persona on the panel (${panel.critics.map((critic) => critic.id).join(', ')}), got "${values.judge}"`,
+    );
+  }
+  const plans = ablationPlans({ panel, ...(values.judge ? { judge: values.judge } : {}) });
+  const settings = loadSettings();
+  const defaultModel = resolveDefaultModel({
+    ...(values.model ? { explicit: values.model } : {}),
+    ...(panel.panel.model ? { panelModel: panel.panel.model } : {}),
+    settings,
+  });
+  const err = styleFor(io.stderr);
+  mkdirSync(outDir, { recursive: true });
+  const models = createModelRegistry({ settings });
+  const arms: Array<{ plan: (typeof plans)[number]; rows: LabelRow[] }> = [];
+  try {
+    for (const plan of plans) {
+      if (!values.json) io.stderr.write(err.dim(`${plan.arm}: ${plan.description} · model ${defaultModel.id}\n`));
+      const bar = new ProgressBar({ stream: io.stderr, style: err });
+      try {
+        const result = await runLabeling({
+          input: gold,
+          outDir: path.join(outDir, plan.arm),
+          panel: plan.panel,
+          models,
+          defaultModel: defaultModel.id,
+          modelOverride: values.model,
+          concurrency,
+          limit,
+          format,
+          signal,
+          onProgress: (progress) => bar.update(progress),
+        });
+        if (result.stopReason === 'interrupted') return EXIT.interrupted;
+        if (result.stopReason === 'provider-failing') return EXIT.model;
+        arms.push({ plan, rows: readLabels(result.export.files.labels) });
+      } finally {
+        bar.finish();
+      }
+    }
+  } finally {
+    await models.close();
+  }
+  const results = ablationResults({ arms, seed: values.seed ?? '0', resamples });
+  const report = { v: 1, gold: path.basename(gold), model: defaultModel.id, arms: results };
+  writeFileSync(path.join(outDir, 'ablation.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const markdown = ablationMarkdown(results);
+  writeFileSync(path.join(outDir, 'ablation.md'), markdown);
+  if (values.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else
+    io.stdout.write(
+      `${results
+        .map(
+          (result) =>
+            `${result.arm.padEnd(7)} ${result.usage.calls} calls, accuracy ${
+              result.agreement.accuracy.value === null ? 'n/a' : `${(result.agreement.accuracy.value * 100).toFixed(1)}%`
+            } (${result.description})`,
+        )
+        .join('\n')}\nWrote ${outDir}/: ablation.json, ablation.md, single/, jury/, debate/\n`,
+    );
+  return EXIT.ok;
+}
+
+function readLabels(file: string): LabelRow[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as LabelRow);
+}
+
+function integerFlag(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < 1)
+    throw new TribunalError('CONFIG_INVALID', `${flag} must be a whole number from 1, got "${text}"`);
+  return value;
+}
