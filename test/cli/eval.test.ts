@@ -180,6 +180,25 @@ describe('tribunal eval', () => {
     }
   });
 
+  it('reads TRL preference rows as gold (the chosen answer is the human label)', async () => {
+    const dir = tempDir('tribunal-eval-');
+    const gold = path.join(dir, 'trl.jsonl');
+    const rows = Array.from({ length: 6 }, (_, index) => ({
+      prompt: `Question ${index}: how do I water a cactus?`,
+      chosen: `Sparingly: every two weeks in summer (${index}).`,
+      rejected: `Every day, as much as it will take ${'and more '.repeat(index + 1)}.`,
+    }));
+    writeFileSync(gold, `${rows.map((row) => JSON.stringify(row)).join('\n')}\n`);
+    const out = path.join(dir, 'out');
+    const result = await run(['eval', '--gold', gold, '--model', 'fake:judge', '--out', out, '--max-rounds', '0', '--json']);
+    expect(result.code, result.err).toBe(0);
+    const report = JSON.parse(result.out) as EvalReport;
+    expect(report.items).toEqual({ labeled: 6, gold: 6, skipped: 0 });
+    // every rejected answer is longer, so humans preferred the longer one in none of the pairs
+    expect(report.humanLongerRate).toBe(0);
+    expect(report).toEqual(readReport(out));
+  });
+
   it('refuses a missing --gold or --out', async () => {
     const missing = await run(['eval', '--out', tempDir()]);
     expect(missing.code).not.toBe(0);
