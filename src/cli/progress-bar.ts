@@ -100,7 +100,7 @@ export function renderBarLine(progress: LabelingProgress, style: Style, barWidth
   const parts = [
     `[${bar}] ${settled}/${progress.total} ${Math.floor(fraction * 100)}%`,
     ...counts(progress, style),
-    `${formatRate(progress.itemsPerSecond)} items/s`,
+    formatItemRate(progress.itemsPerSecond),
     `ETA ${progress.etaSeconds === undefined ? '--:--' : formatDuration(progress.etaSeconds)}`,
     `${formatCount(progress.usage.calls)} calls`,
     `${formatCount(progress.usage.inputTokens + progress.usage.outputTokens)} tok`,
@@ -117,7 +117,7 @@ export function renderPlainLine(progress: LabelingProgress): string {
   const parts = [
     `label: ${settled}/${progress.total} items`,
     ...counts(progress, plain),
-    `${formatRate(progress.itemsPerSecond)} items/s`,
+    formatItemRate(progress.itemsPerSecond),
     `ETA ${progress.etaSeconds === undefined ? 'unknown' : formatDuration(progress.etaSeconds)}`,
     `${progress.usage.calls} calls`,
     `${progress.usage.inputTokens + progress.usage.outputTokens} tokens`,
@@ -160,8 +160,10 @@ export function formatCost(usd: number): string {
   return usd < 1 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
 }
 
-function formatRate(rate: number): string {
-  return rate >= 10 ? rate.toFixed(0) : rate.toFixed(1);
+/** Items per second, or per minute when slower than one every ten seconds (slow local models). */
+export function formatItemRate(rate: number): string {
+  if (rate > 0 && rate < 0.1) return `${(rate * 60).toFixed(1)} items/min`;
+  return `${rate >= 10 ? rate.toFixed(0) : rate.toFixed(1)} items/s`;
 }
 
 const ANSI_STYLE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');

@@ -3,6 +3,7 @@ import {
   formatCost,
   formatCount,
   formatDuration,
+  formatItemRate,
   ProgressBar,
   renderBarLine,
   renderPlainLine,
@@ -106,5 +107,14 @@ describe('progress bar', () => {
     expect([formatDuration(7), formatDuration(723), formatDuration(3723)]).toEqual(['0:07', '12:03', '1:02:03']);
     expect([formatCount(950), formatCount(12_345), formatCount(4_500_000)]).toEqual(['950', '12.3k', '4.5M']);
     expect([formatCost(0.01234), formatCost(12.345)]).toEqual(['$0.0123', '$12.35']);
+  });
+});
+
+describe('item rate', () => {
+  it('switches to items per minute for slow runs', () => {
+    expect(formatItemRate(3.25)).toBe('3.3 items/s');
+    expect(formatItemRate(42)).toBe('42 items/s');
+    expect(formatItemRate(0.02)).toBe('1.2 items/min');
+    expect(formatItemRate(0)).toBe('0.0 items/s');
   });
 });
