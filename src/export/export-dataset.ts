@@ -11,6 +11,7 @@ import { type BinarizationStrategy, type BinarizeResult, binarize } from './bina
 import { type DatasetCardOptions, type PairFormat, renderDatasetCard } from './dataset-card.js';
 import { renderScoreDistributionSvg } from './distribution-svg.js';
 import { createSummaryCollector, type ExportSummary } from './export-summary.js';
+import { type LengthAdjustment, lengthControlledRow } from './length-control.js';
 import { toOpenAiPair } from './openai-pair.js';
 import { pairUncertainty } from './pair-uncertainty.js';
 import { toTrlPair } from './trl-pair.js';
@@ -46,6 +47,11 @@ export interface ExportDatasetOptions {
    * counted with the agreement filter. Pairs without per-critic scores (pairwise mode) are kept. Default 0.
    */
   minConsensus?: number;
+  /**
+   * Pair on length-controlled scores (see `lengthControlledRow`): pairs' scores and margins are then the adjusted
+   * ones; labels.jsonl keeps the panel's scores.
+   */
+  lengthControl?: LengthAdjustment;
   /** Input lines rejected at import, for the card's counts. */
   rejected?: number;
   /** Title, license, language and description for the dataset card. */
@@ -110,8 +116,9 @@ export async function exportDataset(options: ExportDatasetOptions): Promise<Expo
         );
       }
       seen.add(row.id);
-      const binarized = binarize({ row, ...binarization });
-      if ((options.minConsensus ?? 0) > 0) dropLowConsensus({ row, binarized, minConsensus: options.minConsensus ?? 0 });
+      const pairRow = options.lengthControl ? lengthControlledRow(row, options.lengthControl) : row;
+      const binarized = binarize({ row: pairRow, ...binarization });
+      if ((options.minConsensus ?? 0) > 0) dropLowConsensus({ row: pairRow, binarized, minConsensus: options.minConsensus ?? 0 });
       collector.add(row, binarized);
       for (const pair of binarized.pairs) {
         const line =
@@ -119,7 +126,7 @@ export async function exportDataset(options: ExportDatasetOptions): Promise<Expo
             ? jsonLine({
                 file: files.pairs,
                 row: toTrlPair({
-                  row,
+                  row: pairRow,
                   pair,
                   ...(options.conversational === undefined ? {} : { conversational: options.conversational }),
                   ...(options.uncertainty === undefined ? {} : { uncertainty: options.uncertainty }),
@@ -129,7 +136,7 @@ export async function exportDataset(options: ExportDatasetOptions): Promise<Expo
               })
             : jsonLine({
                 file: files.pairs,
-                row: toOpenAiPair({ row, pair }),
+                row: toOpenAiPair({ row: pairRow, pair }),
                 index: pairIndex,
                 schema: OpenAiPreferenceRowSchema,
               });

@@ -12,6 +12,7 @@ export * from './distribution-svg.js';
 export * from './export-dataset.js';
 export * from './export-summary.js';
 export * from './label-row.js';
+export * from './length-control.js';
 export * from './openai-pair.js';
 export * from './pair-uncertainty.js';
 export * from './seeded-random.js';

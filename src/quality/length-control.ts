@@ -1,5 +1,5 @@
 import type { LabelRow } from '../contracts/index.js';
-import { slope } from './length-bias.js';
+import { fitLengthAdjustment } from '../export/index.js';
 
 /** A length-controlled consensus: the run's score-on-length slope regressed out of every candidate's score. */
 export interface LengthControl {
@@ -18,16 +18,7 @@ export interface LengthControl {
  * @example const control = lengthControl(rows); control.scores.get(itemId)?.get('chosen')
  */
 export function lengthControl(rows: readonly LabelRow[]): LengthControl {
-  const lengths: number[] = [];
-  const scores: number[] = [];
-  for (const row of rows)
-    for (const candidate of row.candidates)
-      if (candidate.score !== null && candidate.text !== undefined) {
-        lengths.push(candidate.text.length);
-        scores.push(candidate.score);
-      }
-  const slopePerChar = slope(lengths, scores) ?? 0;
-  const meanLength = lengths.length === 0 ? 0 : lengths.reduce((sum, value) => sum + value, 0) / lengths.length;
+  const { slopePerChar, meanLength } = fitLengthAdjustment(rows);
   const adjusted = new Map<string, Map<string, number | null>>();
   for (const row of rows)
     adjusted.set(

@@ -9,6 +9,8 @@ import {
   EXPORT_FILES,
   type ExportResult,
   exportDataset,
+  type LengthAdjustment,
+  lengthFitter,
   PAIR_FORMATS,
   type PairFormat,
   writeJsonlAtomic,
@@ -29,6 +31,8 @@ export const ExportSettingsSchema = z.object({
   uncertainty: z.boolean().optional(),
   /** Drop pairs whose critics' consensus probability is below this. */
   minConsensus: z.number().min(0).max(1).optional(),
+  /** Pair on length-controlled consensus scores (the run's score-on-length slope regressed out). */
+  lengthControl: z.boolean().optional(),
 });
 export type ExportSettings = z.infer<typeof ExportSettingsSchema>;
 
@@ -67,6 +71,13 @@ export async function exportRun(options: {
   } else {
     await unlink(rejectedFile).catch(() => undefined);
   }
+  let lengthControl: LengthAdjustment | undefined;
+  if (settings.lengthControl === true) {
+    const fitter = lengthFitter();
+    const overrides = await store.listOverrides({ runId });
+    for await (const row of applyOverrides({ rows: labelRows(store, runId), overrides })) fitter.add(row);
+    lengthControl = fitter.result();
+  }
   const result = await exportDataset({
     // Human verdict overrides (the viewer's, over `verdict.override`) ride along as meta.humanOverride / humanPreferred.
     rows: applyOverrides({ rows: labelRows(store, runId), overrides: await store.listOverrides({ runId }) }),
@@ -78,6 +89,7 @@ export async function exportRun(options: {
     seed: settings.seed,
     ...(settings.uncertainty === undefined ? {} : { uncertainty: settings.uncertainty }),
     ...(settings.minConsensus === undefined ? {} : { minConsensus: settings.minConsensus }),
+    ...(lengthControl === undefined ? {} : { lengthControl }),
     rejected: rejected.length,
   });
   return { ...result, rejectedFile: rejected.length > 0 ? rejectedFile : undefined, rejectedLines: rejected.length, settings };
@@ -98,6 +110,7 @@ export function parseExportFlags(flags: {
   seed?: string | undefined;
   uncertainty?: boolean | undefined;
   minConsensus?: string | undefined;
+  lengthControl?: boolean | undefined;
 }): Partial<ExportSettings> {
   const settings: Partial<ExportSettings> = {};
   if (flags.pairsFormat !== undefined) {
@@ -121,6 +134,7 @@ export function parseExportFlags(flags: {
   if (flags.minMargin !== undefined) settings.minMargin = number(flags.minMargin, '--min-margin', 0, Number.POSITIVE_INFINITY);
   if (flags.minAgreement !== undefined) settings.minAgreement = number(flags.minAgreement, '--min-agreement', 0, 1);
   if (flags.uncertainty === true) settings.uncertainty = true;
+  if (flags.lengthControl === true) settings.lengthControl = true;
   if (flags.minConsensus !== undefined) settings.minConsensus = number(flags.minConsensus, '--min-consensus', 0, 1);
   if (flags.seed !== undefined) settings.seed = /^-?\d+$/.test(flags.seed) ? Number(flags.seed) : flags.seed;
   return settings;

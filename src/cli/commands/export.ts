@@ -22,6 +22,7 @@ Options:
   --min-agreement X         keep pairs whose candidates' agreement is at least X (0..1)
   --min-consensus X         keep pairs whose critics' consensus probability is at least X (0..1)
   --uncertainty             add votes, consensus_probability, disagreement and label_smoothing columns to TRL pairs
+  --length-control          pair on length-controlled scores (the run's score-on-length slope regressed out)
   --seed S                  seed of best-vs-random-lower
   --json                    print what was written as JSON
   -h, --help                show this help`;
@@ -39,6 +40,7 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
       'min-agreement': { type: 'string' },
       'min-consensus': { type: 'string' },
       uncertainty: { type: 'boolean' },
+      'length-control': { type: 'boolean' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -58,6 +60,7 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
     minAgreement: values['min-agreement'],
     minConsensus: values['min-consensus'],
     uncertainty: values.uncertainty,
+    lengthControl: values['length-control'],
     seed: values.seed,
   });
   if (!existsSync(path.join(directory, STORE_FILE_NAME))) {

@@ -42,6 +42,7 @@ Options:
   --min-agreement X         keep pairs whose candidates' agreement is at least X (0..1)
   --min-consensus X         keep pairs whose critics' consensus probability is at least X (0..1)
   --uncertainty             add votes, consensus_probability, disagreement and label_smoothing columns to TRL pairs
+  --length-control          pair on length-controlled scores (the run's score-on-length slope regressed out)
   --seed S                  seed of best-vs-random-lower (default 0)
   --json                    print the final summary as JSON on stdout
   -h, --help                show this help
@@ -74,6 +75,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       'min-agreement': { type: 'string' },
       'min-consensus': { type: 'string' },
       uncertainty: { type: 'boolean' },
+      'length-control': { type: 'boolean' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -106,6 +108,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
     minAgreement: values['min-agreement'],
     minConsensus: values['min-consensus'],
     uncertainty: values.uncertainty,
+    lengthControl: values['length-control'],
     seed: values.seed,
   });
 
