@@ -46,6 +46,10 @@ export const PanelSchema = z
     trim: z.number().min(0).max(0.49).default(0.2).describe('Fraction trimmed from each end for trimmed-mean.'),
     mode: z.enum(['pointwise', 'pairwise']).default('pointwise'),
     blindFinalVote: z.boolean().default(false).describe('After debate, each critic votes once more without seeing others.'),
+    samplePrinciple: z
+      .boolean()
+      .optional()
+      .describe('Each critic judges each candidate (or pair) by one constitution principle, sampled per comparison.'),
     chair: IdSchema.optional().describe('A persona id that writes the consensus rationale.'),
     maxTokens: z.number().int().positive().default(600).describe('Output token limit per critic turn.'),
     temperature: z.number().min(0).max(2).default(0.2),

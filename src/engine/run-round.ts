@@ -3,6 +3,7 @@ import type { DebateContext } from './debate-context.js';
 import { type DebateSetup, type Subject, subjectsOf } from './debate-setup.js';
 import type { DebateEventInit } from './event-emitter.js';
 import { runTurn } from './run-turn.js';
+import { sampledPrinciple } from './sampled-principle.js';
 import { buildSystemPrompt } from './system-prompt.js';
 import { buildTurnMessages, type TurnKind, type TurnView } from './turn-messages.js';
 
@@ -47,8 +48,9 @@ export async function runRound(options: {
   const subjects = subjectsOf(setup);
   const critics = setup.panel.critics;
   const principleIds = setup.panel.constitution.principles.map((principle) => principle.id);
-  const turnFor = (critic: Critic, subject: Subject, history: HistoryIndex) =>
-    runTurn({
+  const turnFor = (critic: Critic, subject: Subject, history: HistoryIndex) => {
+    const principle = sampledPrinciple({ panel: setup.panel, critic, prompt: setup.input.prompt, subject });
+    return runTurn({
       context: options.context,
       emit: options.emit,
       critic,
@@ -66,8 +68,10 @@ export async function runRound(options: {
         round,
         kind,
         ...viewsFor({ critic, critics, subject, kind, history }),
+        ...(principle === undefined ? {} : { principle }),
       }),
     });
+  };
 
   // Round 0 and the blind vote are independent by definition, so only debate rounds honour the speaking order.
   if (options.order === 'simultaneous' || kind !== 'debate') {

@@ -1,5 +1,5 @@
 import { type BaseMessage, HumanMessage, SystemMessage } from '@langchain/core/messages';
-import type { Assessment, PairwiseJudgment, Prompt } from '../contracts/index.js';
+import type { Assessment, PairwiseJudgment, Principle, Prompt } from '../contracts/index.js';
 import type { Subject } from './debate-setup.js';
 import { renderPrompt, untrustedBlock } from './untrusted-block.js';
 
@@ -32,6 +32,8 @@ export function buildTurnMessages(options: {
   others?: readonly TurnView[];
   /** Every earlier turn for this subject, in round order (blind vote; shown without scores). */
   transcript?: readonly TurnView[];
+  /** The one principle to judge by, when the panel samples a principle per comparison. */
+  principle?: Principle;
 }): BaseMessage[] {
   const { subject, round, kind } = options;
   const pairwise = subject.pair !== undefined;
@@ -72,6 +74,12 @@ export function buildTurnMessages(options: {
         label: 'DEBATE TRANSCRIPT',
         text: transcript.length > 0 ? transcript.map((view) => renderView(view, { withScore: false })).join('\n\n') : '(empty)',
       })}`,
+    );
+  }
+  if (options.principle) {
+    const { id, title, text } = options.principle;
+    parts.push(
+      `For this ${pairwise ? 'comparison' : 'assessment'}, judge by this one principle of the constitution and cite it: [${id}] ${title}: ${text.trim()}`,
     );
   }
   parts.push(closing({ kind, pairwise }));
