@@ -40,6 +40,7 @@ Options:
   --calibrate               fit persona weights (and a bias term) on part of the gold set, report before and after
                             on the rest, and write DIR/panel.calibrated.yaml
   --held-out X              share of the gold set held out for --calibrate (default 0.3)
+  --no-bias                 fit --calibrate without the bias term (weights only)
   --seed S                  seed of the bootstrap, the kappa orientation and the split (default 0)
   --resamples N             bootstrap resamples (default 1000)
   --json                    print report.json on stdout
@@ -63,6 +64,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
       format: { type: 'string' },
       calibrate: { type: 'boolean' },
       'held-out': { type: 'string' },
+      'no-bias': { type: 'boolean' },
       seed: { type: 'string' },
       resamples: { type: 'string' },
       json: { type: 'boolean' },
@@ -132,7 +134,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
     pairwiseTurns,
     seed,
     resamples,
-    calibrate: values.calibrate ? { heldOut } : undefined,
+    calibrate: values.calibrate ? { heldOut, bias: values['no-bias'] !== true } : undefined,
   });
   const files = writeReport({ report, outDir });
   if (report.calibration && panel.file) {
