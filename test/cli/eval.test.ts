@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { LabelRow } from '../../src/contracts/index.js';
 import type { EvalReport } from '../../src/quality/index.js';
+import { assertWellFormedXml } from '../export/xml-check.js';
 import { captureIo } from '../fakes/cli-io.js';
 import { startOpenAIWireServer } from '../fakes/openai-wire-server.js';
 import { copyLibrary, HH, REPO_ROOT, readJsonl, tempDir } from '../runner/fixtures.js';
@@ -78,7 +79,11 @@ describe('tribunal eval', () => {
     const markdown = readFileSync(path.join(out, 'report.md'), 'utf8');
     expect(markdown).toContain('## Agreement with human labels');
     expect(markdown).toContain('](report-accuracy.svg)');
-    expect(readFileSync(path.join(out, 'report-accuracy.svg'), 'utf8')).toMatch(/^<svg [\s\S]*<\/svg>\n$/);
+    const svg = readFileSync(path.join(out, 'report-accuracy.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg [\s\S]*<\/svg>\n$/);
+    assertWellFormedXml(svg);
+    // consensus, three critics, length-controlled, longer answer, calibrated: seven bars
+    expect(svg.match(/<rect x=/g)).toHaveLength(7);
 
     // The calibrated panel is a valid panel file with the fitted weights.
     expect(report.calibration?.heldOutPairs).toBeGreaterThan(0);
