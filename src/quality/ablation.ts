@@ -1,6 +1,8 @@
 import { addUsage, type Critic, type LabelRow, type ResolvedPanel, type Usage, ZERO_USAGE } from '../contracts/index.js';
 import type { JudgeAgreement } from './agreement.js';
 import { evalReport } from './eval-report.js';
+import { goldComparisons } from './gold-comparisons.js';
+import { bootstrap, type Estimate, mean } from './stats.js';
 
 /** The three ways of spending the same model calls that `tribunal ablate` compares. */
 export const ABLATION_ARMS = ['single', 'jury', 'debate'] as const;
@@ -84,6 +86,11 @@ export interface AblationResult {
   usage: Usage;
   agreement: JudgeAgreement;
   interCriticAlpha: number | null;
+  /**
+   * Accuracy minus the single judge's on the items both decided, with a paired bootstrap interval (null for the
+   * single arm itself): an interval that excludes 0 is a real difference.
+   */
+  versusSingle: Estimate | null;
 }
 
 /** Agreement with gold and cost of each arm, from its label rows. */
@@ -92,12 +99,28 @@ export function ablationResults(options: {
   seed: string;
   resamples?: number;
 }): AblationResult[] {
+  const correctByArm = new Map<AblationArm, Map<string, number>>();
+  for (const { plan, rows } of options.arms) {
+    const correct = new Map<string, number>();
+    for (const comparison of goldComparisons({ rows, seed: options.seed }).comparisons)
+      if (comparison.consensus !== 'abstain') correct.set(comparison.itemId, comparison.consensus === 'agree' ? 1 : 0);
+    correctByArm.set(plan.arm, correct);
+  }
+  const single = correctByArm.get('single');
   return options.arms.map(({ plan, rows }) => {
     const report = evalReport({
       rows,
       seed: options.seed,
       ...(options.resamples === undefined ? {} : { resamples: options.resamples }),
     });
+    const own = correctByArm.get(plan.arm);
+    const paired =
+      plan.arm === 'single' || !single || !own
+        ? null
+        : [...own.entries()].flatMap(([itemId, value]) => {
+            const baseline = single.get(itemId);
+            return baseline === undefined ? [] : [value - baseline];
+          });
     return {
       arm: plan.arm,
       description: plan.description,
@@ -106,6 +129,15 @@ export function ablationResults(options: {
       usage: rows.reduce((total, row) => addUsage(total, row.usage), ZERO_USAGE),
       agreement: report.agreement.consensus,
       interCriticAlpha: report.interCriticAlpha,
+      versusSingle:
+        paired === null
+          ? null
+          : bootstrap({
+              data: paired,
+              statistic: mean,
+              seed: `${options.seed}:versus-single:${plan.arm}`,
+              ...(options.resamples === undefined ? {} : { resamples: options.resamples }),
+            }),
     };
   });
 }
@@ -119,12 +151,12 @@ export function ablationMarkdown(results: readonly AblationResult[]): string {
     'Each arm judges the same gold items with the same planned number of model calls per candidate; ' +
       'a debate that converges early spends less. Intervals are 95% bootstrap intervals over items.',
     '',
-    '| arm | setup | planned calls / candidate | calls | tokens | cost | accuracy | 95% CI | Cohen κ | ties | abstain | critic α |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| arm | setup | planned calls / candidate | calls | tokens | cost | accuracy | 95% CI | Cohen κ | ties | abstain | critic α | vs single (95% CI) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map((result) => {
       const { accuracy, kappa, counts } = result.agreement;
       const ci = accuracy.low === null || accuracy.high === null ? 'n/a' : `${pct(accuracy.low)}–${pct(accuracy.high)}`;
-      return `| ${result.arm} | ${result.description} | ${result.plannedCallsPerSubject} | ${result.usage.calls} | ${result.usage.inputTokens + result.usage.outputTokens} | $${result.usage.costUsd.toFixed(4)} | ${pct(accuracy.value)} | ${ci} | ${kappa.value === null ? 'n/a' : kappa.value.toFixed(3)} | ${counts.tie} | ${counts.abstain} | ${result.interCriticAlpha ?? 'n/a'} |`;
+      return `| ${result.arm} | ${result.description} | ${result.plannedCallsPerSubject} | ${result.usage.calls} | ${result.usage.inputTokens + result.usage.outputTokens} | $${result.usage.costUsd.toFixed(4)} | ${pct(accuracy.value)} | ${ci} | ${kappa.value === null ? 'n/a' : kappa.value.toFixed(3)} | ${counts.tie} | ${counts.abstain} | ${result.interCriticAlpha ?? 'n/a'} | ${versus(result.versusSingle)} |`;
     }),
     '',
     'ChatEval reports that multi-persona debate beats a single judge only when the personas differ: compare the arms ' +
@@ -132,4 +164,12 @@ export function ablationMarkdown(results: readonly AblationResult[]): string {
     '',
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function versus(estimate: Estimate | null): string {
+  if (estimate === null || estimate.value === null) return '—';
+  const points = (value: number) => `${value >= 0 ? '+' : ''}${(value * 100).toFixed(1)}`;
+  return estimate.low === null || estimate.high === null
+    ? `${points(estimate.value)} pts`
+    : `${points(estimate.value)} pts (${points(estimate.low)} to ${points(estimate.high)})`;
 }

@@ -70,7 +70,13 @@ describe('equal-budget ablation', () => {
     // Nine independent samples average out more noise than three critics who partly copy each other.
     const accuracy = Object.fromEntries(results.map((result) => [result.arm, result.agreement.accuracy.value ?? 0]));
     expect(accuracy.jury).toBeGreaterThanOrEqual((accuracy.debate ?? 0) - 0.02);
+    expect(results[0]?.versusSingle).toBeNull();
+    for (const result of results.slice(1)) {
+      expect(result.versusSingle?.n).toBe(60);
+      expect(result.versusSingle?.value).toBeCloseTo((result.agreement.accuracy.value ?? 0) - (accuracy.single ?? 0));
+    }
     const markdown = ablationMarkdown(results);
+    expect(markdown).toContain('vs single (95% CI)');
     expect(markdown).toContain('| single | a alone, sampled 9 times | 9 | 1080 |');
   });
 
