@@ -2,7 +2,7 @@ import type { LabelRow } from '../contracts/index.js';
 import { goldAgreement, type JudgeAgreement, judgeAgreement } from './agreement.js';
 import { type CalibrationFit, fitCalibration, splitGold, weightedAgreement } from './calibration.js';
 import { type DebateDynamics, debateDynamics } from './debate-dynamics.js';
-import { finalCriticScore, goldComparisons, outcomeOf } from './gold-comparisons.js';
+import { finalCriticScore, goldComparisons, outcomeOf, withPairwiseVotes } from './gold-comparisons.js';
 import { krippendorffAlpha } from './krippendorff-alpha.js';
 import { type LengthBias, lengthBias } from './length-bias.js';
 import { lengthControl } from './length-control.js';
@@ -61,7 +61,12 @@ export function evalReport(options: {
   const seed = options.seed ?? '0';
   const resamples = options.resamples ?? 1000;
   const { rows } = options;
-  const { comparisons, skipped } = goldComparisons({ rows, seed });
+  const scored = goldComparisons({ rows, seed });
+  const { skipped } = scored;
+  const comparisons =
+    options.pairwiseTurns && options.pairwiseTurns.length > 0
+      ? withPairwiseVotes({ comparisons: scored.comparisons, rows, turns: options.pairwiseTurns })
+      : scored.comparisons;
   const first = rows[0]?.panel;
   const critics = first?.critics ?? [];
   const units: number[][] = [];

@@ -89,3 +89,56 @@ export function goldComparisons(options: { rows: readonly LabelRow[]; seed?: str
   }
   return { comparisons, skipped };
 }
+
+/** A pairwise verdict as `turn-end` events carry it (see `PairwiseTurn` in position-consistency.ts). */
+interface PairwiseVerdict {
+  round: number;
+  criticId: string;
+  candidateId: string;
+  pair?: readonly [string, string] | undefined;
+  judgment?: { preferred: 'A' | 'B' | 'tie' } | undefined;
+  debateId?: string | undefined;
+}
+
+/**
+ * Fills each critic's outcome on gold pairs from pairwise verdicts (pairwise-mode labels keep no per-critic
+ * scores): the critic's last round, both orders combined as the engine does: the same candidate picked in both
+ * orders is the critic's choice, an order flip or a tie is a tie. Margins become +1 (preferred), -1 or 0.
+ * Verdicts are matched to items by debate id.
+ */
+export function withPairwiseVotes(options: {
+  comparisons: readonly GoldComparison[];
+  rows: readonly LabelRow[];
+  turns: readonly PairwiseVerdict[];
+}): GoldComparison[] {
+  const itemOfDebate = new Map(options.rows.flatMap((row) => (row.debateId ? [[row.debateId, row.id] as const] : [])));
+  // itemId -> criticId -> { round, picks }
+  const votes = new Map<string, Map<string, { round: number; picks: string[] }>>();
+  for (const turn of options.turns) {
+    const preferred = turn.judgment?.preferred;
+    const itemId = turn.debateId === undefined ? undefined : itemOfDebate.get(turn.debateId);
+    if (preferred === undefined || itemId === undefined) continue;
+    const [a, b] = turn.pair ?? (turn.candidateId.split('-vs-') as [string?, string?]);
+    if (a === undefined || b === undefined) continue;
+    const byCritic = votes.get(itemId) ?? new Map<string, { round: number; picks: string[] }>();
+    votes.set(itemId, byCritic);
+    const entry = byCritic.get(turn.criticId);
+    const pick = preferred === 'tie' ? 'tie' : preferred === 'A' ? a : b;
+    if (!entry || turn.round > entry.round) byCritic.set(turn.criticId, { round: turn.round, picks: [pick] });
+    else if (turn.round === entry.round) entry.picks.push(pick);
+  }
+  return options.comparisons.map((comparison) => {
+    const byCritic = votes.get(comparison.itemId);
+    if (!byCritic) return comparison;
+    const critics = { ...comparison.critics };
+    const criticMargins = { ...comparison.criticMargins };
+    for (const [criticId, { picks }] of byCritic) {
+      const [first] = picks;
+      const choice = first !== undefined && picks.every((pick) => pick === first) ? first : 'tie';
+      const outcome: GoldOutcome = choice === comparison.preferred ? 'agree' : choice === comparison.other ? 'disagree' : 'tie';
+      critics[criticId] = outcome;
+      criticMargins[criticId] = outcome === 'agree' ? 1 : outcome === 'disagree' ? -1 : 0;
+    }
+    return { ...comparison, critics, criticMargins };
+  });
+}

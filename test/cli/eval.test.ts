@@ -150,6 +150,10 @@ describe('tribunal eval', () => {
       expect(stats.swappedPairs).toBe(6);
       expect(stats.verdicts).toBe(12);
     }
+    for (const agreement of Object.values(report.agreement.critics)) {
+      expect(agreement.counts.abstain).toBe(0);
+      expect(agreement.counts.agree + agreement.counts.disagree + agreement.counts.tie).toBe(6);
+    }
   });
 
   it('runs against an OpenAI-compatible server', async () => {

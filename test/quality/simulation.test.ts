@@ -132,7 +132,7 @@ describe('simulated panel: every metric recovers its planted effect', () => {
       { id: 'fair', noise: 0.3 },
       { id: 'first-lover', noise: 0.3, positionBias: 0.4 },
     ];
-    const { turns } = await simulate({ critics, lengthBias: 0, conformity: 0, count: 120, maxRounds: 0, mode: 'pairwise' });
+    const { rows, turns } = await simulate({ critics, lengthBias: 0, conformity: 0, count: 120, maxRounds: 0, mode: 'pairwise' });
     const stats = positionConsistency(turns);
     expect(stats.fair).toMatchObject({ swappedPairs: 120, consistency: 1 });
     expect(Math.abs((stats.fair?.firstShownRate ?? 0) - 0.5)).toBeLessThan(0.01);
@@ -140,6 +140,16 @@ describe('simulated panel: every metric recovers its planted effect', () => {
     expect(Math.abs((stats['first-lover']?.consistency ?? 0) - 0.6)).toBeLessThan(0.1);
     // P(first shown) = p + (1 - p) / 2 = 0.7
     expect(Math.abs((stats['first-lover']?.firstShownRate ?? 0) - 0.7)).toBeLessThan(0.08);
+
+    // Per-persona accuracy in pairwise mode comes from the verdicts: the position-biased critic's flips are ties.
+    const report = evalReport({ rows, pairwiseTurns: turns, seed: 'pw', resamples: 100 });
+    const fair = report.agreement.critics.fair;
+    const lover = report.agreement.critics['first-lover'];
+    expect(fair?.counts.abstain).toBe(0);
+    expect(fair?.counts.tie).toBeLessThanOrEqual(2); // equal planted scores (one decimal) are honest ties
+    expect(fair?.accuracy.value).toBeGreaterThan(0.75);
+    expect(lover?.counts.tie).toBe(Math.round(120 * (1 - (stats['first-lover']?.consistency ?? 0))));
+    expect(lover?.accuracy.value ?? 1).toBeLessThan((fair?.accuracy.value ?? 0) - 0.2);
   });
 
   it('self-preference flags the critic that favours its own model family, by about the planted gap', async () => {
