@@ -2,12 +2,14 @@ import { z } from 'zod';
 import { PromptSchema } from './debate.js';
 import { ERROR_CODES } from './errors.js';
 import { DebateEventSchema } from './events.js';
+import { TrainerEventSchema } from './trainer.js';
 
 /*
  * The live-debate WebSocket protocol (`tribunal serve`, endpoint `/v1/stream`), version 1. Every frame is one JSON
  * text message with `v: 1` and a `type`. Clients send requests that carry their own `id`; the server answers each
- * with an `ack` or an `error` naming that id, and streams DebateEvents inside `event` frames. docs/protocol.md is
- * generated from these schemas (scripts/gen-protocol-doc.ts).
+ * with an `ack` or an `error` naming that id, and streams DebateEvents inside `event` frames and training-run events
+ * (src/contracts/trainer.ts) inside `train.event` frames. docs/protocol.md is generated from these schemas
+ * (scripts/gen-protocol-doc.ts).
  */
 
 /** The protocol version this code speaks; frames with another `v` are refused with `UNSUPPORTED_VERSION`. */
@@ -33,6 +35,7 @@ const runReference = z
   .describe("A run id (the server's live run, or a run of a store it has opened) or a labeling run's directory.");
 const debateId = z.string().min(1).max(200).describe('A debate id (from an ack, an event or GET /v1/debates).');
 const sequence = z.number().int().min(-1);
+const subscriptionId = z.string().min(1).max(64).describe('The `sub` of the ack that opened the subscription.');
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Client -> server
@@ -100,7 +103,7 @@ export const RunUnsubscribeFrameSchema = z
     v,
     type: z.literal('run.unsubscribe'),
     id: requestId,
-    sub: z.string().min(1).max(64).describe('The `sub` of the ack that opened the subscription.'),
+    sub: subscriptionId,
   })
   .strict()
   .describe('Ends a subscription; no event of it follows the ack.');
@@ -132,6 +135,40 @@ export const VerdictOverrideFrameSchema = z
   .strict()
   .describe('Records a human gold label for a debate; exports carry it as `meta.humanOverride` (and `meta.humanPreferred`).');
 
+export const TrainSubscribeFrameSchema = z
+  .object({
+    v,
+    type: z.literal('train.subscribe'),
+    id: requestId,
+    runDir: z
+      .string()
+      .min(1)
+      .max(1024)
+      .describe(
+        "A training run's directory (`tribunal train --out DIR`), relative to the server's working directory or absolute; it must hold events.jsonl or config.json.",
+      ),
+    afterLine: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Resume point: the `line` of the last `train.event` the client has (default 0: from the first event).'),
+  })
+  .strict()
+  .describe(
+    "Follows a training run's events.jsonl: the server sends every valid event after `afterLine` as a `train.event`, then each new one as the worker appends it, across resumed runs, until `train.unsubscribe` or the connection closes. Events are never dropped or merged; lines that are not valid trainer events are skipped.",
+  );
+
+export const TrainUnsubscribeFrameSchema = z
+  .object({
+    v,
+    type: z.literal('train.unsubscribe'),
+    id: requestId,
+    sub: subscriptionId,
+  })
+  .strict()
+  .describe('Ends a training subscription; no `train.event` of it follows the ack.');
+
 /** Every frame a client may send. */
 export const ClientFrameSchema = z.discriminatedUnion('type', [
   DebateStartFrameSchema,
@@ -139,6 +176,8 @@ export const ClientFrameSchema = z.discriminatedUnion('type', [
   RunUnsubscribeFrameSchema,
   RunCancelFrameSchema,
   VerdictOverrideFrameSchema,
+  TrainSubscribeFrameSchema,
+  TrainUnsubscribeFrameSchema,
 ]);
 export type ClientFrame = z.infer<typeof ClientFrameSchema>;
 export type ClientFrameType = ClientFrame['type'];
@@ -200,7 +239,13 @@ export const AckFrameSchema = z
     for: z.enum(CLIENT_FRAME_TYPES as [ClientFrameType, ...ClientFrameType[]]).describe('The type of the request answered.'),
     runId: z.string().optional().describe('The run the request concerned (a directory resolves to its run id).'),
     debateId: z.string().optional().describe('The debate started, subscribed to, cancelled or overridden.'),
-    sub: z.string().optional().describe('The subscription created (debate.start, run.subscribe) or ended (run.unsubscribe).'),
+    sub: z
+      .string()
+      .optional()
+      .describe(
+        'The subscription created (debate.start, run.subscribe, train.subscribe) or ended (run.unsubscribe, train.unsubscribe).',
+      ),
+    runDir: z.string().optional().describe('train.subscribe: the training run directory followed, resolved to an absolute path.'),
     override: z
       .object({
         id: z.number().int(),
@@ -258,16 +303,33 @@ export const ErrorFrameSchema = z
   .strict()
   .describe('A request failed, or the server is about to close the connection. The connection stays up unless a close follows.');
 
+export const TrainEventFrameSchema = z
+  .object({
+    v,
+    type: z.literal('train.event'),
+    sub: z.string().describe('The training subscription the event belongs to.'),
+    line: z
+      .number()
+      .int()
+      .min(1)
+      .describe('The 1-based line of the event in events.jsonl: send it back as `afterLine` to resume after it.'),
+    event: TrainerEventSchema,
+  })
+  .strict()
+  .describe('One validated trainer event of a training subscription, in the order of events.jsonl.');
+
 /** Every frame the server sends. */
 export const ServerFrameSchema = z.discriminatedUnion('type', [
   HelloFrameSchema,
   AckFrameSchema,
   EventFrameSchema,
   SubscriptionLiveFrameSchema,
+  TrainEventFrameSchema,
   ErrorFrameSchema,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;
 export type HelloFrame = z.infer<typeof HelloFrameSchema>;
 export type AckFrame = z.infer<typeof AckFrameSchema>;
 export type EventFrame = z.infer<typeof EventFrameSchema>;
+export type TrainEventFrame = z.infer<typeof TrainEventFrameSchema>;
 export type ErrorFrame = z.infer<typeof ErrorFrameSchema>;

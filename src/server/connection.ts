@@ -21,6 +21,7 @@ import { Outbox, type OutboxTransport } from './outbox.js';
 import type { RunCatalog, RunSource } from './run-catalog.js';
 import type { ServeLimits } from './server-limits.js';
 import { type Clock, TokenBucket } from './token-bucket.js';
+import { followTrainingRun, resolveTrainingRunDir } from './training-runs.js';
 
 /** What every connection of a server shares. */
 export interface ConnectionContext {
@@ -32,6 +33,10 @@ export interface ConnectionContext {
   /** Scrubbed from error messages sent to clients. */
   secrets: readonly string[];
   log: (line: string) => void;
+  /** Resolves relative training run directories (`train.subscribe`). */
+  cwd: string;
+  /** How often a followed training run's events.jsonl is polled. Default 250 ms. */
+  trainPollMs?: number;
   clock?: Clock;
 }
 
@@ -45,6 +50,9 @@ class RequestError extends Error {
   }
 }
 
+/** Invalid events.jsonl lines logged per training subscription (the server log); later ones are skipped silently. */
+const SKIPPED_LINES_LOGGED = 5;
+
 /** Codes a client earns a strike for: enough of them in a burst closes the connection with 1008. */
 const STRIKE_CODES: ReadonlySet<ProtocolErrorCode> = new Set([
   'BAD_JSON',
@@ -56,7 +64,8 @@ const STRIKE_CODES: ReadonlySet<ProtocolErrorCode> = new Set([
 
 /**
  * One client connection: validates every frame with zod at the edge, answers each request with an `ack` or an
- * `error`, holds the client's subscriptions, and sends through an `Outbox` so a slow client only slows itself.
+ * `error`, holds the client's subscriptions (debate runs through the hub, training runs by tailing their
+ * events.jsonl), and sends through an `Outbox` so a slow client only slows itself.
  * Limits: message rate (token bucket), concurrent debates, subscriptions; bad frames earn strikes, and a client
  * that keeps sending them is closed with 1008.
  */
@@ -66,6 +75,8 @@ export class Connection {
   alive = true;
   private readonly outbox: Outbox;
   private readonly subscriptions = new Map<string, Subscription>();
+  /** Training subscriptions: aborting one stops its tail. */
+  private readonly trainings = new Map<string, AbortController>();
   private readonly rate: TokenBucket;
   private readonly strikes: TokenBucket;
   private readonly subscriber: Subscriber;
@@ -156,6 +167,8 @@ export class Connection {
     this.closed = true;
     for (const subscription of this.subscriptions.values()) this.context.hub.unsubscribe(subscription);
     this.subscriptions.clear();
+    for (const training of this.trainings.values()) training.abort();
+    this.trainings.clear();
     this.outbox.close();
   }
 
@@ -222,6 +235,10 @@ export class Connection {
         return this.onCancel(frame);
       case 'verdict.override':
         return this.onOverride(frame);
+      case 'train.subscribe':
+        return this.onTrainSubscribe(frame);
+      case 'train.unsubscribe':
+        return this.onTrainUnsubscribe(frame);
       default: {
         const unknown: never = frame;
         throw new TribunalError('INTERNAL', `unhandled frame ${JSON.stringify(unknown)}`);
@@ -278,7 +295,14 @@ export class Connection {
 
   private async onUnsubscribe(frame: Extract<ClientFrame, { type: 'run.unsubscribe' }>): Promise<void> {
     const subscription = this.subscriptions.get(frame.sub);
-    if (!subscription) throw new RequestError('NOT_FOUND', `no subscription "${frame.sub}" on this connection`);
+    if (!subscription) {
+      throw new RequestError(
+        'NOT_FOUND',
+        this.trainings.has(frame.sub)
+          ? `subscription "${frame.sub}" follows a training run: end it with train.unsubscribe`
+          : `no subscription "${frame.sub}" on this connection`,
+      );
+    }
     this.context.hub.unsubscribe(subscription);
     this.subscriptions.delete(frame.sub);
     this.sendAck({ id: frame.id, for: frame.type, sub: frame.sub });
@@ -333,6 +357,61 @@ export class Connection {
     });
   }
 
+  private async onTrainSubscribe(frame: Extract<ClientFrame, { type: 'train.subscribe' }>): Promise<void> {
+    this.checkSubscriptionRoom();
+    const resolved = await resolveTrainingRunDir({ cwd: this.context.cwd, runDir: frame.runDir });
+    if (!resolved.success) throw new RequestError('NOT_FOUND', resolved.error);
+    if (this.closed) return;
+    this.checkSubscriptionRoom();
+    const runDir = resolved.value;
+    const sub = this.newSubId();
+    const controller = new AbortController();
+    this.trainings.set(sub, controller);
+    this.sendAck({ id: frame.id, for: frame.type, sub, runDir });
+    let skipped = 0;
+    void followTrainingRun({
+      runDir,
+      afterLine: frame.afterLine ?? 0,
+      signal: controller.signal,
+      ...(this.context.trainPollMs === undefined ? {} : { pollMs: this.context.trainPollMs }),
+      listener: {
+        event: ({ line, event }) => {
+          if (controller.signal.aborted || this.closed) return Promise.resolve();
+          this.sendFrame({ v: PROTOCOL_VERSION, type: 'train.event', sub, line, event });
+          return this.outbox.whenWritable();
+        },
+        failed: (error) => {
+          if (this.trainings.get(sub) !== controller) return;
+          this.trainings.delete(sub);
+          this.sendError({
+            sub,
+            code: 'STORE_FAILED',
+            message: `cannot read the events of training run ${runDir}: ${error.message}; the subscription has ended, subscribe again with afterLine`,
+          });
+        },
+        skipped: (message) => {
+          skipped++;
+          if (skipped <= SKIPPED_LINES_LOGGED) this.context.log(`connection ${this.id} ${sub}: skipped ${message}`);
+        },
+      },
+    });
+  }
+
+  private async onTrainUnsubscribe(frame: Extract<ClientFrame, { type: 'train.unsubscribe' }>): Promise<void> {
+    const training = this.trainings.get(frame.sub);
+    if (training === undefined) {
+      throw new RequestError(
+        'NOT_FOUND',
+        this.subscriptions.has(frame.sub)
+          ? `subscription "${frame.sub}" is not a training subscription: end it with run.unsubscribe`
+          : `no training subscription "${frame.sub}" on this connection`,
+      );
+    }
+    training.abort();
+    this.trainings.delete(frame.sub);
+    this.sendAck({ id: frame.id, for: frame.type, sub: frame.sub });
+  }
+
   private openSubscription(options: {
     sub: string;
     source: RunSource;
@@ -344,10 +423,11 @@ export class Connection {
   }
 
   private checkSubscriptionRoom(): void {
-    if (this.subscriptions.size >= this.context.limits.maxSubscriptions) {
+    const open = this.subscriptions.size + this.trainings.size;
+    if (open >= this.context.limits.maxSubscriptions) {
       throw new RequestError(
         'LIMIT_EXCEEDED',
-        `this connection has ${this.subscriptions.size} subscriptions (its limit); unsubscribe from one first`,
+        `this connection has ${open} subscriptions (its limit); unsubscribe from one first`,
       );
     }
   }

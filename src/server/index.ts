@@ -3,7 +3,8 @@
  * files), a JSON API for listing runs, and the v1 protocol at `/v1/stream` (docs/protocol.md): clients start
  * debates, subscribe to runs and debates with exact resume (`afterSeq`), cancel, and record verdict overrides.
  * The `DebateHub` fans events out from in-process debates and from labeling runs followed through their store;
- * each connection sends through an `Outbox` that coalesces token deltas when the client falls behind.
+ * each connection sends through an `Outbox` that coalesces token deltas when the client falls behind. Training runs
+ * (`tribunal train --out DIR`) are followed through their events.jsonl for `train.subscribe` (`followTrainingRun`).
  */
 export * from './auth.js';
 export * from './close-codes.js';
@@ -18,4 +19,5 @@ export * from './run-catalog.js';
 export * from './server-limits.js';
 export * from './static-files.js';
 export * from './token-bucket.js';
+export * from './training-runs.js';
 export * from './tribunal-server.js';

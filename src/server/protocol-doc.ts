@@ -7,6 +7,7 @@ import {
   PROTOCOL_VERSION,
   type ProtocolErrorCode,
   ServerFrameSchema,
+  TrainerEventSchema,
 } from '../contracts/index.js';
 import { CLOSE, CLOSING_CODES, closeCodeFor, httpStatusFor } from './close-codes.js';
 import { DEFAULT_LIMITS } from './server-limits.js';
@@ -24,10 +25,12 @@ const CODE_MEANINGS: Partial<Record<ProtocolErrorCode, string>> = {
   PANEL_INVALID: '`debate.start` named a panel the server does not offer, or the panel failed to load.',
   INPUT_INVALID: 'The candidates of `debate.start` repeat an id.',
   ABORTED: 'The server is shutting down and starts no debate.',
-  STORE_FAILED: 'The store could not be read or written (the message names the file and what to do).',
+  STORE_FAILED:
+    "The store could not be read or written, or a followed training run's events.jsonl became unreadable (the message names the file and what to do).",
   INTERNAL: 'A bug; the server log has the details.',
   LIMIT_EXCEEDED: 'Too many debates running or subscriptions open on this connection.',
-  NOT_FOUND: 'No such run, debate or subscription.',
+  NOT_FOUND:
+    'No such run, debate or subscription, or `train.subscribe` named a path that is missing or holds neither events.jsonl nor config.json (the message names it).',
   NOT_CANCELLABLE: 'The debate has ended, or belongs to a labeling run in another process.',
   SLOW_CONSUMER: 'The client fell too far behind; the connection is closed. Reconnect with `afterSeq`.',
   POLICY_VIOLATION: 'Too many bad or excess frames in a burst; the connection is closed.',
@@ -93,6 +96,28 @@ const EXAMPLES: Record<string, unknown> = {
     },
   },
   'subscription.live': { v: 1, type: 'subscription.live', sub: 's2', replayed: 73 },
+  'train.subscribe': { v: 1, type: 'train.subscribe', id: 'r6', runDir: 'runs/dpo-pairs', afterLine: 12 },
+  'train.unsubscribe': { v: 1, type: 'train.unsubscribe', id: 'r7', sub: 's3' },
+  'train.event': {
+    v: 1,
+    type: 'train.event',
+    sub: 's3',
+    line: 13,
+    event: {
+      v: 1,
+      type: 'metric',
+      seq: 13,
+      time: 1735732800.5,
+      step: 110,
+      epoch: 0.92,
+      loss: 0.412,
+      lr: 8.1e-7,
+      grad_norm: 1.7,
+      tokens_per_s: 5120,
+      tokens: 901120,
+      metrics: { 'rewards/accuracies': 0.81, 'rewards/margins': 0.94 },
+    },
+  },
   error: {
     v: 1,
     type: 'error',
@@ -147,11 +172,18 @@ function frameSection(schema: z.ZodObject): string {
     if (name === 'v' || name === 'type') continue;
     const json = z.toJSONSchema(field, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
     const isEvent = field === DebateEventSchema;
-    const rendered = isEvent ? '[DebateEvent](schemas/debate-event.schema.json)' : cell(typeOf(json));
+    const isTrainerEvent = field === TrainerEventSchema;
+    const rendered = isEvent
+      ? '[DebateEvent](schemas/debate-event.schema.json)'
+      : isTrainerEvent
+        ? '[TrainerEvent](training.md#events)'
+        : cell(typeOf(json));
     const required = field.safeParse(undefined).success ? 'no' : 'yes';
     const meaning = isEvent
       ? 'One event of the debate stream: `seq` increases by one per debate.'
-      : cell(String(json.description ?? ''));
+      : isTrainerEvent
+        ? 'One event of the training worker (`start`, `metric`, `eval`, `checkpoint`, `done`, `error`), validated by src/contracts/trainer.ts.'
+        : cell(String(json.description ?? ''));
     lines.push(`| \`${name}\` | ${rendered} | ${required} | ${meaning} |`);
   }
   lines.push('', '```json', JSON.stringify(EXAMPLES[type] ?? {}), '```', '');
@@ -211,6 +243,15 @@ The schemas are in [src/contracts/protocol.ts](../src/contracts/protocol.ts); ev
 - \`run\` names a run id (the server's \`live\` run, or a run of a store it has opened) or the directory of a labeling run
   (\`tribunal label --out DIR\`); the server opens \`DIR/tribunal.sqlite\` read-only and follows it, so a labeling run in
   another process can be watched live.
+- \`train.subscribe\` follows a training run (\`tribunal train --out DIR\`; \`runDir\` is resolved against the server's working
+  directory and must hold \`events.jsonl\` or \`config.json\`). Each valid event of its \`events.jsonl\` after \`afterLine\`
+  arrives as a \`train.event\` with its 1-based \`line\`; a client that reconnects with the last \`line\` it saw gets exactly
+  the events it missed. The subscription follows the file as the worker appends to it, across resumed runs, until
+  \`train.unsubscribe\` or the connection closes. Training events are never merged or dropped: the server reads the next
+  one only when the client has taken the last. No other file of the directory is read, and lines that are not valid
+  trainer events are skipped (the server log names them). A missing directory, or one without those files, is
+  refused with \`NOT_FOUND\` naming the path; the connection stays up. Training subscriptions count toward the
+  subscription limit.
 - When a client's send buffer passes ${limits.lowWaterMark / 1024} KiB, its frames wait in an outbox and each turn's
   \`turn-delta\` events merge into one (\`coalesced\` says how many; its text is theirs joined, its seq the last), keeping seq
   order. \`turn-end\`, \`verdict\`, errors and every other event are never dropped or merged. A client more than

@@ -45,7 +45,7 @@ export interface ServeOptions {
   settings?: Settings;
   /** Built from `settings` when omitted (and then closed with the server). */
   models?: ModelRegistry;
-  /** How often watched labeling runs are polled for new events. Default 100 ms. */
+  /** How often watched labeling runs (default 100 ms) and training runs (default 250 ms) are polled for new events. */
   pollMs?: number;
   /** Server log lines (default: stderr). Never receives tokens or keys. */
   log?: (line: string) => void;
@@ -224,7 +224,17 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
       return refuseUpgrade(socket, 'LIMIT_EXCEEDED', `the server has ${connections.size} connections (its limit)`);
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const connection = new Connection(ws, { hub, live, catalog, limits, hello, secrets, log });
+      const connection = new Connection(ws, {
+        hub,
+        live,
+        catalog,
+        limits,
+        hello,
+        secrets,
+        log,
+        cwd,
+        ...(options.pollMs === undefined ? {} : { trainPollMs: options.pollMs }),
+      });
       connections.add(connection);
       ws.on('close', () => connections.delete(connection));
     });
