@@ -50,6 +50,12 @@ export const PanelSchema = z
       .boolean()
       .optional()
       .describe('Each critic judges each candidate (or pair) by one constitution principle, sampled per comparison.'),
+    randomizeOrder: z
+      .boolean()
+      .optional()
+      .describe(
+        "Pairwise: each critic judges each pair once, in a seeded random order, instead of in both orders. Debate rounds: the other critics' turns are shown in a seeded random order.",
+      ),
     chair: IdSchema.optional().describe('A persona id that writes the consensus rationale.'),
     maxTokens: z.number().int().positive().default(600).describe('Output token limit per critic turn.'),
     temperature: z.number().min(0).max(2).default(0.2),

@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { type Candidate, type DebateInput, DebateInputSchema, type ResolvedPanel, TribunalError } from '../contracts/index.js';
+import {
+  type Candidate,
+  type Critic,
+  type DebateInput,
+  DebateInputSchema,
+  type ResolvedPanel,
+  TribunalError,
+} from '../contracts/index.js';
+import { seedOf } from './seeded-order.js';
 
 /** Everything a debate graph needs to know about its debate; fixed when the debate starts and kept in the checkpoint. */
 export interface DebateSetup {
@@ -92,6 +100,32 @@ export function subjectsOf(setup: DebateSetup): Subject[] {
     }
   }
   return subjects;
+}
+
+/**
+ * The subjects one critic judges every round: `subjectsOf`, except that a pairwise panel with `randomizeOrder`
+ * shows each pair once, in an order drawn from the item (or debate) id, the critic and the pair, so reruns and
+ * resumes draw the same order and position bias averages out across items instead of being measured per pair.
+ */
+export function subjectsFor(options: { setup: DebateSetup; critic: Critic }): Subject[] {
+  const { setup, critic } = options;
+  const subjects = subjectsOf(setup);
+  if (setup.panel.panel.mode !== 'pairwise' || setup.panel.panel.randomizeOrder !== true) return subjects;
+  const seed = setup.itemId ?? setup.debateId;
+  const kept: Subject[] = [];
+  // subjectsOf lists each pair as its forward order followed by its backward one.
+  for (let index = 0; index + 1 < subjects.length; index += 2) {
+    const forward = subjects[index] as Subject;
+    const backward = subjects[index + 1] as Subject;
+    kept.push(seedOf(JSON.stringify([seed, critic.id, forward.pair])) % 2 === 0 ? forward : backward);
+  }
+  return kept;
+}
+
+/** The key other critics' turns are shuffled by in a debate round when the panel sets `randomizeOrder`. */
+export function othersOrderKey(options: { setup: DebateSetup; critic: Critic; subject: Subject; round: number }): string {
+  const { setup, critic, subject, round } = options;
+  return JSON.stringify([setup.itemId ?? setup.debateId, critic.id, subject.id, round]);
 }
 
 function pairSubject(a: Candidate, b: Candidate): Subject {

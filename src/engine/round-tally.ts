@@ -8,7 +8,7 @@ export interface CandidateTally {
   scores: Map<string, number>;
   /** Successful turns the scores rest on. */
   turns: number;
-  /** Pairwise: criticId -> consistent wins (both orders preferred this candidate). */
+  /** Pairwise: criticId -> consistent wins (both orders preferred this candidate; with `randomizeOrder`, the one order). */
   wins?: Map<string, number>;
 }
 
@@ -43,7 +43,8 @@ export function latestTurns(options: { turns: readonly TurnRecord[]; round: numb
  * Turns successful turns into per-candidate scores. Pointwise: each critic's score. Pairwise: per critic and
  * pair, each order gives the candidate 1 (preferred), 0.5 (tie) or 0, and the two orders are averaged, so a
  * flip (the same position preferred both times) counts as a tie and is reported as inconsistent; the points
- * over all opponents judged are normalised onto the scale.
+ * over all opponents judged are normalised onto the scale. With `randomizeOrder` each critic judges each pair in one
+ * order only, so no flip can be seen and `inconsistent` stays empty.
  */
 export function tallyTurns(options: { setup: DebateSetup; turns: readonly TurnRecord[] }): RoundTally {
   const { setup } = options;
@@ -63,6 +64,7 @@ export function tallyTurns(options: { setup: DebateSetup; turns: readonly TurnRe
 
   for (const tally of tallies.values()) tally.wins = new Map();
   const { min, max } = setup.panel.panel.scale;
+  const oneOrder = setup.panel.panel.randomizeOrder === true;
   const order = new Map(candidates.map((candidate, index) => [candidate.id, index]));
   // criticId -> "first\0second" (input order) -> points for `first` in each order shown.
   const byCritic = new Map<string, Map<string, { pair: [string, string]; forward?: TurnRecord; backward?: TurnRecord }>>();
@@ -103,7 +105,7 @@ export function tallyTurns(options: { setup: DebateSetup; turns: readonly TurnRe
       for (const [index, candidateId] of pair.entries()) {
         const tally = tallies.get(candidateId);
         if (tally) tally.turns += values.length;
-        if (values.length === 2 && (index === 0 ? first === 1 : first === 0) && tally?.wins) {
+        if ((values.length === 2 || oneOrder) && (index === 0 ? first === 1 : first === 0) && tally?.wins) {
           tally.wins.set(criticId, (tally.wins.get(criticId) ?? 0) + 1);
         }
       }

@@ -1,9 +1,10 @@
 import type { Critic, ResolvedPanel, TurnRecord } from '../contracts/index.js';
 import type { DebateContext } from './debate-context.js';
-import { type DebateSetup, type Subject, subjectsOf } from './debate-setup.js';
+import { type DebateSetup, othersOrderKey, type Subject, subjectsFor } from './debate-setup.js';
 import type { DebateEventInit } from './event-emitter.js';
 import { runTurn } from './run-turn.js';
 import { sampledPrinciple } from './sampled-principle.js';
+import { seededShuffle } from './seeded-order.js';
 import { buildSystemPrompt } from './system-prompt.js';
 import { buildTurnMessages, type TurnKind, type TurnView } from './turn-messages.js';
 
@@ -45,8 +46,10 @@ export async function runRound(options: {
   emit: (event: DebateEventInit) => void;
 }): Promise<TurnRecord[]> {
   const { setup, round, kind } = options;
-  const subjects = subjectsOf(setup);
   const critics = setup.panel.critics;
+  const subjectsByCritic = new Map(critics.map((critic) => [critic.id, subjectsFor({ setup, critic })]));
+  const subjectsOfCritic = (critic: Critic): Subject[] => subjectsByCritic.get(critic.id) ?? [];
+  const randomizeOrder = setup.panel.panel.randomizeOrder === true;
   const principleIds = setup.panel.constitution.principles.map((principle) => principle.id);
   const turnFor = (critic: Critic, subject: Subject, history: HistoryIndex) => {
     const principle = sampledPrinciple({ panel: setup.panel, critic, prompt: setup.input.prompt, subject });
@@ -67,7 +70,14 @@ export async function runRound(options: {
         subject,
         round,
         kind,
-        ...viewsFor({ critic, critics, subject, kind, history }),
+        ...viewsFor({
+          critic,
+          critics,
+          subject,
+          kind,
+          history,
+          ...(randomizeOrder ? { othersKey: othersOrderKey({ setup, critic, subject, round }) } : {}),
+        }),
         ...(principle === undefined ? {} : { principle }),
       }),
     });
@@ -76,12 +86,12 @@ export async function runRound(options: {
   // Round 0 and the blind vote are independent by definition, so only debate rounds honour the speaking order.
   if (options.order === 'simultaneous' || kind !== 'debate') {
     const history = indexHistory(options.history);
-    return Promise.all(critics.flatMap((critic) => subjects.map((subject) => turnFor(critic, subject, history))));
+    return Promise.all(critics.flatMap((critic) => subjectsOfCritic(critic).map((subject) => turnFor(critic, subject, history))));
   }
   const records: TurnRecord[] = [];
   for (const critic of critics) {
     const history = indexHistory(records.length === 0 ? options.history : [...options.history, ...records]);
-    records.push(...(await Promise.all(subjects.map((subject) => turnFor(critic, subject, history)))));
+    records.push(...(await Promise.all(subjectsOfCritic(critic).map((subject) => turnFor(critic, subject, history)))));
   }
   return records;
 }
@@ -106,6 +116,8 @@ function viewsFor(options: {
   subject: Subject;
   kind: TurnKind;
   history: HistoryIndex;
+  /** When set, the other critics' turns are shown in an order drawn from this key rather than panel order. */
+  othersKey?: string;
 }): { own?: TurnView; others?: TurnView[]; transcript?: TurnView[] } {
   if (options.kind === 'assess') return {};
   const turns = options.history.get(options.subject.id) ?? [];
@@ -116,12 +128,11 @@ function viewsFor(options: {
   const views: { own?: TurnView; others?: TurnView[]; transcript?: TurnView[] } = {};
   if (ownTurn) views.own = viewOf(ownTurn, byId);
   if (options.kind === 'debate') {
-    views.others = options.critics
-      .filter((critic) => critic.id !== options.critic.id)
-      .flatMap((critic) => {
-        const turn = latest.get(critic.id);
-        return turn ? [viewOf(turn, byId)] : [];
-      });
+    const others = options.critics.filter((critic) => critic.id !== options.critic.id);
+    views.others = (options.othersKey === undefined ? others : seededShuffle(others, options.othersKey)).flatMap((critic) => {
+      const turn = latest.get(critic.id);
+      return turn ? [viewOf(turn, byId)] : [];
+    });
   } else {
     views.transcript = turns.map((turn) => viewOf(turn, byId));
   }

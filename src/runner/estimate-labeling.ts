@@ -1,6 +1,6 @@
 import { addUsage, type InputFormat, type ResolvedPanel, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
 import { detectFormat, readItems } from '../datasets/index.js';
-import { buildTurnMessages, createDebateSetup, subjectsOf, systemPromptFor } from '../engine/index.js';
+import { buildTurnMessages, createDebateSetup, subjectsFor, systemPromptFor } from '../engine/index.js';
 import { costOf, lookupPricing, type PricingTable } from '../models/index.js';
 import { criticModels } from './critic-models.js';
 
@@ -85,8 +85,10 @@ export async function estimateLabeling(options: {
       throw error;
     }
     estimate.items += 1;
-    const subjects = subjectsOf(setup);
+    let turnsPerRound = 0;
     for (const critic of panel.critics) {
+      const subjects = subjectsFor({ setup, critic });
+      turnsPerRound += subjects.length;
       const model = models.critics[critic.id] ?? options.defaultModel;
       const system = systemPromptFor({ panel, critic });
       for (const subject of subjects) {
@@ -105,7 +107,7 @@ export async function estimateLabeling(options: {
     if (panel.chair && models.chair) {
       const texts = setup.input.candidates.reduce((sum, candidate) => sum + candidate.text.length, 0);
       spend(models.chair, {
-        inputTokens: tokens(texts + 2_000) + critics * subjects.length * outputTokens,
+        inputTokens: tokens(texts + 2_000) + turnsPerRound * outputTokens,
         outputTokens,
         calls: 1,
         costUsd: 0,

@@ -128,6 +128,19 @@ describe.each(PROTOCOLS.map((protocol) => [protocol]))('drivers agree: %s', (pro
     expect(outcome.result?.verdict.ranking).toHaveLength(3);
   });
 
+  test('randomized order: pairwise once per pair and shuffled debate views', async () => {
+    const pairwise = await expectSameOutcome({
+      panel: makePanel({ protocol, mode: 'pairwise', maxRounds: 1, randomizeOrder: true }),
+      script: drifting,
+    });
+    expect(pairwise.result?.verdict.inconsistent).toEqual([]);
+    const pointwise = await expectSameOutcome({
+      panel: makePanel({ protocol, maxRounds: 2, tolerance: 0, randomizeOrder: true }),
+      script: drifting,
+    });
+    expect(pointwise.result?.verdict.ranking[0]).toBe('insertion');
+  });
+
   test('failed turns carried forward', async () => {
     const outcome = await expectSameOutcome({ panel: makePanel({ protocol, maxRounds: 2, tolerance: 0 }), script: failing });
     expect(outcome.result?.failedTurns).toBe(protocol === 'jury' ? 0 : 6);
