@@ -63,6 +63,10 @@ export const TurnEndEventSchema = z.object({
   status: z.enum(['ok', 'failed', 'cached']),
   assessment: AssessmentSchema.optional(),
   judgment: PairwiseJudgmentSchema.optional().describe('Pairwise mode only.'),
+  principle: z
+    .string()
+    .optional()
+    .describe('The constitution principle id the turn was judged by, when the panel samples one (`samplePrinciple`).'),
   error: z.object({ code: z.string(), message: z.string() }).optional().describe('Why a failed turn failed.'),
   usage: UsageSchema,
   attempts: z.number().int().min(1),

@@ -78,6 +78,10 @@ export const LabelTurnSchema = z.object({
   confidence: z.number().min(0).max(1).optional(),
   rationale: z.string().optional(),
   principles: z.array(z.string()).optional(),
+  principle: z
+    .string()
+    .optional()
+    .describe('The constitution principle id the critic was told to judge by, when the panel samples one (`samplePrinciple`).'),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
 });
 export type LabelTurn = z.infer<typeof LabelTurnSchema>;

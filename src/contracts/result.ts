@@ -18,6 +18,10 @@ export const TurnRecordSchema = z.object({
   status: z.enum(['ok', 'failed']),
   assessment: AssessmentSchema.optional(),
   judgment: PairwiseJudgmentSchema.optional(),
+  principle: z
+    .string()
+    .optional()
+    .describe('The constitution principle id the turn was judged by, when the panel samples one (`samplePrinciple`).'),
   error: TurnErrorSchema.optional(),
   usage: UsageSchema,
   attempts: z.number().int().min(1),

@@ -62,6 +62,7 @@ export async function runRound(options: {
       round,
       scale: setup.panel.panel.scale,
       principleIds,
+      ...(principle === undefined ? {} : { principle: principle.id }),
       temperature: critic.temperature,
       maxTokens: setup.panel.panel.maxTokens,
       messages: buildTurnMessages({

@@ -67,6 +67,8 @@ export async function runTurn(options: {
   scale: Scale;
   /** The constitution's principle ids: the only ids a critic may cite. */
   principleIds?: readonly string[];
+  /** The id of the principle this turn is judged by, when the panel samples one: recorded on the turn. */
+  principle?: string;
   messages: BaseMessage[];
   temperature: number;
   maxTokens: number;
@@ -98,6 +100,7 @@ export async function runTurn(options: {
     criticId: critic.id,
     candidateId: subject.id,
     ...(subject.pair === undefined ? {} : { pair: subject.pair }),
+    ...(options.principle === undefined ? {} : { principle: options.principle }),
     model: options.model,
     status: 'failed',
     usage: { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 },
@@ -162,6 +165,7 @@ export async function runTurn(options: {
     status: cached ? 'cached' : record.status,
     ...(record.assessment === undefined ? {} : { assessment: record.assessment }),
     ...(record.judgment === undefined ? {} : { judgment: record.judgment }),
+    ...(record.principle === undefined ? {} : { principle: record.principle }),
     ...(record.error === undefined ? {} : { error: record.error }),
     usage: record.usage,
     attempts: record.attempts,

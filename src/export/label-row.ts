@@ -26,6 +26,8 @@ export interface LabelTurnInput {
   candidateId: string;
   status: 'ok' | 'failed' | 'cached';
   assessment?: Assessment | undefined;
+  /** The principle id the turn was judged by (panel `samplePrinciple`). */
+  principle?: string | undefined;
   error?: { code: string; message: string } | undefined;
 }
 
@@ -207,6 +209,7 @@ function labelTurn(turn: LabelTurnInput): LabelTurn {
     result.rationale = turn.assessment.rationale;
     result.principles = [...turn.assessment.principles];
   }
+  if (turn.principle !== undefined) result.principle = turn.principle;
   if (turn.error !== undefined) result.error = { code: turn.error.code, message: turn.error.message };
   return result;
 }
