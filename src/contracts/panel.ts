@@ -5,7 +5,12 @@ export const PROTOCOLS = ['simultaneous', 'one-by-one', 'jury'] as const;
 export const ProtocolSchema = z.enum(PROTOCOLS);
 export type Protocol = z.infer<typeof ProtocolSchema>;
 
-export const AGGREGATIONS = ['weighted-mean', 'median', 'trimmed-mean'] as const;
+/**
+ * How critics' scores combine per debate. `length-controlled` is the weighted mean per debate, and a labeling run
+ * with it regresses the run's score-on-length slope out of the consensus scores its pairs are built on (as
+ * `--length-control` does).
+ */
+export const AGGREGATIONS = ['weighted-mean', 'median', 'trimmed-mean', 'length-controlled'] as const;
 export const AggregationSchema = z.enum(AGGREGATIONS);
 export type Aggregation = z.infer<typeof AggregationSchema>;
 

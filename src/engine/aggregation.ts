@@ -68,7 +68,10 @@ export function agreement(spreadValue: number | null, scale: Scale): number | nu
   return Math.min(1, Math.max(0, 1 - spreadValue / (scale.max - scale.min)));
 }
 
-/** Combines critics' scores with the panel's aggregation: weighted-mean by weight, median, or trimmed-mean by `trim`. */
+/**
+ * Combines critics' scores with the panel's aggregation: weighted-mean by weight, median, or trimmed-mean by `trim`;
+ * `length-controlled` is the weighted mean here (its length regression needs the whole run and is applied on export).
+ */
 export function aggregateScores(options: {
   scores: readonly WeightedScore[];
   aggregation: Aggregation;
@@ -77,6 +80,7 @@ export function aggregateScores(options: {
   const values = options.scores.map((entry) => entry.score);
   switch (options.aggregation) {
     case 'weighted-mean':
+    case 'length-controlled':
       return weightedMean(options.scores);
     case 'median':
       return median(values);

@@ -116,6 +116,8 @@ export async function runLabeling(options: RunLabelingOptions): Promise<Labeling
   const startedAt = Date.now();
   const concurrency = Math.max(1, Math.floor(options.concurrency));
   const exportSettings = ExportSettingsSchema.parse(options.export ?? {});
+  // A length-controlled panel's consensus is only complete with the run's length regression: export with it.
+  if (options.panel.panel.aggregation === 'length-controlled') exportSettings.lengthControl = true;
   const format = options.format ?? (await detectFormat({ file: options.input })).format;
   if (options.strict) {
     const report = await validateInput({ file: options.input, format });

@@ -49,6 +49,8 @@ describe('aggregation', () => {
     expect(aggregateScores({ scores: entries, aggregation: 'weighted-mean', trim: 0.2 })).toBeCloseTo(32 / 9);
     expect(aggregateScores({ scores: entries, aggregation: 'median', trim: 0.2 })).toBe(6);
     expect(aggregateScores({ scores: entries, aggregation: 'trimmed-mean', trim: 0.2 })).toBeCloseTo(17 / 3);
+    // length-controlled is the weighted mean per debate; its length regression is applied to the run on export
+    expect(aggregateScores({ scores: entries, aggregation: 'length-controlled', trim: 0.2 })).toBeCloseTo(32 / 9);
   });
 
   test('ranking puts null scores last and breaks ties by mean, median, then input order', () => {

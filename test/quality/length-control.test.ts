@@ -74,4 +74,54 @@ describe('length-controlled pairs', () => {
     expect(Math.abs(controlled.longer - 0.5)).toBeLessThan(0.12);
     expect(controlled.human).toBeGreaterThan(plain.human + 0.1);
   });
+
+  it('a panel with aggregation length-controlled labels like weighted-mean and exports like --length-control', async () => {
+    const items = simulatedItems({ count: 40, seed: 'lca' });
+    const critics = [
+      { id: 'a', noise: 0.3 },
+      { id: 'b', noise: 0.3 },
+    ];
+    const simulation = simulatedPanel({ seed: 'lca', critics, lengthBias: 3, conformity: 0, items });
+    const dir = tempDir('tribunal-lca-');
+    const input = path.join(dir, 'gold.jsonl');
+    writeFileSync(input, `${items.map(({ quality: _quality, ...row }) => JSON.stringify(row)).join('\n')}\n`);
+    const label = async (options: { aggregation: 'weighted-mean' | 'length-controlled'; lengthControl: boolean }) => {
+      const models = simulation.models();
+      try {
+        const out = path.join(dir, `${options.aggregation}-${options.lengthControl}`);
+        const result = await runLabeling({
+          input,
+          outDir: out,
+          panel: makePanel({
+            critics: critics.map((critic) => makeCritic({ id: critic.id })),
+            maxRounds: 0,
+            aggregation: options.aggregation,
+          }),
+          models,
+          defaultModel: 'fake:sim',
+          concurrency: 8,
+          export: { lengthControl: options.lengthControl },
+        });
+        const read = (file: string) =>
+          readFileSync(path.join(out, file), 'utf8')
+            .trim()
+            .split('\n')
+            .map((line) => JSON.parse(line) as Record<string, unknown>);
+        const pairs = read('pairs.jsonl').map((pair) => [pair.id, pair.chosen_id, pair.rejected_id, pair.score_chosen]);
+        const scores = read('labels.jsonl').map((row) =>
+          (row as unknown as LabelRow).candidates.map((candidate) => candidate.score),
+        );
+        return { pairs, scores, settings: result.export.settings };
+      } finally {
+        await models.close();
+      }
+    };
+    const plain = await label({ aggregation: 'weighted-mean', lengthControl: false });
+    const flagged = await label({ aggregation: 'weighted-mean', lengthControl: true });
+    const panel = await label({ aggregation: 'length-controlled', lengthControl: false });
+    expect(panel.settings.lengthControl).toBe(true);
+    expect(panel.scores).toEqual(plain.scores);
+    expect(panel.pairs).toEqual(flagged.pairs);
+    expect(panel.pairs).not.toEqual(plain.pairs);
+  });
 });
