@@ -99,7 +99,10 @@ export const CandidateVerdictSchema = z.object({
   turns: z.number().int().min(0).describe('Successful final-round turns the consensus rests on.'),
   failedTurns: z.number().int().min(0),
   perCritic: z.record(z.string(), z.array(z.number().nullable())).describe('criticId -> score per round (null = failed).'),
-  wins: z.number().optional().describe('Pairwise mode: consistent wins.'),
+  wins: z
+    .number()
+    .optional()
+    .describe('Pairwise mode: consistent wins (both orders; with panel `randomizeOrder`, the one order judged).'),
 });
 export type CandidateVerdict = z.infer<typeof CandidateVerdictSchema>;
 
@@ -111,7 +114,10 @@ export const VerdictEventSchema = z.object({
   roundsUsed: z.number().int().min(0),
   aggregation: AggregationSchema,
   rationale: z.string().optional().describe("The chair persona's consensus rationale, when the panel has a chair."),
-  inconsistent: z.array(z.object({ criticId: z.string(), pair: z.tuple([z.string(), z.string()]) })).optional(),
+  inconsistent: z
+    .array(z.object({ criticId: z.string(), pair: z.tuple([z.string(), z.string()]) }))
+    .optional()
+    .describe('Pairwise mode: critics whose preference flipped with the order shown; empty with panel `randomizeOrder`.'),
 });
 
 export const DebateEndEventSchema = z.object({
