@@ -7,6 +7,7 @@ import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../mo
 import { ablationMarkdown, ablationPlans, ablationResults } from '../../quality/index.js';
 import { runLabeling } from '../../runner/index.js';
 import { EXIT } from '../exit-codes.js';
+import { integerFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { ProgressBar } from '../progress-bar.js';
 import { styleFor } from '../terminal.js';
@@ -65,9 +66,9 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
   if (!values.out) throw new TribunalError('CONFIG_INVALID', '--out DIR is required: the ablation directory');
   const gold = path.resolve(io.cwd, values.gold);
   const outDir = path.resolve(io.cwd, values.out);
-  const limit = integerFlag(values.limit, '--limit');
-  const concurrency = integerFlag(values.concurrency, '--concurrency') ?? 8;
-  const resamples = integerFlag(values.resamples, '--resamples') ?? 1000;
+  const limit = integerFlag(values.limit, '--limit', { min: 1 });
+  const concurrency = integerFlag(values.concurrency, '--concurrency', { min: 1 }) ?? 8;
+  const resamples = integerFlag(values.resamples, '--resamples', { min: 1 }) ?? 1000;
   if (values.format !== undefined && !(INPUT_FORMATS as readonly string[]).includes(values.format)) {
     throw new TribunalError('CONFIG_INVALID', `--format must be one of ${INPUT_FORMATS.join(', ')}, got "${values.format}"`);
   }
@@ -143,12 +144,4 @@ function readLabels(file: string): LabelRow[] {
     .split('\n')
     .filter((line) => line.trim() !== '')
     .map((line) => JSON.parse(line) as LabelRow);
-}
-
-function integerFlag(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || value < 1)
-    throw new TribunalError('CONFIG_INVALID', `${flag} must be a whole number from 1, got "${text}"`);
-  return value;
 }

@@ -16,6 +16,7 @@ import {
 import { type LabelingResult, runLabeling } from '../../runner/index.js';
 import { openStore } from '../../store/index.js';
 import { EXIT } from '../exit-codes.js';
+import { integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { ProgressBar } from '../progress-bar.js';
 import { styleFor } from '../terminal.js';
@@ -82,11 +83,11 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   if (!values.out) throw new TribunalError('CONFIG_INVALID', '--out DIR is required: the run directory');
   const gold = path.resolve(io.cwd, values.gold);
   const outDir = path.resolve(io.cwd, values.out);
-  const limit = integerFlag(values.limit, '--limit', 1);
-  const concurrency = integerFlag(values.concurrency, '--concurrency', 1) ?? 8;
-  const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', 0, 10);
-  const resamples = integerFlag(values.resamples, '--resamples', 1, 100_000) ?? 1000;
-  const heldOut = fractionFlag(values['held-out'], '--held-out') ?? 0.3;
+  const limit = integerFlag(values.limit, '--limit', { min: 1 });
+  const concurrency = integerFlag(values.concurrency, '--concurrency', { min: 1 }) ?? 8;
+  const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', { min: 0, max: 10 });
+  const resamples = integerFlag(values.resamples, '--resamples', { min: 1, max: 100_000 }) ?? 1000;
+  const heldOut = numberFlag(values['held-out'], '--held-out', { min: 0, max: 1, exclusive: true, exclusiveMax: true }) ?? 0.3;
   const seed = values.seed ?? '0';
   if (values.format !== undefined && !(INPUT_FORMATS as readonly string[]).includes(values.format)) {
     throw new TribunalError('CONFIG_INVALID', `--format must be one of ${INPUT_FORMATS.join(', ')}, got "${values.format}"`);
@@ -227,25 +228,4 @@ function percent(value: number | null): string {
 
 function fixed(value: number | null): string {
   return value === null ? 'n/a' : value.toFixed(3);
-}
-
-function integerFlag(text: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || value < min || value > max) {
-    throw new TribunalError(
-      'CONFIG_INVALID',
-      `${flag} must be a whole number from ${min}${max < 1e15 ? ` to ${max}` : ''}, got "${text}"`,
-    );
-  }
-  return value;
-}
-
-function fractionFlag(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0 || value >= 1) {
-    throw new TribunalError('CONFIG_INVALID', `${flag} must be a fraction between 0 and 1, got "${text}"`);
-  }
-  return value;
 }

@@ -13,6 +13,7 @@ import {
   type StopReason,
 } from '../../runner/index.js';
 import { EXIT } from '../exit-codes.js';
+import { integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { formatCost, formatCount, formatDuration, ProgressBar } from '../progress-bar.js';
 import { styleFor, table } from '../terminal.js';
@@ -92,11 +93,11 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const input = path.resolve(io.cwd, positionals[0] ?? '');
   if (!values.out && !values['dry-run']) throw new TribunalError('CONFIG_INVALID', '--out DIR is required: the run directory');
   const outDir = path.resolve(io.cwd, values.out ?? '.');
-  const concurrency = integerFlag(values.concurrency, '--concurrency', 1, 4096) ?? 8;
-  const limit = integerFlag(values.limit, '--limit', 1, Number.MAX_SAFE_INTEGER);
-  const maxCalls = integerFlag(values['max-calls'], '--max-calls', 1, Number.MAX_SAFE_INTEGER);
-  const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', 0, 10);
-  const maxCostUsd = numberFlag(values['max-cost'], '--max-cost');
+  const concurrency = integerFlag(values.concurrency, '--concurrency', { min: 1, max: 4096 }) ?? 8;
+  const limit = integerFlag(values.limit, '--limit', { min: 1 });
+  const maxCalls = integerFlag(values['max-calls'], '--max-calls', { min: 1 });
+  const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', { min: 0, max: 10 });
+  const maxCostUsd = numberFlag(values['max-cost'], '--max-cost', { min: 0, exclusive: true, unit: 'US dollars' });
   if (values.format !== undefined && !(INPUT_FORMATS as readonly string[]).includes(values.format)) {
     throw new TribunalError('CONFIG_INVALID', `--format must be one of ${INPUT_FORMATS.join(', ')}, got "${values.format}"`);
   }
@@ -290,25 +291,4 @@ function renderEstimate(estimate: LabelingEstimate, style: ReturnType<typeof sty
   ];
   if (estimate.models.some((entry) => !entry.priced)) lines.push('Models without a known price count as $0.');
   return lines.join('\n');
-}
-
-function integerFlag(text: string | undefined, flag: string, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || value < min || value > max) {
-    throw new TribunalError(
-      'CONFIG_INVALID',
-      `${flag} must be a whole number from ${min}${max < 1e15 ? ` to ${max}` : ''}, got "${text}"`,
-    );
-  }
-  return value;
-}
-
-function numberFlag(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text.replace(/^\$/, ''));
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) {
-    throw new TribunalError('CONFIG_INVALID', `${flag} must be a positive number of US dollars, got "${text}"`);
-  }
-  return value;
 }

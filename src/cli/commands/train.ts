@@ -12,6 +12,7 @@ import {
 } from '../../contracts/index.js';
 import { buildTrainConfig, countPairLines, RUN_FILES, runTrainer, type TrainerRunResult } from '../../trainer/index.js';
 import { EXIT } from '../exit-codes.js';
+import { integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { type Style, styleFor, table } from '../terminal.js';
 import { formatNumber, formatPercent, TrainProgress } from '../train-progress.js';
@@ -123,7 +124,7 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
   }
   const model =
     values.model === undefined || values.model === 'tiny' ? 'tiny' : await modelFolder(path.resolve(io.cwd, values.model));
-  const gpus = integerFlag(values.gpus, '--gpus', 0, 1024);
+  const gpus = integerFlag(values.gpus, '--gpus', { min: 0, max: 1024 });
   const runDir = path.resolve(io.cwd, values.out ?? path.join('runs', `${task}-${pairsName(pairs)}`));
 
   const config = buildTrainConfig({
@@ -133,15 +134,15 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
     evalFraction: numberFlag(values['eval-fraction'], '--eval-fraction', { min: 0, max: 0.9 }),
     model,
     gpus,
-    steps: integerFlag(values.steps, '--steps', 1),
+    steps: integerFlag(values.steps, '--steps', { min: 1 }),
     epochs: numberFlag(values.epochs, '--epochs', { min: 0, exclusive: true }),
-    batchSize: integerFlag(values['batch-size'], '--batch-size', 1),
-    gradientAccumulation: integerFlag(values['grad-accum'], '--grad-accum', 1),
+    batchSize: integerFlag(values['batch-size'], '--batch-size', { min: 1 }),
+    gradientAccumulation: integerFlag(values['grad-accum'], '--grad-accum', { min: 1 }),
     learningRate: numberFlag(values.lr, '--lr', { min: 0, exclusive: true }),
     beta: numberFlag(values.beta, '--beta', { min: 0, exclusive: true }),
     loss: values.loss as (typeof DPO_LOSS_TYPES)[number] | undefined,
-    seed: integerFlag(values.seed, '--seed', 0),
-    maxLength: integerFlag(values['max-length'], '--max-length', 8),
+    seed: integerFlag(values.seed, '--seed', { min: 0 }),
+    maxLength: integerFlag(values['max-length'], '--max-length', { min: 8 }),
     gradientCheckpointing: values['gradient-checkpointing'],
     pairCount: await countPairLines(pairs),
   });
@@ -334,31 +335,4 @@ function pairsName(file: string): string {
       .replace(/\.gz$/, '')
       .replace(/\.jsonl?$/, '') || 'pairs'
   );
-}
-
-function integerFlag(value: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (value === undefined) return undefined;
-  const number = Number(value.trim());
-  if (value.trim() === '' || !Number.isInteger(number) || number < min || number > max) {
-    throw new TribunalError(
-      'CONFIG_INVALID',
-      `${flag} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'}, got "${value}"`,
-    );
-  }
-  return number;
-}
-
-function numberFlag(
-  value: string | undefined,
-  flag: string,
-  range: { min: number; max?: number; exclusive?: boolean },
-): number | undefined {
-  if (value === undefined) return undefined;
-  const number = Number(value.trim());
-  const low = range.exclusive ? number <= range.min : number < range.min;
-  if (value.trim() === '' || !Number.isFinite(number) || low || (range.max !== undefined && number > range.max)) {
-    const bound = `${range.exclusive ? 'greater than' : 'at least'} ${range.min}${range.max === undefined ? '' : ` and at most ${range.max}`}`;
-    throw new TribunalError('CONFIG_INVALID', `${flag} must be a number ${bound}, got "${value}"`);
-  }
-  return number;
 }
