@@ -1,4 +1,4 @@
-import { TribunalError } from '../contracts/index.js';
+import { INPUT_FORMATS, type InputFormat, TribunalError } from '../contracts/index.js';
 
 /**
  * Parses a whole-number flag within `[min, max]`; undefined when the flag was not given.
@@ -41,4 +41,13 @@ export function numberFlag(
     );
   }
   return value;
+}
+
+/** Parses `--format`: one of the importers' input formats, or undefined to detect it. */
+export function inputFormatFlag(text: string | undefined): InputFormat | undefined {
+  if (text === undefined) return undefined;
+  if (!(INPUT_FORMATS as readonly string[]).includes(text)) {
+    throw new TribunalError('CONFIG_INVALID', `--format must be one of ${INPUT_FORMATS.join(', ')}, got "${text}"`);
+  }
+  return text as InputFormat;
 }

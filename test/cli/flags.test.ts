@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { integerFlag, numberFlag } from '../../src/cli/flags.js';
+import { inputFormatFlag, integerFlag, numberFlag } from '../../src/cli/flags.js';
 
 describe('flag parsers', () => {
   it('parse whole numbers within a range and name the flag otherwise', () => {
@@ -20,5 +20,13 @@ describe('flag parsers', () => {
     expect(() => numberFlag('abc', '--lr', { min: 0, exclusive: true })).toThrow(
       '--lr must be a number greater than 0, got "abc"',
     );
+  });
+});
+
+describe('--format', () => {
+  it('accepts the importers formats and names the choices otherwise', () => {
+    expect(inputFormatFlag(undefined)).toBeUndefined();
+    expect(inputFormatFlag('hh-rlhf')).toBe('hh-rlhf');
+    expect(() => inputFormatFlag('csv')).toThrow('--format must be one of native, hh-rlhf, trl, got "csv"');
   });
 });

@@ -2,12 +2,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPanel } from '../../config/index.js';
-import { INPUT_FORMATS, type InputFormat, type LabelRow, TribunalError } from '../../contracts/index.js';
+import { type LabelRow, TribunalError } from '../../contracts/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
 import { ablationMarkdown, ablationPlans, ablationResults } from '../../quality/index.js';
 import { runLabeling } from '../../runner/index.js';
 import { EXIT } from '../exit-codes.js';
-import { integerFlag } from '../flags.js';
+import { inputFormatFlag, integerFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { ProgressBar } from '../progress-bar.js';
 import { styleFor } from '../terminal.js';
@@ -69,10 +69,7 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
   const limit = integerFlag(values.limit, '--limit', { min: 1 });
   const concurrency = integerFlag(values.concurrency, '--concurrency', { min: 1 }) ?? 8;
   const resamples = integerFlag(values.resamples, '--resamples', { min: 1 }) ?? 1000;
-  if (values.format !== undefined && !(INPUT_FORMATS as readonly string[]).includes(values.format)) {
-    throw new TribunalError('CONFIG_INVALID', `--format must be one of ${INPUT_FORMATS.join(', ')}, got "${values.format}"`);
-  }
-  const format = values.format as InputFormat | undefined;
+  const format = inputFormatFlag(values.format);
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   if (values.judge !== undefined && !panel.critics.some((critic) => critic.id === values.judge)) {
     throw new TribunalError(
@@ -82,11 +79,7 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
   }
   const plans = ablationPlans({ panel, ...(values.judge ? { judge: values.judge } : {}) });
   const settings = loadSettings();
-  const defaultModel = resolveDefaultModel({
-    ...(values.model ? { explicit: values.model } : {}),
-    ...(panel.panel.model ? { panelModel: panel.panel.model } : {}),
-    settings,
-  });
+  const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: panel.panel.model, settings });
   const err = styleFor(io.stderr);
   mkdirSync(outDir, { recursive: true });
   const models = createModelRegistry({ settings });

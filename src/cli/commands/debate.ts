@@ -77,11 +77,7 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
   }
 
   const settings = loadSettings();
-  const defaultModel = resolveDefaultModel({
-    ...(values.model ? { explicit: values.model } : {}),
-    ...(resolved.panel.model ? { panelModel: resolved.panel.model } : {}),
-    settings,
-  });
+  const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: resolved.panel.model, settings });
   const models = createModelRegistry({ settings });
   const style = styleFor(io.stdout);
   const renderer = new TranscriptRenderer((text) => io.stdout.write(text), style);

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPanel } from '../../config/index.js';
-import { INPUT_FORMATS, type InputFormat, type LabelRow, TribunalError } from '../../contracts/index.js';
+import { type LabelRow, TribunalError } from '../../contracts/index.js';
 import { formatRejection } from '../../datasets/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
 import {
@@ -16,7 +16,7 @@ import {
 import { type LabelingResult, runLabeling } from '../../runner/index.js';
 import { openStore } from '../../store/index.js';
 import { EXIT } from '../exit-codes.js';
-import { integerFlag, numberFlag } from '../flags.js';
+import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { ProgressBar } from '../progress-bar.js';
 import { styleFor } from '../terminal.js';
@@ -89,19 +89,12 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   const resamples = integerFlag(values.resamples, '--resamples', { min: 1, max: 100_000 }) ?? 1000;
   const heldOut = numberFlag(values['held-out'], '--held-out', { min: 0, max: 1, exclusive: true, exclusiveMax: true }) ?? 0.3;
   const seed = values.seed ?? '0';
-  if (values.format !== undefined && !(INPUT_FORMATS as readonly string[]).includes(values.format)) {
-    throw new TribunalError('CONFIG_INVALID', `--format must be one of ${INPUT_FORMATS.join(', ')}, got "${values.format}"`);
-  }
-  const format = values.format as InputFormat | undefined;
+  const format = inputFormatFlag(values.format);
 
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   if (maxRounds !== undefined) panel.panel.maxRounds = maxRounds;
   const settings = loadSettings();
-  const defaultModel = resolveDefaultModel({
-    ...(values.model ? { explicit: values.model } : {}),
-    ...(panel.panel.model ? { panelModel: panel.panel.model } : {}),
-    settings,
-  });
+  const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: panel.panel.model, settings });
   const err = styleFor(io.stderr);
   if (!values.json)
     io.stderr.write(err.dim(`model: ${defaultModel.id} (from ${defaultModel.source}) · run directory: ${outDir}\n`));

@@ -2,10 +2,11 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { TribunalError } from '../../contracts/index.js';
-import { exportRun, exportSettingsOf, parseExportFlags } from '../../runner/index.js';
+import { exportRun, exportSettingsOf } from '../../runner/index.js';
 import { openStore, STORE_FILE_NAME } from '../../store/index.js';
 import { EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
+import { PAIR_OPTIONS, pairSettingsFrom } from '../pair-options.js';
 import { styleFor } from '../terminal.js';
 
 export const EXPORT_HELP = `Usage: tribunal export DIR [options]
@@ -34,14 +35,7 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
     allowPositionals: true,
     options: {
       run: { type: 'string' },
-      'pairs-format': { type: 'string' },
-      strategy: { type: 'string' },
-      'min-margin': { type: 'string' },
-      'min-agreement': { type: 'string' },
-      'min-consensus': { type: 'string' },
-      uncertainty: { type: 'boolean' },
-      'length-control': { type: 'boolean' },
-      seed: { type: 'string' },
+      ...PAIR_OPTIONS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -53,16 +47,7 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
   }
   if (positionals.length !== 1) throw new TribunalError('CONFIG_INVALID', 'give exactly one run directory: tribunal export DIR');
   const directory = path.resolve(io.cwd, positionals[0] ?? '');
-  const overrides = parseExportFlags({
-    pairsFormat: values['pairs-format'],
-    strategy: values.strategy,
-    minMargin: values['min-margin'],
-    minAgreement: values['min-agreement'],
-    minConsensus: values['min-consensus'],
-    uncertainty: values.uncertainty,
-    lengthControl: values['length-control'],
-    seed: values.seed,
-  });
+  const overrides = pairSettingsFrom(values);
   if (!existsSync(path.join(directory, STORE_FILE_NAME))) {
     throw new TribunalError(
       'CONFIG_INVALID',

@@ -1,20 +1,20 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPanel } from '../../config/index.js';
-import { INPUT_FORMATS, type InputFormat, TribunalError } from '../../contracts/index.js';
+import { TribunalError } from '../../contracts/index.js';
 import { formatRejection } from '../../datasets/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
 import {
   estimateLabeling,
   type LabelingEstimate,
   type LabelingResult,
-  parseExportFlags,
   runLabeling,
   type StopReason,
 } from '../../runner/index.js';
 import { EXIT } from '../exit-codes.js';
-import { integerFlag, numberFlag } from '../flags.js';
+import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
+import { PAIR_OPTIONS, pairSettingsFrom } from '../pair-options.js';
 import { formatCost, formatCount, formatDuration, ProgressBar } from '../progress-bar.js';
 import { styleFor, table } from '../terminal.js';
 
@@ -70,14 +70,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       strict: { type: 'boolean' },
       'retry-failed': { type: 'boolean' },
       format: { type: 'string' },
-      'pairs-format': { type: 'string' },
-      strategy: { type: 'string' },
-      'min-margin': { type: 'string' },
-      'min-agreement': { type: 'string' },
-      'min-consensus': { type: 'string' },
-      uncertainty: { type: 'boolean' },
-      'length-control': { type: 'boolean' },
-      seed: { type: 'string' },
+      ...PAIR_OPTIONS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -98,29 +91,13 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const maxCalls = integerFlag(values['max-calls'], '--max-calls', { min: 1 });
   const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', { min: 0, max: 10 });
   const maxCostUsd = numberFlag(values['max-cost'], '--max-cost', { min: 0, exclusive: true, unit: 'US dollars' });
-  if (values.format !== undefined && !(INPUT_FORMATS as readonly string[]).includes(values.format)) {
-    throw new TribunalError('CONFIG_INVALID', `--format must be one of ${INPUT_FORMATS.join(', ')}, got "${values.format}"`);
-  }
-  const format = values.format as InputFormat | undefined;
-  const exportSettings = parseExportFlags({
-    pairsFormat: values['pairs-format'],
-    strategy: values.strategy,
-    minMargin: values['min-margin'],
-    minAgreement: values['min-agreement'],
-    minConsensus: values['min-consensus'],
-    uncertainty: values.uncertainty,
-    lengthControl: values['length-control'],
-    seed: values.seed,
-  });
+  const format = inputFormatFlag(values.format);
+  const exportSettings = pairSettingsFrom(values);
 
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   if (maxRounds !== undefined) panel.panel.maxRounds = maxRounds;
   const settings = loadSettings();
-  const defaultModel = resolveDefaultModel({
-    ...(values.model ? { explicit: values.model } : {}),
-    ...(panel.panel.model ? { panelModel: panel.panel.model } : {}),
-    settings,
-  });
+  const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: panel.panel.model, settings });
   const err = styleFor(io.stderr);
   const out = styleFor(io.stdout);
 
