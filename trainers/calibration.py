@@ -4,7 +4,8 @@ Input is ``diff = score(chosen) - score(rejected)`` per pair (reward-model rewar
 implicit rewards ``beta * (pi - ref)``); ``p = sigma(diff)`` is the modelled probability that the
 chosen answer wins.
 
-* ``accuracy``: share of pairs with diff > 0 (ties count as wrong, like TRL's ``accuracy``)
+* ``accuracy``: share of pairs with diff > 0 (ties count as wrong, like TRL's training-time ``accuracy``)
+* ``ties``: pairs with diff == 0 exactly (an untrained reward head scores every pair as a tie)
 * ``ece``: expected calibration error over ``bins`` equal-width bins of confidence
   ``max(p, 1-p)`` in [0.5, 1]: sum over bins of (bin share) * |accuracy - mean confidence|
 * ``brier``: mean of (p - 1)^2, the chosen answer being the observed winner
@@ -52,6 +53,7 @@ def preference_eval_metrics(diff: torch.Tensor, chosen_longer: torch.Tensor, *, 
         "ece": expected_calibration_error(diff, bins),
         "brier": float(((p - 1) ** 2).mean()),
         "mean_margin": float(diff.mean()),
+        "ties": int((diff == 0).sum()),
     }
     for value, name in LENGTH_GROUPS.items():
         group = chosen_longer == value

@@ -149,6 +149,7 @@ export const HeldOutMetricsSchema = z.looseObject({
   ece: float().optional(),
   brier: float().optional(),
   mean_margin: float().optional(),
+  ties: count().optional().describe('Pairs whose two answers scored exactly the same (counted as wrong in accuracy).'),
   'accuracy/chosen_longer': float().optional().describe('null when no pair has a longer chosen completion.'),
   'accuracy/chosen_shorter': float().optional(),
   'accuracy/same_length': float().optional(),

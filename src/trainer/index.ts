@@ -11,6 +11,16 @@
  * console.log(result.status, result.eval?.accuracy, result.eval?.ece);
  * ```
  */
+
+export {
+  buildEvalConfig,
+  type EvalSettings,
+  listCheckpoints,
+  pickCheckpoint,
+  readTrainingRun,
+  type TrainingCheckpoint,
+  type TrainingRun,
+} from './eval-run.js';
 export {
   FOLLOW_POLL_MS,
   type FollowedTrainerEvent,
@@ -28,3 +38,4 @@ export {
 export { buildTrainConfig, countPairLines, DEFAULT_LEARNING_RATE, type TrainSettings } from './train-config.js';
 export { TrainerWorkerError, type WorkerFailure, workerFailureError } from './trainer-worker-error.js';
 export { resolvePython, SYSTEM_PYTHON, TRAINERS_ROOT, type WorkerCommand, workerCommand } from './worker-command.js';
+export { writeJsonAtomic } from './write-json-atomic.js';

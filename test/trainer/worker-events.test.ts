@@ -19,6 +19,7 @@ const HELD_OUT_KEYS = [
   'loss',
   'mean_margin',
   'pairs',
+  'ties',
 ];
 
 describe('the trainer event contract against the real worker', () => {

@@ -113,6 +113,7 @@ class CalibrationTest(unittest.TestCase):
         m = preference_eval_metrics(self.diff, self.chosen_longer, bins=5)
         self.assertEqual(m["pairs"], 4)
         self.assertAlmostEqual(m["accuracy"], 0.5)
+        self.assertEqual(m["ties"], 1)
         self.assertAlmostEqual(m["brier"], (0.0625 + 0.5625 + 0.0225 + 0.25) / 4, places=9)
         self.assertEqual((m["count/chosen_longer"], m["count/chosen_shorter"], m["count/same_length"]), (2, 1, 1))
         self.assertEqual((m["accuracy/chosen_longer"], m["accuracy/chosen_shorter"], m["accuracy/same_length"]), (0.5, 1.0, 0.0))

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   DPO_LOSS_TYPES,
-  type HeldOutMetrics,
   TRAINER_TASKS,
   type TrainerConfig,
   type TrainerEvent,
@@ -14,10 +13,13 @@ import { buildTrainConfig, countPairLines, RUN_FILES, runTrainer, type TrainerRu
 import { EXIT } from '../exit-codes.js';
 import { integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
-import { type Style, styleFor, table } from '../terminal.js';
-import { formatNumber, formatPercent, TrainProgress } from '../train-progress.js';
+import { type Style, styleFor } from '../terminal.js';
+import { TrainProgress } from '../train-progress.js';
+import { heldOutTable, lengthBias, pairsName, readableFile } from '../train-report.js';
+import { trainEvalCommand } from './train-eval.js';
 
 export const TRAIN_HELP = `Usage: tribunal train rm|dpo --pairs FILE [options]
+       tribunal train eval --run DIR [--pairs FILE] [options]   (see tribunal train eval --help)
 
 Trains a reward model (rm: Bradley-Terry, with each pair's margin) or a DPO policy (dpo) on preference pairs
 (pairs.jsonl from "tribunal label", or any TRL preference file) with the Python worker in trainers/, shows
@@ -47,7 +49,7 @@ Options:
 
 The worker needs Python 3 with PyTorch: /usr/bin/python3 (Debian: apt-get install python3-torch), or set
 TRIBUNAL_PYTHON. Ctrl-C stops after the current step with a checkpoint (run again to resume); a second
-Ctrl-C kills the worker. Exit codes: 0 done, 1 invalid pairs file, 2 usage or config, 4 out of memory,
+Ctrl-C kills the worker. Exit codes: 0 done, 1 invalid pairs file, 2 usage or config, 5 out of memory,
 130 stopped. See docs/training.md.`;
 
 /** Which command-line flag sets each worker config field, for messages about a refused value. */
@@ -72,6 +74,7 @@ const FIELD_FLAGS: Record<string, string> = {
 
 /** `tribunal train`: train a reward model or DPO policy on preference pairs and report held-out metrics. */
 export async function trainCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  if (argv[0] === 'eval') return trainEvalCommand(argv.slice(1), io, signal);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -104,7 +107,10 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
   }
   const [taskName, ...extra] = positionals;
   if (!taskName || !(TRAINER_TASKS as readonly string[]).includes(taskName) || extra.length > 0) {
-    throw new TribunalError('CONFIG_INVALID', 'say what to train: tribunal train rm|dpo --pairs FILE');
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      'say what to train: tribunal train rm|dpo --pairs FILE (or evaluate a run: tribunal train eval --run DIR)',
+    );
   }
   const task = taskName as TrainerTask;
   if (!values.pairs) throw new TribunalError('CONFIG_INVALID', '--pairs FILE is required: the preference pairs to train on');
@@ -227,38 +233,6 @@ export function renderTrainReport(result: TrainerRunResult, style: Style): strin
   return lines.join('\n');
 }
 
-function heldOutTable(metrics: HeldOutMetrics, style: Style): string {
-  const group = (name: 'chosen_longer' | 'chosen_shorter' | 'same_length') => {
-    const count = metrics[`count/${name}`] ?? 0;
-    return `${formatPercent(metrics[`accuracy/${name}`])} (${count} pair${count === 1 ? '' : 's'})`;
-  };
-  return table(
-    [
-      ['metric', 'value', ''],
-      ['accuracy', formatPercent(metrics.accuracy), 'pairs where the chosen answer scores higher'],
-      ['loss', formatNumber(metrics.loss, 4), 'the training loss on held-out pairs'],
-      ['ECE', formatNumber(metrics.ece, 4), 'expected calibration error of σ(r+ − r−); 0 is perfect'],
-      ['Brier', formatNumber(metrics.brier, 4), 'mean (σ(r+ − r−) − 1)²; 0.25 is a coin flip at σ = 0.5'],
-      ['mean margin', formatNumber(metrics.mean_margin, 4), 'mean r+ − r−'],
-      ['accuracy, chosen longer', group('chosen_longer'), 'the chosen answer has more tokens'],
-      ['accuracy, chosen shorter', group('chosen_shorter'), 'the chosen answer has fewer tokens'],
-      ['accuracy, same length', group('same_length'), ''],
-    ],
-    style,
-  );
-}
-
-/** A warning when accuracy depends on whether the chosen answer is the longer one (both groups of 10 or more). */
-function lengthBias(metrics: HeldOutMetrics): string | undefined {
-  const longer = metrics['accuracy/chosen_longer'];
-  const shorter = metrics['accuracy/chosen_shorter'];
-  if (longer == null || shorter == null) return undefined;
-  if ((metrics['count/chosen_longer'] ?? 0) < 10 || (metrics['count/chosen_shorter'] ?? 0) < 10) return undefined;
-  const gap = (longer - shorter) * 100;
-  if (Math.abs(gap) < 15) return undefined;
-  return `Possible length bias: held-out accuracy is ${Math.abs(gap).toFixed(0)} points ${gap > 0 ? 'higher' : 'lower'} when the chosen answer is the longer one.`;
-}
-
 /** Config fields that may change between a run and its resumption. */
 const HARMLESS_CHANGES = new Set(['training.logging_steps']);
 
@@ -305,17 +279,6 @@ function withFlagHint(error: unknown): unknown {
   return hinted;
 }
 
-async function readableFile(file: string, flag: string): Promise<string> {
-  const stats = await stat(file).catch((error: Error) => {
-    throw new TribunalError('INPUT_INVALID', `${flag} ${file}: cannot read it (${error.message})`, {
-      cause: error,
-      location: { file },
-    });
-  });
-  if (!stats.isFile()) throw new TribunalError('INPUT_INVALID', `${flag} ${file} is not a file`, { location: { file } });
-  return file;
-}
-
 async function modelFolder(folder: string): Promise<string> {
   const stats = await stat(folder).catch(() => undefined);
   if (!stats?.isDirectory()) {
@@ -326,13 +289,4 @@ async function modelFolder(folder: string): Promise<string> {
     );
   }
   return folder;
-}
-
-function pairsName(file: string): string {
-  return (
-    path
-      .basename(file)
-      .replace(/\.gz$/, '')
-      .replace(/\.jsonl?$/, '') || 'pairs'
-  );
 }

@@ -1,0 +1,212 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { HeldOutMetrics, TrainerEvent } from '../../contracts/index.js';
+import { TribunalError } from '../../contracts/index.js';
+import {
+  buildEvalConfig,
+  pickCheckpoint,
+  RUN_FILES,
+  readTrainingRun,
+  runTrainer,
+  type TrainerRunResult,
+  type TrainingCheckpoint,
+  writeJsonAtomic,
+} from '../../trainer/index.js';
+import { EXIT } from '../exit-codes.js';
+import { integerFlag } from '../flags.js';
+import type { CliIo } from '../io.js';
+import { type Style, styleFor } from '../terminal.js';
+import { formatPercent, TrainProgress } from '../train-progress.js';
+import { heldOutTable, lengthBias, pairsName, readableFile } from '../train-report.js';
+
+export const TRAIN_EVAL_HELP = `Usage: tribunal train eval --run DIR [--pairs FILE] [options]
+
+Evaluates a trained reward model or DPO policy (a "tribunal train rm|dpo --out DIR" run) on held-out preference
+pairs: accuracy, calibration of sigma(r+ - r-) (ECE, Brier), accuracy when the chosen answer is the longer vs the
+shorter one, and the always-pick-the-longer-answer baseline on the same pairs. Typical use: train on pairs your
+panel labeled, then measure agreement with human preferences, e.g.
+  tribunal train eval --run runs/rm-pairs --pairs ../shared/datasets/hh-rlhf-harmless-base-test.jsonl.gz
+
+Options:
+  --run DIR                the training run (required); nothing in it is changed
+  --pairs FILE             pairs to evaluate on: TRL preference rows or HH-RLHF, JSONL or .jsonl.gz
+                           (default: the run's own held-out split)
+  --checkpoint C           latest (default), initial (the untrained model: a baseline), a step number, or a
+                           checkpoint folder
+  --max-pairs N            read at most N pairs of --pairs
+  --out DIR                where the evaluation is written (default: DIR/evals/<pairs name>-<step>): config.json,
+                           events.jsonl, worker.log and metrics.json
+  --gpus N                 0: CPU; 1: one GPU; N > 1: torchrun with N processes (default: as the run was trained)
+  --json                   print the worker's validated events as JSON lines on stdout, nothing else
+  --verbose                also show the worker's log
+  -h, --help               show this help
+
+The model is rebuilt exactly as it was trained (same model, tokenizer, max length and seed), so for DPO the
+reference is the same initial policy. Exit codes: 0 done, 1 invalid run or pairs file, 2 usage, 5 out of memory,
+130 stopped. See docs/training.md.`;
+
+/** What `tribunal train eval` writes to DIR/metrics.json: the evaluation's headline, for scripts. */
+export interface EvalSummary {
+  task: string;
+  run: string;
+  checkpoint: string | null;
+  step: number;
+  pairs: string;
+  metrics: HeldOutMetrics | null;
+  /** Accuracy of always preferring the answer with more tokens (ties count half), on the same pairs. */
+  longerAnswerBaseline: number | null;
+}
+
+/** `tribunal train eval`: evaluate a training run's checkpoint on held-out pairs. */
+export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      run: { type: 'string' },
+      pairs: { type: 'string' },
+      checkpoint: { type: 'string' },
+      'max-pairs': { type: 'string' },
+      out: { type: 'string' },
+      gpus: { type: 'string' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(`${TRAIN_EVAL_HELP}\n`);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0) {
+    throw new TribunalError('CONFIG_INVALID', `unexpected argument "${positionals[0]}": the run is given with --run DIR`);
+  }
+  if (!values.run)
+    throw new TribunalError('CONFIG_INVALID', '--run DIR is required: the folder of a "tribunal train rm|dpo" run');
+  const run = await readTrainingRun(path.resolve(io.cwd, values.run));
+  const pairs = values.pairs === undefined ? undefined : await readableFile(path.resolve(io.cwd, values.pairs), '--pairs');
+  const checkpoint = await pickCheckpoint(
+    run,
+    values.checkpoint === undefined || ['latest', 'initial'].includes(values.checkpoint) || /^\d+$/.test(values.checkpoint)
+      ? values.checkpoint
+      : path.resolve(io.cwd, values.checkpoint),
+  );
+  const gpus = integerFlag(values.gpus, '--gpus', { min: 0, max: 1024 });
+  const config = buildEvalConfig({
+    run,
+    pairs,
+    maxPairs: integerFlag(values['max-pairs'], '--max-pairs', { min: 1 }),
+    gpus,
+  });
+  const evalDir = path.resolve(
+    io.cwd,
+    values.out ?? path.join(run.runDir, 'evals', `${pairs ? pairsName(pairs) : 'held-out'}-${stepName(checkpoint)}`),
+  );
+  if (evalDir === run.runDir) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      '--out must not be the training run itself: the evaluation writes its own config.json',
+    );
+  }
+  // An evaluation is a pure function of its config: a rerun replaces the previous one's events rather than
+  // appending a second evaluation to them.
+  await rm(path.join(evalDir, RUN_FILES.events), { force: true });
+  await rm(path.join(evalDir, 'metrics.json'), { force: true });
+
+  const err = styleFor(io.stderr);
+  const progress = values.json ? undefined : new TrainProgress({ stream: io.stderr, style: err });
+  let result: TrainerRunResult;
+  try {
+    result = await runTrainer({
+      task: 'eval',
+      config,
+      runDir: evalDir,
+      ...(checkpoint === null ? {} : { checkpoint: checkpoint.path }),
+      ...(gpus === undefined ? {} : { gpus }),
+      signal,
+      onEvent: (event: TrainerEvent) => {
+        if (values.json) io.stdout.write(`${JSON.stringify(event)}\n`);
+        else progress?.handle(event);
+      },
+      ...(values.verbose
+        ? {
+            onLog: (line: string) => {
+              if (progress) progress.log(err.dim(line));
+              else io.stderr.write(`${line}\n`);
+            },
+          }
+        : {}),
+    });
+  } finally {
+    progress?.finish();
+  }
+  if (result.status === 'stopped') {
+    io.stderr.write(`${err.yellow('stopped')}: the evaluation did not finish; run the same command again.\n`);
+    return EXIT.interrupted;
+  }
+  const summary: EvalSummary = {
+    task: config.task ?? 'rm',
+    run: run.runDir,
+    checkpoint: checkpoint?.path ?? null,
+    step: checkpoint?.step ?? 0,
+    pairs: pairs ?? `held-out split of ${config.data.train}`,
+    metrics: result.eval,
+    longerAnswerBaseline: result.eval ? longerAnswerBaseline(result.eval) : null,
+  };
+  await writeJsonAtomic({ file: path.join(evalDir, 'metrics.json'), value: summary });
+  if (!values.json) io.stdout.write(`${renderEvalReport(summary, evalDir, styleFor(io.stdout))}\n`);
+  return EXIT.ok;
+}
+
+/**
+ * Accuracy of always preferring the answer with more tokens on the same pairs (ties count half): the bar a
+ * reward model must clear before its accuracy says more than "longer is better". Null without the length counts.
+ */
+export function longerAnswerBaseline(metrics: HeldOutMetrics): number | null {
+  const longer = metrics['count/chosen_longer'];
+  const shorter = metrics['count/chosen_shorter'];
+  const same = metrics['count/same_length'];
+  if (longer === undefined || shorter === undefined || same === undefined) return null;
+  const total = longer + shorter + same;
+  return total === 0 ? null : (longer + same / 2) / total;
+}
+
+/** The report of one evaluation: what was evaluated on what, the held-out table and the length baseline. */
+export function renderEvalReport(summary: EvalSummary, evalDir: string, style: Style): string {
+  const model = summary.task === 'dpo' ? 'DPO policy' : 'Reward model';
+  const which = summary.checkpoint === null ? 'untrained (initial weights)' : `step ${summary.step}`;
+  const lines = [style.bold(`${model}, ${which}, on ${summary.pairs}`)];
+  const metrics = summary.metrics;
+  if (metrics === null || metrics.pairs === 0) {
+    lines.push('', 'No pairs to evaluate.');
+  } else {
+    lines.push('', style.bold(`Held-out evaluation (${metrics.pairs} pairs)`));
+    if (summary.task === 'dpo') lines.push(style.dim("r is DPO's implicit reward β · (log π − log π_ref) of an answer"));
+    lines.push(heldOutTable(metrics, style));
+    if (summary.longerAnswerBaseline !== null) {
+      const beats = metrics.accuracy != null ? metrics.accuracy - summary.longerAnswerBaseline : null;
+      lines.push(
+        '',
+        `Always picking the longer answer scores ${formatPercent(summary.longerAnswerBaseline)} on these pairs` +
+          (beats === null
+            ? '.'
+            : `; the model is ${Math.abs(beats * 100).toFixed(1)} points ${beats >= 0 ? 'above' : 'below'} it.`),
+      );
+    }
+    const bias = lengthBias(metrics);
+    if (bias) lines.push('', style.yellow(bias));
+  }
+  lines.push(
+    '',
+    `evaluation: ${evalDir}`,
+    `  metrics:   ${path.join(evalDir, 'metrics.json')}`,
+    `  events:    ${path.join(evalDir, RUN_FILES.events)}`,
+  );
+  return lines.join('\n');
+}
+
+function stepName(checkpoint: TrainingCheckpoint | null): string {
+  return checkpoint === null ? 'initial' : `step-${checkpoint.step}`;
+}

@@ -1,0 +1,63 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { type HeldOutMetrics, TribunalError } from '../contracts/index.js';
+import { type Style, table } from './terminal.js';
+import { formatNumber, formatPercent } from './train-progress.js';
+
+/** The held-out metrics table of `tribunal train` and `tribunal train eval`. */
+export function heldOutTable(metrics: HeldOutMetrics, style: Style): string {
+  const group = (name: 'chosen_longer' | 'chosen_shorter' | 'same_length') => {
+    const count = metrics[`count/${name}`] ?? 0;
+    return `${formatPercent(metrics[`accuracy/${name}`])} (${count} pair${count === 1 ? '' : 's'})`;
+  };
+  return table(
+    [
+      ['metric', 'value', ''],
+      ['accuracy', formatPercent(metrics.accuracy), 'pairs where the chosen answer scores higher'],
+      ['loss', formatNumber(metrics.loss, 4), 'the training loss on held-out pairs'],
+      ['ECE', formatNumber(metrics.ece, 4), 'expected calibration error of σ(r+ − r−); 0 is perfect'],
+      ['Brier', formatNumber(metrics.brier, 4), 'mean (σ(r+ − r−) − 1)²; 0.25 is a coin flip at σ = 0.5'],
+      ['mean margin', formatNumber(metrics.mean_margin, 4), 'mean r+ − r−'],
+      ['accuracy, chosen longer', group('chosen_longer'), 'the chosen answer has more tokens'],
+      ['accuracy, chosen shorter', group('chosen_shorter'), 'the chosen answer has fewer tokens'],
+      ['accuracy, same length', group('same_length'), ''],
+      ...(metrics.ties
+        ? [['ties', `${metrics.ties} of ${metrics.pairs}`, 'both answers scored exactly the same; counted as wrong']]
+        : []),
+    ],
+    style,
+  );
+}
+
+/** A warning when accuracy depends on whether the chosen answer is the longer one (both groups of 10 or more). */
+export function lengthBias(metrics: HeldOutMetrics): string | undefined {
+  const longer = metrics['accuracy/chosen_longer'];
+  const shorter = metrics['accuracy/chosen_shorter'];
+  if (longer == null || shorter == null) return undefined;
+  if ((metrics['count/chosen_longer'] ?? 0) < 10 || (metrics['count/chosen_shorter'] ?? 0) < 10) return undefined;
+  const gap = (longer - shorter) * 100;
+  if (Math.abs(gap) < 15) return undefined;
+  return `Possible length bias: held-out accuracy is ${Math.abs(gap).toFixed(0)} points ${gap > 0 ? 'higher' : 'lower'} when the chosen answer is the longer one.`;
+}
+
+/** Checks that a path given with `flag` is a readable file; INPUT_INVALID names it otherwise. */
+export async function readableFile(file: string, flag: string): Promise<string> {
+  const stats = await stat(file).catch((error: Error) => {
+    throw new TribunalError('INPUT_INVALID', `${flag} ${file}: cannot read it (${error.message})`, {
+      cause: error,
+      location: { file },
+    });
+  });
+  if (!stats.isFile()) throw new TribunalError('INPUT_INVALID', `${flag} ${file} is not a file`, { location: { file } });
+  return file;
+}
+
+/** A run name from a pairs file name: `pairs.jsonl.gz` → `pairs`. */
+export function pairsName(file: string): string {
+  return (
+    path
+      .basename(file)
+      .replace(/\.gz$/, '')
+      .replace(/\.jsonl?$/, '') || 'pairs'
+  );
+}

@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { longerAnswerBaseline } from '../../src/cli/commands/train-eval.js';
+import { main } from '../../src/cli/main.js';
+import { type HeldOutMetrics, TrainerEventSchema } from '../../src/contracts/index.js';
+import { buildEvalConfig, pickCheckpoint, readTrainingRun } from '../../src/trainer/index.js';
+import { captureIo } from '../fakes/cli-io.js';
+import { requireTorch, syntheticPairs, temporaryDirectory, writeJsonl } from './trainer-fixtures.js';
+
+function readJson(file: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+}
+
+function lines(file: string): string[] {
+  return readFileSync(file, 'utf8').trim().split('\n');
+}
+
+/** Trains `task` for 4 steps on 64 synthetic pairs in `dir/run` and returns the final held-out metrics it reported. */
+async function train(dir: string, task: 'rm' | 'dpo'): Promise<HeldOutMetrics> {
+  writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(64));
+  const io = captureIo(dir);
+  expect(await main(['train', task, '--pairs', 'pairs.jsonl', '--steps', '4', '--out', 'run', '--json'], io), io.err()).toBe(0);
+  const done = TrainerEventSchema.parse(JSON.parse(io.out().trim().split('\n').at(-1) ?? ''));
+  if (done.type !== 'done' || !done.eval) throw new Error(`no held-out metrics in ${io.out()}`);
+  return done.eval;
+}
+
+describe('tribunal train eval', () => {
+  beforeAll(requireTorch);
+
+  it.each(['rm', 'dpo'] as const)(
+    '%s: re-evaluating the latest checkpoint on the run’s own held-out split reproduces its final metrics, and leaves the run untouched',
+    async (task) => {
+      const dir = temporaryDirectory();
+      const trained = await train(dir, task);
+      const runDir = path.join(dir, 'run');
+      const configBefore = readFileSync(path.join(runDir, 'config.json'), 'utf8');
+      const eventsBefore = lines(path.join(runDir, 'events.jsonl')).length;
+
+      const io = captureIo(dir);
+      expect(await main(['train', 'eval', '--run', 'run'], io), io.err()).toBe(0);
+      const evalDir = path.join(runDir, 'evals', 'held-out-step-4');
+      const summary = readJson(path.join(evalDir, 'metrics.json'));
+      expect(summary).toMatchObject({ task, step: 4, checkpoint: path.join(runDir, 'checkpoints', 'step-00000004') });
+      const metrics = summary.metrics as HeldOutMetrics;
+      expect(metrics.pairs).toBe(trained.pairs);
+      for (const key of ['accuracy', 'ece', 'brier', 'loss', 'count/chosen_longer'] as const) {
+        expect(metrics[key]).toBeCloseTo(trained[key] as number, 6);
+      }
+      expect(io.out()).toContain(`${task === 'rm' ? 'Reward model' : 'DPO policy'}, step 4, on held-out split of`);
+      expect(io.out()).toMatch(
+        /Always picking the longer answer scores \d+\.\d% on these pairs; the model is \d+\.\d points (above|below) it\./,
+      );
+
+      expect(readFileSync(path.join(runDir, 'config.json'), 'utf8')).toBe(configBefore);
+      expect(lines(path.join(runDir, 'events.jsonl'))).toHaveLength(eventsBefore);
+      const evalEvents = lines(path.join(evalDir, 'events.jsonl')).map((line) => TrainerEventSchema.parse(JSON.parse(line)));
+      expect(evalEvents.map((event) => event.type)).toEqual(['start', 'eval', 'done']);
+
+      // a rerun replaces the evaluation instead of appending a second one to its events
+      expect(await main(['train', 'eval', '--run', 'run'], captureIo(dir))).toBe(0);
+      expect(lines(path.join(evalDir, 'events.jsonl'))).toHaveLength(3);
+    },
+  );
+
+  it('evaluates the untrained model on other pairs as a baseline: every pair a tie', async () => {
+    const dir = temporaryDirectory();
+    await train(dir, 'dpo');
+    writeJsonl(path.join(dir, 'human.jsonl'), syntheticPairs(40, 7));
+    const io = captureIo(dir);
+    const code = await main(
+      ['train', 'eval', '--run', 'run', '--pairs', 'human.jsonl', '--checkpoint', 'initial', '--max-pairs', '30'],
+      io,
+    );
+    expect(code, io.err()).toBe(0);
+    const summary = readJson(path.join(dir, 'run', 'evals', 'human-initial', 'metrics.json'));
+    const metrics = summary.metrics as HeldOutMetrics;
+    // the initial policy is DPO's reference: every implicit reward margin is exactly 0
+    expect(metrics).toMatchObject({ pairs: 30, ties: 30, accuracy: 0, mean_margin: 0 });
+    expect(summary).toMatchObject({ checkpoint: null, step: 0, pairs: path.join(dir, 'human.jsonl') });
+    expect(summary.longerAnswerBaseline).toBeCloseTo(longerAnswerBaseline(metrics) ?? Number.NaN, 12);
+    expect(io.out()).toContain('DPO policy, untrained (initial weights), on');
+    expect(io.out()).toMatch(/^ties +30 of 30 +both answers scored exactly the same/m);
+  });
+
+  it('says what is wrong with the run, the checkpoint or the flags', async () => {
+    const dir = temporaryDirectory();
+    const missing = captureIo(dir);
+    expect(await main(['train', 'eval', '--run', 'nope'], missing)).toBe(1);
+    expect(missing.err()).toContain(
+      `${path.join(dir, 'nope')} is not a directory: give the --out folder of a "tribunal train rm|dpo" run`,
+    );
+
+    const notARun = captureIo(dir);
+    expect(await main(['train', 'eval', '--run', '.'], notARun)).toBe(1);
+    expect(notARun.err()).toContain('is not a training run (no config.json)');
+
+    expect(await main(['train', 'eval'], captureIo(dir))).toBe(2);
+  });
+
+  it('picks checkpoints by step, latest or initial, and refuses what is not one', async () => {
+    const dir = temporaryDirectory();
+    await train(dir, 'rm');
+    const run = await readTrainingRun(path.join(dir, 'run'));
+    expect(run.checkpoints.map((checkpoint) => checkpoint.step)).toEqual([4]);
+    expect(await pickCheckpoint(run)).toEqual(run.checkpoints[0]);
+    expect(await pickCheckpoint(run, '4')).toEqual(run.checkpoints[0]);
+    expect(await pickCheckpoint(run, 'initial')).toBeNull();
+    await expect(pickCheckpoint(run, '3')).rejects.toThrow('has no checkpoint at step 3; it has steps 4');
+    await expect(pickCheckpoint(run, dir)).rejects.toThrow('is not a complete checkpoint (no trainer_state.json)');
+
+    expect(() => buildEvalConfig({ run, maxPairs: 5 })).toThrow('--max-pairs applies to --pairs only');
+    const config = buildEvalConfig({ run, pairs: path.join(dir, 'other.jsonl'), maxPairs: 5, gpus: 0 });
+    expect(config).toMatchObject({ task: 'rm', device: 'cpu', data: { eval: path.join(dir, 'other.jsonl'), max_rows: 5 } });
+    expect(config.data.eval_fraction).toBeUndefined();
+    expect(config).not.toHaveProperty('run_dir');
+    expect(config).not.toHaveProperty('resume');
+  });
+});
+
+describe('longerAnswerBaseline', () => {
+  it('is the share of pairs whose chosen answer is longer, ties counted half', () => {
+    const metrics = { pairs: 10, loss: 0.7, 'count/chosen_longer': 6, 'count/chosen_shorter': 2, 'count/same_length': 2 };
+    expect(longerAnswerBaseline(metrics)).toBeCloseTo(0.7, 12);
+    expect(longerAnswerBaseline({ pairs: 0, loss: null })).toBeNull();
+  });
+});
