@@ -1,13 +1,14 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPanel } from '../../config/index.js';
 import { type LabelRow, TribunalError } from '../../contracts/index.js';
+import { writeFileAtomic } from '../../export/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
 import { ablationMarkdown, ablationPlans, ablationResults } from '../../quality/index.js';
 import { runLabeling } from '../../runner/index.js';
 import { EXIT } from '../exit-codes.js';
-import { inputFormatFlag, integerFlag } from '../flags.js';
+import { GOLD_RUN_OPTIONS, goldRunFlags, readLabels } from '../gold-run.js';
 import type { CliIo } from '../io.js';
 import { ProgressBar } from '../progress-bar.js';
 import { styleFor } from '../terminal.js';
@@ -40,36 +41,19 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      gold: { type: 'string' },
-      out: { type: 'string' },
-      panel: { type: 'string' },
-      model: { type: 'string' },
-      judge: { type: 'string' },
-      limit: { type: 'string' },
-      concurrency: { type: 'string' },
-      format: { type: 'string' },
-      seed: { type: 'string' },
-      resamples: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: { ...GOLD_RUN_OPTIONS, judge: { type: 'string' } },
     strict: true,
   });
   if (values.help) {
     io.stdout.write(`${ABLATE_HELP}\n`);
     return EXIT.ok;
   }
-  if (positionals.length > 0)
-    throw new TribunalError('CONFIG_INVALID', `unexpected argument "${positionals[0]}"; give the gold set as --gold FILE`);
-  if (!values.gold) throw new TribunalError('CONFIG_INVALID', '--gold FILE is required: human-labeled pairs (HH-RLHF or TRL)');
-  if (!values.out) throw new TribunalError('CONFIG_INVALID', '--out DIR is required: the ablation directory');
-  const gold = path.resolve(io.cwd, values.gold);
-  const outDir = path.resolve(io.cwd, values.out);
-  const limit = integerFlag(values.limit, '--limit', { min: 1 });
-  const concurrency = integerFlag(values.concurrency, '--concurrency', { min: 1 }) ?? 8;
-  const resamples = integerFlag(values.resamples, '--resamples', { min: 1 }) ?? 1000;
-  const format = inputFormatFlag(values.format);
+  const { gold, outDir, limit, concurrency, resamples, seed, format } = goldRunFlags({
+    values,
+    positionals,
+    cwd: io.cwd,
+    outPurpose: 'the ablation directory',
+  });
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   if (values.judge !== undefined && !panel.critics.some((critic) => critic.id === values.judge)) {
     throw new TribunalError(
@@ -112,11 +96,10 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
   } finally {
     await models.close();
   }
-  const results = ablationResults({ arms, seed: values.seed ?? '0', resamples });
+  const results = ablationResults({ arms, seed, resamples });
   const report = { v: 1, gold: path.basename(gold), model: defaultModel.id, arms: results };
-  writeFileSync(path.join(outDir, 'ablation.json'), `${JSON.stringify(report, null, 2)}\n`);
-  const markdown = ablationMarkdown(results);
-  writeFileSync(path.join(outDir, 'ablation.md'), markdown);
+  await writeFileAtomic({ file: path.join(outDir, 'ablation.json'), content: `${JSON.stringify(report, null, 2)}\n` });
+  await writeFileAtomic({ file: path.join(outDir, 'ablation.md'), content: ablationMarkdown(results) });
   if (values.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else
     io.stdout.write(
@@ -130,11 +113,4 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
         .join('\n')}\nWrote ${outDir}/: ablation.json, ablation.md, single/, jury/, debate/\n`,
     );
   return EXIT.ok;
-}
-
-function readLabels(file: string): LabelRow[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as LabelRow);
 }

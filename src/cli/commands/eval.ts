@@ -1,9 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPanel } from '../../config/index.js';
-import { type LabelRow, TribunalError } from '../../contracts/index.js';
 import { formatRejection } from '../../datasets/index.js';
+import { writeFileAtomic } from '../../export/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
 import {
   accuracySvg,
@@ -16,7 +16,8 @@ import {
 import { type LabelingResult, runLabeling } from '../../runner/index.js';
 import { openStore } from '../../store/index.js';
 import { EXIT } from '../exit-codes.js';
-import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
+import { integerFlag, numberFlag } from '../flags.js';
+import { GOLD_RUN_OPTIONS, goldRunFlags, readLabels } from '../gold-run.js';
 import type { CliIo } from '../io.js';
 import { ProgressBar } from '../progress-bar.js';
 import { styleFor } from '../terminal.js';
@@ -55,21 +56,11 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
     args: argv,
     allowPositionals: true,
     options: {
-      gold: { type: 'string' },
-      out: { type: 'string' },
-      panel: { type: 'string' },
-      model: { type: 'string' },
-      limit: { type: 'string' },
-      concurrency: { type: 'string' },
+      ...GOLD_RUN_OPTIONS,
       'max-rounds': { type: 'string' },
-      format: { type: 'string' },
       calibrate: { type: 'boolean' },
       'held-out': { type: 'string' },
       'no-bias': { type: 'boolean' },
-      seed: { type: 'string' },
-      resamples: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -77,19 +68,14 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
     io.stdout.write(`${EVAL_HELP}\n`);
     return EXIT.ok;
   }
-  if (positionals.length > 0)
-    throw new TribunalError('CONFIG_INVALID', `unexpected argument "${positionals[0]}"; give the gold set as --gold FILE`);
-  if (!values.gold) throw new TribunalError('CONFIG_INVALID', '--gold FILE is required: human-labeled pairs (HH-RLHF or TRL)');
-  if (!values.out) throw new TribunalError('CONFIG_INVALID', '--out DIR is required: the run directory');
-  const gold = path.resolve(io.cwd, values.gold);
-  const outDir = path.resolve(io.cwd, values.out);
-  const limit = integerFlag(values.limit, '--limit', { min: 1 });
-  const concurrency = integerFlag(values.concurrency, '--concurrency', { min: 1 }) ?? 8;
+  const { gold, outDir, limit, concurrency, resamples, seed, format } = goldRunFlags({
+    values,
+    positionals,
+    cwd: io.cwd,
+    outPurpose: 'the run directory',
+  });
   const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', { min: 0, max: 10 });
-  const resamples = integerFlag(values.resamples, '--resamples', { min: 1, max: 100_000 }) ?? 1000;
   const heldOut = numberFlag(values['held-out'], '--held-out', { min: 0, max: 1, exclusive: true, exclusiveMax: true }) ?? 0.3;
-  const seed = values.seed ?? '0';
-  const format = inputFormatFlag(values.format);
 
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   if (maxRounds !== undefined) panel.panel.maxRounds = maxRounds;
@@ -130,12 +116,12 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
     resamples,
     calibrate: values.calibrate ? { heldOut, bias: values['no-bias'] !== true } : undefined,
   });
-  const files = writeReport({ report, outDir });
+  const files = await writeReport({ report, outDir });
   if (report.calibration && panel.file) {
     const calibrated = path.join(outDir, 'panel.calibrated.yaml');
-    writeFileSync(
-      calibrated,
-      calibratedPanelYaml({
+    await writeFileAtomic({
+      file: calibrated,
+      content: calibratedPanelYaml({
         panelText: readFileSync(panel.file, 'utf8'),
         personaOrder: panel.critics.map((critic) => critic.id),
         weights: report.calibration.fit.weights,
@@ -143,7 +129,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
           `Weights calibrated by tribunal eval on ${report.calibration.fit.trainingPairs} pairs of ${path.basename(gold)} ` +
           `(seed ${seed}); held-out accuracy ${percent(report.calibration.before.accuracy.value)} -> ${percent(report.calibration.after.accuracy.value)}.`,
       }),
-    );
+    });
     files.push(calibrated);
   }
 
@@ -154,22 +140,15 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   return EXIT.ok;
 }
 
-/** Writes report.json, report.md and the accuracy plot into `outDir`; returns their paths. */
-export function writeReport(options: { report: EvalReport; outDir: string }): string[] {
+/** Writes report.json, report.md and the accuracy plot into `outDir`, each atomically; returns their paths. */
+export async function writeReport(options: { report: EvalReport; outDir: string }): Promise<string[]> {
   const json = path.join(options.outDir, 'report.json');
   const markdown = path.join(options.outDir, 'report.md');
   const svg = path.join(options.outDir, 'report-accuracy.svg');
-  writeFileSync(json, `${JSON.stringify(options.report, null, 2)}\n`);
-  writeFileSync(svg, accuracySvg(options.report));
-  writeFileSync(markdown, reportMarkdown(options.report, { plotFile: path.basename(svg) }));
+  await writeFileAtomic({ file: json, content: `${JSON.stringify(options.report, null, 2)}\n` });
+  await writeFileAtomic({ file: svg, content: accuracySvg(options.report) });
+  await writeFileAtomic({ file: markdown, content: reportMarkdown(options.report, { plotFile: path.basename(svg) }) });
   return [json, markdown, svg];
-}
-
-function readLabels(file: string): LabelRow[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as LabelRow);
 }
 
 /** Every pairwise judgment of the run, from the store (so resumed runs count earlier sessions' turns too). */
