@@ -14,7 +14,15 @@ import { detectFormat, type ItemRejection, validateInput } from '../datasets/ind
 import { runDebate } from '../engine/index.js';
 import { buildLabelRow } from '../export/index.js';
 import type { ModelRegistry } from '../models/index.js';
-import { type ClaimedItem, EventWriter, openStore, type RunOpening, type RunTotals, type Store } from '../store/index.js';
+import {
+  type ClaimedItem,
+  EventWriter,
+  lockRunDirectory,
+  openStore,
+  type RunOpening,
+  type RunTotals,
+  type Store,
+} from '../store/index.js';
 import { BufferedTurnCache } from './buffered-turn-cache.js';
 import { criticModels, labelPanelOf } from './critic-models.js';
 import { debateSlotFor, sweepSettledCheckpoints } from './debate-ids.js';
@@ -104,6 +112,9 @@ export interface LabelingResult {
  * exported atomically. Rerunning after any crash resumes: done items are skipped and interrupted debates continue
  * from their last checkpoint, so every item ends up labeled exactly once.
  *
+ * One session at a time per run directory: the session holds `DIR/tribunal.lock` (see `lockRunDirectory`) and a
+ * second one fails at once with `RunDirectoryLockedError`; a crashed holder's lock is gone with its process.
+ *
  * Stopping: aborting `signal` stops taking items and cancels in-flight debates (they resume later from their
  * checkpoint). Budget caps stop taking items once the projected spend would pass a cap; in-flight items finish,
  * unless the actual spend reaches the cap, which cancels them too. Either way the run is marked `stopped`, what is
@@ -113,6 +124,16 @@ export interface LabelingResult {
  * console.log(result.totals.done, result.export.summary.pairs);
  */
 export async function runLabeling(options: RunLabelingOptions): Promise<LabelingResult> {
+  // One session per run directory: a second process (or session) is refused here, before it touches the store.
+  const lock = lockRunDirectory({ dir: options.outDir, purpose: 'label' });
+  try {
+    return await labelLocked(options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult> {
   const startedAt = Date.now();
   const concurrency = Math.max(1, Math.floor(options.concurrency));
   const exportSettings = ExportSettingsSchema.parse(options.export ?? {});

@@ -28,6 +28,14 @@ export { type EventSink, EventWriter, type EventWriterOptions } from './event-wr
 export { pollEvents } from './follow-events.js';
 export { type OpenStoreOptions, openStore, STORE_FILE_NAME } from './open-store.js';
 export { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
+export {
+  LOCK_FILE_NAME,
+  LOCK_OWNER_FILE_NAME,
+  type LockOwner,
+  lockRunDirectory,
+  type RunDirectoryLock,
+  RunDirectoryLockedError,
+} from './run-directory-lock.js';
 export { SCHEMA_VERSION } from './sqlite-schema.js';
 export { DEFAULT_BUSY_TIMEOUT_MS, SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export { stableJson } from './stable-json.js';

@@ -14,7 +14,13 @@ import {
 } from '../../src/contracts/index.js';
 import { createFakeAdapter, createModelRegistry, judgeScript, type ModelRegistry } from '../../src/models/index.js';
 import { exportRun, type LabelingProgress, REJECTED_FILE, runLabeling } from '../../src/runner/index.js';
-import { openStore, STORE_FILE_NAME } from '../../src/store/index.js';
+import {
+  LOCK_OWNER_FILE_NAME,
+  lockRunDirectory,
+  openStore,
+  RunDirectoryLockedError,
+  STORE_FILE_NAME,
+} from '../../src/store/index.js';
 import { startOpenAIWireServer } from '../fakes/openai-wire-server.js';
 import {
   ARENA,
@@ -471,5 +477,65 @@ describe('runLabeling', () => {
       expect(pair.chosen_id).not.toBe(pair.rejected_id);
     }
     expect(readFileSync(path.join(out, 'README.md'), 'utf8')).toMatch(/all-pairs|every two candidates/);
+  });
+});
+
+describe('runLabeling: run directory lock', () => {
+  /** Whether the lock of `dir` is free now (taken and given back at once). */
+  function lockIsFree(dir: string): boolean {
+    try {
+      lockRunDirectory({ dir, purpose: 'label' }).release();
+      return true;
+    } catch (error) {
+      if (error instanceof RunDirectoryLockedError) return false;
+      throw error;
+    }
+  }
+
+  it('refuses a second session on the same directory while the first runs, and frees the lock when it ends', async () => {
+    const dir = tempDir();
+    const input = writeInput(dir, [nativeItem(1), nativeItem(2), nativeItem(3)]);
+    const out = path.join(dir, 'out');
+    const base = {
+      input,
+      outDir: out,
+      panel: withRounds(await loadPanel(), 1),
+      defaultModel: 'fake:judge?latencyMs=20',
+      concurrency: 1,
+    };
+    const first = runLabeling({ ...base, models: models() });
+    const second = runLabeling({ ...base, models: models() });
+    await expect(second).rejects.toBeInstanceOf(RunDirectoryLockedError);
+    await expect(second).rejects.toThrow(`run directory ${out} is locked by a labeling session (pid ${process.pid}`);
+    expect(lockIsFree(out)).toBe(false);
+    const result = await first;
+    expect(result.totals).toMatchObject({ items: 3, done: 3 });
+    expect(lockIsFree(out)).toBe(true);
+    expect(existsSync(path.join(out, LOCK_OWNER_FILE_NAME))).toBe(false);
+  });
+
+  it('frees the lock when the session fails and when it is aborted', async () => {
+    const dir = tempDir();
+    const input = writeInput(dir, [nativeItem(1), nativeItem(2), nativeItem(3), nativeItem(4)]);
+    const out = path.join(dir, 'out');
+    const base = { input, outDir: out, panel: withRounds(await loadPanel(), 1), concurrency: 1 };
+
+    // A failure inside the session (an unknown provider fails the run before the first item).
+    await expect(runLabeling({ ...base, models: models(), defaultModel: 'nosuch:model' })).rejects.toThrow();
+    expect(lockIsFree(out)).toBe(true);
+
+    // An abort mid-run: the session stops gracefully and gives the lock back.
+    const controller = new AbortController();
+    const stopped = await runLabeling({
+      ...base,
+      models: models(),
+      defaultModel: 'fake:judge?latencyMs=20',
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'round-end') controller.abort();
+      },
+    });
+    expect(stopped.status).toBe('stopped');
+    expect(lockIsFree(out)).toBe(true);
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { TribunalError } from '../../contracts/index.js';
 import { exportRun, exportSettingsOf } from '../../runner/index.js';
-import { openStore, STORE_FILE_NAME } from '../../store/index.js';
+import { lockRunDirectory, openStore, STORE_FILE_NAME, type Store } from '../../store/index.js';
 import { EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { PAIR_OPTIONS, pairSettingsFrom } from '../pair-options.js';
@@ -13,6 +13,7 @@ export const EXPORT_HELP = `Usage: tribunal export DIR [options]
 
 Regenerates a run directory's outputs from its store (DIR/tribunal.sqlite): labels.jsonl, the preference
 pairs, the dataset card README.md with its figure, and rejected.jsonl. Each file is replaced atomically.
+Refused while a \`tribunal label\` session holds DIR (it exports when it ends).
 Without flags it repeats the settings the run was labeled with, so the files come out identical.
 
 Options:
@@ -54,8 +55,11 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
       `${directory} holds no ${STORE_FILE_NAME}: give the --out directory of a "tribunal label" run`,
     );
   }
-  const store = openStore({ dir: directory, readonly: true });
+  // While a labeling session holds the directory it owns the outputs (it exports when it ends): refuse, don't race it.
+  const lock = lockRunDirectory({ dir: directory, purpose: 'export' });
+  let store: Store | undefined;
   try {
+    store = openStore({ dir: directory, readonly: true });
     const run = values.run === undefined ? (await store.listRuns())[0] : await store.getRun({ runId: values.run });
     if (!run) {
       throw new TribunalError(
@@ -88,6 +92,7 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
     }
     return EXIT.ok;
   } finally {
-    await store.close();
+    await store?.close();
+    lock.release();
   }
 }
