@@ -1,10 +1,10 @@
 import type { ChatAnthropic } from '@langchain/anthropic';
 import { type BaseMessage, HumanMessage } from '@langchain/core/messages';
-import { initChatModel } from 'langchain/chat_models/universal';
 import { TribunalError } from '../contracts/index.js';
+import { chatModelVariants } from './chat-variants.js';
 import { lookupPricing, type PricingTable } from './pricing.js';
 import { toProviderJsonSchema } from './provider-json-schema.js';
-import { collectStream, SmallCache } from './stream-completion.js';
+import { collectStream } from './stream-completion.js';
 import type { ProviderAdapter, RawCallOptions, RawCompletion } from './types.js';
 
 /** The official endpoint, used when no base URL is configured (as the Anthropic SDK does). */
@@ -46,29 +46,12 @@ export async function createAnthropicAdapter(options: AnthropicAdapterOptions): 
   const secrets = [apiKey];
   const pricing = lookupPricing(`anthropic:${model}`, { overrides: options.pricing });
 
-  const build = async (extra: { temperature?: number; maxTokens?: number }): Promise<ChatAnthropic> => {
-    const configurable = await initChatModel(`anthropic:${model}`, {
-      apiKey,
-      anthropicApiUrl: baseURL,
-      maxRetries: 0,
-      streamUsage: true,
-      ...extra,
-    });
-    return (await configurable._getModelInstance()) as unknown as ChatAnthropic;
-  };
-  const base = await build({});
-  const variants = new SmallCache<Promise<ChatAnthropic>>();
-  const variant = (call: RawCallOptions): Promise<ChatAnthropic> => {
+  const { base, variant } = await chatModelVariants<ChatAnthropic>({
+    id: `anthropic:${model}`,
+    fields: { apiKey, anthropicApiUrl: baseURL, maxRetries: 0, streamUsage: true },
     // Anthropic's temperature range is 0..1.
-    const temperature = call.temperature === undefined ? undefined : Math.min(1, Math.max(0, call.temperature));
-    if (temperature === undefined && call.maxTokens === undefined) return Promise.resolve(base);
-    return variants.get(`${temperature}|${call.maxTokens}`, () =>
-      build({
-        ...(temperature === undefined ? {} : { temperature }),
-        ...(call.maxTokens === undefined ? {} : { maxTokens: call.maxTokens }),
-      }),
-    );
-  };
+    temperature: (requested) => (requested === undefined ? undefined : Math.min(1, Math.max(0, requested))),
+  });
 
   return {
     provider: 'anthropic',

@@ -1,10 +1,10 @@
 import type { BaseMessage } from '@langchain/core/messages';
 import type { ChatOpenAI } from '@langchain/openai';
-import { initChatModel } from 'langchain/chat_models/universal';
 import { TribunalError } from '../contracts/index.js';
+import { chatModelVariants } from './chat-variants.js';
 import { lookupPricing, type PricingTable } from './pricing.js';
 import { toProviderJsonSchema } from './provider-json-schema.js';
-import { collectStream, SmallCache } from './stream-completion.js';
+import { collectStream } from './stream-completion.js';
 import type { ModelPricing, ProviderAdapter, RawCallOptions, RawCompletion } from './types.js';
 
 /** The official endpoint, used when no base URL is configured (as the OpenAI SDK does). */
@@ -56,28 +56,11 @@ export async function createOpenAIAdapter(options: OpenAIAdapterOptions): Promis
     builtIn: isOfficialEndpoint(baseURL),
   });
 
-  const build = async (extra: { temperature?: number; maxTokens?: number }): Promise<ChatOpenAI> => {
-    const configurable = await initChatModel(`openai:${model}`, {
-      apiKey,
-      configuration: { baseURL },
-      maxRetries: 0,
-      streamUsage: true,
-      ...extra,
-    });
-    return (await configurable._getModelInstance()) as unknown as ChatOpenAI;
-  };
-  const base = await build({});
-  const variants = new SmallCache<Promise<ChatOpenAI>>();
-  const variant = (call: RawCallOptions): Promise<ChatOpenAI> => {
-    const temperature = call.temperature !== undefined && acceptsTemperature(model) ? call.temperature : undefined;
-    if (temperature === undefined && call.maxTokens === undefined) return Promise.resolve(base);
-    return variants.get(`${temperature}|${call.maxTokens}`, () =>
-      build({
-        ...(temperature === undefined ? {} : { temperature }),
-        ...(call.maxTokens === undefined ? {} : { maxTokens: call.maxTokens }),
-      }),
-    );
-  };
+  const { base, variant } = await chatModelVariants<ChatOpenAI>({
+    id: `openai:${model}`,
+    fields: { apiKey, configuration: { baseURL }, maxRetries: 0, streamUsage: true },
+    temperature: (requested) => (requested !== undefined && acceptsTemperature(model) ? requested : undefined),
+  });
 
   return {
     provider: 'openai',

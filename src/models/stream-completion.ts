@@ -35,21 +35,3 @@ export async function collectStream(options: {
   }
   return { text, inputTokens, outputTokens };
 }
-
-/** Caches up to `limit` values by key, evicting the oldest; used for per-temperature model variants. */
-export class SmallCache<V> {
-  private readonly entries = new Map<string, V>();
-  constructor(private readonly limit = 16) {}
-
-  get(key: string, create: () => V): V {
-    const existing = this.entries.get(key);
-    if (existing !== undefined) return existing;
-    const value = create();
-    this.entries.set(key, value);
-    if (this.entries.size > this.limit) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    return value;
-  }
-}
