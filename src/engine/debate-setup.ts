@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   type Candidate,
   type Critic,
@@ -104,14 +104,14 @@ export function subjectsOf(setup: DebateSetup): Subject[] {
 
 /**
  * The subjects one critic judges every round: `subjectsOf`, except that a pairwise panel with `randomizeOrder`
- * shows each pair once, in an order drawn from the item (or debate) id, the critic and the pair, so reruns and
+ * shows each pair once, in an order drawn from the item id (or the input's content, `drawKeyOf`), the critic and the pair, so reruns and
  * resumes draw the same order and position bias averages out across items instead of being measured per pair.
  */
 export function subjectsFor(options: { setup: DebateSetup; critic: Critic }): Subject[] {
   const { setup, critic } = options;
   const subjects = subjectsOf(setup);
   if (setup.panel.panel.mode !== 'pairwise' || setup.panel.panel.randomizeOrder !== true) return subjects;
-  const seed = setup.itemId ?? setup.debateId;
+  const seed = drawKeyOf(setup);
   const kept: Subject[] = [];
   // subjectsOf lists each pair as its forward order followed by its backward one.
   for (let index = 0; index + 1 < subjects.length; index += 2) {
@@ -125,7 +125,25 @@ export function subjectsFor(options: { setup: DebateSetup; critic: Critic }): Su
 /** The key other critics' turns are shuffled by in a debate round when the panel sets `randomizeOrder`. */
 export function othersOrderKey(options: { setup: DebateSetup; critic: Critic; subject: Subject; round: number }): string {
   const { setup, critic, subject, round } = options;
-  return JSON.stringify([setup.itemId ?? setup.debateId, critic.id, subject.id, round]);
+  return JSON.stringify([drawKeyOf(setup), critic.id, subject.id, round]);
+}
+
+const contentKeys = new WeakMap<DebateSetup['input'], string>();
+
+/**
+ * What the engine's seeded draws (pair order, others' order) start from: the item id, or for an input without one a
+ * hash of its prompt and candidates, so a rerun of the same input draws the same whatever its debate id.
+ */
+export function drawKeyOf(setup: DebateSetup): string {
+  if (setup.itemId !== undefined) return setup.itemId;
+  let key = contentKeys.get(setup.input);
+  if (key === undefined) {
+    const { prompt, candidates } = setup.input;
+    const material = JSON.stringify([prompt, candidates.map((candidate) => [candidate.id, candidate.text])]);
+    key = `sha256:${createHash('sha256').update(material).digest('hex')}`;
+    contentKeys.set(setup.input, key);
+  }
+  return key;
 }
 
 function pairSubject(a: Candidate, b: Candidate): Subject {

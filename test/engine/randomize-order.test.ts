@@ -54,6 +54,29 @@ describe('randomizeOrder', () => {
     expect(firstAsA).toBeLessThanOrEqual(120);
   });
 
+  test('an input without an id draws from its content: the same order on every debate id, another for other content', () => {
+    const critic = makeCritic({ id: 'a' });
+    const panel = makePanel({ mode: 'pairwise', randomizeOrder: true });
+    const order = (debateId: string, text = 'answer') =>
+      subjectsFor({
+        setup: createDebateSetup({
+          panel,
+          input: {
+            prompt: 'p',
+            candidates: Array.from({ length: 6 }, (_, index) => ({ id: `c${index}`, text: `${text} ${index}` })),
+          },
+          defaultModel: 'fake:critic',
+          debateId,
+        }),
+        critic,
+      }).map((subject) => subject.id);
+    const first = order('debate-1');
+    expect(order('debate-2')).toEqual(first);
+    expect(order('debate-3')).toEqual(first);
+    const others = new Set(Array.from({ length: 8 }, (_, index) => order('debate-1', `other ${index}`).join(',')));
+    expect(others.size).toBeGreaterThan(1);
+  });
+
   test('seeded shuffles are deterministic and vary with the key', () => {
     const items = ['a', 'b', 'c', 'd', 'e'];
     expect(seededShuffle(items, 'k')).toEqual(seededShuffle(items, 'k'));
