@@ -69,7 +69,8 @@ export class TrainProgress {
         this.log(
           `${event.resumed_from ? `resuming from step ${event.step}` : 'training'} ${event.task} · ${event.data.train_pairs} ` +
             `training pairs (${event.data.eval_pairs} held out${event.data.truncated > 0 ? `, ${event.data.truncated} truncated` : ''}) · ` +
-            `${event.model.family} model, ${formatCount(event.model.parameters)} parameters · ${event.device}` +
+            `${event.model.family} model, ${formatCount(event.model.parameters)} parameters` +
+            `${event.model.lora ? ` (${formatCount(event.model.trainable)} trainable: LoRA, ${event.model.lora})` : ''} · ${event.device}` +
             `${event.world_size > 1 ? ` × ${event.world_size}` : ''}`,
         );
         this.snapshot = {

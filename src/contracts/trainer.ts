@@ -104,6 +104,16 @@ export const TrainerConfigSchema = z.strictObject({
       label_smoothing: z.number().min(0).lt(0.5).optional(),
     })
     .optional(),
+  lora: z
+    .strictObject({
+      r: positiveInt(),
+      alpha: positive().optional(),
+      dropout: z.number().min(0).max(0.99).optional(),
+      target_modules: z.array(z.string().min(1)).min(1).optional(),
+    })
+    .nullable()
+    .optional()
+    .describe("LoRA adapters (peft when importable, else built in); DPO's reference is then the model with adapters off."),
   efficiency: z
     .strictObject({
       gradient_checkpointing: z.boolean().optional(),

@@ -26,6 +26,10 @@ export interface TrainSettings {
   seed?: number | undefined;
   maxLength?: number | undefined;
   gradientCheckpointing?: boolean | undefined;
+  /** LoRA rank: train low-rank adapters (and the reward head) instead of every weight. */
+  loraRank?: number | undefined;
+  /** LoRA scaling numerator (`alpha / r`). Default twice the rank. */
+  loraAlpha?: number | undefined;
   /** Non-blank lines of `pairs`, to space the metric events (about 100 per run); from `countPairLines`. */
   pairCount?: number | undefined;
 }
@@ -77,6 +81,9 @@ export function buildTrainConfig(settings: TrainSettings): Omit<TrainerConfig, '
           },
         }
       : {}),
+    ...(settings.loraRank === undefined
+      ? {}
+      : { lora: { r: settings.loraRank, alpha: settings.loraAlpha ?? 2 * settings.loraRank } }),
     ...(settings.gradientCheckpointing ? { efficiency: { gradient_checkpointing: true } } : {}),
   };
 }

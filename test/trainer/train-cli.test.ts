@@ -87,6 +87,26 @@ describe('tribunal train', () => {
     expect(events.map((event) => event.type)).toEqual(['start', 'metric', 'metric', 'checkpoint', 'eval', 'done']);
   });
 
+  it('trains LoRA adapters with --lora: only they and no second model train, and the config records them', async () => {
+    const dir = temporaryDirectory();
+    writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(32));
+    const run = await tribunal(
+      ['train', 'dpo', '--pairs', 'pairs.jsonl', '--steps', '2', '--lora', '4', '--out', 'run', '--json'],
+      dir,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const start = TrainerEventSchema.parse(JSON.parse(run.stdout.split('\n')[0] ?? ''));
+    if (start.type !== 'start' || start.command === 'eval') throw new Error('expected a training start event');
+    expect(start.model.lora).not.toBeNull();
+    expect(start.model.trainable).toBeGreaterThan(0);
+    expect(start.model.trainable).toBeLessThan(start.model.parameters / 10);
+    expect(JSON.parse(readFileSync(path.join(dir, 'run', 'config.json'), 'utf8')).lora).toEqual({ r: 4, alpha: 8 });
+
+    const io = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--lora-alpha', '16'], io)).toBe(2);
+    expect(io.err()).toContain("--lora-alpha needs --lora R (the adapters' rank)");
+  });
+
   it('stops on Ctrl-C after checkpointing, exits 130 and says how to resume', async () => {
     const dir = temporaryDirectory();
     writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(32));

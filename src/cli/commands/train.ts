@@ -42,6 +42,9 @@ Options:
   --loss L                 dpo: sigmoid (default) | ipo | hinge | robust
   --max-length N           max tokens of prompt + answer (default 512)
   --gradient-checkpointing recompute activations in backward (less memory)
+  --lora R                 train rank-R LoRA adapters (q/k/v/o projections) instead of every weight; for dpo the
+                           reference is the model with adapters off, so no second copy is kept
+  --lora-alpha A           LoRA scaling alpha / R (default 2R)
   --seed N                 model init, held-out split and batch order (default 0)
   --json                   print the worker's validated events as JSON lines on stdout, nothing else
   --verbose                also show the worker's log (always kept in DIR/worker.log)
@@ -68,6 +71,9 @@ const FIELD_FLAGS: Record<string, string> = {
   'training.learning_rate': '--lr',
   'dpo.beta': '--beta',
   'dpo.loss_type': '--loss',
+  lora: '--lora',
+  'lora.r': '--lora',
+  'lora.alpha': '--lora-alpha',
   seed: '--seed',
   device: '--gpus',
 };
@@ -94,6 +100,8 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
       loss: { type: 'string' },
       'max-length': { type: 'string' },
       'gradient-checkpointing': { type: 'boolean' },
+      lora: { type: 'string' },
+      'lora-alpha': { type: 'string' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean' },
@@ -125,6 +133,9 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
   if (values.loss !== undefined && !(DPO_LOSS_TYPES as readonly string[]).includes(values.loss)) {
     throw new TribunalError('CONFIG_INVALID', `--loss must be one of ${DPO_LOSS_TYPES.join(', ')}, got "${values.loss}"`);
   }
+  if (values['lora-alpha'] !== undefined && values.lora === undefined) {
+    throw new TribunalError('CONFIG_INVALID', "--lora-alpha needs --lora R (the adapters' rank)");
+  }
   if (evalPairs !== undefined && values['eval-fraction'] !== undefined) {
     throw new TribunalError('CONFIG_INVALID', 'give --eval FILE or --eval-fraction F, not both');
   }
@@ -150,6 +161,8 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
     seed: integerFlag(values.seed, '--seed', { min: 0 }),
     maxLength: integerFlag(values['max-length'], '--max-length', { min: 8 }),
     gradientCheckpointing: values['gradient-checkpointing'],
+    loraRank: integerFlag(values.lora, '--lora', { min: 1, max: 4096 }),
+    loraAlpha: numberFlag(values['lora-alpha'], '--lora-alpha', { min: 0, exclusive: true }),
     pairCount: await countPairLines(pairs),
   });
   await refuseChangedRun(runDir, { ...config, run_dir: runDir });
