@@ -110,10 +110,19 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX verdict_overrides_by_run ON verdict_overrides (run_id, id);
   `,
+  `
+  -- Version 2, no table changes: a row of events may hold a run of one debate's turn-delta events (payload a JSON
+  -- array of the events; seq, at and id those of the last one, whose predecessors own the ids just below it, which
+  -- the writer reserves). Older Tribunals would misread such rows, so the version keeps them out.
+  SELECT 1;
+  `,
 ];
 
 /** The schema version this code writes: the number of migrations. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The oldest schema version this code reads without migrating it (read-only openers): version 1 stores hold no packed rows. */
+export const MIN_READABLE_SCHEMA_VERSION = 1;
 
 /** Tables a Tribunal store may hold before its first migration (LangGraph creates its own on first use). */
 const FOREIGN_TABLES_ALLOWED = new Set(['checkpoints', 'writes']);

@@ -6,7 +6,7 @@ import Database, { type Statement } from 'better-sqlite3';
 import { type DatasetItem, type DebateEvent, type LabelRow, TribunalError, ZERO_USAGE } from '../contracts/index.js';
 import { pollEvents } from './follow-events.js';
 import { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
-import { checkSchema, migrate, SCHEMA_VERSION } from './sqlite-schema.js';
+import { checkSchema, MIN_READABLE_SCHEMA_VERSION, migrate, SCHEMA_VERSION } from './sqlite-schema.js';
 import {
   type AppendEventsResult,
   type CachedTurn,
@@ -160,10 +160,10 @@ export class SqliteStore implements Store {
       });
       if (readonly) {
         const version = checkSchema({ db, file });
-        if (version < SCHEMA_VERSION) {
+        if (version < MIN_READABLE_SCHEMA_VERSION) {
           throw new TribunalError(
             'STORE_FAILED',
-            `store ${file}: schema version ${version} is older than this Tribunal's (${SCHEMA_VERSION}) and a read-only store cannot be migrated: open it once read-write (e.g. resume the run) first`,
+            `store ${file}: schema version ${version} is older than this Tribunal reads (${MIN_READABLE_SCHEMA_VERSION}..${SCHEMA_VERSION}) and a read-only store cannot be migrated: open it once read-write (e.g. resume the run) first`,
             { location: { file } },
           );
         }
@@ -520,7 +520,7 @@ export class SqliteStore implements Store {
           'SELECT id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?',
         ).all(afterId, limit);
       }
-      return rows.map((row) => ({ id: row.id, event: JSON.parse(row.payload) as DebateEvent }));
+      return unpackRows({ rows, limit, afterId, afterSeq: options.debateId === undefined ? undefined : options.afterSeq });
     });
   }
 
@@ -681,23 +681,57 @@ export class SqliteStore implements Store {
   // Internals
   // -------------------------------------------------------------------------------------------------------------------
 
-  /** Inserts events in order (ignoring stored ones) and updates their debates; call inside a transaction. */
+  /**
+   * Inserts events (ignoring stored ones) and updates their debates; call inside a transaction. Each debate's events
+   * get increasing ids in seq order; a run of one debate's turn-delta events (past its last stored seq) becomes one
+   * row, `packTurnDeltas`. Events of different debates keep their batch order except that such a run is written when
+   * its debate's next other event arrives, or at the end of the batch.
+   */
   private insertEvents(events: readonly DebateEvent[]): AppendEventsResult {
     const insert = this.statement(
       'INSERT OR IGNORE INTO events (run_id, debate_id, seq, type, at, payload) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    const changes = new Map<string, DebateChange>();
+    const insertPacked = this.statement(
+      'INSERT INTO events (id, run_id, debate_id, seq, type, at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    const lastSeqOf = this.statement<{ last_seq: number }>('SELECT last_seq FROM debates WHERE run_id = ? AND debate_id = ?');
+    const changes = new Map<string, DebateChange & { maxSeq: number; deltas: DebateEvent[] }>();
     let inserted = 0;
-    let lastInsertedId: number | undefined;
-    for (const event of events) {
-      const info = insert.run(event.runId, event.debateId, event.seq, event.type, event.at, JSON.stringify(event));
-      if (info.changes === 0) continue;
+    /** The highest event id so far in this transaction (undefined until needed). */
+    let lastId: number | undefined;
+
+    const count = (change: DebateChange, event: DebateEvent, id: number) => {
+      if (change.events === 0) change.firstId = id;
+      change.events += 1;
+      change.lastId = id;
+      change.lastSeq = Math.max(change.lastSeq, event.seq);
       inserted += 1;
-      const id = Number(info.lastInsertRowid);
-      lastInsertedId = id;
-      const key = JSON.stringify([event.runId, event.debateId]);
+    };
+    const writeDeltas = (change: DebateChange & { deltas: DebateEvent[] }) => {
+      const run = change.deltas;
+      if (run.length === 0) return;
+      change.deltas = [];
+      const last = run[run.length - 1] as DebateEvent;
+      if (run.length === 1) {
+        const info = insert.run(last.runId, last.debateId, last.seq, last.type, last.at, JSON.stringify(last));
+        if (info.changes === 0) return;
+        lastId = Number(info.lastInsertRowid);
+        count(change, last, lastId);
+        return;
+      }
+      // The row takes the id of its last event; the ids just below it, reserved here, are its other events'.
+      lastId ??= this.highestEventId();
+      const firstId = lastId + 1;
+      lastId += run.length;
+      insertPacked.run(lastId, last.runId, last.debateId, last.seq, last.type, last.at, JSON.stringify(run));
+      for (const [index, event] of run.entries()) count(change, event, firstId + index);
+    };
+
+    for (const event of events) {
+      const key = `${event.runId}\u0000${event.debateId}`;
       let change = changes.get(key);
       if (change === undefined) {
+        const stored = lastSeqOf.get(event.runId, event.debateId)?.last_seq ?? -1;
         change = {
           runId: event.runId,
           debateId: event.debateId,
@@ -706,14 +740,27 @@ export class SqliteStore implements Store {
           startedAt: null,
           lastSeq: event.seq,
           events: 0,
-          firstId: id,
-          lastId: id,
+          firstId: 0,
+          lastId: 0,
+          maxSeq: stored,
+          deltas: [],
         };
         changes.set(key, change);
       }
-      change.events += 1;
-      change.lastId = id;
-      change.lastSeq = Math.max(change.lastSeq, event.seq);
+      if (event.type === 'turn-delta' && event.seq > change.maxSeq) {
+        change.deltas.push(event);
+        change.maxSeq = event.seq;
+        if (change.deltas.length >= MAX_PACKED_EVENTS) writeDeltas(change);
+        continue;
+      }
+      writeDeltas(change);
+      // At or below the debate's last stored seq: a replay, unless it is a gap (INSERT OR IGNORE checks single rows).
+      if (event.seq <= change.maxSeq && this.packedRowHolds(event)) continue;
+      const info = insert.run(event.runId, event.debateId, event.seq, event.type, event.at, JSON.stringify(event));
+      if (info.changes === 0) continue;
+      lastId = Number(info.lastInsertRowid);
+      count(change, event, lastId);
+      change.maxSeq = Math.max(change.maxSeq, event.seq);
       if (event.type === 'debate-start') {
         change.status = 'running';
         change.startedAt ??= event.at;
@@ -724,6 +771,8 @@ export class SqliteStore implements Store {
         change.status = 'failed';
       }
     }
+    for (const change of changes.values()) writeDeltas(change);
+
     const upsert = this.statement(
       `INSERT INTO debates (run_id, debate_id, item_id, status, last_seq, events, first_event_id, last_event_id, started_at, updated_at)
        VALUES (@runId, @debateId, @itemId, coalesce(@status, 'running'), @lastSeq, @events, @firstId, @lastId, @startedAt, @updatedAt)
@@ -737,10 +786,31 @@ export class SqliteStore implements Store {
          updated_at = excluded.updated_at`,
     );
     const updatedAt = timestamp();
-    for (const change of changes.values()) upsert.run({ ...change, updatedAt });
+    for (const change of changes.values()) {
+      if (change.events === 0) continue;
+      const { maxSeq: _maxSeq, deltas: _deltas, ...row } = change;
+      upsert.run({ ...row, updatedAt });
+    }
     // The last row inserted in this (single-writer) transaction holds the highest id; otherwise ask.
-    const lastId = lastInsertedId ?? this.statement<{ id: number | null }>('SELECT max(id) AS id FROM events').get()?.id ?? 0;
-    return { inserted, ignored: events.length - inserted, lastId };
+    const highest = lastId ?? this.statement<{ id: number | null }>('SELECT max(id) AS id FROM events').get()?.id ?? 0;
+    return { inserted, ignored: events.length - inserted, lastId: highest };
+  }
+
+  /** The highest id the event log has handed out (AUTOINCREMENT's high-water mark, never reused). */
+  private highestEventId(): number {
+    const row = this.statement<{ id: number | null }>(
+      "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), coalesce((SELECT max(id) FROM events), 0)) AS id",
+    ).get();
+    return row?.id ?? 0;
+  }
+
+  /** Whether a packed row of the event's debate already holds an event with its seq. */
+  private packedRowHolds(event: DebateEvent): boolean {
+    const row = this.statement<{ payload: string }>(
+      'SELECT payload FROM events WHERE run_id = ? AND debate_id = ? AND seq > ? ORDER BY seq LIMIT 1',
+    ).get(event.runId, event.debateId, event.seq);
+    if (row === undefined || !isPacked(row.payload)) return false;
+    return (JSON.parse(row.payload) as DebateEvent[]).some((packed) => packed.seq === event.seq);
   }
 
   private runRecord(row: RunRow): RunRecord {
@@ -855,6 +925,44 @@ export class SqliteStore implements Store {
       });
     }
   }
+}
+
+/** Most events one row of the event log holds: a run of one debate's turn-delta events (`insertEvents`). */
+export const MAX_PACKED_EVENTS = 256;
+
+/** Whether an events row's payload is a packed run of events (a JSON array) rather than one event. */
+function isPacked(payload: string): boolean {
+  return payload.charCodeAt(0) === 0x5b; // '['
+}
+
+/**
+ * Turns event rows into stored events: a packed row gives each of its events the id reserved for it (the row's id is
+ * its last event's, the others count down from it), so ids stay unique and increasing and a cursor may stop inside a
+ * row. Keeps the events after `afterId` (and, for one debate, after `afterSeq`), at most `limit`.
+ */
+function unpackRows(options: {
+  rows: ReadonlyArray<{ id: number; payload: string }>;
+  limit: number;
+  afterId: number;
+  afterSeq: number | undefined;
+}): StoredEvent[] {
+  const { limit, afterId, afterSeq } = options;
+  const out: StoredEvent[] = [];
+  for (const row of options.rows) {
+    if (out.length >= limit) break;
+    if (!isPacked(row.payload)) {
+      out.push({ id: row.id, event: JSON.parse(row.payload) as DebateEvent });
+      continue;
+    }
+    const events = JSON.parse(row.payload) as DebateEvent[];
+    const firstId = row.id - events.length + 1;
+    for (let index = 0; index < events.length && out.length < limit; index++) {
+      const event = events[index] as DebateEvent;
+      const id = firstId + index;
+      if (id > afterId && (afterSeq === undefined || event.seq > afterSeq)) out.push({ id, event });
+    }
+  }
+  return out;
 }
 
 function debateRecord(row: DebateRow): DebateRecord {

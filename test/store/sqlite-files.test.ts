@@ -85,6 +85,43 @@ describe('SQLite store files', () => {
     expect(await second.getTurn({ key: 'k' })).toMatchObject({ model: 'm' });
   });
 
+  it('stores a run of turn-delta events of one debate as one row, with ids reserved for each event', async () => {
+    const store = open();
+    const { run } = await store.createOrResumeRun({ config: runConfig() });
+    const events = debateEvents({ runId: run.id, debateId: 'd1', deltas: 16 });
+    const appended = await store.appendEvents({ events });
+    expect(appended).toMatchObject({ inserted: 18, ignored: 0 });
+    const raw = new Database(join(dir, STORE_FILE_NAME), { readonly: true });
+    try {
+      const rows = raw.prepare('SELECT id, seq, type FROM events ORDER BY id').all();
+      // debate-start (id 1), the 16 deltas (ids 2..17, one row under the last one's id and seq), debate-end (id 18).
+      expect(rows).toEqual([
+        { id: 1, seq: 0, type: 'debate-start' },
+        { id: 17, seq: 16, type: 'turn-delta' },
+        { id: 18, seq: 17, type: 'debate-end' },
+      ]);
+    } finally {
+      raw.close();
+    }
+    const stored = await store.eventsAfter({ runId: run.id, limit: 100 });
+    expect(stored.map((entry) => entry.id)).toEqual(Array.from({ length: 18 }, (_, index) => index + 1));
+    expect(appended.lastId).toBe(18);
+    // The next append continues after the reserved ids.
+    const more = debateEvents({ runId: run.id, debateId: 'd2', deltas: 1 });
+    expect((await store.appendEvents({ events: more })).lastId).toBe(21);
+  });
+
+  it('reads a version-1 store read-only (it holds no packed rows), without migrating it', async () => {
+    const store = open();
+    const { run } = await store.createOrResumeRun({ config: runConfig() });
+    await store.close();
+    const raw = new Database(join(dir, STORE_FILE_NAME));
+    raw.pragma('user_version = 1');
+    raw.close();
+    const reader = open({ readonly: true });
+    expect((await reader.getRun({ runId: run.id }))?.id).toBe(run.id);
+  });
+
   it('opens read-only next to a writer, reads, and refuses writes', async () => {
     const writer = open();
     const { run } = await writer.createOrResumeRun({ config: runConfig() });

@@ -316,9 +316,16 @@ export function describeStoreContract(factory: StoreFactory): void {
         await store.appendEvents({ events: interleaved });
         await store.appendEvents({ events: elsewhere });
 
+        // Each debate's events come back in seq order with increasing ids; a run of one debate's turn-delta events may
+        // be stored as one row, written when its debate's next other event arrives, so debates may interleave otherwise.
         const page1 = await store.eventsAfter({ runId, limit: 5 });
         const page2 = await store.eventsAfter({ runId, afterId: page1.at(-1)?.id ?? 0, limit: 100 });
-        expect([...page1, ...page2].map((entry) => entry.event)).toEqual(interleaved);
+        const all = [...page1, ...page2];
+        expect(page1).toHaveLength(5);
+        const ids = all.map((entry) => entry.id);
+        expect(ids).toEqual([...new Set(ids)].sort((left, right) => left - right));
+        expect(all.filter((entry) => entry.event.debateId === 'd1').map((entry) => entry.event)).toEqual(d1);
+        expect(all.filter((entry) => entry.event.debateId === 'd2').map((entry) => entry.event)).toEqual(d2);
 
         const tail = await store.eventsAfter({ runId, debateId: 'd2', afterSeq: 3, limit: 100 });
         expect(tail.map((entry) => entry.event.seq)).toEqual([4, 5]);
@@ -328,6 +335,41 @@ export function describeStoreContract(factory: StoreFactory): void {
         expect(await store.eventsAfter({ limit: 100 })).toHaveLength(interleaved.length + elsewhere.length);
         expect(await store.latestEventId({ runId: 'nope' })).toBe(0);
         await expect(store.eventsAfter({ debateId: 'd1', limit: 1 })).rejects.toBeInstanceOf(TribunalError);
+      });
+
+      it('resumes exactly from any id or seq cursor, and ignores replays, inside a run of turn-delta events', async () => {
+        const runId = await newRun();
+        const events = debateEvents({ runId, debateId: 'd1', itemId: 'item-1', deltas: 10 });
+        await store.appendEvents({ events: events.slice(0, 8) }); // start + 7 deltas (one stored run of them)
+        await store.appendEvents({ events: events.slice(3, 10) }); // 5 replayed, 2 new deltas
+        await store.appendEvents({ events: events.slice(10) });
+        const all = await store.eventsAfter({ runId, limit: 100 });
+        expect(all.map((entry) => entry.event)).toEqual(events);
+        const ids = all.map((entry) => entry.id);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids).toEqual([...ids].sort((left, right) => left - right));
+        expect(await store.latestEventId({ runId })).toBe(ids.at(-1));
+        expect(await store.getDebate({ runId, debateId: 'd1' })).toMatchObject({ lastSeq: 11, events: 12, status: 'done' });
+
+        // Page by id, 3 events at a time, and by seq, 4 at a time: every cursor lands somewhere, nothing twice.
+        const byId: DebateEvent[] = [];
+        for (let afterId = 0; ; ) {
+          const page = await store.eventsAfter({ runId, afterId, limit: 3 });
+          if (page.length === 0) break;
+          expect(page.length).toBeLessThanOrEqual(3);
+          byId.push(...page.map((entry) => entry.event));
+          afterId = page.at(-1)?.id ?? afterId;
+        }
+        expect(byId).toEqual(events);
+        for (let afterSeq = -1; afterSeq < events.length; afterSeq++) {
+          const page = await store.eventsAfter({ runId, debateId: 'd1', afterSeq, limit: 4 });
+          expect(page.map((entry) => entry.event)).toEqual(events.slice(afterSeq + 1, afterSeq + 5));
+        }
+        // Followed from inside the run: the ids of the events are cursors too.
+        const middle = all[4]?.id ?? 0;
+        expect((await store.eventsAfter({ runId, afterId: middle, limit: 100 })).map((entry) => entry.event)).toEqual(
+          events.slice(5),
+        );
       });
 
       it('keeps one record per debate: item, status, last seq and counts', async () => {
