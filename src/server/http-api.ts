@@ -6,6 +6,7 @@ import type { DebateHub } from './debate-hub.js';
 import type { LiveDebates } from './live-debates.js';
 import type { PanelDirectory } from './panel-directory.js';
 import type { RunCatalog } from './run-catalog.js';
+import { listTrainingRuns } from './training-runs.js';
 
 /** What the JSON API reads. */
 export interface HttpApiContext {
@@ -14,6 +15,8 @@ export interface HttpApiContext {
   live: LiveDebates;
   panels: PanelDirectory;
   defaults: { panel: string; model: string };
+  /** The server's working directory: training runs are listed under its `runs/`. */
+  cwd: string;
 }
 
 /** An API failure with a protocol code; the status comes from `httpStatusFor`. */
@@ -52,7 +55,7 @@ export function sendApiError(response: ServerResponse, code: ProtocolErrorCode, 
 /**
  * The read-only JSON API under `/v1` (bearer token required) that the viewer lists with:
  * `GET /v1/runs[?dir=DIR]` (runs; `dir` opens a labeling run's directory), `GET /v1/debates?run=RUN[&limit=N]`,
- * `GET /v1/overrides?run=RUN[&debateId=ID]`, `GET /v1/panels`.
+ * `GET /v1/overrides?run=RUN[&debateId=ID]`, `GET /v1/panels`, `GET /v1/training-runs` (training runs under `runs/`).
  */
 export async function handleApi(options: {
   context: HttpApiContext;
@@ -121,6 +124,9 @@ export async function handleApi(options: {
           model: context.defaults.model,
           panels: await context.panels.names(),
         });
+        return;
+      case '/v1/training-runs':
+        sendJson(response, 200, { runs: await listTrainingRuns({ cwd: context.cwd }) });
         return;
       default:
         throw new ApiError('NOT_FOUND', `no API endpoint ${url.pathname}`);

@@ -301,6 +301,7 @@ All under \`/v1\`, \`GET\` only, with the same bearer token; errors are \`{ "err
 | \`/v1/debates?run=RUN[&limit=N]\` | \`{ runId, live, debates }\`: each debate's status, last seq and event count |
 | \`/v1/overrides?run=RUN[&debateId=ID]\` | \`{ runId, overrides }\`, oldest first |
 | \`/v1/panels\` | \`{ default, model, panels }\` |
+| \`/v1/training-runs\` | \`{ runs }\`: the training runs under \`runs/\` of the server's working directory (where \`tribunal train\` writes without \`--out\`) and their \`evals/\`, newest first: each \`runDir\` (for \`train.subscribe\`), \`updatedAt\`, \`events\` (whether events.jsonl exists yet). Only names and times are read |
 
 ## Verdict overrides
 

@@ -1,4 +1,4 @@
-import { lstat, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { TrainerEvent } from '../contracts/index.js';
 import { followTrainerEvents, RUN_FILES } from '../trainer/index.js';
@@ -54,6 +54,70 @@ export async function resolveTrainingRunDir(options: {
 /** Why a directory cannot be followed: the message names the path and what to do. */
 function refused(message: string): { success: false; error: string } {
   return { success: false, error: message };
+}
+
+/** Where `tribunal train` writes a run without `--out` (`runs/<task>-<pairs>`), under the server's working directory. */
+export const TRAINING_RUNS_DIR = 'runs';
+
+/** A training run directory the viewer can offer. */
+export interface TrainingRunSummary {
+  /** The directory relative to the server's working directory: what `train.subscribe` takes. */
+  runDir: string;
+  /** Latest modification of its events.jsonl or config.json. */
+  updatedAt: string;
+  /** Whether the worker has written events.jsonl yet. */
+  events: boolean;
+}
+
+/**
+ * Lists the training runs under `cwd/runs` (the default parent of `tribunal train --out`), and the evaluations in
+ * their `evals/` folders, newest first: directories holding `events.jsonl` or `config.json` as regular files. Only
+ * names and modification times are read; links are not followed. A missing `runs/` lists nothing.
+ * @example
+ * const runs = await listTrainingRuns({ cwd: process.cwd() }); // [{ runDir: 'runs/dpo-pairs', updatedAt, events: true }]
+ */
+export async function listTrainingRuns(options: { cwd: string; limit?: number }): Promise<TrainingRunSummary[]> {
+  const runs: TrainingRunSummary[] = [];
+  for (const name of await subdirectories(path.join(options.cwd, TRAINING_RUNS_DIR))) {
+    const runDir = path.join(TRAINING_RUNS_DIR, name);
+    const run = await trainingRunSummary(options.cwd, runDir);
+    if (run === undefined) continue;
+    runs.push(run);
+    for (const evaluation of await subdirectories(path.join(options.cwd, runDir, 'evals'))) {
+      const evalRun = await trainingRunSummary(options.cwd, path.join(runDir, 'evals', evaluation));
+      if (evalRun !== undefined) runs.push(evalRun);
+    }
+  }
+  runs.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt) || a.runDir.localeCompare(b.runDir));
+  return runs.slice(0, options.limit ?? 200);
+}
+
+/** Names of the directories (not links) directly in `dir`; none when it cannot be read. */
+async function subdirectories(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries
+      .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+      .map((entry) => entry.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+async function trainingRunSummary(cwd: string, runDir: string): Promise<TrainingRunSummary | undefined> {
+  const files = await Promise.all(
+    [RUN_FILES.events, RUN_FILES.config].map((name) =>
+      lstat(path.join(cwd, runDir, name)).then(
+        (stats) => (stats.isFile() ? stats : undefined),
+        () => undefined,
+      ),
+    ),
+  );
+  const [events, config] = files;
+  if (events === undefined && config === undefined) return undefined;
+  const updated = Math.max(events?.mtimeMs ?? 0, config?.mtimeMs ?? 0);
+  return { runDir: runDir.split(path.sep).join('/'), updatedAt: new Date(updated).toISOString(), events: events !== undefined };
 }
 
 /** What a followed training run reports to: one client connection's subscription. */

@@ -174,7 +174,7 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
         return;
       }
       void handleApi({
-        context: { catalog, hub, live, panels, defaults: { panel: panels.defaultName, model: defaultModel.id } },
+        context: { catalog, hub, live, panels, defaults: { panel: panels.defaultName, model: defaultModel.id }, cwd },
         request,
         response,
         url,

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -240,5 +240,59 @@ describe('tribunal serve: training subscriptions and limits', () => {
     await client.waitFor(() => trainEvents(client, third.sub).length === 1);
     expect(trainEvents(client, third.sub).map((frame): TrainerEvent => frame.event)).toEqual([start]);
     client.close();
+  });
+});
+
+describe('tribunal serve: GET /v1/training-runs', () => {
+  let cwd: string;
+  beforeAll(() => {
+    cwd = mkdtempSync(path.join(tmpdir(), 'tribunal-train-list-'));
+  });
+  afterAll(() => {
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  /** Writes `file` under cwd with a fixed modification time (seconds), so the order does not depend on the clock. */
+  function touch(file: string, mtime: number, text = line(start)): void {
+    const full = path.join(cwd, file);
+    mkdirSync(path.dirname(full), { recursive: true });
+    writeFileSync(full, text);
+    utimesSync(full, mtime, mtime);
+  }
+
+  it('lists the training runs under runs/ and their evals/, newest first, with the bearer token only', async () => {
+    touch('runs/dpo-old/events.jsonl', 1_700_000_000);
+    touch('runs/dpo-old/config.json', 1_700_000_100, '{}\n');
+    touch('runs/dpo-old/evals/held-out-4/events.jsonl', 1_700_000_300);
+    touch('runs/rm-new/config.json', 1_700_000_200, '{}\n'); // started: no event yet
+    touch('runs/labels/tribunal.sqlite', 1_700_000_400, ''); // a labeling run, not a training run
+    touch('runs/notes.txt', 1_700_000_500, 'not a run\n');
+    mkdirSync(path.join(cwd, 'runs', 'empty'));
+    symlinkSync(path.join(cwd, 'runs', 'dpo-old'), path.join(cwd, 'runs', 'linked')); // links are not followed
+    const server = await startTestServer({ cwd });
+    try {
+      expect((await fetch(`${server.url}/v1/training-runs`)).status).toBe(401);
+      const response = await fetch(`${server.url}/v1/training-runs`, { headers: { Authorization: `Bearer ${server.token}` } });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({
+        runs: [
+          { runDir: 'runs/dpo-old/evals/held-out-4', updatedAt: new Date(1_700_000_300_000).toISOString(), events: true },
+          { runDir: 'runs/rm-new', updatedAt: new Date(1_700_000_200_000).toISOString(), events: false },
+          { runDir: 'runs/dpo-old', updatedAt: new Date(1_700_000_100_000).toISOString(), events: true },
+        ],
+      });
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it('lists nothing when the working directory has no runs/', async () => {
+    const server = await startTestServer({ cwd: path.join(cwd, 'runs', 'empty') });
+    try {
+      const response = await fetch(`${server.url}/v1/training-runs`, { headers: { Authorization: `Bearer ${server.token}` } });
+      expect(await response.json()).toEqual({ runs: [] });
+    } finally {
+      await server.cleanup();
+    }
   });
 });
