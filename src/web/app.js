@@ -1,9 +1,11 @@
 // The viewer: lists runs and their debates, starts debates, shows one debate live (or replays a finished one), and
-// records verdict overrides. Talks to `tribunal serve` over /v1/stream (WebSocket) and the /v1 JSON API.
+// records verdict overrides; its Training view follows a training run's events. Talks to `tribunal serve` over
+// /v1/stream (WebSocket) and the /v1 JSON API.
 
 import { api, TribunalClient } from './client.js';
 import { DebateView } from './debate-view.js';
 import { clear, h } from './dom.js';
+import { TrainingView } from './training-view.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -17,9 +19,19 @@ const state = {
   /** The debate shown: { run, debateId, live, key }. */
   current: undefined,
   pollTimer: undefined,
+  /** 'debates' or 'training'. */
+  view: 'debates',
+  /** The training run shown: { runDir, key } (key: the client's subscription while the Training view is open). */
+  training: undefined,
+  /** Training run directories the server listed last. */
+  listedTrainingRuns: [],
 };
 
 const view = new DebateView();
+const trainingView = new TrainingView();
+
+/** Training run directories watched before, newest first (offered in the run directory field). */
+const RECENT_TRAINING_RUNS = 'tribunal.trainingRuns';
 
 function readToken() {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
@@ -222,6 +234,178 @@ function onHello(hello) {
   $('model').textContent = `model: ${hello.defaults.model}`;
 }
 
+async function showView(name) {
+  if (state.view === name) return;
+  state.view = name;
+  sessionStorage.setItem('tribunal.view', name);
+  for (const [tabId, panelId, viewName] of [
+    ['tab-debates', 'debates-view', 'debates'],
+    ['tab-training', 'training-view', 'training'],
+  ]) {
+    const selected = viewName === name;
+    $(tabId).setAttribute('aria-selected', String(selected));
+    $(tabId).tabIndex = selected ? 0 : -1;
+    $(panelId).hidden = !selected;
+  }
+  // Follow a training run only while its view is open; coming back resumes after the last line shown.
+  if (name === 'training') loadTrainingRuns().catch(() => {});
+  if (name === 'training' && state.training && state.training.key === undefined) await followTraining({ resume: true });
+  if (name !== 'training') await unfollowTraining();
+}
+
+/** Subscribes to `state.training.runDir`: from its first event, or (`resume`) after the last line the view has. */
+async function followTraining({ resume }) {
+  const training = state.training;
+  // Leaving and coming back while a subscription is on its way starts another: only the latest one is kept.
+  const attempt = {};
+  training.attempt = attempt;
+  const errorEl = $('train-form-error');
+  errorEl.hidden = true;
+  if (!resume) trainingView.show(training.runDir);
+  $('train-unwatch').disabled = false;
+  try {
+    const key = await state.client.watchTraining(
+      training.runDir,
+      {
+        onTrainEvent: (event, line) => {
+          if (state.training === training) trainingView.apply(event, line);
+        },
+        onAck: (ack) => {
+          if (state.training === training) trainingView.acknowledged(ack);
+        },
+        onError: (frame) => {
+          if (state.training === training) trainingView.subscriptionError(frame);
+        },
+      },
+      { afterLine: resume ? trainingView.model.lastLine : 0 },
+    );
+    if (state.training !== training || state.view !== 'training' || training.attempt !== attempt) await state.client.unwatch(key);
+    else training.key = key;
+    rememberTrainingRun(training.runDir);
+  } catch (error) {
+    if (state.training !== training || training.attempt !== attempt) return;
+    errorEl.hidden = false;
+    errorEl.textContent = `Cannot watch ${training.runDir}${error.code ? ` [${error.code}]` : ''}: ${error.message}`;
+    if (!resume) {
+      $('training').hidden = true;
+      $('train-empty').hidden = false;
+    }
+    state.training = undefined;
+    $('train-unwatch').disabled = true;
+  }
+}
+
+async function unfollowTraining() {
+  if (!state.training) return;
+  const key = state.training.key;
+  state.training.attempt = undefined;
+  state.training.key = undefined;
+  if (key !== undefined) await state.client.unwatch(key);
+}
+
+/** Shows and follows a training run directory from its first event (replacing the run shown). */
+async function watchTrainingRun(runDir) {
+  $('train-dir').value = runDir;
+  await unfollowTraining();
+  state.training = { runDir, key: undefined };
+  sessionStorage.setItem('tribunal.trainingRun', runDir);
+  markSelectedTrainingRun();
+  await followTraining({ resume: false });
+}
+
+/** Lists the training runs the server finds under its runs/ folder (GET /v1/training-runs). */
+async function loadTrainingRuns() {
+  const body = await api(state.token, '/v1/training-runs');
+  const list = $('train-runs');
+  clear(list);
+  if (body.runs.length === 0) list.append(h('li', { class: 'muted small empty' }, 'No training run under runs/ yet.'));
+  for (const run of body.runs) {
+    list.append(
+      h(
+        'li',
+        { data: { runDir: run.runDir } },
+        h(
+          'button',
+          { class: 'pick', attrs: { type: 'button' }, on: { click: () => watchTrainingRun(run.runDir) }, title: run.runDir },
+          h('span', { class: `dot ${run.events ? 'done' : ''}` }),
+          h('span', { class: 'path' }, run.runDir),
+          h(
+            'span',
+            { class: 'muted small' },
+            ` ${run.events ? '' : 'no events yet · '}${new Date(run.updatedAt).toLocaleString()}`,
+          ),
+        ),
+      ),
+    );
+  }
+  markSelectedTrainingRun();
+  showRecentTrainingRuns(body.runs.map((run) => run.runDir));
+}
+
+function markSelectedTrainingRun() {
+  for (const item of $('train-runs').children) item.classList.toggle('selected', item.dataset.runDir === state.training?.runDir);
+}
+
+function recentTrainingRuns() {
+  try {
+    const parsed = JSON.parse(localStorage.getItem(RECENT_TRAINING_RUNS) ?? '[]');
+    return Array.isArray(parsed) ? parsed.filter((entry) => typeof entry === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberTrainingRun(runDir) {
+  const recent = [runDir, ...recentTrainingRuns().filter((entry) => entry !== runDir)].slice(0, 10);
+  localStorage.setItem(RECENT_TRAINING_RUNS, JSON.stringify(recent));
+  showRecentTrainingRuns();
+}
+
+/** Offers the directories watched before, and those the server lists, in the run directory field. */
+function showRecentTrainingRuns(listed = state.listedTrainingRuns) {
+  state.listedTrainingRuns = listed;
+  const list = $('train-dirs');
+  clear(list);
+  for (const runDir of new Set([...recentTrainingRuns(), ...listed])) list.append(h('option', { attrs: { value: runDir } }));
+}
+
+function setUpTrainingView() {
+  $('tab-debates').addEventListener('click', () => showView('debates'));
+  $('tab-training').addEventListener('click', () => showView('training'));
+  // Arrow keys move between the tabs (the WAI-ARIA tabs pattern).
+  $('tab-debates').parentElement.addEventListener('keydown', (event) => {
+    if (event.key !== 'ArrowLeft' && event.key !== 'ArrowRight') return;
+    const next = state.view === 'debates' ? 'training' : 'debates';
+    showView(next);
+    $(`tab-${next}`).focus();
+  });
+  $('train-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const runDir = $('train-dir').value.trim();
+    if (runDir) watchTrainingRun(runDir);
+  });
+  $('train-unwatch').addEventListener('click', async () => {
+    await unfollowTraining();
+    state.training = undefined;
+    sessionStorage.removeItem('tribunal.trainingRun');
+    $('train-unwatch').disabled = true;
+    markSelectedTrainingRun();
+    trainingView.detached();
+  });
+  setInterval(() => {
+    if (state.view === 'training') loadTrainingRuns().catch(() => {});
+  }, 5000);
+  showRecentTrainingRuns();
+  // A reload keeps the view and the run being watched.
+  const runDir = sessionStorage.getItem('tribunal.trainingRun');
+  if (runDir) {
+    $('train-dir').value = runDir;
+    state.training = { runDir, key: undefined };
+    trainingView.show(runDir);
+  }
+  if (sessionStorage.getItem('tribunal.view') === 'training') showView('training');
+}
+
 function main() {
   state.token = readToken();
   if (!state.token) {
@@ -266,6 +450,7 @@ function main() {
       $('watch-dir').setCustomValidity('');
     }
   });
+  setUpTrainingView();
   loadRuns()
     .then((body) => selectRun(body.liveRunId))
     .catch((error) => setConnection('refused', error.message));

@@ -1,6 +1,6 @@
 // The viewer's protocol client: one WebSocket to /v1/stream (protocol v1, docs/protocol.md) that sends the bearer
 // token as a subprotocol, answers requests by id, and after a dropped connection reconnects and resubscribes with
-// afterSeq = the last seq it has, so nothing is lost or shown twice.
+// afterSeq = the last seq it has (training runs: afterLine = the last line it has), so nothing is lost or shown twice.
 
 const PROTOCOL = 'tribunal.v1';
 
@@ -14,6 +14,7 @@ export class TribunalClient {
     this.onStatus = options.onStatus;
     this.onHello = options.onHello ?? (() => {});
     this.nextId = 1;
+    this.nextTrainingKey = 1;
     /** @type {Map<string, { resolve: Function, reject: Function }>} */
     this.pending = new Map();
     /** Subscriptions by a local key; each knows how to resubscribe. */
@@ -80,6 +81,13 @@ export class TribunalClient {
       case 'subscription.live':
         this.bySub(frame.sub)?.onLive?.(frame);
         return;
+      case 'train.event': {
+        const subscription = this.bySub(frame.sub);
+        if (!subscription?.training || frame.line <= subscription.lastLine) return;
+        subscription.lastLine = frame.line;
+        subscription.onTrainEvent(frame.event, frame.line);
+        return;
+      }
       default:
         return;
     }
@@ -126,6 +134,7 @@ export class TribunalClient {
 
   async resubscribe(subscription) {
     if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return;
+    if (subscription.training) return this.resubscribeTraining(subscription);
     const afterSeq = subscription.lastSeq.get(subscription.debateId) ?? -1;
     try {
       const ack = await this.request({ type: 'run.subscribe', run: subscription.run, debateId: subscription.debateId, afterSeq });
@@ -136,12 +145,58 @@ export class TribunalClient {
     }
   }
 
-  /** Ends a subscription made by `watchDebate` or `startDebate`. */
+  /**
+   * Follows a training run's events.jsonl (`train.subscribe`): each event goes to `handlers.onTrainEvent(event, line)`
+   * once, in file order; `handlers.onAck(ack)` gets each (re)subscription's ack (its resolved `runDir`). After a
+   * reconnect it resubscribes with afterLine = the last line it has. Resolves with the local key once the first
+   * subscription is acked (or, while disconnected, at once: it subscribes on reconnect); rejects (and forgets the
+   * subscription) when the server refuses it, e.g. NOT_FOUND.
+   * @param {string} runDir
+   * @param {{ onTrainEvent: (event: object, line: number) => void, onAck?: (ack: object) => void, onError?: (frame: object) => void }} handlers
+   * @param {{ afterLine?: number }} [options] start after this line (the last one a view already has)
+   */
+  async watchTraining(runDir, handlers, options = {}) {
+    const key = `train:${this.nextTrainingKey++}`;
+    const subscription = { key, training: true, runDir, sub: undefined, lastLine: options.afterLine ?? 0, ...handlers };
+    this.subscriptions.set(key, subscription);
+    try {
+      await this.subscribeTraining(subscription);
+    } catch (error) {
+      // Refused by the server: forget it. Not connected: it subscribes when the socket opens again.
+      if (error.code !== undefined) {
+        this.subscriptions.delete(key);
+        throw error;
+      }
+    }
+    return key;
+  }
+
+  async subscribeTraining(subscription) {
+    const ack = await this.request({ type: 'train.subscribe', runDir: subscription.runDir, afterLine: subscription.lastLine });
+    if (this.subscriptions.get(subscription.key) !== subscription) {
+      await this.request({ type: 'train.unsubscribe', sub: ack.sub }).catch(() => {});
+      return;
+    }
+    subscription.sub = ack.sub;
+    subscription.onAck?.(ack);
+  }
+
+  async resubscribeTraining(subscription) {
+    try {
+      await this.subscribeTraining(subscription);
+    } catch (error) {
+      subscription.onError?.({ code: error.code ?? 'INTERNAL', message: error.message });
+    }
+  }
+
+  /** Ends a subscription made by `watchDebate`, `startDebate` or `watchTraining`. */
   async unwatch(key) {
     const subscription = this.subscriptions.get(key);
     if (!subscription) return;
     this.subscriptions.delete(key);
-    if (subscription.sub !== undefined) await this.request({ type: 'run.unsubscribe', sub: subscription.sub }).catch(() => {});
+    if (subscription.sub === undefined) return;
+    const type = subscription.training ? 'train.unsubscribe' : 'run.unsubscribe';
+    await this.request({ type, sub: subscription.sub }).catch(() => {});
   }
 
   cancel({ run, debateId }) {
