@@ -1,10 +1,10 @@
 import type { CriticInfo, DebateEvent, DebateEventOf } from '../contracts/index.js';
-import { JsonFieldStream } from './json-field-stream.js';
+import { JsonField } from '../web/json-field.js';
 import { oneLine, type Style, table } from './terminal.js';
 
 interface TurnBuffer {
   event: DebateEventOf<'turn-start'>;
-  rationale: JsonFieldStream;
+  rationale: JsonField;
   raw: string;
   text: string;
   end?: DebateEventOf<'turn-end'>;
@@ -34,7 +34,7 @@ export class TranscriptRenderer {
         this.onStart(event);
         return;
       case 'turn-start': {
-        const buffer: TurnBuffer = { event, rationale: new JsonFieldStream('rationale'), raw: '', text: '' };
+        const buffer: TurnBuffer = { event, rationale: new JsonField('rationale'), raw: '', text: '' };
         this.turns.set(event.turnId, buffer);
         this.queue.push(buffer);
         if (this.queue.length === 1) this.printHeader(buffer);

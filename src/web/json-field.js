@@ -1,7 +1,11 @@
-// Decodes one string field of a JSON object while it streams in, so the viewer can show a critic's rationale as
-// the model writes its structured answer (the browser twin of src/cli/json-field-stream.ts).
+// Decodes one string field of a JSON object while it streams in, so a critic's rationale can be shown as the model
+// writes its structured answer. The one implementation, shared by the browser viewer (served as is, no build step)
+// and the terminal transcript (src/cli/transcript-renderer.ts, typed by json-field.d.ts beside this file).
+
+const ESCAPES = { n: '\n', t: '\t', r: '', b: '', f: '' };
 
 export class JsonField {
+  /** @param {string} field the name of the string field to decode */
   constructor(field) {
     this.pattern = new RegExp(`"${field}"\\s*:\\s*"`);
     this.buffer = '';
@@ -10,10 +14,14 @@ export class JsonField {
     this.done = false;
   }
 
-  /** Feeds raw text; returns the newly decoded characters of the field. */
+  /**
+   * Feeds raw JSON text; returns the newly decoded characters of the field.
+   * @param {string} chunk
+   * @returns {string}
+   */
   push(chunk) {
-    this.buffer += chunk;
     if (this.done) return '';
+    this.buffer += chunk;
     if (this.start < 0) {
       const match = this.pattern.exec(this.buffer);
       if (!match) return '';
@@ -37,7 +45,7 @@ export class JsonField {
           this.position += 6;
           continue;
         }
-        out += { n: '\n', t: '\t', r: '', b: '', f: '' }[next] ?? next;
+        out += ESCAPES[next] ?? next;
         this.position += 2;
         continue;
       }
@@ -47,7 +55,13 @@ export class JsonField {
     return out;
   }
 
+  /** True when the field has started streaming. */
   get started() {
     return this.start >= 0;
+  }
+
+  /** True once the field's closing quote was seen. */
+  get complete() {
+    return this.done;
   }
 }
