@@ -69,7 +69,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from trainers.batching import IGNORE_INDEX, BatchSchedule, Example, collate_pairs  # noqa: E402
-from trainers.compat import HAS_SDPA, transformers_module  # noqa: E402
+from trainers.compat import (HAS_SDPA, fused_adamw_supported, tf32_disabled, tf32_matmul_state,  # noqa: E402
+                             transformers_module)
 from trainers.errors import is_out_of_memory  # noqa: E402
 from trainers.losses import dpo_loss  # noqa: E402
 from trainers.models import PreferenceModel, enable_gradient_checkpointing, frozen_copy  # noqa: E402
@@ -92,8 +93,9 @@ SMOKE_LENGTHS = {"prompt": (6, 20), "completion": (3, 16)}
 
 # dense bf16 tensor-core peaks (no sparsity), TFLOPS; the first matching substring of the device name wins
 PEAK_BF16_TFLOPS: List[Tuple[str, float]] = [
-    ("H100 PCIE", 756.0), ("H100 NVL", 835.0), ("GH200", 989.0), ("H200", 989.0), ("H100", 989.0),
-    ("H800", 989.0), ("A100", 312.0), ("A800", 312.0), ("L40S", 362.0), ("L4", 121.0), ("A10G", 70.0),
+    ("H100 PCIE", 756.0), ("H100 NVL", 835.0), ("GH200", 989.0), ("H200 NVL", 835.0), ("H200", 989.0),
+    ("H100", 989.0), ("H800", 989.0), ("A100", 312.0), ("A800", 312.0), ("L40S", 362.0), ("L40", 181.0),
+    ("L4", 121.0), ("A10G", 70.0),
 ]
 
 MFU_DEFINITION = {
@@ -157,6 +159,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--rm-budget-s", type=float, default=60.0, help="wall-clock cap of the reward-model training")
     p.add_argument("--skip-rm", action="store_true")
     args = p.parse_args(argv)
+    unknown = [v for v in args.variants.split(",") if v and v not in VARIANTS]
+    if unknown:  # before any device time is spent
+        p.error(f"unknown variants {unknown}; known: {sorted(VARIANTS)}")
     if args.out is None:
         if not os.environ.get("OUT"):
             p.error("--out is required when $OUT is not set")
@@ -425,9 +430,7 @@ def correctness_check(args: argparse.Namespace, device: torch.device, kind: str,
     (SDPA, batch padding, concatenated, chunked, precomputed reference) losses and gradients on the same
     weights and batch. The policy is its reference plus a small seeded perturbation, so the DPO margin
     is not zero. fp32 with TF32 off; on CUDA also the bf16-autocast optimised path."""
-    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    try:
+    with tf32_disabled():
         naive, info_naive = build_policy(args, device, kind, "eager")
         opt, info_opt = build_policy(args, device, kind, "sdpa")
         opt.load_state_dict(naive.state_dict())
@@ -476,8 +479,6 @@ def correctness_check(args: argparse.Namespace, device: torch.device, kind: str,
         result["pass"] = result["fp32"]["pass"]
         del naive, opt, ref_naive, ref_opt
         return result
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
 
 
 def _passes(numbers: Dict[str, Any], tol: Dict[str, float]) -> bool:
@@ -503,13 +504,17 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
 }
 
 
-def _adamw(model: torch.nn.Module, lr: float, fused: bool, device: torch.device) -> Tuple[torch.optim.Optimizer, bool]:
+def _adamw(model: torch.nn.Module, lr: float, fused: bool) -> Tuple[torch.optim.Optimizer, Any]:
+    """AdamW, fused when asked and possible; returns it and True, or False / why not fused.
+
+    The fused kernel's requirements (CUDA, floating point) are checked here because torch >= 2.4
+    checks them only at the first ``step()``, inside the timed loop (``compat.fused_adamw_supported``)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    if fused and device.type == "cuda":
-        try:
+    if fused:
+        reason = fused_adamw_supported(params)
+        if reason is None:
             return torch.optim.AdamW(params, lr=lr, fused=True), True
-        except (TypeError, RuntimeError):
-            pass
+        return torch.optim.AdamW(params, lr=lr), f"not fused: {reason}"
     return torch.optim.AdamW(params, lr=lr), False
 
 
@@ -594,7 +599,7 @@ def _time_variant(spec, args, device, kind, warm_pairs, timed_pairs, width, batc
             timed = bucketed_batches(timed_pairs, batch_pairs, args.seed + 1)
         out["build_s"] = time.perf_counter() - build_start
         policy.train()
-        optimizer, fused = _adamw(policy, args.lr, spec["fused_adamw"], device)
+        optimizer, fused = _adamw(policy, args.lr, spec["fused_adamw"])
         out["fused_adamw"] = fused
         autocast = autocast_for(bf16, device)
         times: List[float] = []
@@ -715,13 +720,15 @@ def run_reward_model(args: argparse.Namespace, device: torch.device, kind: str, 
         start_event = next((e for e in history if e["type"] == "start"), {})
         metrics = [e for e in history if e["type"] == "metric"]
         evals = [e for e in history if e["type"] == "eval"]
-        if done.get("status") == "stopped" and done.get("checkpoint"):
+        external_stop = done.get("status") == "stopped" and not fired.is_set()
+        if done.get("status") == "stopped" and done.get("checkpoint") and not external_stop:
             eval_events = EventStream(None)
             engine.run_eval(parsed, eval_events, checkpoint=done["checkpoint"])
             evals += [e for e in eval_events.history if e["type"] == "eval"]
         final = evals[-1]["metrics"] if evals else {}
         result.update({
             "exit_code": code, "status": done.get("status"), "stopped_by_budget": fired.is_set(),
+            "stopped_by_signal": external_stop,
             "budget_s": budget, "wall_s": time.perf_counter() - start,
             "steps": done.get("step"), "epochs": done.get("epoch"),
             "train_pairs": start_event.get("data", {}).get("train_pairs"),
@@ -739,6 +746,8 @@ def run_reward_model(args: argparse.Namespace, device: torch.device, kind: str, 
         })
     finally:
         timer.cancel()
+        if timer.is_alive():  # a timer that fired late: let its SIGTERM land on the no-op handler
+            timer.join()
         signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(run_dir, ignore_errors=True)
     return result
@@ -784,9 +793,63 @@ def _phase(report: Dict[str, Any], name: str, smoke: bool, fn: Callable[[], Any]
         report["phase_seconds"][name] = time.perf_counter() - t0
 
 
+class BenchTerminated(BaseException):
+    """SIGTERM (e.g. the device run's timeout): unwinds to ``main``, which still writes the report.
+    A BaseException so that ``_phase``'s ``except Exception`` does not swallow it."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:  # noqa: ARG001
+    raise BenchTerminated(signal.Signals(signum).name)
+
+
+def finish_report(report: Dict[str, Any], path: str) -> None:
+    """Comparison, summary and wall time, then write the JSON; a failure here is recorded, not raised."""
+    for key, build in (("comparison", lambda: compare(report["variants"])), ("summary", lambda: summary(report))):
+        try:
+            report[key] = build()
+        except Exception as error:  # the report must still be written
+            report["errors"].append({"phase": key, "error": f"{type(error).__name__}: {error}"[:1000]})
+    report["total_wall_s"] = elapsed()
+    write_report(path, report)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the benchmark; the JSON report is written after every phase and at the end, whatever happens
+    (an error in a phase is recorded and the rest goes on; SIGTERM or a fatal error still writes it)."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    report: Dict[str, Any] = {
+        "schema": 2, "benchmark": "trainers DPO naive vs optimised + HH-RLHF reward model (issue 5)",
+        "status": "running", "smoke": args.smoke, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "environment": {"device_name": None}, "correctness": None, "variants": {}, "comparison": {},
+        "reward_model": None, "skipped": [], "errors": [], "phase_seconds": {},
+    }
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread
+        previous = None
+    code = 0
+    try:
+        _run(args, report)
+        report["status"] = "completed"
+    except BenchTerminated as stop:
+        report["status"] = "interrupted"
+        report["errors"].append({"phase": "main", "error": f"stopped by {stop} at {elapsed():.1f} s"})
+        code = 1
+    except BaseException as error:
+        report["status"] = "failed"
+        report["errors"].append({"phase": "main", "error": f"{type(error).__name__}: {error}"[:1000],
+                                 "traceback": traceback.format_exc()[-4000:]})
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        finish_report(report, args.out)
+        print(f"[bench] wrote {args.out} ({report['status']}) after {elapsed():.1f} s", file=sys.stderr, flush=True)
+    return code
+
+
+def _run(args: argparse.Namespace, report: Dict[str, Any]) -> None:
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu")
     kind = resolve_kind(args)
     deadline = Deadline(args.deadline_s)
@@ -797,25 +860,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     warm_pairs = synthetic_pairs(args.batch_pairs * args.warmup, args, seed=args.seed + 100, start_index=0)
     timed_pairs = synthetic_pairs(args.batch_pairs * args.steps, args, seed=args.seed, start_index=len(warm_pairs))
     width = max(e.length for e in warm_pairs + timed_pairs)  # the naive pads everything to this
-    report: Dict[str, Any] = {
-        "schema": 2, "benchmark": "trainers DPO naive vs optimised + HH-RLHF reward model (issue 5)",
-        "smoke": args.smoke, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    report.update({
         "environment": env, "model_kind": kind,
         "model_shape": args.shape, "model_shape_name": "tiny (smoke)" if args.smoke else "Qwen2-0.5B",
         "settings": {"batch_pairs": args.batch_pairs, "warmup_steps": args.warmup, "timed_steps": args.steps,
                      "chunk_size": args.chunk_size, "beta": args.beta, "lr": args.lr, "seed": args.seed,
                      "lengths": args.lengths, "pairs": n_pool, "naive_pad_width": width,
                      "timed_pair_lengths_mean": sum(e.length for e in timed_pairs) / max(1, len(timed_pairs)),
-                     "master_weights": "float32", "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+                     "master_weights": "float32", "tf32_matmul": tf32_matmul_state(),
                      "deadline_s": args.deadline_s, "loss": "DPO sigmoid"},
         "mfu_definition": MFU_DEFINITION,
         "peak_tflops": peak_tflops, "peak_tflops_source": peak_source,
         "peak_tflops_note": "dense bf16 tensor-core peak (no sparsity): H100 SXM 989, H200 989, A100 312; "
                             "MFU of the fp32 naive variant is also measured against this bf16 peak",
         "anchors": ANCHORS,
-        "correctness": None, "variants": {}, "comparison": {}, "reward_model": None,
-        "skipped": [], "errors": [], "phase_seconds": {},
-    }
+    })
     peak_flops = peak_tflops * 1e12 if peak_tflops else None
 
     # a phase starts only with this much time left (s); the timed loops also stop at the deadline
@@ -825,12 +884,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if deadline.left() >= need["correctness"]:
         report["correctness"] = _phase(report, "correctness", args.smoke, lambda: correctness_check(
             args, device, kind, timed_pairs[: min(2, len(timed_pairs))], width))
+        finish_report(report, args.out)
     else:
         report["skipped"].append({"phase": "correctness", "reason": f"deadline ({deadline.left():.0f} s left)"})
-    wanted = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in wanted if v not in VARIANTS]
-    if unknown:
-        raise SystemExit(f"unknown variants {unknown}; known: {sorted(VARIANTS)}")
+    wanted = [v for v in args.variants.split(",") if v]  # validated in parse_args
     # the reward model runs after the two variants the comparison needs, before the extras
     order = [v for v in wanted if v in ("naive", "optimised")] + ["__rm__"] + [v for v in wanted if v not in ("naive", "optimised")]
     for name in order:
@@ -840,8 +897,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                 continue
             report["reward_model"] = _phase(report, "reward_model", args.smoke,
                                             lambda: run_reward_model(args, device, kind, deadline))
-            if report["reward_model"] and "skipped" in report["reward_model"]:
-                report["skipped"].append({"phase": "reward_model", "reason": report["reward_model"]["skipped"]})
+            finish_report(report, args.out)
+            rm = report["reward_model"] or {}
+            if "skipped" in rm:
+                report["skipped"].append({"phase": "reward_model", "reason": rm["skipped"]})
+            if rm.get("stopped_by_signal"):  # SIGTERM from outside reached the worker's handler, not ours
+                raise BenchTerminated("SIGTERM (during the reward model)")
             continue
         if deadline.left() < need[name]:
             report["skipped"].append({"phase": name, "reason": f"deadline ({deadline.left():.0f} s left)"})
@@ -850,14 +911,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             name, args, device, kind, warm_pairs, timed_pairs, width, peak_flops, deadline))
         if result is not None:
             report["variants"][name] = result
-            print(f"[bench] {name}: median step {result.get('step_time_s', {}).get('median')} s, "
+            print(f"[bench] {name}: median step {(result.get('step_time_s') or {}).get('median')} s, "
                   f"{result.get('non_pad_tokens_per_s')} tokens/s, mfu {result.get('mfu')}", file=sys.stderr, flush=True)
-    report["comparison"] = compare(report["variants"])
-    report["summary"] = summary(report)
-    report["total_wall_s"] = elapsed()
-    write_report(args.out, report)
-    print(f"[bench] wrote {args.out} after {elapsed():.1f} s", file=sys.stderr, flush=True)
-    return 0
+        finish_report(report, args.out)
 
 
 def compare(variants: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
@@ -866,7 +922,7 @@ def compare(variants: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     for fast in ("optimised", "optimised_grad_ckpt"):
         for slow in ("naive", "naive_bf16"):
             a, b = variants.get(fast), variants.get(slow)
-            if not a or not b or not a.get("timed_steps") or not b.get("timed_steps"):
+            if not a or not b or not a.get("non_pad_tokens_per_s") or not b.get("non_pad_tokens_per_s"):
                 continue
             same_batches = a["batch_pairs"] == b["batch_pairs"] and a["timed_steps"] == b["timed_steps"]
             entry = {"tokens_per_s_speedup": a["non_pad_tokens_per_s"] / b["non_pad_tokens_per_s"],
@@ -881,7 +937,8 @@ def compare(variants: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
 def summary(report: Dict[str, Any]) -> Dict[str, Any]:
     """The headline numbers, for a quick read of the JSON."""
     variants = report["variants"]
-    out: Dict[str, Any] = {"device_name": report["environment"]["device_name"], "peak_tflops": report["peak_tflops"],
+    out: Dict[str, Any] = {"status": report.get("status"), "device_name": report["environment"].get("device_name"),
+                           "peak_tflops": report.get("peak_tflops"),
                            "goal_mfu": ANCHORS["goal_mfu"],
                            "correctness_pass": (report["correctness"] or {}).get("pass"),
                            "skipped": [s["phase"] for s in report["skipped"]],

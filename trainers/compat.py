@@ -3,12 +3,19 @@
 torch 1.13 lacks ``F.scaled_dot_product_attention``, ``torch.compile`` and FSDP2; transformers,
 peft and safetensors may be missing altogether. Import failures of any kind (some old torch
 builds raise ValueError while importing FSDP) mean "not available".
+
+TF32: torch >= 2.9 adds ``torch.backends.cuda.matmul.fp32_precision`` beside the legacy
+``allow_tf32`` flag, and *reading* ``allow_tf32`` raises a RuntimeError once the two disagree
+(``Context::allowTF32CuBLAS`` in aten/src/ATen/Context.cpp: "you have used mix of the legacy and
+new APIs"). The legacy setter keeps both in step (``setAllowTF32CuBLAS`` writes both), so we only
+ever set through it and read defensively.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Optional
+import contextlib
+from typing import Any, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -44,4 +51,64 @@ def fully_shard_fn() -> Optional[Any]:
         fn = getattr(module, "fully_shard", None) if module is not None else None
         if fn is not None:
             return fn
+    return None
+
+
+def _backend_attr(module: Any, name: str) -> Any:
+    """``getattr`` that also treats torch 1.13's ``AssertionError("Unknown attribute")`` (raised by
+    ``torch.backends.cuda.matmul.__getattr__``) and 2.9+'s mixed-API RuntimeError as "absent"."""
+    try:
+        return getattr(module, name)
+    except Exception:
+        return None
+
+
+def tf32_matmul_state() -> Any:
+    """Whether fp32 CUDA matmuls may use TF32: True/False, or the new API's string
+    (``"tf32"``/``"ieee"``) when the legacy flag cannot be read; None when neither can."""
+    matmul = torch.backends.cuda.matmul
+    legacy = _backend_attr(matmul, "allow_tf32")
+    if legacy is not None:
+        return bool(legacy)
+    return _backend_attr(matmul, "fp32_precision")
+
+
+@contextlib.contextmanager
+def tf32_disabled() -> Iterator[None]:
+    """fp32 matmuls and cuDNN convolutions in full fp32 (no TF32) inside the block; the previous
+    settings are restored after. Uses the legacy setters, which torch >= 2.9 maps onto both APIs."""
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    before = (_backend_attr(matmul, "allow_tf32"), _backend_attr(cudnn, "allow_tf32"))
+    matmul.allow_tf32 = False
+    cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        matmul.allow_tf32 = bool(before[0]) if before[0] is not None else False
+        cudnn.allow_tf32 = bool(before[1]) if before[1] is not None else True
+
+
+def fused_adamw_supported(params: Any) -> Optional[str]:
+    """None when ``torch.optim.AdamW(fused=True)`` can step these parameters, else why not.
+
+    torch >= 2.4 checks only at the first ``step()`` (``_device_dtype_check_for_fused`` in the
+    optimizer's ``_init_group``), not in the constructor, so a try/except around the constructor
+    cannot catch it: all parameters must be floating point on CUDA, and the constructor must take
+    ``fused`` (torch >= 2.0).
+    """
+    import inspect
+
+    try:
+        if "fused" not in inspect.signature(torch.optim.AdamW.__init__).parameters:
+            return f"torch {torch.__version__} AdamW has no fused kernel"
+    except (TypeError, ValueError):
+        pass
+    params = list(params)
+    if not params:
+        return "no trainable parameters"
+    for p in params:
+        if p.device.type != "cuda":
+            return f"a parameter is on {p.device.type}, not cuda"
+        if not torch.is_floating_point(p):
+            return f"a parameter has dtype {p.dtype}"
     return None

@@ -51,8 +51,7 @@ class PreferenceModel(nn.Module):
         base = self.base()
         if self.family == "tiny":
             return base.hidden_states(input_ids, attention_mask)
-        backbone = base.get_decoder() if self.head == "lm" else getattr(base, base.base_model_prefix)
-        out = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+        out = _backbone(base, self.head)(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
         return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
 
     def _output_layer(self) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -108,8 +107,30 @@ class PreferenceModel(nn.Module):
             yield
 
 
+def _backbone(base: nn.Module, head: str) -> nn.Module:
+    """The HF decoder stack whose ``last_hidden_state`` feeds the output layer or score head.
+
+    ``get_decoder()`` where the model has one (every causal LM in transformers 5, which falls back to
+    ``self.model``; in 4.x only the classes that define it), else the ``base_model_prefix`` attribute
+    (``model`` for Llama/Qwen2, ``transformer`` for GPT-2), which is also what sequence classifiers use.
+    """
+    if head == "lm":
+        get_decoder = getattr(base, "get_decoder", None)
+        decoder = None
+        if callable(get_decoder):
+            try:
+                decoder = get_decoder()
+            except (AttributeError, NotImplementedError):
+                decoder = None
+        if decoder is not None and decoder is not base:
+            return decoder
+    return getattr(base, base.base_model_prefix)
+
+
 def _dtype_keyword(transformers) -> str:
-    """transformers 4.56 renamed ``torch_dtype`` to ``dtype``."""
+    """transformers 4.56 renamed ``torch_dtype`` to ``dtype`` (``from_pretrained``/``from_config``; 5.x
+    still maps ``torch_dtype`` with a deprecation warning, 4.55 and older pass an unknown ``dtype`` on to
+    the model's ``__init__``, a TypeError). A version test: both names are swallowed by ``**kwargs``."""
     try:
         major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
     except ValueError:

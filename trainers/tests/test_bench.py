@@ -26,8 +26,45 @@ class BenchHelpersTest(unittest.TestCase):
         self.assertEqual(peak_tflops_for("NVIDIA H200"), 989.0)
         self.assertEqual(peak_tflops_for("NVIDIA H100 PCIe"), 756.0)
         self.assertEqual(peak_tflops_for("NVIDIA A100-SXM4-80GB"), 312.0)
+        self.assertEqual(peak_tflops_for("NVIDIA H200 NVL"), 835.0)
+        self.assertEqual(peak_tflops_for("NVIDIA GH200 480GB"), 989.0)
+        self.assertEqual(peak_tflops_for("NVIDIA L40"), 181.0)
+        self.assertEqual(peak_tflops_for("NVIDIA L40S"), 362.0)
         self.assertIsNone(peak_tflops_for("Some Other GPU"))
         self.assertIsNone(peak_tflops_for(None))
+
+    def test_fused_adamw_only_where_it_can_step(self):
+        import torch
+
+        from trainers.bench_gpu import _adamw
+        from trainers.compat import fused_adamw_supported
+
+        model = torch.nn.Linear(2, 2)
+        optimizer, fused = _adamw(model, 1e-3, fused=True)
+        self.assertIn("not fused", fused)  # CPU parameters (and, on torch 1.13, no fused AdamW at all)
+        self.assertFalse(optimizer.defaults.get("fused"))
+        self.assertIs(_adamw(model, 1e-3, fused=False)[1], False)
+        self.assertIsNotNone(fused_adamw_supported([]))
+
+    def test_tf32_switch_restores_the_previous_setting(self):
+        import torch
+
+        from trainers.compat import tf32_disabled, tf32_matmul_state
+
+        before = tf32_matmul_state()
+        with tf32_disabled():
+            self.assertIs(tf32_matmul_state(), False)
+            self.assertFalse(torch.backends.cudnn.allow_tf32)
+        self.assertEqual(tf32_matmul_state(), before)
+
+    def test_unknown_variant_fails_before_any_work(self):
+        import contextlib
+        import io
+
+        from trainers.bench_gpu import parse_args
+
+        with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit):
+            parse_args(["--out", "/dev/null", "--variants", "naive,fastest"])
 
     def test_mfu_formulas(self):
         from trainers.bench_gpu import mfu_numbers
@@ -142,12 +179,61 @@ class BenchSmokeTest(TempDirTestCase):
         self.assertTrue(os.path.isfile(os.path.join(self.tmp, "bench_gpu.json")))
 
 
+class BenchReportAlwaysWrittenTest(TempDirTestCase):
+    """The JSON is on disk after every phase, and after a SIGTERM or a fatal error."""
+
+    def _main(self, error, *extra, correctness=None):
+        import contextlib
+        import io
+        from unittest import mock
+
+        from trainers import bench_gpu
+
+        out = os.path.join(self.tmp, "report.json")
+        check = mock.patch.object(bench_gpu, "correctness_check", return_value=correctness) if correctness \
+            else contextlib.nullcontext()
+        with mock.patch.object(bench_gpu, "run_variant", side_effect=error), check, \
+                contextlib.redirect_stderr(io.StringIO()):
+            try:
+                code = bench_gpu.main(["--device", "cpu", "--skip-rm", "--variants", "naive", "--out", out, *extra])
+            finally:
+                with open(out, encoding="utf-8") as handle:
+                    self.report = json.load(handle)
+        return code
+
+    def test_sigterm_writes_what_was_measured(self):
+        from trainers.bench_gpu import BenchTerminated
+
+        self.assertEqual(self._main(BenchTerminated("SIGTERM"), "--smoke"), 1)
+        self.assertEqual(self.report["status"], "interrupted")
+        self.assertTrue(self.report["correctness"]["pass"])  # the phase before the signal
+        self.assertEqual(self.report["summary"]["status"], "interrupted")
+        self.assertIn("SIGTERM", self.report["errors"][-1]["error"])
+
+    def test_a_failure_in_smoke_mode_is_raised_after_the_report_is_written(self):
+        with self.assertRaises(RuntimeError):
+            self._main(RuntimeError("boom"), "--smoke")
+        self.assertEqual(self.report["status"], "failed")
+        self.assertIn("boom", self.report["errors"][-1]["error"])
+
+    def test_a_failed_phase_is_recorded_and_the_run_goes_on(self):
+        # full shapes, so no real phase may run: the correctness check is stubbed, the variant fails
+        self.assertEqual(self._main(RuntimeError("boom"), "--model", "tiny", correctness={"pass": True}), 0)
+        self.assertEqual(self.report["status"], "completed")
+        self.assertEqual([e["phase"] for e in self.report["errors"]], ["naive"])
+
+
 class _FakeQwen2Config:
-    """What bench_gpu reads of transformers' Qwen2Config."""
+    """What bench_gpu reads of transformers' Qwen2Config. Like ``PretrainedConfig`` (4.36+) and 5.x's
+    ``PreTrainedConfig.__post_init__``, it takes ``attn_implementation`` as a keyword and keeps it as
+    ``_attn_implementation``, which the model's ``__init__`` then checks and honours. Records its kwargs."""
+
+    made = []
 
     def __init__(self, attn_implementation=None, **kwargs):
         self.__dict__.update(kwargs)
         self._attn_implementation = attn_implementation
+        _FakeQwen2Config.made.append(dict(kwargs, attn_implementation=attn_implementation))
 
 
 def _fake_transformers():
@@ -205,3 +291,7 @@ class BenchHFBranchTest(TempDirTestCase):
         self.assertEqual(report["variants"]["optimised"]["attention"], "sdpa")
         self.assertTrue(report["variants"]["optimised"]["model_checks"]["tied_embeddings"])
         self.assertEqual(report["skipped"], [{"phase": "reward_model", "reason": "--skip-rm"}])
+        made = _FakeQwen2Config.made
+        self.assertEqual({m["attn_implementation"] for m in made}, {"eager", "sdpa"})
+        self.assertTrue(all(m["tie_word_embeddings"] and m["pad_token_id"] == 0 and m["num_key_value_heads"] == 2
+                            for m in made))
