@@ -10,6 +10,7 @@ export * from './debate-context.js';
 export * from './debate-graph.js';
 export * from './debate-nodes.js';
 export * from './debate-setup.js';
+export * from './debate-snapshot.js';
 export * from './debate-state.js';
 export * from './event-emitter.js';
 export * from './round-summary.js';

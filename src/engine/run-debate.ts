@@ -1,12 +1,15 @@
 import type { RunnableConfig } from '@langchain/core/runnables';
-import type { BaseCheckpointSaver } from '@langchain/langgraph';
+import { type BaseCheckpointSaver, END } from '@langchain/langgraph';
 import { graphFor, PROTOCOL_WIRINGS } from '../../graphs/index.js';
 import { type DebateEvent, type DebateInput, type DebateResult, type ResolvedPanel, TribunalError } from '../contracts/index.js';
 import type { ModelRegistry } from '../models/index.js';
 import type { DebateContext } from './debate-context.js';
 import { type DebateGraphInvokeOptions, recordDebateSeq } from './debate-graph.js';
+import type { DebateNodeName } from './debate-nodes.js';
+import { NODE } from './debate-nodes.js';
 import { createDebateSetup, type DebateSetup } from './debate-setup.js';
-import type { DebateState } from './debate-state.js';
+import { asDebateSnapshot, type DebateSnapshots, snapshotOf } from './debate-snapshot.js';
+import { DEBATE_STATE_DEFAULTS, type DebateState } from './debate-state.js';
 import { createEventEmitter, type DebateEventEmitter } from './event-emitter.js';
 import { runDirect } from './run-direct.js';
 import { abortError } from './run-turn.js';
@@ -46,6 +49,12 @@ export interface RunDebateOptions {
   driver?: DebateDriver;
   /** Critic turns remembered across debates and runs (the store satisfies it); see `runTurn` for what is cached. */
   turnCache?: DebateTurnCache;
+  /**
+   * The direct driver's checkpoints: after every node the debate's state is saved under its debateId, and a debate
+   * with a saved snapshot continues after it, exactly as a LangGraph checkpointer resumes (the same events and
+   * result), at a fraction of the CPU. Not with a checkpointer or the `langgraph` driver.
+   */
+  snapshots?: DebateSnapshots;
 }
 
 /**
@@ -53,7 +62,7 @@ export interface RunDebateOptions {
  * Failed turns never fail the debate; only cancellation (code ABORTED) and unrecoverable problems reject,
  * after a `debate-error` event.
  *
- * Resuming (with a checkpointer and the debateId of an interrupted debate): the rounds already completed
+ * Resuming (with a checkpointer, or snapshots on the direct driver, and the debateId of an interrupted debate): the rounds already completed
  * are not redone and their events are not re-emitted. The resumed run emits `debate-start` again, then
  * the events of the rounds still to run; `seq` continues after the last event of the interrupted run (the
  * seq is kept in graph state, and an aborted run records its last seq before rejecting; after a hard crash
@@ -71,6 +80,9 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
   // From the moment of cancellation only debate-error goes out, so late turns of the cancelled round stay silent
   // however long the driver takes to unwind (the same events whichever driver runs the debate).
   const mute = () => emitter?.mute();
+  /** With snapshots: the debate's setup and its last snapshot's state and next node, so a failure can record its seq. */
+  let snapshotSetup: DebateSetup | undefined;
+  let lastStep: { state: DebateState; next: DebateNodeName | typeof END } | undefined;
   const protocol = options.panel.panel.protocol;
   const driver = options.driver ?? (checkpointer === undefined ? 'direct' : 'langgraph');
   const graph = graphFor({ protocol, ...(checkpointer === undefined ? {} : { checkpointer }) });
@@ -79,6 +91,12 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
       throw new TribunalError(
         'INPUT_INVALID',
         'the direct driver keeps no checkpoints; leave driver unset (or "langgraph") with a checkpointer',
+      );
+    }
+    if (driver === 'langgraph' && options.snapshots) {
+      throw new TribunalError(
+        'INPUT_INVALID',
+        "snapshots are the direct driver's checkpoints; give a checkpointer to resume a LangGraph debate instead",
       );
     }
     let setup = createDebateSetup({
@@ -106,6 +124,25 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
         startSeq = stored.seq ?? 0;
       }
     }
+    const snapshots = options.snapshots;
+    let from: { state: DebateState; node: DebateNodeName | typeof END } | undefined;
+    if (snapshots) {
+      const stored = asDebateSnapshot(await snapshots.load(setup.debateId));
+      if (stored) {
+        if (stored.panelHash !== options.panel.hash) {
+          throw new TribunalError(
+            'INPUT_INVALID',
+            `debate "${setup.debateId}" was started with panel hash ${stored.panelHash}, not ${options.panel.hash}; use a new debateId to judge with a changed panel`,
+          );
+        }
+        if (stored.result && stored.next === END) return stored.result;
+        const { seq, round, roundsUsed, converged, turns, result } = stored;
+        from = { state: { setup, seq, round, roundsUsed, converged, turns, result }, node: stored.next };
+        startSeq = seq;
+      }
+    }
+    if (from !== undefined) lastStep = { state: from.state, next: from.node };
+    snapshotSetup = setup;
     emitter = createEventEmitter({
       runId: options.runId ?? setup.runId,
       debateId: setup.debateId,
@@ -130,6 +167,15 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
         setup,
         context,
         ...(signal === undefined ? {} : { signal }),
+        ...(from === undefined ? {} : { from }),
+        ...(snapshots === undefined
+          ? {}
+          : {
+              onStep: async (step: { state: DebateState; next: DebateNodeName | typeof END }) => {
+                lastStep = step;
+                await snapshots.save(setup.debateId, snapshotOf(step));
+              },
+            }),
       });
     } else {
       const invokeOptions: DebateGraphInvokeOptions = {
@@ -154,6 +200,14 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
       if (threadConfig) {
         // Record the last seq so a resumed run continues after the events this run emitted.
         await recordDebateSeq({ graph, config: threadConfig, seq: emitter.nextSeq }).catch(() => undefined);
+      } else if (options.snapshots && snapshotSetup) {
+        // The same for the direct driver's snapshot (before the first node: a snapshot of the start).
+        const setup = snapshotSetup;
+        const step = lastStep ?? {
+          state: { setup, ...DEBATE_STATE_DEFAULTS, turns: [], result: undefined },
+          next: NODE.assess,
+        };
+        await options.snapshots.save(setup.debateId, snapshotOf({ ...step, seq: emitter.nextSeq })).catch(() => undefined);
       }
     } else if (options.onEvent && !emitter) {
       const early = createEventEmitter({

@@ -12,8 +12,9 @@ const MAX_STEPS = 100;
 
 /**
  * Runs a protocol without LangGraph: the same node functions and router as its graph (`wiring`), one node after
- * another in a plain loop, merging each node's update with the state's reducers. It keeps no checkpoints, so
- * runDebate uses it only without a checkpointer; the events and the result are those of the graph.
+ * another in a plain loop, merging each node's update with the state's reducers. It keeps no LangGraph checkpoints;
+ * `onStep` sees the state after every node (runDebate saves it as a `DebateSnapshot`) and `from` continues from
+ * one. The events and the result are those of the graph.
  * Cancellation rejects as soon as `signal` aborts, as LangGraph does, with an ABORTED TribunalError.
  * @example
  * const state = await runDirect({ wiring: PROTOCOL_WIRINGS.simultaneous, setup, context: { models, emitter } });
@@ -23,11 +24,20 @@ export async function runDirect(options: {
   setup: DebateSetup;
   context: DebateContext;
   signal?: AbortSignal;
+  /** Continue a debate from a state and the node it goes to next (a snapshot), instead of starting it. */
+  from?: { state: DebateState; node: DebateNodeName | typeof END };
+  /** Called after every node with the merged state and the next node; awaited before the next node runs. */
+  onStep?: (step: { state: DebateState; next: DebateNodeName | typeof END }) => Promise<void>;
 }): Promise<DebateState> {
-  const { wiring, signal } = options;
-  let state: DebateState = { setup: options.setup, ...DEBATE_STATE_DEFAULTS, turns: [], result: undefined };
+  const { wiring, signal, onStep } = options;
+  let state: DebateState = options.from?.state ?? {
+    setup: options.setup,
+    ...DEBATE_STATE_DEFAULTS,
+    turns: [],
+    result: undefined,
+  };
   const config: DebateNodeConfig = { context: options.context, ...(signal === undefined ? {} : { signal }) };
-  let node: DebateNodeName | typeof END = NODE.assess;
+  let node: DebateNodeName | typeof END = options.from?.node ?? NODE.assess;
   for (let step = 0; node !== END; step++) {
     if (step === MAX_STEPS)
       throw new TribunalError('INTERNAL', `protocol "${wiring.protocol}" ran ${MAX_STEPS} nodes without ending`);
@@ -38,6 +48,7 @@ export async function runDirect(options: {
     if (next === undefined)
       throw new TribunalError('INTERNAL', `protocol "${wiring.protocol}" has no way on from node "${node}"`);
     node = next === ROUTE ? wiring.nodes.routeAfterRound(state) : next;
+    if (onStep) await onStep({ state, next: node });
   }
   return state;
 }

@@ -19,8 +19,8 @@ export function baseDebateId(options: { runId: string; itemId: string; configHas
 }
 
 /**
- * Picks the debate id for a claimed item. The deterministic `baseDebateId` is kept when its thread has a
- * checkpoint (resume it) or when it never finished; a debate that finished and was settled (its checkpoint is
+ * Picks the debate id for a claimed item. The deterministic `baseDebateId` is kept when it has a snapshot or a
+ * LangGraph checkpoint (resume it) or when it never finished; a debate that finished and was settled (its snapshot is
  * deleted at `markDone`) but is judged again — the item was requeued by a config change and then changed back —
  * gets a suffixed id (`-2`, `-3`, ...) so that its events do not collide with the finished stream's.
  */
@@ -37,34 +37,37 @@ export async function debateSlotFor(options: {
     const record = await options.store.getDebate({ runId: options.runId, debateId });
     const nextSeq = record === undefined ? 0 : record.lastSeq + 1;
     if (record === undefined || record.status !== 'done') return { debateId, nextSeq };
+    if ((await options.store.getDebateSnapshot({ debateId })) !== undefined) return { debateId, nextSeq };
     const tuple = await options.checkpointer.getTuple({ configurable: { thread_id: debateId } });
     if (tuple !== undefined) return { debateId, nextSeq };
   }
 }
 
 /**
- * Deletes the checkpoints of debates whose item is already done: a crash between settling an item and deleting its
- * checkpoint leaves them behind. Threads of other runs, and of items still to finish, are kept. Returns how many
- * threads were deleted.
+ * Deletes the LangGraph checkpoints of debates whose item is already done: a crash between settling an item and
+ * deleting its checkpoint leaves them behind. Threads of other runs, and of items still to finish, are kept. Returns
+ * the threads that keep checkpoints (debates a Tribunal before the direct driver's snapshots interrupted: they
+ * resume on the LangGraph driver).
  */
 export async function sweepSettledCheckpoints(options: {
   store: Store;
   checkpointer: BaseCheckpointSaver;
   runId: string;
-}): Promise<number> {
+}): Promise<Set<string>> {
   const threads = new Set<string>();
   for await (const tuple of options.checkpointer.list({})) {
     const thread = tuple.config.configurable?.thread_id;
     if (typeof thread === 'string') threads.add(thread);
   }
-  let deleted = 0;
+  const remaining = new Set<string>();
   for (const threadId of threads) {
+    remaining.add(threadId);
     const debate = await options.store.getDebate({ runId: options.runId, debateId: threadId });
     if (debate?.itemId === undefined) continue;
     const item = await options.store.getItem({ runId: options.runId, itemId: debate.itemId });
     if (item?.state !== 'done') continue;
     await options.store.deleteCheckpoints({ threadId });
-    deleted += 1;
+    remaining.delete(threadId);
   }
-  return deleted;
+  return remaining;
 }

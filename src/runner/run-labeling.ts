@@ -11,7 +11,7 @@ import {
   type Usage,
 } from '../contracts/index.js';
 import { detectFormat, type ItemRejection, validateInput } from '../datasets/index.js';
-import { runDebate } from '../engine/index.js';
+import { type DebateSnapshots, runDebate } from '../engine/index.js';
 import { buildLabelRow } from '../export/index.js';
 import type { ModelRegistry } from '../models/index.js';
 import {
@@ -107,10 +107,10 @@ export interface LabelingResult {
 /**
  * Runs (or resumes) a labeling job: opens the store in `outDir`, creates or resumes the run by config hash,
  * imports the input (refused lines go to the store and `DIR/rejected.jsonl`), puts items a crash left running back
- * in the queue, and debates pending items `concurrency` at a time with the store's checkpointer and turn cache.
+ * in the queue, and debates pending items `concurrency` at a time with the store's debate snapshots and turn cache.
  * Each finished item is settled with its label row and its last events in one transaction; then the outputs are
  * exported atomically. Rerunning after any crash resumes: done items are skipped and interrupted debates continue
- * from their last checkpoint, so every item ends up labeled exactly once.
+ * from their last snapshot (after their last finished round), so every item ends up labeled exactly once.
  *
  * One session at a time per run directory: the session holds `DIR/tribunal.lock` (see `lockRunDirectory`) and a
  * second one fails at once with `RunDirectoryLockedError`; a crashed holder's lock is gone with its process.
@@ -261,8 +261,18 @@ async function labelPending(
   };
   const report = () => options.onProgress?.(progress());
 
+  // Debates run on the direct driver and resume from their snapshots (the same events and results as LangGraph
+  // checkpoints, at a fraction of the CPU); debates that a Tribunal before it left with LangGraph checkpoints resume
+  // on the LangGraph driver.
   const checkpointer = await store.checkpointer();
-  await sweepSettledCheckpoints({ store, checkpointer, runId });
+  const langGraphThreads = await sweepSettledCheckpoints({ store, checkpointer, runId });
+  await store.sweepDebateSnapshots({ runId });
+  const snapshots: DebateSnapshots = {
+    load: (debateId) => store.getDebateSnapshot({ debateId }),
+    save: (debateId, snapshot) => store.putDebateSnapshot({ runId, debateId, snapshot }),
+  };
+  const forgetDebate = (debateId: string) =>
+    langGraphThreads.has(debateId) ? store.deleteCheckpoints({ threadId: debateId }) : store.deleteDebateSnapshot({ debateId });
   if (state.pending === 0) {
     report();
     return { stopReason, counts, usage: budget.spent() };
@@ -363,7 +373,7 @@ async function labelPending(
         itemId: claimed.itemId,
         onEvent,
         signal: itemAbort.signal,
-        checkpointer: checkpointer as BaseCheckpointSaver,
+        ...(langGraphThreads.has(debateId) ? { checkpointer: checkpointer as BaseCheckpointSaver } : { snapshots }),
         turnCache,
       });
     } catch (error) {
@@ -382,7 +392,7 @@ async function labelPending(
       const code = mostCommon(codes) ?? 'OUTPUT_INVALID';
       const example = result.turns.find((turn) => turn.error?.code === code)?.error?.message ?? 'no turn succeeded';
       const errorCode: ErrorCode = (ERROR_CODES as readonly string[]).includes(code) ? (code as ErrorCode) : 'OUTPUT_INVALID';
-      await store.deleteCheckpoints({ threadId: debateId });
+      await forgetDebate(debateId);
       await settleFailure(claimed, new TribunalError(errorCode, `every critic turn failed (${code}): ${example}`), 'failed');
       providerStreak = PROVIDER_CODES.has(code) ? providerStreak + 1 : 0;
       if (providerStreak >= PROVIDER_FAILURE_STREAK) stopWith('provider-failing');
@@ -407,7 +417,7 @@ async function labelPending(
       counts.done += 1;
       state.done += 1;
     }
-    await store.deleteCheckpoints({ threadId: debateId });
+    await forgetDebate(debateId);
   };
 
   const worker = async () => {

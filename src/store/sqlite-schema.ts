@@ -116,12 +116,25 @@ export const MIGRATIONS: readonly string[] = [
   -- the writer reserves). Older Tribunals would misread such rows, so the version keeps them out.
   SELECT 1;
   `,
+  `
+  -- The direct driver's checkpoints: one snapshot per debate in flight (the engine's DebateSnapshot as JSON).
+  CREATE TABLE debate_snapshots (
+    debate_id  TEXT PRIMARY KEY,
+    run_id     TEXT NOT NULL,
+    snapshot   TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX debate_snapshots_by_run ON debate_snapshots (run_id);
+  `,
 ];
 
 /** The schema version this code writes: the number of migrations. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** The oldest schema version this code reads without migrating it (read-only openers): version 1 stores hold no packed rows. */
+/**
+ * The oldest schema version this code reads without migrating it (read-only openers): version 1 stores hold no packed
+ * rows, and readers never ask for debate snapshots.
+ */
 export const MIN_READABLE_SCHEMA_VERSION = 1;
 
 /** Tables a Tribunal store may hold before its first migration (LangGraph creates its own on first use). */

@@ -662,6 +662,43 @@ export class SqliteStore implements Store {
     }
   }
 
+  async getDebateSnapshot(options: { debateId: string }): Promise<unknown> {
+    return this.read('reading a debate snapshot', () => {
+      const row = this.statement<{ snapshot: string }>('SELECT snapshot FROM debate_snapshots WHERE debate_id = ?').get(
+        options.debateId,
+      );
+      return row === undefined ? undefined : (JSON.parse(row.snapshot) as unknown);
+    });
+  }
+
+  async putDebateSnapshot(options: { runId: string; debateId: string; snapshot: unknown }): Promise<void> {
+    const json = JSON.stringify(options.snapshot);
+    this.write('saving a debate snapshot', () => {
+      this.statement(
+        `INSERT INTO debate_snapshots (debate_id, run_id, snapshot, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (debate_id) DO UPDATE SET run_id = excluded.run_id, snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
+      ).run(options.debateId, options.runId, json, timestamp());
+    });
+  }
+
+  async deleteDebateSnapshot(options: { debateId: string }): Promise<void> {
+    this.write('deleting a debate snapshot', () => {
+      this.statement('DELETE FROM debate_snapshots WHERE debate_id = ?').run(options.debateId);
+    });
+  }
+
+  async sweepDebateSnapshots(options: { runId: string }): Promise<number> {
+    return this.write('deleting settled debate snapshots', () => {
+      return this.statement(
+        `DELETE FROM debate_snapshots WHERE run_id = ? AND debate_id IN (
+           SELECT debates.debate_id FROM debates
+           JOIN items ON items.run_id = debates.run_id AND items.item_id = debates.item_id
+           WHERE debates.run_id = ? AND items.state = 'done'
+         )`,
+      ).run(options.runId, options.runId).changes;
+    });
+  }
+
   // -------------------------------------------------------------------------------------------------------------------
   // Lifecycle
   // -------------------------------------------------------------------------------------------------------------------

@@ -348,12 +348,23 @@ export interface VerdictOverrides {
 // Checkpoints
 // ---------------------------------------------------------------------------------------------------------------------
 
-/** LangGraph checkpoints kept next to the run, so an interrupted debate resumes where it stopped. */
+/**
+ * Checkpoints kept next to the run, so an interrupted debate resumes where it stopped: the direct driver's debate
+ * snapshots (what labeling runs use) and LangGraph's checkpoints (debates run on the LangGraph driver).
+ */
 export interface CheckpointStore {
   /** The LangGraph checkpointer over this store (the same one on every call; its package is loaded on first use). */
   checkpointer(): Promise<BaseCheckpointSaver>;
   /** Deletes a thread's checkpoints, e.g. once its item is done. */
   deleteCheckpoints(options: { threadId: string }): Promise<void>;
+  /** A debate's snapshot (the engine's `DebateSnapshot`, stored as JSON), or undefined. */
+  getDebateSnapshot(options: { debateId: string }): Promise<unknown>;
+  /** Replaces a debate's snapshot, in one transaction. */
+  putDebateSnapshot(options: { runId: string; debateId: string; snapshot: unknown }): Promise<void>;
+  /** Deletes a debate's snapshot, e.g. once its item is done. */
+  deleteDebateSnapshot(options: { debateId: string }): Promise<void>;
+  /** Deletes the snapshots of a run's debates whose item is done (a crash between settling and deleting leaves them); returns how many. */
+  sweepDebateSnapshots(options: { runId: string }): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -137,6 +137,8 @@ describe('tribunal label after kill -9', () => {
         ? (db.prepare('SELECT count(DISTINCT thread_id) AS n FROM checkpoints').get() as { n: number }).n
         : 0;
       expect(threads).toBe(0);
+      // Debates run on the direct driver and resumed from their snapshots; settled items leave none behind.
+      expect(db.prepare('SELECT count(*) AS n FROM debate_snapshots').get()).toEqual({ n: 0 });
     } finally {
       db.close();
     }

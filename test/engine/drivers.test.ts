@@ -1,7 +1,7 @@
 import { MemorySaver } from '@langchain/langgraph';
 import { describe, expect, test } from 'vitest';
 import { type DebateEvent, type DebateInput, type DebateResult, PROTOCOLS, type Protocol } from '../../src/contracts/index.js';
-import { type RunDebateOptions, runDebate } from '../../src/engine/index.js';
+import { type DebateSnapshots, type RunDebateOptions, runDebate } from '../../src/engine/index.js';
 import type { FakeCall } from '../../src/models/index.js';
 import { makeCritic, makePanel } from '../fakes/panel.js';
 import { assessment, callKind, expectValidStream, fakeModels, judgment, type TestScript } from './helpers.js';
@@ -10,10 +10,26 @@ import { assessment, callKind, expectValidStream, fakeModels, judgment, type Tes
  * The direct driver and LangGraph (with and without a checkpointer) run the same wiring, so every scenario must
  * give the same event stream (but for `at`) and the same result, or reject the same way after the same events.
  */
+/** The direct driver's snapshots in memory, as a store keeps them (serialized, so nothing is shared by reference). */
+function memorySnapshots(): DebateSnapshots & { saved: Map<string, string> } {
+  const saved = new Map<string, string>();
+  return {
+    saved,
+    load: async (debateId) => {
+      const json = saved.get(debateId);
+      return json === undefined ? undefined : JSON.parse(json);
+    },
+    save: async (debateId, snapshot) => {
+      saved.set(debateId, JSON.stringify(snapshot));
+    },
+  };
+}
+
 const DRIVERS = {
   direct: {},
   langgraph: { driver: 'langgraph' },
   'langgraph + checkpointer': { checkpointer: new MemorySaver() },
+  'direct + snapshots': { snapshots: memorySnapshots() },
 } satisfies Record<string, Partial<RunDebateOptions>>;
 
 const input: DebateInput = {
@@ -79,7 +95,7 @@ async function outcomeOf(
       models,
       defaultModel: 'fake:critic',
       runId: 'run-1',
-      debateId: `debate-${Math.random()}`,
+      debateId: options.debateId ?? `debate-${Math.random()}`,
       ...rest,
       ...driverOptions,
       signal: controller.signal,
@@ -92,7 +108,8 @@ async function outcomeOf(
     const { code, message } = error as { code: string; message: string };
     outcome.error = { code, message };
   }
-  expectValidStream(events);
+  // A fresh debate starts at seq 0; one run again under its id (a resume) continues its seq.
+  expectValidStream(events, options.debateId === undefined ? 0 : (events[0]?.seq ?? 0));
   // The debate id differs per run (a checkpointer keys threads on it); everything else must match.
   outcome.events = events.map((event) => ({ ...event, at: '', debateId: '' }));
   if (outcome.result) outcome.result = { ...outcome.result, debateId: 'debate' };
@@ -181,5 +198,51 @@ describe('drivers agree on failures', () => {
     );
     expect(outcome.error?.code).toBe('INPUT_INVALID');
     expect(outcome.events.map((event) => event.type)).toEqual(['debate-error']);
+  });
+});
+
+describe('resume: snapshots on the direct driver continue a debate as a LangGraph checkpoint does', () => {
+  /** Cancels a debate in round `round` (critic b's turn), then runs the same debate id again to the end. */
+  async function interruptedThenResumed(driver: Partial<RunDebateOptions>, round: number) {
+    const debateId = `debate-${Math.random()}`;
+    const panel = makePanel({ maxRounds: 2, tolerance: 0, chair: makeCritic({ id: 'chair' }) });
+    const interrupted = await outcomeOf(driver, {
+      panel,
+      script: drifting,
+      debateId,
+      abortAt: (call) => call.turn?.round === round && call.turn.criticId === 'b',
+    });
+    const resumed = await outcomeOf(driver, { panel, script: drifting, debateId });
+    const again = await outcomeOf(driver, { panel, script: drifting, debateId });
+    return { interrupted, resumed, again };
+  }
+
+  for (const round of [0, 1, 2]) {
+    test(`interrupted in round ${round}`, async () => {
+      const graph = await interruptedThenResumed({ checkpointer: new MemorySaver() }, round);
+      const direct = await interruptedThenResumed({ snapshots: memorySnapshots() }, round);
+      expect(direct).toEqual(graph);
+      expect(direct.interrupted.error?.code).toBe('ABORTED');
+      // The resumed run starts again with debate-start, continues the seq, and does not redo finished rounds.
+      const [first] = direct.resumed.events;
+      expect(first).toMatchObject({ type: 'debate-start', seq: direct.interrupted.events.length });
+      expect(direct.resumed.events.some((event) => event.type === 'turn-start' && event.round < round)).toBe(false);
+      expect(direct.resumed.result?.verdict.ranking[0]).toBe('insertion');
+      // A finished debate resolves with its result and emits nothing.
+      expect(direct.again).toEqual({ events: [], result: direct.resumed.result });
+    });
+  }
+
+  test('a changed panel is refused, and snapshots need the direct driver', async () => {
+    const snapshots = memorySnapshots();
+    const debateId = 'debate-panel';
+    await outcomeOf({ snapshots }, { panel: makePanel({ maxRounds: 1 }), script: drifting, debateId });
+    const changed = await outcomeOf(
+      { snapshots },
+      { panel: makePanel({ maxRounds: 2, hash: 'another-panel-hash' }), script: drifting, debateId },
+    );
+    expect(changed.error).toMatchObject({ code: 'INPUT_INVALID', message: expect.stringContaining('panel hash') });
+    const refused = await outcomeOf({ snapshots, driver: 'langgraph' }, { panel: makePanel(), script: drifting });
+    expect(refused.error?.code).toBe('INPUT_INVALID');
   });
 });

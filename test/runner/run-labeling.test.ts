@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadPanel } from '../../src/config/index.js';
 import {
   type DebateEvent,
+  type DebateInput,
   FileValidationError,
   type LabelRow,
   LabelRowSchema,
@@ -12,6 +13,7 @@ import {
   TrlConversationalPreferenceSchema,
   TrlStandardPreferenceSchema,
 } from '../../src/contracts/index.js';
+import { runDebate } from '../../src/engine/index.js';
 import { createFakeAdapter, createModelRegistry, judgeScript, type ModelRegistry } from '../../src/models/index.js';
 import { exportRun, type LabelingProgress, REJECTED_FILE, runLabeling } from '../../src/runner/index.js';
 import {
@@ -537,5 +539,74 @@ describe('runLabeling: run directory lock', () => {
     });
     expect(stopped.status).toBe('stopped');
     expect(lockIsFree(out)).toBe(true);
+  });
+});
+
+describe('runLabeling: resuming interrupted debates', () => {
+  it('resumes from debate snapshots, and a debate an older Tribunal left with a LangGraph checkpoint on LangGraph', async () => {
+    const dir = tempDir();
+    const input = writeInput(dir, [nativeItem(1), nativeItem(2), nativeItem(3)]);
+    const panel = withRounds(await loadPanel(), 2);
+    const base = { input, panel, defaultModel: 'fake:judge', concurrency: 1 };
+    await runLabeling({ ...base, outDir: path.join(dir, 'reference'), models: models() });
+    const reference = readJsonl<LabelRow>(path.join(dir, 'reference', 'labels.jsonl'));
+
+    // Stop the first session as item-1's round 1 starts: its debate keeps a snapshot after round 0.
+    const out = path.join(dir, 'out');
+    const controller = new AbortController();
+    const stopped = await runLabeling({
+      ...base,
+      outDir: out,
+      models: models(),
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'turn-start' && event.round === 1) controller.abort();
+      },
+    });
+    expect(stopped.totals).toMatchObject({ done: 0, pending: 3 });
+    const store = openStore({ dir: out });
+    const [debate] = await store.listDebates({ runId: stopped.runId });
+    if (!debate) throw new Error('expected a debate');
+    expect(await store.getDebateSnapshot({ debateId: debate.debateId })).toMatchObject({ next: 'debate', round: 0 });
+
+    // As an older Tribunal would have left it: the same point as a LangGraph checkpoint, no snapshot.
+    await store.deleteDebateSnapshot({ debateId: debate.debateId });
+    const checkpointer = await store.checkpointer();
+    const abort = new AbortController();
+    await expect(
+      runDebate({
+        panel,
+        input: nativeItem(1) as DebateInput,
+        models: models(),
+        defaultModel: 'fake:judge',
+        runId: stopped.runId,
+        debateId: debate.debateId,
+        itemId: 'item-1',
+        checkpointer,
+        signal: abort.signal,
+        onEvent: (event) => {
+          if (event.type === 'turn-start' && event.round === 1) abort.abort();
+        },
+      }),
+    ).rejects.toThrow();
+    await store.close();
+
+    const events: DebateEvent[] = [];
+    const resumed = await runLabeling({ ...base, outDir: out, models: models(), onEvent: (event) => events.push(event) });
+    expect(resumed.totals).toMatchObject({ done: 3, pending: 0 });
+    expect(labelEssence(readJsonl<LabelRow>(path.join(out, 'labels.jsonl')))).toEqual(labelEssence(reference));
+    // item-1's debate continued after round 0 (no round-0 turn again), on LangGraph from its checkpoint.
+    const resumedTurns = events.filter((event) => event.debateId === debate.debateId && event.type === 'turn-start');
+    expect(resumedTurns.length).toBeGreaterThan(0);
+    expect(resumedTurns.some((event) => event.type === 'turn-start' && event.round === 0)).toBe(false);
+    const after = openStore({ dir: out, readonly: true });
+    try {
+      expect(await after.getDebateSnapshot({ debateId: debate.debateId })).toBeUndefined();
+      const threads: string[] = [];
+      for await (const tuple of (await after.checkpointer()).list({})) threads.push(String(tuple.config.configurable?.thread_id));
+      expect(threads).toEqual([]);
+    } finally {
+      await after.close();
+    }
   });
 });

@@ -588,6 +588,27 @@ export function describeStoreContract(factory: StoreFactory): void {
     });
 
     describe('checkpoints', () => {
+      it('keeps one snapshot per debate, replaces and deletes it, and sweeps those of done items', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(2) });
+        const [first, second] = await store.claimPending({ runId, limit: 2 });
+        if (!first || !second) throw new Error('expected two claimed items');
+        await store.appendEvents({ events: debateEvents({ runId, debateId: 'd1', itemId: first.itemId, deltas: 1 }) });
+        await store.appendEvents({ events: debateEvents({ runId, debateId: 'd2', itemId: second.itemId, deltas: 1 }) });
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toBeUndefined();
+        await store.putDebateSnapshot({ runId, debateId: 'd1', snapshot: { v: 1, next: 'debate', turns: [] } });
+        await store.putDebateSnapshot({ runId, debateId: 'd1', snapshot: { v: 1, next: 'consensus', turns: [1] } });
+        await store.putDebateSnapshot({ runId, debateId: 'd2', snapshot: { v: 1, next: 'assess', turns: [] } });
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toEqual({ v: 1, next: 'consensus', turns: [1] });
+
+        await store.markDone({ runId, itemId: first.itemId, result: labelRow(first.itemId), attempt: first.attempt });
+        expect(await store.sweepDebateSnapshots({ runId })).toBe(1);
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toBeUndefined();
+        expect(await store.getDebateSnapshot({ debateId: 'd2' })).toBeDefined();
+        await store.deleteDebateSnapshot({ debateId: 'd2' });
+        expect(await store.getDebateSnapshot({ debateId: 'd2' })).toBeUndefined();
+      });
+
       it('checkpoints a LangGraph graph, and deletes a thread', async () => {
         const State = Annotation.Root({
           count: Annotation<number>({ reducer: (left, right) => left + right, default: () => 0 }),
