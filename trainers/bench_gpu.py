@@ -757,11 +757,24 @@ def run_reward_model(args: argparse.Namespace, device: torch.device, kind: str, 
 # main
 
 
+def _package_versions() -> Dict[str, Optional[str]]:
+    """Installed versions of the optional packages, from their metadata (nothing is imported)."""
+    from importlib import metadata
+
+    versions: Dict[str, Optional[str]] = {}
+    for name in ("transformers", "peft", "accelerate", "safetensors"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def environment(device: torch.device) -> Dict[str, Any]:
     transformers = transformers_module()
     env: Dict[str, Any] = {"device": str(device), "device_name": None, "torch": torch.__version__,
                            "transformers": getattr(transformers, "__version__", None), "python": platform.python_version(),
-                           "cuda": torch.version.cuda}
+                           "cuda": torch.version.cuda, "packages": _package_versions()}
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         env.update(device_name=torch.cuda.get_device_name(device), device_memory_bytes=int(props.total_memory),
