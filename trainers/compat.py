@@ -76,16 +76,31 @@ def tf32_matmul_state() -> Any:
 @contextlib.contextmanager
 def tf32_disabled() -> Iterator[None]:
     """fp32 matmuls and cuDNN convolutions in full fp32 (no TF32) inside the block; the previous
-    settings are restored after. Uses the legacy setters, which torch >= 2.9 maps onto both APIs."""
-    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
-    before = (_backend_attr(matmul, "allow_tf32"), _backend_attr(cudnn, "allow_tf32"))
-    matmul.allow_tf32 = False
-    cudnn.allow_tf32 = False
+    settings are restored after. Uses the legacy setters, which torch >= 2.9 maps onto both APIs,
+    and the new ``fp32_precision = "ieee"`` only where a legacy setter is gone."""
+    undo = [_disable_tf32(torch.backends.cuda.matmul, default=False),
+            _disable_tf32(torch.backends.cudnn, default=True)]
     try:
         yield
     finally:
-        matmul.allow_tf32 = bool(before[0]) if before[0] is not None else False
-        cudnn.allow_tf32 = bool(before[1]) if before[1] is not None else True
+        for restore in reversed(undo):
+            restore()
+
+
+def _disable_tf32(module: Any, *, default: bool) -> Any:
+    """Switch one backend's TF32 off; returns a function that switches it back."""
+    before = _backend_attr(module, "allow_tf32")
+    try:
+        module.allow_tf32 = False
+        restored = bool(before) if before is not None else default
+        return lambda: setattr(module, "allow_tf32", restored)
+    except Exception:
+        pass
+    precision = _backend_attr(module, "fp32_precision")
+    if precision is None:  # neither API: nothing to switch
+        return lambda: None
+    module.fp32_precision = "ieee"
+    return lambda: setattr(module, "fp32_precision", precision)
 
 
 def fused_adamw_supported(params: Any) -> Optional[str]:

@@ -57,6 +57,23 @@ class BenchHelpersTest(unittest.TestCase):
             self.assertFalse(torch.backends.cudnn.allow_tf32)
         self.assertEqual(tf32_matmul_state(), before)
 
+    def test_tf32_switch_falls_back_to_fp32_precision(self):
+        from trainers.compat import _disable_tf32
+
+        class NewAPIOnly:  # a backend whose legacy flag is gone, as torch may one day have it
+            fp32_precision = "tf32"
+
+            def __setattr__(self, name, value):
+                if name == "allow_tf32":
+                    raise AttributeError(name)
+                object.__setattr__(self, name, value)
+
+        backend = NewAPIOnly()
+        restore = _disable_tf32(backend, default=False)
+        self.assertEqual(backend.fp32_precision, "ieee")
+        restore()
+        self.assertEqual(backend.fp32_precision, "tf32")
+
     def test_unknown_variant_fails_before_any_work(self):
         import contextlib
         import io
