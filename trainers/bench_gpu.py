@@ -775,6 +775,11 @@ def environment(device: torch.device) -> Dict[str, Any]:
     env: Dict[str, Any] = {"device": str(device), "device_name": None, "torch": torch.__version__,
                            "transformers": getattr(transformers, "__version__", None), "python": platform.python_version(),
                            "cuda": torch.version.cuda, "packages": _package_versions()}
+    if transformers is None and env["packages"]["transformers"]:  # installed but not importable: say why
+        try:
+            import transformers as _  # noqa: F401
+        except Exception as error:
+            env["transformers_import_error"] = f"{type(error).__name__}: {error}"[:1000]
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         env.update(device_name=torch.cuda.get_device_name(device), device_memory_bytes=int(props.total_memory),
