@@ -71,7 +71,8 @@ function timed<T extends object>(target: T, timings: Timings, prefix: string): T
 /** Which part of the store each timed method belongs to. */
 function groupOf(name: string): 'events' | 'checkpoints' | 'turnCache' | 'queue' {
   if (['appendEvents', 'markDone', 'markFailed'].includes(name)) return 'events';
-  if (name.startsWith('checkpointer.') || name === 'deleteCheckpoints') return 'checkpoints';
+  // Debate snapshots are labeling's checkpoints (the direct driver's); LangGraph's only serve older runs now.
+  if (name.startsWith('checkpointer.') || name === 'deleteCheckpoints' || /DebateSnapshots?$/.test(name)) return 'checkpoints';
   if (name === 'getTurn' || name === 'putTurn') return 'turnCache';
   return 'queue';
 }

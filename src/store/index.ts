@@ -2,7 +2,8 @@
  * Store: everything a labeling run persists, so that it can be resumed after any crash with nothing lost and
  * nothing done twice: runs and their configs, the item queue with each item's label row, refused input lines,
  * every debate event (a global, increasing log that the server follows), the turn cache that lets a rerun redo
- * only changed work, human verdict overrides, and LangGraph checkpoints.
+ * only changed work, human verdict overrides, and the checkpoints of debates in flight (the direct driver's
+ * snapshots; LangGraph checkpoints of older runs).
  *
  * Code depends on the `Store` interface (and its parts: `RunRegistry`, `ItemQueue`, `EventLog`, `TurnCache`,
  * `VerdictOverrides`, `CheckpointStore`); `openStore` returns the SQLite implementation, one file per run

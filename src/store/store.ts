@@ -269,7 +269,11 @@ export interface DebateRecord {
 
 /** The persisted event stream: append in batches, read after a cursor, follow live. */
 export interface EventLog {
-  /** Appends events in one transaction, in the given order; an event whose (run, debate, seq) is stored is ignored. */
+  /**
+   * Appends events in one transaction; an event whose (run, debate, seq) is stored is ignored. Each debate's events
+   * get increasing ids in the given order; events of different debates in one call may be reordered (a backend may
+   * store a run of one debate's turn-delta events together).
+   */
   appendEvents(options: { events: readonly DebateEvent[] }): Promise<AppendEventsResult>;
   /** Stored events after a cursor, oldest first. */
   eventsAfter(options: EventsAfterOptions): Promise<StoredEvent[]>;
