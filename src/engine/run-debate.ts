@@ -5,8 +5,7 @@ import { type DebateEvent, type DebateInput, type DebateResult, type ResolvedPan
 import type { ModelRegistry } from '../models/index.js';
 import type { DebateContext } from './debate-context.js';
 import { type DebateGraphInvokeOptions, recordDebateSeq } from './debate-graph.js';
-import type { DebateNodeName } from './debate-nodes.js';
-import { NODE } from './debate-nodes.js';
+import { type DebateNodeName, NODE } from './debate-nodes.js';
 import { createDebateSetup, type DebateSetup } from './debate-setup.js';
 import { asDebateSnapshot, type DebateSnapshots, snapshotOf } from './debate-snapshot.js';
 import { DEBATE_STATE_DEFAULTS, type DebateState } from './debate-state.js';
@@ -62,8 +61,8 @@ export interface RunDebateOptions {
  * Failed turns never fail the debate; only cancellation (code ABORTED) and unrecoverable problems reject,
  * after a `debate-error` event.
  *
- * Resuming (with a checkpointer, or snapshots on the direct driver, and the debateId of an interrupted debate): the rounds already completed
- * are not redone and their events are not re-emitted. The resumed run emits `debate-start` again, then
+ * Resuming (with a checkpointer, or snapshots on the direct driver, and the debateId of an interrupted debate): the
+ * rounds already completed are not redone and their events are not re-emitted. The resumed run emits `debate-start` again, then
  * the events of the rounds still to run; `seq` continues after the last event of the interrupted run (the
  * seq is kept in graph state, and an aborted run records its last seq before rejecting; after a hard crash
  * it continues after the last completed round, so events of the interrupted round's seq range may repeat).
