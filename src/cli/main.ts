@@ -1,7 +1,7 @@
 import { TribunalError } from '../contracts/index.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { type CliIo, processIo } from './io.js';
-import { styleFor } from './terminal.js';
+import { styleFor, terminalSafe } from './terminal.js';
 
 const HELP = `tribunal — critic personas debate candidate answers and reach a consensus
 
@@ -105,11 +105,11 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     return await command.run(rest, io, controller.signal);
   } catch (error) {
     if (error instanceof TribunalError) {
-      io.stderr.write(`${errorStyle.red(`tribunal ${name}: ${error.message}`)}\n`);
+      io.stderr.write(`${errorStyle.red(`tribunal ${name}: ${terminalSafe(error.message)}`)}\n`);
       return exitCodeFor(error.code);
     }
     if (error instanceof TypeError && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`tribunal ${name}: ${error.message}\n\n${command.help}\n`);
+      io.stderr.write(`tribunal ${name}: ${terminalSafe(error.message)}\n\n${command.help}\n`);
       return EXIT.usage;
     }
     io.stderr.write(`${errorStyle.red(`tribunal ${name}: internal error: ${(error as Error)?.stack ?? String(error)}`)}\n`);

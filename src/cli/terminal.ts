@@ -47,8 +47,25 @@ export function table(rows: string[][], style?: Style): string {
   return [style ? style.bold(line(header)) : line(header), rule, ...body.map(line)].join('\n');
 }
 
-/** Shortens text to one line of at most `max` characters. */
+// C0 controls but tab and newline, DEL, and C1 controls: what a terminal may act on.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * Untrusted text (prompts, candidates, model output, provider errors) made inert for a terminal: control characters
+ * that could move the cursor, rewrite the line, set the title or start an escape sequence are shown as visible
+ * symbols (ESC as ␛, CR as ␍, others from the Control Pictures block, C1 as �). Newlines and tabs stay.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(CONTROL, (char) => {
+    const code = char.charCodeAt(0);
+    if (code < 0x20) return String.fromCharCode(0x2400 + code);
+    return code === 0x7f ? '\u2421' : '\ufffd';
+  });
+}
+
+/** Shortens untrusted text to one terminal-safe line of at most `max` characters. */
 export function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
+  const flat = terminalSafe(text.replace(/\s+/g, ' ').trim());
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }

@@ -1,6 +1,6 @@
 import type { CriticInfo, DebateEvent, DebateEventOf } from '../contracts/index.js';
 import { JsonField } from '../web/json-field.js';
-import { oneLine, type Style, table } from './terminal.js';
+import { oneLine, type Style, table, terminalSafe } from './terminal.js';
 
 interface TurnBuffer {
   event: DebateEventOf<'turn-start'>;
@@ -44,7 +44,7 @@ export class TranscriptRenderer {
         const buffer = this.turns.get(event.turnId);
         if (!buffer) return;
         buffer.raw += event.text;
-        const decoded = buffer.rationale.push(event.text);
+        const decoded = terminalSafe(buffer.rationale.push(event.text));
         buffer.text += decoded;
         if (this.queue[0] === buffer && decoded) {
           this.write(decoded);
@@ -75,7 +75,7 @@ export class TranscriptRenderer {
         );
         return;
       case 'debate-error':
-        this.write(this.style.red(`\ndebate failed [${event.code}]: ${event.message}\n`));
+        this.write(this.style.red(`\ndebate failed [${event.code}]: ${terminalSafe(event.message)}\n`));
         return;
       default: {
         const unreachable: never = event;
@@ -128,8 +128,8 @@ export class TranscriptRenderer {
     while (this.queue[0]?.end) {
       const buffer = this.queue.shift() as TurnBuffer;
       const end = buffer.end as DebateEventOf<'turn-end'>;
-      if (!buffer.rationale.started && end.assessment) this.write(end.assessment.rationale);
-      else if (!buffer.rationale.started && end.judgment) this.write(end.judgment.rationale);
+      if (!buffer.rationale.started && end.assessment) this.write(terminalSafe(end.assessment.rationale));
+      else if (!buffer.rationale.started && end.judgment) this.write(terminalSafe(end.judgment.rationale));
       this.write(`\n  ${this.endLine(end)}\n`);
       const next = this.queue[0];
       if (next) this.printHeader(next);
@@ -190,7 +190,7 @@ export class TranscriptRenderer {
         ),
       );
     }
-    if (event.rationale) this.write(`${bold('Chair:')} ${event.rationale}\n`);
+    if (event.rationale) this.write(`${bold('Chair:')} ${terminalSafe(event.rationale)}\n`);
   }
 }
 

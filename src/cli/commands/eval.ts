@@ -20,7 +20,7 @@ import { integerFlag, numberFlag } from '../flags.js';
 import { GOLD_RUN_OPTIONS, goldRunFlags, readLabels } from '../gold-run.js';
 import type { CliIo } from '../io.js';
 import { ProgressBar } from '../progress-bar.js';
-import { styleFor } from '../terminal.js';
+import { styleFor, terminalSafe } from '../terminal.js';
 
 export const EVAL_HELP = `Usage: tribunal eval --gold FILE --out DIR [options]
 
@@ -100,7 +100,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
       format,
       signal,
       onProgress: (progress) => bar.update(progress),
-      onRejected: (rejection) => bar.log(err.yellow(`rejected ${formatRejection({ file: gold, rejection })}`)),
+      onRejected: (rejection) => bar.log(err.yellow(`rejected ${terminalSafe(formatRejection({ file: gold, rejection }))}`)),
     });
   } finally {
     bar.finish();

@@ -16,7 +16,7 @@ import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { PAIR_OPTIONS, pairSettingsFrom } from '../pair-options.js';
 import { formatCost, formatCount, formatDuration, ProgressBar } from '../progress-bar.js';
-import { styleFor, table } from '../terminal.js';
+import { styleFor, table, terminalSafe } from '../terminal.js';
 
 export const LABEL_HELP = `Usage: tribunal label INPUT --out DIR [options]
 
@@ -139,11 +139,15 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       export: exportSettings,
       signal,
       onProgress: (progress) => bar.update(progress),
-      onRejected: (rejection) => bar.log(err.yellow(`rejected ${formatRejection({ file: input, rejection })}`)),
+      onRejected: (rejection) => bar.log(err.yellow(`rejected ${terminalSafe(formatRejection({ file: input, rejection }))}`)),
       onItemFailed: (failure) => {
         failuresShown += 1;
         if (failuresShown <= 20) {
-          bar.log(err.red(`item ${failure.itemId} (line ${failure.line}) ${failure.state}: ${failure.code}: ${failure.message}`));
+          bar.log(
+            err.red(
+              `item ${failure.itemId} (line ${failure.line}) ${failure.state}: ${failure.code}: ${terminalSafe(failure.message)}`,
+            ),
+          );
         } else if (failuresShown === 21) {
           bar.log(err.red('more items failed; see the summary and rerun with --retry-failed'));
         }

@@ -16,7 +16,7 @@ import {
 import { EXIT } from '../exit-codes.js';
 import { integerFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
-import { type Style, styleFor } from '../terminal.js';
+import { type Style, styleFor, terminalSafe } from '../terminal.js';
 import { formatPercent, TrainProgress } from '../train-progress.js';
 import { heldOutTable, lengthBias, pairsName, readableFile } from '../train-report.js';
 
@@ -133,8 +133,8 @@ export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortS
       ...(values.verbose
         ? {
             onLog: (line: string) => {
-              if (progress) progress.log(err.dim(line));
-              else io.stderr.write(`${line}\n`);
+              if (progress) progress.log(err.dim(terminalSafe(line)));
+              else io.stderr.write(`${terminalSafe(line)}\n`);
             },
           }
         : {}),

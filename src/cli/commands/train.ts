@@ -13,7 +13,7 @@ import { buildTrainConfig, countPairLines, RUN_FILES, runTrainer, type TrainerRu
 import { EXIT } from '../exit-codes.js';
 import { integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
-import { type Style, styleFor } from '../terminal.js';
+import { type Style, styleFor, terminalSafe } from '../terminal.js';
 import { TrainProgress } from '../train-progress.js';
 import { heldOutTable, lengthBias, pairsName, readableFile } from '../train-report.js';
 import { trainEvalCommand } from './train-eval.js';
@@ -187,13 +187,13 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
       onProtocolProblem: (problem) => {
         const line = `warning: ${problem.message} (skipped)`;
         if (progress) progress.log(err.yellow(line));
-        else io.stderr.write(`${line}\n`);
+        else io.stderr.write(`${terminalSafe(line)}\n`);
       },
       ...(values.verbose
         ? {
             onLog: (line: string) => {
-              if (progress) progress.log(err.dim(line));
-              else io.stderr.write(`${line}\n`);
+              if (progress) progress.log(err.dim(terminalSafe(line)));
+              else io.stderr.write(`${terminalSafe(line)}\n`);
             },
           }
         : {}),
