@@ -28,7 +28,7 @@ from .batching import BatchSchedule, Example, collate_pairs, count_tokens, token
 from .calibration import preference_eval_metrics
 from .compat import HAS_COMPILE
 from .config import Config, config_to_dict
-from .data import read_pairs, split_holdout
+from .data import PreferencePair, read_pairs, split_holdout
 from .distributed import (DistributedState, all_reduce_sum, any_rank, init_distributed, shutdown, unwrap,
                           wrap_model)
 from .errors import ConfigError
@@ -82,6 +82,8 @@ class Dataset:
     examples: List[Example]
     stats: Dict[str, int]
     has_margin: bool
+    # the rows themselves, by example index: kept for the held-out split only (per-pair predictions)
+    pairs: Optional[List[PreferencePair]] = None
 
 
 @dataclass
@@ -105,16 +107,17 @@ def _seed_everything(seed: int) -> None:
 def _load_datasets(config: Config, tokenizer, *, need_train: bool) -> Tuple[Optional[Dataset], Optional[Dataset]]:
     d = config.data
 
-    def build(pairs) -> Dataset:
+    def build(pairs, keep_pairs: bool = False) -> Dataset:
         examples, stats = tokenize_pairs(pairs, tokenizer, max_length=d.max_length, max_prompt_length=d.max_prompt_length)
-        return Dataset(examples, stats, has_margin=any(p.margin is not None for p in pairs))
+        return Dataset(examples, stats, has_margin=any(p.margin is not None for p in pairs),
+                       pairs=list(pairs) if keep_pairs else None)
 
     train_pairs = read_pairs(d.train, max_rows=d.max_rows) if (need_train or not d.eval) else None
     eval_pairs = read_pairs(d.eval, max_rows=d.max_rows) if d.eval else None
     if eval_pairs is None and train_pairs is not None and d.eval_fraction > 0:
         train_pairs, eval_pairs = split_holdout(train_pairs, d.eval_fraction, config.seed)
     train = build(train_pairs) if (need_train and train_pairs) else None
-    held = build(eval_pairs) if eval_pairs else None
+    held = build(eval_pairs, keep_pairs=True) if eval_pairs else None
     return train, held
 
 
@@ -187,6 +190,9 @@ def pair_outputs(model: torch.nn.Module, batch: Dict[str, Any], device: torch.de
     return (model(**_to_device(batch["chosen"], device)), model(**_to_device(batch["rejected"], device)))
 
 
+# per-pair scores of one batch: (chosen, rejected) rewards, or DPO's implicit rewards
+Rewards = Tuple[torch.Tensor, torch.Tensor]
+
 RefFn = Callable[[Dict[str, Any]], Tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -206,8 +212,8 @@ class Reference:
 
 
 def dpo_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any], reference: Reference,
-                   split: str) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-    """Mean DPO loss, TRL metrics, per-pair losses and implicit reward margins for one batch."""
+                   split: str) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, Rewards]:
+    """Mean DPO loss, TRL metrics, per-pair losses and implicit rewards (chosen, rejected) for one batch."""
     d, device = setup.config.dpo, setup.dist.device
     (pc, nc), (pr, nr) = pair_outputs(model, batch, device)
     ref_c, ref_r = reference.logps(split, batch, device)
@@ -216,11 +222,12 @@ def dpo_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any], 
     losses, chosen_rewards, rejected_rewards = dpo_loss(pc, pr, ref_c.to(pc.dtype), ref_r.to(pr.dtype), beta=d.beta,
                                                         loss_type=d.loss_type, label_smoothing=d.label_smoothing)
     return losses.mean(), dpo_metrics(chosen_rewards, rejected_rewards, pc, pr), losses.detach(), \
-        (chosen_rewards - rejected_rewards)
+        (chosen_rewards, rejected_rewards)
 
 
 def rm_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any],
-                  has_margin: bool) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+                  has_margin: bool) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, Rewards]:
+    """Mean reward-model loss, TRL metrics, per-pair losses and rewards (chosen, rejected) for one batch."""
     device = setup.dist.device
     rewards_chosen, rewards_rejected = pair_outputs(model, batch, device)
     margin = batch["margin"].to(device) if has_margin else None
@@ -228,7 +235,8 @@ def rm_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any],
                        center_rewards_coefficient=setup.config.rm.center_rewards_coefficient)
     diff = (rewards_chosen - rewards_rejected).detach()
     per_pair = -torch.nn.functional.logsigmoid(diff - (margin if margin is not None else 0.0))
-    return loss, reward_metrics(rewards_chosen, rewards_rejected), per_pair, diff
+    return loss, reward_metrics(rewards_chosen, rewards_rejected), per_pair, \
+        (rewards_chosen.detach(), rewards_rejected.detach())
 
 
 def _rank_batches(all_batches: List[List[int]], dist: DistributedState) -> List[Tuple[List[int], bool]]:
@@ -335,14 +343,17 @@ def build_reference(setup: Setup, datasets: Dict[str, Dataset], stopper: Optiona
 # evaluation
 
 
-def evaluate(setup: Setup, model: torch.nn.Module, data: Dataset, reference: Optional[Reference]) -> Dict[str, Any]:
-    """Held-out loss, accuracy, calibration (ECE, Brier) and accuracy by length for one split."""
+def evaluate(setup: Setup, model: torch.nn.Module, data: Dataset, reference: Optional[Reference],
+             scores: Optional[Dict[str, torch.Tensor]] = None) -> Dict[str, Any]:
+    """Held-out loss, accuracy, calibration (ECE, Brier) and accuracy by length for one split; with ``scores``,
+    also fills it with every pair's ``chosen`` and ``rejected`` reward (CPU float64, by example index)."""
     inner = unwrap(model)
     was_training = inner.training
     inner.eval()
     n = len(data.examples)
-    diffs = torch.zeros(n, dtype=torch.float64, device=setup.dist.device)
-    losses = torch.zeros_like(diffs)
+    chosen_rewards = torch.zeros(n, dtype=torch.float64, device=setup.dist.device)
+    rejected_rewards = torch.zeros_like(chosen_rewards)
+    losses = torch.zeros_like(chosen_rewards)
     concat, pad = setup.config.efficiency.concatenated_forward, setup.tokenizer.pad_token_id
     with torch.no_grad():
         for indices, keep in _rank_batches(_length_sorted_batches(data.examples, setup.config.eval.batch_size), setup.dist):
@@ -350,16 +361,20 @@ def evaluate(setup: Setup, model: torch.nn.Module, data: Dataset, reference: Opt
             with _autocast(setup):
                 if setup.task == "dpo":
                     assert reference is not None
-                    _, _, per_pair, diff = dpo_batch_loss(setup, inner, batch, reference, "eval")
+                    _, _, per_pair, (chosen, rejected) = dpo_batch_loss(setup, inner, batch, reference, "eval")
                 else:
-                    _, _, per_pair, diff = rm_batch_loss(setup, inner, batch, data.has_margin)
+                    _, _, per_pair, (chosen, rejected) = rm_batch_loss(setup, inner, batch, data.has_margin)
             if keep:
-                index = batch["index"].to(diffs.device)
-                diffs[index] = diff.double()
+                index = batch["index"].to(losses.device)
+                chosen_rewards[index] = chosen.double()
+                rejected_rewards[index] = rejected.double()
                 losses[index] = per_pair.double()
-    all_reduce_sum(diffs, setup.dist)
-    all_reduce_sum(losses, setup.dist)
+    for totals in (chosen_rewards, rejected_rewards, losses):
+        all_reduce_sum(totals, setup.dist)
     inner.train(was_training)
+    diffs = chosen_rewards - rejected_rewards
+    if scores is not None:
+        scores["chosen"], scores["rejected"] = chosen_rewards.cpu(), rejected_rewards.cpu()
     chosen_longer = torch.tensor([(e.chosen_tokens > e.rejected_tokens) - (e.chosen_tokens < e.rejected_tokens)
                                   for e in data.examples])
     metrics = preference_eval_metrics(diffs.cpu(), chosen_longer, bins=setup.config.eval.ece_bins)
@@ -580,6 +595,44 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
 # the eval command
 
 
+PREDICTIONS_FILE = "predictions.jsonl"
+
+
+def _content(value: Any) -> Any:
+    """A prompt or completion as the row gave it: text, or a list of {role, content} messages."""
+    return value if isinstance(value, str) else [dict(m) for m in value]
+
+
+def write_predictions(path: str, data: Dataset, scores: Dict[str, torch.Tensor]) -> str:
+    """Every held-out pair with its scores, one JSON line each in input order, written atomically: source file and
+    line, the prompt and both completions, ``reward_chosen``/``reward_rejected`` (DPO: implicit rewards),
+    ``margin`` = their difference, ``correct`` (margin > 0), ``tie`` (margin == 0), completion token counts and the
+    row's own ``label_margin`` when it has one."""
+    assert data.pairs is not None, "the held-out split keeps its rows"
+    chosen, rejected = scores["chosen"].tolist(), scores["rejected"].tolist()
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as out:
+        for example in data.examples:
+            pair = data.pairs[example.index]
+            margin = chosen[example.index] - rejected[example.index]
+            row = {"index": example.index, "file": pair.file, "line": pair.line,
+                   "prompt": _content(pair.prompt), "chosen": _content(pair.chosen), "rejected": _content(pair.rejected),
+                   "reward_chosen": _finite(chosen[example.index]), "reward_rejected": _finite(rejected[example.index]),
+                   "margin": _finite(margin), "correct": margin > 0, "tie": margin == 0,
+                   "chosen_tokens": example.chosen_tokens, "rejected_tokens": example.rejected_tokens}
+            if pair.margin is not None:
+                row["label_margin"] = pair.margin
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def _finite(value: float) -> Optional[float]:
+    return value if math.isfinite(value) else None
+
+
 def run_eval(config: Config, events: EventStream, *, checkpoint: Optional[str] = None) -> int:
     """Evaluate a checkpoint (default: the latest in run_dir; none: the initial model) on the held-out split."""
     if config.task is None:
@@ -606,8 +659,12 @@ def run_eval(config: Config, events: EventStream, *, checkpoint: Optional[str] =
                     world_size=setup.dist.world_size, device=str(setup.dist.device), torch=torch.__version__,
                     data={"eval_pairs": len(setup.eval.examples), "tokenizer": setup.tokenizer.kind},
                     config=config_to_dict(config))
-        metrics = evaluate(setup, setup.model, setup.eval, reference)
-        events.emit("eval", step=step, split="eval", checkpoint=path, metrics=metrics)
+        scores: Dict[str, torch.Tensor] = {}
+        metrics = evaluate(setup, setup.model, setup.eval, reference, scores=scores)
+        predictions = None
+        if setup.dist.is_main:
+            predictions = write_predictions(os.path.join(config.run_dir, PREDICTIONS_FILE), setup.eval, scores)
+        events.emit("eval", step=step, split="eval", checkpoint=path, metrics=metrics, predictions=predictions)
         events.emit("done", status="completed", step=step, checkpoint=path, eval=metrics)
         return 0
     finally:

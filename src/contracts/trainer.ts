@@ -252,7 +252,37 @@ export const TrainerEvalEventSchema = z.looseObject({
   split: z.literal('eval'),
   checkpoint: z.string().nullable().optional().describe('The eval command: the evaluated checkpoint.'),
   metrics: HeldOutMetricsSchema,
+  predictions: z
+    .string()
+    .nullable()
+    .optional()
+    .describe('The eval command: RUN_DIR/predictions.jsonl, every held-out pair with its scores (PredictionRow).'),
 });
+
+/** A prompt or completion as the pairs file gave it: text, or a conversation. */
+const PairContentSchema = z.union([z.string(), z.array(z.looseObject({ role: z.string(), content: z.string() }))]);
+
+/**
+ * One line of the eval command's predictions.jsonl: a held-out pair, where it came from, and how the model scored it
+ * (`reward_*` are reward-model scores, or DPO's implicit rewards β · (log π − log π_ref)).
+ */
+export const PredictionRowSchema = z.looseObject({
+  index: count().describe('0-based position in the evaluated split.'),
+  file: z.string(),
+  line: z.number().int().min(1),
+  prompt: PairContentSchema,
+  chosen: PairContentSchema,
+  rejected: PairContentSchema,
+  reward_chosen: float(),
+  reward_rejected: float(),
+  margin: float().describe('reward_chosen − reward_rejected.'),
+  correct: z.boolean().describe('margin > 0.'),
+  tie: z.boolean().describe('margin == 0 exactly.'),
+  chosen_tokens: count(),
+  rejected_tokens: count(),
+  label_margin: z.number().optional().describe("The row's own margin column, when it has one."),
+});
+export type PredictionRow = z.infer<typeof PredictionRowSchema>;
 
 /** A complete checkpoint folder (written to `.tmp`, then renamed). */
 export const TrainerCheckpointEventSchema = z.looseObject({

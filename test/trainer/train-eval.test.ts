@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { longerAnswerBaseline } from '../../src/cli/commands/train-eval.js';
+import { confidentMistakes, longerAnswerBaseline, renderEvalReport } from '../../src/cli/commands/train-eval.js';
 import { main } from '../../src/cli/main.js';
-import { type HeldOutMetrics, TrainerEventSchema } from '../../src/contracts/index.js';
+import { styleFor } from '../../src/cli/terminal.js';
+import { type HeldOutMetrics, PredictionRowSchema, TrainerEventSchema } from '../../src/contracts/index.js';
 import { buildEvalConfig, pickCheckpoint, readTrainingRun } from '../../src/trainer/index.js';
 import { captureIo } from '../fakes/cli-io.js';
 import { requireTorch, syntheticPairs, temporaryDirectory, writeJsonl } from './trainer-fixtures.js';
@@ -52,6 +53,22 @@ describe('tribunal train eval', () => {
       expect(io.out()).toMatch(
         /Always picking the longer answer scores \d+\.\d% on these pairs; the model is \d+\.\d points (above|below) it\./,
       );
+
+      // every held-out pair with its scores, and the report's most confident mistakes drawn from them
+      const predictions = lines(path.join(evalDir, 'predictions.jsonl')).map((line) =>
+        PredictionRowSchema.parse(JSON.parse(line)),
+      );
+      expect(summary.predictions).toBe(path.join(evalDir, 'predictions.jsonl'));
+      expect(predictions).toHaveLength(metrics.pairs);
+      expect(predictions.filter((row) => row.correct).length / metrics.pairs).toBeCloseTo(metrics.accuracy as number, 12);
+      const wrong = predictions.filter((row) => !row.correct && !row.tie);
+      if (wrong.length > 0) {
+        const worst = wrong.reduce((a, b) => ((a.margin ?? 0) <= (b.margin ?? 0) ? a : b));
+        expect(io.out()).toContain(`Most confident mistakes (${Math.min(3, wrong.length)} of ${wrong.length} wrong)`);
+        expect(io.out()).toContain(`margin ${(worst.margin ?? 0).toFixed(3)} · pairs.jsonl:${worst.line}`);
+      } else {
+        expect(io.out()).not.toContain('Most confident mistakes');
+      }
 
       expect(readFileSync(path.join(runDir, 'config.json'), 'utf8')).toBe(configBefore);
       expect(lines(path.join(runDir, 'events.jsonl'))).toHaveLength(eventsBefore);
@@ -124,5 +141,61 @@ describe('longerAnswerBaseline', () => {
     const metrics = { pairs: 10, loss: 0.7, 'count/chosen_longer': 6, 'count/chosen_shorter': 2, 'count/same_length': 2 };
     expect(longerAnswerBaseline(metrics)).toBeCloseTo(0.7, 12);
     expect(longerAnswerBaseline({ pairs: 0, loss: null })).toBeNull();
+  });
+});
+
+describe('the most confident mistakes', () => {
+  it('are the wrong, untied pairs with the lowest margin, shown with their source line and terminal-safe text', async () => {
+    const dir = temporaryDirectory();
+    const row = (index: number, margin: number, extra: Record<string, unknown> = {}) => ({
+      index,
+      file: '/data/human.jsonl',
+      line: index + 1,
+      prompt: `question ${index}`,
+      chosen: `good ${index}`,
+      rejected: `bad ${index}`,
+      reward_chosen: margin,
+      reward_rejected: 0,
+      margin,
+      correct: margin > 0,
+      tie: margin === 0,
+      chosen_tokens: 3,
+      rejected_tokens: 3,
+      ...extra,
+    });
+    const file = writeJsonl(path.join(dir, 'predictions.jsonl'), [
+      row(0, 1.5),
+      row(1, -0.2),
+      row(2, 0),
+      row(3, -2.5, {
+        prompt: [
+          { role: 'user', content: 'first' },
+          { role: 'user', content: 'last turn\u001b[2J' },
+        ],
+      }),
+      row(4, -0.9),
+      row(5, -0.1),
+    ]);
+    const mistakes = await confidentMistakes(file, 3);
+    expect(mistakes.wrong).toBe(4);
+    expect(mistakes.shown.map((mistake) => mistake.line)).toEqual([4, 5, 2]);
+
+    const summary = {
+      task: 'rm',
+      run: '/runs/rm',
+      checkpoint: '/runs/rm/checkpoints/step-00000010',
+      step: 10,
+      pairs: '/data/human.jsonl',
+      metrics: { pairs: 6, loss: 0.7, accuracy: 1 / 6, ties: 1 },
+      longerAnswerBaseline: null,
+      predictions: file,
+    };
+    const report = renderEvalReport(summary, dir, styleFor(process.stdout as never), mistakes);
+    expect(report).toContain('Most confident mistakes (3 of 4 wrong)');
+    expect(report).toContain('  margin -2.500 · human.jsonl:4\n    prompt:   user: last turn␛[2J\n    chosen:   good 3');
+    expect(report).not.toContain('\u001b[2J');
+
+    writeJsonl(file, [{ index: 0 }]);
+    await expect(confidentMistakes(file, 3)).rejects.toThrow(`${file}:1: not a prediction row`);
   });
 });

@@ -57,6 +57,24 @@ class ProtocolTest(TempDirTestCase):
         self.assertEqual([e["type"] for e in events], ["start", "eval", "done"])
         self.assertEqual(events[0]["step"], 3)
 
+        # every held-out pair with its scores, in input order, agreeing with the reported metrics
+        predictions_file = os.path.join(config["run_dir"], "predictions.jsonl")
+        self.assertEqual(events[1]["predictions"], predictions_file)
+        with open(predictions_file, encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle]
+        with open(self.eval, encoding="utf-8") as handle:
+            source = [json.loads(line) for line in handle]
+        self.assertEqual([(r["file"], r["line"]) for r in rows], [(self.eval, n) for n in range(1, 17)])
+        self.assertEqual([(r["prompt"], r["chosen"], r["rejected"]) for r in rows],
+                         [(s["prompt"], s["chosen"], s["rejected"]) for s in source])
+        metrics = events[1]["metrics"]
+        for r in rows:
+            self.assertAlmostEqual(r["margin"], r["reward_chosen"] - r["reward_rejected"], places=9)
+            self.assertEqual(r["correct"], r["margin"] > 0)
+        self.assertAlmostEqual(sum(r["correct"] for r in rows) / len(rows), metrics["accuracy"], places=9)
+        self.assertAlmostEqual(sum(r["margin"] for r in rows) / len(rows), metrics["mean_margin"], places=6)
+        self.assertEqual(sum(r["tie"] for r in rows), metrics["ties"])
+
     def test_stray_prints_go_to_stderr(self):
         script = ("import os; from trainers.protocol import capture_stdout, EventStream; out = capture_stdout(); "
                   "print('stray print'); os.system('echo from a child process'); "

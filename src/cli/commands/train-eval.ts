@@ -1,8 +1,13 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { HeldOutMetrics, TrainerEvent } from '../../contracts/index.js';
-import { TribunalError } from '../../contracts/index.js';
+import {
+  type HeldOutMetrics,
+  type PredictionRow,
+  PredictionRowSchema,
+  type TrainerEvent,
+  TribunalError,
+} from '../../contracts/index.js';
 import {
   buildEvalConfig,
   pickCheckpoint,
@@ -16,7 +21,7 @@ import {
 import { EXIT } from '../exit-codes.js';
 import { integerFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
-import { type Style, styleFor, terminalSafe } from '../terminal.js';
+import { oneLine, type Style, styleFor, terminalSafe } from '../terminal.js';
 import { formatPercent, TrainProgress } from '../train-progress.js';
 import { heldOutTable, lengthBias, pairsName, readableFile } from '../train-report.js';
 
@@ -36,7 +41,8 @@ Options:
                            checkpoint folder
   --max-pairs N            read at most N pairs of --pairs
   --out DIR                where the evaluation is written (default: DIR/evals/<pairs name>-<step>): config.json,
-                           events.jsonl, worker.log and metrics.json
+                           events.jsonl, worker.log, metrics.json and predictions.jsonl (every pair with
+                           its scores, prompt and answers: the report lists the most confident mistakes)
   --gpus N                 0: CPU; 1: one GPU; N > 1: torchrun with N processes (default: as the run was trained)
   --json                   print the worker's validated events as JSON lines on stdout, nothing else
   --verbose                also show the worker's log
@@ -56,7 +62,15 @@ export interface EvalSummary {
   metrics: HeldOutMetrics | null;
   /** Accuracy of always preferring the answer with more tokens (ties count half), on the same pairs. */
   longerAnswerBaseline: number | null;
+  /** Every evaluated pair with its scores (PredictionRow lines). */
+  predictions: string | null;
 }
+
+/** How many of the most confident mistakes the report shows. */
+const MISTAKES_SHOWN = 3;
+
+/** The worker's per-pair output in the evaluation directory (trainers/engine.py PREDICTIONS_FILE). */
+const PREDICTIONS_FILE = 'predictions.jsonl';
 
 /** `tribunal train eval`: evaluate a training run's checkpoint on held-out pairs. */
 export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
@@ -114,10 +128,12 @@ export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortS
   // appending a second evaluation to them.
   await rm(path.join(evalDir, RUN_FILES.events), { force: true });
   await rm(path.join(evalDir, 'metrics.json'), { force: true });
+  await rm(path.join(evalDir, PREDICTIONS_FILE), { force: true });
 
   const err = styleFor(io.stderr);
   const progress = values.json ? undefined : new TrainProgress({ stream: io.stderr, style: err });
   let result: TrainerRunResult;
+  const written: { predictions: string | null } = { predictions: null };
   try {
     result = await runTrainer({
       task: 'eval',
@@ -127,6 +143,7 @@ export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortS
       ...(gpus === undefined ? {} : { gpus }),
       signal,
       onEvent: (event: TrainerEvent) => {
+        if (event.type === 'eval' && typeof event.predictions === 'string') written.predictions = event.predictions;
         if (values.json) io.stdout.write(`${JSON.stringify(event)}\n`);
         else progress?.handle(event);
       },
@@ -154,9 +171,13 @@ export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortS
     pairs: pairs ?? `held-out split of ${config.data.train}`,
     metrics: result.eval,
     longerAnswerBaseline: result.eval ? longerAnswerBaseline(result.eval) : null,
+    predictions: written.predictions,
   };
   await writeJsonAtomic({ file: path.join(evalDir, 'metrics.json'), value: summary });
-  if (!values.json) io.stdout.write(`${renderEvalReport(summary, evalDir, styleFor(io.stdout))}\n`);
+  if (!values.json) {
+    const mistakes = summary.predictions ? await confidentMistakes(summary.predictions, MISTAKES_SHOWN) : undefined;
+    io.stdout.write(`${renderEvalReport(summary, evalDir, styleFor(io.stdout), mistakes)}\n`);
+  }
   return EXIT.ok;
 }
 
@@ -173,8 +194,38 @@ export function longerAnswerBaseline(metrics: HeldOutMetrics): number | null {
   return total === 0 ? null : (longer + same / 2) / total;
 }
 
-/** The report of one evaluation: what was evaluated on what, the held-out table and the length baseline. */
-export function renderEvalReport(summary: EvalSummary, evalDir: string, style: Style): string {
+/** The `count` wrong (not tied) pairs the model was surest of, most confident first, and how many were wrong. */
+export async function confidentMistakes(file: string, count: number): Promise<{ shown: PredictionRow[]; wrong: number }> {
+  const text = await readFile(file, 'utf8');
+  const wrong: PredictionRow[] = [];
+  text.split('\n').forEach((line, index) => {
+    if (line.trim() === '') return;
+    let parsed: ReturnType<typeof PredictionRowSchema.safeParse>;
+    try {
+      parsed = PredictionRowSchema.safeParse(JSON.parse(line));
+    } catch (error) {
+      throw new TribunalError('INTERNAL', `${file}:${index + 1}: not JSON (${(error as Error).message})`, { location: { file } });
+    }
+    if (!parsed.success) {
+      throw new TribunalError('INTERNAL', `${file}:${index + 1}: not a prediction row: ${parsed.error.issues[0]?.message}`, {
+        location: { file },
+      });
+    }
+    const row = parsed.data;
+    if (!row.correct && !row.tie && row.margin !== null) wrong.push(row);
+  });
+  wrong.sort((a, b) => (a.margin ?? 0) - (b.margin ?? 0));
+  return { shown: wrong.slice(0, count), wrong: wrong.length };
+}
+
+/** The report of one evaluation: what was evaluated on what, the held-out table, the length baseline and the
+ * pairs the model got most confidently wrong. */
+export function renderEvalReport(
+  summary: EvalSummary,
+  evalDir: string,
+  style: Style,
+  mistakes: { shown: PredictionRow[]; wrong: number } = { shown: [], wrong: 0 },
+): string {
   const model = summary.task === 'dpo' ? 'DPO policy' : 'Reward model';
   const which = summary.checkpoint === null ? 'untrained (initial weights)' : `step ${summary.step}`;
   const lines = [style.bold(`${model}, ${which}, on ${summary.pairs}`)];
@@ -198,10 +249,22 @@ export function renderEvalReport(summary: EvalSummary, evalDir: string, style: S
     const bias = lengthBias(metrics);
     if (bias) lines.push('', style.yellow(bias));
   }
+  if (mistakes.shown.length > 0) {
+    lines.push('', style.bold(`Most confident mistakes (${mistakes.shown.length} of ${mistakes.wrong} wrong)`));
+    for (const row of mistakes.shown) {
+      lines.push(
+        `  margin ${(row.margin ?? 0).toFixed(3)} · ${path.basename(row.file)}:${row.line}`,
+        `    prompt:   ${promptTail(contentText(row.prompt), 110)}`,
+        `    chosen:   ${oneLine(contentText(row.chosen), 110)}`,
+        `    rejected: ${oneLine(contentText(row.rejected), 110)}`,
+      );
+    }
+  }
   lines.push(
     '',
     `evaluation: ${evalDir}`,
     `  metrics:   ${path.join(evalDir, 'metrics.json')}`,
+    ...(summary.predictions ? [`  pairs:     ${summary.predictions} (every pair with its scores)`] : []),
     `  events:    ${path.join(evalDir, RUN_FILES.events)}`,
   );
   return lines.join('\n');
@@ -209,4 +272,17 @@ export function renderEvalReport(summary: EvalSummary, evalDir: string, style: S
 
 function stepName(checkpoint: TrainingCheckpoint | null): string {
   return checkpoint === null ? 'initial' : `step-${checkpoint.step}`;
+}
+
+/** The text of a prompt or completion: itself, or a conversation's last message (earlier turns are context). */
+function contentText(content: PredictionRow['prompt']): string {
+  if (typeof content === 'string') return content;
+  const last = content.at(-1);
+  return last ? `${last.role}: ${last.content}` : '';
+}
+
+/** The end of a prompt on one line: the last turn is what the answers reply to. */
+function promptTail(text: string, max: number): string {
+  const flat = oneLine(text, Number.MAX_SAFE_INTEGER);
+  return flat.length > max ? `…${flat.slice(flat.length - max + 1)}` : flat;
 }
