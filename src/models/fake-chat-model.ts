@@ -60,7 +60,10 @@ export class FakeChatModel extends BaseChatModel<FakeChatModelCallOptions> {
   }
 
   /** Runs the script for one call and returns the reply text and token counts. */
-  async reply(messages: BaseMessage[], options: { turn?: TurnTag; jsonSchema?: Record<string, unknown>; signal?: AbortSignal }) {
+  async reply(
+    messages: BaseMessage[],
+    options: { turn?: TurnTag | undefined; jsonSchema?: Record<string, unknown> | undefined; signal?: AbortSignal | undefined },
+  ): Promise<{ text: string; inputTokens: number; outputTokens: number }> {
     const call = new RecordedCall(messages, options.turn, options.jsonSchema, this.callCount++);
     if (this.recordCalls) this.calls.push(call);
     const reply = await this.script(call);
@@ -155,20 +158,43 @@ function textOf(message: BaseMessage): string {
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason ?? new Error('aborted'));
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason ?? new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) reject(signal.reason ?? new Error('aborted'));
+    else if (signal) new AbortableSleep(ms, signal, resolve, reject);
+    else setTimeout(resolve, ms);
   });
+}
+
+const ONCE = { once: true } as const;
+
+/** One sleep that an abort cuts short; its own abort listener, so a call allocates no closures for it. */
+class AbortableSleep {
+  private readonly timer: ReturnType<typeof setTimeout>;
+
+  constructor(
+    ms: number,
+    private readonly signal: AbortSignal,
+    private readonly resolve: () => void,
+    private readonly reject: (reason: unknown) => void,
+  ) {
+    this.timer = setTimeout(sleepEnded, ms, this);
+    signal.addEventListener('abort', this, ONCE);
+  }
+
+  /** The time is up. */
+  end(): void {
+    this.signal.removeEventListener('abort', this);
+    this.resolve();
+  }
+
+  /** Listens on the signal. */
+  handleEvent(): void {
+    clearTimeout(this.timer);
+    this.reject(this.signal.reason ?? new Error('aborted'));
+  }
+}
+
+function sleepEnded(sleep: AbortableSleep): void {
+  sleep.end();
 }
 
 /** Attaches LangChain usage metadata (the generic message types resolve the field to undefined here). */

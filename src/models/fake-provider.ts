@@ -26,13 +26,10 @@ export function createFakeAdapter(options: {
     provider: 'fake',
     chat,
     async complete(messages: BaseMessage[], call: RawCallOptions): Promise<RawCompletion> {
-      const { text, inputTokens, outputTokens } = await chat.reply(messages, {
-        jsonSchema: call.jsonSchema,
-        signal: call.signal,
-        ...(call.turn === undefined ? {} : { turn: call.turn }),
-      });
-      if (call.onToken) for (const part of chat.split(text)) call.onToken(part);
-      return { text, inputTokens, outputTokens };
+      // The call options carry what reply reads (jsonSchema, signal, turn).
+      const completion = await chat.reply(messages, call);
+      if (call.onToken) for (const part of chat.split(completion.text)) call.onToken(part);
+      return completion;
     },
   };
 }

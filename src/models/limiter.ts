@@ -12,7 +12,7 @@ export class Limiter {
   }
 
   async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    await this.acquire(signal);
+    if (!this.tryAcquire()) await this.acquire(signal);
     try {
       return await task();
     } finally {
@@ -20,11 +20,16 @@ export class Limiter {
     }
   }
 
-  private acquire(signal?: AbortSignal): Promise<void> {
-    if (this.active < this.limit) {
-      this.active++;
-      return Promise.resolve();
-    }
+  /** Takes a slot if one is free (none is while others wait), without a promise; whoever gets one must `release()` it. */
+  tryAcquire(): boolean {
+    if (this.active >= this.limit) return false;
+    this.active++;
+    return true;
+  }
+
+  /** Waits for a slot in FIFO order (rejecting with the signal's reason if it aborts first); `release()` it after. */
+  acquire(signal?: AbortSignal): Promise<void> {
+    if (this.tryAcquire()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const grant = () => {
         signal?.removeEventListener('abort', onAbort);
@@ -45,7 +50,8 @@ export class Limiter {
     });
   }
 
-  private release(): void {
+  /** Gives a slot back, to the longest waiter if any. */
+  release(): void {
     this.active--;
     const next = this.waiting.shift();
     if (next) next();

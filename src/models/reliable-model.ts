@@ -4,7 +4,14 @@ import { addUsage, TribunalError, type Usage, ZERO_USAGE } from '../contracts/in
 import { Limiter } from './limiter.js';
 import { costOf } from './pricing.js';
 import { redactText } from './redact-secrets.js';
-import type { CriticModel, ProviderAdapter, RawCompletion, StructuredOutcome, StructuredRequest } from './types.js';
+import type {
+  CriticModel,
+  ProviderAdapter,
+  RawCallOptions,
+  RawCompletion,
+  StructuredOutcome,
+  StructuredRequest,
+} from './types.js';
 
 /** Settings of the one wrapper that every provider goes through. */
 export interface ReliabilityOptions {
@@ -44,31 +51,24 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
     request: StructuredRequest<unknown>,
     jsonSchema: Record<string, unknown>,
     tally: { attempts: number },
-  ): Promise<{ completion: RawCompletion }> {
+  ): Promise<RawCompletion> {
+    const caller = request.signal;
     for (let attempt = 1; ; attempt++) {
-      if (request.signal?.aborted)
-        throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: request.signal.reason });
+      if (caller?.aborted) throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: caller.reason });
       // The timeout starts when the call leaves the limiter queue, so waiting for a slot never counts against it.
-      const attemptCall = new AttemptSignal(request.signal, timeoutMs);
+      const attemptCall = new AttemptSignal(caller, timeoutMs);
       try {
-        const completion = await limiter.run(() => {
+        // A free slot is taken without a promise; only a full limiter makes the call wait.
+        if (!limiter.tryAcquire()) await limiter.acquire(caller);
+        try {
           tally.attempts++;
-          const signal = attemptCall.start();
-          return adapter.complete(messages, {
-            jsonSchema,
-            schemaName: request.schemaName,
-            signal,
-            ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-            ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
-            ...(request.onToken === undefined ? {} : { onToken: request.onToken }),
-            ...(request.turn === undefined ? {} : { turn: request.turn }),
-          });
-        }, request.signal);
-        attemptCall.dispose();
-        return { completion };
+          return await adapter.complete(messages, rawCallOptions(request, jsonSchema, attemptCall.start()));
+        } finally {
+          attemptCall.dispose();
+          limiter.release();
+        }
       } catch (error) {
-        attemptCall.dispose();
-        if (request.signal?.aborted) throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: error });
+        if (caller?.aborted) throw new TribunalError('ABORTED', `call to ${id} was cancelled`, { cause: error });
         const failure = classifyError(error, id, attemptCall.timedOut ? timeoutMs : undefined);
         if (!failure.retryable || attempt > maxRetries) {
           throw new TribunalError(failure.code, `${failure.message}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`, {
@@ -77,10 +77,7 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
         }
         const backoff = Math.min(maxBackoffMs, baseBackoffMs * 2 ** (attempt - 1));
         try {
-          await sleep(
-            failure.retryAfterMs === undefined ? backoff : Math.min(maxBackoffMs, failure.retryAfterMs),
-            request.signal,
-          );
+          await sleep(failure.retryAfterMs === undefined ? backoff : Math.min(maxBackoffMs, failure.retryAfterMs), caller);
         } catch (sleepError) {
           throw new TribunalError('ABORTED', `call to ${id} was cancelled while waiting to retry`, { cause: sleepError });
         }
@@ -107,13 +104,13 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
       for (let pass = 0; pass < 2; pass++) {
         const before = tally.attempts;
         try {
-          const result = await callWithRetries(messages, request as StructuredRequest<unknown>, jsonSchema, tally);
-          text = result.completion.text;
+          const completion = await callWithRetries(messages, request as StructuredRequest<unknown>, jsonSchema, tally);
+          text = completion.text;
           usage = addUsage(usage, {
-            inputTokens: result.completion.inputTokens,
-            outputTokens: result.completion.outputTokens,
+            inputTokens: completion.inputTokens,
+            outputTokens: completion.outputTokens,
             calls: tally.attempts - before,
-            costUsd: costOf(adapter.pricing, result.completion),
+            costUsd: costOf(adapter.pricing, completion),
           });
         } catch (error) {
           usage = addUsage(usage, { inputTokens: 0, outputTokens: 0, calls: tally.attempts - before, costUsd: 0 });
@@ -145,16 +142,32 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
   };
 }
 
+/** The options of one provider call, set field by field (a literal with conditional spreads allocates one object per spread). */
+function rawCallOptions(
+  request: StructuredRequest<unknown>,
+  jsonSchema: Record<string, unknown>,
+  signal: AbortSignal,
+): RawCallOptions {
+  const call: RawCallOptions = { jsonSchema, schemaName: request.schemaName, signal };
+  if (request.temperature !== undefined) call.temperature = request.temperature;
+  if (request.maxTokens !== undefined) call.maxTokens = request.maxTokens;
+  if (request.onToken !== undefined) call.onToken = request.onToken;
+  if (request.turn !== undefined) call.turn = request.turn;
+  return call;
+}
+
+const ONCE = { once: true } as const;
+
 /**
  * The signal of one attempt: aborts when the caller's signal does or after `timeoutMs`. A plain timer that is
  * cleared when the attempt settles, rather than AbortSignal.timeout + AbortSignal.any, which keep a timer and
- * signal bookkeeping alive for the whole timeout after every call (thousands at a time in a large run).
+ * signal bookkeeping alive for the whole timeout after every call (thousands at a time in a large run). It is its
+ * own abort listener (`handleEvent`) and its timer gets it as an argument, so an attempt allocates no closures.
  */
 class AttemptSignal {
   timedOut = false;
   private controller: AbortController | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private readonly onCallerAbort = () => this.controller?.abort(this.caller?.reason);
 
   constructor(
     private readonly caller: AbortSignal | undefined,
@@ -166,19 +179,31 @@ class AttemptSignal {
     const controller = new AbortController();
     this.controller = controller;
     // Like AbortSignal.timeout's timer, it does not keep the process alive on its own.
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      controller.abort(new DOMException(`the call timed out after ${this.timeoutMs} ms`, 'TimeoutError'));
-    }, this.timeoutMs).unref();
+    this.timer = setTimeout(attemptTimedOut, this.timeoutMs, this).unref();
     if (this.caller?.aborted) controller.abort(this.caller.reason);
-    else this.caller?.addEventListener('abort', this.onCallerAbort, { once: true });
+    else this.caller?.addEventListener('abort', this, ONCE);
     return controller.signal;
   }
 
-  dispose(): void {
-    clearTimeout(this.timer);
-    this.caller?.removeEventListener('abort', this.onCallerAbort);
+  /** Listens on the caller's signal. */
+  handleEvent(): void {
+    this.controller?.abort(this.caller?.reason);
   }
+
+  /** The attempt ran out of time. */
+  timeOut(): void {
+    this.timedOut = true;
+    this.controller?.abort(new DOMException(`the call timed out after ${this.timeoutMs} ms`, 'TimeoutError'));
+  }
+
+  dispose(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.caller?.removeEventListener('abort', this);
+  }
+}
+
+function attemptTimedOut(attempt: AttemptSignal): void {
+  attempt.timeOut();
 }
 
 /** Parses model text as JSON (tolerating code fences and surrounding prose) and validates it. */
