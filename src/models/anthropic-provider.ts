@@ -29,8 +29,8 @@ export interface AnthropicAdapterOptions {
  * the same request LangChain's `withStructuredOutput(schema, { method: 'jsonSchema' })` makes, and never the
  * default forced-tool path, whose streamed `input_json_delta` chunks LangChain fails to merge
  * (langchainjs#10907). `chat` and `complete()` use the ChatAnthropic instance that `initChatModel` builds
- * (unwrapped from its ConfigurableModel, as for OpenAI); `complete()` calls its `.stream()` with `outputConfig`
- * and the AbortSignal per call and reads the raw text deltas, so `onToken` sees tokens. The
+ * (unwrapped from its ConfigurableModel, as for OpenAI); `complete()` streams it (`_streamIterator`, see `collectStream`)
+ * with `outputConfig` and the AbortSignal per call and reads the raw text deltas, so `onToken` sees tokens. The
  * `@anthropic-ai/sdk` client is not a declared dependency, and LangChain rethrows its errors with `status` and
  * `headers` intact. Retries are off in LangChain and the SDK (`maxRetries: 0`): the wrapper retries.
  * Engine code calling `chat.withStructuredOutput` itself should pass `{ method: 'jsonSchema' }` for the same reason.
@@ -72,7 +72,7 @@ export async function createAnthropicAdapter(options: AnthropicAdapterOptions): 
         secrets,
         onToken: call.onToken,
         start: async () =>
-          (await variant(call)).stream(input, {
+          (await variant(call))._streamIterator(input, {
             signal: call.signal,
             ...(strict ? { outputConfig: { format: { type: 'json_schema' as const, schema } } } : {}),
           }),

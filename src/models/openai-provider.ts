@@ -29,9 +29,9 @@ export interface OpenAIAdapterOptions {
  *
  * Design choice: `chat` and `complete()` both use the ChatOpenAI instance that `initChatModel("openai:NAME")`
  * builds (taken out of its ConfigurableModel wrapper, which would create and cache a new ChatOpenAI and SDK
- * client for every distinct call config, e.g. every LangGraph thread). `complete()` calls its `.stream()` on
- * the chat completions path with per-call options: `response_format` json_schema, `stream_options.include_usage`
- * and the AbortSignal. We deliberately do not drive the `openai` SDK client ourselves: it is not a declared
+ * client for every distinct call config, e.g. every LangGraph thread). `complete()` streams it on the chat
+ * completions path with per-call options: `response_format` json_schema, `stream_options.include_usage` and the
+ * AbortSignal, through `_streamIterator` (see `collectStream` for why not `.stream()`). We deliberately do not drive the `openai` SDK client ourselves: it is not a declared
  * dependency, and the LangChain model already streams, reports usage as `usage_metadata`, and rethrows the
  * SDK's errors with `status` and `headers` intact (which the wrapper's retry logic reads). Retries are off in
  * LangChain and the SDK (`maxRetries: 0`): the wrapper retries. Temperature and max tokens are constructor
@@ -72,7 +72,7 @@ export async function createOpenAIAdapter(options: OpenAIAdapterOptions): Promis
         secrets,
         onToken: call.onToken,
         start: async () =>
-          (await variant(call)).stream(messages, {
+          (await variant(call))._streamIterator(messages, {
             signal: call.signal,
             response_format: {
               type: 'json_schema',
