@@ -1,13 +1,16 @@
 import type { BaseMessage } from '@langchain/core/messages';
 import { z } from 'zod';
 import {
+  type Assessment,
   assessmentSchema,
   type Critic,
+  type PairwiseJudgment,
   pairwiseJudgmentSchema,
   type Scale,
   TribunalError,
   type TurnRecord,
 } from '../contracts/index.js';
+import type { StructuredRequest } from '../models/index.js';
 import type { DebateContext } from './debate-context.js';
 import type { Subject } from './debate-setup.js';
 import type { DebateEventInit } from './event-emitter.js';
@@ -77,69 +80,68 @@ export async function runTurn(options: {
   const signal = context.signal;
   if (signal?.aborted) throw abortError(signal);
   const model = await context.models.resolve(options.model);
-  const tag = {
-    round,
-    criticId: critic.id,
-    candidateId: subject.id,
-    turnId: turnIdOf({ round, criticId: critic.id, candidateId: subject.id }),
-  };
-  emit({ type: 'turn-start', ...tag, model: options.model });
-  const onToken = (text: string) => emit({ type: 'turn-delta', ...tag, text });
-  const turn = { round, criticId: critic.id, candidateId: subject.id };
-  const base = {
-    messages: options.messages,
-    temperature: options.temperature,
-    maxTokens: options.maxTokens,
-    onToken,
-    turn,
-    ...(signal === undefined ? {} : { signal }),
-  };
-  const record: TurnRecord = {
-    turnId: tag.turnId,
-    round,
-    criticId: critic.id,
-    candidateId: subject.id,
-    ...(subject.pair === undefined ? {} : { pair: subject.pair }),
-    ...(options.principle === undefined ? {} : { principle: options.principle }),
-    model: options.model,
-    status: 'failed',
-    usage: { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 },
-    attempts: 1,
-  };
+  const criticId = critic.id;
+  const candidateId = subject.id;
+  const turnId = turnIdOf({ round, criticId, candidateId });
+  // Events are written out field by field: `{ type, ...tag }` (a spread after a property) is V8's slow object copy.
+  emit({ type: 'turn-start', round, criticId, candidateId, turnId, model: options.model });
+  const turn = { round, criticId, candidateId };
+  // Fields are assigned in the order the literal with conditional spreads gave them (the JSON of records and events
+  // is unchanged), without the temporary object each spread allocates.
+  const record = { turnId, round, criticId, candidateId } as TurnRecord;
+  if (subject.pair !== undefined) record.pair = subject.pair;
+  if (options.principle !== undefined) record.principle = options.principle;
+  record.model = options.model;
+  record.status = 'failed';
+  record.usage = { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 };
+  record.attempts = 1;
+  const pairwise = subject.pair !== undefined;
+  const schema: z.ZodType<Assessment | PairwiseJudgment> = pairwise
+    ? pairwiseSchemaFor(options.principleIds)
+    : assessmentSchemaFor(options.scale, options.principleIds);
+  const schemaName = pairwise ? 'pairwise_judgment' : 'assessment';
   const cache = context.turnCache;
   let cached = false;
-  const structured = async <T>(schema: z.ZodType<T>, schemaName: string, keep: (value: T) => void) => {
-    const key =
-      cache &&
-      criticTurnKey({
-        messages: options.messages,
-        model: options.model,
-        schemaName,
-        scale: options.scale,
-        temperature: options.temperature,
-        maxTokens: options.maxTokens,
-        personaHash: critic.hash,
-        turn,
-      });
-    if (cache && key) {
-      const hit = await cache.getTurn({ key }).catch(() => undefined);
-      const value = schema.safeParse(subject.pair ? hit?.judgment : hit?.assessment);
-      if (hit && value.success) {
-        record.status = 'ok';
-        record.usage = { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 };
-        cached = true;
-        keep(value.data);
-        return;
-      }
+  const key =
+    cache &&
+    criticTurnKey({
+      messages: options.messages,
+      model: options.model,
+      schemaName,
+      scale: options.scale,
+      temperature: options.temperature,
+      maxTokens: options.maxTokens,
+      personaHash: critic.hash,
+      turn,
+    });
+  if (cache && key) {
+    const hit = await cache.getTurn({ key }).catch(() => undefined);
+    const value = schema.safeParse(pairwise ? hit?.judgment : hit?.assessment);
+    if (hit && value.success) {
+      record.status = 'ok';
+      record.usage = { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 };
+      cached = true;
+      keepValue(record, pairwise, value.data);
     }
-    // Spread last: `{ ...base, schema, schemaName }` costs V8 a new hidden class per call (bench/README.md, engine).
-    const outcome = await model.structured({ schema, schemaName, ...base });
+  }
+  if (!cached) {
+    const request: StructuredRequest<Assessment | PairwiseJudgment> = {
+      schema,
+      schemaName,
+      messages: options.messages,
+      temperature: options.temperature,
+      maxTokens: options.maxTokens,
+      onToken: deltaEmitter(emit, round, criticId, candidateId, turnId),
+      turn,
+    };
+    if (signal !== undefined) request.signal = signal;
+    const outcome = await model.structured(request);
     if (!outcome.success && (signal?.aborted || outcome.error.code === 'ABORTED')) throw abortError(signal, outcome.error);
     record.usage = outcome.usage;
     record.attempts = Math.max(1, outcome.attempts);
     if (outcome.success) {
       record.status = 'ok';
-      keep(outcome.value);
+      keepValue(record, pairwise, outcome.value);
       if (cache && key) {
         const entry: CachedCriticTurn = { model: options.model, usage: outcome.usage };
         if (record.assessment !== undefined) entry.assessment = record.assessment;
@@ -149,28 +151,44 @@ export async function runTurn(options: {
     } else {
       record.error = { code: outcome.error.code, message: outcome.error.message };
     }
-  };
-  if (subject.pair) {
-    await structured(pairwiseSchemaFor(options.principleIds), 'pairwise_judgment', (judgment) => {
-      record.judgment = judgment;
-    });
-  } else {
-    await structured(assessmentSchemaFor(options.scale, options.principleIds), 'assessment', (assessment) => {
-      record.assessment = assessment;
-    });
   }
-  emit({
+  const end = {
     type: 'turn-end',
-    ...tag,
+    round,
+    criticId,
+    candidateId,
+    turnId,
     status: cached ? 'cached' : record.status,
-    ...(record.assessment === undefined ? {} : { assessment: record.assessment }),
-    ...(record.judgment === undefined ? {} : { judgment: record.judgment }),
-    ...(record.principle === undefined ? {} : { principle: record.principle }),
-    ...(record.error === undefined ? {} : { error: record.error }),
-    usage: record.usage,
-    attempts: record.attempts,
-  });
+  } as Extract<DebateEventInit, { type: 'turn-end' }>;
+  if (record.assessment !== undefined) end.assessment = record.assessment;
+  if (record.judgment !== undefined) end.judgment = record.judgment;
+  if (record.principle !== undefined) end.principle = record.principle;
+  if (record.error !== undefined) end.error = record.error;
+  end.usage = record.usage;
+  end.attempts = record.attempts;
+  emit(end);
   return record;
+}
+
+/** Records a turn's judgment (pairwise) or assessment. */
+function keepValue(record: TurnRecord, pairwise: boolean, value: Assessment | PairwiseJudgment): void {
+  if (pairwise) record.judgment = value as PairwiseJudgment;
+  else record.assessment = value as Assessment;
+}
+
+/**
+ * The `onToken` of one turn: each fragment becomes a turn-delta event. Returned from a function rather than bound to
+ * a name, because tsx (esbuild's keepNames) gives every named closure a `name` property as it is created, which
+ * costs a dictionary of properties per closure (bench/README.md, engine).
+ */
+function deltaEmitter(
+  emit: (event: DebateEventInit) => void,
+  round: number,
+  criticId: string,
+  candidateId: string,
+  turnId: string,
+): (text: string) => void {
+  return (text) => emit({ type: 'turn-delta', round, criticId, candidateId, turnId, text });
 }
 
 /** The error a cancelled debate rejects with. */
