@@ -13,6 +13,7 @@ import traceback
 from typing import IO, List, Optional
 
 from .errors import EXIT_INTERNAL, ConfigError, classify, exit_code_for
+from .malloc import keep_freed_memory
 from .protocol import EventStream, capture_stdout
 
 
@@ -38,8 +39,9 @@ def _is_main_rank() -> bool:
 
 def main(argv: Optional[List[str]] = None, *, event_out: Optional[IO[str]] = None) -> int:
     """Run one command; returns the exit code. Without ``event_out``, takes over stdout for events."""
-    if event_out is None:
+    if event_out is None:  # a process of its own (not an in-process caller): tune its allocator
         event_out = capture_stdout()
+        keep_freed_memory()
     logging.basicConfig(level=os.environ.get("TRAINERS_LOG_LEVEL", "INFO"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     events = EventStream(event_out, enabled=_is_main_rank())

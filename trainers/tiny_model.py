@@ -86,9 +86,11 @@ class Attention(nn.Module):
         if HAS_SDPA and self.use_sdpa:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
         else:
-            scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+            # q scaled before the product, the mask applied in place: two [B, H, T, T] tensors fewer per layer
+            # (matmul keeps its inputs for backward, not its output, so in place is safe under autograd)
+            scores = (q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(-1, -2)
             allowed = mask if mask is not None else torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-            scores = scores.masked_fill(~allowed, float("-inf"))
+            scores.masked_fill_(~allowed, float("-inf"))
             out = torch.softmax(scores.float(), dim=-1).to(v.dtype) @ v
         return self.o_proj(out.transpose(1, 2).reshape(b, t, -1))
 
