@@ -40,7 +40,10 @@ export function lengthBias(metrics: HeldOutMetrics): string | undefined {
   return `Possible length bias: held-out accuracy is ${Math.abs(gap).toFixed(0)} points ${gap > 0 ? 'higher' : 'lower'} when the chosen answer is the longer one.`;
 }
 
-/** Checks that a path given with `flag` is a readable file; INPUT_INVALID names it otherwise. */
+/**
+ * The pairs file a path given with `flag` names: the file itself, or the `pairs.jsonl` of a `tribunal label` run
+ * directory. INPUT_INVALID names the path otherwise.
+ */
 export async function readableFile(file: string, flag: string): Promise<string> {
   const stats = await stat(file).catch((error: Error) => {
     throw new TribunalError('INPUT_INVALID', `${flag} ${file}: cannot read it (${error.message})`, {
@@ -48,16 +51,31 @@ export async function readableFile(file: string, flag: string): Promise<string> 
       location: { file },
     });
   });
+  if (stats.isDirectory()) {
+    const pairs = path.join(file, 'pairs.jsonl');
+    if (
+      await stat(pairs).then(
+        (found) => found.isFile(),
+        () => false,
+      )
+    )
+      return pairs;
+    throw new TribunalError(
+      'INPUT_INVALID',
+      `${flag} ${file} is a directory without pairs.jsonl: give a pairs file, or the --out directory of a "tribunal label" run`,
+      { location: { file } },
+    );
+  }
   if (!stats.isFile()) throw new TribunalError('INPUT_INVALID', `${flag} ${file} is not a file`, { location: { file } });
   return file;
 }
 
-/** A run name from a pairs file name: `pairs.jsonl.gz` → `pairs`. */
+/** A run name from a pairs file name: `hh.jsonl.gz` → `hh`; a label run's `runs/arena/pairs.jsonl` → `arena`. */
 export function pairsName(file: string): string {
-  return (
-    path
-      .basename(file)
-      .replace(/\.gz$/, '')
-      .replace(/\.jsonl?$/, '') || 'pairs'
-  );
+  const name = path
+    .basename(file)
+    .replace(/\.gz$/, '')
+    .replace(/\.jsonl?$/, '');
+  if (name === 'pairs' && path.basename(path.dirname(file)) !== '') return path.basename(path.dirname(file));
+  return name || 'pairs';
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -105,6 +105,23 @@ describe('tribunal train', () => {
     const io = captureIo(dir);
     expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--lora-alpha', '16'], io)).toBe(2);
     expect(io.err()).toContain("--lora-alpha needs --lora R (the adapters' rank)");
+  });
+
+  it('takes a "tribunal label" run directory as --pairs and names the run after it', async () => {
+    const dir = temporaryDirectory();
+    mkdirSync(path.join(dir, 'arena'));
+    writeJsonl(path.join(dir, 'arena', 'pairs.jsonl'), syntheticPairs(16));
+    const io = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'arena', '--steps', '1', '--json'], io), io.err()).toBe(0);
+    const config = JSON.parse(readFileSync(path.join(dir, 'runs', 'rm-arena', 'config.json'), 'utf8'));
+    expect(config.data.train).toBe(path.join(dir, 'arena', 'pairs.jsonl'));
+
+    const empty = captureIo(dir);
+    mkdirSync(path.join(dir, 'empty'));
+    expect(await main(['train', 'rm', '--pairs', 'empty'], empty)).toBe(1);
+    expect(empty.err()).toContain(
+      'is a directory without pairs.jsonl: give a pairs file, or the --out directory of a "tribunal label" run',
+    );
   });
 
   it('stops on Ctrl-C after checkpointing, exits 130 and says how to resume', async () => {

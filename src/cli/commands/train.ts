@@ -27,7 +27,7 @@ progress, then evaluates a held-out split: accuracy, calibration of sigma(r+ - r
 when the chosen answer is the longer vs the shorter one (a length-bias check).
 
 Options:
-  --pairs FILE             training pairs, JSONL or .jsonl.gz (required)
+  --pairs FILE|DIR         training pairs, JSONL or .jsonl.gz, or a "tribunal label" run directory (required)
   --eval FILE              held-out pairs (default: hold out --eval-fraction of --pairs)
   --eval-fraction F        share of --pairs held out, seeded (default 0.1; 0 for none)
   --model tiny|PATH        the built-in tiny decoder (default) or a local Hugging Face model folder
