@@ -57,6 +57,7 @@ describe('tribunal train', () => {
     expect(run.stderr).toMatch(/^train dpo: step 4\/4 \(100%\) · loss \d\.\d{4} · accuracy \d+\.\d% · lr /m);
 
     const runDir = path.join(dir, 'run');
+    expect(run.stdout).toContain(`Next: tribunal train eval --run ${runDir} --pairs HUMAN_PAIRS`);
     const config = JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8'));
     expect(config).toMatchObject({
       run_dir: runDir,

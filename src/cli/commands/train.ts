@@ -243,6 +243,9 @@ export function renderTrainReport(result: TrainerRunResult, style: Style): strin
   if (done.checkpoint) lines.push(`  checkpoint:  ${done.checkpoint}`);
   if (done.final_model) lines.push(`  model:       ${done.final_model}`);
   lines.push(`  events:      ${result.eventsFile}`, `  worker log:  ${result.logFile}`);
+  if (done.checkpoint && start?.command !== 'eval') {
+    lines.push('', style.dim(`Next: tribunal train eval --run ${result.runDir} --pairs HUMAN_PAIRS   (agreement with people)`));
+  }
   return lines.join('\n');
 }
 
