@@ -16,11 +16,28 @@ export interface LockOwner {
   host: string;
   /** ISO time the lock was taken. */
   since: string;
-  /** What holds it: `label` (a labeling session) or `export`. */
+  /** What holds it: `label` (a labeling session), `export`, `train` or `eval` (the trainer worker). */
   purpose: string;
   /** The holder's command line, for the message. */
   command: string;
 }
+
+/** What holds a lock, by purpose, for the refusal message. */
+const HOLDERS: Record<string, string> = {
+  label: 'a labeling session',
+  export: '`tribunal export`',
+  train: 'a training run',
+  eval: 'an evaluation',
+};
+
+/** What the refused process can do, by its own purpose. */
+const NEXT_STEPS: Record<string, string> = {
+  label: 'wait for it to finish or stop it (Ctrl-C stops gracefully), then rerun to continue; or give another --out directory',
+  export: 'a labeling session exports when it ends; run `tribunal export` again after it',
+  train:
+    'wait for it to finish or stop it (Ctrl-C stops after a checkpoint), then run the same command to resume; or give another --out directory',
+  eval: 'wait for it to finish, or give another --out directory',
+};
 
 /** A run directory is locked by another process (or another session of this one). */
 export class RunDirectoryLockedError extends TribunalError {
@@ -31,12 +48,9 @@ export class RunDirectoryLockedError extends TribunalError {
   constructor(options: { directory: string; owner: LockOwner | undefined; purpose: string }) {
     const { directory, owner } = options;
     const holder = owner
-      ? `${owner.purpose === 'export' ? '`tribunal export`' : 'a labeling session'} (pid ${owner.pid} on ${owner.host}, since ${owner.since}: ${owner.command})`
+      ? `${HOLDERS[owner.purpose] ?? 'a labeling session'} (pid ${owner.pid} on ${owner.host}, since ${owner.since}: ${owner.command})`
       : 'another process (it has not recorded its pid yet)';
-    const then =
-      options.purpose === 'export'
-        ? 'a labeling session exports when it ends; run `tribunal export` again after it'
-        : 'wait for it to finish or stop it (Ctrl-C stops gracefully), then rerun to continue; or give another --out directory';
+    const then = NEXT_STEPS[options.purpose] ?? NEXT_STEPS.label;
     super(
       'STORE_FAILED',
       `run directory ${directory} is locked by ${holder}: ${then}. A lock dies with its process (even on kill -9), so there is never a lock file to delete by hand`,

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import {
@@ -15,6 +15,7 @@ import {
   TribunalError,
 } from '../contracts/index.js';
 import { loadSettings } from '../models/settings.js';
+import { lockRunDirectory } from '../store/index.js';
 import { parseTrainerEventLine, quoteLine } from './parse-event-line.js';
 import { workerFailureError } from './trainer-worker-error.js';
 import { resolvePython, TRAINERS_ROOT, workerCommand } from './worker-command.js';
@@ -49,6 +50,8 @@ export interface RunTrainerOptions {
   gpus?: number;
   /** `eval`: the checkpoint folder to evaluate (default: the latest in the run directory). */
   checkpoint?: string;
+  /** Files of the run directory to delete once it is locked, before the worker starts (an evaluation's old outputs). */
+  removeBeforeStart?: readonly string[];
   /** Abort: SIGTERM to the worker, which finishes its step, checkpoints and ends with `done` `stopped`. */
   signal?: AbortSignal;
   /** Abort: SIGKILL to the worker at once (checkpoints already written stay intact). */
@@ -111,20 +114,28 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRun
   const configFile = path.join(runDir, RUN_FILES.config);
   const logFile = path.join(runDir, RUN_FILES.log);
   await mkdir(runDir, { recursive: true });
-  await writeJsonAtomic({ file: configFile, value: parsed.data });
-
-  const python = resolvePython({ python: options.python ?? loadSettings().python });
-  const command = workerCommand({ python, task: options.task, configFile, gpus: options.gpus, checkpoint: options.checkpoint });
-  const log = createWriteStream(logFile, { flags: 'a' });
-  log.write(`--- tribunal ${new Date().toISOString()}: ${[command.file, ...command.args].join(' ')} (cwd ${TRAINERS_ROOT})\n`);
-
-  const worker = new WorkerProcess({ options, command, log, python, logFile });
+  // One worker per run directory: a second `tribunal train` on it would overwrite config.json and write checkpoints
+  // beside the first. The lock dies with this process; it is held until the worker has exited.
+  const lock = lockRunDirectory({ dir: runDir, purpose: options.task === 'eval' ? 'eval' : 'train' });
   try {
-    await worker.finished;
+    for (const name of options.removeBeforeStart ?? []) await rm(path.join(runDir, name), { force: true });
+    await writeJsonAtomic({ file: configFile, value: parsed.data });
+
+    const python = resolvePython({ python: options.python ?? loadSettings().python });
+    const command = workerCommand({ python, task: options.task, configFile, gpus: options.gpus, checkpoint: options.checkpoint });
+    const log = createWriteStream(logFile, { flags: 'a' });
+    log.write(`--- tribunal ${new Date().toISOString()}: ${[command.file, ...command.args].join(' ')} (cwd ${TRAINERS_ROOT})\n`);
+
+    const worker = new WorkerProcess({ options, command, log, python, logFile });
+    try {
+      await worker.finished;
+    } finally {
+      await new Promise<void>((resolve) => log.end(resolve));
+    }
+    return worker.result({ runDir, configFile, logFile });
   } finally {
-    await new Promise<void>((resolve) => log.end(resolve));
+    lock.release();
   }
-  return worker.result({ runDir, configFile, logFile });
 }
 
 /** One spawned worker: reads its stdout and stderr, forwards signals, and decides how the run ended. */

@@ -108,6 +108,45 @@ describe('tribunal train', () => {
     expect(io.err()).toContain("--lora-alpha needs --lora R (the adapters' rank)");
   });
 
+  it('refuses a second training run on a directory a live run holds, and names the holder', async () => {
+    const dir = temporaryDirectory();
+    writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(32));
+    let second: Promise<{ code: number; err: string }> | undefined;
+    const first = await tribunal(
+      ['train', 'rm', '--pairs', 'pairs.jsonl', '--steps', '100000', '--out', 'run', '--json'],
+      dir,
+      (stdout, child) => {
+        if (second === undefined && stdout.includes('"type":"start"')) {
+          const io = captureIo(dir);
+          second = main(['train', 'rm', '--pairs', 'pairs.jsonl', '--steps', '3', '--out', 'run'], io).then((code) => {
+            child.kill('SIGINT');
+            return { code, err: io.err() };
+          });
+        }
+      },
+    );
+    expect(first.code).toBe(130);
+    const refused = await second;
+    expect(refused?.code).toBe(70);
+    expect(refused?.err).toMatch(
+      /run directory .*run is locked by a training run \(pid \d+ on .*: tribunal train rm --pairs pairs\.jsonl/,
+    );
+    expect(refused?.err).toContain('then run the same command to resume; or give another --out directory');
+    // the first run's files were left alone: its config still asks for 100000 steps
+    expect(JSON.parse(readFileSync(path.join(dir, 'run', 'config.json'), 'utf8')).training.max_steps).toBe(100000);
+
+    // once it has stopped, the directory is free again: the same command resumes
+    const resumed = await tribunal(
+      ['train', 'rm', '--pairs', 'pairs.jsonl', '--steps', '100000', '--out', 'run', '--json'],
+      dir,
+      (stdout, child) => {
+        if (stdout.includes('"type":"start"')) child.kill('SIGINT');
+      },
+    );
+    expect(resumed.code).toBe(130);
+    expect(resumed.stdout).toMatch(/"resumed_from":"[^"]*step-\d{8}"/);
+  });
+
   it('takes a "tribunal label" run directory as --pairs and names the run after it', async () => {
     const dir = temporaryDirectory();
     mkdirSync(path.join(dir, 'arena'));

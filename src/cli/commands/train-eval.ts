@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -71,6 +71,8 @@ const MISTAKES_SHOWN = 3;
 
 /** The worker's per-pair output in the evaluation directory (trainers/engine.py PREDICTIONS_FILE). */
 const PREDICTIONS_FILE = 'predictions.jsonl';
+/** The evaluation's summary for scripts. */
+const METRICS_FILE = 'metrics.json';
 
 /** `tribunal train eval`: evaluate a training run's checkpoint on held-out pairs. */
 export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
@@ -124,11 +126,6 @@ export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortS
       '--out must not be the training run itself: the evaluation writes its own config.json',
     );
   }
-  // An evaluation is a pure function of its config: a rerun replaces the previous one's events rather than
-  // appending a second evaluation to them.
-  await rm(path.join(evalDir, RUN_FILES.events), { force: true });
-  await rm(path.join(evalDir, 'metrics.json'), { force: true });
-  await rm(path.join(evalDir, PREDICTIONS_FILE), { force: true });
 
   const err = styleFor(io.stderr);
   const progress = values.json ? undefined : new TrainProgress({ stream: io.stderr, style: err });
@@ -140,6 +137,9 @@ export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortS
       config,
       runDir: evalDir,
       ...(checkpoint === null ? {} : { checkpoint: checkpoint.path }),
+      // An evaluation is a pure function of its config: a rerun replaces the previous one's outputs rather than
+      // appending a second evaluation to its events.
+      removeBeforeStart: [RUN_FILES.events, METRICS_FILE, PREDICTIONS_FILE],
       ...(gpus === undefined ? {} : { gpus }),
       signal,
       onEvent: (event: TrainerEvent) => {
@@ -173,7 +173,7 @@ export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortS
     longerAnswerBaseline: result.eval ? longerAnswerBaseline(result.eval) : null,
     predictions: written.predictions,
   };
-  await writeJsonAtomic({ file: path.join(evalDir, 'metrics.json'), value: summary });
+  await writeJsonAtomic({ file: path.join(evalDir, METRICS_FILE), value: summary });
   if (!values.json) {
     const mistakes = summary.predictions ? await confidentMistakes(summary.predictions, MISTAKES_SHOWN) : undefined;
     io.stdout.write(`${renderEvalReport(summary, evalDir, styleFor(io.stdout), mistakes)}\n`);
@@ -263,7 +263,7 @@ export function renderEvalReport(
   lines.push(
     '',
     `evaluation: ${evalDir}`,
-    `  metrics:   ${path.join(evalDir, 'metrics.json')}`,
+    `  metrics:   ${path.join(evalDir, METRICS_FILE)}`,
     ...(summary.predictions ? [`  pairs:     ${summary.predictions} (every pair with its scores)`] : []),
     `  events:    ${path.join(evalDir, RUN_FILES.events)}`,
   );

@@ -76,6 +76,7 @@ const FIELD_FLAGS: Record<string, string> = {
   'lora.alpha': '--lora-alpha',
   seed: '--seed',
   device: '--gpus',
+  run_dir: '--out',
 };
 
 /** `tribunal train`: train a reward model or DPO policy on preference pairs and report held-out metrics. */
