@@ -13,6 +13,8 @@
  * - `direct`: `runDebate` with the direct driver (the same node functions and router in a plain loop).
  * - `raw`: the floor: the same structured calls through the registry's model wrapper and fake adapter, round by
  *   round, with no engine (no prompts built per turn, no events, no state, no consensus).
+ * - `before`, `before-direct`, `before-raw` (with `--before-tree DIR`): `graph`, `direct` and `raw` of another checkout
+ *   (its engine, wrapper and fake), e.g. the commit before a change, measured in the same process.
  *
  * A debate is the default panel (safety, efficiency, creativity) over 2 candidates; "`--rounds` R" means R rounds
  * of critic turns: round 0 (independent) plus R - 1 debate rounds (maxRounds = R - 1), with convergence disabled
@@ -46,7 +48,7 @@ import {
 } from '../src/engine/index.js';
 import { createFakeAdapter, createModelRegistry, type FakeCall, type ModelRegistry } from '../src/models/index.js';
 
-const VARIANTS = ['graph', 'direct', 'raw', 'before'] as const;
+const VARIANTS = ['graph', 'direct', 'raw', 'before', 'before-direct', 'before-raw'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 const { values: flags } = parseArgs({
@@ -58,7 +60,7 @@ const { values: flags } = parseArgs({
     repeats: { type: 'string', default: '3' },
     phase: { type: 'string', default: 'all' },
     variants: { type: 'string' },
-    /** Another checkout of this repository (e.g. the commit before a change): adds variant `before`, its runDebate. */
+    /** Another checkout of this repository (e.g. the commit before a change): variants `before` (its LangGraph driver), `before-direct`, `before-raw`. */
     'before-tree': { type: 'string' },
     out: { type: 'string', default: join(dirname(fileURLToPath(import.meta.url)), 'results', 'engine.json') },
     'no-write': { type: 'boolean', default: false },
@@ -156,7 +158,7 @@ function registryFor(panel: ResolvedPanel, latencyMs: number, tree: Tree = CURRE
 type DebateRunner = (index: number) => Promise<number>;
 
 function runnerFor(variant: Variant, panel: ResolvedPanel, models: ModelRegistry, tree: Tree = CURRENT): DebateRunner {
-  if (variant === 'raw') return rawRunner(panel, models);
+  if (variant === 'raw' || variant === 'before-raw') return rawRunner(panel, models);
   return async (index) => {
     let events = 0;
     const options: RunDebateOptions = {
@@ -169,7 +171,7 @@ function runnerFor(variant: Variant, panel: ResolvedPanel, models: ModelRegistry
       onEvent: () => {
         events++;
       },
-      driver: variant === 'direct' ? 'direct' : 'langgraph',
+      driver: variant === 'direct' || variant === 'before-direct' ? 'direct' : 'langgraph',
     };
     const result = await tree.runDebate(options);
     if (result.turns.length !== ROUNDS * panel.critics.length * INPUT.candidates.length) {
@@ -368,9 +370,11 @@ async function main(): Promise<void> {
   };
   delete (panel as { chair?: unknown }).chair;
   const beforeTree = flags['before-tree'];
-  if (variants.includes('before') && beforeTree === undefined) throw new Error('variant "before" needs --before-tree <dir>');
+  if (variants.some((variant) => variant.startsWith('before')) && beforeTree === undefined) {
+    throw new Error('the "before" variants need --before-tree <dir>');
+  }
   const before = beforeTree === undefined ? undefined : await loadTree(beforeTree);
-  const treeOf = (variant: Variant): Tree => (variant === 'before' && before ? before : CURRENT);
+  const treeOf = (variant: Variant): Tree => (variant.startsWith('before') && before ? before : CURRENT);
   const registries = new Map<Tree, { instant: ModelRegistry; slow: ModelRegistry }>();
   for (const tree of new Set(variants.map(treeOf))) {
     registries.set(tree, { instant: registryFor(panel, 0, tree), slow: registryFor(panel, LATENCY_MS, tree) });
@@ -485,7 +489,13 @@ async function main(): Promise<void> {
         graph: 'runDebate, LangGraph driver',
         direct: 'runDebate, direct driver (same node functions and router, no LangGraph)',
         raw: 'structured calls only, no engine',
-        ...(beforeTree === undefined ? {} : { before: `runDebate of ${beforeTree} (LangGraph; its own model wrapper and fake)` }),
+        ...(beforeTree === undefined
+          ? {}
+          : {
+              before: `runDebate of ${beforeTree}, LangGraph driver (its own engine, model wrapper and fake)`,
+              'before-direct': `runDebate of ${beforeTree}, direct driver`,
+              'before-raw': `structured calls only through the model wrapper and fake of ${beforeTree}`,
+            }),
       },
     },
     results,
