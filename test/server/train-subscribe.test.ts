@@ -10,31 +10,13 @@ import {
   TrainerEventSchema,
 } from '../../src/contracts/index.js';
 import { renderProtocolDoc } from '../../src/server/index.js';
+import { trainerStartEvent } from '../fakes/trainer-events.js';
 import { startTestServer, TestClient } from './ws-harness.js';
 
 type TestServer = Awaited<ReturnType<typeof startTestServer>>;
 
 /** Real event shapes of a DPO run (src/contracts/trainer.ts), one per line of events.jsonl. */
-const start = {
-  v: 1,
-  type: 'start',
-  seq: 1,
-  time: 1735732800,
-  command: 'dpo',
-  task: 'dpo',
-  run_dir: '/runs/dpo',
-  step: 0,
-  total_steps: 4,
-  steps_per_epoch: 4,
-  resumed_from: null,
-  world_size: 1,
-  device: 'cpu',
-  torch: '2.5.1',
-  model: { family: 'tiny', parameters: 1000, trainable: 1000, lora: null },
-  data: { train_pairs: 32, eval_pairs: 4, truncated: 0, tokenizer: 'byte' },
-  efficiency: { bf16: false, compile: false, warmup_steps: 0, strategy: 'single' },
-  config: { task: 'dpo' },
-};
+const start = trainerStartEvent({ time: 1735732800, total_steps: 4, steps_per_epoch: 4, config: { task: 'dpo' } });
 const metric = (seq: number, step: number) => ({
   v: 1,
   type: 'metric',

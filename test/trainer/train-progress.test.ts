@@ -2,29 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { styleFor } from '../../src/cli/terminal.js';
 import { renderTrainBar, TrainProgress, type TrainSnapshot } from '../../src/cli/train-progress.js';
 import type { TrainerEvent } from '../../src/contracts/index.js';
+import { trainerStartEvent } from '../fakes/trainer-events.js';
 
 const plain = styleFor({ write: () => true } as unknown as NodeJS.WritableStream);
 
-const start: TrainerEvent = {
-  v: 1,
-  type: 'start',
-  seq: 1,
-  time: 0,
-  command: 'dpo',
-  task: 'dpo',
+const start: TrainerEvent = trainerStartEvent({
   run_dir: '/r',
-  step: 0,
-  total_steps: 10,
   steps_per_epoch: 5,
-  resumed_from: null,
-  world_size: 1,
-  device: 'cpu',
   torch: '1.13.0',
   model: { family: 'tiny', parameters: 133_824, trainable: 133_824, lora: null },
   data: { train_pairs: 40, eval_pairs: 4, truncated: 0, tokenizer: 'byte' },
-  efficiency: { bf16: false, compile: false, warmup_steps: 0, strategy: 'single' },
-  config: {},
-};
+});
 
 const metric = (step: number, loss: number): TrainerEvent => ({
   v: 1,

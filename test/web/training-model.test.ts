@@ -2,6 +2,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type TrainerEvent, TrainerEventSchema } from '../../src/contracts/index.js';
+import { trainerStartEvent } from '../fakes/trainer-events.js';
 
 /** The viewer's TrainingModel (src/web is plain JS without types: the shape the tests use). */
 interface TrainingModel {
@@ -27,25 +28,13 @@ beforeAll(async () => {
 });
 
 const start = (task: 'rm' | 'dpo', extra: Record<string, unknown> = {}) =>
-  TrainerEventSchema.parse({
-    v: 1,
-    type: 'start',
-    seq: 1,
+  trainerStartEvent({
     time: 1000,
     command: task,
     task,
     run_dir: '/runs/x',
-    step: 0,
-    total_steps: 10,
-    steps_per_epoch: 10,
-    resumed_from: null,
-    world_size: 1,
-    device: 'cpu',
-    torch: '2.5.1',
     model: { family: 'tiny', parameters: 10, trainable: 10, lora: null },
     data: { train_pairs: 8, eval_pairs: 2, truncated: 0, tokenizer: 'byte' },
-    efficiency: { bf16: false, compile: false, warmup_steps: 0, strategy: 'single' },
-    config: {},
     ...extra,
   });
 const metric = (step: number, metrics: Record<string, number | null>, loss: number | null = 0.5) =>

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrainerConfigSchema, type TrainerEvent, TrainerEventSchema } from '../../src/contracts/index.js';
+import { trainerStartEvent } from '../fakes/trainer-events.js';
 import { labelItems, openLabelRun } from '../server/label-run-fixture.js';
 import { startTestServer } from '../server/ws-harness.js';
 
@@ -24,20 +25,12 @@ const HOSTILE = `<img src=x onerror="document.title='pwned'">`;
 /** A DPO run's events as the worker writes them (src/contracts/trainer.ts); each is checked against the schema. */
 const trainEvent = {
   start: (seq: number, extra: Record<string, unknown> = {}) => ({
-    v: 1,
-    type: 'start',
+    ...trainerStartEvent(),
     seq,
     time: T0,
-    command: 'dpo',
-    task: 'dpo',
     run_dir: '/runs/dpo-pairs',
-    step: 0,
-    total_steps: 10,
-    steps_per_epoch: 10,
-    resumed_from: null,
     world_size: 2,
     device: 'cuda',
-    torch: '2.5.1',
     model: { family: 'hf', parameters: 1_234_567, trainable: 1_234_567, lora: null },
     data: { train_pairs: 96, eval_pairs: 12, truncated: 3, tokenizer: 'hf' },
     efficiency: { bf16: true, compile: false, warmup_steps: 1, strategy: 'ddp' },
