@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { RunnableConfig } from '@langchain/core/runnables';
 import { type BaseCheckpointSaver, END } from '@langchain/langgraph';
 import { graphFor, PROTOCOL_WIRINGS } from '../../graphs/index.js';
@@ -73,7 +74,11 @@ export interface RunDebateOptions {
  * console.log(result.verdict.ranking);
  */
 export async function runDebate(options: RunDebateOptions): Promise<DebateResult> {
-  const { checkpointer, signal } = options;
+  const { checkpointer } = options;
+  // Every model call of the debate listens on one signal of its own, linked to the caller's by a single listener:
+  // a debate has more concurrent calls than an AbortSignal's default listener limit (10), which made Node warn.
+  const linked = linkSignal(options.signal);
+  const signal = linked.signal;
   let emitter: DebateEventEmitter | undefined;
   let threadConfig: RunnableConfig | undefined;
   // From the moment of cancellation only debate-error goes out, so late turns of the cancelled round stay silent
@@ -223,7 +228,19 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
     throw failure;
   } finally {
     signal?.removeEventListener('abort', mute);
+    linked.dispose();
   }
+}
+
+/** A signal that aborts (with the same reason) when `outer` does, with no listener limit; `dispose` unlinks it. */
+function linkSignal(outer: AbortSignal | undefined): { signal: AbortSignal | undefined; dispose(): void } {
+  if (outer === undefined) return { signal: undefined, dispose: () => undefined };
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  const forward = () => controller.abort(outer.reason);
+  if (outer.aborted) forward();
+  else outer.addEventListener('abort', forward, { once: true });
+  return { signal: controller.signal, dispose: () => outer.removeEventListener('abort', forward) };
 }
 
 function toTribunalError(error: unknown, signal: AbortSignal | undefined): TribunalError {

@@ -357,6 +357,33 @@ describe('runDebate', () => {
     expect(ofType(log.events, 'turn-end').filter((event) => event.round === 1 && event.status === 'failed')).toHaveLength(0);
   });
 
+  test('a caller signal on a debate with many concurrent calls adds one listener to it, and Node does not warn', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const { models, calls } = fakeModels(() => ({ text: assessment(5), latencyMs: 5 }));
+      const controller = new AbortController();
+      const wide: DebateInput = {
+        prompt: 'Pick one.',
+        candidates: Array.from({ length: 6 }, (_, index) => ({ id: `c${index}`, text: `answer ${index}` })),
+      };
+      await runDebate({
+        panel: makePanel({ maxRounds: 0 }),
+        input: wide,
+        models,
+        defaultModel: 'fake:critic',
+        signal: controller.signal,
+      });
+      expect(calls.length).toBeGreaterThan(10);
+      // warnings are emitted on the next tick
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   test('an already aborted signal rejects before any model call', async () => {
     const { models, calls } = fakeModels(() => assessment(5));
     const controller = new AbortController();
