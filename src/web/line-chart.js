@@ -100,11 +100,12 @@ function dataDomain(series) {
   if (min > max) return { min: 0, max: 1 };
   if (max - min < 1e-12) {
     const spread = Math.abs(max) * 0.1 || 1;
-    min -= spread;
+    min = min >= 0 ? Math.max(0, min - spread) : min - spread;
     max += spread;
   }
   const margin = (max - min) * 0.05;
-  return { min: min - margin, max: max + margin };
+  // A series that never goes below zero (learning rates, losses) keeps its axis at zero or above.
+  return { min: min >= 0 ? Math.max(0, min - margin) : min - margin, max: max + margin };
 }
 
 /** The chart's text alternative: its title and each series' last value. */

@@ -23,7 +23,9 @@ Options:
   -h, --help             show this help
 
 Watch a labeling run: open the viewer and enter its directory (the one given to tribunal label --out), or
-subscribe to it with {"v":1,"type":"run.subscribe","id":"1","run":"DIR","afterSeq":{}}.`;
+subscribe to it with {"v":1,"type":"run.subscribe","id":"1","run":"DIR","afterSeq":{}}.
+Watch a training run: the viewer's Training tab lists the runs under ./runs (where tribunal train writes by default)
+and takes any other directory, or subscribe with {"v":1,"type":"train.subscribe","id":"2","runDir":"DIR"}.`;
 
 /** `tribunal serve`: the WebSocket server and viewer, until Ctrl-C. */
 export async function serveCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
