@@ -46,16 +46,35 @@ log = logging.getLogger("trainers")
 # stopping on signals
 
 
+PARENT_PID_ENV = "TRAINERS_PARENT_PID"
+
+
 class Stopper:
-    """Turns SIGTERM/SIGINT into a flag the loop checks between steps."""
+    """Turns SIGTERM/SIGINT into a flag the loop checks between steps; with ``TRAINERS_PARENT_PID`` set (the
+    TypeScript side sets it to its own pid), the parent's death counts as a stop too. The worker runs in a process
+    group of its own, so a ``kill -9`` of ``tribunal train`` would otherwise leave it training, unwatched, to the end;
+    this way it checkpoints and exits like on Ctrl-C (also under torchrun, whose ranks all watch the same pid)."""
 
     def __init__(self) -> None:
-        self.requested = False
+        self._requested = False
         self.signal_name: Optional[str] = None
         self._previous: Dict[int, Any] = {}
+        try:
+            self._parent: Optional[int] = int(os.environ.get(PARENT_PID_ENV, "")) or None
+        except ValueError:
+            self._parent = None
+
+    @property
+    def requested(self) -> bool:
+        if not self._requested and self._parent is not None and not _alive(self._parent):
+            self._requested = True
+            self.signal_name = "parent exited"
+            log.warning("the process that started this worker (pid %d) is gone: finishing the current step, "
+                        "then checkpointing", self._parent)
+        return self._requested
 
     def _handle(self, signum, frame) -> None:  # noqa: ARG002
-        self.requested = True
+        self._requested = True
         self.signal_name = signal.Signals(signum).name
         log.warning("received %s: finishing the current step, then checkpointing", self.signal_name)
 
@@ -71,6 +90,16 @@ class Stopper:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 # ------------------------------------------------------------------------------------------------

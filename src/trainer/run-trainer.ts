@@ -170,7 +170,14 @@ class WorkerProcess {
     const { options, command } = context;
     // Its own process group, so that a stop reaches torchrun and every rank, and the terminal's Ctrl-C reaches the
     // worker only through the abort signal (one path for stopping).
-    this.child = spawn(command.file, command.args, { cwd: TRAINERS_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // TRAINERS_PARENT_PID: the worker stops (with a checkpoint) if this process dies without stopping it, e.g. on
+    // kill -9, which its own process group would otherwise survive.
+    this.child = spawn(command.file, command.args, {
+      cwd: TRAINERS_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: { ...process.env, TRAINERS_PARENT_PID: String(process.pid) },
+    });
     const onExit = () => this.signalGroup('SIGKILL');
     process.on('exit', onExit);
     const onStop = () => this.stop();

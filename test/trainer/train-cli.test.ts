@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { TrainerEventSchema } from '../../src/contracts/index.js';
+import { type TrainerEvent, TrainerEventSchema } from '../../src/contracts/index.js';
 import { captureIo } from '../fakes/cli-io.js';
 import { requireTorch, syntheticPairs, TRIBUNAL_BIN, temporaryDirectory, writeJsonl } from './trainer-fixtures.js';
 
@@ -11,6 +11,7 @@ beforeAll(requireTorch);
 
 interface Finished {
   code: number | null;
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -27,7 +28,7 @@ function tribunal(args: string[], cwd: string, onStdout?: (text: string, child: 
     });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 
@@ -106,6 +107,33 @@ describe('tribunal train', () => {
     const io = captureIo(dir);
     expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--lora-alpha', '16'], io)).toBe(2);
     expect(io.err()).toContain("--lora-alpha needs --lora R (the adapters' rank)");
+  });
+
+  it('a worker whose tribunal process was killed with SIGKILL checkpoints and exits by itself', async () => {
+    const dir = temporaryDirectory();
+    writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(32));
+    const run = await tribunal(
+      ['train', 'rm', '--pairs', 'pairs.jsonl', '--steps', '100000', '--out', 'run', '--json'],
+      dir,
+      (stdout, child) => {
+        if (stdout.includes('"type":"start"')) child.kill('SIGKILL');
+      },
+    );
+    expect(run.signal).toBe('SIGKILL');
+    // the worker keeps writing its events file; it sees its parent gone at the next step
+    const eventsFile = path.join(dir, 'run', 'events.jsonl');
+    let done: TrainerEvent | undefined;
+    for (let attempt = 0; attempt < 600 && done === undefined; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const events = readFileSync(eventsFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => TrainerEventSchema.parse(JSON.parse(line)));
+      done = events.find((event) => event.type === 'done');
+    }
+    expect(done).toMatchObject({ type: 'done', status: 'stopped', reason: 'parent exited' });
+    if (done?.type !== 'done' || !done.checkpoint) throw new Error('expected a checkpoint');
+    expect(existsSync(path.join(done.checkpoint, 'trainer_state.json'))).toBe(true);
   });
 
   it('refuses a second training run on a directory a live run holds, and names the holder', async () => {

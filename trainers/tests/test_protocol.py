@@ -115,6 +115,33 @@ class ProtocolTest(TempDirTestCase):
         with open(os.path.join(config["run_dir"], "events.jsonl"), encoding="utf-8") as handle:
             self.assertEqual(json.loads(handle.read().splitlines()[-1])["message"], event["message"])
 
+    def test_stops_with_a_checkpoint_when_the_process_that_started_it_dies(self):
+        config = tiny_config(self.tmp, train=self.train, training={"max_steps": 100000, "logging_steps": 1})
+        path = write_config(self.tmp, config)
+        parent = subprocess.Popen(["sleep", "120"])
+        process = subprocess.Popen(worker_command("rm", "--config", path), cwd=REPO_ROOT,
+                                   env={**worker_env(), "TRAINERS_PARENT_PID": str(parent.pid)},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            lines = []
+            for line in process.stdout:
+                lines.append(line)
+                if json.loads(line)["type"] == "metric":
+                    parent.kill()
+                    parent.wait()  # reaped: the pid is gone, as when the CLI's own parent reaps it
+                    break
+            rest, stderr = process.communicate(timeout=120)
+        finally:
+            for p in (process, parent):
+                if p.poll() is None:
+                    p.kill()
+        self.assertEqual(process.returncode, 0, stderr)
+        events = parse_events("".join(lines) + rest)
+        checkpoint, done = events[-2], events[-1]
+        self.assertEqual(checkpoint["type"], "checkpoint")
+        self.assertEqual((done["type"], done["status"], done["reason"]), ("done", "stopped", "parent exited"))
+        self.assertIn(f"pid {parent.pid}) is gone", stderr)
+
     def test_sigterm_checkpoints_and_exits_cleanly_then_resumes(self):
         config = tiny_config(self.tmp, train=self.train, training={"max_steps": 100000, "logging_steps": 1})
         path = write_config(self.tmp, config)
