@@ -1,6 +1,6 @@
 import type { HeldOutMetrics, TrainerEvent, TrainerMetricEvent } from '../contracts/index.js';
 import { formatCount, formatDuration, type ProgressStream } from './progress-bar.js';
-import type { Style } from './terminal.js';
+import { type Style, terminalSafe } from './terminal.js';
 
 /** Where a training run stands, as the progress line shows it. */
 export interface TrainSnapshot {
@@ -246,4 +246,20 @@ const ANSI_STYLE = new RegExp(`${String.fromCharCode(27)}\\[\\d+m`, 'g');
 
 function visibleLength(text: string): number {
   return text.replace(ANSI_STYLE, '').length;
+}
+
+/**
+ * Prints the worker's log lines (`--verbose`): above the progress line when there is one, else straight to `stream`;
+ * untrusted text, so made terminal-safe.
+ */
+export function workerLogPrinter(options: {
+  progress: TrainProgress | undefined;
+  stream: ProgressStream;
+  style: Style;
+}): (line: string) => void {
+  const { progress, stream, style } = options;
+  return (line) => {
+    if (progress) progress.log(style.dim(terminalSafe(line)));
+    else stream.write(`${terminalSafe(line)}\n`);
+  };
 }

@@ -21,8 +21,8 @@ import {
 import { EXIT } from '../exit-codes.js';
 import { integerFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
-import { oneLine, type Style, styleFor, terminalSafe } from '../terminal.js';
-import { formatPercent, TrainProgress } from '../train-progress.js';
+import { oneLine, type Style, styleFor } from '../terminal.js';
+import { formatPercent, TrainProgress, workerLogPrinter } from '../train-progress.js';
 import { heldOutTable, lengthBias, pairsName, readableFile } from '../train-report.js';
 
 export const TRAIN_EVAL_HELP = `Usage: tribunal train eval --run DIR [--pairs FILE] [options]
@@ -147,14 +147,7 @@ export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortS
         if (values.json) io.stdout.write(`${JSON.stringify(event)}\n`);
         else progress?.handle(event);
       },
-      ...(values.verbose
-        ? {
-            onLog: (line: string) => {
-              if (progress) progress.log(err.dim(terminalSafe(line)));
-              else io.stderr.write(`${terminalSafe(line)}\n`);
-            },
-          }
-        : {}),
+      ...(values.verbose ? { onLog: workerLogPrinter({ progress, stream: io.stderr, style: err }) } : {}),
     });
   } finally {
     progress?.finish();

@@ -14,7 +14,7 @@ import { EXIT } from '../exit-codes.js';
 import { integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { type Style, styleFor, terminalSafe } from '../terminal.js';
-import { TrainProgress } from '../train-progress.js';
+import { TrainProgress, workerLogPrinter } from '../train-progress.js';
 import { heldOutTable, lengthBias, pairsName, readableFile } from '../train-report.js';
 import { trainEvalCommand } from './train-eval.js';
 
@@ -190,14 +190,7 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
         if (progress) progress.log(err.yellow(line));
         else io.stderr.write(`${terminalSafe(line)}\n`);
       },
-      ...(values.verbose
-        ? {
-            onLog: (line: string) => {
-              if (progress) progress.log(err.dim(terminalSafe(line)));
-              else io.stderr.write(`${terminalSafe(line)}\n`);
-            },
-          }
-        : {}),
+      ...(values.verbose ? { onLog: workerLogPrinter({ progress, stream: io.stderr, style: err }) } : {}),
     });
   } catch (error) {
     progress?.finish();
