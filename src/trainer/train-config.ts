@@ -26,6 +26,10 @@ export interface TrainSettings {
   seed?: number | undefined;
   maxLength?: number | undefined;
   gradientCheckpointing?: boolean | undefined;
+  /** Evaluate the held-out split every N optimizer steps (besides the end). Default: only at the end. */
+  evalSteps?: number | undefined;
+  /** Write a checkpoint every N optimizer steps (besides the end and a stop). Default 500. */
+  saveSteps?: number | undefined;
   /** LoRA rank: train low-rank adapters (and the reward head) instead of every weight. */
   loraRank?: number | undefined;
   /** LoRA scaling numerator (`alpha / r`). Default twice the rank. */
@@ -72,6 +76,8 @@ export function buildTrainConfig(settings: TrainSettings): Omit<TrainerConfig, '
       ...(settings.steps === undefined ? {} : { max_steps: settings.steps }),
       ...(settings.epochs === undefined ? {} : { num_train_epochs: settings.epochs }),
       logging_steps: steps === undefined ? 10 : Math.max(1, Math.round(steps / METRIC_EVENTS)),
+      ...(settings.evalSteps === undefined ? {} : { eval_steps: settings.evalSteps }),
+      ...(settings.saveSteps === undefined ? {} : { save_steps: settings.saveSteps }),
     },
     ...(settings.task === 'dpo'
       ? {

@@ -192,6 +192,38 @@ describe('tribunal train', () => {
     );
   });
 
+  it('evaluates and checkpoints every N steps with --eval-steps and --save-steps', async () => {
+    const dir = temporaryDirectory();
+    writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(32));
+    const run = await tribunal(
+      [
+        'train',
+        'rm',
+        '--pairs',
+        'pairs.jsonl',
+        '--steps',
+        '4',
+        '--eval-steps',
+        '2',
+        '--save-steps',
+        '2',
+        '--out',
+        'run',
+        '--json',
+      ],
+      dir,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const events = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => TrainerEventSchema.parse(JSON.parse(line)));
+    const at = (type: string) =>
+      events.filter((event) => event.type === type).map((event) => ('step' in event ? event.step : -1));
+    expect(at('eval')).toEqual([2, 4]);
+    expect(at('checkpoint')).toEqual([2, 4]);
+  });
+
   it('stops on Ctrl-C after checkpointing, exits 130 and says how to resume', async () => {
     const dir = temporaryDirectory();
     writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(32));

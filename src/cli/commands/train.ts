@@ -41,6 +41,8 @@ Options:
   --beta X                 dpo: beta (default 0.1)
   --loss L                 dpo: sigmoid (default) | ipo | hinge | robust
   --max-length N           max tokens of prompt + answer (default 512)
+  --eval-steps N           also evaluate the held-out split every N steps (an overfitting curve; default: at the end)
+  --save-steps N           write a checkpoint every N steps (default 500; always at the end and on Ctrl-C)
   --gradient-checkpointing recompute activations in backward (less memory)
   --lora R                 train rank-R LoRA adapters (q/k/v/o projections) instead of every weight; for dpo the
                            reference is the model with adapters off, so no second copy is kept
@@ -65,6 +67,8 @@ const FIELD_FLAGS: Record<string, string> = {
   model: '--model',
   'model.path': '--model',
   'training.max_steps': '--steps',
+  'training.eval_steps': '--eval-steps',
+  'training.save_steps': '--save-steps',
   'training.num_train_epochs': '--epochs',
   'training.batch_size': '--batch-size',
   'training.gradient_accumulation_steps': '--grad-accum',
@@ -101,6 +105,8 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
       loss: { type: 'string' },
       'max-length': { type: 'string' },
       'gradient-checkpointing': { type: 'boolean' },
+      'eval-steps': { type: 'string' },
+      'save-steps': { type: 'string' },
       lora: { type: 'string' },
       'lora-alpha': { type: 'string' },
       seed: { type: 'string' },
@@ -162,6 +168,8 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
     seed: integerFlag(values.seed, '--seed', { min: 0 }),
     maxLength: integerFlag(values['max-length'], '--max-length', { min: 8 }),
     gradientCheckpointing: values['gradient-checkpointing'],
+    evalSteps: integerFlag(values['eval-steps'], '--eval-steps', { min: 1 }),
+    saveSteps: integerFlag(values['save-steps'], '--save-steps', { min: 1 }),
     loraRank: integerFlag(values.lora, '--lora', { min: 1, max: 4096 }),
     loraAlpha: numberFlag(values['lora-alpha'], '--lora-alpha', { min: 0, exclusive: true }),
     pairCount: await countPairLines(pairs),
@@ -244,7 +252,7 @@ export function renderTrainReport(result: TrainerRunResult, style: Style): strin
 }
 
 /** Config fields that may change between a run and its resumption. */
-const HARMLESS_CHANGES = new Set(['training.logging_steps']);
+const HARMLESS_CHANGES = new Set(['training.logging_steps', 'training.eval_steps', 'training.save_steps']);
 
 /** A run directory that holds checkpoints of a run with other settings would silently resume the wrong run. */
 async function refuseChangedRun(runDir: string, config: TrainerConfig): Promise<void> {
