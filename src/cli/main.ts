@@ -13,7 +13,7 @@ Commands:
   export     regenerate a label run's output files from its store
   eval       label human-labeled pairs and report agreement with the humans, biases and calibration
   ablate     single judge vs jury vs debate at equal model calls, against human labels
-  train      train a reward model or DPO policy on preference pairs, then evaluate it on held-out pairs
+  train      train a reward model or DPO policy on preference pairs (train eval: score a checkpoint on other pairs)
   check      validate panels, personas and constitutions
   personas   list personas and their focus
   schemas    write JSON Schemas for the file formats and events
