@@ -1,26 +1,8 @@
 import type { LabelingProgress } from '../runner/index.js';
+import { type ProgressBarOptions, StatusLine } from './status-line.js';
 import type { Style } from './terminal.js';
 
-/** Where the bar draws: a terminal (one line redrawn in place) or a pipe or file (a plain line now and then). */
-export interface ProgressStream {
-  write(text: string): unknown;
-  isTTY?: boolean;
-  columns?: number;
-}
-
-/** Options of `ProgressBar`. */
-export interface ProgressBarOptions {
-  stream: ProgressStream;
-  style: Style;
-  /** Draw as a terminal (default: `stream.isTTY`). */
-  tty?: boolean;
-  /** Least time between two redraws on a terminal. Default 100 ms. */
-  redrawMs?: number;
-  /** Time between two plain lines off a terminal. Default 10 s. */
-  lineMs?: number;
-  /** Clock, replaceable in tests. */
-  now?: () => number;
-}
+export type { ProgressBarOptions, ProgressStream } from './status-line.js';
 
 /**
  * The progress display of `tribunal label`. On a terminal, one line redrawn in place: a bar, items done/total,
@@ -28,66 +10,36 @@ export interface ProgressBarOptions {
  * every `lineMs` with the same numbers, so logs of long runs stay readable.
  */
 export class ProgressBar {
-  private readonly stream: ProgressStream;
-  private readonly style: Style;
-  private readonly tty: boolean;
-  private readonly redrawMs: number;
-  private readonly lineMs: number;
-  private readonly now: () => number;
-  private last: LabelingProgress | undefined;
-  private lastDrawn: LabelingProgress | undefined;
-  private lastDraw = Number.NEGATIVE_INFINITY;
-  private drawn = false;
+  private readonly line: StatusLine<LabelingProgress>;
 
   constructor(options: ProgressBarOptions) {
-    this.stream = options.stream;
-    this.style = options.style;
-    this.tty = options.tty ?? Boolean(options.stream.isTTY);
-    this.redrawMs = options.redrawMs ?? 100;
-    this.lineMs = options.lineMs ?? 10_000;
-    this.now = options.now ?? Date.now;
+    const { style } = options;
+    this.line = new StatusLine(options, {
+      terminal: (progress, columns) => {
+        const width = Math.max(20, (columns !== undefined && columns > 0 ? columns : 120) - 1);
+        let line = renderBarLine(progress, style);
+        const excess = visibleLength(line) - width;
+        // A narrow terminal gets a shorter bar first, then loses the end of the line.
+        if (excess > 0) line = renderBarLine(progress, style, Math.max(6, 24 - excess));
+        return clipVisible(line, width);
+      },
+      plain: renderPlainLine,
+    });
   }
 
   /** Takes a new snapshot; draws it when enough time passed since the last drawing. */
   update(progress: LabelingProgress): void {
-    this.last = progress;
-    const now = this.now();
-    if (now - this.lastDraw < (this.tty ? this.redrawMs : this.lineMs)) return;
-    this.lastDraw = now;
-    this.draw(progress);
+    this.line.show(progress);
   }
 
   /** Prints a message line, above the bar on a terminal. */
   log(line: string): void {
-    if (this.tty && this.drawn) {
-      this.stream.write(`\r\u001b[2K${line}\n`);
-      if (this.last) this.draw(this.last);
-    } else {
-      this.stream.write(`${line}\n`);
-    }
+    this.line.log(line);
   }
 
   /** Draws the last snapshot one final time and ends the line. */
   finish(): void {
-    if (this.last && (this.tty || this.last !== this.lastDrawn)) this.draw(this.last);
-    if (this.tty && this.drawn) this.stream.write('\n');
-    this.drawn = false;
-  }
-
-  private draw(progress: LabelingProgress): void {
-    this.lastDrawn = progress;
-    if (this.tty) {
-      const columns = this.stream.columns !== undefined && this.stream.columns > 0 ? this.stream.columns : 120;
-      const width = Math.max(20, columns - 1);
-      let line = renderBarLine(progress, this.style);
-      const excess = visibleLength(line) - width;
-      // A narrow terminal gets a shorter bar first, then loses the end of the line.
-      if (excess > 0) line = renderBarLine(progress, this.style, Math.max(6, 24 - excess));
-      this.stream.write(`\r\u001b[2K${clipVisible(line, width)}`);
-      this.drawn = true;
-    } else {
-      this.stream.write(`${renderPlainLine(progress)}\n`);
-    }
+    this.line.finish();
   }
 }
 

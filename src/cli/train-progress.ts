@@ -1,5 +1,6 @@
 import type { HeldOutMetrics, TrainerEvent, TrainerMetricEvent } from '../contracts/index.js';
-import { formatCount, formatDuration, type ProgressStream } from './progress-bar.js';
+import { formatCount, formatDuration } from './progress-bar.js';
+import { type ProgressBarOptions, type ProgressStream, StatusLine } from './status-line.js';
 import { type Style, terminalSafe } from './terminal.js';
 
 /** Where a training run stands, as the progress line shows it. */
@@ -17,18 +18,7 @@ export interface TrainSnapshot {
 }
 
 /** Options of `TrainProgress`. */
-export interface TrainProgressOptions {
-  stream: ProgressStream;
-  style: Style;
-  /** Draw as a terminal (default: `stream.isTTY`). */
-  tty?: boolean;
-  /** Least time between two redraws on a terminal. Default 100 ms. */
-  redrawMs?: number;
-  /** Time between two plain lines off a terminal. Default 10 s. */
-  lineMs?: number;
-  /** Clock, replaceable in tests. */
-  now?: () => number;
-}
+export type TrainProgressOptions = ProgressBarOptions;
 
 /**
  * The progress display of `tribunal train`, fed with the worker's events. On a terminal, one line redrawn in place:
@@ -36,25 +26,20 @@ export interface TrainProgressOptions {
  * print above it. Elsewhere, a plain line every `lineMs` (and for the first and last metrics).
  */
 export class TrainProgress {
-  private readonly stream: ProgressStream;
   private readonly style: Style;
-  private readonly tty: boolean;
-  private readonly redrawMs: number;
-  private readonly lineMs: number;
   private readonly now: () => number;
-  private snapshot: TrainSnapshot | undefined;
+  private readonly line: StatusLine<TrainSnapshot>;
   private clockStart: { at: number; step: number } | undefined;
-  private lastDraw = Number.NEGATIVE_INFINITY;
-  private drawn = false;
-  private lastPrinted: TrainSnapshot | undefined;
 
   constructor(options: TrainProgressOptions) {
-    this.stream = options.stream;
-    this.style = options.style;
-    this.tty = options.tty ?? Boolean(options.stream.isTTY);
-    this.redrawMs = options.redrawMs ?? 100;
-    this.lineMs = options.lineMs ?? 10_000;
+    const { style } = options;
+    this.style = style;
     this.now = options.now ?? Date.now;
+    this.line = new StatusLine(options, {
+      terminal: (snapshot, columns) => renderTrainBar(snapshot, style, Math.max(40, (columns || 100) - 1)),
+      // Off a terminal, nothing to report before the first loss (unless stopping).
+      plain: (snapshot) => (snapshot.loss === null && !snapshot.stopping ? undefined : renderTrainLine(snapshot)),
+    });
   }
 
   /** Takes one worker event. */
@@ -73,18 +58,20 @@ export class TrainProgress {
             `${event.model.lora ? ` (${formatCount(event.model.trainable)} trainable: LoRA, ${event.model.lora})` : ''} · ${event.device}` +
             `${event.world_size > 1 ? ` × ${event.world_size}` : ''}`,
         );
-        this.snapshot = {
-          task: event.task,
-          step: event.step,
-          totalSteps: event.total_steps,
-          loss: null,
-          accuracy: null,
-          lr: null,
-          tokensPerSecond: null,
-          etaSeconds: undefined,
-          stopping: false,
-        };
-        this.draw(this.snapshot, true);
+        this.line.show(
+          {
+            task: event.task,
+            step: event.step,
+            totalSteps: event.total_steps,
+            loss: null,
+            accuracy: null,
+            lr: null,
+            tokensPerSecond: null,
+            etaSeconds: undefined,
+            stopping: false,
+          },
+          true,
+        );
         return;
       case 'metric':
         this.update(event);
@@ -109,31 +96,22 @@ export class TrainProgress {
 
   /** Shows that a graceful stop was requested. */
   stopping(): void {
-    if (!this.snapshot) return;
-    this.snapshot = { ...this.snapshot, stopping: true };
-    this.draw(this.snapshot, true);
+    const snapshot = this.line.current;
+    if (snapshot) this.line.show({ ...snapshot, stopping: true }, true);
   }
 
   /** Prints a message line, above the bar on a terminal. */
   log(line: string): void {
-    if (this.tty && this.drawn) {
-      this.stream.write(`\r\u001b[2K${line}\n`);
-      if (this.snapshot) this.draw(this.snapshot, true);
-    } else {
-      this.stream.write(`${line}\n`);
-    }
+    this.line.log(line);
   }
 
   /** Draws the last state once more (off a terminal: unless already printed) and ends the line. */
   finish(): void {
-    if (this.snapshot && (this.tty || this.lastPrinted !== this.snapshot)) this.draw(this.snapshot, true);
-    if (this.tty && this.drawn) this.stream.write('\n');
-    this.drawn = false;
-    this.snapshot = undefined;
+    this.line.finish();
   }
 
   private update(event: TrainerMetricEvent): void {
-    const previous = this.snapshot;
+    const previous = this.line.current;
     const now = this.now();
     const totalSteps = previous?.totalSteps ?? event.step;
     let etaSeconds: number | undefined;
@@ -142,33 +120,20 @@ export class TrainProgress {
       etaSeconds = Math.max(0, totalSteps - event.step) * secondsPerStep;
     }
     const first = previous === undefined || previous.loss === null;
-    this.snapshot = {
-      task: previous?.task ?? '',
-      step: event.step,
-      totalSteps,
-      loss: event.loss,
-      accuracy: trainingAccuracy(event),
-      lr: event.lr,
-      tokensPerSecond: event.tokens_per_s,
-      etaSeconds,
-      stopping: previous?.stopping ?? false,
-    };
-    this.draw(this.snapshot, first || event.step >= totalSteps);
-  }
-
-  private draw(snapshot: TrainSnapshot, force: boolean): void {
-    const now = this.now();
-    if (!force && now - this.lastDraw < (this.tty ? this.redrawMs : this.lineMs)) return;
-    if (!this.tty && snapshot.loss === null && !snapshot.stopping) return; // nothing to report yet
-    this.lastDraw = now;
-    if (this.tty) {
-      const width = Math.max(40, (this.stream.columns || 100) - 1);
-      this.stream.write(`\r\u001b[2K${renderTrainBar(snapshot, this.style, width)}`);
-      this.drawn = true;
-    } else {
-      this.stream.write(`${renderTrainLine(snapshot)}\n`);
-      this.lastPrinted = snapshot;
-    }
+    this.line.show(
+      {
+        task: previous?.task ?? '',
+        step: event.step,
+        totalSteps,
+        loss: event.loss,
+        accuracy: trainingAccuracy(event),
+        lr: event.lr,
+        tokensPerSecond: event.tokens_per_s,
+        etaSeconds,
+        stopping: previous?.stopping ?? false,
+      },
+      first || event.step >= totalSteps,
+    );
   }
 }
 
