@@ -354,12 +354,8 @@ async function labelPending(
       }
       options.onEvent?.(stored);
     };
-    // One controller per item, linked to the session's: a model call's abort listeners go on its item's signal, so no
-    // signal collects thousands of them (EventTarget's add is linear in the listeners it already holds).
-    const itemAbort = new AbortController();
-    setMaxListeners(0, itemAbort.signal);
-    const forward = () => itemAbort.abort(stop.signal.reason);
-    stop.signal.addEventListener('abort', forward, { once: true });
+    // runDebate links the session's signal once to a signal of the debate's own, so a model call's abort listeners go
+    // there and no signal collects thousands of them (EventTarget's add is linear in the listeners it already holds).
     let result: DebateResult;
     try {
       result = await runDebate({
@@ -372,7 +368,7 @@ async function labelPending(
         debateId,
         itemId: claimed.itemId,
         onEvent,
-        signal: itemAbort.signal,
+        signal: stop.signal,
         ...(langGraphThreads.has(debateId) ? { checkpointer: checkpointer as BaseCheckpointSaver } : { snapshots }),
         turnCache,
       });
@@ -380,8 +376,6 @@ async function labelPending(
       spend.finish({ completed: !stop.signal.aborted });
       await settleFailure(claimed, error);
       return;
-    } finally {
-      stop.signal.removeEventListener('abort', forward);
     }
     if (consensusRan && result.chair) spend.add(result.chair.usage);
     spend.finish({ completed: true });

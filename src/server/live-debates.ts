@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import { loadPanel } from '../config/index.js';
 import {
   type Candidate,
@@ -158,7 +157,6 @@ export class LiveDebates {
     });
 
     const controller = new AbortController();
-    setMaxListeners(0, controller.signal); // every in-flight turn listens to it
     this.options.hub.beginLive({ source: this.options.source, debateId });
     const events: DebateEvent[] = [];
     let storeBroken = false;
