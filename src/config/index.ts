@@ -9,4 +9,5 @@ export * from './library.js';
 export * from './load-constitution.js';
 export * from './load-panel.js';
 export * from './load-persona.js';
+export * from './load-prices.js';
 export * from './yaml-document.js';

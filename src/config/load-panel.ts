@@ -158,8 +158,10 @@ export async function resolvePanel(options: {
     }
   }
   if (issues.length > 0) throw new FileValidationError('PANEL_INVALID', file, issues);
+  // Prices change what a run costs, not its labels: they stay out of the hash, so adding one never requeues a run.
+  const { prices: _prices, ...labeling } = panel;
   const hash = contentHash({
-    panel,
+    panel: labeling,
     critics: critics.map((critic) => critic.hash),
     chair: chair?.hash,
     constitution: constitution.hash,

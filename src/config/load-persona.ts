@@ -57,7 +57,7 @@ export async function loadPersona(file: string): Promise<Persona> {
 /** Reads a text file, turning "not found" into a clear TribunalError. */
 export async function readText(
   file: string,
-  code: 'PERSONA_INVALID' | 'CONSTITUTION_INVALID' | 'PANEL_INVALID',
+  code: 'PERSONA_INVALID' | 'CONSTITUTION_INVALID' | 'PANEL_INVALID' | 'CONFIG_INVALID',
   what: string,
 ): Promise<string> {
   try {

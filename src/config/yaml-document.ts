@@ -44,6 +44,9 @@ export function zodIssuesToFileIssues(issues: ReadonlyArray<z.core.$ZodIssue>, s
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {
       message = `unknown field(s) ${issue.keys.map((key) => `"${key}"`).join(', ')}; check the spelling or remove them`;
+    } else if (issue.code === 'invalid_key') {
+      const key = issue.path[issue.path.length - 1];
+      message = `invalid key "${String(key)}": ${issue.issues.map((inner) => inner.message).join('; ')}`;
     } else if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
       message = `required field is missing (expected ${issue.expected})`;
     }

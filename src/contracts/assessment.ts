@@ -68,16 +68,28 @@ export const UsageSchema = z.object({
   outputTokens: z.number().int().min(0),
   calls: z.number().int().min(0),
   costUsd: z.number().min(0),
+  estimatedCalls: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      'Calls whose server reported no token usage: their tokens are estimated from the text (see docs/labeling.md), and so is their cost. Absent when every count is reported.',
+    ),
 });
 export type Usage = z.infer<typeof UsageSchema>;
 
 export const ZERO_USAGE: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 });
 
+/** The sum of two usages; `estimatedCalls` is kept only when some call's tokens were estimated. */
 export function addUsage(a: Usage, b: Usage): Usage {
-  return {
+  const sum: Usage = {
     inputTokens: a.inputTokens + b.inputTokens,
     outputTokens: a.outputTokens + b.outputTokens,
     calls: a.calls + b.calls,
     costUsd: a.costUsd + b.costUsd,
   };
+  const estimated = (a.estimatedCalls ?? 0) + (b.estimatedCalls ?? 0);
+  if (estimated > 0) sum.estimatedCalls = estimated;
+  return sum;
 }

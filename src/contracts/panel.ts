@@ -34,6 +34,31 @@ export const ScaleSchema = z
   .refine((scale) => scale.max > scale.min, { message: 'scale.max must be greater than scale.min', path: ['max'] });
 export type Scale = z.infer<typeof ScaleSchema>;
 
+/**
+ * A model's price in USD per million tokens. Keys of a prices table are model ids (`openai:my-model`) or id prefixes
+ * ending in `*` (`local:*`, `openai:*`: every model of that provider or server).
+ */
+export const PriceSchema = z
+  .object({
+    input: z.number().finite().min(0).describe('USD per million input (prompt) tokens.'),
+    output: z.number().finite().min(0).describe('USD per million output (completion) tokens.'),
+  })
+  .strict();
+export type Price = z.infer<typeof PriceSchema>;
+
+/** A model id, or an id prefix ending in `*`, as a key of a prices table. */
+export const PriceKeySchema = z
+  .string()
+  .max(1000)
+  .regex(
+    /^[a-z][a-z0-9-]*:[^*]*\*?$/,
+    'expected a model id "provider:model" (e.g. "openai:my-model") or a prefix ending in "*" (e.g. "local:*")',
+  );
+
+/** Prices per model id (USD per million input and output tokens); they override the built-in list prices. */
+export const PricesSchema = z.record(PriceKeySchema, PriceSchema);
+export type Prices = z.infer<typeof PricesSchema>;
+
 /** A panel file: who sits on it, under which constitution, how they debate and how their scores combine. */
 export const PanelSchema = z
   .object({
@@ -64,6 +89,9 @@ export const PanelSchema = z
     chair: IdSchema.optional().describe('A persona id that writes the consensus rationale.'),
     maxTokens: z.number().int().positive().default(600).describe('Output token limit per critic turn.'),
     temperature: z.number().min(0).max(2).default(0.2),
+    prices: PricesSchema.optional().describe(
+      'USD per million input/output tokens by model id (or id prefix ending in "*"), for models without a built-in price. Not part of the panel hash.',
+    ),
   })
   .strict();
 

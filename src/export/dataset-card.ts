@@ -188,7 +188,10 @@ export function renderDatasetCard(options: DatasetCardOptions): string {
     '## Cost',
     '',
     `${summary.usage.calls} model calls, ${summary.usage.inputTokens} input and ${summary.usage.outputTokens} output tokens, ` +
-      `$${summary.usage.costUsd.toFixed(4)} in total; ${summary.failedTurns} critic turns failed (listed with reasons in \`${files.labels}\`).`,
+      `$${summary.usage.costUsd.toFixed(4)} in total; ${summary.failedTurns} critic turns failed (listed with reasons in \`${files.labels}\`).` +
+      (summary.usage.estimatedCalls
+        ? ` The server reported no token usage for ${summary.usage.estimatedCalls} calls: their tokens are estimated from the text, so the token counts and the cost are estimates.`
+        : ''),
     '',
     '## Use',
     '',

@@ -16,4 +16,5 @@ export * from './redact-secrets.js';
 export * from './registry.js';
 export * from './reliable-model.js';
 export * from './settings.js';
+export * from './token-estimate.js';
 export type * from './types.js';

@@ -2,7 +2,7 @@ import type { BaseMessage } from '@langchain/core/messages';
 import type { ChatOpenAI } from '@langchain/openai';
 import { TribunalError } from '../contracts/index.js';
 import { chatModelVariants } from './chat-variants.js';
-import { lookupPricing, type PricingTable } from './pricing.js';
+import { isOfficialOpenAIEndpoint, lookupPricing, type PricingTable } from './pricing.js';
 import { toProviderJsonSchema } from './provider-json-schema.js';
 import { collectStream } from './stream-completion.js';
 import type { ModelPricing, ProviderAdapter, RawCallOptions, RawCompletion } from './types.js';
@@ -53,7 +53,7 @@ export async function createOpenAIAdapter(options: OpenAIAdapterOptions): Promis
   // A compatible server may serve a model under an OpenAI name; only the official endpoint gets list prices.
   const pricing: ModelPricing | undefined = lookupPricing(`openai:${model}`, {
     overrides: options.pricing,
-    builtIn: isOfficialEndpoint(baseURL),
+    builtIn: isOfficialOpenAIEndpoint(baseURL),
   });
 
   const { base, variant } = await chatModelVariants<ChatOpenAI>({
@@ -94,12 +94,4 @@ function schemaNameFor(name: string): string {
 /** Reasoning models (o-series, gpt-5 except its chat variants) reject a temperature. */
 function acceptsTemperature(model: string): boolean {
   return !/^(o\d|gpt-5)/.test(model) || /chat/.test(model);
-}
-
-function isOfficialEndpoint(baseURL: string): boolean {
-  try {
-    return new URL(baseURL).hostname === 'api.openai.com';
-  } catch {
-    return false;
-  }
 }

@@ -4,7 +4,7 @@ import { createFakeAdapter, judgeScript, parseFakeSpec } from './fake-provider.j
 import { Limiter } from './limiter.js';
 import { loadLocalAdapter } from './local-loader.js';
 import { createOpenAIAdapter } from './openai-provider.js';
-import type { PricingTable } from './pricing.js';
+import { type PricingTable, priceOf } from './pricing.js';
 import { createCriticModel, type ReliabilityOptions } from './reliable-model.js';
 import { loadSettings, type Settings } from './settings.js';
 import type { CriticModel, ProviderAdapter } from './types.js';
@@ -36,8 +36,11 @@ export interface ModelRegistryOptions {
   providers?: Record<string, ProviderLimits>;
   /** Credentials and defaults; read from the environment (once, lazily) when omitted. */
   settings?: Settings;
-  /** Price overrides keyed by `provider:model`, USD per million tokens. */
-  pricing?: PricingTable;
+  /**
+   * Price overrides keyed by `provider:model` (or a `prefix*`), USD per million tokens: they apply to every provider,
+   * local and custom adapters included, ahead of the built-in list prices.
+   */
+  pricing?: PricingTable | undefined;
 }
 
 /** Concurrency per provider when nothing else is configured: local matches the adapter's default 4 context sequences; fakes have no resource to protect. */
@@ -131,7 +134,9 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
           const name = id.slice(colon + 1);
           if (name === '') throw new TribunalError('MODEL_NOT_FOUND', `model id "${id}" names no model after "${provider}:"`);
           const adapter = await factory(name);
-          return { adapter, model: createCriticModel({ id, adapter, ...limitsFor(provider) }) };
+          const pricing =
+            priceOf(id, { overrides: options.pricing, openaiBaseUrl: getSettings().openaiBaseUrl }) ?? adapter.pricing;
+          return { adapter, model: createCriticModel({ id, adapter, ...limitsFor(provider), pricing }) };
         })();
         resolved.set(id, entry);
         entry.catch(() => resolved.delete(id));

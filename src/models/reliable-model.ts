@@ -2,10 +2,11 @@ import { AIMessage, type BaseMessage, HumanMessage } from '@langchain/core/messa
 import { z } from 'zod';
 import { addUsage, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
 import { Limiter } from './limiter.js';
-import { costOf } from './pricing.js';
 import { redactText } from './redact-secrets.js';
+import { completionUsage } from './token-estimate.js';
 import type {
   CriticModel,
+  ModelPricing,
   ProviderAdapter,
   RawCallOptions,
   RawCompletion,
@@ -35,8 +36,12 @@ export interface ReliabilityOptions {
  * a per-attempt timeout, cancellation, usage and cost accounting, JSON parsing, schema validation and one
  * repair attempt with the validation error fed back.
  */
-export function createCriticModel(options: { id: string; adapter: ProviderAdapter } & ReliabilityOptions): CriticModel {
+export function createCriticModel(
+  options: { id: string; adapter: ProviderAdapter; pricing?: ModelPricing | undefined } & ReliabilityOptions,
+): CriticModel {
   const { id, adapter } = options;
+  // A price given for this id (--price, a panel's prices) beats the adapter's own.
+  const pricing = options.pricing ?? adapter.pricing;
   const limiter = options.limiter ?? new Limiter(options.concurrency ?? 8);
   const timeoutMs = options.timeoutMs ?? 120_000;
   const maxRetries = options.maxRetries ?? 4;
@@ -89,7 +94,7 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
     id,
     provider: adapter.provider,
     chat: adapter.chat,
-    pricing: adapter.pricing,
+    pricing,
     async structured<T>(request: StructuredRequest<T>): Promise<StructuredOutcome<T>> {
       let jsonSchema = schemaCache.get(request.schema);
       if (!jsonSchema) {
@@ -106,12 +111,8 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
         try {
           const completion = await callWithRetries(messages, request as StructuredRequest<unknown>, jsonSchema, tally);
           text = completion.text;
-          usage = addUsage(usage, {
-            inputTokens: completion.inputTokens,
-            outputTokens: completion.outputTokens,
-            calls: tally.attempts - before,
-            costUsd: costOf(adapter.pricing, completion),
-          });
+          // Tokens the server did not report are estimated from the text (and counted in usage.estimatedCalls).
+          usage = addUsage(usage, completionUsage({ completion, messages, pricing, calls: tally.attempts - before }));
         } catch (error) {
           usage = addUsage(usage, { inputTokens: 0, outputTokens: 0, calls: tally.attempts - before, costUsd: 0 });
           const failure =

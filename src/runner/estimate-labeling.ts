@@ -1,11 +1,9 @@
 import { addUsage, type InputFormat, type ResolvedPanel, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
 import { detectFormat, readItems } from '../datasets/index.js';
 import { buildTurnMessages, createDebateSetup, subjectsFor, systemPromptFor } from '../engine/index.js';
-import { costOf, lookupPricing, type PricingTable } from '../models/index.js';
+import { costOf, estimateMessageTokens, estimateTokens, type ModelPricing, priceOf } from '../models/index.js';
 import { criticModels } from './critic-models.js';
 
-/** Characters per token in the estimate (the usual rule of thumb for English text and code). */
-export const CHARS_PER_TOKEN = 4;
 /** Output tokens expected of one critic turn (a rationale of a paragraph or two and the JSON around it). */
 export const OUTPUT_TOKENS_PER_TURN = 250;
 
@@ -29,9 +27,11 @@ export interface LabelingEstimate {
 /**
  * Estimates the calls, tokens and cost of labeling an input without calling any model: items x critics x subjects
  * x (1 + debate rounds [+ the blind vote]) turns, plus one chair call per item. Input tokens come from the exact
- * round-0 messages (characters / 4) plus, in later rounds, the other critics' turns at `OUTPUT_TOKENS_PER_TURN`
- * each; output tokens are `OUTPUT_TOKENS_PER_TURN` (capped by the panel's maxTokens). It is an upper bound on calls:
- * debates that converge early skip their remaining rounds. Prices come from src/models/pricing.ts.
+ * round-0 messages (`estimateMessageTokens`: ASCII characters / 4, one token per other character, 4 per message)
+ * plus, in later rounds, the other critics' turns at `OUTPUT_TOKENS_PER_TURN` each; output tokens are
+ * `OUTPUT_TOKENS_PER_TURN` (capped by the panel's maxTokens). It is an upper bound on calls: debates that converge
+ * early skip their remaining rounds. Prices come from `priceOf` (default: the built-in list prices, src/models/pricing.ts);
+ * pass the prices the run will use (`--price`, `--prices`, the panel's `prices:`) so the estimate matches it.
  * @example
  * const estimate = await estimateLabeling({ input: 'items.jsonl', panel, defaultModel: 'openai:gpt-4.1-mini', limit: 100 });
  */
@@ -42,7 +42,8 @@ export async function estimateLabeling(options: {
   modelOverride?: string | undefined;
   limit?: number | undefined;
   format?: InputFormat | undefined;
-  pricing?: PricingTable | undefined;
+  /** The price of a model id; undefined when unknown (its cost counts as 0 and `priced` is false). */
+  priceOf?: ((model: string) => ModelPricing | undefined) | undefined;
 }): Promise<LabelingEstimate> {
   const { panel } = options;
   const format = options.format ?? (await detectFormat({ file: options.input })).format;
@@ -53,7 +54,6 @@ export async function estimateLabeling(options: {
   const critics = panel.critics.length;
   const byModel = new Map<string, Usage>();
   const spend = (model: string, usage: Usage) => byModel.set(model, addUsage(byModel.get(model) ?? ZERO_USAGE, usage));
-  const tokens = (chars: number) => Math.ceil(chars / CHARS_PER_TOKEN);
   const estimate: LabelingEstimate = {
     file: options.input,
     format,
@@ -93,7 +93,7 @@ export async function estimateLabeling(options: {
       const system = systemPromptFor({ panel, critic });
       for (const subject of subjects) {
         const messages = buildTurnMessages({ system, prompt: setup.input.prompt, subject, round: 0, kind: 'assess' });
-        const first = tokens(messages.reduce((sum, message) => sum + String(message.content).length, 0));
+        const first = estimateMessageTokens(messages);
         // Later rounds also show the critic's own and the others' latest turns.
         const later = first + critics * outputTokens;
         spend(model, {
@@ -105,9 +105,10 @@ export async function estimateLabeling(options: {
       }
     }
     if (panel.chair && models.chair) {
-      const texts = setup.input.candidates.reduce((sum, candidate) => sum + candidate.text.length, 0);
+      const texts = setup.input.candidates.reduce((sum, candidate) => sum + estimateTokens(candidate.text), 0);
       spend(models.chair, {
-        inputTokens: tokens(texts + 2_000) + turnsPerRound * outputTokens,
+        // About 2,000 characters of instructions besides the candidates and the critics' last turns.
+        inputTokens: texts + 500 + turnsPerRound * outputTokens,
         outputTokens,
         calls: 1,
         costUsd: 0,
@@ -116,7 +117,7 @@ export async function estimateLabeling(options: {
   }
 
   for (const [model, usage] of byModel) {
-    const pricing = lookupPricing(model, { overrides: options.pricing });
+    const pricing = options.priceOf ? options.priceOf(model) : priceOf(model);
     const priced = { ...usage, costUsd: costOf(pricing, usage) };
     estimate.models.push({ model, usage: priced, priced: pricing !== undefined });
     estimate.total = addUsage(estimate.total, priced);

@@ -1,4 +1,6 @@
-import { addUsage, type Usage, ZERO_USAGE } from '../contracts/index.js';
+import { addUsage, type ResolvedPanel, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
+import type { ModelPricing, ModelRegistry } from '../models/index.js';
+import { criticModels } from './critic-models.js';
 
 /**
  * Why a labeling session stopped before the queue was empty: Ctrl-C (or the caller's signal), a budget cap, or a
@@ -102,4 +104,36 @@ export class LabelingBudget {
       },
     };
   }
+}
+
+/**
+ * The price of every model a run speaks through (critics and chair), as the registry resolved it: undefined where
+ * none is known (its cost counts as $0). Resolving is cached by the registry, so the run reuses these models.
+ */
+export async function runModelPrices(options: {
+  models: ModelRegistry;
+  panel: ResolvedPanel;
+  defaultModel: string;
+  modelOverride?: string | undefined;
+}): Promise<Map<string, ModelPricing | undefined>> {
+  const ids = criticModels(options);
+  const unique = [...new Set([...Object.values(ids.critics), ...(ids.chair ? [ids.chair] : [])])];
+  const resolved = await Promise.all(unique.map((id) => options.models.resolve(id)));
+  return new Map(resolved.map((model) => [model.id, model.pricing]));
+}
+
+/**
+ * Refuses a `--max-cost` cap that could not act: a model without a known price would count as $0 and never move the
+ * spend toward the cap. The message names every such model and the ways to price it.
+ */
+export function requirePricesForBudget(prices: ReadonlyMap<string, ModelPricing | undefined>): void {
+  const unpriced = [...prices].filter(([, pricing]) => pricing === undefined).map(([id]) => id);
+  if (unpriced.length === 0) return;
+  const example = unpriced[0] ?? 'MODEL';
+  throw new TribunalError(
+    'CONFIG_INVALID',
+    `no price known for ${unpriced.join(', ')}, so --max-cost cannot be enforced (its calls would count as $0); ` +
+      `pass --price ${example}=in:USD,out:USD (US dollars per million tokens) or --prices FILE, or add a prices: block ` +
+      'to the panel, or drop --max-cost',
+  );
 }

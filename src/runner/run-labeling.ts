@@ -30,7 +30,7 @@ import { estimateLabeling, perItemUsage } from './estimate-labeling.js';
 import { type ExportSettings, ExportSettingsSchema, exportRun, type RunExport } from './export-run.js';
 import { fileSha256 } from './file-sha256.js';
 import { type ImportReport, importItems } from './import-items.js';
-import { type ItemSpend, LabelingBudget, type StopReason } from './labeling-budget.js';
+import { type ItemSpend, LabelingBudget, requirePricesForBudget, runModelPrices, type StopReason } from './labeling-budget.js';
 import { labelingRunConfig } from './labeling-config.js';
 import { type LabelingProgress, rateAndEta } from './labeling-progress.js';
 
@@ -144,6 +144,8 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
     const report = await validateInput({ file: options.input, format });
     if (report.error) throw report.error;
   }
+  // A cost cap needs a price for every model: refuse before the run starts rather than count unpriced calls as $0.
+  if (options.maxCostUsd !== undefined) requirePricesForBudget(await runModelPrices(options));
   const sha256 = await fileSha256(options.input);
   const config = labelingRunConfig({
     input: { file: options.input, sha256, format },
@@ -474,7 +476,10 @@ async function priorUsage(options: RunLabelingOptions & { format: InputFormat },
     const { inputTokens, outputTokens, calls, costUsd } = totals.usage;
     return { inputTokens: inputTokens / n, outputTokens: outputTokens / n, calls: calls / n, costUsd: costUsd / n };
   }
+  // The models' prices as the registry resolved them (--price, --prices, the panel's prices:), as the run will count.
+  const prices = options.maxCostUsd === undefined ? undefined : await runModelPrices(options);
   const estimate = await estimateLabeling({
+    ...(prices === undefined ? {} : { priceOf: (id: string) => prices.get(id) }),
     input: options.input,
     panel: options.panel,
     defaultModel: options.defaultModel,

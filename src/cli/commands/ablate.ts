@@ -10,6 +10,7 @@ import { runLabeling } from '../../runner/index.js';
 import { EXIT } from '../exit-codes.js';
 import { GOLD_RUN_OPTIONS, goldRunFlags, readLabels } from '../gold-run.js';
 import type { CliIo } from '../io.js';
+import { PRICE_HELP, PRICE_OPTIONS, pricingFrom, unpricedModels, unpricedWarning } from '../price-options.js';
 import { ProgressBar } from '../progress-bar.js';
 import { styleFor } from '../terminal.js';
 
@@ -31,6 +32,7 @@ Options:
   --format F                input format: native | hh-rlhf | trl (default: detected)
   --seed S                  bootstrap seed (default 0)
   --resamples N             bootstrap resamples (default 1000)
+${PRICE_HELP}
   --json                    print ablation.json on stdout
   -h, --help                show this help
 
@@ -41,7 +43,7 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...GOLD_RUN_OPTIONS, judge: { type: 'string' } },
+    options: { ...GOLD_RUN_OPTIONS, judge: { type: 'string' }, ...PRICE_OPTIONS },
     strict: true,
   });
   if (values.help) {
@@ -65,8 +67,13 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
   const settings = loadSettings();
   const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: panel.panel.model, settings });
   const err = styleFor(io.stderr);
+  const pricing = await pricingFrom({ values, panel, cwd: io.cwd });
+  const warning = unpricedWarning(
+    unpricedModels({ panel, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings }),
+  );
+  if (warning) io.stderr.write(`${err.yellow(warning)}\n`);
   mkdirSync(outDir, { recursive: true });
-  const models = createModelRegistry({ settings });
+  const models = createModelRegistry({ settings, pricing });
   const arms: Array<{ plan: (typeof plans)[number]; rows: LabelRow[] }> = [];
   try {
     for (const plan of plans) {

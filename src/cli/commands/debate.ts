@@ -7,6 +7,7 @@ import { runDebate } from '../../engine/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
+import { PRICE_HELP, PRICE_OPTIONS, pricingFrom, unpricedModels, unpricedWarning } from '../price-options.js';
 import { styleFor } from '../terminal.js';
 import { TranscriptRenderer } from '../transcript-renderer.js';
 
@@ -23,6 +24,7 @@ Options:
                            local:/path/model.gguf, fake:judge (default: panel, then environment, then local)
   --max-rounds N           override the panel's debate rounds
   --protocol NAME          override the panel's protocol: simultaneous | one-by-one | jury
+${PRICE_HELP}
   --json                   write the DebateEvent stream as JSON lines on stdout and nothing else
   -h, --help               show this help
 
@@ -39,6 +41,7 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
       model: { type: 'string' },
       'max-rounds': { type: 'string' },
       protocol: { type: 'string' },
+      ...PRICE_OPTIONS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -78,7 +81,12 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
 
   const settings = loadSettings();
   const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: resolved.panel.model, settings });
-  const models = createModelRegistry({ settings });
+  const pricing = await pricingFrom({ values, panel: resolved, cwd: io.cwd });
+  const warning = unpricedWarning(
+    unpricedModels({ panel: resolved, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings }),
+  );
+  if (warning && !values.json) io.stderr.write(`${styleFor(io.stderr).yellow(warning)}\n`);
+  const models = createModelRegistry({ settings, pricing });
   const style = styleFor(io.stdout);
   const renderer = new TranscriptRenderer((text) => io.stdout.write(text), style);
   let reported: string | undefined;

@@ -19,6 +19,7 @@ import { EXIT } from '../exit-codes.js';
 import { integerFlag, numberFlag } from '../flags.js';
 import { GOLD_RUN_OPTIONS, goldRunFlags, readLabels } from '../gold-run.js';
 import type { CliIo } from '../io.js';
+import { PRICE_HELP, PRICE_OPTIONS, pricingFrom, unpricedModels, unpricedWarning } from '../price-options.js';
 import { ProgressBar } from '../progress-bar.js';
 import { styleFor, terminalSafe } from '../terminal.js';
 
@@ -45,6 +46,7 @@ Options:
   --no-bias                 fit --calibrate without the bias term (weights only)
   --seed S                  seed of the bootstrap, the kappa orientation and the split (default 0)
   --resamples N             bootstrap resamples (default 1000)
+${PRICE_HELP}
   --json                    print report.json on stdout
   -h, --help                show this help
 
@@ -61,6 +63,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
       calibrate: { type: 'boolean' },
       'held-out': { type: 'string' },
       'no-bias': { type: 'boolean' },
+      ...PRICE_OPTIONS,
     },
     strict: true,
   });
@@ -84,8 +87,13 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   const err = styleFor(io.stderr);
   if (!values.json)
     io.stderr.write(err.dim(`model: ${defaultModel.id} (from ${defaultModel.source}) · run directory: ${outDir}\n`));
+  const pricing = await pricingFrom({ values, panel, cwd: io.cwd });
+  const warning = unpricedWarning(
+    unpricedModels({ panel, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings }),
+  );
+  if (warning) io.stderr.write(`${err.yellow(warning)}\n`);
   const bar = new ProgressBar({ stream: io.stderr, style: err });
-  const models = createModelRegistry({ settings });
+  const models = createModelRegistry({ settings, pricing });
   let result: LabelingResult;
   try {
     result = await runLabeling({

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadPanel } from '../../config/index.js';
 import { TribunalError } from '../../contracts/index.js';
 import { formatRejection } from '../../datasets/index.js';
-import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
+import { createModelRegistry, loadSettings, priceOf, resolveDefaultModel } from '../../models/index.js';
 import {
   estimateLabeling,
   type LabelingEstimate,
@@ -15,6 +15,7 @@ import { EXIT } from '../exit-codes.js';
 import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { PAIR_OPTIONS, pairSettingsFrom } from '../pair-options.js';
+import { estimatedUsageNote, PRICE_HELP, PRICE_OPTIONS, pricingFrom, unpricedModels, unpricedWarning } from '../price-options.js';
 import { formatCost, formatCount, formatDuration, ProgressBar } from '../progress-bar.js';
 import { styleFor, table, terminalSafe } from '../terminal.js';
 
@@ -30,7 +31,9 @@ Options:
   --model ID                model for every critic, e.g. openai:gpt-4.1-mini, local:/path/model.gguf, fake:judge
   --concurrency N           items debated at once (default 8)
   --limit N                 import at most N items of INPUT
-  --max-cost USD            stop taking items before this session's spend would pass USD
+  --max-cost USD            stop taking items before this session's spend would pass USD; every model needs a
+                            known price (built in, --price, --prices or the panel's prices:) or the run refuses
+${PRICE_HELP}
   --max-calls N             stop taking items before this session's model calls would pass N
   --max-rounds N            override the panel's debate rounds
   --dry-run                 estimate calls, tokens and cost, then exit without calling any model
@@ -71,6 +74,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       'retry-failed': { type: 'boolean' },
       format: { type: 'string' },
       ...PAIR_OPTIONS,
+      ...PRICE_OPTIONS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -100,6 +104,8 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: panel.panel.model, settings });
   const err = styleFor(io.stderr);
   const out = styleFor(io.stdout);
+  const pricing = await pricingFrom({ values, panel, cwd: io.cwd });
+  const unpriced = unpricedModels({ panel, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings });
 
   if (values['dry-run']) {
     const estimate = await estimateLabeling({
@@ -109,16 +115,22 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       modelOverride: values.model,
       limit,
       format,
+      priceOf: (id) => priceOf(id, { overrides: pricing, openaiBaseUrl: settings.openaiBaseUrl }),
     });
     if (values.json) io.stdout.write(`${JSON.stringify(estimate, null, 2)}\n`);
     else io.stdout.write(`${renderEstimate(estimate, out)}\n`);
+    const warning = unpricedWarning(unpriced);
+    if (warning) io.stderr.write(`${err.yellow(warning)}\n`);
     return EXIT.ok;
   }
 
   if (!values.json)
     io.stderr.write(err.dim(`model: ${defaultModel.id} (from ${defaultModel.source}) · run directory: ${outDir}\n`));
+  // With --max-cost the run itself refuses unpriced models; otherwise say up front that their cost counts as $0.
+  const warning = maxCostUsd === undefined ? unpricedWarning(unpriced) : undefined;
+  if (warning) io.stderr.write(`${err.yellow(warning)}\n`);
   const bar = new ProgressBar({ stream: io.stderr, style: err });
-  const models = createModelRegistry({ settings });
+  const models = createModelRegistry({ settings, pricing });
   let failuresShown = 0;
   let result: LabelingResult;
   try {
@@ -160,6 +172,8 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
 
   if (values.json) io.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
   else io.stdout.write(`${renderSummary(result, out)}\n`);
+  const estimated = estimatedUsageNote(result.session.usage, maxCostUsd);
+  if (estimated) io.stderr.write(`${err.yellow(estimated)}\n`);
   return exitCodeOf(result.stopReason);
 }
 
@@ -268,7 +282,7 @@ function renderEstimate(estimate: LabelingEstimate, style: ReturnType<typeof sty
     table(rows, style),
     '',
     `Upper bound: every debate runs all ${estimate.roundsPerDebate} rounds; debates that converge early cost less.`,
-    'Tokens are estimated as characters / 4; nothing was sent to any model.',
+    'Tokens are estimated from the text (ASCII characters / 4, one per other character); nothing was sent to any model.',
   ];
   if (estimate.models.some((entry) => !entry.priced)) lines.push('Models without a known price count as $0.');
   return lines.join('\n');
