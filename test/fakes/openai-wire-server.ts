@@ -8,12 +8,12 @@ import {
 
 /**
  * Speaks OpenAI's chat completions wire format: JSON responses, and SSE `data: <chunk>` frames ending with
- * a usage chunk (when `stream_options.include_usage` is set) and `data: [DONE]`. Errors use OpenAI's
+ * a usage chunk (when `stream_options.include_usage` is set and the reply does not `omitUsage`) and `data: [DONE]`. Errors use OpenAI's
  * `{ error: { message, type, code } }` body.
  */
 export const openAIDialect: WireDialect = {
   paths: ['/v1/chat/completions'],
-  json({ text, inputTokens, outputTokens }, request) {
+  json({ text, inputTokens, outputTokens, omitUsage }, request) {
     return {
       id: 'chatcmpl-test',
       object: 'chat.completion',
@@ -22,10 +22,12 @@ export const openAIDialect: WireDialect = {
       choices: [
         { index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: 'stop', logprobs: null },
       ],
-      usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
+      ...(omitUsage
+        ? {}
+        : { usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens } }),
     };
   },
-  events({ pieces, inputTokens, outputTokens }, request) {
+  events({ pieces, inputTokens, outputTokens, omitUsage }, request) {
     const base = { id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 1_700_000_000, model: modelOf(request) };
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}, content = false): SseFrame => ({
       data: JSON.stringify({ ...base, choices, ...extra }),
@@ -35,7 +37,7 @@ export const openAIDialect: WireDialect = {
     for (const piece of pieces) frames.push(chunk([{ index: 0, delta: { content: piece }, finish_reason: null }], {}, true));
     frames.push(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
     const streamOptions = request.body?.stream_options as { include_usage?: boolean } | undefined;
-    if (streamOptions?.include_usage) {
+    if (streamOptions?.include_usage && !omitUsage) {
       frames.push(
         chunk([], {
           usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },

@@ -20,6 +20,8 @@ export type WireReply =
       chunks?: number;
       /** Stream this many chunks, then stop sending and hold the connection open until the client leaves. */
       stallAfterChunks?: number;
+      /** Send no token usage at all (as many OpenAI-compatible servers do), whatever the request asked for. */
+      omitUsage?: boolean;
     }
   | { status: number; message?: string; headers?: Record<string, string> }
   /** Accept the request and never answer (the client must time out or abort). */
@@ -31,9 +33,15 @@ export type WireScript = (request: RecordedRequest) => WireReply | undefined;
 export interface WireDialect {
   /** Paths the dialect answers (e.g. `/v1/chat/completions`). */
   paths: string[];
-  json(reply: { text: string; inputTokens: number; outputTokens: number }, request: RecordedRequest): unknown;
+  json(
+    reply: { text: string; inputTokens: number; outputTokens: number; omitUsage?: boolean },
+    request: RecordedRequest,
+  ): unknown;
   /** SSE frames (without the trailing blank line), one per piece of text, including start/usage/end frames. */
-  events(reply: { pieces: string[]; inputTokens: number; outputTokens: number }, request: RecordedRequest): SseFrame[];
+  events(
+    reply: { pieces: string[]; inputTokens: number; outputTokens: number; omitUsage?: boolean },
+    request: RecordedRequest,
+  ): SseFrame[];
   error(status: number, message: string): unknown;
 }
 
@@ -122,11 +130,11 @@ function respond(res: ServerResponse, reply: WireReply, request: RecordedRequest
   const inputTokens = reply.inputTokens ?? 11;
   const outputTokens = reply.outputTokens ?? 7;
   if (request.body?.stream !== true) {
-    send(res, 200, dialect.json({ text: reply.text, inputTokens, outputTokens }, request));
+    send(res, 200, dialect.json({ text: reply.text, inputTokens, outputTokens, omitUsage: reply.omitUsage === true }, request));
     return;
   }
   const pieces = split(reply.text, reply.chunks ?? 4);
-  const frames = dialect.events({ pieces, inputTokens, outputTokens }, request);
+  const frames = dialect.events({ pieces, inputTokens, outputTokens, omitUsage: reply.omitUsage === true }, request);
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   let content = 0;
   for (const frame of frames) {

@@ -26,8 +26,21 @@ describe('estimateLabeling', () => {
     const juryEstimate = await estimateLabeling({ input, panel: jury, defaultModel: 'fake:judge' });
     expect(juryEstimate).toMatchObject({ items: 2, rejectedLines: 1, roundsPerDebate: 1 });
     expect(juryEstimate.total.calls).toBe(2 * jury.critics.length * 2);
-    expect(juryEstimate.models[0]).toMatchObject({ priced: false });
+    // Fake models are priced at $0.
+    expect(juryEstimate.models[0]).toMatchObject({ priced: true });
     expect(juryEstimate.total.costUsd).toBe(0);
+    const unpriced = await estimateLabeling({ input, panel: jury, defaultModel: 'local:/m/tiny.gguf' });
+    expect(unpriced.models[0]).toMatchObject({ model: 'local:/m/tiny.gguf', priced: false });
+    expect(unpriced.total.costUsd).toBe(0);
+    // The prices the run will use (here 1 and 2 USD per million tokens) price the estimate.
+    const priced = await estimateLabeling({
+      input,
+      panel: jury,
+      defaultModel: 'local:/m/tiny.gguf',
+      priceOf: (id) => (id === 'local:/m/tiny.gguf' ? { inputPerMillion: 1, outputPerMillion: 2 } : undefined),
+    });
+    expect(priced.models[0]).toMatchObject({ priced: true });
+    expect(priced.total.costUsd).toBeCloseTo((priced.total.inputTokens + 2 * priced.total.outputTokens) / 1e6, 12);
 
     const full = await loadPanel({ file: path.resolve('panels/full.yaml') });
     full.panel.blindFinalVote = true;
