@@ -63,6 +63,14 @@ export function unpricedWarning(unpriced: readonly string[]): string | undefined
   );
 }
 
+/** Said once, as soon as a server first answers without token usage. */
+export function estimatingNotice(maxCostUsd: number | undefined): string {
+  return (
+    'the server reports no token usage: counting tokens from the text (estimates)' +
+    (maxCostUsd === undefined ? '' : '; budget enforced from estimated tokens')
+  );
+}
+
 /**
  * The end-of-run note when some calls' tokens were estimated (the server reported no usage): the cost is an estimate,
  * and so was the `--max-cost` budget's spend. Undefined when every count was reported.

@@ -77,6 +77,10 @@ describe('tribunal label prices and --max-cost', () => {
     expect(result.code).toBe(EXIT.budget);
     expect(result.err).not.toContain('warning: no price known');
     expect(result.err).toContain('budget enforced from estimated tokens (--max-cost 3)');
+    // Said as soon as the first call came back without usage, and again in the summary.
+    expect(result.err).toContain(
+      'the server reports no token usage: counting tokens from the text (estimates); budget enforced from estimated tokens\n',
+    );
     expect(result.out).toContain('Stopped: the --max-cost budget is reached');
     expect(server.requests.length).toBeLessThan(8 * 12);
   });

@@ -15,7 +15,15 @@ import { EXIT } from '../exit-codes.js';
 import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { PAIR_OPTIONS, pairSettingsFrom } from '../pair-options.js';
-import { estimatedUsageNote, PRICE_HELP, PRICE_OPTIONS, pricingFrom, unpricedModels, unpricedWarning } from '../price-options.js';
+import {
+  estimatedUsageNote,
+  estimatingNotice,
+  PRICE_HELP,
+  PRICE_OPTIONS,
+  pricingFrom,
+  unpricedModels,
+  unpricedWarning,
+} from '../price-options.js';
 import { formatCost, formatCount, formatDuration, ProgressBar } from '../progress-bar.js';
 import { styleFor, table, terminalSafe } from '../terminal.js';
 
@@ -132,6 +140,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const bar = new ProgressBar({ stream: io.stderr, style: err });
   const models = createModelRegistry({ settings, pricing });
   let failuresShown = 0;
+  let estimating = false;
   let result: LabelingResult;
   try {
     result = await runLabeling({
@@ -150,7 +159,13 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       retryFailed: values['retry-failed'],
       export: exportSettings,
       signal,
-      onProgress: (progress) => bar.update(progress),
+      onProgress: (progress) => {
+        if (!estimating && progress.usage.estimatedCalls) {
+          estimating = true;
+          bar.log(err.yellow(estimatingNotice(maxCostUsd)));
+        }
+        bar.update(progress);
+      },
       onRejected: (rejection) => bar.log(err.yellow(`rejected ${terminalSafe(formatRejection({ file: input, rejection }))}`)),
       onItemFailed: (failure) => {
         failuresShown += 1;
