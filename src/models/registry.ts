@@ -4,7 +4,7 @@ import { createFakeAdapter, judgeScript, parseFakeSpec } from './fake-provider.j
 import { Limiter } from './limiter.js';
 import { loadLocalAdapter } from './local-loader.js';
 import { createOpenAIAdapter } from './openai-provider.js';
-import { type PricingTable, priceOf } from './pricing.js';
+import { lookupPricing, type PricingTable, priceOf } from './pricing.js';
 import { createCriticModel, type ReliabilityOptions } from './reliable-model.js';
 import { loadSettings, type Settings } from './settings.js';
 import type { CriticModel, ProviderAdapter } from './types.js';
@@ -134,8 +134,11 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
           const name = id.slice(colon + 1);
           if (name === '') throw new TribunalError('MODEL_NOT_FOUND', `model id "${id}" names no model after "${provider}:"`);
           const adapter = await factory(name);
+          // A price given for the id wins, then the adapter's own, then the built-in list price where it applies.
           const pricing =
-            priceOf(id, { overrides: options.pricing, openaiBaseUrl: getSettings().openaiBaseUrl }) ?? adapter.pricing;
+            lookupPricing(id, { overrides: options.pricing, builtIn: false }) ??
+            adapter.pricing ??
+            priceOf(id, { openaiBaseUrl: getSettings().openaiBaseUrl });
           return { adapter, model: createCriticModel({ id, adapter, ...limitsFor(provider), pricing }) };
         })();
         resolved.set(id, entry);

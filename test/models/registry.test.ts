@@ -150,6 +150,25 @@ describe('model registry', () => {
     expect(outcome.usage.costUsd).toBeCloseTo(2, 9);
   });
 
+  it('prices every provider from overrides and prefixes, then the adapter, then the built-in table', async () => {
+    const registry = createModelRegistry({
+      settings: {},
+      adapters: {
+        own: () => ({ ...createFakeAdapter({ script: () => reply }), pricing: { inputPerMillion: 7, outputPerMillion: 7 } }),
+        bare: () => createFakeAdapter({ script: () => reply }),
+      },
+      pricing: {
+        'bare:*': { inputPerMillion: 3, outputPerMillion: 4 },
+        'own:special': { inputPerMillion: 1, outputPerMillion: 1 },
+      },
+    });
+    expect((await registry.resolve('bare:/models/any.gguf')).pricing).toEqual({ inputPerMillion: 3, outputPerMillion: 4 });
+    expect((await registry.resolve('own:special')).pricing).toEqual({ inputPerMillion: 1, outputPerMillion: 1 });
+    expect((await registry.resolve('own:other')).pricing).toEqual({ inputPerMillion: 7, outputPerMillion: 7 });
+    expect((await registry.resolve('fake:judge')).pricing).toEqual({ inputPerMillion: 0, outputPerMillion: 0 });
+    await registry.close();
+  });
+
   it('still resolves fake:judge', async () => {
     const registry = createModelRegistry({ settings: {} });
     const model = await registry.resolve('fake:judge');
