@@ -48,7 +48,7 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
     io.stdout.write(`${ABLATE_HELP}\n`);
     return EXIT.ok;
   }
-  const { gold, outDir, limit, concurrency, resamples, seed, format } = goldRunFlags({
+  const { gold, outDir, limit, maxRejected, concurrency, resamples, seed, format } = goldRunFlags({
     values,
     positionals,
     cwd: io.cwd,
@@ -82,6 +82,7 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
           modelOverride: values.model,
           concurrency,
           limit,
+          maxRejected,
           format,
           signal,
           onProgress: (progress) => bar.update(progress),

@@ -35,6 +35,7 @@ Options:
   --max-rounds N            override the panel's debate rounds
   --dry-run                 estimate calls, tokens and cost, then exit without calling any model
   --strict                  check the whole input first; refuse to start if any line is rejected
+  --max-rejected N          stop (exit 1) when more than N input lines are rejected (default 1000)
   --retry-failed            put items whose debate failed back in the queue
   --format F                input format: native | hh-rlhf | trl (default: detected)
   --pairs-format F          trl (pairs.jsonl, default) | openai (pairs.openai.jsonl)
@@ -68,6 +69,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       'max-rounds': { type: 'string' },
       'dry-run': { type: 'boolean' },
       strict: { type: 'boolean' },
+      'max-rejected': { type: 'string' },
       'retry-failed': { type: 'boolean' },
       format: { type: 'string' },
       ...PAIR_OPTIONS,
@@ -88,6 +90,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const outDir = path.resolve(io.cwd, values.out ?? '.');
   const concurrency = integerFlag(values.concurrency, '--concurrency', { min: 1, max: 4096 }) ?? 8;
   const limit = integerFlag(values.limit, '--limit', { min: 1 });
+  const maxRejected = integerFlag(values['max-rejected'], '--max-rejected', { min: 0 });
   const maxCalls = integerFlag(values['max-calls'], '--max-calls', { min: 1 });
   const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', { min: 0, max: 10 });
   const maxCostUsd = numberFlag(values['max-cost'], '--max-cost', { min: 0, exclusive: true, unit: 'US dollars' });
@@ -134,6 +137,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       maxCostUsd,
       maxCalls,
       strict: values.strict,
+      maxRejected,
       format,
       retryFailed: values['retry-failed'],
       export: exportSettings,
@@ -211,6 +215,7 @@ function renderSummary(result: LabelingResult, style: ReturnType<typeof styleFor
       `in ${formatDuration(seconds)} (${seconds > 0 ? (settled / seconds).toFixed(2) : '0'} items/s) · ` +
       `${session.usage.calls} calls · ${formatCount(session.usage.inputTokens)} in + ${formatCount(session.usage.outputTokens)} out tokens · ${formatCost(session.usage.costUsd)}`,
   );
+  if (result.imported.unreported > 0) lines.push(style.yellow(unreportedRejections(result.imported)));
   if (result.recovered > 0) lines.push(`Recovered ${result.recovered} items a crashed run left in progress.`);
   const files = [
     `${path.basename(exported.files.labels)} (${exported.summary.items} rows)`,
@@ -224,6 +229,15 @@ function renderSummary(result: LabelingResult, style: ReturnType<typeof styleFor
   }
   if (totals.failed > 0 && !result.stopReason) lines.push('Retry the failed items with --retry-failed.');
   return lines.join('\n');
+}
+
+/** The line that stands for the rejection messages not printed (past the first 20). */
+export function unreportedRejections(imported: LabelingResult['imported']): string {
+  const counts = Object.entries(imported.rejectedByCode)
+    .sort(([a, countA], [b, countB]) => countB - countA || a.localeCompare(b))
+    .map(([code, count]) => `${code}: ${count}`)
+    .join(', ');
+  return `${imported.unreported} more rejected lines not shown (all rejected lines by reason: ${counts}); see rejected.jsonl`;
 }
 
 function summaryJson(result: LabelingResult): Record<string, unknown> {
