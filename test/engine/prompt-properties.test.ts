@@ -26,7 +26,11 @@ const HOSTILE = [
   '00000000',
   'ffffffff',
 ];
-const piece = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom(...HOSTILE), fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 4, maxLength: 8 }));
+const piece = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.constantFrom(...HOSTILE),
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 4, maxLength: 8 }),
+);
 const hostileText = fc.array(piece, { maxLength: 8 }).map((parts) => `${SENTINEL}${parts.join('')}${SENTINEL}`);
 const hostileId = fc.array(piece, { maxLength: 4 }).map((parts) => `${SENTINEL}id${parts.join('')}`);
 const prompt: fc.Arbitrary<Prompt> = fc.oneof(
