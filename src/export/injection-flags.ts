@@ -237,6 +237,7 @@ const LEET: Readonly<Record<string, string>> = {
 const INVISIBLE = /[\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
 const MIXED_WORD =
   /[\p{L}\p{N}@$!|]*(?:[a-z][\p{L}\p{N}@$!|]*[\u0370-\u03FF\u0400-\u04FF\u0500-\u052F\u0250-\u02AF]|[\u0370-\u03FF\u0400-\u04FF\u0500-\u052F\u0250-\u02AF][\p{L}\p{N}@$!|]*[a-z])[\p{L}\p{N}@$!|]*/gu;
+const OTHER_SCRIPT = /[\u0250-\u02AF\u0370-\u03FF\u0400-\u052F]/;
 const LEET_WORD = /\b(?=[a-z0-9@$!|]*[a-z])(?=[a-z0-9@$!|]*[0-9@$!|])[a-z0-9@$!|]{3,}\b/g;
 const BASE64 = /[A-Za-z0-9+/]{24,}={0,2}/g;
 
@@ -252,7 +253,8 @@ export function detectInjection(text: string): InjectionFlag[] {
   for (const flag of patternFlags(plain)) flags.add(flag);
 
   const deobfuscated = deobfuscate(scanned);
-  for (const view of [deobfuscated, ...decodedBase64(scanned).map(deobfuscate)]) {
+  const views = deobfuscated === plain ? [] : [deobfuscated];
+  for (const view of [...views, ...decodedBase64(scanned).map(deobfuscate)]) {
     for (const flag of patternFlags(view)) {
       if (!flags.has(flag)) flags.add('obfuscated');
       flags.add(flag);
@@ -309,9 +311,12 @@ function normalize(text: string): string {
  * look-alike letters mapped in words that mix scripts and leetspeak undone in words mixing letters and digits.
  */
 function deobfuscate(text: string): string {
-  return normalize(text.normalize('NFKC').replace(INVISIBLE, ''))
-    .replace(MIXED_WORD, (word) => [...word].map((char) => LOOK_ALIKES[char] ?? char).join(''))
-    .replace(LEET_WORD, (word) => (/^\d+[a-z]{1,3}$/.test(word) ? word : [...word].map((char) => LEET[char] ?? char).join('')));
+  let view = normalize(text.normalize('NFKC').replace(INVISIBLE, ''));
+  if (OTHER_SCRIPT.test(view))
+    view = view.replace(MIXED_WORD, (word) => [...word].map((char) => LOOK_ALIKES[char] ?? char).join(''));
+  return view.replace(LEET_WORD, (word) =>
+    /^\d+[a-z]{1,3}$/.test(word) ? word : [...word].map((char) => LEET[char] ?? char).join(''),
+  );
 }
 
 /** Base64 runs that decode to mostly printable text (at most 8 per text), decoded. */
