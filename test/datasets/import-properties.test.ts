@@ -6,6 +6,9 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
 import { DatasetItemSchema, INPUT_FORMATS, type InputFormat } from '../../src/contracts/index.js';
 import { INPUT_LIMITS, RAW_LIMIT, type ReadResult, readItems, validateInput } from '../../src/datasets/index.js';
+import { importItems } from '../../src/runner/import-items.js';
+import { openStore } from '../../src/store/index.js';
+import { runConfig } from '../store/store-fixtures.js';
 
 /*
  * Property: no line crashes an import, and every non-blank line is either an item (valid against the contract,
@@ -123,6 +126,30 @@ describe('importers: every line is an item or a quarantined rejection (property)
       ),
       { numRuns: 120 },
     );
+  });
+});
+
+describe('importing into a real store: every line is stored as an item or a rejected line (property)', () => {
+  test('items and rejected lines in the store add up to the non-blank lines, whatever the lines', async () => {
+    const store = openStore({ dir: path.join(directory, 'store') });
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 12 }), async (lines) => {
+          const file = writeLines(lines, false);
+          const { run } = await store.createOrResumeRun({
+            config: { ...runConfig(), input: { file, sha256: file, format: 'native' } },
+          });
+          const expected = lines.filter((bytes) => bytes.toString('utf8').trim() !== '' || !isValidUtf8(bytes)).length;
+          const report = await importItems({ store, runId: run.id, file, format: 'native' });
+          expect(report.inserted + report.existing + report.rejectedLines).toBe(expected);
+          const stored = (await store.getRun({ runId: run.id }))?.totals;
+          expect((stored?.items ?? 0) + (await store.listRejectedLines({ runId: run.id })).length).toBe(expected);
+        }),
+        { numRuns: 40 },
+      );
+    } finally {
+      await store.close();
+    }
   });
 });
 
