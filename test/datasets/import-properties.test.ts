@@ -19,8 +19,10 @@ const directory = mkdtempSync(path.join(tmpdir(), 'tribunal-import-properties-')
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
 const text = fc.string({ maxLength: 40 });
-const deep = fc.integer({ min: 0, max: 6000 }).map((depth) => `${'['.repeat(depth)}${']'.repeat(depth)}`);
-const deepObject = fc.integer({ min: 0, max: 3000 }).map((depth) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`);
+/** Nesting depths: around the bound, and far past what recursive code (JSON.stringify, validation) survives. */
+const depth = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1000, max: 20_000 }));
+const deep = depth.map((levels) => `${'['.repeat(levels)}${']'.repeat(levels)}`);
+const deepObject = depth.map((levels) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`);
 const chat = fc.array(fc.record({ role: fc.constantFrom('system', 'user', 'assistant', 'robot'), content: text }), {
   maxLength: 4,
 });
@@ -69,6 +71,8 @@ const line: fc.Arbitrary<Buffer> = fc
     preferenceRow.map((row) => JSON.stringify(row)),
     deep,
     deepObject.map((meta) => `{"prompt":"p","candidates":["a"],"meta":${meta}}`),
+    deep.map((meta) => `{"prompt":"p","candidates":["a"],"meta":{"x":${meta}}}`),
+    deep.map((value) => `{"prompt":"p","chosen":"a","rejected":${value}}`),
     fc.string({ maxLength: 20 }).map((tail) => `{"prompt":"p","candidates":["${'x'.repeat(200)}${tail}"]}`),
   )
   .map((value) => Buffer.from(value.replace(/[\r\n]/g, ' ')))
