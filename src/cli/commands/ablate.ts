@@ -27,6 +27,7 @@ Options:
   --model ID                model for every critic, e.g. openai:gpt-4.1-mini, local:/path/model.gguf, fake:judge
   --judge ID                the persona of the single-judge arm (default: the panel's first)
   --limit N                 use at most N items of FILE
+  --max-rejected N          stop (exit 1) when more than N lines of FILE are rejected (default 1000)
   --concurrency N           items debated at once (default 8)
   --format F                input format: native | hh-rlhf | trl (default: detected)
   --seed S                  bootstrap seed (default 0)
