@@ -10,6 +10,7 @@ export const GOLD_RUN_OPTIONS = {
   panel: { type: 'string' },
   model: { type: 'string' },
   limit: { type: 'string' },
+  'max-rejected': { type: 'string' },
   concurrency: { type: 'string' },
   format: { type: 'string' },
   seed: { type: 'string' },
@@ -23,6 +24,8 @@ export interface GoldRunFlags {
   gold: string;
   outDir: string;
   limit: number | undefined;
+  /** `--max-rejected`: rejected gold lines tolerated before the run stops. */
+  maxRejected: number | undefined;
   concurrency: number;
   resamples: number;
   seed: string;
@@ -52,6 +55,7 @@ export function goldRunFlags(options: {
     gold: path.resolve(options.cwd, gold),
     outDir: path.resolve(options.cwd, out),
     limit: integerFlag(text(values.limit), '--limit', { min: 1 }),
+    maxRejected: integerFlag(text(values['max-rejected']), '--max-rejected', { min: 0 }),
     concurrency: integerFlag(text(values.concurrency), '--concurrency', { min: 1 }) ?? 8,
     resamples: integerFlag(text(values.resamples), '--resamples', { min: 1, max: 100_000 }) ?? 1000,
     seed: text(values.seed) ?? '0',

@@ -10,6 +10,7 @@ export const PAIR_OPTIONS = {
   'min-consensus': { type: 'string' },
   uncertainty: { type: 'boolean' },
   'length-control': { type: 'boolean' },
+  'exclude-flagged': { type: 'boolean' },
   seed: { type: 'string' },
 } as const;
 
@@ -22,6 +23,7 @@ export function pairSettingsFrom(values: {
   'min-consensus'?: string | undefined;
   uncertainty?: boolean | undefined;
   'length-control'?: boolean | undefined;
+  'exclude-flagged'?: boolean | undefined;
   seed?: string | undefined;
 }): Partial<ExportSettings> {
   return parseExportFlags({
@@ -32,6 +34,7 @@ export function pairSettingsFrom(values: {
     minConsensus: values['min-consensus'],
     uncertainty: values.uncertainty,
     lengthControl: values['length-control'],
+    excludeFlagged: values['exclude-flagged'],
     seed: values.seed,
   });
 }

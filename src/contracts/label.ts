@@ -125,6 +125,35 @@ export const LabelPanelSchema = z.object({
 });
 export type LabelPanel = z.infer<typeof LabelPanelSchema>;
 
+/** What the prompt-injection detector flags (docs/prompt-injection.md). */
+export const INJECTION_FLAGS = [
+  'judge-instruction',
+  'forged-delimiter',
+  'role-marker',
+  'score-demand',
+  'fake-assessment',
+  'obfuscated',
+] as const;
+export const InjectionFlagSchema = z
+  .enum(INJECTION_FLAGS)
+  .describe(
+    'judge-instruction: instructions to the evaluator; forged-delimiter: a data-block or chat-template delimiter; ' +
+      'role-marker: a system/developer turn or our [user]/[assistant] lines; score-demand: a demand for a score or a ' +
+      "preference; fake-assessment: JSON shaped like a critic's output; obfuscated: one of these found only after undoing " +
+      'an obfuscation.',
+  );
+export type InjectionFlag = z.infer<typeof InjectionFlagSchema>;
+
+/** Which texts of a label row address the judge instead of the user; only flagged texts are listed. */
+export const LabelFlagsSchema = z.object({
+  prompt: z.array(InjectionFlagSchema).min(1).optional().describe("The prompt's flags (any message of a conversation)."),
+  candidates: z
+    .record(z.string(), z.array(InjectionFlagSchema).min(1))
+    .optional()
+    .describe('candidateId -> the flags its text raised.'),
+});
+export type LabelFlags = z.infer<typeof LabelFlagsSchema>;
+
 /** One line of labels.jsonl: the consensus of one debate over one item. */
 export const LabelRowSchema = z.object({
   id: z.string().min(1).describe('The item id.'),
@@ -136,6 +165,9 @@ export const LabelRowSchema = z.object({
   usage: UsageSchema.describe('Tokens and cost of the whole debate.'),
   failedTurns: z.array(FailedTurnSchema),
   rationale: z.string().optional().describe("The chair's consensus rationale, when the panel has a chair."),
+  flags: LabelFlagsSchema.optional().describe(
+    'Prompt-injection flags (docs/prompt-injection.md): texts that address the judge; absent when nothing was flagged.',
+  ),
   runId: z.string().optional(),
   debateId: z.string().optional(),
   meta: z.record(z.string(), z.unknown()).optional(),

@@ -6,7 +6,10 @@ export type RejectionCode =
   | 'not-an-object'
   | 'unrecognized-row'
   | 'invalid-field'
+  | 'invalid-utf8'
   | 'too-long'
+  | 'too-deep'
+  | 'too-large'
   | 'prefix-mismatch'
   | 'duplicate-id';
 

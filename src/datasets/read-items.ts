@@ -1,14 +1,18 @@
-import { type DatasetItem, FileValidationError, type InputFormat } from '../contracts/index.js';
+import { type DatasetItem, type FileIssue, FileValidationError, type InputFormat, TribunalError } from '../contracts/index.js';
 import { detectFormat } from './detect-format.js';
 import { hhRlhfFormat } from './hh-rlhf-format.js';
+import { INPUT_LIMITS, jsonDepth } from './input-limits.js';
 import { clipRaw, type ItemRejection, type ReadResult } from './item-rejection.js';
 import { nativeFormat } from './native-format.js';
-import { readLines } from './read-lines.js';
-import type { RowParseResult, RowParser } from './row-parser.js';
+import { type NumberedLine, readLines } from './read-lines.js';
+import { fieldFailure, type RowParseResult, type RowParser } from './row-parser.js';
 import { trlFormat } from './trl-format.js';
 
 /** Longest prompt message or candidate text accepted by default, in characters. */
 export const DEFAULT_MAX_CHARS = 100_000;
+
+/** Rejected lines tolerated by default before reading stops with `TooManyRejectedError` (`--max-rejected`). */
+export const DEFAULT_MAX_REJECTED = 1_000;
 
 /** The row parser for each input format. */
 export const ROW_PARSERS: Readonly<Record<InputFormat, RowParser>> = {
@@ -27,6 +31,36 @@ export interface ReadItemsOptions {
   maxChars?: number;
   /** Stop after this many items (rejections do not count). */
   limit?: number;
+  /**
+   * Stop with `TooManyRejectedError` at the first rejection past this many (`--max-rejected`), so a file of bad
+   * lines is never read, stored or reported without end. Default `DEFAULT_MAX_REJECTED`.
+   */
+  maxRejected?: number;
+}
+
+/** Reading stopped because more lines were rejected than `maxRejected` allows. */
+export class TooManyRejectedError extends TribunalError {
+  readonly file: string;
+  readonly maxRejected: number;
+  /** Rejections per code, the one that passed the bound included. */
+  readonly byCode: Readonly<Record<string, number>>;
+
+  constructor(file: string, maxRejected: number, byCode: Readonly<Record<string, number>>, line: number) {
+    const counts = Object.entries(byCode)
+      .sort(([a, countA], [b, countB]) => countB - countA || a.localeCompare(b))
+      .map(([code, count]) => `${code}: ${count}`)
+      .join(', ');
+    super(
+      'INPUT_INVALID',
+      `${file}: more than ${maxRejected} lines rejected (reading stopped at line ${line}; ${counts}): ` +
+        'fix the input (the first rejections say what is wrong) or raise --max-rejected',
+      { location: { file, line } },
+    );
+    this.name = 'TooManyRejectedError';
+    this.file = file;
+    this.maxRejected = maxRejected;
+    this.byCode = { ...byCode };
+  }
 }
 
 /**
@@ -42,23 +76,33 @@ export async function* readItems(options: ReadItemsOptions): AsyncGenerator<Read
   const { file } = options;
   const maxChars = options.maxChars ?? DEFAULT_MAX_CHARS;
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const maxRejected = options.maxRejected ?? DEFAULT_MAX_REJECTED;
   if (limit <= 0) return;
   const format = options.format ?? (await detectFormat({ file })).format;
   const parser = ROW_PARSERS[format];
   const firstLineOfId = new Map<string, number>();
+  const rejectedByCode: Record<string, number> = {};
+  let rejected = 0;
   let items = 0;
+  const refuse = (line: number, text: string, failure: Extract<RowParseResult, { success: false }>): ItemRejection => {
+    rejected += 1;
+    rejectedByCode[failure.code] = (rejectedByCode[failure.code] ?? 0) + 1;
+    if (rejected > maxRejected) throw new TooManyRejectedError(file, maxRejected, rejectedByCode, line);
+    return rejection(line, text, failure);
+  };
 
-  for await (const { line, text } of readLines({ file })) {
-    if (text.trim() === '') continue;
-    const result = parseLine(parser, text, maxChars);
+  for await (const numbered of readLines({ file, maxLineBytes: INPUT_LIMITS.maxLineBytes })) {
+    const { line, text } = numbered;
+    if (text.trim() === '' && numbered.overLongBytes === undefined && numbered.invalidUtf8At === undefined) continue;
+    const result = parseLine(parser, numbered, maxChars);
     if (!result.success) {
-      yield rejection(line, text, result);
+      yield refuse(line, text, result);
       continue;
     }
     const { item } = result;
     const firstLine = firstLineOfId.get(item.id);
     if (firstLine !== undefined) {
-      yield rejection(line, text, {
+      yield refuse(line, text, {
         success: false,
         code: 'duplicate-id',
         field: 'id',
@@ -73,6 +117,9 @@ export async function* readItems(options: ReadItemsOptions): AsyncGenerator<Read
   }
 }
 
+/** Rejections a `validateInput` error lists; the rest are counted. */
+export const REJECTIONS_LISTED = 20;
+
 /** What a full scan of an input file found. */
 export interface InputReport {
   file: string;
@@ -81,12 +128,13 @@ export interface InputReport {
   rows: number;
   items: number;
   rejections: ItemRejection[];
-  /** Every rejection as one error, when there is any (for `--strict`). */
+  /** The rejections as one error (the first `REJECTIONS_LISTED`, then a count), when there is any (for `--strict`). */
   error?: FileValidationError;
 }
 
 /**
- * Scans a whole input file and collects every rejection, for `--strict` runs that refuse to start on a bad file.
+ * Scans a whole input file and collects every rejection, for `--strict` runs that refuse to start on a bad file;
+ * past `maxRejected` rejections it throws `TooManyRejectedError` instead.
  * @example
  * const report = await validateInput({ file: 'input.jsonl' });
  * if (report.error) throw report.error;
@@ -101,16 +149,41 @@ export async function validateInput(options: Omit<ReadItemsOptions, 'limit'>): P
   }
   const report: InputReport = { file: options.file, format, rows: items + rejections.length, items, rejections };
   if (rejections.length > 0) {
-    report.error = new FileValidationError(
-      'INPUT_INVALID',
-      options.file,
-      rejections.map((rejection) => ({ field: rejection.field ?? '', line: rejection.line, message: rejection.reason })),
-    );
+    const issues: FileIssue[] = rejections
+      .slice(0, REJECTIONS_LISTED)
+      .map((rejection) => ({ field: rejection.field ?? '', line: rejection.line, message: rejection.reason }));
+    const unlisted = rejections.length - issues.length;
+    if (unlisted > 0) issues.push({ field: '', message: `… and ${unlisted} more rejected lines` });
+    report.error = new FileValidationError('INPUT_INVALID', options.file, issues);
   }
   return report;
 }
 
-function parseLine(parser: RowParser, text: string, maxChars: number): RowParseResult {
+function parseLine(parser: RowParser, numbered: NumberedLine, maxChars: number): RowParseResult {
+  const { text } = numbered;
+  if (numbered.overLongBytes !== undefined) {
+    return {
+      success: false,
+      code: 'too-long',
+      reason: `line is ${numbered.overLongBytes} bytes, over the limit of ${INPUT_LIMITS.maxLineBytes}: shorten the row or drop it`,
+    };
+  }
+  if (numbered.invalidUtf8At !== undefined) {
+    return {
+      success: false,
+      code: 'invalid-utf8',
+      reason: `not valid UTF-8 (first bad byte at byte ${numbered.invalidUtf8At + 1} of the line): re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8) or fix the line`,
+    };
+  }
+  // JSON.parse itself survives deep nesting; what comes after it (validation, hashing, JSON.stringify) recurses.
+  const depth = jsonDepth(text, INPUT_LIMITS.maxDepth);
+  if (depth > INPUT_LIMITS.maxDepth) {
+    return {
+      success: false,
+      code: 'too-deep',
+      reason: `nested more than ${INPUT_LIMITS.maxDepth} levels deep: flatten the row (meta included) or drop it`,
+    };
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -123,8 +196,58 @@ function parseLine(parser: RowParser, text: string, maxChars: number): RowParseR
   }
   const result = parser.parse(value);
   if (!result.success) return result;
-  const tooLong = findTooLong(result.item, maxChars);
-  return tooLong === undefined ? result : tooLong;
+  return findOverLimit(result.item) ?? findTooLong(result.item, maxChars) ?? result;
+}
+
+/** Checks the counts and sizes `INPUT_LIMITS` bounds (the texts' own bound is `maxChars`). */
+function findOverLimit(item: DatasetItem): RowParseResult | undefined {
+  const limits = INPUT_LIMITS;
+  if (item.id.length > limits.maxIdChars) {
+    return fieldFailure(
+      'too-long',
+      'id',
+      `${item.id.length} characters, over the limit of ${limits.maxIdChars}: use a shorter id`,
+    );
+  }
+  if (item.candidates.length > limits.maxCandidates) {
+    return fieldFailure(
+      'too-large',
+      'candidates',
+      `${item.candidates.length} candidates, over the limit of ${limits.maxCandidates}: split the item`,
+    );
+  }
+  if (Array.isArray(item.prompt) && item.prompt.length > limits.maxMessages) {
+    return fieldFailure(
+      'too-large',
+      'prompt',
+      `${item.prompt.length} messages, over the limit of ${limits.maxMessages}: shorten the conversation`,
+    );
+  }
+  for (const [index, candidate] of item.candidates.entries()) {
+    if (candidate.id.length > limits.maxIdChars) {
+      return fieldFailure(
+        'too-long',
+        `candidates.${index}.id`,
+        `${candidate.id.length} characters, over the limit of ${limits.maxIdChars}: use a shorter id`,
+      );
+    }
+    if (candidate.model !== undefined && candidate.model.length > limits.maxModelChars) {
+      return fieldFailure(
+        'too-long',
+        `candidates.${index}.model`,
+        `${candidate.model.length} characters, over the limit of ${limits.maxModelChars}: use a shorter model name`,
+      );
+    }
+  }
+  const metaChars = JSON.stringify(item.meta).length;
+  if (metaChars > limits.maxMetaChars) {
+    return fieldFailure(
+      'too-large',
+      'meta',
+      `${metaChars} characters as JSON, over the limit of ${limits.maxMetaChars}: keep bulky data outside the input file`,
+    );
+  }
+  return undefined;
 }
 
 function findTooLong(item: DatasetItem, maxChars: number): RowParseResult | undefined {
@@ -139,7 +262,7 @@ function findTooLong(item: DatasetItem, maxChars: number): RowParseResult | unde
         success: false,
         code: 'too-long',
         field,
-        reason: `${field}: ${text.length} characters, over the limit of ${maxChars}: shorten it or raise maxChars (--max-chars)`,
+        reason: `${field}: ${text.length} characters, over the limit of ${maxChars}: shorten it or drop the row`,
       };
     }
   }

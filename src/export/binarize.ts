@@ -24,6 +24,8 @@ export interface BinarizeOptions {
   minAgreement?: number;
   /** Seed for `best-vs-random-lower`. Default `'0'`. */
   seed?: string | number;
+  /** Drop pairs in which either candidate's text was flagged as a prompt-injection attempt (`row.flags`). Default false. */
+  excludeFlagged?: boolean;
 }
 
 /** A chosen/rejected pair of candidates from one label row. */
@@ -40,14 +42,14 @@ export interface CandidatePair {
 export interface BinarizeResult {
   pairs: CandidatePair[];
   /** Pairs the strategy picked that a filter then dropped. */
-  filtered: { margin: number; agreement: number };
+  filtered: { margin: number; agreement: number; flagged: number };
   /** Why no pair could be picked at all: fewer than two scored candidates, or all scores tied. */
   unpairable?: 'too-few-scored' | 'all-tied';
 }
 
 /**
- * Turns one label row into preference pairs with a strategy, then drops pairs below `minMargin` or
- * `minAgreement`. Ties never become pairs and candidates without a score are never paired.
+ * Turns one label row into preference pairs with a strategy, then drops pairs with a flagged candidate
+ * (`excludeFlagged`) or below `minMargin` or `minAgreement`. Ties never become pairs and candidates without a score are never paired.
  * @example const { pairs } = binarize({ row, strategy: 'best-vs-random-lower', minMargin: 1, seed: 42 });
  */
 export function binarize(options: BinarizeOptions & { row: LabelRow }): BinarizeResult {
@@ -59,7 +61,8 @@ export function binarize(options: BinarizeOptions & { row: LabelRow }): Binarize
     .filter((entry): entry is { candidate: LabelCandidate & { score: number }; index: number } => isScore(entry.candidate.score))
     .sort((a, b) => b.candidate.score - a.candidate.score || a.candidate.rank - b.candidate.rank || a.index - b.index)
     .map((entry) => entry.candidate);
-  const result: BinarizeResult = { pairs: [], filtered: { margin: 0, agreement: 0 } };
+  const result: BinarizeResult = { pairs: [], filtered: { margin: 0, agreement: 0, flagged: 0 } };
+  const flagged = options.excludeFlagged === true ? (candidate: LabelCandidate) => isFlagged(row, candidate.id) : () => false;
   const best = scored[0];
   const worst = scored.at(-1);
   if (best === undefined || worst === undefined || scored.length < 2) {
@@ -100,7 +103,9 @@ export function binarize(options: BinarizeOptions & { row: LabelRow }): Binarize
     const margin = chosen.score - rejected.score;
     const confidence =
       chosen.agreement === null || rejected.agreement === null ? null : Math.min(chosen.agreement, rejected.agreement);
-    if (margin < minMargin - TIE_EPSILON) {
+    if (flagged(chosen) || flagged(rejected)) {
+      result.filtered.flagged += 1;
+    } else if (margin < minMargin - TIE_EPSILON) {
       result.filtered.margin += 1;
     } else if (minAgreement > 0 && (confidence === null || confidence < minAgreement)) {
       result.filtered.agreement += 1;
@@ -109,6 +114,10 @@ export function binarize(options: BinarizeOptions & { row: LabelRow }): Binarize
     }
   }
   return result;
+}
+
+function isFlagged(row: LabelRow, candidateId: string): boolean {
+  return (row.flags?.candidates?.[candidateId]?.length ?? 0) > 0;
 }
 
 function isScore(score: number | null): score is number {

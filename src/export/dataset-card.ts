@@ -9,7 +9,14 @@ export type PairFormat = (typeof PAIR_FORMATS)[number];
 /** What a dataset card describes. */
 export interface DatasetCardOptions {
   summary: ExportSummary;
-  binarization: { strategy: BinarizationStrategy; minMargin: number; minAgreement: number; seed: string | number };
+  binarization: {
+    strategy: BinarizationStrategy;
+    minMargin: number;
+    minAgreement: number;
+    seed: string | number;
+    /** Pairs with a flagged candidate were dropped (`--exclude-flagged`). */
+    excludeFlagged?: boolean;
+  };
   pairFormat: PairFormat;
   /** File names relative to the card. */
   files: { labels: string; pairs: string; figure: string };
@@ -119,6 +126,9 @@ export function renderDatasetCard(options: DatasetCardOptions): string {
     `| items that gave at least one pair | ${summary.itemsWithPairs} |`,
     `| pairs filtered out by margin (< ${binarization.minMargin}) | ${summary.filteredOut.margin} |`,
     `| pairs filtered out by agreement (< ${binarization.minAgreement}) | ${summary.filteredOut.agreement} |`,
+    ...(binarization.excludeFlagged === true
+      ? [`| pairs filtered out as flagged prompt injection (--exclude-flagged) | ${summary.filteredOut.flagged} |`]
+      : []),
     `| items with fewer than two scored candidates | ${summary.unpairable.tooFewScored} |`,
     `| items whose candidates all tied | ${summary.unpairable.allTied} |`,
     '',
@@ -184,6 +194,7 @@ export function renderDatasetCard(options: DatasetCardOptions): string {
       '',
     );
   }
+  lines.push(...injectionSection(summary, binarization.excludeFlagged === true));
   lines.push(
     '## Cost',
     '',
@@ -208,6 +219,34 @@ export function renderDatasetCard(options: DatasetCardOptions): string {
     '',
   );
   return lines.join('\n');
+}
+
+/** The card's prompt-injection section: what was flagged and whether flagged pairs were kept. */
+function injectionSection(summary: ExportSummary, excluded: boolean): string[] {
+  const { flags } = summary;
+  const lines = ['## Prompt injection', ''];
+  if (flags.rows === 0) {
+    lines.push(
+      'No prompt or candidate was flagged as addressing the judge (see docs/prompt-injection.md for what is detected).',
+      '',
+    );
+    return lines;
+  }
+  lines.push(
+    `${flags.rows} items have texts that address the judge instead of the user (heuristic detector, docs/prompt-injection.md): ` +
+      `${flags.candidates} candidates and ${flags.prompts} prompts; each row lists them under \`flags\`. ` +
+      (excluded
+        ? `Pairs with a flagged candidate were dropped (${summary.filteredOut.flagged}).`
+        : 'Pairs with flagged candidates were kept; export with `--exclude-flagged` to drop them.'),
+    '',
+    '| flag | texts |',
+    '| --- | ---: |',
+    ...Object.entries(flags.byFlag)
+      .filter(([, count]) => count > 0)
+      .map(([flag, count]) => `| ${flag} | ${count} |`),
+    '',
+  );
+  return lines;
 }
 
 function distributionRow(label: string, distribution: Distribution): string {

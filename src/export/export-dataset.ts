@@ -38,6 +38,8 @@ export interface ExportDatasetOptions {
   minMargin?: number;
   minAgreement?: number;
   seed?: string | number;
+  /** Drop pairs with a candidate flagged as a prompt-injection attempt (see `binarize`). */
+  excludeFlagged?: boolean;
   /** Write TRL pairs in conversational form even for text prompts. */
   conversational?: boolean;
   /** Add the critics' vote distribution, consensus probability, disagreement and suggested label smoothing to TRL pairs. */
@@ -78,6 +80,7 @@ export async function exportDataset(options: ExportDatasetOptions): Promise<Expo
     minMargin: options.minMargin ?? 0,
     minAgreement: options.minAgreement ?? 0,
     seed: options.seed ?? 0,
+    excludeFlagged: options.excludeFlagged ?? false,
   };
   const names = {
     labels: EXPORT_FILES.labels,

@@ -1,4 +1,12 @@
-import { addUsage, type LabelPanel, type LabelRow, type Usage, ZERO_USAGE } from '../contracts/index.js';
+import {
+  addUsage,
+  INJECTION_FLAGS,
+  type InjectionFlag,
+  type LabelPanel,
+  type LabelRow,
+  type Usage,
+  ZERO_USAGE,
+} from '../contracts/index.js';
 import type { BinarizeResult } from './binarize.js';
 import { type Distribution, describeValues } from './distribution.js';
 
@@ -16,7 +24,9 @@ export interface ExportSummary {
   /** Rows that gave at least one pair. */
   itemsWithPairs: number;
   /** Pairs a strategy picked that a filter dropped. */
-  filteredOut: { margin: number; agreement: number };
+  filteredOut: { margin: number; agreement: number; flagged: number };
+  /** Prompt-injection flags (docs/prompt-injection.md): rows, prompts and candidates flagged, and texts per flag. */
+  flags: InjectionCounts;
   /** Rows no pair could be picked from. */
   unpairable: { tooFewScored: number; allTied: number };
   /** Every distinct panel (by hash) seen; more than one means the labels mix configurations. */
@@ -34,6 +44,35 @@ export interface ExportSummary {
   failedTurns: number;
   /** Rows with a human label (`meta.humanPreferred`, e.g. HH-RLHF) and how often the panel's top pick matched it. */
   human: { compared: number; agreed: number; tied: number };
+}
+
+/** How many rows and texts of an export raised prompt-injection flags. */
+export interface InjectionCounts {
+  /** Rows with any flag (prompt or candidate). */
+  rows: number;
+  prompts: number;
+  candidates: number;
+  /** Texts (prompts and candidates) raising each flag. */
+  byFlag: Record<InjectionFlag, number>;
+}
+
+/** Starts counting prompt-injection flags row by row. */
+export function createInjectionCounter(): { add(row: LabelRow): void; counts(): InjectionCounts } {
+  const counts = { rows: 0, prompts: 0, candidates: 0 };
+  const byFlag = Object.fromEntries(INJECTION_FLAGS.map((flag) => [flag, 0])) as Record<InjectionFlag, number>;
+  return {
+    add(row) {
+      const flags = row.flags;
+      if (flags === undefined) return;
+      const candidateFlags = Object.values(flags.candidates ?? {});
+      if (flags.prompt === undefined && candidateFlags.length === 0) return;
+      counts.rows += 1;
+      if (flags.prompt !== undefined) counts.prompts += 1;
+      counts.candidates += candidateFlags.length;
+      for (const list of [flags.prompt ?? [], ...candidateFlags]) for (const flag of list) byFlag[flag] += 1;
+    },
+    counts: () => ({ ...counts, byFlag: { ...byFlag } }),
+  };
 }
 
 /** Gathers an export summary row by row, keeping only numbers (not rows) in memory. */
@@ -56,7 +95,8 @@ export function createSummaryCollector(): SummaryCollector {
   const confidence: number[] = [];
   const rounds: number[] = [];
   const counts = { items: 0, labeled: 0, pairs: 0, itemsWithPairs: 0, failedTurns: 0 };
-  const filteredOut = { margin: 0, agreement: 0 };
+  const filteredOut = { margin: 0, agreement: 0, flagged: 0 };
+  const injection = createInjectionCounter();
   const unpairable = { tooFewScored: 0, allTied: 0 };
   const human = { compared: 0, agreed: 0, tied: 0 };
   let usage: Usage = ZERO_USAGE;
@@ -84,6 +124,8 @@ export function createSummaryCollector(): SummaryCollector {
       if (binarized.pairs.length > 0) counts.itemsWithPairs += 1;
       filteredOut.margin += binarized.filtered.margin;
       filteredOut.agreement += binarized.filtered.agreement;
+      filteredOut.flagged += binarized.filtered.flagged;
+      injection.add(row);
       if (binarized.unpairable === 'too-few-scored') unpairable.tooFewScored += 1;
       if (binarized.unpairable === 'all-tied') unpairable.allTied += 1;
       for (const pair of binarized.pairs) {
@@ -98,6 +140,7 @@ export function createSummaryCollector(): SummaryCollector {
         unlabeled: counts.items - counts.labeled,
         rejected,
         filteredOut: { ...filteredOut },
+        flags: injection.counts(),
         unpairable: { ...unpairable },
         panels: [...panels.values()],
         scores: describeValues(scoreValues),

@@ -11,6 +11,7 @@ export * from './distribution.js';
 export * from './distribution-svg.js';
 export * from './export-dataset.js';
 export * from './export-summary.js';
+export * from './injection-flags.js';
 export * from './label-row.js';
 export * from './length-control.js';
 export * from './openai-pair.js';

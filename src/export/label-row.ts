@@ -18,6 +18,7 @@ import {
   type VerdictEvent,
   ZERO_USAGE,
 } from '../contracts/index.js';
+import { labelFlags } from './injection-flags.js';
 
 /** One critic turn as a label needs it; the engine's turn records and `turn-end` events both fit. */
 export interface LabelTurnInput {
@@ -51,7 +52,8 @@ export interface LabelRowParts {
 
 /**
  * Builds one labels.jsonl row from a finished debate: consensus score, rank and agreement per candidate, each
- * critic's turns by round with score and rationale, failed turns with reasons, usage and panel provenance.
+ * critic's turns by round with score and rationale, failed turns with reasons, usage and panel provenance, and the
+ * prompt-injection flags of the prompt and candidates (`flags`, see `detectInjection`).
  * Pairwise-mode turns (candidate ids like `A-vs-B`) carry no per-candidate score and are left out.
  */
 export function buildLabelRow(parts: LabelRowParts): LabelRow {
@@ -109,6 +111,8 @@ export function buildLabelRow(parts: LabelRowParts): LabelRow {
     failedTurns,
   };
   if (verdict.rationale !== undefined) row.rationale = verdict.rationale;
+  const flags = labelFlags({ prompt: item.prompt, candidates: item.candidates });
+  if (flags !== undefined) row.flags = flags;
   if (parts.runId !== undefined) row.runId = parts.runId;
   if (parts.debateId !== undefined) row.debateId = parts.debateId;
   if (item.meta !== undefined && Object.keys(item.meta).length > 0) row.meta = { ...item.meta };

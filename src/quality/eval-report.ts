@@ -1,4 +1,5 @@
 import type { LabelRow } from '../contracts/index.js';
+import { createInjectionCounter, type InjectionCounts } from '../export/index.js';
 import { goldAgreement, type JudgeAgreement, judgeAgreement } from './agreement.js';
 import { type CalibrationFit, fitCalibration, splitGold, weightedAgreement } from './calibration.js';
 import { type DebateDynamics, debateDynamics } from './debate-dynamics.js';
@@ -41,6 +42,11 @@ export interface EvalReport {
   position: Record<string, PositionStats>;
   selfPreference: SelfPreference[];
   dynamics: DebateDynamics;
+  /**
+   * Prompt-injection flags on the gold set (docs/prompt-injection.md), and how many flagged candidates the panel
+   * ranked first (scored): an injection that worked shows up there.
+   */
+  injection: InjectionCounts & { flaggedRankedFirst: number };
   calibration?: CalibrationReport;
   seed: string;
 }
@@ -111,6 +117,7 @@ export function evalReport(options: {
     position: positionConsistency(options.pairwiseTurns ?? []),
     selfPreference: selfPreference(rows),
     dynamics: debateDynamics(rows),
+    injection: injectionCounts(rows),
     seed,
   };
   if (options.calibrate && first) {
@@ -132,4 +139,16 @@ export function evalReport(options: {
     };
   }
   return report;
+}
+
+function injectionCounts(rows: readonly LabelRow[]): EvalReport['injection'] {
+  const counter = createInjectionCounter();
+  let flaggedRankedFirst = 0;
+  for (const row of rows) {
+    counter.add(row);
+    const flagged = row.flags?.candidates ?? {};
+    for (const candidate of row.candidates)
+      if (candidate.rank === 1 && candidate.score !== null && flagged[candidate.id] !== undefined) flaggedRankedFirst += 1;
+  }
+  return { ...counter.counts(), flaggedRankedFirst };
 }

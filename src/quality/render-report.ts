@@ -106,6 +106,17 @@ export function reportMarkdown(report: EvalReport, options: { plotFile?: string 
       `- Self-preference, ${flag.criticId} (${flag.family}): scored ${flag.sameFamily} own-family candidates ` +
         `${fmt(flag.scoreGap)} points above the ${flag.otherFamily} others.`,
     );
+  const { injection } = report;
+  const byFlag = Object.entries(injection.byFlag)
+    .filter(([, count]) => count > 0)
+    .map(([flag, count]) => `${flag} ${count}`)
+    .join(', ');
+  lines.push(
+    injection.rows === 0
+      ? '- Prompt injection: no prompt or candidate was flagged (docs/prompt-injection.md).'
+      : `- Prompt injection: ${injection.candidates} candidates and ${injection.prompts} prompts in ${injection.rows} items flagged ` +
+          `(${byFlag}); the panel ranked ${injection.flaggedRankedFirst} flagged candidates first.`,
+  );
   lines.push(
     '',
     '## Debate dynamics',

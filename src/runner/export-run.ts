@@ -33,6 +33,8 @@ export const ExportSettingsSchema = z.object({
   minConsensus: z.number().min(0).max(1).optional(),
   /** Pair on length-controlled consensus scores (the run's score-on-length slope regressed out). */
   lengthControl: z.boolean().optional(),
+  /** Drop pairs with a candidate flagged as a prompt-injection attempt. */
+  excludeFlagged: z.boolean().optional(),
 });
 export type ExportSettings = z.infer<typeof ExportSettingsSchema>;
 
@@ -89,6 +91,7 @@ export async function exportRun(options: {
     seed: settings.seed,
     ...(settings.uncertainty === undefined ? {} : { uncertainty: settings.uncertainty }),
     ...(settings.minConsensus === undefined ? {} : { minConsensus: settings.minConsensus }),
+    ...(settings.excludeFlagged === undefined ? {} : { excludeFlagged: settings.excludeFlagged }),
     ...(lengthControl === undefined ? {} : { lengthControl }),
     rejected: rejected.length,
   });
@@ -111,6 +114,7 @@ export function parseExportFlags(flags: {
   uncertainty?: boolean | undefined;
   minConsensus?: string | undefined;
   lengthControl?: boolean | undefined;
+  excludeFlagged?: boolean | undefined;
 }): Partial<ExportSettings> {
   const settings: Partial<ExportSettings> = {};
   if (flags.pairsFormat !== undefined) {
@@ -135,6 +139,7 @@ export function parseExportFlags(flags: {
   if (flags.minAgreement !== undefined) settings.minAgreement = number(flags.minAgreement, '--min-agreement', 0, 1);
   if (flags.uncertainty === true) settings.uncertainty = true;
   if (flags.lengthControl === true) settings.lengthControl = true;
+  if (flags.excludeFlagged === true) settings.excludeFlagged = true;
   if (flags.minConsensus !== undefined) settings.minConsensus = number(flags.minConsensus, '--min-consensus', 0, 1);
   if (flags.seed !== undefined) settings.seed = /^-?\d+$/.test(flags.seed) ? Number(flags.seed) : flags.seed;
   return settings;

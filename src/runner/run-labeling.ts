@@ -62,6 +62,8 @@ export interface RunLabelingOptions {
   maxCalls?: number | undefined;
   /** Check the whole input first and refuse to start if any line is rejected. */
   strict?: boolean | undefined;
+  /** Stop with `TooManyRejectedError` past this many rejected input lines (`--max-rejected`; default 1000). */
+  maxRejected?: number | undefined;
   /** Skip format detection. */
   format?: InputFormat | undefined;
   /** Put items whose debate failed back in the queue. */
@@ -76,7 +78,7 @@ export interface RunLabelingOptions {
   progressIntervalMs?: number | undefined;
   /** Every debate event, as stored (seq continues across resumes). */
   onEvent?: ((event: DebateEvent) => void) | undefined;
-  /** An input line the importer refused (reported once per run). */
+  /** An input line the importer refused (reported once per run, the first `REJECTION_MESSAGES` only). */
   onRejected?: ((rejection: ItemRejection) => void) | undefined;
   /** An item that failed or was refused by the engine. */
   onItemFailed?:
@@ -141,7 +143,11 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
   if (options.panel.panel.aggregation === 'length-controlled') exportSettings.lengthControl = true;
   const format = options.format ?? (await detectFormat({ file: options.input })).format;
   if (options.strict) {
-    const report = await validateInput({ file: options.input, format });
+    const report = await validateInput({
+      file: options.input,
+      format,
+      ...(options.maxRejected === undefined ? {} : { maxRejected: options.maxRejected }),
+    });
     if (report.error) throw report.error;
   }
   // A cost cap needs a price for every model: refuse before the run starts rather than count unpriced calls as $0.
@@ -166,6 +172,7 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
       file: options.input,
       format,
       limit: options.limit,
+      maxRejected: options.maxRejected,
       onRejected: options.onRejected,
     });
     const recovered = await store.resetRunning({ runId: run.id });

@@ -267,7 +267,7 @@ describe('runDebate', () => {
     const chair = makeCritic({ id: 'chair', name: 'The chair', body: 'You chair the panel.' });
     const { models, calls } = fakeModels((call) =>
       callKind(call) === 'chair'
-        ? JSON.stringify({ rationale: 'x is right; y is false.' })
+        ? JSON.stringify({ rationale: 'Candidate 1 is right; candidate 2 is false; Candidate 3 does not exist.' })
         : assessment(call.turn?.candidateId === 'x' ? 9 : 1, { rationale: `${call.turn?.criticId}-ARGUMENT` }),
     );
     const log = eventLog();
@@ -278,13 +278,15 @@ describe('runDebate', () => {
       defaultModel: 'fake:critic',
       onEvent: log.onEvent,
     });
-    expect(result.verdict.rationale).toBe('x is right; y is false.');
-    expect(ofType(log.events, 'verdict')[0]?.rationale).toBe('x is right; y is false.');
+    // The chair knows the candidates as "Candidate N"; its answer is mapped back to their ids.
+    const mapped = 'Candidate "x" is right; candidate "y" is false; Candidate 3 does not exist.';
+    expect(result.verdict.rationale).toBe(mapped);
+    expect(ofType(log.events, 'verdict')[0]?.rationale).toBe(mapped);
     expect(result.chair).toMatchObject({ criticId: 'chair', status: 'ok', usage: { calls: 1 } });
     const chairCall = calls.find((call) => callKind(call) === 'chair');
     expect(chairCall?.system).toContain('You chair the panel.');
     expect(chairCall?.user).toContain('b-ARGUMENT');
-    expect(chairCall?.user).toMatch(/1\. "x": score 9/);
+    expect(chairCall?.user).toMatch(/1\. Candidate 1: score 9/);
     const end = ofType(log.events, 'debate-end')[0];
     expect(end?.usage.calls).toBe(result.turns.length + 1);
     expect(end?.turns).toBe(result.turns.length);

@@ -12,7 +12,7 @@ describe('binarize: best-vs-worst', () => {
     const result = binarize({ row, strategy: 'best-vs-worst' });
     expect(ids(result)).toEqual(['c2>c3']);
     expect(result.pairs[0]).toMatchObject({ margin: 6, confidence: 0.6 });
-    expect(result.filtered).toEqual({ margin: 0, agreement: 0 });
+    expect(result.filtered).toEqual({ margin: 0, agreement: 0, flagged: 0 });
     expect(result.unpairable).toBeUndefined();
   });
 
@@ -29,7 +29,7 @@ describe('binarize: ties and missing scores', () => {
     (strategy) => {
       expect(binarize({ row: labelRow({ candidates: [5, 5, 5] }), strategy })).toEqual({
         pairs: [],
-        filtered: { margin: 0, agreement: 0 },
+        filtered: { margin: 0, agreement: 0, flagged: 0 },
         unpairable: 'all-tied',
       });
       // Consensus scores are means: float noise is a tie too.
@@ -58,7 +58,7 @@ describe('binarize: all-pairs and filters', () => {
   it('minMargin keeps pairs whose margin is at least the bound and counts the rest', () => {
     const result = binarize({ row: labelRow({ candidates: [4, 3, 2, 1] }), strategy: 'all-pairs', minMargin: 2 });
     expect(ids(result)).toEqual(['c1>c3', 'c1>c4', 'c2>c4']);
-    expect(result.filtered).toEqual({ margin: 3, agreement: 0 });
+    expect(result.filtered).toEqual({ margin: 3, agreement: 0, flagged: 0 });
     expect(binarize({ row: labelRow({ candidates: [9, 3] }), strategy: 'best-vs-worst', minMargin: 6.5 })).toMatchObject({
       pairs: [],
       filtered: { margin: 1 },
@@ -77,7 +77,7 @@ describe('binarize: all-pairs and filters', () => {
     expect(binarize({ row, strategy: 'all-pairs' }).pairs.map((pair) => pair.confidence)).toEqual([0.5, null, null]);
     const strict = binarize({ row, strategy: 'all-pairs', minAgreement: 0.6 });
     expect(ids(strict)).toEqual([]);
-    expect(strict.filtered).toEqual({ margin: 0, agreement: 3 });
+    expect(strict.filtered).toEqual({ margin: 0, agreement: 3, flagged: 0 });
     expect(ids(binarize({ row, strategy: 'all-pairs', minAgreement: 0.5 }))).toEqual(['c1>c2']);
   });
 });

@@ -28,6 +28,7 @@ Options:
   --model ID                model for every critic, e.g. openai:gpt-4.1-mini, local:/path/model.gguf, fake:judge
   --judge ID                the persona of the single-judge arm (default: the panel's first)
   --limit N                 use at most N items of FILE
+  --max-rejected N          stop (exit 1) when more than N lines of FILE are rejected (default 1000)
   --concurrency N           items debated at once (default 8)
   --format F                input format: native | hh-rlhf | trl (default: detected)
   --seed S                  bootstrap seed (default 0)
@@ -50,7 +51,7 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
     io.stdout.write(`${ABLATE_HELP}\n`);
     return EXIT.ok;
   }
-  const { gold, outDir, limit, concurrency, resamples, seed, format } = goldRunFlags({
+  const { gold, outDir, limit, maxRejected, concurrency, resamples, seed, format } = goldRunFlags({
     values,
     positionals,
     cwd: io.cwd,
@@ -89,6 +90,7 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
           modelOverride: values.model,
           concurrency,
           limit,
+          maxRejected,
           format,
           signal,
           onProgress: (progress) => bar.update(progress),

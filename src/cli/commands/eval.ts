@@ -22,6 +22,7 @@ import type { CliIo } from '../io.js';
 import { PRICE_HELP, PRICE_OPTIONS, pricingFrom, unpricedModels, unpricedWarning } from '../price-options.js';
 import { ProgressBar } from '../progress-bar.js';
 import { styleFor, terminalSafe } from '../terminal.js';
+import { unreportedRejections } from './label.js';
 
 export const EVAL_HELP = `Usage: tribunal eval --gold FILE --out DIR [options]
 
@@ -37,6 +38,7 @@ Options:
   --panel FILE              panel file (default: panels/default.yaml)
   --model ID                model for every critic, e.g. openai:gpt-4.1-mini, local:/path/model.gguf, fake:judge
   --limit N                 evaluate at most N items of FILE
+  --max-rejected N          stop (exit 1) when more than N lines of FILE are rejected (default 1000)
   --concurrency N           items debated at once (default 8)
   --max-rounds N            override the panel's debate rounds
   --format F                input format: native | hh-rlhf | trl (default: detected)
@@ -71,7 +73,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
     io.stdout.write(`${EVAL_HELP}\n`);
     return EXIT.ok;
   }
-  const { gold, outDir, limit, concurrency, resamples, seed, format } = goldRunFlags({
+  const { gold, outDir, limit, maxRejected, concurrency, resamples, seed, format } = goldRunFlags({
     values,
     positionals,
     cwd: io.cwd,
@@ -105,6 +107,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
       modelOverride: values.model,
       concurrency,
       limit,
+      maxRejected,
       format,
       signal,
       onProgress: (progress) => bar.update(progress),
@@ -114,6 +117,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
     bar.finish();
     await models.close();
   }
+  if (result.imported.unreported > 0) io.stderr.write(`${err.yellow(unreportedRejections(result.imported))}\n`);
 
   const rows = readLabels(result.export.files.labels);
   const pairwiseTurns = panel.panel.mode === 'pairwise' ? await readPairwiseTurns(outDir, result.runId) : [];

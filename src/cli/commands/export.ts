@@ -25,6 +25,7 @@ Options:
   --min-consensus X         keep pairs whose critics' consensus probability is at least X (0..1)
   --uncertainty             add votes, consensus_probability, disagreement and label_smoothing columns to TRL pairs
   --length-control          pair on length-controlled scores (the run's score-on-length slope regressed out)
+  --exclude-flagged         drop pairs with a candidate flagged as prompt injection (docs/prompt-injection.md)
   --seed S                  seed of best-vs-random-lower
   --json                    print what was written as JSON
   -h, --help                show this help`;

@@ -46,6 +46,7 @@ ${PRICE_HELP}
   --max-rounds N            override the panel's debate rounds
   --dry-run                 estimate calls, tokens and cost, then exit without calling any model
   --strict                  check the whole input first; refuse to start if any line is rejected
+  --max-rejected N          stop (exit 1) when more than N input lines are rejected (default 1000)
   --retry-failed            put items whose debate failed back in the queue
   --format F                input format: native | hh-rlhf | trl (default: detected)
   --pairs-format F          trl (pairs.jsonl, default) | openai (pairs.openai.jsonl)
@@ -55,6 +56,7 @@ ${PRICE_HELP}
   --min-consensus X         keep pairs whose critics' consensus probability is at least X (0..1)
   --uncertainty             add votes, consensus_probability, disagreement and label_smoothing columns to TRL pairs
   --length-control          pair on length-controlled scores (the run's score-on-length slope regressed out)
+  --exclude-flagged         drop pairs with a candidate flagged as prompt injection (docs/prompt-injection.md)
   --seed S                  seed of best-vs-random-lower (default 0)
   --json                    print the final summary as JSON on stdout
   -h, --help                show this help
@@ -79,6 +81,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       'max-rounds': { type: 'string' },
       'dry-run': { type: 'boolean' },
       strict: { type: 'boolean' },
+      'max-rejected': { type: 'string' },
       'retry-failed': { type: 'boolean' },
       format: { type: 'string' },
       ...PAIR_OPTIONS,
@@ -100,6 +103,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const outDir = path.resolve(io.cwd, values.out ?? '.');
   const concurrency = integerFlag(values.concurrency, '--concurrency', { min: 1, max: 4096 }) ?? 8;
   const limit = integerFlag(values.limit, '--limit', { min: 1 });
+  const maxRejected = integerFlag(values['max-rejected'], '--max-rejected', { min: 0 });
   const maxCalls = integerFlag(values['max-calls'], '--max-calls', { min: 1 });
   const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', { min: 0, max: 10 });
   const maxCostUsd = numberFlag(values['max-cost'], '--max-cost', { min: 0, exclusive: true, unit: 'US dollars' });
@@ -155,6 +159,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       maxCostUsd,
       maxCalls,
       strict: values.strict,
+      maxRejected,
       format,
       retryFailed: values['retry-failed'],
       export: exportSettings,
@@ -240,6 +245,7 @@ function renderSummary(result: LabelingResult, style: ReturnType<typeof styleFor
       `in ${formatDuration(seconds)} (${seconds > 0 ? (settled / seconds).toFixed(2) : '0'} items/s) · ` +
       `${session.usage.calls} calls · ${formatCount(session.usage.inputTokens)} in + ${formatCount(session.usage.outputTokens)} out tokens · ${formatCost(session.usage.costUsd)}`,
   );
+  if (result.imported.unreported > 0) lines.push(style.yellow(unreportedRejections(result.imported)));
   if (result.recovered > 0) lines.push(`Recovered ${result.recovered} items a crashed run left in progress.`);
   const files = [
     `${path.basename(exported.files.labels)} (${exported.summary.items} rows)`,
@@ -253,6 +259,15 @@ function renderSummary(result: LabelingResult, style: ReturnType<typeof styleFor
   }
   if (totals.failed > 0 && !result.stopReason) lines.push('Retry the failed items with --retry-failed.');
   return lines.join('\n');
+}
+
+/** The line that stands for the rejection messages not printed (past the first 20). */
+export function unreportedRejections(imported: LabelingResult['imported']): string {
+  const counts = Object.entries(imported.rejectedByCode)
+    .sort(([a, countA], [b, countB]) => countB - countA || a.localeCompare(b))
+    .map(([code, count]) => `${code}: ${count}`)
+    .join(', ');
+  return `${imported.unreported} more rejected lines not shown (all rejected lines by reason: ${counts}); see rejected.jsonl`;
 }
 
 function summaryJson(result: LabelingResult): Record<string, unknown> {
