@@ -44,7 +44,12 @@ export function presentedToken(request: IncomingMessage): PresentedToken {
       }
     }
   }
-  const query = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+  let query: string | null = null;
+  try {
+    query = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+  } catch {
+    // an unparseable request target carries no token
+  }
   return { token: query ?? undefined, viaSubprotocol: false };
 }
 

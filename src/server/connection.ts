@@ -14,8 +14,9 @@ import {
 } from '../contracts/index.js';
 import { redactText } from '../models/index.js';
 import type { VerdictOverride } from '../store/index.js';
-import { closeCodeFor, closeReason } from './close-codes.js';
+import { CLOSE, closeCodeFor, closeReason } from './close-codes.js';
 import type { DebateHub, Subscriber, Subscription } from './debate-hub.js';
+import { boundMessage, describeUntrusted, jsonNestingExceeds } from './frame-guard.js';
 import type { LiveDebates } from './live-debates.js';
 import { Outbox, type OutboxTransport } from './outbox.js';
 import type { RunCatalog, RunSource } from './run-catalog.js';
@@ -52,6 +53,9 @@ class RequestError extends Error {
 
 /** Invalid events.jsonl lines logged per training subscription (the server log); later ones are skipped silently. */
 const SKIPPED_LINES_LOGGED = 5;
+
+/** Error messages sent to clients are cut to this length (after secrets are scrubbed). */
+const MAX_ERROR_MESSAGE_CHARS = 1000;
 
 /** Codes a client earns a strike for: enough of them in a burst closes the connection with 1008. */
 const STRIKE_CODES: ReadonlySet<ProtocolErrorCode> = new Set([
@@ -100,7 +104,11 @@ export class Connection {
     });
     const connection = this;
     this.subscriber = {
-      deliver: (options) => this.outbox.sendEvent(options),
+      deliver: (options) => {
+        this.outbox.sendEvent(options);
+        const { type } = options.published.event;
+        if (type === 'debate-end' || type === 'debate-error') this.debateEnded(options.sub);
+      },
       live: ({ sub, replayed }) => this.sendFrame({ v: PROTOCOL_VERSION, type: 'subscription.live', sub, replayed }),
       failed: ({ sub, error }) => {
         this.subscriptions.delete(sub);
@@ -172,29 +180,46 @@ export class Connection {
     this.outbox.close();
   }
 
+  /** Any exception in handling a message ends this connection (1011), never the process. */
   private onMessage(data: RawData, isBinary: boolean): void {
+    try {
+      this.receive(data, isBinary);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
-    if (!this.rate.take()) {
-      this.reject(undefined, 'RATE_LIMITED', `too many messages: at most ${this.context.limits.messagesPerSecond} per second`);
+    const { limits } = this.context;
+    if (isBinary) {
+      if (!this.rate.take()) return this.rateLimited(undefined);
+      this.reject(undefined, 'BAD_FRAME', 'frames are JSON text messages, not binary');
       return;
     }
-    if (isBinary) {
-      this.reject(undefined, 'BAD_FRAME', 'frames are JSON text messages, not binary');
+    const text = rawText(data);
+    if (jsonNestingExceeds({ text, maxDepth: limits.maxFrameDepth })) {
+      // Only the top-level id is read from a frame this deep; nothing recursive sees it.
+      const id = requestIdOf(tryParse(text));
+      if (!this.rate.take()) return this.rateLimited(id);
+      this.reject(id, 'BAD_FRAME', `the frame is nested deeper than ${limits.maxFrameDepth} levels`);
       return;
     }
     let value: unknown;
     try {
-      value = JSON.parse(rawText(data));
+      value = JSON.parse(text);
     } catch (error) {
-      this.reject(undefined, 'BAD_JSON', `the message is not JSON: ${(error as Error).message}`);
+      if (!this.rate.take()) return this.rateLimited(undefined);
+      this.reject(undefined, 'BAD_JSON', `the message is not JSON: ${boundMessage((error as Error).message, 200)}`);
       return;
     }
+    const id = requestIdOf(value);
+    if (!this.rate.take()) return this.rateLimited(id);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       this.reject(undefined, 'BAD_FRAME', 'a frame is a JSON object with "v" and "type"');
       return;
     }
     const record = value as Record<string, unknown>;
-    const id = typeof record.id === 'string' && record.id.length > 0 && record.id.length <= 64 ? record.id : undefined;
     if (record.v !== PROTOCOL_VERSION) {
       this.reject(id, 'UNSUPPORTED_VERSION', `this server speaks protocol v${PROTOCOL_VERSION}; send "v": ${PROTOCOL_VERSION}`);
       return;
@@ -203,7 +228,7 @@ export class Connection {
       this.reject(
         id,
         'UNKNOWN_TYPE',
-        `unknown frame type ${JSON.stringify(record.type)}; expected one of ${CLIENT_FRAME_TYPES.join(', ')}`,
+        `unknown frame type ${describeUntrusted(record.type)}; expected one of ${CLIENT_FRAME_TYPES.join(', ')}`,
       );
       return;
     }
@@ -211,16 +236,45 @@ export class Connection {
     if (!parsed.success) {
       const issues = parsed.error.issues
         .slice(0, 5)
-        .map((issue) => `${issue.path.join('.') || '(frame)'}: ${issue.message}`)
+        .map((issue) => {
+          const where = boundMessage(issue.path.map((part) => String(part)).join('.'), 80) || '(frame)';
+          return `${where}: ${boundMessage(issue.message, 160)}`;
+        })
         .join('; ');
       this.reject(id, 'BAD_FRAME', `invalid ${record.type} frame: ${issues}`);
       return;
     }
     const frame = parsed.data;
     this.handle(frame).catch((error: unknown) => {
-      if (this.closed) return;
-      this.sendError({ id: frame.id, ...this.describe(error) });
+      try {
+        if (this.closed) return;
+        this.sendError({ id: frame.id, ...this.describe(error) });
+      } catch (failure) {
+        this.fail(failure);
+      }
     });
+  }
+
+  private rateLimited(id: string | undefined): void {
+    this.reject(id, 'RATE_LIMITED', `too many messages: at most ${this.context.limits.messagesPerSecond} per second`);
+  }
+
+  /** A bug met while handling this connection: logged, and the connection is closed with 1011. */
+  private fail(error: unknown): void {
+    try {
+      this.context.log(`connection ${this.id}: internal error: ${boundMessage(errorText(error), 4000)}`);
+    } catch {
+      // the log itself failed: still close
+    }
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.ws.close(CLOSE.internalError, 'INTERNAL: internal error; the server log has the details');
+    } catch {
+      this.ws.terminate();
+    }
+    setTimeout(() => this.ws.terminate(), 2_000).unref();
+    this.dispose();
   }
 
   private async handle(frame: ClientFrame): Promise<void> {
@@ -295,6 +349,11 @@ export class Connection {
 
   private async onUnsubscribe(frame: Extract<ClientFrame, { type: 'run.unsubscribe' }>): Promise<void> {
     const subscription = this.subscriptions.get(frame.sub);
+    if (!subscription && this.issued(frame.sub) && !this.trainings.has(frame.sub)) {
+      // Its debate has ended (or its store failed): it is closed already.
+      this.sendAck({ id: frame.id, for: frame.type, sub: frame.sub });
+      return;
+    }
     if (!subscription) {
       throw new RequestError(
         'NOT_FOUND',
@@ -422,6 +481,28 @@ export class Connection {
     this.subscriptions.set(options.sub, subscription);
   }
 
+  /**
+   * A one-debate subscription whose debate has ended stops counting toward the limit: it is closed once its replay is
+   * done (so `subscription.live` still follows), and a later `run.unsubscribe` of it is acknowledged.
+   */
+  private debateEnded(sub: string): void {
+    queueMicrotask(() => {
+      const subscription = this.subscriptions.get(sub);
+      if (subscription?.debateId === undefined) return;
+      void subscription.ready.then(() => {
+        if (this.subscriptions.get(sub) !== subscription) return;
+        this.context.hub.unsubscribe(subscription);
+        this.subscriptions.delete(sub);
+      });
+    });
+  }
+
+  /** True for a subscription id this connection handed out (open or ended). */
+  private issued(sub: string): boolean {
+    const match = /^s([1-9][0-9]{0,9})$/.exec(sub);
+    return match !== null && Number(match[1]) < this.nextSub;
+  }
+
   private checkSubscriptionRoom(): void {
     const open = this.subscriptions.size + this.trainings.size;
     if (open >= this.context.limits.maxSubscriptions) {
@@ -471,7 +552,7 @@ export class Connection {
   private describe(error: unknown): { code: ProtocolErrorCode; message: string } {
     if (error instanceof RequestError) return { code: error.code, message: error.message };
     if (error instanceof TribunalError) return { code: error.code, message: error.message };
-    this.context.log(`connection ${this.id}: internal error: ${(error as Error)?.stack ?? String(error)}`);
+    this.context.log(`connection ${this.id}: internal error: ${boundMessage(errorText(error), 4000)}`);
     return { code: 'INTERNAL', message: 'internal error; the server log has the details' };
   }
 
@@ -484,7 +565,8 @@ export class Connection {
   }
 
   private sendError(frame: Omit<ErrorFrame, 'v' | 'type'>): void {
-    this.sendFrame({ v: PROTOCOL_VERSION, type: 'error', ...frame, message: redactText(frame.message, this.context.secrets) });
+    const message = boundMessage(redactText(frame.message, this.context.secrets), MAX_ERROR_MESSAGE_CHARS);
+    this.sendFrame({ v: PROTOCOL_VERSION, type: 'error', ...frame, message });
   }
 
   private sendFrame(frame: object): void {
@@ -516,6 +598,26 @@ function corkedPerTick(ws: WebSocket): OutboxTransport {
       return ws.bufferedAmount;
     },
   };
+}
+
+/** The request id of a parsed frame: a string of 1-64 characters at its top level, else none. */
+function requestIdOf(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const id = (value as Record<string, unknown>).id;
+  return typeof id === 'string' && id.length > 0 && id.length <= 64 ? id : undefined;
+}
+
+function tryParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? error.message;
+  return typeof error === 'string' ? error : describeUntrusted(error);
 }
 
 function rawText(data: RawData): string {

@@ -2,6 +2,8 @@ import type { ServerLimits } from '../contracts/index.js';
 
 /** Limits of one server: per message, per connection, and for the whole server. */
 export interface ServeLimits extends ServerLimits {
+  /** Arrays and objects nested deeper than this in a frame are refused (BAD_FRAME) before the frame is parsed. */
+  maxFrameDepth: number;
   /** Bad frames (invalid JSON, unknown types, over the rate) tolerated in a burst before closing with 1008. */
   maxStrikes: number;
   /** Strikes forgiven per second. */
@@ -21,6 +23,7 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxMessageBytes: 256 * 1024,
   maxConcurrentDebates: 4,
   maxSubscriptions: 64,
+  maxFrameDepth: 32,
   messagesPerSecond: 20,
   messageBurst: 40,
   heartbeatMs: 30_000,

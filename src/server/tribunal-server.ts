@@ -159,7 +159,21 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
     tokensMatch({ expected: token, presented: presentedToken(request).token });
 
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    try {
+      serveRequest(request, response);
+    } catch (error) {
+      log(`http: internal error: ${(error as Error)?.stack ?? String(error)}`);
+      if (!response.headersSent) sendApiError(response, 'INTERNAL', 'internal error; the server log has the details');
+      else response.destroy();
+    }
+  };
+
+  const serveRequest = (request: IncomingMessage, response: ServerResponse) => {
+    const url = requestUrl(request);
+    if (url === undefined) {
+      sendApiError(response, 'BAD_FRAME', 'the request target is not a valid path');
+      return;
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { Allow: 'GET, HEAD', 'Content-Length': 0 }).end();
       return;
@@ -202,7 +216,17 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    try {
+      upgrade(request, socket, head);
+    } catch (error) {
+      log(`upgrade: internal error: ${(error as Error)?.stack ?? String(error)}`);
+      socket.destroy();
+    }
+  };
+
+  const upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = requestUrl(request);
+    if (url === undefined) return refuseUpgrade(socket, 'BAD_FRAME', 'the request target is not a valid path');
     if (closing) return refuseUpgrade(socket, 'SHUTTING_DOWN', 'the server is shutting down');
     if (url.pathname !== STREAM_PATH) return refuseUpgrade(socket, 'NOT_FOUND', `the WebSocket endpoint is ${STREAM_PATH}`);
     const origin = request.headers.origin;
@@ -293,6 +317,15 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
       return closed;
     },
   };
+}
+
+/** The URL of a request, or undefined when its target does not parse (a raw client can send anything). */
+function requestUrl(request: IncomingMessage): URL | undefined {
+  try {
+    return new URL(request.url ?? '/', 'http://localhost');
+  } catch {
+    return undefined;
+  }
 }
 
 function statusText(status: number): string {
