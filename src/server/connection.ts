@@ -192,29 +192,33 @@ export class Connection {
   private receive(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
     const { limits } = this.context;
-    if (isBinary) {
-      if (!this.rate.take()) return this.rateLimited(undefined);
-      this.reject(undefined, 'BAD_FRAME', 'frames are JSON text messages, not binary');
-      return;
-    }
-    const text = rawText(data);
-    if (jsonNestingExceeds({ text, maxDepth: limits.maxFrameDepth })) {
-      // Only the top-level id is read from a frame this deep; nothing recursive sees it.
-      const id = requestIdOf(tryParse(text));
-      if (!this.rate.take()) return this.rateLimited(id);
-      this.reject(id, 'BAD_FRAME', `the frame is nested deeper than ${limits.maxFrameDepth} levels`);
-      return;
-    }
     let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      if (!this.rate.take()) return this.rateLimited(undefined);
-      this.reject(undefined, 'BAD_JSON', `the message is not JSON: ${boundMessage((error as Error).message, 200)}`);
-      return;
+    let problem: { code: ProtocolErrorCode; message: string } | undefined;
+    if (isBinary) {
+      problem = { code: 'BAD_FRAME', message: 'frames are JSON text messages, not binary' };
+    } else {
+      const text = rawText(data);
+      if (jsonNestingExceeds({ text, maxDepth: limits.maxFrameDepth })) {
+        // Only the top-level id is read from a frame this deep; nothing recursive ever sees it.
+        value = tryParse(text);
+        problem = { code: 'BAD_FRAME', message: `the frame is nested deeper than ${limits.maxFrameDepth} levels` };
+      } else {
+        try {
+          value = JSON.parse(text);
+        } catch (error) {
+          problem = { code: 'BAD_JSON', message: `the message is not JSON: ${boundMessage((error as Error).message, 200)}` };
+        }
+      }
     }
     const id = requestIdOf(value);
-    if (!this.rate.take()) return this.rateLimited(id);
+    if (!this.rate.take()) {
+      this.reject(id, 'RATE_LIMITED', `too many messages: at most ${limits.messagesPerSecond} per second`);
+      return;
+    }
+    if (problem !== undefined) {
+      this.reject(id, problem.code, problem.message);
+      return;
+    }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       this.reject(undefined, 'BAD_FRAME', 'a frame is a JSON object with "v" and "type"');
       return;
@@ -253,10 +257,6 @@ export class Connection {
         this.fail(failure);
       }
     });
-  }
-
-  private rateLimited(id: string | undefined): void {
-    this.reject(id, 'RATE_LIMITED', `too many messages: at most ${this.context.limits.messagesPerSecond} per second`);
   }
 
   /** A bug met while handling this connection: logged, and the connection is closed with 1011. */
