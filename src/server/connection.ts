@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import type { RawData, WebSocket } from 'ws';
 import {
   type AckFrame,
@@ -14,12 +15,15 @@ import {
 } from '../contracts/index.js';
 import { redactText } from '../models/index.js';
 import type { VerdictOverride } from '../store/index.js';
+import { RUN_FILES } from '../trainer/index.js';
+import type { Access } from './auth.js';
 import { CLOSE, closeCodeFor, closeReason } from './close-codes.js';
 import type { DebateHub, Subscriber, Subscription } from './debate-hub.js';
 import { boundMessage, describeUntrusted, jsonNestingExceeds } from './frame-guard.js';
 import type { LiveDebates } from './live-debates.js';
 import { Outbox, type OutboxTransport } from './outbox.js';
 import type { RunCatalog, RunSource } from './run-catalog.js';
+import { noRunMessage, type RunsRoot } from './runs-root.js';
 import type { ServeLimits } from './server-limits.js';
 import { type Clock, TokenBucket } from './token-bucket.js';
 import { followTrainingRun, resolveTrainingRunDir } from './training-runs.js';
@@ -30,16 +34,19 @@ export interface ConnectionContext {
   live: LiveDebates;
   catalog: RunCatalog;
   limits: ServeLimits;
-  hello: () => HelloFrame;
+  hello: (access: Access) => HelloFrame;
   /** Scrubbed from error messages sent to clients. */
   secrets: readonly string[];
   log: (line: string) => void;
-  /** Resolves relative training run directories (`train.subscribe`). */
-  cwd: string;
+  /** Confines the run directories clients name (`run`, `runDir`). */
+  root: RunsRoot;
   /** How often a followed training run's events.jsonl is polled. Default 250 ms. */
   trainPollMs?: number;
   clock?: Clock;
 }
+
+/** Frames a `read` token may not send: they start, stop or change something. */
+const OPERATOR_FRAMES: ReadonlySet<ClientFrame['type']> = new Set(['debate.start', 'run.cancel', 'verdict.override']);
 
 /** A request that failed with a protocol code; becomes an `error` frame. */
 class RequestError extends Error {
@@ -51,7 +58,7 @@ class RequestError extends Error {
   }
 }
 
-/** Invalid events.jsonl lines logged per training subscription (the server log); later ones are skipped silently. */
+/** Invalid events.jsonl lines logged (by number, never content) per training subscription; later ones are skipped silently. */
 const SKIPPED_LINES_LOGGED = 5;
 
 /** Error messages sent to clients are cut to this length (after secrets are scrubbed). */
@@ -91,6 +98,8 @@ export class Connection {
   constructor(
     private readonly ws: WebSocket,
     private readonly context: ConnectionContext,
+    /** What this connection's token may do. */
+    readonly access: Access = 'operator',
   ) {
     const { limits } = context;
     const clock = context.clock === undefined ? {} : { clock: context.clock };
@@ -125,7 +134,7 @@ export class Connection {
     });
     ws.on('close', () => this.dispose());
     ws.on('error', (error) => context.log(`connection ${this.id}: ${error.message}`));
-    this.sendFrame(context.hello());
+    this.sendFrame(context.hello(access));
   }
 
   /** Frames waiting in this connection's outbox, and deltas it has merged (for stats and tests). */
@@ -278,6 +287,12 @@ export class Connection {
   }
 
   private async handle(frame: ClientFrame): Promise<void> {
+    if (this.access !== 'operator' && OPERATOR_FRAMES.has(frame.type)) {
+      throw new RequestError(
+        'FORBIDDEN',
+        `${frame.type} needs the operator token; this connection's token is read-only (it may subscribe and watch)`,
+      );
+    }
     switch (frame.type) {
       case 'debate.start':
         return this.onDebateStart(frame);
@@ -418,7 +433,7 @@ export class Connection {
 
   private async onTrainSubscribe(frame: Extract<ClientFrame, { type: 'train.subscribe' }>): Promise<void> {
     this.checkSubscriptionRoom();
-    const resolved = await resolveTrainingRunDir({ cwd: this.context.cwd, runDir: frame.runDir });
+    const resolved = await resolveTrainingRunDir({ root: this.context.root, runDir: frame.runDir });
     if (!resolved.success) throw new RequestError('NOT_FOUND', resolved.error);
     if (this.closed) return;
     this.checkSubscriptionRoom();
@@ -448,9 +463,13 @@ export class Connection {
             message: `cannot read the events of training run ${runDir}: ${error.message}; the subscription has ended, subscribe again with afterLine`,
           });
         },
-        skipped: (message) => {
+        skipped: (line) => {
           skipped++;
-          if (skipped <= SKIPPED_LINES_LOGGED) this.context.log(`connection ${this.id} ${sub}: skipped ${message}`);
+          if (skipped <= SKIPPED_LINES_LOGGED) {
+            this.context.log(
+              `connection ${this.id} ${sub}: skipped ${path.join(runDir, RUN_FILES.events)}:${line}: not a valid trainer event (content not logged)`,
+            );
+          }
         },
       },
     });
@@ -516,10 +535,7 @@ export class Connection {
   private async resolveRun(reference: string): Promise<RunSource> {
     const source = await this.context.catalog.resolve(reference);
     if (source === undefined) {
-      throw new RequestError(
-        'NOT_FOUND',
-        `no run "${reference}": give a run id (see GET /v1/runs) or a labeling run's directory`,
-      );
+      throw new RequestError('NOT_FOUND', noRunMessage(reference));
     }
     return source;
   }

@@ -43,10 +43,13 @@ export function describeUntrusted(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-/** Quotes a string for a message, cut to 64 characters (the cut is marked). */
-export function quoteUntrusted(text: string): string {
-  return text.length <= QUOTED_CHARS ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, QUOTED_CHARS))}…`;
+/** Quotes a string for a message, cut to `maxChars` (default 64) characters; the cut is marked. */
+export function quoteUntrusted(text: string, maxChars = QUOTED_CHARS): string {
+  return text.length <= maxChars ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, maxChars))}…`;
 }
+
+/** Characters of a path a client named quoted back in a message. */
+export const QUOTED_PATH_CHARS = 400;
 
 /** Cuts a message to `maxChars` characters, marking the cut. */
 export function boundMessage(text: string, maxChars: number): string {

@@ -10,8 +10,12 @@ export interface ServeLimits extends ServerLimits {
   strikesForgivenPerSecond: number;
   /** Debates running at once on the whole server. */
   maxLiveDebates: number;
-  /** Connections at once. */
+  /** Connections at once, counting sockets that have not finished their HTTP request or upgrade. */
   maxConnections: number;
+  /** Sockets at once that have not finished their HTTP request or upgrade (beyond it, new sockets are closed at once). */
+  maxPendingHandshakes: number;
+  /** Time a socket has to send its complete HTTP request headers (the upgrade included) before it is closed. */
+  handshakeTimeoutMs: number;
   /** Per connection: buffered bytes above which token deltas coalesce. */
   lowWaterMark: number;
   /** Per connection: buffered plus queued bytes above which the client is closed as too slow (1013). */
@@ -31,6 +35,8 @@ export const DEFAULT_LIMITS: ServeLimits = {
   strikesForgivenPerSecond: 1,
   maxLiveDebates: 32,
   maxConnections: 2048,
+  maxPendingHandshakes: 128,
+  handshakeTimeoutMs: 10_000,
   lowWaterMark: 256 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
 };
