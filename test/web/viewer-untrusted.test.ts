@@ -14,6 +14,13 @@ if (!hasChromium) {
 
 type TestServer = Awaited<ReturnType<typeof startTestServer>>;
 
+// Browser globals used inside page callbacks (the tests' tsconfig has no DOM lib).
+declare const document: {
+  documentElement: { scrollWidth: number; clientWidth: number };
+  body: { textContent: string | null };
+};
+declare function getComputedStyle(element: unknown): { unicodeBidi: string };
+
 const VIEWPORT = { width: 1200, height: 900 };
 const READ_TOKEN = 'viewer-read-only-token-0123456789';
 /** A 20,000-character candidate without a single break opportunity. */
