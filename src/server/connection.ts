@@ -112,17 +112,21 @@ export class Connection {
       onOverflow: () => this.closeSlow(),
     });
     const connection = this;
+    // The hub calls these from debates and followers: an exception here ends this connection, never the caller.
     this.subscriber = {
-      deliver: (options) => {
-        this.outbox.sendEvent(options);
-        const { type } = options.published.event;
-        if (type === 'debate-end' || type === 'debate-error') this.debateEnded(options.sub);
-      },
-      live: ({ sub, replayed }) => this.sendFrame({ v: PROTOCOL_VERSION, type: 'subscription.live', sub, replayed }),
-      failed: ({ sub, error }) => {
-        this.subscriptions.delete(sub);
-        this.sendError({ sub, ...this.describe(error) });
-      },
+      deliver: (options) =>
+        this.guarded(() => {
+          this.outbox.sendEvent(options);
+          const { type } = options.published.event;
+          if (type === 'debate-end' || type === 'debate-error') this.debateEnded(options.sub);
+        }),
+      live: ({ sub, replayed }) =>
+        this.guarded(() => this.sendFrame({ v: PROTOCOL_VERSION, type: 'subscription.live', sub, replayed })),
+      failed: ({ sub, error }) =>
+        this.guarded(() => {
+          this.subscriptions.delete(sub);
+          this.sendError({ sub, ...this.describe(error) });
+        }),
       whenWritable: () => this.outbox.whenWritable(),
       get closed() {
         return connection.closed;
@@ -133,7 +137,7 @@ export class Connection {
       this.alive = true;
     });
     ws.on('close', () => this.dispose());
-    ws.on('error', (error) => context.log(`connection ${this.id}: ${error.message}`));
+    ws.on('error', (error) => this.guarded(() => context.log(`connection ${this.id}: ${boundMessage(error.message, 500)}`)));
     this.sendFrame(context.hello(access));
   }
 
@@ -266,6 +270,15 @@ export class Connection {
         this.fail(failure);
       }
     });
+  }
+
+  /** Runs `work`; an exception closes this connection (1011) instead of reaching the caller. */
+  private guarded(work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   /** A bug met while handling this connection: logged, and the connection is closed with 1011. */
@@ -443,7 +456,7 @@ export class Connection {
     this.trainings.set(sub, controller);
     this.sendAck({ id: frame.id, for: frame.type, sub, runDir });
     let skipped = 0;
-    void followTrainingRun({
+    followTrainingRun({
       runDir,
       afterLine: frame.afterLine ?? 0,
       signal: controller.signal,
@@ -454,25 +467,27 @@ export class Connection {
           this.sendFrame({ v: PROTOCOL_VERSION, type: 'train.event', sub, line, event });
           return this.outbox.whenWritable();
         },
-        failed: (error) => {
-          if (this.trainings.get(sub) !== controller) return;
-          this.trainings.delete(sub);
-          this.sendError({
-            sub,
-            code: 'STORE_FAILED',
-            message: `cannot read the events of training run ${runDir}: ${error.message}; the subscription has ended, subscribe again with afterLine`,
-          });
-        },
-        skipped: (line) => {
-          skipped++;
-          if (skipped <= SKIPPED_LINES_LOGGED) {
-            this.context.log(
-              `connection ${this.id} ${sub}: skipped ${path.join(runDir, RUN_FILES.events)}:${line}: not a valid trainer event (content not logged)`,
-            );
-          }
-        },
+        failed: (error) =>
+          this.guarded(() => {
+            if (this.trainings.get(sub) !== controller) return;
+            this.trainings.delete(sub);
+            this.sendError({
+              sub,
+              code: 'STORE_FAILED',
+              message: `cannot read the events of training run ${runDir}: ${error.message}; the subscription has ended, subscribe again with afterLine`,
+            });
+          }),
+        skipped: (line) =>
+          this.guarded(() => {
+            skipped++;
+            if (skipped <= SKIPPED_LINES_LOGGED) {
+              this.context.log(
+                `connection ${this.id} ${sub}: skipped ${path.join(runDir, RUN_FILES.events)}:${line}: not a valid trainer event (content not logged)`,
+              );
+            }
+          }),
       },
-    });
+    }).catch((error: unknown) => this.fail(error));
   }
 
   private async onTrainUnsubscribe(frame: Extract<ClientFrame, { type: 'train.unsubscribe' }>): Promise<void> {
@@ -508,11 +523,13 @@ export class Connection {
     queueMicrotask(() => {
       const subscription = this.subscriptions.get(sub);
       if (subscription?.debateId === undefined) return;
-      void subscription.ready.then(() => {
-        if (this.subscriptions.get(sub) !== subscription) return;
-        this.context.hub.unsubscribe(subscription);
-        this.subscriptions.delete(sub);
-      });
+      subscription.ready
+        .then(() => {
+          if (this.subscriptions.get(sub) !== subscription) return;
+          this.context.hub.unsubscribe(subscription);
+          this.subscriptions.delete(sub);
+        })
+        .catch((error: unknown) => this.fail(error));
     });
   }
 

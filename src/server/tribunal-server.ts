@@ -342,6 +342,8 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
       cause: error,
     });
   }
+  // After listening, a server error (an accept that failed for lack of file descriptors) is logged, never thrown.
+  server.on('error', (error) => log(`http: ${error.message}`));
   const port = (server.address() as AddressInfo).port;
   origins = allowedOrigins({ host, port, extra: options.allowedOrigins ?? [] });
   const heartbeat = setInterval(() => {
