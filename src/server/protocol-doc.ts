@@ -234,8 +234,10 @@ The schemas are in [src/contracts/protocol.ts](../src/contracts/protocol.ts); ev
 - **Paths.** Every path a client names (\`run\`, \`dir\`, \`runDir\`) is resolved against the server's working directory
   and must lie, links followed, inside its runs directory (\`--runs-dir\`, default \`runs/\`); anything else is
   \`NOT_FOUND\` with one message, whether it exists or not.
-- **Handshake.** A socket has ${limits.handshakeTimeoutMs / 1000} s to send its complete request (the upgrade included); at most
-  ${limits.maxPendingHandshakes} sockets may be in that state at once, and they count toward the connection limit.
+- **Handshake.** A socket has ${limits.handshakeTimeoutMs / 1000} s to send its complete request (the upgrade included). At most
+  ${limits.maxPendingHandshakes} sockets that are not (yet) WebSocket connections (upgrades in progress, viewer and API requests, idle
+  kept-alive HTTP connections) may be open at once, and they count toward the connection limit; beyond either, a new
+  socket is closed at once.
 - **Origin.** A request with an \`Origin\` header (a browser page) must come from the server's own origin (on loopback,
   any of its loopback names) or one given with \`--allow-origin\`.
 - **Hello.** The first frame is \`hello\`: the live run id, the default panel and model, the panels \`debate.start\`
@@ -306,8 +308,8 @@ Other closes: ${CLOSE.messageTooBig} when a message exceeds the size limit; ${CL
 | debates running per connection | ${limits.maxConcurrentDebates} |
 | debates running per server | ${limits.maxLiveDebates} |
 | subscriptions per connection | ${limits.maxSubscriptions} |
-| connections per server | ${limits.maxConnections}, sockets still in their handshake included |
-| sockets in their handshake | ${limits.maxPendingHandshakes} (beyond: closed at once) |
+| connections per server | ${limits.maxConnections}, sockets not yet upgraded included |
+| sockets not (yet) upgraded to a WebSocket | ${limits.maxPendingHandshakes} (beyond: closed at once) |
 | handshake time | ${limits.handshakeTimeoutMs} ms to send the complete request or upgrade |
 | heartbeat | every ${limits.heartbeatMs} ms |
 
