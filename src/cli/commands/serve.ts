@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { TribunalError } from '../../contracts/index.js';
 import { startServer } from '../../server/index.js';
@@ -90,7 +91,10 @@ export async function serveCommand(argv: string[], io: CliIo, signal: AbortSigna
     io.stdout.write(`viewer: ${server.url}/#token=<your token>\n`);
   }
   io.stdout.write(`store: ${server.store.location}\n`);
-  io.stdout.write(`runs: ${server.runsDir} (clients may name runs only inside it)\n`);
+  const runsNote = existsSync(server.runsDir)
+    ? 'clients may name runs only inside it'
+    : 'does not exist yet: no run can be named by path until it does';
+  io.stdout.write(`runs: ${server.runsDir} (${runsNote})\n`);
   if (server.readToken !== undefined) io.stdout.write('read-only token: set (--read-token)\n');
   if (!signal.aborted) await once(signal, 'abort');
   io.stderr.write('closing: cancelling running debates and closing connections…\n');
