@@ -76,7 +76,7 @@ async function runServer(): Promise<void> {
     model: 'paced:judge',
     models,
     settings: {},
-    limits: { maxConnections: 100_000, maxLiveDebates: 1000 },
+    limits: { maxConnections: 100_000, maxPendingHandshakes: 100_000, maxLiveDebates: 1000 },
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`PORT ${server.port}\n`);

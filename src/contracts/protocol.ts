@@ -195,6 +195,7 @@ export const PROTOCOL_ERROR_CODES = [
   'UNSUPPORTED_VERSION',
   'UNAUTHORIZED',
   'FORBIDDEN_ORIGIN',
+  'FORBIDDEN',
   'LIMIT_EXCEEDED',
   'NOT_FOUND',
   'NOT_CANCELLABLE',
@@ -227,6 +228,11 @@ export const HelloFrameSchema = z
       .describe('Panel and model of debates started without `panel` (`--panel`, `--model` of tribunal serve).'),
     panels: z.array(z.string()).describe('Panel ids `debate.start` accepts.'),
     limits: ServerLimitsSchema.describe('The limits of this connection (see Limits).'),
+    access: z
+      .enum(['operator', 'read'])
+      .describe(
+        'What the token of this connection may do: `operator` everything, `read` (the `--read-token`) only watch: subscribe, unsubscribe and the JSON API.',
+      ),
   })
   .strict()
   .describe('First frame on every connection.');

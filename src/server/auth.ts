@@ -18,6 +18,24 @@ export function tokensMatch(options: { expected: string; presented: string | und
   return timingSafeEqual(digest(options.expected), digest(options.presented));
 }
 
+/** What a token may do: `operator` everything; `read` (the `--read-token`) only watch: subscribe and the JSON API. */
+export type Access = 'operator' | 'read';
+
+/**
+ * The access a presented token grants: `operator` for the operator token, `read` for the read-only token, undefined
+ * for anything else. Both comparisons always run, in constant time.
+ */
+export function accessOf(options: {
+  presented: string | undefined;
+  operatorToken: string;
+  readToken: string | undefined;
+}): Access | undefined {
+  const operator = tokensMatch({ expected: options.operatorToken, presented: options.presented });
+  const read = options.readToken !== undefined && tokensMatch({ expected: options.readToken, presented: options.presented });
+  if (operator) return 'operator';
+  return read ? 'read' : undefined;
+}
+
 /** Where a request's token came from, for the subprotocol echo. */
 export interface PresentedToken {
   token: string | undefined;
@@ -44,7 +62,12 @@ export function presentedToken(request: IncomingMessage): PresentedToken {
       }
     }
   }
-  const query = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+  let query: string | null = null;
+  try {
+    query = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+  } catch {
+    // an unparseable request target carries no token
+  }
   return { token: query ?? undefined, viaSubprotocol: false };
 }
 

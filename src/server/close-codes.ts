@@ -51,6 +51,7 @@ export function httpStatusFor(code: ProtocolErrorCode): number {
     case 'UNAUTHORIZED':
       return 401;
     case 'FORBIDDEN_ORIGIN':
+    case 'FORBIDDEN':
       return 403;
     case 'NOT_FOUND':
       return 404;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import type { RawData, WebSocket } from 'ws';
 import {
   type AckFrame,
@@ -14,11 +15,15 @@ import {
 } from '../contracts/index.js';
 import { redactText } from '../models/index.js';
 import type { VerdictOverride } from '../store/index.js';
-import { closeCodeFor, closeReason } from './close-codes.js';
+import { RUN_FILES } from '../trainer/index.js';
+import type { Access } from './auth.js';
+import { CLOSE, closeCodeFor, closeReason } from './close-codes.js';
 import type { DebateHub, Subscriber, Subscription } from './debate-hub.js';
+import { boundMessage, describeUntrusted, jsonNestingExceeds } from './frame-guard.js';
 import type { LiveDebates } from './live-debates.js';
 import { Outbox, type OutboxTransport } from './outbox.js';
 import type { RunCatalog, RunSource } from './run-catalog.js';
+import { noRunMessage, type RunsRoot } from './runs-root.js';
 import type { ServeLimits } from './server-limits.js';
 import { type Clock, TokenBucket } from './token-bucket.js';
 import { followTrainingRun, resolveTrainingRunDir } from './training-runs.js';
@@ -29,16 +34,19 @@ export interface ConnectionContext {
   live: LiveDebates;
   catalog: RunCatalog;
   limits: ServeLimits;
-  hello: () => HelloFrame;
+  hello: (access: Access) => HelloFrame;
   /** Scrubbed from error messages sent to clients. */
   secrets: readonly string[];
   log: (line: string) => void;
-  /** Resolves relative training run directories (`train.subscribe`). */
-  cwd: string;
+  /** Confines the run directories clients name (`run`, `runDir`). */
+  root: RunsRoot;
   /** How often a followed training run's events.jsonl is polled. Default 250 ms. */
   trainPollMs?: number;
   clock?: Clock;
 }
+
+/** Frames a `read` token may not send: they start, stop or change something. */
+const OPERATOR_FRAMES: ReadonlySet<ClientFrame['type']> = new Set(['debate.start', 'run.cancel', 'verdict.override']);
 
 /** A request that failed with a protocol code; becomes an `error` frame. */
 class RequestError extends Error {
@@ -50,8 +58,11 @@ class RequestError extends Error {
   }
 }
 
-/** Invalid events.jsonl lines logged per training subscription (the server log); later ones are skipped silently. */
+/** Invalid events.jsonl lines logged (by number, never content) per training subscription; later ones are skipped silently. */
 const SKIPPED_LINES_LOGGED = 5;
+
+/** Error messages sent to clients are cut to this length (after secrets are scrubbed). */
+const MAX_ERROR_MESSAGE_CHARS = 1000;
 
 /** Codes a client earns a strike for: enough of them in a burst closes the connection with 1008. */
 const STRIKE_CODES: ReadonlySet<ProtocolErrorCode> = new Set([
@@ -87,6 +98,8 @@ export class Connection {
   constructor(
     private readonly ws: WebSocket,
     private readonly context: ConnectionContext,
+    /** What this connection's token may do. */
+    readonly access: Access = 'operator',
   ) {
     const { limits } = context;
     const clock = context.clock === undefined ? {} : { clock: context.clock };
@@ -99,13 +112,21 @@ export class Connection {
       onOverflow: () => this.closeSlow(),
     });
     const connection = this;
+    // The hub calls these from debates and followers: an exception here ends this connection, never the caller.
     this.subscriber = {
-      deliver: (options) => this.outbox.sendEvent(options),
-      live: ({ sub, replayed }) => this.sendFrame({ v: PROTOCOL_VERSION, type: 'subscription.live', sub, replayed }),
-      failed: ({ sub, error }) => {
-        this.subscriptions.delete(sub);
-        this.sendError({ sub, ...this.describe(error) });
-      },
+      deliver: (options) =>
+        this.guarded(() => {
+          this.outbox.sendEvent(options);
+          const { type } = options.published.event;
+          if (type === 'debate-end' || type === 'debate-error') this.debateEnded(options.sub);
+        }),
+      live: ({ sub, replayed }) =>
+        this.guarded(() => this.sendFrame({ v: PROTOCOL_VERSION, type: 'subscription.live', sub, replayed })),
+      failed: ({ sub, error }) =>
+        this.guarded(() => {
+          this.subscriptions.delete(sub);
+          this.sendError({ sub, ...this.describe(error) });
+        }),
       whenWritable: () => this.outbox.whenWritable(),
       get closed() {
         return connection.closed;
@@ -116,8 +137,8 @@ export class Connection {
       this.alive = true;
     });
     ws.on('close', () => this.dispose());
-    ws.on('error', (error) => context.log(`connection ${this.id}: ${error.message}`));
-    this.sendFrame(context.hello());
+    ws.on('error', (error) => this.guarded(() => context.log(`connection ${this.id}: ${boundMessage(error.message, 500)}`)));
+    this.sendFrame(context.hello(access));
   }
 
   /** Frames waiting in this connection's outbox, and deltas it has merged (for stats and tests). */
@@ -172,21 +193,43 @@ export class Connection {
     this.outbox.close();
   }
 
+  /** Any exception in handling a message ends this connection (1011), never the process. */
   private onMessage(data: RawData, isBinary: boolean): void {
-    if (this.closed) return;
-    if (!this.rate.take()) {
-      this.reject(undefined, 'RATE_LIMITED', `too many messages: at most ${this.context.limits.messagesPerSecond} per second`);
-      return;
-    }
-    if (isBinary) {
-      this.reject(undefined, 'BAD_FRAME', 'frames are JSON text messages, not binary');
-      return;
-    }
-    let value: unknown;
     try {
-      value = JSON.parse(rawText(data));
+      this.receive(data, isBinary);
     } catch (error) {
-      this.reject(undefined, 'BAD_JSON', `the message is not JSON: ${(error as Error).message}`);
+      this.fail(error);
+    }
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    const { limits } = this.context;
+    let value: unknown;
+    let problem: { code: ProtocolErrorCode; message: string } | undefined;
+    if (isBinary) {
+      problem = { code: 'BAD_FRAME', message: 'frames are JSON text messages, not binary' };
+    } else {
+      const text = rawText(data);
+      if (jsonNestingExceeds({ text, maxDepth: limits.maxFrameDepth })) {
+        // Only the top-level id is read from a frame this deep; nothing recursive ever sees it.
+        value = tryParse(text);
+        problem = { code: 'BAD_FRAME', message: `the frame is nested deeper than ${limits.maxFrameDepth} levels` };
+      } else {
+        try {
+          value = JSON.parse(text);
+        } catch (error) {
+          problem = { code: 'BAD_JSON', message: `the message is not JSON: ${boundMessage((error as Error).message, 200)}` };
+        }
+      }
+    }
+    const id = requestIdOf(value);
+    if (!this.rate.take()) {
+      this.reject(id, 'RATE_LIMITED', `too many messages: at most ${limits.messagesPerSecond} per second`);
+      return;
+    }
+    if (problem !== undefined) {
+      this.reject(id, problem.code, problem.message);
       return;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -194,7 +237,6 @@ export class Connection {
       return;
     }
     const record = value as Record<string, unknown>;
-    const id = typeof record.id === 'string' && record.id.length > 0 && record.id.length <= 64 ? record.id : undefined;
     if (record.v !== PROTOCOL_VERSION) {
       this.reject(id, 'UNSUPPORTED_VERSION', `this server speaks protocol v${PROTOCOL_VERSION}; send "v": ${PROTOCOL_VERSION}`);
       return;
@@ -203,7 +245,7 @@ export class Connection {
       this.reject(
         id,
         'UNKNOWN_TYPE',
-        `unknown frame type ${JSON.stringify(record.type)}; expected one of ${CLIENT_FRAME_TYPES.join(', ')}`,
+        `unknown frame type ${describeUntrusted(record.type)}; expected one of ${CLIENT_FRAME_TYPES.join(', ')}`,
       );
       return;
     }
@@ -211,19 +253,59 @@ export class Connection {
     if (!parsed.success) {
       const issues = parsed.error.issues
         .slice(0, 5)
-        .map((issue) => `${issue.path.join('.') || '(frame)'}: ${issue.message}`)
+        .map((issue) => {
+          const where = boundMessage(issue.path.map((part) => String(part)).join('.'), 80) || '(frame)';
+          return `${where}: ${boundMessage(issue.message, 160)}`;
+        })
         .join('; ');
       this.reject(id, 'BAD_FRAME', `invalid ${record.type} frame: ${issues}`);
       return;
     }
     const frame = parsed.data;
     this.handle(frame).catch((error: unknown) => {
-      if (this.closed) return;
-      this.sendError({ id: frame.id, ...this.describe(error) });
+      try {
+        if (this.closed) return;
+        this.sendError({ id: frame.id, ...this.describe(error) });
+      } catch (failure) {
+        this.fail(failure);
+      }
     });
   }
 
+  /** Runs `work`; an exception closes this connection (1011) instead of reaching the caller. */
+  private guarded(work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** A bug met while handling this connection: logged, and the connection is closed with 1011. */
+  private fail(error: unknown): void {
+    try {
+      this.context.log(`connection ${this.id}: internal error: ${boundMessage(errorText(error), 4000)}`);
+    } catch {
+      // the log itself failed: still close
+    }
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.ws.close(CLOSE.internalError, 'INTERNAL: internal error; the server log has the details');
+    } catch {
+      this.ws.terminate();
+    }
+    setTimeout(() => this.ws.terminate(), 2_000).unref();
+    this.dispose();
+  }
+
   private async handle(frame: ClientFrame): Promise<void> {
+    if (this.access !== 'operator' && OPERATOR_FRAMES.has(frame.type)) {
+      throw new RequestError(
+        'FORBIDDEN',
+        `${frame.type} needs the operator token; this connection's token is read-only (it may subscribe and watch)`,
+      );
+    }
     switch (frame.type) {
       case 'debate.start':
         return this.onDebateStart(frame);
@@ -295,6 +377,11 @@ export class Connection {
 
   private async onUnsubscribe(frame: Extract<ClientFrame, { type: 'run.unsubscribe' }>): Promise<void> {
     const subscription = this.subscriptions.get(frame.sub);
+    if (!subscription && this.issued(frame.sub) && !this.trainings.has(frame.sub)) {
+      // Its debate has ended (or its store failed): it is closed already.
+      this.sendAck({ id: frame.id, for: frame.type, sub: frame.sub });
+      return;
+    }
     if (!subscription) {
       throw new RequestError(
         'NOT_FOUND',
@@ -359,7 +446,7 @@ export class Connection {
 
   private async onTrainSubscribe(frame: Extract<ClientFrame, { type: 'train.subscribe' }>): Promise<void> {
     this.checkSubscriptionRoom();
-    const resolved = await resolveTrainingRunDir({ cwd: this.context.cwd, runDir: frame.runDir });
+    const resolved = await resolveTrainingRunDir({ root: this.context.root, runDir: frame.runDir });
     if (!resolved.success) throw new RequestError('NOT_FOUND', resolved.error);
     if (this.closed) return;
     this.checkSubscriptionRoom();
@@ -369,7 +456,7 @@ export class Connection {
     this.trainings.set(sub, controller);
     this.sendAck({ id: frame.id, for: frame.type, sub, runDir });
     let skipped = 0;
-    void followTrainingRun({
+    followTrainingRun({
       runDir,
       afterLine: frame.afterLine ?? 0,
       signal: controller.signal,
@@ -380,21 +467,27 @@ export class Connection {
           this.sendFrame({ v: PROTOCOL_VERSION, type: 'train.event', sub, line, event });
           return this.outbox.whenWritable();
         },
-        failed: (error) => {
-          if (this.trainings.get(sub) !== controller) return;
-          this.trainings.delete(sub);
-          this.sendError({
-            sub,
-            code: 'STORE_FAILED',
-            message: `cannot read the events of training run ${runDir}: ${error.message}; the subscription has ended, subscribe again with afterLine`,
-          });
-        },
-        skipped: (message) => {
-          skipped++;
-          if (skipped <= SKIPPED_LINES_LOGGED) this.context.log(`connection ${this.id} ${sub}: skipped ${message}`);
-        },
+        failed: (error) =>
+          this.guarded(() => {
+            if (this.trainings.get(sub) !== controller) return;
+            this.trainings.delete(sub);
+            this.sendError({
+              sub,
+              code: 'STORE_FAILED',
+              message: `cannot read the events of training run ${runDir}: ${error.message}; the subscription has ended, subscribe again with afterLine`,
+            });
+          }),
+        skipped: (line) =>
+          this.guarded(() => {
+            skipped++;
+            if (skipped <= SKIPPED_LINES_LOGGED) {
+              this.context.log(
+                `connection ${this.id} ${sub}: skipped ${path.join(runDir, RUN_FILES.events)}:${line}: not a valid trainer event (content not logged)`,
+              );
+            }
+          }),
       },
-    });
+    }).catch((error: unknown) => this.fail(error));
   }
 
   private async onTrainUnsubscribe(frame: Extract<ClientFrame, { type: 'train.unsubscribe' }>): Promise<void> {
@@ -422,6 +515,30 @@ export class Connection {
     this.subscriptions.set(options.sub, subscription);
   }
 
+  /**
+   * A one-debate subscription whose debate has ended stops counting toward the limit: it is closed once its replay is
+   * done (so `subscription.live` still follows), and a later `run.unsubscribe` of it is acknowledged.
+   */
+  private debateEnded(sub: string): void {
+    queueMicrotask(() => {
+      const subscription = this.subscriptions.get(sub);
+      if (subscription?.debateId === undefined) return;
+      subscription.ready
+        .then(() => {
+          if (this.subscriptions.get(sub) !== subscription) return;
+          this.context.hub.unsubscribe(subscription);
+          this.subscriptions.delete(sub);
+        })
+        .catch((error: unknown) => this.fail(error));
+    });
+  }
+
+  /** True for a subscription id this connection handed out (open or ended). */
+  private issued(sub: string): boolean {
+    const match = /^s([1-9][0-9]{0,9})$/.exec(sub);
+    return match !== null && Number(match[1]) < this.nextSub;
+  }
+
   private checkSubscriptionRoom(): void {
     const open = this.subscriptions.size + this.trainings.size;
     if (open >= this.context.limits.maxSubscriptions) {
@@ -435,10 +552,7 @@ export class Connection {
   private async resolveRun(reference: string): Promise<RunSource> {
     const source = await this.context.catalog.resolve(reference);
     if (source === undefined) {
-      throw new RequestError(
-        'NOT_FOUND',
-        `no run "${reference}": give a run id (see GET /v1/runs) or a labeling run's directory`,
-      );
+      throw new RequestError('NOT_FOUND', noRunMessage(reference));
     }
     return source;
   }
@@ -471,7 +585,7 @@ export class Connection {
   private describe(error: unknown): { code: ProtocolErrorCode; message: string } {
     if (error instanceof RequestError) return { code: error.code, message: error.message };
     if (error instanceof TribunalError) return { code: error.code, message: error.message };
-    this.context.log(`connection ${this.id}: internal error: ${(error as Error)?.stack ?? String(error)}`);
+    this.context.log(`connection ${this.id}: internal error: ${boundMessage(errorText(error), 4000)}`);
     return { code: 'INTERNAL', message: 'internal error; the server log has the details' };
   }
 
@@ -484,7 +598,8 @@ export class Connection {
   }
 
   private sendError(frame: Omit<ErrorFrame, 'v' | 'type'>): void {
-    this.sendFrame({ v: PROTOCOL_VERSION, type: 'error', ...frame, message: redactText(frame.message, this.context.secrets) });
+    const message = boundMessage(redactText(frame.message, this.context.secrets), MAX_ERROR_MESSAGE_CHARS);
+    this.sendFrame({ v: PROTOCOL_VERSION, type: 'error', ...frame, message });
   }
 
   private sendFrame(frame: object): void {
@@ -516,6 +631,26 @@ function corkedPerTick(ws: WebSocket): OutboxTransport {
       return ws.bufferedAmount;
     },
   };
+}
+
+/** The request id of a parsed frame: a string of 1-64 characters at its top level, else none. */
+function requestIdOf(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const id = (value as Record<string, unknown>).id;
+  return typeof id === 'string' && id.length > 0 && id.length <= 64 ? id : undefined;
+}
+
+function tryParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? error.message;
+  return typeof error === 'string' ? error : describeUntrusted(error);
 }
 
 function rawText(data: RawData): string {

@@ -1,11 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProtocolErrorCode } from '../contracts/index.js';
 import { TribunalError } from '../contracts/index.js';
+import { redactText } from '../models/index.js';
 import { httpStatusFor } from './close-codes.js';
 import type { DebateHub } from './debate-hub.js';
+import { boundMessage, QUOTED_PATH_CHARS, quoteUntrusted } from './frame-guard.js';
 import type { LiveDebates } from './live-debates.js';
 import type { PanelDirectory } from './panel-directory.js';
 import type { RunCatalog } from './run-catalog.js';
+import { noRunMessage, type RunsRoot } from './runs-root.js';
 import { listTrainingRuns } from './training-runs.js';
 
 /** What the JSON API reads. */
@@ -15,9 +18,14 @@ export interface HttpApiContext {
   live: LiveDebates;
   panels: PanelDirectory;
   defaults: { panel: string; model: string };
-  /** The server's working directory: training runs are listed under its `runs/`. */
-  cwd: string;
+  /** The runs directory: training runs are listed in it, and `dir`/`run` paths must lie inside it. */
+  root: RunsRoot;
+  /** Scrubbed from every error message (the tokens, API keys). */
+  secrets: readonly string[];
 }
+
+/** Query parameters longer than this are refused (a path or run id is far shorter). */
+const MAX_PARAM_CHARS = 1024;
 
 /** An API failure with a protocol code; the status comes from `httpStatusFor`. */
 export class ApiError extends Error {
@@ -42,12 +50,17 @@ export function sendJson(response: ServerResponse, status: number, body: unknown
   response.end(text);
 }
 
-/** Writes `{ error: { code, message } }` with the status mapped from the code. */
-export function sendApiError(response: ServerResponse, code: ProtocolErrorCode, message: string): void {
+/** Writes `{ error: { code, message } }` with the status mapped from the code; `secrets` never appear in the message. */
+export function sendApiError(
+  response: ServerResponse,
+  code: ProtocolErrorCode,
+  message: string,
+  secrets: readonly string[] = [],
+): void {
   sendJson(
     response,
     httpStatusFor(code),
-    { error: { code, message } },
+    { error: { code, message: boundMessage(redactText(message, secrets), 1000) } },
     code === 'UNAUTHORIZED' ? { 'WWW-Authenticate': 'Bearer' } : {},
   );
 }
@@ -65,13 +78,22 @@ export async function handleApi(options: {
 }): Promise<void> {
   const { context, response, url } = options;
   const { catalog } = context;
-  const param = (name: string) => url.searchParams.get(name) ?? undefined;
+  const param = (name: string) => {
+    const value = url.searchParams.get(name) ?? undefined;
+    if (value !== undefined && value.length > MAX_PARAM_CHARS) {
+      throw new ApiError('BAD_FRAME', `the "${name}" query parameter is longer than ${MAX_PARAM_CHARS} characters`);
+    }
+    return value;
+  };
   try {
     switch (url.pathname) {
       case '/v1/runs': {
         const dir = param('dir');
         if (dir !== undefined && (await catalog.openDir(dir)) === undefined) {
-          throw new ApiError('NOT_FOUND', `no Tribunal store in "${dir}" (expected ${dir}/tribunal.sqlite)`);
+          throw new ApiError(
+            'NOT_FOUND',
+            `no labeling run at ${quoteUntrusted(dir, QUOTED_PATH_CHARS)} inside the server's runs directory (--runs-dir): give the --out directory of tribunal label`,
+          );
         }
         sendJson(response, 200, { liveRunId: catalog.liveRunId, runs: await catalog.listRuns() });
         return;
@@ -126,17 +148,17 @@ export async function handleApi(options: {
         });
         return;
       case '/v1/training-runs':
-        sendJson(response, 200, { runs: await listTrainingRuns({ cwd: context.cwd }) });
+        sendJson(response, 200, { runs: await listTrainingRuns({ root: context.root }) });
         return;
       default:
         throw new ApiError('NOT_FOUND', `no API endpoint ${url.pathname}`);
     }
   } catch (error) {
     if (error instanceof ApiError || error instanceof TribunalError) {
-      sendApiError(response, error.code, error.message);
+      sendApiError(response, error.code, error.message, context.secrets);
       return;
     }
-    sendApiError(response, 'INTERNAL', 'internal error; the server log has the details');
+    if (!response.headersSent) sendApiError(response, 'INTERNAL', 'internal error; the server log has the details');
     throw error;
   }
 }
@@ -144,7 +166,7 @@ export async function handleApi(options: {
 async function requireRun(catalog: RunCatalog, reference: string | undefined) {
   if (reference === undefined) throw new ApiError('BAD_FRAME', 'the "run" query parameter is required (a run id or a directory)');
   const source = await catalog.resolve(reference);
-  if (source === undefined) throw new ApiError('NOT_FOUND', `no run "${reference}"`);
+  if (source === undefined) throw new ApiError('NOT_FOUND', noRunMessage(reference));
   return source;
 }
 

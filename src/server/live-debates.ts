@@ -66,6 +66,8 @@ export class LiveDebates {
   /** Item insertion and claiming run one at a time, so each debate claims its own item. */
   private queue: Promise<unknown> = Promise.resolve();
   private closing = false;
+  /** Starts past the cap check and not yet registered: they hold a slot, so concurrent starts cannot pass the cap. */
+  private reserved = 0;
 
   private constructor(private readonly options: LiveDebatesOptions) {
     this.writer = new EventWriter({
@@ -113,7 +115,8 @@ export class LiveDebates {
   /**
    * Starts a debate and resolves once it is registered (its events are then replayable from the hub); the debate
    * runs on in the background, also after its starter disconnects. Throws `TribunalError` for a bad panel, bad
-   * candidates or a full server.
+   * candidates or a full server. The cap on running debates counts starts in progress, so concurrent starts never
+   * pass it.
    */
   async start(options: {
     prompt: Prompt;
@@ -122,12 +125,27 @@ export class LiveDebates {
     owner: string;
   }): Promise<{ runId: string; debateId: string }> {
     if (this.closing) throw new TribunalError('ABORTED', 'the server is shutting down');
-    if (this.running.size >= this.options.maxLiveDebates) {
+    if (this.running.size + this.reserved >= this.options.maxLiveDebates) {
       throw new TribunalError(
         'RATE_LIMITED',
-        `the server already runs ${this.running.size} debates (its limit); wait for one to finish`,
+        `the server already runs ${this.options.maxLiveDebates} debates (its limit); wait for one to finish`,
       );
     }
+    // The slot is reserved before the first await and released when the debate is registered or the start fails.
+    this.reserved++;
+    try {
+      return await this.startReserved(options);
+    } finally {
+      this.reserved--;
+    }
+  }
+
+  private async startReserved(options: {
+    prompt: Prompt;
+    candidates: readonly LiveCandidate[];
+    panel?: string | undefined;
+    owner: string;
+  }): Promise<{ runId: string; debateId: string }> {
     const panelName = options.panel ?? this.options.panels.defaultName;
     const panelFile = this.options.panels.fileOf(panelName);
     if (panelFile === undefined) {

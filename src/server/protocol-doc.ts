@@ -16,21 +16,26 @@ import { STREAM_PATH } from './tribunal-server.js';
 /** What each protocol-specific error code means (library codes are described in src/contracts/errors.ts). */
 const CODE_MEANINGS: Partial<Record<ProtocolErrorCode, string>> = {
   BAD_JSON: 'The message is not JSON.',
-  BAD_FRAME: 'The frame does not match its schema (the message lists the fields), or it is binary.',
+  BAD_FRAME: `The frame does not match its schema (the message lists the fields), nests arrays and objects deeper than ${DEFAULT_LIMITS.maxFrameDepth} levels, or is binary.`,
   UNKNOWN_TYPE: 'No client frame has this `type`.',
   UNSUPPORTED_VERSION: `\`v\` is not ${PROTOCOL_VERSION}.`,
   UNAUTHORIZED: 'No token, or the wrong one (HTTP 401 on the upgrade and the API).',
   FORBIDDEN_ORIGIN: 'A browser page from an origin not on the allowlist (HTTP 403 on the upgrade).',
-  RATE_LIMITED: 'Over the message rate (the frame was dropped), or the server already runs its maximum of debates.',
+  FORBIDDEN:
+    'The read-only token (`--read-token`) sent `debate.start`, `run.cancel` or `verdict.override`; only the operator token may.',
+  RATE_LIMITED:
+    'Over the message rate (the frame was dropped; the error repeats its `id` when it had one), or the server already runs its maximum of debates.',
   PANEL_INVALID: '`debate.start` named a panel the server does not offer, or the panel failed to load.',
   INPUT_INVALID: 'The candidates of `debate.start` repeat an id.',
   ABORTED: 'The server is shutting down and starts no debate.',
   STORE_FAILED:
     "The store could not be read or written, or a followed training run's events.jsonl became unreadable (the message names the file and what to do).",
-  INTERNAL: 'A bug; the server log has the details.',
-  LIMIT_EXCEEDED: 'Too many debates running or subscriptions open on this connection.',
+  INTERNAL:
+    'A bug; the server log has the details. A request that fails this way gets this error; an exception outside a request closes that connection with 1011, never the server.',
+  LIMIT_EXCEEDED:
+    'Too many debates running or subscriptions open on this connection (a one-debate subscription stops counting once its debate has ended).',
   NOT_FOUND:
-    'No such run, debate or subscription, or `train.subscribe` named a path that is missing or holds neither events.jsonl nor config.json (the message names it).',
+    "No such run, debate or subscription; a path outside the server's runs directory (`--runs-dir`, links followed) gets one message whether it exists or not. Inside it, `train.subscribe` names a path that is missing or holds neither events.jsonl nor config.json.",
   NOT_CANCELLABLE: 'The debate has ended, or belongs to a labeling run in another process.',
   SLOW_CONSUMER: 'The client fell too far behind; the connection is closed. Reconnect with `afterSeq`.',
   POLICY_VIOLATION: 'Too many bad or excess frames in a burst; the connection is closed.',
@@ -76,6 +81,7 @@ const EXAMPLES: Record<string, unknown> = {
       messageBurst: 40,
       heartbeatMs: 30000,
     },
+    access: 'operator',
   },
   ack: { v: 1, type: 'ack', id: 'r1', for: 'debate.start', runId: 'live', debateId: '5aa5…', sub: 's1' },
   event: {
@@ -217,11 +223,21 @@ The schemas are in [src/contracts/protocol.ts](../src/contracts/protocol.ts); ev
 
 ## Connecting
 
-- **Token.** Every upgrade and API request needs the server's bearer token: \`Authorization: Bearer TOKEN\`, or (browsers
+- **Token.** Every upgrade and API request needs a bearer token: \`Authorization: Bearer TOKEN\`, or (browsers
   cannot set headers on a WebSocket) the subprotocols \`${PROTOCOL_NAME}, bearer.TOKEN\` (the server answers with
   \`${PROTOCOL_NAME}\`), or a \`?token=TOKEN\` query parameter. Without \`--token\` the server generates one and prints it
   with the viewer's address (\`http://HOST:PORT/#token=TOKEN\`). Tokens are compared in constant time. A server on a
-  non-loopback address refuses to start without \`--token\`.
+  non-loopback address refuses to start without \`--token\`. The operator token (\`--token\`) may do everything; a
+  read-only token (\`--read-token\`) may subscribe, unsubscribe and use the JSON API, and gets \`FORBIDDEN\` for
+  \`debate.start\`, \`run.cancel\` and \`verdict.override\`. \`hello\` says which one a connection holds (\`access\`). No
+  error message ever contains a token or an API key (docs/security.md).
+- **Paths.** Every path a client names (\`run\`, \`dir\`, \`runDir\`) is resolved against the server's working directory
+  and must lie, links followed, inside its runs directory (\`--runs-dir\`, default \`runs/\`); anything else is
+  \`NOT_FOUND\` with one message, whether it exists or not.
+- **Handshake.** A socket has ${limits.handshakeTimeoutMs / 1000} s to send its complete request (the upgrade included). At most
+  ${limits.maxPendingHandshakes} sockets that are not (yet) WebSocket connections (upgrades in progress, viewer and API requests, idle
+  kept-alive HTTP connections) may be open at once, and they count toward the connection limit; beyond either, a new
+  socket is closed at once.
 - **Origin.** A request with an \`Origin\` header (a browser page) must come from the server's own origin (on loopback,
   any of its loopback names) or one given with \`--allow-origin\`.
 - **Hello.** The first frame is \`hello\`: the live run id, the default panel and model, the panels \`debate.start\`
@@ -239,17 +255,19 @@ The schemas are in [src/contracts/protocol.ts](../src/contracts/protocol.ts); ev
   \`{ debateId: lastSeq }\` and every debate of the run is replayed after its entry (from the start when absent);
   without \`afterSeq\` a run subscription is live only.
 - \`debate.start\` subscribes its sender to the new debate from seq 0; the debate keeps running if the sender disconnects.
+  A subscription to one debate closes itself once the debate has ended and its last event was sent, so it stops counting
+  toward the subscription limit; \`run.unsubscribe\` of it is still acknowledged.
   It is stored in the server's store as an item of the run \`live\` (its events, then its label row).
 - \`run\` names a run id (the server's \`live\` run, or a run of a store it has opened) or the directory of a labeling run
   (\`tribunal label --out DIR\`); the server opens \`DIR/tribunal.sqlite\` read-only and follows it, so a labeling run in
   another process can be watched live.
 - \`train.subscribe\` follows a training run (\`tribunal train --out DIR\`; \`runDir\` is resolved against the server's working
-  directory and must hold \`events.jsonl\` or \`config.json\`). Each valid event of its \`events.jsonl\` after \`afterLine\`
+  directory, must lie inside the runs directory and must hold \`events.jsonl\` or \`config.json\`). Each valid event of its \`events.jsonl\` after \`afterLine\`
   arrives as a \`train.event\` with its 1-based \`line\`; a client that reconnects with the last \`line\` it saw gets exactly
   the events it missed. The subscription follows the file as the worker appends to it, across resumed runs, until
   \`train.unsubscribe\` or the connection closes. Training events are never merged or dropped: the server reads the next
   one only when the client has taken the last. No other file of the directory is read, and lines that are not valid
-  trainer events are skipped (the server log names them). A missing directory, or one without those files, is
+  trainer events are skipped (the server log names their line numbers, never their content). A missing directory, or one without those files, is
   refused with \`NOT_FOUND\` naming the path; the connection stays up. Training subscriptions count toward the
   subscription limit.
 - When a client's send buffer passes ${limits.lowWaterMark / 1024} KiB, its frames wait in an outbox and each turn's
@@ -283,17 +301,22 @@ Other closes: ${CLOSE.messageTooBig} when a message exceeds the size limit; ${CL
 | limit | default |
 | --- | --- |
 | message size | ${limits.maxMessageBytes} bytes (larger: closed with ${CLOSE.messageTooBig}) |
+| frame nesting | ${limits.maxFrameDepth} levels of arrays and objects, measured before parsing (deeper: \`BAD_FRAME\`) |
+| error message | 1000 characters; values from the frame are quoted cut to 64 (paths 400) |
 | message rate per connection | ${limits.messagesPerSecond}/s, bursts of ${limits.messageBurst} (over: \`RATE_LIMITED\`) |
 | bad frames tolerated in a burst | ${limits.maxStrikes}, forgiven at ${limits.strikesForgivenPerSecond}/s (then closed with ${CLOSE.policyViolation}) |
 | debates running per connection | ${limits.maxConcurrentDebates} |
 | debates running per server | ${limits.maxLiveDebates} |
 | subscriptions per connection | ${limits.maxSubscriptions} |
-| connections per server | ${limits.maxConnections} |
+| connections per server | ${limits.maxConnections}, sockets not yet upgraded included |
+| sockets not (yet) upgraded to a WebSocket | ${limits.maxPendingHandshakes} (beyond: closed at once) |
+| handshake time | ${limits.handshakeTimeoutMs} ms to send the complete request or upgrade |
 | heartbeat | every ${limits.heartbeatMs} ms |
 
 ## JSON API
 
-All under \`/v1\`, \`GET\` only, with the same bearer token; errors are \`{ "error": { "code", "message" } }\`.
+All under \`/v1\`, \`GET\` only, with either token; errors are \`{ "error": { "code", "message" } }\`. Query parameters are at most
+1024 characters; \`dir\` and \`run\` paths are confined to the runs directory like the socket's.
 
 | request | answer |
 | --- | --- |
@@ -301,7 +324,7 @@ All under \`/v1\`, \`GET\` only, with the same bearer token; errors are \`{ "err
 | \`/v1/debates?run=RUN[&limit=N]\` | \`{ runId, live, debates }\`: each debate's status, last seq and event count |
 | \`/v1/overrides?run=RUN[&debateId=ID]\` | \`{ runId, overrides }\`, oldest first |
 | \`/v1/panels\` | \`{ default, model, panels }\` |
-| \`/v1/training-runs\` | \`{ runs }\`: the training runs under \`runs/\` of the server's working directory (where \`tribunal train\` writes without \`--out\`) and their \`evals/\`, newest first: each \`runDir\` (for \`train.subscribe\`), \`updatedAt\`, \`events\` (whether events.jsonl exists yet). Only names and times are read |
+| \`/v1/training-runs\` | \`{ runs }\`: the training runs directly in the runs directory (\`--runs-dir\`, default \`runs/\`, where \`tribunal train\` writes without \`--out\`) and their \`evals/\`, newest first: each \`runDir\` (for \`train.subscribe\`), \`updatedAt\`, \`events\` (whether events.jsonl exists yet). Only names and times are read |
 
 ## Verdict overrides
 

@@ -1,7 +1,9 @@
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { TribunalError } from '../contracts/index.js';
 import { openStore, type RunRecord, STORE_FILE_NAME, type Store } from '../store/index.js';
+import type { RunsRoot } from './runs-root.js';
 
 /** Where one run's events are read from, and whether this server produces them itself. */
 export interface RunSource {
@@ -38,14 +40,14 @@ interface OpenedStore {
 
 /**
  * The runs a server can show: its own store (with the live run of debates started over the socket) and the stores
- * of labeling runs opened by directory. Watched stores are opened read-only; a writable connection to one is opened
+ * of labeling runs opened by directory, only inside the server's runs root (`--runs-dir`). Watched stores are opened read-only; a writable connection to one is opened
  * only to record a verdict override.
  */
 export class RunCatalog {
   private readonly own: OpenedStore;
   private readonly opened = new Map<string, OpenedStore>();
 
-  constructor(private readonly options: { store: Store; storeDir: string; liveRunId: string; cwd: string }) {
+  constructor(private readonly options: { store: Store; storeDir: string; liveRunId: string; root: RunsRoot }) {
     this.own = { dir: path.resolve(options.storeDir), store: options.store, writable: options.store };
   }
 
@@ -72,12 +74,22 @@ export class RunCatalog {
     return latest === undefined ? undefined : this.sourceOf(opened, latest.id);
   }
 
-  /** Opens the store in a directory (read-only), or returns the one already open; undefined when there is none. */
+  /**
+   * Opens the store in a directory inside the runs root (read-only), or returns the one already open; undefined when
+   * the path lies outside the root (links followed), does not exist, or holds no store as a regular file.
+   */
   async openDir(reference: string): Promise<OpenedStore | undefined> {
-    const resolved = path.resolve(this.options.cwd, reference);
-    const file = resolved.endsWith(STORE_FILE_NAME) ? resolved : path.join(resolved, STORE_FILE_NAME);
-    if (!existsSync(file) || !statSync(file).isFile()) return undefined;
-    const dir = realpathSync(path.dirname(file));
+    const confined = await this.options.root.confine(reference);
+    if (!confined.success) return undefined;
+    const named = confined.value;
+    const file = path.basename(named) === STORE_FILE_NAME ? named : path.join(named, STORE_FILE_NAME);
+    // A link named tribunal.sqlite could lead out of the root: only a regular file is opened.
+    const isFile = await lstat(file).then(
+      (stats) => stats.isFile(),
+      () => false,
+    );
+    if (!isFile) return undefined;
+    const dir = path.dirname(file);
     if (dir === realpathSync(this.own.dir)) return this.own;
     let opened = this.opened.get(dir);
     if (opened === undefined) {

@@ -1,36 +1,44 @@
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { TrainerEvent } from '../contracts/index.js';
 import { followTrainerEvents, RUN_FILES } from '../trainer/index.js';
+import { QUOTED_PATH_CHARS, quoteUntrusted } from './frame-guard.js';
+import type { RunsRoot } from './runs-root.js';
 
 /**
- * Resolves the `runDir` of a `train.subscribe` frame to the real path of a training run directory, or says why it is
- * refused (naming the path). It must exist, be a directory (links are followed) and hold `events.jsonl` or
- * `config.json` as regular files (not links). Only that directory's events.jsonl is ever read, and only its lines
- * that are valid trainer events reach a client.
+ * Resolves the `runDir` of a `train.subscribe` frame to the real path of a training run directory inside the server's
+ * runs directory, or says why it is refused. A path outside the runs directory (links followed) is refused with one
+ * message, whether it exists or not; inside it, the message names the path. It must exist, be a directory and hold
+ * `events.jsonl` or `config.json` as regular files (not links). Only that directory's events.jsonl is ever read, and
+ * only its lines that are valid trainer events reach a client.
  * @example
- * const resolved = await resolveTrainingRunDir({ cwd: process.cwd(), runDir: 'runs/dpo' });
+ * const resolved = await resolveTrainingRunDir({ root: new RunsRoot({ root: 'runs', cwd }), runDir: 'runs/dpo' });
  * if (resolved.success) follow(resolved.value);
  */
 export async function resolveTrainingRunDir(options: {
-  cwd: string;
+  root: RunsRoot;
   runDir: string;
 }): Promise<{ success: true; value: string } | { success: false; error: string }> {
-  const resolved = path.resolve(options.cwd, options.runDir);
-  const named = resolved === options.runDir ? resolved : `${options.runDir} (${resolved})`;
-  let dir: string;
-  try {
-    dir = await realpath(resolved);
-  } catch {
-    return refused(`no training run directory at ${named}: it does not exist; give the --out directory of tribunal train`);
+  const confined = await options.root.confine(options.runDir);
+  if (!confined.success && confined.reason === 'outside') {
+    return refused(
+      `no training run at ${quoteUntrusted(options.runDir, QUOTED_PATH_CHARS)} inside the server's runs directory: give the --out directory of a tribunal train run under --runs-dir`,
+    );
   }
+  if (!confined.success) {
+    return refused(
+      `no training run directory at ${named(options.runDir, confined.resolved)}: it does not exist; give the --out directory of tribunal train`,
+    );
+  }
+  const dir = confined.value;
+  const namedDir = named(options.runDir, dir);
   if (
     !(await stat(dir).then(
       (stats) => stats.isDirectory(),
       () => false,
     ))
   ) {
-    return refused(`${named} is not a directory; give the --out directory of tribunal train`);
+    return refused(`${namedDir} is not a directory; give the --out directory of tribunal train`);
   }
   const kinds = await Promise.all(
     [RUN_FILES.events, RUN_FILES.config].map((name) =>
@@ -45,10 +53,15 @@ export async function resolveTrainingRunDir(options: {
   }
   if (!kinds.includes('file')) {
     return refused(
-      `${named} is not a training run directory: it has neither ${RUN_FILES.events} nor ${RUN_FILES.config}; give the --out directory of tribunal train`,
+      `${namedDir} is not a training run directory: it has neither ${RUN_FILES.events} nor ${RUN_FILES.config}; give the --out directory of tribunal train`,
     );
   }
   return { success: true, value: dir };
+}
+
+/** A client's path as the message names it: as given, and its resolved form when that differs. */
+function named(given: string, resolved: string): string {
+  return resolved === given ? resolved : `${quoteUntrusted(given, QUOTED_PATH_CHARS)} (${resolved})`;
 }
 
 /** Why a directory cannot be followed: the message names the path and what to do. */
@@ -56,12 +69,9 @@ function refused(message: string): { success: false; error: string } {
   return { success: false, error: message };
 }
 
-/** Where `tribunal train` writes a run without `--out` (`runs/<task>-<pairs>`), under the server's working directory. */
-export const TRAINING_RUNS_DIR = 'runs';
-
 /** A training run directory the viewer can offer. */
 export interface TrainingRunSummary {
-  /** The directory relative to the server's working directory: what `train.subscribe` takes. */
+  /** The directory as `train.subscribe` takes it: relative to the server's working directory when below it. */
   runDir: string;
   /** Latest modification of its events.jsonl or config.json. */
   updatedAt: string;
@@ -70,21 +80,23 @@ export interface TrainingRunSummary {
 }
 
 /**
- * Lists the training runs under `cwd/runs` (the default parent of `tribunal train --out`), and the evaluations in
- * their `evals/` folders, newest first: directories holding `events.jsonl` or `config.json` as regular files. Only
- * names and modification times are read; links are not followed. A missing `runs/` lists nothing.
+ * Lists the training runs directly in the server's runs directory (by default `runs/`, where `tribunal train` writes
+ * without `--out`), and the evaluations in their `evals/` folders, newest first: directories holding `events.jsonl` or
+ * `config.json` as regular files. Only names and modification times are read; links are not followed. A missing
+ * runs directory lists nothing.
  * @example
- * const runs = await listTrainingRuns({ cwd: process.cwd() }); // [{ runDir: 'runs/dpo-pairs', updatedAt, events: true }]
+ * const runs = await listTrainingRuns({ root }); // [{ runDir: 'runs/dpo-pairs', updatedAt, events: true }]
  */
-export async function listTrainingRuns(options: { cwd: string; limit?: number }): Promise<TrainingRunSummary[]> {
+export async function listTrainingRuns(options: { root: RunsRoot; limit?: number }): Promise<TrainingRunSummary[]> {
   const runs: TrainingRunSummary[] = [];
-  for (const name of await subdirectories(path.join(options.cwd, TRAINING_RUNS_DIR))) {
-    const runDir = path.join(TRAINING_RUNS_DIR, name);
-    const run = await trainingRunSummary(options.cwd, runDir);
+  const base = options.root.dir;
+  for (const name of await subdirectories(base)) {
+    const runDir = path.join(base, name);
+    const run = await trainingRunSummary(options.root, runDir);
     if (run === undefined) continue;
     runs.push(run);
-    for (const evaluation of await subdirectories(path.join(options.cwd, runDir, 'evals'))) {
-      const evalRun = await trainingRunSummary(options.cwd, path.join(runDir, 'evals', evaluation));
+    for (const evaluation of await subdirectories(path.join(runDir, 'evals'))) {
+      const evalRun = await trainingRunSummary(options.root, path.join(runDir, 'evals', evaluation));
       if (evalRun !== undefined) runs.push(evalRun);
     }
   }
@@ -105,10 +117,10 @@ async function subdirectories(dir: string): Promise<string[]> {
   }
 }
 
-async function trainingRunSummary(cwd: string, runDir: string): Promise<TrainingRunSummary | undefined> {
+async function trainingRunSummary(root: RunsRoot, runDir: string): Promise<TrainingRunSummary | undefined> {
   const files = await Promise.all(
     [RUN_FILES.events, RUN_FILES.config].map((name) =>
-      lstat(path.join(cwd, runDir, name)).then(
+      lstat(path.join(runDir, name)).then(
         (stats) => (stats.isFile() ? stats : undefined),
         () => undefined,
       ),
@@ -117,7 +129,7 @@ async function trainingRunSummary(cwd: string, runDir: string): Promise<Training
   const [events, config] = files;
   if (events === undefined && config === undefined) return undefined;
   const updated = Math.max(events?.mtimeMs ?? 0, config?.mtimeMs ?? 0);
-  return { runDir: runDir.split(path.sep).join('/'), updatedAt: new Date(updated).toISOString(), events: events !== undefined };
+  return { runDir: root.reference(runDir), updatedAt: new Date(updated).toISOString(), events: events !== undefined };
 }
 
 /** What a followed training run reports to: one client connection's subscription. */
@@ -126,8 +138,8 @@ export interface TrainingRunListener {
   event(options: { line: number; event: TrainerEvent }): Promise<void>;
   /** events.jsonl became unreadable; following has stopped. */
   failed(error: Error): void;
-  /** A line that is not a valid trainer event was skipped (for the server log; never sent to the client). */
-  skipped(message: string): void;
+  /** Line `line` is not a valid trainer event and was skipped (for the server log by number; its content is never logged or sent). */
+  skipped(line: number): void;
 }
 
 /**
@@ -149,7 +161,7 @@ export async function followTrainingRun(options: {
       signal,
       afterLine: options.afterLine,
       ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
-      onInvalidLine: (problem) => listener.skipped(problem.message),
+      onInvalidLine: (problem) => listener.skipped(problem.line),
     })) {
       if (signal.aborted) return;
       await listener.event(followed);

@@ -6,16 +6,25 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { DEFAULT_PANEL_FILE } from '../config/index.js';
 import { type HelloFrame, PROTOCOL_NAME, PROTOCOL_VERSION, type ProtocolErrorCode, TribunalError } from '../contracts/index.js';
-import { createModelRegistry, loadSettings, type ModelRegistry, resolveDefaultModel, type Settings } from '../models/index.js';
+import {
+  createModelRegistry,
+  loadSettings,
+  type ModelRegistry,
+  redactText,
+  resolveDefaultModel,
+  type Settings,
+} from '../models/index.js';
 import { openStore, type Store } from '../store/index.js';
-import { allowedOrigins, generateToken, isLoopbackHost, originAllowed, presentedToken, tokensMatch } from './auth.js';
+import { type Access, accessOf, allowedOrigins, generateToken, isLoopbackHost, originAllowed, presentedToken } from './auth.js';
 import { httpStatusFor } from './close-codes.js';
 import { Connection } from './connection.js';
 import { DebateHub } from './debate-hub.js';
+import { quoteUntrusted } from './frame-guard.js';
 import { handleApi, sendApiError } from './http-api.js';
 import { LIVE_RUN_ID, LiveDebates } from './live-debates.js';
 import { PanelDirectory } from './panel-directory.js';
 import { RunCatalog } from './run-catalog.js';
+import { DEFAULT_RUNS_DIR, RunsRoot } from './runs-root.js';
 import { DEFAULT_LIMITS, publicLimits, type ServeLimits } from './server-limits.js';
 import { loadStaticFiles, SECURITY_HEADERS } from './static-files.js';
 
@@ -28,8 +37,15 @@ export interface ServeOptions {
   host?: string;
   /** Default 8787; 0 picks a free port. */
   port?: number;
-  /** The bearer token; generated when omitted (loopback only). */
+  /** The operator's bearer token (everything); generated when omitted (loopback only). */
   token?: string;
+  /** A second, read-only token (`--read-token`): watch runs and training, use the JSON API; no start, cancel or override. */
+  readToken?: string;
+  /**
+   * The only directory whose runs clients may name by path (`run`, `dir`, `runDir`), links followed; resolved against
+   * `cwd`. Default: `runs` (the working directory's `runs/`, where `tribunal train` writes by default).
+   */
+  runsDir?: string;
   /** The server's store directory: the live run, overrides. */
   storeDir: string;
   /** The default panel of debates started over the socket. Default: the built-in panels/default.yaml. */
@@ -62,6 +78,10 @@ export interface TribunalServer {
   /** The viewer, with the token in the fragment (never sent to the server in a request line or a log). */
   readonly viewerUrl: string;
   readonly token: string;
+  /** The read-only token, when one was given. */
+  readonly readToken: string | undefined;
+  /** The runs directory clients' paths are confined to (absolute). */
+  readonly runsDir: string;
   /** True when no token was given and one was generated. */
   readonly tokenGenerated: boolean;
   readonly store: Store;
@@ -93,17 +113,27 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
       `refusing to listen on ${host} without --token: other machines could reach it; pass --token TOKEN (a long random string) or bind 127.0.0.1`,
     );
   }
-  if (options.token !== undefined && options.token.length < 16) {
-    throw new TribunalError('CONFIG_INVALID', '--token must be at least 16 characters long');
+  for (const [flag, value] of [
+    ['--token', options.token],
+    ['--read-token', options.readToken],
+  ] as const) {
+    if (value !== undefined && value.length < 16) {
+      throw new TribunalError('CONFIG_INVALID', `${flag} must be at least 16 characters long`);
+    }
+    if (value !== undefined && !/^[\x21-\x7e]+$/.test(value)) {
+      throw new TribunalError('CONFIG_INVALID', `${flag} must be printable ASCII without spaces`);
+    }
   }
-  if (options.token !== undefined && !/^[\x21-\x7e]+$/.test(options.token)) {
-    throw new TribunalError('CONFIG_INVALID', '--token must be printable ASCII without spaces');
+  if (options.readToken !== undefined && options.readToken === options.token) {
+    throw new TribunalError('CONFIG_INVALID', '--read-token must differ from --token: it grants less');
   }
   const token = options.token ?? generateToken();
+  const readToken = options.readToken;
   const limits: ServeLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const cwd = options.cwd ?? process.cwd();
   const settings = options.settings ?? loadSettings();
-  const secrets = [token, settings.openaiApiKey, settings.anthropicApiKey].filter((value): value is string => !!value);
+  const secrets = secretForms([token, readToken, settings.openaiApiKey, settings.anthropicApiKey]);
+  const root = new RunsRoot({ root: options.runsDir ?? DEFAULT_RUNS_DIR, cwd });
   const panelFile = path.resolve(cwd, options.panelFile ?? DEFAULT_PANEL_FILE);
   const panels = new PanelDirectory({ defaultPanelFile: panelFile, cwd });
   const defaultModel = resolveDefaultModel({ explicit: options.model, settings });
@@ -112,7 +142,7 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
   const staticFiles = loadStaticFiles();
 
   const store = openStore({ dir: path.resolve(cwd, options.storeDir) });
-  const catalog = new RunCatalog({ store, storeDir: path.resolve(cwd, options.storeDir), liveRunId: LIVE_RUN_ID, cwd });
+  const catalog = new RunCatalog({ store, storeDir: path.resolve(cwd, options.storeDir), liveRunId: LIVE_RUN_ID, root });
   const hub = new DebateHub({ ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
   let live: LiveDebates;
   try {
@@ -135,7 +165,7 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
   }
 
   const panelNames = await panels.names();
-  const hello = (): HelloFrame => ({
+  const hello = (access: Access): HelloFrame => ({
     v: PROTOCOL_VERSION,
     type: 'hello',
     server: 'tribunal',
@@ -143,6 +173,7 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
     defaults: { panel: panels.defaultName, model: defaultModel.id },
     panels: panelNames,
     limits: publicLimits(limits),
+    access,
   });
   const connections = new Set<Connection>();
   const wss = new WebSocketServer({
@@ -155,11 +186,27 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
   let origins = new Set<string>();
   let closing = false;
 
-  const authorized = (request: IncomingMessage): boolean =>
-    tokensMatch({ expected: token, presented: presentedToken(request).token });
+  const accessFor = (request: IncomingMessage): Access | undefined =>
+    accessOf({ presented: presentedToken(request).token, operatorToken: token, readToken });
+  /** Sockets that have not finished their HTTP request or upgrade: bounded, and counted toward the connection limit. */
+  const pending = new Set<Duplex>();
 
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    try {
+      serveRequest(request, response);
+    } catch (error) {
+      log(`http: internal error: ${(error as Error)?.stack ?? String(error)}`);
+      if (!response.headersSent) sendApiError(response, 'INTERNAL', 'internal error; the server log has the details');
+      else response.destroy();
+    }
+  };
+
+  const serveRequest = (request: IncomingMessage, response: ServerResponse) => {
+    const url = requestUrl(request);
+    if (url === undefined) {
+      sendApiError(response, 'BAD_FRAME', 'the request target is not a valid path');
+      return;
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { Allow: 'GET, HEAD', 'Content-Length': 0 }).end();
       return;
@@ -169,12 +216,20 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
         response.writeHead(426, { Upgrade: 'websocket', 'Content-Length': 0 }).end();
         return;
       }
-      if (!authorized(request)) {
+      if (accessFor(request) === undefined) {
         sendApiError(response, 'UNAUTHORIZED', 'send Authorization: Bearer TOKEN (printed by tribunal serve at start)');
         return;
       }
       void handleApi({
-        context: { catalog, hub, live, panels, defaults: { panel: panels.defaultName, model: defaultModel.id }, cwd },
+        context: {
+          catalog,
+          hub,
+          live,
+          panels,
+          defaults: { panel: panels.defaultName, model: defaultModel.id },
+          root,
+          secrets,
+        },
         request,
         response,
         url,
@@ -192,7 +247,7 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
 
   const refuseUpgrade = (socket: Duplex, code: ProtocolErrorCode, message: string) => {
     const status = httpStatusFor(code);
-    const body = JSON.stringify({ error: { code, message } });
+    const body = JSON.stringify({ error: { code, message: redactText(message, secrets) } });
     socket.end(
       `HTTP/1.1 ${status} ${statusText(status)}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
         `${code === 'UNAUTHORIZED' ? 'WWW-Authenticate: Bearer\r\n' : ''}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
@@ -201,8 +256,19 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
   };
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    pending.delete(socket);
     socket.on('error', () => socket.destroy());
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    try {
+      upgrade(request, socket, head);
+    } catch (error) {
+      log(`upgrade: internal error: ${(error as Error)?.stack ?? String(error)}`);
+      socket.destroy();
+    }
+  };
+
+  const upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = requestUrl(request);
+    if (url === undefined) return refuseUpgrade(socket, 'BAD_FRAME', 'the request target is not a valid path');
     if (closing) return refuseUpgrade(socket, 'SHUTTING_DOWN', 'the server is shutting down');
     if (url.pathname !== STREAM_PATH) return refuseUpgrade(socket, 'NOT_FOUND', `the WebSocket endpoint is ${STREAM_PATH}`);
     const origin = request.headers.origin;
@@ -210,10 +276,11 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
       return refuseUpgrade(
         socket,
         'FORBIDDEN_ORIGIN',
-        `origin ${origin} is not allowed; start the server with --allow-origin ${origin}`,
+        `origin ${quoteUntrusted(origin ?? '')} is not allowed; start the server with --allow-origin ORIGIN`,
       );
     }
-    if (!authorized(request)) {
+    const access = accessFor(request);
+    if (access === undefined) {
       return refuseUpgrade(
         socket,
         'UNAUTHORIZED',
@@ -224,23 +291,44 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
       return refuseUpgrade(socket, 'LIMIT_EXCEEDED', `the server has ${connections.size} connections (its limit)`);
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const connection = new Connection(ws, {
-        hub,
-        live,
-        catalog,
-        limits,
-        hello,
-        secrets,
-        log,
-        cwd,
-        ...(options.pollMs === undefined ? {} : { trainPollMs: options.pollMs }),
-      });
+      const connection = new Connection(
+        ws,
+        {
+          hub,
+          live,
+          catalog,
+          limits,
+          hello,
+          secrets,
+          log,
+          root,
+          ...(options.pollMs === undefined ? {} : { trainPollMs: options.pollMs }),
+        },
+        access,
+      );
       connections.add(connection);
       ws.on('close', () => connections.delete(connection));
     });
   };
 
-  const server: Server = createServer(onRequest);
+  // A socket must finish its request headers (an upgrade included) within handshakeTimeoutMs; the check runs often
+  // enough that it is closed soon after.
+  const server: Server = createServer(
+    {
+      headersTimeout: limits.handshakeTimeoutMs,
+      requestTimeout: limits.handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.handshakeTimeoutMs / 4))),
+    },
+    onRequest,
+  );
+  server.on('connection', (socket: Duplex) => {
+    if (pending.size >= limits.maxPendingHandshakes || connections.size + pending.size >= limits.maxConnections) {
+      socket.destroy();
+      return;
+    }
+    pending.add(socket);
+    socket.once('close', () => pending.delete(socket));
+  });
   server.on('upgrade', onUpgrade);
   server.on('clientError', (_error, socket) => socket.destroy());
   server.listen(requestedPort, host);
@@ -254,6 +342,8 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
       cause: error,
     });
   }
+  // After listening, a server error (an accept that failed for lack of file descriptors) is logged, never thrown.
+  server.on('error', (error) => log(`http: ${error.message}`));
   const port = (server.address() as AddressInfo).port;
   origins = allowedOrigins({ host, port, extra: options.allowedOrigins ?? [] });
   const heartbeat = setInterval(() => {
@@ -271,6 +361,8 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
     streamUrl: `ws://${hostPart}:${port}${STREAM_PATH}`,
     viewerUrl: `${url}/#token=${encodeURIComponent(token)}`,
     token,
+    readToken,
+    runsDir: root.dir,
     tokenGenerated: options.token === undefined,
     store,
     hub,
@@ -293,6 +385,27 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
       return closed;
     },
   };
+}
+
+/** Each secret as it appears in text and inside a JSON string (escaped), so neither form reaches a message. */
+function secretForms(values: ReadonlyArray<string | undefined>): string[] {
+  const forms = new Set<string>();
+  for (const value of values) {
+    if (!value) continue;
+    forms.add(value);
+    forms.add(JSON.stringify(value).slice(1, -1));
+    forms.add(encodeURIComponent(value));
+  }
+  return [...forms];
+}
+
+/** The URL of a request, or undefined when its target does not parse (a raw client can send anything). */
+function requestUrl(request: IncomingMessage): URL | undefined {
+  try {
+    return new URL(request.url ?? '/', 'http://localhost');
+  } catch {
+    return undefined;
+  }
 }
 
 function statusText(status: number): string {

@@ -4,7 +4,7 @@
 
 import { api, TribunalClient } from './client.js';
 import { DebateView } from './debate-view.js';
-import { clear, h } from './dom.js';
+import { clear, h, untrusted, visibleControls } from './dom.js';
 import { TrainingView } from './training-view.js';
 
 const $ = (id) => document.getElementById(id);
@@ -113,7 +113,7 @@ async function loadDebates() {
           title: debate.debateId,
         },
         h('span', { class: `dot ${status}` }),
-        h('span', {}, debate.itemId && debate.itemId !== debate.debateId ? debate.itemId : debate.debateId.slice(0, 8)),
+        untrusted('span', {}, debate.itemId && debate.itemId !== debate.debateId ? debate.itemId : debate.debateId.slice(0, 8)),
         h('span', { class: 'muted small' }, ` ${status} · ${debate.events} events`),
       ),
     );
@@ -195,7 +195,7 @@ async function startDebate(event) {
     else await loadDebates();
   } catch (error) {
     errorEl.hidden = false;
-    errorEl.textContent = `Could not start the debate${error.code ? ` [${error.code}]` : ''}: ${error.message}`;
+    errorEl.textContent = visibleControls(`Could not start the debate${error.code ? ` [${error.code}]` : ''}: ${error.message}`);
   } finally {
     button.disabled = false;
   }
@@ -219,7 +219,7 @@ async function onOverrideClick(event) {
     });
     view.showOverride(ack.override);
   } catch (error) {
-    status.textContent = `Not saved [${error.code ?? 'ERROR'}]: ${error.message}`;
+    status.textContent = visibleControls(`Not saved [${error.code ?? 'ERROR'}]: ${error.message}`);
   }
 }
 
@@ -232,6 +232,8 @@ function onHello(hello) {
     select.append(h('option', { attrs: { value: name } }, name === hello.defaults.panel ? `${name} (default)` : name));
   if (chosen) select.value = chosen;
   $('model').textContent = `model: ${hello.defaults.model}`;
+  // A read-only token may watch but not start, cancel or override: those controls are hidden.
+  document.body.dataset.access = hello.access ?? 'operator';
 }
 
 async function showView(name) {
@@ -285,7 +287,9 @@ async function followTraining({ resume }) {
   } catch (error) {
     if (state.training !== training || training.attempt !== attempt) return;
     errorEl.hidden = false;
-    errorEl.textContent = `Cannot watch ${training.runDir}${error.code ? ` [${error.code}]` : ''}: ${error.message}`;
+    errorEl.textContent = visibleControls(
+      `Cannot watch ${training.runDir}${error.code ? ` [${error.code}]` : ''}: ${error.message}`,
+    );
     if (!resume) {
       $('training').hidden = true;
       $('train-empty').hidden = false;
@@ -328,7 +332,7 @@ async function loadTrainingRuns() {
           'button',
           { class: 'pick', attrs: { type: 'button' }, on: { click: () => watchTrainingRun(run.runDir) }, title: run.runDir },
           h('span', { class: `dot ${run.events ? 'done' : ''}` }),
-          h('span', { class: 'path' }, run.runDir),
+          untrusted('span', { class: 'path' }, run.runDir),
           h(
             'span',
             { class: 'muted small' },

@@ -2,7 +2,7 @@
 // score across rounds, the consensus verdict, and the override controls.
 
 import { DebateModel } from './debate-model.js';
-import { clear, formatScore, h } from './dom.js';
+import { clear, formatScore, h, untrusted, visibleControls } from './dom.js';
 import { candidateColor, scoreChart } from './score-chart.js';
 
 export class DebateView {
@@ -90,7 +90,7 @@ export class DebateView {
         this.drawTurn(change.turn);
         break;
       case 'delta':
-        if (change.text) this.turnEl(change.turn).text.append(change.text);
+        if (change.text) this.turnEl(change.turn).text.append(visibleControls(change.text));
         break;
       case 'round':
         this.drawRounds();
@@ -104,7 +104,7 @@ export class DebateView {
         if (this.model.error) {
           this.verdictEl.hidden = false;
           this.errorEl.hidden = false;
-          this.errorEl.textContent = `Debate failed [${this.model.error.code}]: ${this.model.error.message}`;
+          this.errorEl.textContent = visibleControls(`Debate failed [${this.model.error.code}]: ${this.model.error.message}`);
         }
         break;
       default:
@@ -120,7 +120,7 @@ export class DebateView {
         ? start.prompt
         : start.prompt.map((message) => `${message.role}: ${message.content}`).join('\n');
     clear(this.promptEl);
-    this.promptEl.append(h('strong', {}, 'Prompt '), h('span', { class: 'prompt-text' }, prompt));
+    this.promptEl.append(h('strong', {}, 'Prompt '), untrusted('span', { class: 'prompt-text' }, prompt));
     clear(this.candidatesEl);
     start.candidates.forEach((candidate, index) => {
       this.candidatesEl.append(
@@ -128,8 +128,8 @@ export class DebateView {
           'div',
           { class: 'candidate', data: { candidate: candidate.id } },
           h('span', { class: 'swatch', style: { background: candidateColor(index) } }),
-          h('strong', {}, candidate.id),
-          h('span', { class: 'candidate-text' }, candidate.text),
+          untrusted('strong', {}, candidate.id),
+          untrusted('span', { class: 'candidate-text' }, candidate.text),
         ),
       );
     });
@@ -153,19 +153,19 @@ export class DebateView {
   turnEl(turn) {
     let entry = this.turnEls.get(turn.turnId);
     if (entry) return entry;
-    const text = h('div', { class: 'turn-text' });
+    const text = untrusted('div', { class: 'turn-text' });
     const chip = h('span', { class: 'chip pending' }, '…');
     const card = h(
       'div',
       { class: 'turn', data: { turn: turn.turnId, round: turn.round, candidate: turn.candidateId } },
-      h('div', { class: 'turn-head' }, h('span', {}, `Round ${turn.round} · ${turn.candidateId}`), chip),
+      h('div', { class: 'turn-head' }, h('span', {}, `Round ${turn.round} · `, untrusted('span', {}, turn.candidateId)), chip),
       text,
     );
     entry = { card, text, chip };
     this.turnEls.set(turn.turnId, entry);
     const column = this.columns.get(turn.criticId);
     column?.append(card);
-    if (turn.text) text.append(turn.text);
+    if (turn.text) text.append(visibleControls(turn.text));
     return entry;
   }
 
@@ -173,7 +173,7 @@ export class DebateView {
     const entry = this.turnEl(turn);
     if (turn.status === 'streaming') return;
     entry.card.dataset.status = turn.status;
-    if (entry.text.textContent.length === 0 && turn.text) entry.text.append(turn.text);
+    if (entry.text.textContent.length === 0 && turn.text) entry.text.append(visibleControls(turn.text));
     if (turn.status === 'failed') {
       entry.chip.className = 'chip failed';
       entry.chip.textContent = 'failed';
@@ -209,7 +209,7 @@ export class DebateView {
               class: `round-candidate${candidate.converged ? ' converged' : ''}`,
               title: `spread ${formatScore(candidate.spread)}`,
             },
-            h('strong', { style: { color: candidateColor(index) } }, candidate.candidateId),
+            untrusted('strong', { style: { color: candidateColor(index) } }, candidate.candidateId),
             ...chips,
           ),
         );
@@ -234,7 +234,7 @@ export class DebateView {
         h(
           'li',
           { data: { candidate: candidateId } },
-          h('strong', { style: { color: candidateColor(index) } }, candidateId),
+          untrusted('strong', { style: { color: candidateColor(index) } }, candidateId),
           ` ${formatScore(candidate?.score)}`,
           h(
             'span',
@@ -247,7 +247,7 @@ export class DebateView {
         ),
       );
     }
-    this.rationaleEl.textContent = verdict.rationale ?? '';
+    this.rationaleEl.textContent = visibleControls(verdict.rationale ?? '');
     this.drawOverride();
   }
 
@@ -272,7 +272,9 @@ export class DebateView {
   showOverride(override) {
     if (!override) return;
     const what = override.kind === 'prefer' ? `prefers ${override.candidateId}` : 'marked the label wrong';
-    this.overrideStatus.textContent = `Saved: a human ${what} (override #${override.id}${override.note ? `, “${override.note}”` : ''}).`;
+    this.overrideStatus.textContent = visibleControls(
+      `Saved: a human ${what} (override #${override.id}${override.note ? `, “${override.note}”` : ''}).`,
+    );
     this.overrideStatus.dataset.saved = 'true';
   }
 

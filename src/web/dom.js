@@ -1,4 +1,28 @@
-// Tiny DOM helpers. Every string becomes a text node: event text is data, never markup.
+// Tiny DOM helpers. Every string becomes a text node: event text is data, never markup. Bidi embedding, override and
+// isolate controls in a string are shown as visible markers, so untrusted text cannot reorder what is displayed.
+
+/** The Unicode controls that embed, override or isolate text direction (the "Trojan Source" set). */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
+
+/** Untrusted text with each bidi control shown as a visible marker, e.g. `[U+202E]`. */
+export function visibleControls(text) {
+  return String(text).replace(BIDI_CONTROLS, (char) => `[U+${char.charCodeAt(0).toString(16).toUpperCase()}]`);
+}
+
+/**
+ * Marks an element as holding untrusted text: its direction is its own (`dir="auto"`), it is isolated from the text
+ * around it (the `untrusted` class: `unicode-bidi: isolate`), and long unbroken text wraps inside it.
+ */
+export function markUntrusted(element) {
+  element.setAttribute('dir', 'auto');
+  element.classList.add('untrusted');
+  return element;
+}
+
+/** Like `h`, for an element whose text is untrusted (see `markUntrusted`). */
+export function untrusted(tag, props = {}, ...children) {
+  return markUntrusted(h(tag, props, ...children));
+}
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -34,7 +58,9 @@ function applyProps(element, props) {
 function append(element, children) {
   for (const child of children.flat()) {
     if (child === null || child === undefined || child === false) continue;
-    element.append(typeof child === 'string' || typeof child === 'number' ? document.createTextNode(String(child)) : child);
+    element.append(
+      typeof child === 'string' || typeof child === 'number' ? document.createTextNode(visibleControls(child)) : child,
+    );
   }
 }
 

@@ -3,7 +3,7 @@
 // held-out metrics of `done` (accuracy, calibration, length split) and `error`s with their code. Events are folded into
 // a TrainingModel at once and drawn at most once per animation frame, so replaying a long events.jsonl stays cheap.
 
-import { clear, h } from './dom.js';
+import { clear, h, visibleControls } from './dom.js';
 import { lineChart } from './line-chart.js';
 import { TrainingModel } from './training-model.js';
 
@@ -57,7 +57,7 @@ export class TrainingView {
     this.notice = undefined;
     this.root.hidden = false;
     this.emptyEl.hidden = true;
-    this.title.textContent = `Training run ${runDir}`;
+    this.title.textContent = visibleControls(`Training run ${runDir}`);
     this.resolvedEl.textContent = '';
     this.dirty = new Set(['all']);
     this.flush();
@@ -66,7 +66,7 @@ export class TrainingView {
   /** The server resolved the directory (shown as the absolute path that is followed). */
   acknowledged(ack) {
     // The absolute path followed, where it says more than what was typed.
-    this.resolvedEl.textContent = ack.runDir && ack.runDir !== this.runDir ? ack.runDir : '';
+    this.resolvedEl.textContent = visibleControls(ack.runDir && ack.runDir !== this.runDir ? ack.runDir : '');
     this.notice = undefined;
     this.schedule('status');
   }

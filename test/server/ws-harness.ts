@@ -8,7 +8,10 @@ import { type ServeOptions, startServer, type TribunalServer } from '../../src/s
 /** The scripted fake judge with a delay per call, so debates stream over time. */
 export const FAKE_MODEL = 'fake:judge?latencyMs=20';
 
-/** A server on loopback with a temp store and the fake model; `cleanup` closes it and removes the store. */
+/**
+ * A server on loopback with a temp store and the fake model; `cleanup` closes it and removes the store. Its runs
+ * directory is the temp directory (so runs a test creates in `dir` can be named), or `cwd/runs` when `cwd` is given.
+ */
 export async function startTestServer(
   options: Partial<ServeOptions> = {},
 ): Promise<TribunalServer & { dir: string; logs: string[]; cleanup: () => Promise<void> }> {
@@ -22,6 +25,7 @@ export async function startTestServer(
     settings: {},
     log: (line) => logs.push(line),
     pollMs: 20,
+    ...(options.cwd === undefined ? { runsDir: dir } : {}),
     ...options,
   });
   return Object.assign(server, {

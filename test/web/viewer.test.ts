@@ -220,7 +220,7 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium', () => {
   });
 
   it('watches a labeling run by its directory and shows its debates', async () => {
-    const dir = path.join(server.dir, 'label-run');
+    const dir = path.join(cwd, 'runs', 'label-run');
     const { store, runId } = await openLabelRun({ dir, items: 2 });
     try {
       await page.fill('#watch-dir', dir);

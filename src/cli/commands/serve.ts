@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { TribunalError } from '../../contracts/index.js';
 import { startServer } from '../../server/index.js';
@@ -6,7 +7,8 @@ import { EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { styleFor } from '../terminal.js';
 
-export const SERVE_HELP = `Usage: tribunal serve [--host 127.0.0.1] [--port 8787] [--token TOKEN] [--store DIR] [--panel FILE] [--model ID]
+export const SERVE_HELP = `Usage: tribunal serve [--host 127.0.0.1] [--port 8787] [--token TOKEN] [--read-token TOKEN] [--runs-dir DIR]
+                     [--store DIR] [--panel FILE] [--model ID]
 
 Serves live debates over WebSocket (ws://HOST:PORT/v1/stream, protocol v1: docs/protocol.md) and the viewer at
 http://HOST:PORT/: start debates, watch them and labeling runs stream, replay finished ones, override verdicts.
@@ -14,7 +16,12 @@ http://HOST:PORT/: start debates, watch them and labeling runs stream, replay fi
 Options:
   --host HOST            address to bind (default 127.0.0.1); any other than loopback needs --token
   --port PORT            port (default 8787; 0 picks a free one)
-  --token TOKEN          bearer token clients must send (at least 16 characters); generated and printed when omitted
+  --token TOKEN          the operator's bearer token (at least 16 characters): start, cancel, override, watch;
+                         generated and printed when omitted
+  --read-token TOKEN     a second, read-only token (at least 16 characters): watch runs and training, list; no
+                         start, cancel or override
+  --runs-dir DIR         the only directory whose runs clients may name by path, links followed (default ./runs);
+                         paths outside it are refused
   --store DIR            the server's store: debates started here, and overrides (default .tribunal/serve)
   --panel FILE           default panel of debates started over the socket (default: panels/default.yaml)
   --model ID             model of every critic in debates started over the socket, e.g. openai:gpt-4.1-mini,
@@ -22,10 +29,11 @@ Options:
   --allow-origin ORIGIN  another browser origin allowed to connect (repeatable), e.g. https://viewer.example
   -h, --help             show this help
 
-Watch a labeling run: open the viewer and enter its directory (the one given to tribunal label --out), or
+Watch a labeling run: open the viewer and enter its directory (tribunal label --out DIR, inside --runs-dir), or
 subscribe to it with {"v":1,"type":"run.subscribe","id":"1","run":"DIR","afterSeq":{}}.
-Watch a training run: the viewer's Training tab lists the runs under ./runs (where tribunal train writes by default)
-and takes any other directory, or subscribe with {"v":1,"type":"train.subscribe","id":"2","runDir":"DIR"}.`;
+Watch a training run: the viewer's Training tab lists the runs in --runs-dir (./runs, where tribunal train writes by
+default) and takes any other directory inside it, or subscribe with {"v":1,"type":"train.subscribe","id":"2","runDir":"DIR"}.
+Limits, tokens and what the server trusts: docs/security.md.`;
 
 /** `tribunal serve`: the WebSocket server and viewer, until Ctrl-C. */
 export async function serveCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
@@ -35,6 +43,8 @@ export async function serveCommand(argv: string[], io: CliIo, signal: AbortSigna
       host: { type: 'string' },
       port: { type: 'string' },
       token: { type: 'string' },
+      'read-token': { type: 'string' },
+      'runs-dir': { type: 'string' },
       store: { type: 'string' },
       panel: { type: 'string' },
       model: { type: 'string' },
@@ -66,6 +76,8 @@ export async function serveCommand(argv: string[], io: CliIo, signal: AbortSigna
     storeDir: values.store ?? '.tribunal/serve',
     cwd: io.cwd,
     ...(values.token === undefined ? {} : { token: values.token }),
+    ...(values['read-token'] === undefined ? {} : { readToken: values['read-token'] }),
+    ...(values['runs-dir'] === undefined ? {} : { runsDir: values['runs-dir'] }),
     ...(values.panel === undefined ? {} : { panelFile: values.panel }),
     ...(values.model === undefined ? {} : { model: values.model }),
     ...(values['allow-origin'] === undefined ? {} : { allowedOrigins: values['allow-origin'] }),
@@ -79,6 +91,11 @@ export async function serveCommand(argv: string[], io: CliIo, signal: AbortSigna
     io.stdout.write(`viewer: ${server.url}/#token=<your token>\n`);
   }
   io.stdout.write(`store: ${server.store.location}\n`);
+  const runsNote = existsSync(server.runsDir)
+    ? 'clients may name runs only inside it'
+    : 'does not exist yet: no run can be named by path until it does';
+  io.stdout.write(`runs: ${server.runsDir} (${runsNote})\n`);
+  if (server.readToken !== undefined) io.stdout.write('read-only token: set (--read-token)\n');
   if (!signal.aborted) await once(signal, 'abort');
   io.stderr.write('closing: cancelling running debates and closing connections…\n');
   await server.close();
