@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   'TIMEOUT',
   'ABORTED',
   'OUTPUT_INVALID',
+  /** The model declined: a refusal (Anthropic `refusal`, OpenAI `delta.refusal`) or a provider's content filter. */
+  'REFUSED',
   'BUDGET_EXCEEDED',
   'OUT_OF_MEMORY',
   'STORE_FAILED',
