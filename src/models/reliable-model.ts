@@ -1,10 +1,9 @@
 import { AIMessage, type BaseMessage, HumanMessage } from '@langchain/core/messages';
 import { z } from 'zod';
-import { addUsage, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
+import { addUsage, MAX_REFUSAL_CHARS, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
 import { Limiter } from './limiter.js';
 import { costOf } from './pricing.js';
 import { redactText } from './redact-secrets.js';
-import { MAX_REFUSAL_CHARS } from './stream-completion.js';
 import type {
   CriticModel,
   ProviderAdapter,
@@ -268,7 +267,8 @@ function truncatedOutcome(options: {
       : raisedFrom === undefined
         ? `maxTokens ${maxTokens}`
         : `maxTokens ${maxTokens} (raised from ${raisedFrom} for a second try)`;
-  const thinking = completion.text.trim() === '' ? ' before writing any answer (a reasoning model can spend it all thinking)' : '';
+  const thinking =
+    completion.text.trim() === '' ? ' before writing any answer (a reasoning model can spend it all thinking)' : '';
   const outcome: { success: false; error: TribunalError; usage: Usage; attempts: number; text: string; stopReason?: string } = {
     success: false,
     error: new TribunalError(
@@ -455,7 +455,11 @@ const ERROR_TYPES: Record<string, { code: ClassifiedFailure['code']; retryable: 
   timeout_error: { code: 'TIMEOUT', retryable: true, says: 'timed out' },
   insufficient_quota: { code: 'PROVIDER_FAILED', retryable: false, says: 'has no quota left (check the plan and billing)' },
   billing_error: { code: 'PROVIDER_FAILED', retryable: false, says: 'refused the call for billing (check the plan and billing)' },
-  authentication_error: { code: 'MODEL_CREDENTIALS_MISSING', retryable: false, says: 'refused the credentials (check the API key)' },
+  authentication_error: {
+    code: 'MODEL_CREDENTIALS_MISSING',
+    retryable: false,
+    says: 'refused the credentials (check the API key)',
+  },
   invalid_api_key: { code: 'MODEL_CREDENTIALS_MISSING', retryable: false, says: 'refused the credentials (check the API key)' },
   permission_error: { code: 'MODEL_CREDENTIALS_MISSING', retryable: false, says: 'denied permission (check the API key)' },
   not_found_error: { code: 'MODEL_NOT_FOUND', retryable: false, says: 'was not found' },
@@ -500,12 +504,21 @@ export function classifyError(error: unknown, id: string, timedOutAfterMs?: numb
     return { code: 'PROVIDER_FAILED', message: `${id} failed (HTTP ${status}): ${detail}`, retryable: true, ...wait };
   }
   if (status === 400 || status === 413 || status === 422) {
-    return { code: 'PROVIDER_FAILED', message: `${id} rejected the request (HTTP ${status}): ${explainRejection(detail)}`, retryable: false };
+    return {
+      code: 'PROVIDER_FAILED',
+      message: `${id} rejected the request (HTTP ${status}): ${explainRejection(detail)}`,
+      retryable: false,
+    };
   }
   if (status === undefined && known !== undefined) {
     // An error event inside a stream that began with 200: the provider's error type says what it was.
     const hint = provider.type === 'invalid_request_error' ? explainRejection(detail) : detail;
-    return { code: known.code, message: `${id} ${known.says} (${provider.type} in the stream): ${hint}`, retryable: known.retryable, ...wait };
+    return {
+      code: known.code,
+      message: `${id} ${known.says} (${provider.type} in the stream): ${hint}`,
+      retryable: known.retryable,
+      ...wait,
+    };
   }
   const name = error instanceof Error ? `${error.name} ${(error as { code?: string }).code ?? ''}` : '';
   if (/Connection|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|fetch failed|socket hang up|terminated/i.test(`${name} ${detail}`)) {

@@ -1,10 +1,7 @@
 import type { AIMessageChunk } from '@langchain/core/messages';
-import { TribunalError } from '../contracts/index.js';
+import { MAX_REFUSAL_CHARS, TribunalError } from '../contracts/index.js';
 import { redactError } from './redact-secrets.js';
 import type { RawCompletion, StopKind } from './types.js';
-
-/** Longest refusal text kept from one call; a refusal is a sentence or two, never a document. */
-export const MAX_REFUSAL_CHARS = 2000;
 
 /**
  * What an adapter learns from the provider's raw stream events (see `RawStreamTap`): whether the end event arrived,

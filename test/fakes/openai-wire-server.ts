@@ -60,7 +60,12 @@ export const openAIDialect: WireDialect = {
     return { data: JSON.stringify({ error: { message, type, param: null, code: null } }) };
   },
   error(status, message) {
-    const type = status === 401 || (status >= 400 && status < 500 && status !== 429) ? 'invalid_request_error' : status === 429 ? 'rate_limit_exceeded' : 'server_error';
+    const type =
+      status === 401 || (status >= 400 && status < 500 && status !== 429)
+        ? 'invalid_request_error'
+        : status === 429
+          ? 'rate_limit_exceeded'
+          : 'server_error';
     return { error: { message, type, param: null, code: status === 401 ? 'invalid_api_key' : null } };
   },
 };

@@ -72,7 +72,10 @@ describe.each(PROVIDERS)('$name: how a stream ends', (provider) => {
   it('retries a transient error sent inside the stream, with backoff, and succeeds', async () => {
     const recorder = recordingSleep();
     const critic = await model({ baseBackoffMs: 250, sleep: recorder.sleep });
-    server.enqueue({ text: valid, chunks: 2, streamError: { type: provider.overloaded, message: 'Overloaded' } }, { text: valid });
+    server.enqueue(
+      { text: valid, chunks: 2, streamError: { type: provider.overloaded, message: 'Overloaded' } },
+      { text: valid },
+    );
     const outcome = await critic.structured({ messages, schema, schemaName: 'assessment' });
     expect(outcome.success).toBe(true);
     expect(outcome.attempts).toBe(2);
@@ -192,7 +195,9 @@ describe.each(PROVIDERS)('$name: how a stream ends', (provider) => {
     expect(outcome.success).toBe(false);
     if (outcome.success) return;
     expect(outcome.error.code).toBe('TIMEOUT');
-    expect(outcome.error.message).toMatch(/stopped sending for 150 ms after \d+ chunks \(idle timeout, TRIBUNAL_IDLE_TIMEOUT_MS\)/);
+    expect(outcome.error.message).toMatch(
+      /stopped sending for 150 ms after \d+ chunks \(idle timeout, TRIBUNAL_IDLE_TIMEOUT_MS\)/,
+    );
   });
 
   it('names the time to first token when nothing came at all', async () => {
@@ -237,7 +242,11 @@ describe('refusals are recorded as refusals, never repaired', () => {
   it('anthropic: stop_reason refusal ends the call as REFUSED with what the model said', async () => {
     const server = await startAnthropicWireServer();
     try {
-      const adapter = await createAnthropicAdapter({ model: 'claude-sonnet-4-5', apiKey: 'sk-ant-test-0123456789', baseURL: server.baseURL });
+      const adapter = await createAnthropicAdapter({
+        model: 'claude-sonnet-4-5',
+        apiKey: 'sk-ant-test-0123456789',
+        baseURL: server.baseURL,
+      });
       const critic = createCriticModel({ id: 'anthropic:claude-sonnet-4-5', adapter });
       server.enqueue({ text: 'I cannot assess this content.', stopReason: 'refusal' });
       const outcome = await critic.structured({ messages, schema, schemaName: 'assessment' });
@@ -256,7 +265,11 @@ describe('refusals are recorded as refusals, never repaired', () => {
   it('openai: delta.refusal is read (LangChain drops it) and recorded as REFUSED', async () => {
     const server = await startOpenAIWireServer();
     try {
-      const adapter = await createOpenAIAdapter({ model: 'gpt-4.1-mini', apiKey: 'sk-test-openai-0123456789', baseURL: server.baseURL });
+      const adapter = await createOpenAIAdapter({
+        model: 'gpt-4.1-mini',
+        apiKey: 'sk-test-openai-0123456789',
+        baseURL: server.baseURL,
+      });
       const critic = createCriticModel({ id: 'openai:gpt-4.1-mini', adapter });
       server.enqueue({ text: '', refusal: "I'm sorry, I can't help with that request." });
       const outcome = await critic.structured({ messages, schema, schemaName: 'assessment' });
@@ -274,7 +287,11 @@ describe('refusals are recorded as refusals, never repaired', () => {
   it('openai: finish_reason content_filter is a refusal, not invalid JSON', async () => {
     const server = await startOpenAIWireServer();
     try {
-      const adapter = await createOpenAIAdapter({ model: 'gpt-4.1-mini', apiKey: 'sk-test-openai-0123456789', baseURL: server.baseURL });
+      const adapter = await createOpenAIAdapter({
+        model: 'gpt-4.1-mini',
+        apiKey: 'sk-test-openai-0123456789',
+        baseURL: server.baseURL,
+      });
       const critic = createCriticModel({ id: 'openai:gpt-4.1-mini', adapter });
       server.enqueue({ text: '{"rationale":"The answ', stopReason: 'content_filter' });
       const outcome = await critic.structured({ messages, schema, schemaName: 'assessment' });
@@ -294,7 +311,11 @@ describe('usage', () => {
   it("anthropic: the cumulative input_tokens restated in message_delta wins over message_start's", async () => {
     const server = await startAnthropicWireServer();
     try {
-      const adapter = await createAnthropicAdapter({ model: 'claude-haiku-4-5', apiKey: 'sk-ant-test-0123456789', baseURL: server.baseURL });
+      const adapter = await createAnthropicAdapter({
+        model: 'claude-haiku-4-5',
+        apiKey: 'sk-ant-test-0123456789',
+        baseURL: server.baseURL,
+      });
       const critic = createCriticModel({ id: 'anthropic:claude-haiku-4-5', adapter });
       server.enqueue({ text: valid, inputTokens: 1234, finalInputTokens: 2000, outputTokens: 300 });
       const outcome = await critic.structured({ messages, schema, schemaName: 'assessment' });
