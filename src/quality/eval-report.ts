@@ -9,6 +9,7 @@ import { lengthControl } from './length-control.js';
 import { type PairwiseTurn, type PositionStats, positionConsistency } from './position-consistency.js';
 import { type SelfPreference, selfPreference } from './self-preference.js';
 import { round } from './stats.js';
+import { type TurnFailures, turnFailures } from './turn-failures.js';
 
 /** Before and after calibration, on the held-out part of the gold set. */
 export interface CalibrationReport {
@@ -41,6 +42,8 @@ export interface EvalReport {
   position: Record<string, PositionStats>;
   selfPreference: SelfPreference[];
   dynamics: DebateDynamics;
+  /** Failed critic turns by cause: refusals and content filters are counted apart from malfunctions. */
+  failures: TurnFailures;
   calibration?: CalibrationReport;
   seed: string;
 }
@@ -111,6 +114,7 @@ export function evalReport(options: {
     position: positionConsistency(options.pairwiseTurns ?? []),
     selfPreference: selfPreference(rows),
     dynamics: debateDynamics(rows),
+    failures: turnFailures(rows),
     seed,
   };
   if (options.calibrate && first) {
