@@ -37,7 +37,7 @@ export interface ReliabilityOptions {
   limiter?: Limiter;
 }
 
-/** Defaults of the reliability settings (documented in docs/providers.md). */
+/** Defaults of the reliability settings (documented in docs/file-formats.md, "Model calls"). */
 export const RELIABILITY_DEFAULTS = {
   timeoutMs: 600_000,
   idleTimeoutMs: 120_000,
