@@ -28,7 +28,12 @@ export function createFakeAdapter(options: {
     async complete(messages: BaseMessage[], call: RawCallOptions): Promise<RawCompletion> {
       // The call options carry what reply reads (jsonSchema, signal, turn).
       const completion = await chat.reply(messages, call);
-      if (call.onToken) for (const part of chat.split(completion.text)) call.onToken(part);
+      if (call.onToken || call.onChunk) {
+        for (const part of chat.split(completion.text)) {
+          call.onChunk?.();
+          call.onToken?.(part);
+        }
+      }
       return completion;
     },
   };

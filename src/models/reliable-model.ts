@@ -369,7 +369,9 @@ class AttemptSignal {
   timeoutFailure(id: string): ClassifiedFailure {
     const message =
       this.timedOut === 'total'
-        ? `${id} was still answering after ${this.totalMs} ms (total timeout, TRIBUNAL_TIMEOUT_MS)`
+        ? this.chunks === 0
+          ? `${id} sent nothing within ${this.totalMs} ms (total timeout, TRIBUNAL_TIMEOUT_MS)`
+          : `${id} was still answering after ${this.totalMs} ms (total timeout, TRIBUNAL_TIMEOUT_MS)`
         : this.timedOut === 'first-chunk'
           ? `${id} sent nothing within ${this.idleMs} ms (time to first token, TRIBUNAL_IDLE_TIMEOUT_MS)`
           : `${id} stopped sending for ${this.idleMs} ms after ${this.chunks} chunks (idle timeout, TRIBUNAL_IDLE_TIMEOUT_MS)`;
