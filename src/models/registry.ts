@@ -84,7 +84,10 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
         throw new TribunalError('MODEL_NOT_FOUND', `unknown fake model "fake:${parsed.name}"; the CLI offers "fake:judge"`);
       }
       return createFakeAdapter({
-        script: judgeScript(parsed.failEvery === undefined ? {} : { failEvery: parsed.failEvery }),
+        script: judgeScript({
+          ...(parsed.failEvery === undefined ? {} : { failEvery: parsed.failEvery }),
+          ...(parsed.refuseEvery === undefined ? {} : { refuseEvery: parsed.refuseEvery }),
+        }),
         ...(parsed.latencyMs === undefined ? {} : { latencyMs: parsed.latencyMs }),
         ...(parsed.chunks === undefined ? {} : { chunks: parsed.chunks }),
         // The CLI's fake judge runs whole labeling jobs: keeping every call would grow without bound.
