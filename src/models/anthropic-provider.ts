@@ -73,9 +73,10 @@ export async function createAnthropicAdapter(options: AnthropicAdapterOptions): 
             ),
           ];
       const facts = emptyStreamFacts();
+      const inputTokens: AnthropicInputTokens = { input: 0, cacheCreation: 0, cacheRead: 0 };
       return tap.observe(
         call.signal,
-        (event) => readAnthropicEvent(facts, event),
+        (event) => readAnthropicEvent(facts, event, inputTokens),
         () =>
           collectStream({
             secrets,
@@ -93,28 +94,52 @@ export async function createAnthropicAdapter(options: AnthropicAdapterOptions): 
   };
 }
 
+/** The parts of Anthropic's input count, kept across a stream's events (each may restate some of them). */
+export interface AnthropicInputTokens {
+  input: number;
+  cacheCreation: number;
+  cacheRead: number;
+}
+
 /**
- * Reads one raw Messages stream event: input tokens from `message_start`, the stop reason and the final cumulative
- * usage from `message_delta` (whose `input_tokens`, when present, restates the total and wins), and `message_stop`.
+ * Reads one raw Messages stream event: usage from `message_start`, the stop reason and the final cumulative usage from
+ * `message_delta` (whose `input_tokens`, when present, restates the total and wins), and `message_stop`. Input tokens
+ * count cache writes and reads too, as LangChain's usage_metadata does.
  */
-export function readAnthropicEvent(facts: StreamFacts, event: unknown): void {
+export function readAnthropicEvent(facts: StreamFacts, event: unknown, input: AnthropicInputTokens): void {
   const data = event as {
     type?: unknown;
-    message?: { usage?: { input_tokens?: unknown; output_tokens?: unknown } };
+    message?: { usage?: Record<string, unknown> };
     delta?: { stop_reason?: unknown };
-    usage?: { input_tokens?: unknown; output_tokens?: unknown };
+    usage?: Record<string, unknown>;
   };
   if (data.type === 'message_start') {
-    const usage = data.message?.usage;
-    if (typeof usage?.input_tokens === 'number') facts.inputTokens = usage.input_tokens;
-    if (typeof usage?.output_tokens === 'number') facts.outputTokens = usage.output_tokens;
+    readUsage(facts, data.message?.usage, input);
   } else if (data.type === 'message_delta') {
     if (typeof data.delta?.stop_reason === 'string') facts.stopReason = data.delta.stop_reason;
-    if (typeof data.usage?.input_tokens === 'number') facts.inputTokens = data.usage.input_tokens;
-    if (typeof data.usage?.output_tokens === 'number') facts.outputTokens = data.usage.output_tokens;
+    readUsage(facts, data.usage, input);
   } else if (data.type === 'message_stop') {
     facts.ended = true;
   }
+}
+
+function readUsage(facts: StreamFacts, usage: Record<string, unknown> | undefined, input: AnthropicInputTokens): void {
+  if (usage === undefined) return;
+  let restated = false;
+  if (typeof usage.input_tokens === 'number') {
+    input.input = usage.input_tokens;
+    restated = true;
+  }
+  if (typeof usage.cache_creation_input_tokens === 'number') {
+    input.cacheCreation = usage.cache_creation_input_tokens;
+    restated = true;
+  }
+  if (typeof usage.cache_read_input_tokens === 'number') {
+    input.cacheRead = usage.cache_read_input_tokens;
+    restated = true;
+  }
+  if (restated) facts.inputTokens = input.input + input.cacheCreation + input.cacheRead;
+  if (typeof usage.output_tokens === 'number') facts.outputTokens = usage.output_tokens;
 }
 
 /** Anthropic's stop reasons: `end_turn`, `stop_sequence`, `max_tokens`, `model_context_window_exceeded`, `refusal`, `pause_turn`, `tool_use`. */

@@ -1,9 +1,10 @@
 import { HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createAnthropicAdapter } from '../../src/models/anthropic-provider.js';
+import { createAnthropicAdapter, readAnthropicEvent } from '../../src/models/anthropic-provider.js';
 import { createOpenAIAdapter } from '../../src/models/openai-provider.js';
 import { createCriticModel, type ReliabilityOptions } from '../../src/models/reliable-model.js';
+import { emptyStreamFacts } from '../../src/models/stream-completion.js';
 import { startAnthropicWireServer } from '../fakes/anthropic-wire-server.js';
 import { startOpenAIWireServer } from '../fakes/openai-wire-server.js';
 import type { RecordedRequest, WireServer } from '../fakes/scripted-wire-server.js';
@@ -308,6 +309,25 @@ describe('refusals are recorded as refusals, never repaired', () => {
 });
 
 describe('usage', () => {
+  it('anthropic: input tokens count cache writes and reads, each restated value winning', () => {
+    const facts = emptyStreamFacts();
+    const input = { input: 0, cacheCreation: 0, cacheRead: 0 };
+    readAnthropicEvent(
+      facts,
+      { type: 'message_start', message: { usage: { input_tokens: 10, cache_read_input_tokens: 1000, output_tokens: 1 } } },
+      input,
+    );
+    expect(facts).toMatchObject({ inputTokens: 1010, outputTokens: 1, ended: false });
+    readAnthropicEvent(
+      facts,
+      { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { input_tokens: 50, output_tokens: 9 } },
+      input,
+    );
+    expect(facts).toMatchObject({ inputTokens: 1050, outputTokens: 9, stopReason: 'end_turn' });
+    readAnthropicEvent(facts, { type: 'message_stop' }, input);
+    expect(facts.ended).toBe(true);
+  });
+
   it("anthropic: the cumulative input_tokens restated in message_delta wins over message_start's", async () => {
     const server = await startAnthropicWireServer();
     try {
