@@ -98,7 +98,10 @@ export async function createOpenAIAdapter(options: OpenAIAdapterOptions): Promis
   };
 }
 
-/** Reads one raw chat completions chunk: `finish_reason` (the stream's end), `delta.refusal`, and the usage chunk. */
+/**
+ * Reads one raw chat completions chunk: `finish_reason` (the stream's end), `delta.refusal`, and the usage chunk. The
+ * SDK consumes `[DONE]` without a trace, so a finish_reason (or the usage chunk after it) is what shows the end came.
+ */
 export function readOpenAIChunk(facts: StreamFacts, chunk: unknown): void {
   const data = chunk as {
     choices?: Array<{ delta?: { refusal?: unknown }; finish_reason?: unknown }>;
@@ -110,6 +113,9 @@ export function readOpenAIChunk(facts: StreamFacts, chunk: unknown): void {
     facts.ended = true;
     facts.stopReason = choice.finish_reason;
   }
+  // The usage chunk (no choices) comes last, after the finish_reason: it also shows that the stream reached its end.
+  // (Servers that report usage on every chunk send it with choices.)
+  if (data.usage && data.choices?.length === 0) facts.ended = true;
   if (typeof data.usage?.prompt_tokens === 'number') facts.inputTokens = data.usage.prompt_tokens;
   if (typeof data.usage?.completion_tokens === 'number') facts.outputTokens = data.usage.completion_tokens;
 }

@@ -1,6 +1,6 @@
 import { AIMessage, type BaseMessage, HumanMessage } from '@langchain/core/messages';
 import { z } from 'zod';
-import { addUsage, MAX_REFUSAL_CHARS, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
+import { addUsage, type ErrorCode, MAX_REFUSAL_CHARS, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
 import { Limiter } from './limiter.js';
 import { costOf } from './pricing.js';
 import { redactText } from './redact-secrets.js';
@@ -425,14 +425,7 @@ function extractJson(text: string): string | undefined {
 }
 
 interface ClassifiedFailure {
-  code:
-    | 'RATE_LIMITED'
-    | 'TIMEOUT'
-    | 'PROVIDER_FAILED'
-    | 'MODEL_CREDENTIALS_MISSING'
-    | 'MODEL_NOT_FOUND'
-    | 'MODEL_UNREACHABLE'
-    | 'OUTPUT_INVALID';
+  code: ErrorCode;
   message: string;
   retryable: boolean;
   retryAfterMs?: number;
@@ -475,10 +468,10 @@ export function classifyError(error: unknown, id: string, timedOutAfterMs?: numb
   if (timedOutAfterMs !== undefined) {
     return { code: 'TIMEOUT', message: `${id} did not answer within ${timedOutAfterMs} ms`, retryable: true };
   }
-  // Failures the adapters already classified (a stream cut before its end event is MODEL_UNREACHABLE).
+  // Failures the adapters already classified keep their code (a stream cut before its end event is MODEL_UNREACHABLE).
   if (error instanceof TribunalError) {
     const retryable = error.code === 'MODEL_UNREACHABLE' || error.code === 'TIMEOUT' || error.code === 'RATE_LIMITED';
-    return { code: retryable ? (error.code as ClassifiedFailure['code']) : 'PROVIDER_FAILED', message: error.message, retryable };
+    return { code: error.code, message: error.message, retryable };
   }
   const record = (error ?? {}) as Record<string, unknown>;
   const status = typeof record.status === 'number' ? record.status : undefined;
