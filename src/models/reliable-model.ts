@@ -45,7 +45,7 @@ export const RELIABILITY_DEFAULTS = {
   maxTokensCap: 8192,
 } as const;
 
-/** What one call with retries returns: the completion, plus what discarded attempts (empty replies) cost. */
+/** Requests sent so far for one structured call, and what discarded attempts (empty replies) cost. */
 interface Tally {
   attempts: number;
   discarded: Usage;
@@ -198,7 +198,7 @@ export function createCriticModel(options: { id: string; adapter: ProviderAdapte
             attempts: tally.attempts,
             text,
           };
-          if (completion.stopReason !== undefined) failure.stopReason = completion.stopReason;
+          if (stop === 'other' && completion.stopReason !== undefined) failure.stopReason = completion.stopReason;
           return failure;
         }
         // `text` is never empty here (an empty reply is retried in callWithRetries), so no empty message is sent.
