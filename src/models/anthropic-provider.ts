@@ -113,6 +113,7 @@ export function readAnthropicEvent(facts: StreamFacts, event: unknown, input: An
     delta?: { stop_reason?: unknown };
     usage?: Record<string, unknown>;
   };
+  facts.observed = true;
   if (data.type === 'message_start') {
     readUsage(facts, data.message?.usage, input);
   } else if (data.type === 'message_delta') {

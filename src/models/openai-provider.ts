@@ -107,6 +107,7 @@ export function readOpenAIChunk(facts: StreamFacts, chunk: unknown): void {
     choices?: Array<{ delta?: { refusal?: unknown }; finish_reason?: unknown }>;
     usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
   };
+  facts.observed = true;
   const choice = data.choices?.[0];
   if (typeof choice?.delta?.refusal === 'string') appendRefusal(facts, choice.delta.refusal);
   if (typeof choice?.finish_reason === 'string') {

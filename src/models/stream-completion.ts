@@ -8,6 +8,11 @@ import type { RawCompletion, StopKind } from './types.js';
  * the stop reason, refusal text, and the final cumulative token counts.
  */
 export interface StreamFacts {
+  /**
+   * Raw events were seen at all. When none were (a path the tap does not cover, such as ChatOpenAI switching a model to
+   * the Responses API), nothing is known about the end, and the completion is LangChain's text and usage alone.
+   */
+  observed: boolean;
   /** The provider's end event arrived (OpenAI: a `finish_reason`; Anthropic: `message_stop`). */
   ended: boolean;
   stopReason?: string;
@@ -20,7 +25,7 @@ export interface StreamFacts {
 
 /** Fresh facts for one call. */
 export function emptyStreamFacts(): StreamFacts {
-  return { ended: false, refusal: '' };
+  return { observed: false, ended: false, refusal: '' };
 }
 
 /** Appends refusal text, keeping at most MAX_REFUSAL_CHARS. */
@@ -76,6 +81,7 @@ export async function collectStream(options: {
   const facts = options.facts;
   if (facts === undefined) return completion;
   const { value } = facts;
+  if (!value.observed) return completion;
   if (!value.ended) {
     throw new TribunalError(
       'MODEL_UNREACHABLE',

@@ -1,10 +1,10 @@
-import { HumanMessage, SystemMessage } from '@langchain/core/messages';
+import { AIMessageChunk, HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createAnthropicAdapter, readAnthropicEvent } from '../../src/models/anthropic-provider.js';
 import { createOpenAIAdapter } from '../../src/models/openai-provider.js';
 import { createCriticModel, type ReliabilityOptions } from '../../src/models/reliable-model.js';
-import { emptyStreamFacts } from '../../src/models/stream-completion.js';
+import { collectStream, emptyStreamFacts } from '../../src/models/stream-completion.js';
 import { startAnthropicWireServer } from '../fakes/anthropic-wire-server.js';
 import { startOpenAIWireServer } from '../fakes/openai-wire-server.js';
 import type { RecordedRequest, WireServer } from '../fakes/scripted-wire-server.js';
@@ -305,6 +305,29 @@ describe('refusals are recorded as refusals, never repaired', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('collectStream', () => {
+  const chunks = async function* () {
+    yield new AIMessageChunk({ content: '{"a":1}' });
+  };
+  const facts = (value = emptyStreamFacts()) => ({ value, stopKind: () => 'complete' as const, endEvent: 'the end', id: 'x:y' });
+
+  it('fails a stream whose raw events never reached the end event', async () => {
+    const value = emptyStreamFacts();
+    value.observed = true;
+    await expect(collectStream({ start: async () => chunks(), secrets: [], facts: facts(value) })).rejects.toMatchObject({
+      code: 'MODEL_UNREACHABLE',
+    });
+  });
+
+  it('trusts LangChain alone when no raw event was seen (a path the tap does not cover)', async () => {
+    await expect(collectStream({ start: async () => chunks(), secrets: [], facts: facts() })).resolves.toEqual({
+      text: '{"a":1}',
+      inputTokens: 0,
+      outputTokens: 0,
+    });
   });
 });
 
