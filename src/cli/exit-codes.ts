@@ -28,6 +28,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'RATE_LIMITED':
     case 'TIMEOUT':
     case 'OUTPUT_INVALID':
+    case 'REFUSED':
       return EXIT.model;
     case 'BUDGET_EXCEEDED':
       return EXIT.budget;

@@ -138,7 +138,15 @@ export class TranscriptRenderer {
 
   private endLine(end: DebateEventOf<'turn-end'>): string {
     const { green, red, yellow, dim } = this.style;
-    if (end.status === 'failed') return red(`✗ turn failed [${end.error?.code ?? 'UNKNOWN'}]: ${end.error?.message ?? ''}`);
+    if (end.status === 'failed' && end.error?.code === 'REFUSED') {
+      // A refusal is not a malfunction: say so, with the provider's stop reason and what the model said instead.
+      const reason = end.error.stopReason === undefined ? '' : ` (stop reason ${terminalSafe(end.error.stopReason)})`;
+      const said = end.error.refusal === undefined ? '' : `: ${dim(`“${oneLine(end.error.refusal, 300)}”`)}`;
+      return `${yellow(`⊘ turn refused${reason}`)}${said}`;
+    }
+    if (end.status === 'failed') {
+      return red(`✗ turn failed [${end.error?.code ?? 'UNKNOWN'}]: ${terminalSafe(end.error?.message ?? '')}`);
+    }
     const cached = end.status === 'cached' ? dim(' (cached)') : '';
     if (end.judgment)
       return `${green(`→ prefers ${end.judgment.preferred}`)} ${dim(`confidence ${end.judgment.confidence.toFixed(2)}`)}${cached}`;

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Errors are data: one base error with a `code` union and an optional `cause`.
  * Transports (CLI exit codes, WebSocket close codes) map codes in exactly one place each.
@@ -17,6 +19,8 @@ export const ERROR_CODES = [
   'TIMEOUT',
   'ABORTED',
   'OUTPUT_INVALID',
+  /** The model declined: a refusal (Anthropic `refusal`, OpenAI `delta.refusal`) or a provider's content filter. */
+  'REFUSED',
   'BUDGET_EXCEEDED',
   'OUT_OF_MEMORY',
   'STORE_FAILED',
@@ -68,6 +72,34 @@ export class FileValidationError extends TribunalError {
     this.issues = issues;
   }
 }
+
+/** Longest refusal text kept on a turn; a refusal is a sentence or two. */
+export const MAX_REFUSAL_CHARS = 2000;
+
+/**
+ * Why a critic turn failed, as data: the error code and message, and for a refusal, a content filter or a truncation
+ * the provider's own stop reason and the text the model sent instead of an answer. Turn records, turn-end events and
+ * label rows carry it, so reports count refusals by their real cause.
+ */
+export const TurnErrorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  stopReason: z
+    .string()
+    .max(100)
+    .optional()
+    .describe(
+      "The provider's stop reason when it explains the failure: `refusal`, `content_filter`, `length`, `max_tokens`, ...",
+    ),
+  refusal: z
+    .string()
+    .max(MAX_REFUSAL_CHARS)
+    .optional()
+    .describe(
+      'A refused turn: what the model said instead (OpenAI `delta.refusal`, or the reply text), at most 2000 characters.',
+    ),
+});
+export type TurnError = z.infer<typeof TurnErrorSchema>;
 
 /** Expected failures are returned, not thrown. */
 export type Result<T, E = TribunalError> = { success: true; value: T } | { success: false; error: E };

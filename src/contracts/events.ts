@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AssessmentSchema, PairwiseJudgmentSchema, UsageSchema } from './assessment.js';
 import { CandidateSchema, PromptSchema } from './debate.js';
+import { TurnErrorSchema } from './errors.js';
 import { AggregationSchema, ProtocolSchema, ScaleSchema } from './panel.js';
 
 /** Fields every event carries: which run and debate, a per-debate increasing sequence number, and when. */
@@ -67,7 +68,7 @@ export const TurnEndEventSchema = z.object({
     .string()
     .optional()
     .describe('The constitution principle id the turn was judged by, when the panel samples one (`samplePrinciple`).'),
-  error: z.object({ code: z.string(), message: z.string() }).optional().describe('Why a failed turn failed.'),
+  error: TurnErrorSchema.optional().describe('Why a failed turn failed; code `REFUSED` for a refusal or content filter.'),
   usage: UsageSchema,
   attempts: z.number().int().min(1),
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { UsageSchema } from './assessment.js';
 import { CandidateSchema, ChatMessageSchema, PromptSchema } from './debate.js';
+import { TurnErrorSchema } from './errors.js';
 
 /*
  * Dataset rows: what goes in (input items, in our native format or imported from HH-RLHF / TRL) and what
@@ -82,7 +83,7 @@ export const LabelTurnSchema = z.object({
     .string()
     .optional()
     .describe('The constitution principle id the critic was told to judge by, when the panel samples one (`samplePrinciple`).'),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  error: TurnErrorSchema.optional(),
 });
 export type LabelTurn = z.infer<typeof LabelTurnSchema>;
 

@@ -1,11 +1,8 @@
 import { z } from 'zod';
 import { AssessmentSchema, PairwiseJudgmentSchema, UsageSchema } from './assessment.js';
+import { TurnErrorSchema } from './errors.js';
 import { VerdictEventSchema } from './events.js';
 import { ProtocolSchema } from './panel.js';
-
-/** Why a turn failed, as data. */
-export const TurnErrorSchema = z.object({ code: z.string(), message: z.string() });
-export type TurnError = z.infer<typeof TurnErrorSchema>;
 
 /** One critic turn as the engine keeps it: the outcome of one structured call, without its token stream. */
 export const TurnRecordSchema = z.object({

@@ -149,7 +149,10 @@ export async function runTurn(options: {
         await cache.putTurn({ key, turn: entry }).catch(() => undefined);
       }
     } else {
+      // A refusal or truncation keeps the provider's stop reason and what the model said, so reports count it by cause.
       record.error = { code: outcome.error.code, message: outcome.error.message };
+      if (outcome.stopReason !== undefined) record.error.stopReason = outcome.stopReason.slice(0, 100);
+      if (outcome.refusal !== undefined) record.error.refusal = outcome.refusal;
     }
   }
   const end = {

@@ -14,6 +14,7 @@ import {
   type Prompt,
   type Result,
   TribunalError,
+  type TurnError,
   type Usage,
   type VerdictEvent,
   ZERO_USAGE,
@@ -29,7 +30,7 @@ export interface LabelTurnInput {
   assessment?: Assessment | undefined;
   /** The principle id the turn was judged by (panel `samplePrinciple`). */
   principle?: string | undefined;
-  error?: { code: string; message: string } | undefined;
+  error?: TurnError | undefined;
 }
 
 /** The parts a label row is built from: the item, the panel, the verdict and every turn. */
@@ -214,6 +215,6 @@ function labelTurn(turn: LabelTurnInput): LabelTurn {
     result.principles = [...turn.assessment.principles];
   }
   if (turn.principle !== undefined) result.principle = turn.principle;
-  if (turn.error !== undefined) result.error = { code: turn.error.code, message: turn.error.message };
+  if (turn.error !== undefined) result.error = { ...turn.error };
   return result;
 }

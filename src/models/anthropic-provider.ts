@@ -4,8 +4,9 @@ import { TribunalError } from '../contracts/index.js';
 import { chatModelVariants } from './chat-variants.js';
 import { lookupPricing, type PricingTable } from './pricing.js';
 import { toProviderJsonSchema } from './provider-json-schema.js';
-import { collectStream } from './stream-completion.js';
-import type { ProviderAdapter, RawCallOptions, RawCompletion } from './types.js';
+import { RawStreamTap } from './raw-stream-tap.js';
+import { collectStream, emptyStreamFacts, type StreamFacts } from './stream-completion.js';
+import type { ProviderAdapter, RawCallOptions, RawCompletion, StopKind } from './types.js';
 
 /** The official endpoint, used when no base URL is configured (as the Anthropic SDK does). */
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
@@ -46,11 +47,14 @@ export async function createAnthropicAdapter(options: AnthropicAdapterOptions): 
   const secrets = [apiKey];
   const pricing = lookupPricing(`anthropic:${model}`, { overrides: options.pricing });
 
+  // LangChain keeps neither message_stop nor the cumulative input_tokens of message_delta; the tap reads the raw events.
+  const tap = new RawStreamTap();
   const { base, variant } = await chatModelVariants<ChatAnthropic>({
     id: `anthropic:${model}`,
     fields: { apiKey, anthropicApiUrl: baseURL, maxRetries: 0, streamUsage: true },
     // Anthropic's temperature range is 0..1.
     temperature: (requested) => (requested === undefined ? undefined : Math.min(1, Math.max(0, requested))),
+    prepare: (chat) => tap.install(chat, 'createStreamWithRetry'),
   });
 
   return {
@@ -68,15 +72,81 @@ export async function createAnthropicAdapter(options: AnthropicAdapterOptions): 
               `Reply with only a JSON object that matches this JSON Schema, nothing else:\n${JSON.stringify(schema)}`,
             ),
           ];
-      return collectStream({
-        secrets,
-        onToken: call.onToken,
-        start: async () =>
-          (await variant(call))._streamIterator(input, {
-            signal: call.signal,
-            ...(strict ? { outputConfig: { format: { type: 'json_schema' as const, schema } } } : {}),
+      const facts = emptyStreamFacts();
+      const inputTokens: AnthropicInputTokens = { input: 0, cacheCreation: 0, cacheRead: 0 };
+      return tap.observe(
+        call.signal,
+        (event) => readAnthropicEvent(facts, event, inputTokens),
+        () =>
+          collectStream({
+            secrets,
+            onToken: call.onToken,
+            onChunk: call.onChunk,
+            facts: { value: facts, stopKind: anthropicStopKind, endEvent: 'message_stop', id: `anthropic:${model}` },
+            start: async () =>
+              (await variant(call))._streamIterator(input, {
+                signal: call.signal,
+                ...(strict ? { outputConfig: { format: { type: 'json_schema' as const, schema } } } : {}),
+              }),
           }),
-      });
+      );
     },
   };
+}
+
+/** The parts of Anthropic's input count, kept across a stream's events (each may restate some of them). */
+export interface AnthropicInputTokens {
+  input: number;
+  cacheCreation: number;
+  cacheRead: number;
+}
+
+/**
+ * Reads one raw Messages stream event: usage from `message_start`, the stop reason and the final cumulative usage from
+ * `message_delta` (whose `input_tokens`, when present, restates the total and wins), and `message_stop`. Input tokens
+ * count cache writes and reads too, as LangChain's usage_metadata does.
+ */
+export function readAnthropicEvent(facts: StreamFacts, event: unknown, input: AnthropicInputTokens): void {
+  const data = event as {
+    type?: unknown;
+    message?: { usage?: Record<string, unknown> };
+    delta?: { stop_reason?: unknown };
+    usage?: Record<string, unknown>;
+  };
+  facts.observed = true;
+  if (data.type === 'message_start') {
+    readUsage(facts, data.message?.usage, input);
+  } else if (data.type === 'message_delta') {
+    if (typeof data.delta?.stop_reason === 'string') facts.stopReason = data.delta.stop_reason;
+    readUsage(facts, data.usage, input);
+  } else if (data.type === 'message_stop') {
+    facts.ended = true;
+  }
+}
+
+function readUsage(facts: StreamFacts, usage: Record<string, unknown> | undefined, input: AnthropicInputTokens): void {
+  if (usage === undefined) return;
+  let restated = false;
+  if (typeof usage.input_tokens === 'number') {
+    input.input = usage.input_tokens;
+    restated = true;
+  }
+  if (typeof usage.cache_creation_input_tokens === 'number') {
+    input.cacheCreation = usage.cache_creation_input_tokens;
+    restated = true;
+  }
+  if (typeof usage.cache_read_input_tokens === 'number') {
+    input.cacheRead = usage.cache_read_input_tokens;
+    restated = true;
+  }
+  if (restated) facts.inputTokens = input.input + input.cacheCreation + input.cacheRead;
+  if (typeof usage.output_tokens === 'number') facts.outputTokens = usage.output_tokens;
+}
+
+/** Anthropic's stop reasons: `end_turn`, `stop_sequence`, `max_tokens`, `model_context_window_exceeded`, `refusal`, `pause_turn`, `tool_use`. */
+export function anthropicStopKind(reason: string): StopKind {
+  if (reason === 'end_turn' || reason === 'stop_sequence') return 'complete';
+  if (reason === 'max_tokens' || reason === 'model_context_window_exceeded') return 'truncated';
+  if (reason === 'refusal') return 'refused';
+  return 'other';
 }

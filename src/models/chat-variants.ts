@@ -22,10 +22,14 @@ export async function chatModelVariants<M>(options: {
   id: string;
   fields: Record<string, unknown>;
   temperature: (requested: number | undefined) => number | undefined;
+  /** Runs once on every model built (the base and each variant), e.g. to install a `RawStreamTap`. */
+  prepare?: (model: M) => void;
 }): Promise<ChatModelVariants<M>> {
   const build = async (extra: { temperature?: number; maxTokens?: number }): Promise<M> => {
     const configurable = await initChatModel(options.id, { ...options.fields, ...extra });
-    return (await configurable._getModelInstance()) as unknown as M;
+    const model = (await configurable._getModelInstance()) as unknown as M;
+    options.prepare?.(model);
+    return model;
   };
   const base = await build({});
   const variants = new Map<string, Promise<M>>();

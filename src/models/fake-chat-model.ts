@@ -1,7 +1,7 @@
 import { BaseChatModel, type BaseChatModelCallOptions } from '@langchain/core/language_models/chat_models';
 import { AIMessage, AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
 import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
-import type { TurnTag } from './types.js';
+import type { RawCompletion, StopKind, TurnTag } from './types.js';
 
 /** One call the fake received, recorded for assertions. */
 export interface FakeCall {
@@ -15,8 +15,22 @@ export interface FakeCall {
   index: number;
 }
 
-/** What a script returns for a call: the text to stream, or an error to throw. */
-export type FakeReply = string | Error | { text: string; inputTokens?: number; outputTokens?: number; latencyMs?: number };
+/**
+ * What a script returns for a call: the text to stream, or an error to throw. The object form can also say how the
+ * call ended, as a real provider does: `stop` (`truncated`, `refused`, ...), the provider's `stopReason`, `refusal` text.
+ */
+export type FakeReply =
+  | string
+  | Error
+  | {
+      text: string;
+      inputTokens?: number;
+      outputTokens?: number;
+      latencyMs?: number;
+      stop?: StopKind;
+      stopReason?: string;
+      refusal?: string;
+    };
 
 export type FakeScript = (call: FakeCall) => FakeReply | Promise<FakeReply> | undefined;
 
@@ -63,7 +77,7 @@ export class FakeChatModel extends BaseChatModel<FakeChatModelCallOptions> {
   async reply(
     messages: BaseMessage[],
     options: { turn?: TurnTag | undefined; jsonSchema?: Record<string, unknown> | undefined; signal?: AbortSignal | undefined },
-  ): Promise<{ text: string; inputTokens: number; outputTokens: number }> {
+  ): Promise<RawCompletion> {
     const call = new RecordedCall(messages, options.turn, options.jsonSchema, this.callCount++);
     if (this.recordCalls) this.calls.push(call);
     const reply = await this.script(call);
@@ -82,7 +96,13 @@ export class FakeChatModel extends BaseChatModel<FakeChatModelCallOptions> {
         : Math.ceil((joinedLength(messages, true) + joinedLength(messages, false)) / 4);
     const outputTokens =
       typeof reply === 'object' && reply.outputTokens !== undefined ? reply.outputTokens : Math.ceil(text.length / 4);
-    return { text, inputTokens, outputTokens };
+    const completion: RawCompletion = { text, inputTokens, outputTokens };
+    if (typeof reply === 'object') {
+      if (reply.stop !== undefined) completion.stop = reply.stop;
+      if (reply.stopReason !== undefined) completion.stopReason = reply.stopReason;
+      if (reply.refusal !== undefined) completion.refusal = reply.refusal;
+    }
+    return completion;
   }
 
   /** Splits text into the configured number of chunks. */

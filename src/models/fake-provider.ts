@@ -5,7 +5,7 @@ import type { ProviderAdapter, RawCallOptions, RawCompletion } from './types.js'
 /**
  * The scripted fake provider. `fake:judge` is a deterministic heuristic critic usable from the CLI
  * (scores from a hash of critic and candidate, drifting toward agreement in later rounds);
- * tests pass their own script. Options ride in the id: `fake:judge?latencyMs=50&failEvery=7`.
+ * tests pass their own script. Options ride in the id: `fake:judge?latencyMs=50&failEvery=7&refuseEvery=11`.
  */
 export function createFakeAdapter(options: {
   script?: FakeScript;
@@ -28,14 +28,25 @@ export function createFakeAdapter(options: {
     async complete(messages: BaseMessage[], call: RawCallOptions): Promise<RawCompletion> {
       // The call options carry what reply reads (jsonSchema, signal, turn).
       const completion = await chat.reply(messages, call);
-      if (call.onToken) for (const part of chat.split(completion.text)) call.onToken(part);
+      if (call.onToken || call.onChunk) {
+        for (const part of chat.split(completion.text)) {
+          call.onChunk?.();
+          call.onToken?.(part);
+        }
+      }
       return completion;
     },
   };
 }
 
 /** Parses `judge?latencyMs=50&failEvery=7` into a name and numeric options. */
-export function parseFakeSpec(spec: string): { name: string; latencyMs?: number; failEvery?: number; chunks?: number } {
+export function parseFakeSpec(spec: string): {
+  name: string;
+  latencyMs?: number;
+  failEvery?: number;
+  refuseEvery?: number;
+  chunks?: number;
+} {
   const [name = 'judge', query = ''] = spec.split('?', 2);
   const params = new URLSearchParams(query);
   const number = (key: string): number | undefined => {
@@ -46,12 +57,14 @@ export function parseFakeSpec(spec: string): { name: string; latencyMs?: number;
       throw new Error(`fake:${spec}: ${key} must be a non-negative number, got "${value}"`);
     return parsed;
   };
-  const result: { name: string; latencyMs?: number; failEvery?: number; chunks?: number } = { name };
+  const result: { name: string; latencyMs?: number; failEvery?: number; refuseEvery?: number; chunks?: number } = { name };
   const latencyMs = number('latencyMs');
   const failEvery = number('failEvery');
+  const refuseEvery = number('refuseEvery');
   const chunks = number('chunks');
   if (latencyMs !== undefined) result.latencyMs = latencyMs;
   if (failEvery !== undefined) result.failEvery = failEvery;
+  if (refuseEvery !== undefined) result.refuseEvery = refuseEvery;
   if (chunks !== undefined) result.chunks = chunks;
   return result;
 }
@@ -59,13 +72,17 @@ export function parseFakeSpec(spec: string): { name: string; latencyMs?: number;
 /**
  * A deterministic heuristic judge: the score depends on a hash of the critic and candidate text and on
  * the candidate's length, and moves halfway toward the middle of the scale in later rounds so debates converge.
- * `failEvery=N` makes every Nth call return malformed output (to exercise repair and failed turns).
+ * `failEvery=N` makes every Nth call return malformed output (to exercise repair and failed turns); `refuseEvery=N`
+ * makes every Nth call refuse, as a provider's refusal stop reason does (to show refused turns in reports and the viewer).
  */
-export function judgeScript(options: { failEvery?: number } = {}): FakeScript {
+export function judgeScript(options: { failEvery?: number; refuseEvery?: number } = {}): FakeScript {
   let count = 0;
   return (call: FakeCall) => {
     count++;
     if (options.failEvery && count % options.failEvery === 0) return 'this is not JSON';
+    if (options.refuseEvery && count % options.refuseEvery === 0) {
+      return { text: '', stop: 'refused', stopReason: 'refusal', refusal: 'I will not judge this answer.' };
+    }
     const properties = (call.jsonSchema?.properties ?? {}) as Record<
       string,
       { minimum?: number; maximum?: number; enum?: string[] }

@@ -4,8 +4,9 @@ import { TribunalError } from '../contracts/index.js';
 import { chatModelVariants } from './chat-variants.js';
 import { isOfficialOpenAIEndpoint, lookupPricing, type PricingTable } from './pricing.js';
 import { toProviderJsonSchema } from './provider-json-schema.js';
-import { collectStream } from './stream-completion.js';
-import type { ModelPricing, ProviderAdapter, RawCallOptions, RawCompletion } from './types.js';
+import { RawStreamTap } from './raw-stream-tap.js';
+import { appendRefusal, collectStream, emptyStreamFacts, type StreamFacts } from './stream-completion.js';
+import type { ModelPricing, ProviderAdapter, RawCallOptions, RawCompletion, StopKind } from './types.js';
 
 /** The official endpoint, used when no base URL is configured (as the OpenAI SDK does). */
 export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
@@ -56,10 +57,14 @@ export async function createOpenAIAdapter(options: OpenAIAdapterOptions): Promis
     builtIn: isOfficialOpenAIEndpoint(baseURL),
   });
 
+  // LangChain's delta conversion drops `delta.refusal`; the tap reads the SDK's raw chunks (see readOpenAIChunk).
+  const tap = new RawStreamTap();
   const { base, variant } = await chatModelVariants<ChatOpenAI>({
     id: `openai:${model}`,
     fields: { apiKey, configuration: { baseURL }, maxRetries: 0, streamUsage: true },
     temperature: (requested) => (requested !== undefined && acceptsTemperature(model) ? requested : undefined),
+    // `completions` (the chat completions half of ChatOpenAI, which opens the SDK stream) is protected in its type.
+    prepare: (chat) => tap.install((chat as unknown as { completions: object }).completions, 'completionWithRetry'),
   });
 
   return {
@@ -68,21 +73,60 @@ export async function createOpenAIAdapter(options: OpenAIAdapterOptions): Promis
     pricing,
     async complete(messages: BaseMessage[], call: RawCallOptions): Promise<RawCompletion> {
       const { schema, strict } = toProviderJsonSchema(call.jsonSchema, 'openai');
-      return collectStream({
-        secrets,
-        onToken: call.onToken,
-        start: async () =>
-          (await variant(call))._streamIterator(messages, {
-            signal: call.signal,
-            response_format: {
-              type: 'json_schema',
-              json_schema: { name: schemaNameFor(call.schemaName), schema, strict },
-            },
-            stream_options: { include_usage: true },
+      const facts = emptyStreamFacts();
+      return tap.observe(
+        call.signal,
+        (chunk) => readOpenAIChunk(facts, chunk),
+        () =>
+          collectStream({
+            secrets,
+            onToken: call.onToken,
+            onChunk: call.onChunk,
+            facts: { value: facts, stopKind: openAIStopKind, endEvent: 'a finish_reason', id: `openai:${model}` },
+            start: async () =>
+              (await variant(call))._streamIterator(messages, {
+                signal: call.signal,
+                response_format: {
+                  type: 'json_schema',
+                  json_schema: { name: schemaNameFor(call.schemaName), schema, strict },
+                },
+                stream_options: { include_usage: true },
+              }),
           }),
-      });
+      );
     },
   };
+}
+
+/**
+ * Reads one raw chat completions chunk: `finish_reason` (the stream's end), `delta.refusal`, and the usage chunk. The
+ * SDK consumes `[DONE]` without a trace, so a finish_reason (or the usage chunk after it) is what shows the end came.
+ */
+export function readOpenAIChunk(facts: StreamFacts, chunk: unknown): void {
+  const data = chunk as {
+    choices?: Array<{ delta?: { refusal?: unknown }; finish_reason?: unknown }>;
+    usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
+  };
+  facts.observed = true;
+  const choice = data.choices?.[0];
+  if (typeof choice?.delta?.refusal === 'string') appendRefusal(facts, choice.delta.refusal);
+  if (typeof choice?.finish_reason === 'string') {
+    facts.ended = true;
+    facts.stopReason = choice.finish_reason;
+  }
+  // The usage chunk (no choices) comes last, after the finish_reason: it also shows that the stream reached its end.
+  // (Servers that report usage on every chunk send it with choices.)
+  if (data.usage && data.choices?.length === 0) facts.ended = true;
+  if (typeof data.usage?.prompt_tokens === 'number') facts.inputTokens = data.usage.prompt_tokens;
+  if (typeof data.usage?.completion_tokens === 'number') facts.outputTokens = data.usage.completion_tokens;
+}
+
+/** OpenAI's finish reasons: `stop`, `length`, `content_filter`, `tool_calls`, `function_call`. */
+export function openAIStopKind(reason: string): StopKind {
+  if (reason === 'stop') return 'complete';
+  if (reason === 'length') return 'truncated';
+  if (reason === 'content_filter') return 'refused';
+  return 'other';
 }
 
 /** OpenAI's json_schema name must match `^[a-zA-Z0-9_-]{1,64}$`. */

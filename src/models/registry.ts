@@ -23,6 +23,7 @@ export type AdapterFactory = (model: string) => ProviderAdapter | Promise<Provid
 export interface ProviderLimits {
   concurrency?: number;
   timeoutMs?: number;
+  idleTimeoutMs?: number;
   maxRetries?: number;
 }
 
@@ -48,7 +49,8 @@ const DEFAULT_CONCURRENCY: Record<string, number> = { openai: 8, anthropic: 4, l
 
 /**
  * Creates a registry with built-in providers `openai`, `anthropic`, `local` and `fake`. Limits resolve as
- * `providers[name]` > `reliability` > environment (TRIBUNAL_CONCURRENCY, TRIBUNAL_TIMEOUT_MS, TRIBUNAL_MAX_RETRIES)
+ * `providers[name]` > `reliability` > environment (TRIBUNAL_CONCURRENCY, TRIBUNAL_TIMEOUT_MS, TRIBUNAL_IDLE_TIMEOUT_MS,
+ * TRIBUNAL_MAX_RETRIES)
  * > built-in defaults.
  * @example
  * const registry = createModelRegistry({ providers: { openai: { concurrency: 16 } } });
@@ -85,7 +87,10 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
         throw new TribunalError('MODEL_NOT_FOUND', `unknown fake model "fake:${parsed.name}"; the CLI offers "fake:judge"`);
       }
       return createFakeAdapter({
-        script: judgeScript(parsed.failEvery === undefined ? {} : { failEvery: parsed.failEvery }),
+        script: judgeScript({
+          ...(parsed.failEvery === undefined ? {} : { failEvery: parsed.failEvery }),
+          ...(parsed.refuseEvery === undefined ? {} : { refuseEvery: parsed.refuseEvery }),
+        }),
         ...(parsed.latencyMs === undefined ? {} : { latencyMs: parsed.latencyMs }),
         ...(parsed.chunks === undefined ? {} : { chunks: parsed.chunks }),
         // The CLI's fake judge runs whole labeling jobs: keeping every call would grow without bound.
@@ -99,18 +104,21 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
     const own = options.providers?.[provider] ?? {};
     const shared = options.reliability ?? {};
     const env = getSettings();
-    const pick = (key: 'concurrency' | 'timeoutMs' | 'maxRetries'): number | undefined => own[key] ?? shared[key] ?? env[key];
+    const pick = (key: 'concurrency' | 'timeoutMs' | 'idleTimeoutMs' | 'maxRetries'): number | undefined =>
+      own[key] ?? shared[key] ?? env[key];
     let limiter = options.reliability?.limiter ?? limiters.get(provider);
     if (!limiter) {
       limiter = new Limiter(pick('concurrency') ?? DEFAULT_CONCURRENCY[provider] ?? 8);
       limiters.set(provider, limiter);
     }
     const timeoutMs = pick('timeoutMs');
+    const idleTimeoutMs = pick('idleTimeoutMs');
     const maxRetries = pick('maxRetries');
     return {
       ...shared,
       limiter,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
       ...(maxRetries === undefined ? {} : { maxRetries }),
     };
   };

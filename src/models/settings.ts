@@ -16,6 +16,7 @@ export const SETTINGS_ENV = {
   localModel: 'TRIBUNAL_LOCAL_MODEL',
   concurrency: 'TRIBUNAL_CONCURRENCY',
   timeoutMs: 'TRIBUNAL_TIMEOUT_MS',
+  idleTimeoutMs: 'TRIBUNAL_IDLE_TIMEOUT_MS',
   maxRetries: 'TRIBUNAL_MAX_RETRIES',
   python: 'TRIBUNAL_PYTHON',
 } as const;
@@ -62,8 +63,10 @@ export const SettingsSchema = z.object({
   localModel: text(),
   /** Most calls in flight per provider. */
   concurrency: integer(1),
-  /** Per-attempt timeout of a model call in ms. */
+  /** Total deadline of one model call attempt in ms, however busy the stream (default 600000). */
   timeoutMs: integer(1),
+  /** Longest wait in ms for a call's first chunk and between chunks (default 120000). */
+  idleTimeoutMs: integer(1),
   /** Retries after the first attempt. */
   maxRetries: integer(0),
   /** Python interpreter for the training worker (`TRIBUNAL_PYTHON`); it needs torch. */

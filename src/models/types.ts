@@ -24,10 +24,22 @@ export interface StructuredRequest<T> {
   turn?: TurnTag;
 }
 
-/** The outcome of a structured call after retries and one repair attempt; never throws for model misbehaviour. */
+/**
+ * The outcome of a structured call after retries and one repair attempt; never throws for model misbehaviour.
+ * A failure names the provider's stop reason when it had one (`length`, `max_tokens`, `content_filter`, `refusal`),
+ * and a refused call (`error.code` `REFUSED`) carries the refusal text the provider sent, when it sent any.
+ */
 export type StructuredOutcome<T> =
   | { success: true; value: T; usage: Usage; attempts: number; text: string }
-  | { success: false; error: TribunalError; usage: Usage; attempts: number; text: string };
+  | {
+      success: false;
+      error: TribunalError;
+      usage: Usage;
+      attempts: number;
+      text: string;
+      stopReason?: string;
+      refusal?: string;
+    };
 
 /** Price of a model in USD per million input and output tokens. */
 export interface ModelPricing {
@@ -46,11 +58,24 @@ export interface CriticModel {
   structured<T>(request: StructuredRequest<T>): Promise<StructuredOutcome<T>>;
 }
 
+/**
+ * How a provider call ended, the same for every provider: `complete` (OpenAI `stop`, Anthropic `end_turn`,
+ * `stop_sequence`), `truncated` at the token limit (`length`, `max_tokens`), `refused` (OpenAI `content_filter` or a
+ * `delta.refusal`, Anthropic `refusal`), or `other` (tool calls, `pause_turn`, a reason this version does not know).
+ */
+export type StopKind = 'complete' | 'truncated' | 'refused' | 'other';
+
 /** Raw text and token counts from one streamed provider call constrained to a JSON schema. */
 export interface RawCompletion {
   text: string;
   inputTokens: number;
   outputTokens: number;
+  /** How the call ended; absent for providers that do not say (local, fake), which counts as complete. */
+  stop?: StopKind;
+  /** The provider's own stop reason (`finish_reason`, `stop_reason`), as sent. */
+  stopReason?: string;
+  /** Refusal text the provider sent apart from the content (OpenAI `delta.refusal`). */
+  refusal?: string;
 }
 
 /** Options for one raw provider call. */
@@ -61,6 +86,8 @@ export interface RawCallOptions {
   maxTokens?: number;
   signal: AbortSignal;
   onToken?: (text: string) => void;
+  /** Called for every chunk the provider streams (text or not), so an idle timeout can tell a slow stream from a dead one. */
+  onChunk?: () => void;
   turn?: TurnTag;
 }
 

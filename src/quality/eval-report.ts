@@ -10,6 +10,7 @@ import { lengthControl } from './length-control.js';
 import { type PairwiseTurn, type PositionStats, positionConsistency } from './position-consistency.js';
 import { type SelfPreference, selfPreference } from './self-preference.js';
 import { round } from './stats.js';
+import { type TurnFailures, turnFailures } from './turn-failures.js';
 
 /** Before and after calibration, on the held-out part of the gold set. */
 export interface CalibrationReport {
@@ -47,6 +48,8 @@ export interface EvalReport {
    * ranked first (scored): an injection that worked shows up there.
    */
   injection: InjectionCounts & { flaggedRankedFirst: number };
+  /** Failed critic turns by cause: refusals and content filters are counted apart from malfunctions. */
+  failures: TurnFailures;
   calibration?: CalibrationReport;
   seed: string;
 }
@@ -118,6 +121,7 @@ export function evalReport(options: {
     selfPreference: selfPreference(rows),
     dynamics: debateDynamics(rows),
     injection: injectionCounts(rows),
+    failures: turnFailures(rows),
     seed,
   };
   if (options.calibrate && first) {

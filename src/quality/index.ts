@@ -18,3 +18,4 @@ export * from './position-consistency.js';
 export * from './render-report.js';
 export * from './self-preference.js';
 export * from './stats.js';
+export * from './turn-failures.js';

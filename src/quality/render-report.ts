@@ -140,6 +140,7 @@ export function reportMarkdown(report: EvalReport, options: { plotFile?: string 
     }.`,
     '',
   );
+  lines.push(...failureLines(report.failures));
   if (report.calibration) {
     const calibration = report.calibration;
     lines.push(
@@ -189,4 +190,28 @@ function fmt(value: number | null | undefined): string {
 
 function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** The failed-turns section: counts by error code, refusals and truncations by the provider's stop reason. */
+function failureLines(failures: EvalReport['failures']): string[] {
+  const list = (counts: Record<string, number>) =>
+    Object.entries(counts)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([key, count]) => `${key} ${count}`)
+      .join(', ');
+  const lines = ['## Failed turns', ''];
+  if (failures.failed === 0) return [...lines, `- None of ${failures.turns} critic turns failed.`, ''];
+  lines.push(`- ${failures.failed} of ${failures.turns} critic turns failed: ${list(failures.byCode)}.`);
+  const refused = Object.values(failures.refusals).reduce((sum, count) => sum + count, 0);
+  if (refused > 0) {
+    lines.push(
+      `- Refused (the model declined or a content filter stopped it; these turns are not scored): ${refused}, by stop reason: ${list(failures.refusals)}.`,
+    );
+  }
+  const truncated = Object.values(failures.truncations).reduce((sum, count) => sum + count, 0);
+  if (truncated > 0)
+    lines.push(
+      `- Cut at the token limit (raise the panel's \`maxTokens\`): ${truncated}, by stop reason: ${list(failures.truncations)}.`,
+    );
+  return [...lines, ''];
 }

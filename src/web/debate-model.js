@@ -132,3 +132,16 @@ export class DebateModel {
     return [...series.entries()].map(([candidateId, points]) => ({ candidateId, points }));
   }
 }
+
+/**
+ * How a failed turn is shown: `refused` for a refusal or content filter (with the provider's stop reason and what the
+ * model said), `failed` otherwise. Returns `{ label, title, said }`; `said` is the refusal text or ''.
+ */
+export function turnFailure(turn) {
+  const error = turn?.error;
+  if (error?.code === 'REFUSED') {
+    const reason = error.stopReason ? ` (stop reason ${error.stopReason})` : '';
+    return { label: 'refused', title: `Refused${reason}: ${error.message}`, said: error.refusal ?? '' };
+  }
+  return { label: 'failed', title: error ? `${error.code}: ${error.message}` : 'failed', said: '' };
+}

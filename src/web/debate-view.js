@@ -1,7 +1,7 @@
 // Draws one debate: a column per critic streaming its text, score chips per round, a chart of each candidate's
 // score across rounds, the consensus verdict, and the override controls.
 
-import { DebateModel } from './debate-model.js';
+import { DebateModel, turnFailure } from './debate-model.js';
 import { clear, formatScore, h, untrusted, visibleControls } from './dom.js';
 import { candidateColor, scoreChart } from './score-chart.js';
 
@@ -175,9 +175,14 @@ export class DebateView {
     entry.card.dataset.status = turn.status;
     if (entry.text.textContent.length === 0 && turn.text) entry.text.append(visibleControls(turn.text));
     if (turn.status === 'failed') {
-      entry.chip.className = 'chip failed';
-      entry.chip.textContent = 'failed';
-      entry.chip.title = turn.error ? `${turn.error.code}: ${turn.error.message}` : 'failed';
+      const failure = turnFailure(turn);
+      entry.chip.className = `chip failed ${failure.label}`;
+      entry.chip.textContent = failure.label;
+      entry.chip.title = failure.title;
+      // A refusal's own words stand in for the rationale it did not write (as text: it is untrusted model output).
+      if (failure.said && entry.text.textContent.length === 0) {
+        entry.text.append(untrusted('em', { class: 'refusal' }, visibleControls(failure.said)));
+      }
     } else {
       entry.chip.className = 'chip score';
       entry.chip.textContent = turn.preferred ? `prefers ${turn.preferred}` : formatScore(turn.score);

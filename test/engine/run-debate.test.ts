@@ -154,6 +154,33 @@ describe('runDebate', () => {
     expect(ofType(log.events, 'round-end')[0]?.candidates[1]?.scores).toEqual({ a: 4, c: 6 });
   });
 
+  test('a refused turn is recorded as REFUSED with its stop reason and refusal text, and never repaired', async () => {
+    const { models, calls } = fakeModels((call) => {
+      const turn = call.turn;
+      if (turn?.criticId === 'b' && turn.candidateId === 'y') {
+        return { text: '', stop: 'refused', stopReason: 'stop', refusal: "I can't help with that." };
+      }
+      return assessment(5);
+    });
+    const log = eventLog();
+    const result = await runDebate({
+      panel: makePanel({ maxRounds: 0 }),
+      input,
+      models,
+      defaultModel: 'fake:critic',
+      onEvent: log.onEvent,
+    });
+    expectValidStream(log.events);
+    const refused = { code: 'REFUSED', stopReason: 'stop', refusal: "I can't help with that." };
+    const failed = ofType(log.events, 'turn-end').filter((event) => event.status === 'failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ criticId: 'b', candidateId: 'y', attempts: 1, error: refused });
+    expect(failed[0]?.error?.message).toContain("I can't help with that.");
+    expect(result.turns.find((turn) => turn.status === 'failed')?.error).toMatchObject(refused);
+    expect(calls.filter((call) => call.turn?.criticId === 'b' && call.turn.candidateId === 'y')).toHaveLength(1);
+    expect(DebateResultSchema.safeParse(result).success).toBe(true);
+  });
+
   test('a failed turn in a later round carries the critic’s last good assessment forward', async () => {
     const { models } = fakeModels((call) => {
       const turn = call.turn;

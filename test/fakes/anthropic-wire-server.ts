@@ -25,11 +25,12 @@ export const anthropicDialect: WireDialect = {
       usage: { input_tokens: inputTokens, output_tokens: outputTokens },
     };
   },
-  events({ pieces, inputTokens, outputTokens }, request) {
-    const event = (type: string, payload: Record<string, unknown>, content = false): SseFrame => ({
+  events({ pieces, inputTokens, outputTokens, stopReason, finalInputTokens }, request) {
+    const event = (type: string, payload: Record<string, unknown>, content = false, end = false): SseFrame => ({
       event: type,
       data: JSON.stringify({ type, ...payload }),
       ...(content ? { content } : {}),
+      ...(end ? { end } : {}),
     });
     return [
       event('message_start', {
@@ -48,9 +49,23 @@ export const anthropicDialect: WireDialect = {
       event('ping', {}),
       ...pieces.map((text) => event('content_block_delta', { index: 0, delta: { type: 'text_delta', text } }, true)),
       event('content_block_stop', { index: 0 }),
-      event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: outputTokens } }),
-      event('message_stop', {}),
+      event(
+        'message_delta',
+        {
+          delta: { stop_reason: stopReason ?? 'end_turn', stop_sequence: null },
+          usage: {
+            ...(finalInputTokens === undefined ? {} : { input_tokens: finalInputTokens }),
+            output_tokens: outputTokens,
+          },
+        },
+        false,
+        true,
+      ),
+      event('message_stop', {}, false, true),
     ];
+  },
+  streamError({ type, message }) {
+    return { event: 'error', data: JSON.stringify({ type: 'error', error: { type, message } }) };
   },
   error(status, message) {
     const type =

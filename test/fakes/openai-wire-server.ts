@@ -1,6 +1,7 @@
 import {
   type RecordedRequest,
   type SseFrame,
+  split,
   startWireServer,
   type WireDialect,
   type WireServer,
@@ -27,28 +28,46 @@ export const openAIDialect: WireDialect = {
         : { usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens } }),
     };
   },
-  events({ pieces, inputTokens, outputTokens, omitUsage }, request) {
+  events({ pieces, inputTokens, outputTokens, stopReason, refusal, omitUsage }, request) {
     const base = { id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 1_700_000_000, model: modelOf(request) };
-    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}, content = false): SseFrame => ({
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}, content = false, end = false): SseFrame => ({
       data: JSON.stringify({ ...base, choices, ...extra }),
       ...(content ? { content } : {}),
+      ...(end ? { end } : {}),
     });
     const frames = [chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }])];
     for (const piece of pieces) frames.push(chunk([{ index: 0, delta: { content: piece }, finish_reason: null }], {}, true));
-    frames.push(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+    // A refusal streams in `delta.refusal` pieces, with no content.
+    if (refusal !== undefined) {
+      for (const piece of split(refusal, 3)) {
+        frames.push(chunk([{ index: 0, delta: { refusal: piece }, finish_reason: null }], {}, true));
+      }
+    }
+    frames.push(chunk([{ index: 0, delta: {}, finish_reason: stopReason ?? 'stop' }], {}, false, true));
     const streamOptions = request.body?.stream_options as { include_usage?: boolean } | undefined;
     if (streamOptions?.include_usage && !omitUsage) {
       frames.push(
-        chunk([], {
-          usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
-        }),
+        chunk(
+          [],
+          { usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens } },
+          false,
+          true,
+        ),
       );
     }
-    frames.push({ data: '[DONE]' });
+    frames.push({ data: '[DONE]', end: true });
     return frames;
   },
+  streamError({ type, message }) {
+    return { data: JSON.stringify({ error: { message, type, param: null, code: null } }) };
+  },
   error(status, message) {
-    const type = status === 401 ? 'invalid_request_error' : status === 429 ? 'rate_limit_exceeded' : 'server_error';
+    const type =
+      status === 401 || (status >= 400 && status < 500 && status !== 429)
+        ? 'invalid_request_error'
+        : status === 429
+          ? 'rate_limit_exceeded'
+          : 'server_error';
     return { error: { message, type, param: null, code: status === 401 ? 'invalid_api_key' : null } };
   },
 };

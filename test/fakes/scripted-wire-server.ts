@@ -22,6 +22,18 @@ export type WireReply =
       stallAfterChunks?: number;
       /** Send no token usage at all (as many OpenAI-compatible servers do), whatever the request asked for. */
       omitUsage?: boolean;
+      /** The provider's stop reason (OpenAI `finish_reason`, Anthropic `stop_reason`); the dialect's normal one by default. */
+      stopReason?: string;
+      /** OpenAI: refusal text streamed in `delta.refusal` (in addition to `text`, which may be empty). */
+      refusal?: string;
+      /** Anthropic: the cumulative input tokens restated in `message_delta` (as the API does after server tools). */
+      finalInputTokens?: number;
+      /** End the stream after the content without its end frames: `close` ends the response cleanly, `drop` destroys the socket. */
+      cut?: 'close' | 'drop';
+      /** Send the provider's in-stream error event in place of the end frames (no HTTP status: the stream began with 200). */
+      streamError?: { type: string; message: string };
+      /** Wait this long before each frame: a slow stream that is still alive. */
+      frameDelayMs?: number;
     }
   | { status: number; message?: string; headers?: Record<string, string> }
   /** Accept the request and never answer (the client must time out or abort). */
@@ -38,19 +50,32 @@ export interface WireDialect {
     request: RecordedRequest,
   ): unknown;
   /** SSE frames (without the trailing blank line), one per piece of text, including start/usage/end frames. */
-  events(
-    reply: { pieces: string[]; inputTokens: number; outputTokens: number; omitUsage?: boolean },
-    request: RecordedRequest,
-  ): SseFrame[];
+  events(reply: StreamReply, request: RecordedRequest): SseFrame[];
   error(status: number, message: string): unknown;
+  /** The frame a provider sends for an error after the stream has begun. */
+  streamError(error: { type: string; message: string }): SseFrame;
 }
 
-/** One server-sent event; `stallPoint` marks where a stalling reply stops (after this many content frames). */
+/** What a dialect renders as a stream. */
+export interface StreamReply {
+  pieces: string[];
+  inputTokens: number;
+  outputTokens: number;
+  stopReason?: string | undefined;
+  refusal?: string | undefined;
+  finalInputTokens?: number | undefined;
+  /** Send no token usage at all. */
+  omitUsage?: boolean | undefined;
+}
+
+/** One server-sent event. */
 export interface SseFrame {
   event?: string;
   data: string;
   /** True for frames that carry one text piece. */
   content?: boolean;
+  /** True for the frames that end a stream (stop reason, final usage, `[DONE]`, `message_stop`). */
+  end?: boolean;
 }
 
 /** A local HTTP server speaking a provider's wire format, scripted per test. */
@@ -134,17 +159,44 @@ function respond(res: ServerResponse, reply: WireReply, request: RecordedRequest
     return;
   }
   const pieces = split(reply.text, reply.chunks ?? 4);
-  const frames = dialect.events({ pieces, inputTokens, outputTokens, omitUsage: reply.omitUsage === true }, request);
+  const frames = dialect.events(
+    {
+      pieces,
+      inputTokens,
+      outputTokens,
+      stopReason: reply.stopReason,
+      refusal: reply.refusal,
+      finalInputTokens: reply.finalInputTokens,
+      omitUsage: reply.omitUsage === true,
+    },
+    request,
+  );
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  const errorFrame = reply.streamError === undefined ? undefined : dialect.streamError(reply.streamError);
+  void writeFrames(res, frames, reply, errorFrame);
+}
+
+async function writeFrames(
+  res: ServerResponse,
+  frames: SseFrame[],
+  reply: Extract<WireReply, { text: string }>,
+  errorFrame: SseFrame | undefined,
+): Promise<void> {
+  const ending = reply.cut !== undefined || reply.streamError !== undefined;
   let content = 0;
   for (const frame of frames) {
     if (reply.stallAfterChunks !== undefined && frame.content) {
       if (content >= reply.stallAfterChunks) return; // hold the connection open
       content++;
     }
+    if (frame.end && ending) break;
+    if (reply.frameDelayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, reply.frameDelayMs));
+    if (res.destroyed) return;
     res.write(`${frame.event ? `event: ${frame.event}\n` : ''}data: ${frame.data}\n\n`);
   }
-  res.end();
+  if (errorFrame) res.write(`${errorFrame.event ? `event: ${errorFrame.event}\n` : ''}data: ${errorFrame.data}\n\n`);
+  if (reply.cut === 'drop') res.socket?.destroy();
+  else res.end();
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -62,6 +62,62 @@ describe('classifyError', () => {
   });
 });
 
+describe('classifyError: errors inside a stream (no HTTP status)', () => {
+  /** The SDKs' APIError for an error event after a 200: no status, the provider's body in `error`, its type copied. */
+  const openAIStreamError = (type: string, message: string, code: string | null = null) =>
+    Object.assign(new Error(message), { status: undefined, error: { message, type, param: null, code }, type, code });
+  const anthropicStreamError = (type: string, message: string) =>
+    Object.assign(new Error(JSON.stringify({ type: 'error', error: { type, message } })), {
+      status: undefined,
+      error: { type: 'error', error: { type, message } },
+      type,
+    });
+
+  it('retries overloads, server errors and rate limits, with the provider message and no raw JSON', () => {
+    for (const error of [
+      anthropicStreamError('overloaded_error', 'Overloaded'),
+      anthropicStreamError('api_error', 'Internal server error'),
+      openAIStreamError('server_error', 'The server had an error'),
+    ]) {
+      const failure = classifyError(error, 'm');
+      expect(failure).toMatchObject({ code: 'PROVIDER_FAILED', retryable: true });
+      expect(failure.message).toMatch(/in the stream\): (Overloaded|Internal server error|The server had an error)$/);
+      expect(failure.message).not.toContain('{');
+    }
+    expect(classifyError(anthropicStreamError('rate_limit_error', 'slow down'), 'm')).toMatchObject({
+      code: 'RATE_LIMITED',
+      retryable: true,
+    });
+    expect(classifyError(openAIStreamError('tokens', 'slow', 'rate_limit_exceeded'), 'm')).toMatchObject({
+      code: 'RATE_LIMITED',
+      retryable: true,
+    });
+  });
+
+  it('does not retry invalid requests, credentials, permissions, missing models or an exhausted quota', () => {
+    expect(classifyError(anthropicStreamError('invalid_request_error', 'bad'), 'm')).toMatchObject({ retryable: false });
+    expect(classifyError(anthropicStreamError('authentication_error', 'no'), 'm')).toMatchObject({
+      code: 'MODEL_CREDENTIALS_MISSING',
+      retryable: false,
+    });
+    expect(classifyError(anthropicStreamError('permission_error', 'no'), 'm').retryable).toBe(false);
+    expect(classifyError(anthropicStreamError('not_found_error', 'no'), 'm').code).toBe('MODEL_NOT_FOUND');
+    const quota = Object.assign(openAIStreamError('insufficient_quota', 'You exceeded your current quota'), { status: 429 });
+    expect(classifyError(quota, 'm')).toMatchObject({ retryable: false });
+    expect(classifyError(quota, 'm').message).toContain('quota');
+  });
+
+  it('names the rejected request feature of a 400 and what to change', () => {
+    const rejected = (message: string) => classifyError(Object.assign(httpError(400, {}, message), { error: { message } }), 'm');
+    expect(rejected("Invalid schema for response_format 'x': strict").message).toMatch(/json_schema.*local:/);
+    expect(rejected('output_config.format is not supported').message).toContain('output_config.format');
+    expect(rejected("Unsupported parameter: 'max_tokens'").message).toContain('maxTokens');
+    expect(rejected("Unsupported value: 'temperature' does not support 0.2").message).toContain('temperature');
+    expect(rejected('prompt is too long: 250000 tokens > 200000 maximum').message).toContain('context window');
+    expect(rejected('something else').message).toContain('nothing will change on retry');
+  });
+});
+
 describe('parseStructured', () => {
   const schema = z.object({ score: z.number() });
   it('accepts code fences and prose around the object', () => {

@@ -147,6 +147,7 @@ describe.each(PROVIDER_HARNESSES)('provider contract: $name', (harness) => {
     expect(outcome.success).toBe(false);
     if (outcome.success) return;
     expect(outcome.error.code).toBe('TIMEOUT');
+    expect(outcome.error.message).toContain('sent nothing within 150 ms (total timeout, TRIBUNAL_TIMEOUT_MS)');
   });
 
   it('cancels through the AbortSignal', async () => {

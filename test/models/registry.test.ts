@@ -213,4 +213,16 @@ describe('local adapter loading', () => {
     expect(specs).toEqual(['/models/tiny.gguf']);
     expect(adapter.provider).toBe('fake');
   });
+
+  it('passes TRIBUNAL_IDLE_TIMEOUT_MS from the settings to the wrapper', async () => {
+    const registry = createModelRegistry({
+      settings: { idleTimeoutMs: 100, timeoutMs: 60_000, maxRetries: 0 } as Settings,
+      adapters: { slow: () => createFakeAdapter({ script: () => ({ text: reply, latencyMs: 60_000 }) }) },
+    });
+    const model = await registry.resolve('slow:x');
+    const outcome = await model.structured({ messages, schema, schemaName: 's' });
+    expect(outcome.success).toBe(false);
+    if (!outcome.success) expect(outcome.error.message).toContain('sent nothing within 100 ms (time to first token');
+    await registry.close();
+  });
 });

@@ -13,6 +13,7 @@ describe('settings from the environment', () => {
       TRIBUNAL_LOCAL_MODEL: '/models/tiny.gguf',
       TRIBUNAL_CONCURRENCY: '4',
       TRIBUNAL_TIMEOUT_MS: '30000',
+      TRIBUNAL_IDLE_TIMEOUT_MS: '5000',
       TRIBUNAL_MAX_RETRIES: '0',
       UNRELATED: 'ignored',
     });
@@ -27,6 +28,7 @@ describe('settings from the environment', () => {
         localModel: '/models/tiny.gguf',
         concurrency: 4,
         timeoutMs: 30000,
+        idleTimeoutMs: 5000,
         maxRetries: 0,
       },
     });
@@ -40,13 +42,20 @@ describe('settings from the environment', () => {
     const result = parseSettings({
       TRIBUNAL_CONCURRENCY: '0',
       TRIBUNAL_TIMEOUT_MS: 'soon',
+      TRIBUNAL_IDLE_TIMEOUT_MS: '0',
       OPENAI_BASE_URL: 'localhost:8000',
       TRIBUNAL_MODEL: 'gpt-4.1-mini',
     });
     expect(result.success).toBe(false);
     if (result.success) return;
     expect(result.error.code).toBe('CONFIG_INVALID');
-    for (const name of ['TRIBUNAL_CONCURRENCY', 'TRIBUNAL_TIMEOUT_MS', 'OPENAI_BASE_URL', 'TRIBUNAL_MODEL']) {
+    for (const name of [
+      'TRIBUNAL_CONCURRENCY',
+      'TRIBUNAL_TIMEOUT_MS',
+      'TRIBUNAL_IDLE_TIMEOUT_MS',
+      'OPENAI_BASE_URL',
+      'TRIBUNAL_MODEL',
+    ]) {
       expect(result.error.message).toContain(name);
     }
     expect(result.error.message).toContain('"soon"');

@@ -19,7 +19,7 @@ const CONFIG: RunConfig = {
  * Labels items the way `tribunal label` does (claim, debate with events through an EventWriter, markDone), on its
  * own store connection, as another process would.
  */
-export async function labelItems(options: { store: Store; runId: string; count: number }): Promise<string[]> {
+export async function labelItems(options: { store: Store; runId: string; count: number; model?: string }): Promise<string[]> {
   const { store, runId } = options;
   const panel = await loadPanel();
   const models = createModelRegistry({ settings: {} });
@@ -34,7 +34,7 @@ export async function labelItems(options: { store: Store; runId: string; count: 
         panel,
         input: claimed.item,
         models,
-        defaultModel: 'fake:judge?latencyMs=20',
+        defaultModel: options.model ?? 'fake:judge?latencyMs=20',
         runId,
         debateId,
         itemId: claimed.itemId,

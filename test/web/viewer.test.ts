@@ -242,6 +242,32 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium', () => {
     }
   });
 
+  it('marks a refused turn "refused" and shows what the model said instead', async () => {
+    const dir = path.join(server.dir, 'refusing-run');
+    const { store, runId } = await openLabelRun({ dir, items: 1 });
+    try {
+      await page.fill('#watch-dir', dir);
+      await page.click('#watch-form button');
+      await page.locator(`#runs li[data-run="${runId}"].selected`).waitFor();
+      await labelItems({ store, runId, count: 1, model: 'fake:judge?latencyMs=5&refuseEvery=4' });
+      await expect.poll(() => page.locator('#debates li[data-status="done"]').count(), { timeout: 20_000 }).toBe(1);
+      const first = page.locator('#debates li').first();
+      const debateId = await first.getAttribute('data-debate');
+      await first.click();
+      await page.locator(`#debate-title[title$="/ ${debateId}"]`).waitFor();
+      await page.locator('#debate-status[data-state="done"]').waitFor();
+      const refused = page.locator('.turn .chip.refused');
+      await expect.poll(() => refused.count()).toBeGreaterThanOrEqual(1);
+      expect(await refused.first().textContent()).toBe('refused');
+      expect(await refused.first().getAttribute('title')).toContain('stop reason refusal');
+      const card = page.locator('.turn', { has: page.locator('.chip.refused') }).first();
+      expect(await card.locator('.turn-text .refusal').textContent()).toBe('I will not judge this answer.');
+      expect(problems).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('follows a training run live: run info, curves, checkpoints, final metrics, errors as text, resume after a drop', async () => {
     // Where `tribunal train` puts a run without --out: the server lists it.
     const runDir = 'runs/dpo-pairs';

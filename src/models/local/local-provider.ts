@@ -73,14 +73,25 @@ export async function createLocalAdapter(spec: string, options: LocalAdapterOpti
     chat,
     modelPath,
     async complete(messages: BaseMessage[], call: RawCallOptions): Promise<RawCompletion> {
-      const { text, inputTokens, outputTokens } = await chat.reply(messages, {
+      const { onToken, onChunk } = call;
+      const onTextChunk =
+        onChunk === undefined
+          ? onToken
+          : (piece: string) => {
+              onChunk();
+              onToken?.(piece);
+            };
+      const { text, inputTokens, outputTokens, stopReason } = await chat.reply(messages, {
         jsonSchema: call.jsonSchema,
         signal: call.signal,
         ...(call.temperature === undefined ? {} : { temperature: call.temperature }),
         ...(call.maxTokens === undefined ? {} : { maxTokens: call.maxTokens }),
-        ...(call.onToken === undefined ? {} : { onTextChunk: call.onToken }),
+        ...(onTextChunk === undefined ? {} : { onTextChunk }),
       });
-      return { text, inputTokens, outputTokens };
+      const completion: RawCompletion = { text, inputTokens, outputTokens, stopReason };
+      // node-llama-cpp stops with `maxTokens` at the limit; its other reasons (end of generation, a stop trigger) are complete.
+      completion.stop = stopReason === 'maxTokens' ? 'truncated' : 'complete';
+      return completion;
     },
     stats: () => lease.host.stats(),
     close: () => lease.release(),
