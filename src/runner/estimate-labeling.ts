@@ -3,6 +3,7 @@ import { detectFormat, readItems } from '../datasets/index.js';
 import { buildTurnMessages, createDebateSetup, subjectsFor, systemPromptFor } from '../engine/index.js';
 import { costOf, lookupPricing, type PricingTable } from '../models/index.js';
 import { criticModels } from './critic-models.js';
+import { checkInputFile } from './input-file.js';
 
 /** Characters per token in the estimate (the usual rule of thumb for English text and code). */
 export const CHARS_PER_TOKEN = 4;
@@ -45,6 +46,7 @@ export async function estimateLabeling(options: {
   pricing?: PricingTable | undefined;
 }): Promise<LabelingEstimate> {
   const { panel } = options;
+  await checkInputFile(options.input);
   const format = options.format ?? (await detectFormat({ file: options.input })).format;
   const models = criticModels(options);
   const protocolRounds = panel.panel.protocol === 'jury' ? 0 : panel.panel.maxRounds;

@@ -14,6 +14,13 @@ import {
 import { EXIT } from '../exit-codes.js';
 import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
+import {
+  failureLines,
+  labelingExitCode,
+  MODEL_FAILURE_HELP,
+  MODEL_FAILURE_OPTIONS,
+  modelFailureSettingsFrom,
+} from '../model-failure-options.js';
 import { PAIR_OPTIONS, pairSettingsFrom } from '../pair-options.js';
 import { formatCost, formatCount, formatDuration, ProgressBar } from '../progress-bar.js';
 import { styleFor, table, terminalSafe } from '../terminal.js';
@@ -36,6 +43,7 @@ Options:
   --dry-run                 estimate calls, tokens and cost, then exit without calling any model
   --strict                  check the whole input first; refuse to start if any line is rejected
   --retry-failed            put items whose debate failed back in the queue
+${MODEL_FAILURE_HELP}
   --format F                input format: native | hh-rlhf | trl (default: detected)
   --pairs-format F          trl (pairs.jsonl, default) | openai (pairs.openai.jsonl)
   --strategy S              best-vs-worst (default) | best-vs-random-lower | all-pairs
@@ -49,8 +57,8 @@ Options:
   -h, --help                show this help
 
 Ctrl-C stops gracefully (in-flight debates keep their finished rounds, what is done is exported);
-a second Ctrl-C exits at once. Exit codes: 0 done, 1 invalid input or panel, 2 usage, 3 model errors,
-4 budget reached, 130 interrupted. See docs/labeling.md.`;
+a second Ctrl-C exits at once. Exit codes: 0 done, 1 invalid input or panel (or no item in INPUT), 2 usage,
+3 the model kept failing (see --min-success-rate), 4 budget reached, 130 interrupted. See docs/labeling.md.`;
 
 /** `tribunal label`: label a dataset, resumably, with a progress bar. */
 export async function labelCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
@@ -71,6 +79,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       'retry-failed': { type: 'boolean' },
       format: { type: 'string' },
       ...PAIR_OPTIONS,
+      ...MODEL_FAILURE_OPTIONS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -93,6 +102,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const maxCostUsd = numberFlag(values['max-cost'], '--max-cost', { min: 0, exclusive: true, unit: 'US dollars' });
   const format = inputFormatFlag(values.format);
   const exportSettings = pairSettingsFrom(values);
+  const failureSettings = modelFailureSettingsFrom(values);
 
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   if (maxRounds !== undefined) panel.panel.maxRounds = maxRounds;
@@ -136,6 +146,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       strict: values.strict,
       format,
       retryFailed: values['retry-failed'],
+      breaker: failureSettings.breaker,
       export: exportSettings,
       signal,
       onProgress: (progress) => bar.update(progress),
@@ -158,34 +169,21 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
     await models.close();
   }
 
-  if (values.json) io.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
-  else io.stdout.write(`${renderSummary(result, out)}\n`);
-  return exitCodeOf(result.stopReason);
-}
-
-function exitCodeOf(reason: StopReason | undefined): number {
-  switch (reason) {
-    case undefined:
-      return EXIT.ok;
-    case 'max-calls':
-    case 'max-cost':
-      return EXIT.budget;
-    case 'interrupted':
-      return EXIT.interrupted;
-    case 'provider-failing':
-      return EXIT.model;
-    default: {
-      const unknown: never = reason;
-      return unknown;
-    }
+  const failed = failureLines({ result, minSuccessRate: failureSettings.minSuccessRate, style: values.json ? err : out });
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
+    if (failed.length > 0) io.stderr.write(`${failed.join('\n')}\n`);
+  } else {
+    io.stdout.write(`${[renderSummary(result, out), ...failed].join('\n')}\n`);
   }
+  return labelingExitCode(result, failureSettings.minSuccessRate);
 }
 
 const STOP_TEXT: Record<StopReason, string> = {
   interrupted: 'interrupted',
   'max-calls': 'the --max-calls budget is reached',
   'max-cost': 'the --max-cost budget is reached',
-  'provider-failing': 'every turn of several items in a row failed with a provider error',
+  'provider-failing': 'the model kept failing',
 };
 
 function renderSummary(result: LabelingResult, style: ReturnType<typeof styleFor>): string {
@@ -237,6 +235,8 @@ function summaryJson(result: LabelingResult): Record<string, unknown> {
     recovered: result.recovered,
     totals: result.totals,
     session: result.session,
+    failures: result.failures,
+    breaker: result.breaker ?? null,
     files: { ...result.export.files, rejected: result.export.rejectedFile ?? null },
     export: { settings: result.export.settings, pairs: result.export.summary.pairs, items: result.export.summary.items },
   };
