@@ -103,6 +103,7 @@ describe('a full disk during export', () => {
   it.runIf(canMount(mountPoint))(
     '`tribunal export` on a full disk exits with "free space and rerun", no stack, no temporary file',
     async () => {
+      mountTmpfs(mountPoint);
       try {
         const dir = tempDir();
         const out = path.join(dir, 'out');
