@@ -294,7 +294,8 @@ async function labelPending(
     [...Object.values(models.critics), ...(models.chair ? [models.chair] : [])].map((id) => options.models.resolve(id)),
   );
   const writer = new EventWriter({ store });
-  const turnCache = new BufferedTurnCache({ store });
+  // Cache entries are written after the events of their turns (see BufferedTurnCache), so resumed usage is complete.
+  const turnCache = new BufferedTurnCache({ store, beforeWrite: () => writer.flush() });
   const breaker = new FailureBreaker(BreakerSettingsSchema.parse(options.breaker ?? {}));
   let fatal: unknown;
   /** Feeds the circuit breaker; when it trips, the session stops and in-flight items go back to the queue. */
