@@ -15,7 +15,8 @@ export const MODEL_FAILURE_OPTIONS = {
 } as const;
 
 /** Help lines for those flags. */
-export const MODEL_FAILURE_HELP = `  --max-consecutive-failures N  stop after N items in a row failed because of the model (default 8; 0: never)
+export const MODEL_FAILURE_HELP = `  --max-consecutive-failures N
+                            stop after N items in a row failed because of the model (default 8; 0: never)
   --max-failure-rate X      stop when more than X (0..1) of the last --failure-window items failed because of
                             the model (default 0.8; 1: never)
   --failure-window N        items --max-failure-rate looks at (default 50)
