@@ -57,6 +57,9 @@ describe('clear errors for bad inputs', () => {
       expect(result.code, result.err).toBe(EXIT.invalid);
       expect(result.err).toContain(`${file} holds no items (it is empty or blank): nothing to label`);
       expectClearError(result.err);
+      const estimated = await cli(['label', file, '--out', path.join(dir, `dry-${name}`), '--model', 'fake:judge', '--dry-run']);
+      expect(estimated.code).toBe(EXIT.invalid);
+      expect(estimated.err).toContain(`${file} holds no item to label: it is empty`);
       const evaluated = await cli(['eval', '--gold', file, '--out', path.join(dir, `eval-${name}`), '--model', 'fake:judge']);
       expect(evaluated.code).toBe(EXIT.invalid);
       expect(evaluated.err).toContain('holds no items');
@@ -73,6 +76,9 @@ describe('clear errors for bad inputs', () => {
     expect(result.err).toContain(path.join(out, 'rejected.jsonl'));
     expectClearError(result.err);
     expect(readJsonl<{ line: number }>(path.join(out, 'rejected.jsonl')).map((row) => row.line)).toEqual([1, 2, 3]);
+    const estimated = await cli(['label', input, '--out', out, '--model', 'fake:judge', '--dry-run']);
+    expect(estimated.code).toBe(EXIT.invalid);
+    expect(estimated.err).toContain('holds no item to label: all 3 of its lines would be rejected');
 
     // Fixed input, same directory: a new run labels it.
     const fixed = writeInput(dir, [nativeItem(1, 2)], 'fixed.jsonl');

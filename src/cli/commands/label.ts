@@ -122,6 +122,10 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
     });
     if (values.json) io.stdout.write(`${JSON.stringify(estimate, null, 2)}\n`);
     else io.stdout.write(`${renderEstimate(estimate, out)}\n`);
+    if (estimate.items === 0) {
+      const why = estimate.rejectedLines > 0 ? `all ${estimate.rejectedLines} of its lines would be rejected` : 'it is empty';
+      throw new TribunalError('INPUT_INVALID', `${input} holds no item to label: ${why}`, { location: { file: input } });
+    }
     return EXIT.ok;
   }
 
