@@ -163,11 +163,20 @@ export class TranscriptRenderer {
     for (const criticId of criticIds) {
       rows.push([this.criticName(criticId), ...event.candidates.map((candidate) => format(candidate.scores[criticId]))]);
     }
-    rows.push(['spread', ...event.candidates.map((candidate) => candidate.spread.toFixed(2))]);
-    rows.push(['converged', ...event.candidates.map((candidate) => (candidate.converged ? 'yes' : 'no'))]);
-    this.write(
-      `\n${this.style.bold(`Scores after round ${event.round}`)}${event.converged ? this.style.green(' — converged') : ''}\n${table(rows)}\n`,
-    );
+    // A candidate without a single score has no spread and has not converged on anything: show a dash.
+    const scored = (candidate: (typeof event.candidates)[number]) => Object.keys(candidate.scores).length > 0;
+    rows.push(['spread', ...event.candidates.map((candidate) => (scored(candidate) ? candidate.spread.toFixed(2) : '—'))]);
+    rows.push([
+      'converged',
+      ...event.candidates.map((candidate) => (scored(candidate) ? (candidate.converged ? 'yes' : 'no') : '—')),
+    ]);
+    const anyScored = event.candidates.some(scored);
+    const status = !anyScored
+      ? this.style.red(' — no critic turn succeeded')
+      : event.converged
+        ? this.style.green(' — converged')
+        : '';
+    this.write(`\n${this.style.bold(`Scores after round ${event.round}`)}${status}\n${table(rows)}\n`);
   }
 
   private onVerdict(event: DebateEventOf<'verdict'>): void {
@@ -190,7 +199,15 @@ export class TranscriptRenderer {
       ]);
     }
     this.write(`\n${bold(`Verdict (${event.aggregation}, ${event.roundsUsed} round(s) used)`)}\n${table(rows)}\n`);
-    if (event.ranking[0]) this.write(green(`Preferred: ${event.ranking[0]}\n`));
+    const unscored = event.candidates.filter((candidate) => candidate.score === null).map((candidate) => candidate.candidateId);
+    if (unscored.length === event.candidates.length) {
+      this.write(this.style.red('No verdict: no critic turn succeeded, so no candidate has a score.\n'));
+    } else {
+      if (event.ranking[0]) this.write(green(`Preferred: ${event.ranking[0]}\n`));
+      if (unscored.length > 0) {
+        this.write(this.style.yellow(`No score (every turn on it failed): ${unscored.join(', ')}\n`));
+      }
+    }
     if (event.inconsistent && event.inconsistent.length > 0) {
       this.write(
         this.style.yellow(

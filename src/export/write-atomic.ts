@@ -31,14 +31,7 @@ export async function openAtomicWriter(options: { file: string }): Promise<Atomi
   try {
     handle = await open(temporaryFile, 'wx');
   } catch (error) {
-    throw new TribunalError(
-      'STORE_FAILED',
-      `cannot write ${file}: ${(error as Error).message}; check the directory exists and is writable`,
-      {
-        cause: error,
-        location: { file },
-      },
-    );
+    throw fileWriteFailure({ file, cause: error });
   }
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -66,7 +59,12 @@ export async function openAtomicWriter(options: { file: string }): Promise<Atomi
       pending.push(buffer);
       pendingBytes += buffer.length;
       bytes += buffer.length;
-      if (pendingBytes >= CHUNK_BYTES) await flush();
+      if (pendingBytes < CHUNK_BYTES) return;
+      try {
+        await flush();
+      } catch (error) {
+        throw fileWriteFailure({ file, cause: error });
+      }
     },
     async commit() {
       if (state !== 'open') throw new TribunalError('INTERNAL', `commit of ${file} after it was ${state}`);
@@ -80,10 +78,7 @@ export async function openAtomicWriter(options: { file: string }): Promise<Atomi
         state = 'aborted';
         await handle.close().catch(() => undefined);
         await unlink(temporaryFile).catch(() => undefined);
-        throw new TribunalError('STORE_FAILED', `cannot write ${file}: ${(error as Error).message}`, {
-          cause: error,
-          location: { file },
-        });
+        throw fileWriteFailure({ file, cause: error });
       }
       await syncDirectory(directory);
     },
@@ -159,6 +154,37 @@ export function jsonLine<T>(options: { file: string; row: T; index: number; sche
     }
   }
   return JSON.stringify(row);
+}
+
+/** What to do about a failed file-system call, by Node error code. */
+const WRITE_ADVICE: Readonly<Record<string, string>> = {
+  ENOSPC: 'the disk is full: free space and rerun',
+  EDQUOT: 'the disk quota is used up: free space and rerun',
+  EFBIG: 'the file is larger than this file system or process allows: write to another disk and rerun',
+  EACCES: 'permission denied: check that the directory is writable',
+  EPERM: 'the operating system refused the write: check the permissions of the directory',
+  EROFS: 'the file system is read-only: write to another directory',
+  ENOENT: 'the directory does not exist: create it or choose another directory',
+  ENOTDIR: 'a file is in the way of the directory: choose another directory',
+  EIO: 'a disk I/O error occurred: check the disk, then rerun',
+};
+
+/**
+ * Wraps a failed write of `file` in `TribunalError('STORE_FAILED')` that says what to do (a full disk: free space and
+ * rerun) and that the previous file, if any, is untouched; a `TribunalError` passes through unchanged.
+ * @example throw fileWriteFailure({ file: 'out/labels.jsonl', cause: error });
+ */
+export function fileWriteFailure(options: { file: string; cause: unknown }): TribunalError {
+  const { file, cause } = options;
+  if (cause instanceof TribunalError) return cause;
+  const code = cause instanceof Error && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
+  const advice = (code && WRITE_ADVICE[code]) ?? 'check the directory exists and is writable, then rerun';
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new TribunalError(
+    'STORE_FAILED',
+    `cannot write ${file}: ${advice} (nothing was written; the previous file, if any, is unchanged) [${detail}]`,
+    { cause, location: { file } },
+  );
 }
 
 async function syncDirectory(directory: string): Promise<void> {

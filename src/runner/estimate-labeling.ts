@@ -3,6 +3,7 @@ import { detectFormat, readItems } from '../datasets/index.js';
 import { buildTurnMessages, createDebateSetup, subjectsFor, systemPromptFor } from '../engine/index.js';
 import { costOf, estimateMessageTokens, estimateTokens, type ModelPricing, priceOf } from '../models/index.js';
 import { criticModels } from './critic-models.js';
+import { checkInputFile } from './input-file.js';
 
 /** Output tokens expected of one critic turn (a rationale of a paragraph or two and the JSON around it). */
 export const OUTPUT_TOKENS_PER_TURN = 250;
@@ -46,6 +47,7 @@ export async function estimateLabeling(options: {
   priceOf?: ((model: string) => ModelPricing | undefined) | undefined;
 }): Promise<LabelingEstimate> {
   const { panel } = options;
+  await checkInputFile(options.input);
   const format = options.format ?? (await detectFormat({ file: options.input })).format;
   const models = criticModels(options);
   const protocolRounds = panel.panel.protocol === 'jury' ? 0 : panel.panel.maxRounds;

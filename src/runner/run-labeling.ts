@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { BaseCheckpointSaver } from '@langchain/langgraph';
 import {
+  addUsage,
   type DebateEvent,
   type DebateResult,
   ERROR_CODES,
@@ -28,17 +29,16 @@ import { criticModels, labelPanelOf } from './critic-models.js';
 import { debateSlotFor, sweepSettledCheckpoints } from './debate-ids.js';
 import { estimateLabeling, perItemUsage } from './estimate-labeling.js';
 import { type ExportSettings, ExportSettingsSchema, exportRun, type RunExport } from './export-run.js';
+import { type BreakerSettings, BreakerSettingsSchema, type BreakerTrip, FailureBreaker } from './failure-breaker.js';
+import { type FailureSummary, summarizeFailures } from './failure-summary.js';
 import { fileSha256 } from './file-sha256.js';
 import { type ImportReport, importItems } from './import-items.js';
+import { checkInputFile } from './input-file.js';
 import { type ItemSpend, LabelingBudget, requirePricesForBudget, runModelPrices, type StopReason } from './labeling-budget.js';
 import { labelingRunConfig } from './labeling-config.js';
 import { type LabelingProgress, rateAndEta } from './labeling-progress.js';
-
-/** Consecutive items whose every turn failed with a provider error before a session stops (the provider looks down). */
-export const PROVIDER_FAILURE_STREAK = 8;
-
-/** Error codes of turns that point at the provider rather than at one item. */
-const PROVIDER_CODES = new Set<string>(['MODEL_UNREACHABLE', 'MODEL_CREDENTIALS_MISSING', 'RATE_LIMITED', 'TIMEOUT']);
+import { isModelFailure } from './model-failures.js';
+import { usageBeforeResume } from './resumed-usage.js';
 
 /** Options of `runLabeling`. */
 export interface RunLabelingOptions {
@@ -68,6 +68,8 @@ export interface RunLabelingOptions {
   format?: InputFormat | undefined;
   /** Put items whose debate failed back in the queue. */
   retryFailed?: boolean | undefined;
+  /** When the model keeps failing, stop early (the circuit breaker); defaults in `BreakerSettingsSchema`. */
+  breaker?: Partial<BreakerSettings> | undefined;
   /** How the outputs are written; recorded in the run so `tribunal export DIR` repeats it. */
   export?: Partial<ExportSettings> | undefined;
   /** Abort to stop gracefully: no new items, in-flight debates are cancelled (their finished rounds are checkpointed). */
@@ -103,6 +105,10 @@ export interface LabelingResult {
   recovered: number;
   totals: RunTotals;
   session: { done: number; failed: number; rejected: number; aborted: number; usage: Usage; elapsedMs: number };
+  /** The run's failed items per error code (earlier sessions included) and the share of items labeled. */
+  failures: FailureSummary;
+  /** Set when the circuit breaker stopped the session (`stopReason` is then `provider-failing`). */
+  breaker?: BreakerTrip | undefined;
   export: RunExport;
 }
 
@@ -139,6 +145,7 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
   const startedAt = Date.now();
   const concurrency = Math.max(1, Math.floor(options.concurrency));
   const exportSettings = ExportSettingsSchema.parse(options.export ?? {});
+  await checkInputFile(options.input);
   // A length-controlled panel's consensus is only complete with the run's length regression: export with it.
   if (options.panel.panel.aggregation === 'length-controlled') exportSettings.lengthControl = true;
   const format = options.format ?? (await detectFormat({ file: options.input })).format;
@@ -175,6 +182,7 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
       maxRejected: options.maxRejected,
       onRejected: options.onRejected,
     });
+    await refuseEmptyRun({ store, runId: run.id, input: options.input, outDir: options.outDir, settings: exportSettings });
     const recovered = await store.resetRunning({ runId: run.id });
     if (options.retryFailed) await store.requeueFailed({ runId: run.id });
 
@@ -184,6 +192,7 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
     const status = drained && session.stopReason === undefined ? 'done' : 'stopped';
     await store.setRunStatus({ runId: run.id, status });
     const exported = await exportRun({ store, runId: run.id, directory: options.outDir, settings: exportSettings });
+    const failures = await summarizeFailures({ store, runId: run.id, done: totals.done });
     return {
       runId: run.id,
       opening: opening.outcome,
@@ -194,6 +203,8 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
       recovered,
       totals,
       session: { ...session.counts, usage: session.usage, elapsedMs: Date.now() - startedAt },
+      failures,
+      ...(session.breaker === undefined ? {} : { breaker: session.breaker }),
       export: exported,
     };
   } catch (error) {
@@ -206,6 +217,7 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
 
 interface SessionOutcome {
   stopReason: StopReason | undefined;
+  breaker?: BreakerTrip | undefined;
   counts: { done: number; failed: number; rejected: number; aborted: number };
   usage: Usage;
 }
@@ -291,9 +303,16 @@ async function labelPending(
     [...Object.values(models.critics), ...(models.chair ? [models.chair] : [])].map((id) => options.models.resolve(id)),
   );
   const writer = new EventWriter({ store });
-  const turnCache = new BufferedTurnCache({ store });
-  let providerStreak = 0;
+  // Cache entries are written after the events of their turns (see BufferedTurnCache), so resumed usage is complete.
+  const turnCache = new BufferedTurnCache({ store, beforeWrite: () => writer.flush() });
+  const breaker = new FailureBreaker(BreakerSettingsSchema.parse(options.breaker ?? {}));
   let fatal: unknown;
+  /** Feeds the circuit breaker; when it trips, the session stops and in-flight items go back to the queue. */
+  const recordOutcome = (outcome: 'labeled' | 'failed') => {
+    if (breaker.record(outcome) && stopReason === undefined) {
+      stopWith('provider-failing', new TribunalError('ABORTED', 'stopped: the model keeps failing'));
+    }
+  };
 
   const settleFailure = async (claimed: ClaimedItem, error: unknown, forced?: 'failed') => {
     const failure =
@@ -325,6 +344,7 @@ async function labelPending(
     });
     counts[itemState] += 1;
     state[itemState] += 1;
+    if (itemState === 'failed' && isModelFailure(failure.code)) recordOutcome('failed');
     options.onItemFailed?.({
       itemId: claimed.itemId,
       line: claimed.line,
@@ -347,6 +367,10 @@ async function labelPending(
       itemId: claimed.itemId,
       configHash: options.configHash,
     });
+    // A resumed debate's label counts the calls its interrupted attempts made after their last snapshot too.
+    const earlierUsage = langGraphThreads.has(debateId)
+      ? undefined
+      : await usageBeforeResume({ store, runId, debateId, nextSeq });
     // Events of a debate resumed after a crash may restart below the seq the store already holds; shift them past it.
     let shift: number | undefined;
     let consensusRan = false;
@@ -397,11 +421,8 @@ async function labelPending(
       const errorCode: ErrorCode = (ERROR_CODES as readonly string[]).includes(code) ? (code as ErrorCode) : 'OUTPUT_INVALID';
       await forgetDebate(debateId);
       await settleFailure(claimed, new TribunalError(errorCode, `every critic turn failed (${code}): ${example}`), 'failed');
-      providerStreak = PROVIDER_CODES.has(code) ? providerStreak + 1 : 0;
-      if (providerStreak >= PROVIDER_FAILURE_STREAK) stopWith('provider-failing');
       return;
     }
-    providerStreak = 0;
     const row = buildLabelRow({
       item: {
         id: claimed.item.id,
@@ -412,13 +433,14 @@ async function labelPending(
       panel: labelPanel,
       verdict: result.verdict,
       turns: result.turns,
-      usage: result.usage,
+      usage: earlierUsage === undefined ? result.usage : addUsage(result.usage, earlierUsage),
       runId,
       debateId,
     });
     if (await writer.markDone({ runId, itemId: claimed.itemId, result: row, attempt: claimed.attempt })) {
       counts.done += 1;
       state.done += 1;
+      recordOutcome('labeled');
     }
     await forgetDebate(debateId);
   };
@@ -473,7 +495,39 @@ async function labelPending(
   }
   if (fatal !== undefined) throw fatal;
   report();
-  return { stopReason, counts, usage: budget.spent() };
+  return { stopReason, breaker: breaker.trip, counts, usage: budget.spent() };
+}
+
+/**
+ * Refuses a run without a single item: an empty input, or one whose every line was rejected (after writing
+ * `rejected.jsonl`, so the reasons can be read). A run that imported items earlier is never empty.
+ */
+async function refuseEmptyRun(options: {
+  store: Store;
+  runId: string;
+  input: string;
+  outDir: string;
+  settings: ExportSettings;
+}): Promise<void> {
+  const totals = (await options.store.getRun({ runId: options.runId }))?.totals;
+  if (totals === undefined || totals.items > 0) return;
+  if (totals.rejectedLines === 0) {
+    throw new TribunalError('INPUT_INVALID', `${options.input} holds no items (it is empty or blank): nothing to label`, {
+      location: { file: options.input },
+    });
+  }
+  const exported = await exportRun({
+    store: options.store,
+    runId: options.runId,
+    directory: options.outDir,
+    settings: options.settings,
+  });
+  throw new TribunalError(
+    'INPUT_INVALID',
+    `${options.input} holds no valid item: all ${totals.rejectedLines} of its lines were rejected; ` +
+      `see ${exported.rejectedFile ?? 'the messages above'} for each line and reason, fix the input and rerun`,
+    { location: { file: options.input } },
+  );
 }
 
 /** The budget's per-item expectation before this session finished an item: earlier sessions' average, else an estimate. */

@@ -18,6 +18,7 @@ import {
   type EventsAfterOptions,
   type FollowEventsOptions,
   type ItemError,
+  type ItemErrorCount,
   type ItemRecord,
   type ItemState,
   type MarkDoneOptions,
@@ -408,6 +409,27 @@ export class SqliteStore implements Store {
         "SELECT count(*) AS count FROM items WHERE run_id = ? AND state = 'pending'",
       ).get(options.runId);
       return row?.count ?? 0;
+    });
+  }
+
+  async itemErrors(options: { runId: string; state: 'failed' | 'rejected' }): Promise<ItemErrorCount[]> {
+    return this.read('counting item errors', () => {
+      const rows = this.statement<{ item_id: string; line: number; error: string | null }>(
+        'SELECT item_id, line, error FROM items WHERE run_id = ? AND state = ? ORDER BY line',
+      ).all(options.runId, options.state);
+      const counts = new Map<string, ItemErrorCount>();
+      for (const row of rows) {
+        const error = parseItemError(row.error);
+        const entry = counts.get(error.code);
+        if (entry) entry.items += 1;
+        else
+          counts.set(error.code, {
+            code: error.code,
+            items: 1,
+            example: { itemId: row.item_id, line: row.line, message: error.message },
+          });
+      }
+      return [...counts.values()].sort((a, b) => b.items - a.items || a.example.line - b.example.line);
     });
   }
 
@@ -1039,4 +1061,15 @@ function newRunId(): string {
   const iso = new Date().toISOString();
   const stamp = `${iso.slice(0, 10).replaceAll('-', '')}-${iso.slice(11, 19).replaceAll(':', '')}`;
   return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/** A stored item error; a row without one (or an unreadable one) reads as an unknown error. */
+function parseItemError(text: string | null): ItemError {
+  if (text === null) return { code: 'UNKNOWN', message: 'no reason recorded' };
+  try {
+    const parsed = JSON.parse(text) as Partial<ItemError>;
+    return { code: String(parsed.code ?? 'UNKNOWN'), message: String(parsed.message ?? 'no reason recorded') };
+  } catch {
+    return { code: 'UNKNOWN', message: 'no reason recorded' };
+  }
 }

@@ -123,6 +123,13 @@ export interface ItemError {
   message: string;
 }
 
+/** How many items of a run ended with one error code, and the first of them (by line) as an example. */
+export interface ItemErrorCount {
+  code: string;
+  items: number;
+  example: { itemId: string; line: number; message: string };
+}
+
 /** An item as stored. */
 export interface ItemRecord {
   itemId: string;
@@ -197,6 +204,8 @@ export interface ItemQueue {
   requeueFailed(options: { runId: string }): Promise<number>;
   /** How many items wait to be claimed. */
   pendingCount(options: { runId: string }): Promise<number>;
+  /** The run's failed (or rejected) items counted by error code, most frequent first, each with its first item's error. */
+  itemErrors(options: { runId: string; state: 'failed' | 'rejected' }): Promise<ItemErrorCount[]>;
   /** One item, or undefined. */
   getItem(options: { runId: string; itemId: string }): Promise<ItemRecord | undefined>;
   /** Streams done items in input order, a page at a time, without holding the database between pages. */

@@ -1,86 +1,23 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LabelRow } from '../../src/contracts/index.js';
 import { STORE_FILE_NAME } from '../../src/store/index.js';
-import { ARENA, labelEssence, REPO_ROOT, readJsonl, tempDir } from '../runner/fixtures.js';
+import { ARENA, labelEssence, readJsonl, tempDir } from '../runner/fixtures.js';
+import { type KillPlan, mulberry32, type RunOutcome, runCli } from './label-process.js';
 
-const BIN = path.join(REPO_ROOT, 'bin', 'tribunal.js');
 const ITEMS = 12;
 /** Latency keeps several debates in flight at any moment, so the kill lands mid-debate; it does not change any score. */
 const MODEL = 'fake:judge?latencyMs=100';
 
 function labelArgs(out: string): string[] {
-  return [BIN, 'label', ARENA, '--limit', String(ITEMS), '--model', MODEL, '--out', out, '--concurrency', '4', '--json'];
+  return ['label', ARENA, '--limit', String(ITEMS), '--model', MODEL, '--out', out, '--concurrency', '4', '--json'];
 }
 
-/** Item states in a store, read the way another process would (read-only, while the writer runs). */
-function itemStates(out: string): Record<string, number> {
-  const file = path.join(out, STORE_FILE_NAME);
-  if (!existsSync(file)) return {};
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
-    const rows = db.prepare('SELECT state, count(*) AS n FROM items GROUP BY state').all() as Array<{ state: string; n: number }>;
-    return Object.fromEntries(rows.map((row) => [row.state, row.n]));
-  } catch {
-    return {}; // the schema is not there yet
-  } finally {
-    db?.close();
-  }
-}
-
-/** How a CLI run ended, and the item states when it was signalled. */
-interface RunOutcome {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  atKill?: Record<string, number>;
-}
-
-/** Runs the CLI; sends `signal` (default SIGKILL) `killAfterMs` (default 0) after `killWhenDone` (default 0) items are done. */
-function run(
-  out: string,
-  options: { killWhenDone?: number; killAfterMs?: number; signal?: NodeJS.Signals } = {},
-): Promise<RunOutcome> {
-  return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, labelArgs(out), {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '', TRIBUNAL_MODEL: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    let atKill: Record<string, number> | undefined;
-    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const kill = () => {
-      if (atKill !== undefined) return;
-      atKill = itemStates(out);
-      child.kill(options.signal ?? 'SIGKILL');
-    };
-    // Signal once the store holds the items and `killWhenDone` of them are done, `killAfterMs` later (default at once).
-    let timer: NodeJS.Timeout | undefined;
-    const watch =
-      options.killWhenDone === undefined && options.killAfterMs === undefined
-        ? undefined
-        : setInterval(() => {
-            const states = itemStates(out);
-            if (Object.keys(states).length === 0 || (states.done ?? 0) < (options.killWhenDone ?? 0)) return;
-            clearInterval(watch);
-            if (options.killAfterMs === undefined) kill();
-            else timer = setTimeout(kill, options.killAfterMs);
-          }, 10);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearInterval(watch);
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ...(atKill ? { atKill } : {}) });
-    });
-  });
+/** Runs the CLI; signals it as `plan` says (see `KillPlan`). */
+function run(out: string, plan: KillPlan = {}): Promise<RunOutcome> {
+  return runCli({ args: labelArgs(out), out, plan });
 }
 
 describe('tribunal label after kill -9', () => {
@@ -186,15 +123,3 @@ describe('tribunal label after kill -9', () => {
     expect(readdirSync(out).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 });
-
-/** mulberry32: a tiny seeded PRNG, so the kill times are random but the same on every run. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}

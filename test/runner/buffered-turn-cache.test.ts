@@ -50,4 +50,40 @@ describe('BufferedTurnCache', () => {
     await expect(cache.flush()).resolves.toBeUndefined();
     expect(await cache.getTurn({ key: 'a' })).toBeUndefined();
   });
+
+  it('writes a batch only after beforeWrite, and a full batch only after the caller finished its current step', async () => {
+    const order: string[] = [];
+    let eventsAppended = 0;
+    const cache = new BufferedTurnCache({
+      store: {
+        getTurn: async () => undefined,
+        putTurns: async ({ turns }) => {
+          order.push(`cache ${turns.map((entry) => entry.key).join(',')}`);
+        },
+      },
+      flushTurns: 2,
+      flushMs: 60_000,
+      // The runner flushes its event writer here: every turn-end appended so far must be in it.
+      beforeWrite: async () => {
+        order.push(`events (${eventsAppended} turn-ends)`);
+      },
+    });
+    // The engine puts a turn, then emits its turn-end: the batch that the second put fills must wait for that.
+    await cache.putTurn({ key: 'a', turn: turn(1) });
+    eventsAppended += 1;
+    await cache.putTurn({ key: 'b', turn: turn(2) });
+    eventsAppended += 1;
+    await new Promise((resolve) => setImmediate(resolve));
+    await cache.flush();
+    expect(order).toEqual(['events (2 turn-ends)', 'cache a,b']);
+
+    // A failed beforeWrite skips the batch: no cache entry without its event.
+    const skipped = new BufferedTurnCache({
+      store: { getTurn: async () => undefined, putTurns: async () => void order.push('written') },
+      beforeWrite: async () => Promise.reject(new Error('event log unavailable')),
+    });
+    await skipped.putTurn({ key: 'c', turn: turn(3) });
+    await expect(skipped.flush()).resolves.toBeUndefined();
+    expect(order).not.toContain('written');
+  });
 });

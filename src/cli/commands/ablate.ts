@@ -10,6 +10,13 @@ import { runLabeling } from '../../runner/index.js';
 import { EXIT } from '../exit-codes.js';
 import { GOLD_RUN_OPTIONS, goldRunFlags, readLabels } from '../gold-run.js';
 import type { CliIo } from '../io.js';
+import {
+  failureLines,
+  labelingExitCode,
+  MODEL_FAILURE_HELP,
+  MODEL_FAILURE_OPTIONS,
+  modelFailureSettingsFrom,
+} from '../model-failure-options.js';
 import { PRICE_HELP, PRICE_OPTIONS, pricingFrom, unpricedModels, unpricedWarning } from '../price-options.js';
 import { ProgressBar } from '../progress-bar.js';
 import { styleFor } from '../terminal.js';
@@ -34,17 +41,19 @@ Options:
   --seed S                  bootstrap seed (default 0)
   --resamples N             bootstrap resamples (default 1000)
 ${PRICE_HELP}
+${MODEL_FAILURE_HELP}
   --json                    print ablation.json on stdout
   -h, --help                show this help
 
-See docs/quality.md.`;
+Exit codes: 0 done, 1 invalid input (or no item in FILE), 2 usage, 3 the model kept failing in an arm (the later
+arms are not run), 130 interrupted. See docs/quality.md.`;
 
 /** `tribunal ablate`: single judge vs jury vs debate at equal budget, against human labels. */
 export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...GOLD_RUN_OPTIONS, judge: { type: 'string' }, ...PRICE_OPTIONS },
+    options: { ...GOLD_RUN_OPTIONS, ...MODEL_FAILURE_OPTIONS, judge: { type: 'string' }, ...PRICE_OPTIONS },
     strict: true,
   });
   if (values.help) {
@@ -64,6 +73,7 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
       `--judge must name a persona on the panel (${panel.critics.map((critic) => critic.id).join(', ')}), got "${values.judge}"`,
     );
   }
+  const failureSettings = modelFailureSettingsFrom(values);
   const plans = ablationPlans({ panel, ...(values.judge ? { judge: values.judge } : {}) });
   const settings = loadSettings();
   const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: panel.panel.model, settings });
@@ -93,10 +103,14 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
           maxRejected,
           format,
           signal,
+          breaker: failureSettings.breaker,
           onProgress: (progress) => bar.update(progress),
         });
-        if (result.stopReason === 'interrupted') return EXIT.interrupted;
-        if (result.stopReason === 'provider-failing') return EXIT.model;
+        bar.finish();
+        const failed = failureLines({ result, minSuccessRate: failureSettings.minSuccessRate, style: err, label: plan.arm });
+        if (failed.length > 0) io.stderr.write(`${failed.join('\n')}\n`);
+        const exitCode = labelingExitCode(result, failureSettings.minSuccessRate);
+        if (exitCode !== EXIT.ok) return exitCode;
         arms.push({ plan, rows: readLabels(result.export.files.labels) });
       } finally {
         bar.finish();

@@ -2,13 +2,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPanel } from '../../config/index.js';
-import { type Candidate, type DebateEvent, TribunalError } from '../../contracts/index.js';
+import { type Candidate, type DebateEvent, type DebateResult, TribunalError } from '../../contracts/index.js';
 import { runDebate } from '../../engine/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { PRICE_HELP, PRICE_OPTIONS, pricingFrom, unpricedModels, unpricedWarning } from '../price-options.js';
-import { styleFor } from '../terminal.js';
+import { styleFor, terminalSafe } from '../terminal.js';
 import { TranscriptRenderer } from '../transcript-renderer.js';
 
 export const DEBATE_HELP = `Usage: tribunal debate --prompt TEXT|@FILE --candidate TEXT|@FILE [--candidate ...] [options]
@@ -28,7 +28,9 @@ ${PRICE_HELP}
   --json                   write the DebateEvent stream as JSON lines on stdout and nothing else
   -h, --help               show this help
 
-Offline, point the local default at a GGUF file: TRIBUNAL_LOCAL_MODEL=/path/model.gguf, or --model local:/path/model.gguf.`;
+Offline, point the local default at a GGUF file: TRIBUNAL_LOCAL_MODEL=/path/model.gguf, or --model local:/path/model.gguf.
+Exit codes: 0 a verdict, 1 invalid panel, 2 usage, 3 model errors (also when no critic turn succeeded: then there is
+no verdict), 130 interrupted.`;
 
 /** `tribunal debate`: one live debate in the terminal, or its event stream as JSON lines. */
 export async function debateCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
@@ -96,8 +98,9 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
     else renderer.render(event);
   };
   if (!values.json) io.stderr.write(styleFor(io.stderr).dim(`model: ${defaultModel.id} (from ${defaultModel.source})\n`));
+  let result: DebateResult;
   try {
-    await runDebate({
+    result = await runDebate({
       panel: resolved,
       input: { prompt, candidates },
       models,
@@ -113,7 +116,28 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
   } finally {
     await models.close();
   }
-  return EXIT.ok;
+  if (result.verdict.candidates.some((candidate) => candidate.score !== null)) return EXIT.ok;
+  // Not one critic turn succeeded: the debate has no verdict, whatever the ranking's order says.
+  io.stderr.write(`${styleFor(io.stderr).red(noVerdictText(result))}\n`);
+  return EXIT.model;
+}
+
+/** Why a debate has no verdict: its failed turns per error code, with one example message each. */
+function noVerdictText(result: DebateResult): string {
+  const byCode = new Map<string, { turns: number; example: string }>();
+  for (const turn of result.turns) {
+    if (turn.status !== 'failed') continue;
+    const code = turn.error?.code ?? 'UNKNOWN';
+    const entry = byCode.get(code);
+    if (entry) entry.turns += 1;
+    else byCode.set(code, { turns: 1, example: turn.error?.message ?? 'no reason recorded' });
+  }
+  const lines = [`No verdict: none of the ${result.turns.length} critic turns succeeded, so no candidate has a score.`];
+  for (const [code, entry] of byCode) {
+    lines.push(`  ${code}: ${entry.turns} turn${entry.turns === 1 ? '' : 's'} — e.g. ${terminalSafe(entry.example)}`);
+  }
+  lines.push('Check the model id, its key and the provider, then run the debate again.');
+  return lines.join('\n');
 }
 
 async function textOrFile(value: string, cwd: string, flag: string): Promise<string> {

@@ -19,6 +19,13 @@ import { EXIT } from '../exit-codes.js';
 import { integerFlag, numberFlag } from '../flags.js';
 import { GOLD_RUN_OPTIONS, goldRunFlags, readLabels } from '../gold-run.js';
 import type { CliIo } from '../io.js';
+import {
+  failureLines,
+  labelingExitCode,
+  MODEL_FAILURE_HELP,
+  MODEL_FAILURE_OPTIONS,
+  modelFailureSettingsFrom,
+} from '../model-failure-options.js';
 import { PRICE_HELP, PRICE_OPTIONS, pricingFrom, unpricedModels, unpricedWarning } from '../price-options.js';
 import { ProgressBar } from '../progress-bar.js';
 import { styleFor, terminalSafe } from '../terminal.js';
@@ -49,9 +56,11 @@ Options:
   --seed S                  seed of the bootstrap, the kappa orientation and the split (default 0)
   --resamples N             bootstrap resamples (default 1000)
 ${PRICE_HELP}
+${MODEL_FAILURE_HELP}
   --json                    print report.json on stdout
   -h, --help                show this help
 
+Exit codes: 0 done, 1 invalid input (or no item in FILE), 2 usage, 3 the model kept failing, 130 interrupted.
 See docs/quality.md for how to read the report.`;
 
 /** `tribunal eval`: label a gold set and report how the labels agree with the humans, with bias measures. */
@@ -61,6 +70,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
     allowPositionals: true,
     options: {
       ...GOLD_RUN_OPTIONS,
+      ...MODEL_FAILURE_OPTIONS,
       'max-rounds': { type: 'string' },
       calibrate: { type: 'boolean' },
       'held-out': { type: 'string' },
@@ -80,6 +90,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
     outPurpose: 'the run directory',
   });
   const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', { min: 0, max: 10 });
+  const failureSettings = modelFailureSettingsFrom(values);
   const heldOut = numberFlag(values['held-out'], '--held-out', { min: 0, max: 1, exclusive: true, exclusiveMax: true }) ?? 0.3;
 
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
@@ -110,6 +121,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
       maxRejected,
       format,
       signal,
+      breaker: failureSettings.breaker,
       onProgress: (progress) => bar.update(progress),
       onRejected: (rejection) => bar.log(err.yellow(`rejected ${terminalSafe(formatRejection({ file: gold, rejection }))}`)),
     });
@@ -118,6 +130,13 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
     await models.close();
   }
   if (result.imported.unreported > 0) io.stderr.write(`${err.yellow(unreportedRejections(result.imported))}\n`);
+  const failed = failureLines({ result, minSuccessRate: failureSettings.minSuccessRate, style: err });
+  if (failed.length > 0) io.stderr.write(`${failed.join('\n')}\n`);
+  const exitCode = labelingExitCode(result, failureSettings.minSuccessRate);
+  if (result.totals.done === 0 && exitCode !== EXIT.ok) {
+    io.stderr.write('No report was written: no item has a label to measure.\n');
+    return exitCode;
+  }
 
   const rows = readLabels(result.export.files.labels);
   const pairwiseTurns = panel.panel.mode === 'pairwise' ? await readPairwiseTurns(outDir, result.runId) : [];
@@ -147,9 +166,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
 
   if (values.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else io.stdout.write(`${renderSummary(report, files, outDir)}\n`);
-  if (result.stopReason === 'interrupted') return EXIT.interrupted;
-  if (result.stopReason === 'provider-failing') return EXIT.model;
-  return EXIT.ok;
+  return exitCode;
 }
 
 /** Writes report.json, report.md and the accuracy plot into `outDir`, each atomically; returns their paths. */

@@ -14,6 +14,13 @@ import {
 import { EXIT } from '../exit-codes.js';
 import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
+import {
+  failureLines,
+  labelingExitCode,
+  MODEL_FAILURE_HELP,
+  MODEL_FAILURE_OPTIONS,
+  modelFailureSettingsFrom,
+} from '../model-failure-options.js';
 import { PAIR_OPTIONS, pairSettingsFrom } from '../pair-options.js';
 import {
   estimatedUsageNote,
@@ -48,6 +55,7 @@ ${PRICE_HELP}
   --strict                  check the whole input first; refuse to start if any line is rejected
   --max-rejected N          stop (exit 1) when more than N input lines are rejected (default 1000)
   --retry-failed            put items whose debate failed back in the queue
+${MODEL_FAILURE_HELP}
   --format F                input format: native | hh-rlhf | trl (default: detected)
   --pairs-format F          trl (pairs.jsonl, default) | openai (pairs.openai.jsonl)
   --strategy S              best-vs-worst (default) | best-vs-random-lower | all-pairs
@@ -62,8 +70,8 @@ ${PRICE_HELP}
   -h, --help                show this help
 
 Ctrl-C stops gracefully (in-flight debates keep their finished rounds, what is done is exported);
-a second Ctrl-C exits at once. Exit codes: 0 done, 1 invalid input or panel, 2 usage, 3 model errors,
-4 budget reached, 130 interrupted. See docs/labeling.md.`;
+a second Ctrl-C exits at once. Exit codes: 0 done, 1 invalid input or panel (or no item in INPUT), 2 usage,
+3 the model kept failing (see --min-success-rate), 4 budget reached, 130 interrupted. See docs/labeling.md.`;
 
 /** `tribunal label`: label a dataset, resumably, with a progress bar. */
 export async function labelCommand(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
@@ -86,6 +94,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       format: { type: 'string' },
       ...PAIR_OPTIONS,
       ...PRICE_OPTIONS,
+      ...MODEL_FAILURE_OPTIONS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -109,6 +118,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const maxCostUsd = numberFlag(values['max-cost'], '--max-cost', { min: 0, exclusive: true, unit: 'US dollars' });
   const format = inputFormatFlag(values.format);
   const exportSettings = pairSettingsFrom(values);
+  const failureSettings = modelFailureSettingsFrom(values);
 
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   if (maxRounds !== undefined) panel.panel.maxRounds = maxRounds;
@@ -133,6 +143,10 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
     else io.stdout.write(`${renderEstimate(estimate, out)}\n`);
     const warning = unpricedWarning(unpriced);
     if (warning) io.stderr.write(`${err.yellow(warning)}\n`);
+    if (estimate.items === 0) {
+      const why = estimate.rejectedLines > 0 ? `all ${estimate.rejectedLines} of its lines would be rejected` : 'it is empty';
+      throw new TribunalError('INPUT_INVALID', `${input} holds no item to label: ${why}`, { location: { file: input } });
+    }
     return EXIT.ok;
   }
 
@@ -162,6 +176,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       maxRejected,
       format,
       retryFailed: values['retry-failed'],
+      breaker: failureSettings.breaker,
       export: exportSettings,
       signal,
       onProgress: (progress) => {
@@ -190,36 +205,23 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
     await models.close();
   }
 
-  if (values.json) io.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
-  else io.stdout.write(`${renderSummary(result, out)}\n`);
+  const failed = failureLines({ result, minSuccessRate: failureSettings.minSuccessRate, style: values.json ? err : out });
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
+    if (failed.length > 0) io.stderr.write(`${failed.join('\n')}\n`);
+  } else {
+    io.stdout.write(`${[renderSummary(result, out), ...failed].join('\n')}\n`);
+  }
   const estimated = estimatedUsageNote(result.session.usage, maxCostUsd);
   if (estimated) io.stderr.write(`${err.yellow(estimated)}\n`);
-  return exitCodeOf(result.stopReason);
-}
-
-function exitCodeOf(reason: StopReason | undefined): number {
-  switch (reason) {
-    case undefined:
-      return EXIT.ok;
-    case 'max-calls':
-    case 'max-cost':
-      return EXIT.budget;
-    case 'interrupted':
-      return EXIT.interrupted;
-    case 'provider-failing':
-      return EXIT.model;
-    default: {
-      const unknown: never = reason;
-      return unknown;
-    }
-  }
+  return labelingExitCode(result, failureSettings.minSuccessRate);
 }
 
 const STOP_TEXT: Record<StopReason, string> = {
   interrupted: 'interrupted',
   'max-calls': 'the --max-calls budget is reached',
   'max-cost': 'the --max-cost budget is reached',
-  'provider-failing': 'every turn of several items in a row failed with a provider error',
+  'provider-failing': 'the model kept failing',
 };
 
 function renderSummary(result: LabelingResult, style: ReturnType<typeof styleFor>): string {
@@ -281,6 +283,8 @@ function summaryJson(result: LabelingResult): Record<string, unknown> {
     recovered: result.recovered,
     totals: result.totals,
     session: result.session,
+    failures: result.failures,
+    breaker: result.breaker ?? null,
     files: { ...result.export.files, rejected: result.export.rejectedFile ?? null },
     export: { settings: result.export.settings, pairs: result.export.summary.pairs, items: result.export.summary.items },
   };
