@@ -111,7 +111,7 @@ describe('hostile input lines are quarantined, never crash a command (issue 10, 
     const dir = tempDir();
     const result = await run('label', [dir, '--out', path.join(dir, 'out'), '--model', 'fake:judge']);
     expect(result.code).toBe(1);
-    expect(result.err).toContain(`input ${dir} is a directory: give a JSONL file`);
+    expect(result.err).toContain(`input ${dir} is a directory: give the path of a JSONL file`);
     expect(result.err).not.toMatch(/\n\s+at /);
   });
 });

@@ -34,6 +34,7 @@ describe('model failures', () => {
         'OUTPUT_INVALID',
         'PROVIDER_FAILED',
         'RATE_LIMITED',
+        'REFUSED',
         'TIMEOUT',
       ].sort(),
     );
