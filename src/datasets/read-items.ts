@@ -2,7 +2,7 @@ import { type DatasetItem, FileValidationError, type InputFormat } from '../cont
 import { detectFormat } from './detect-format.js';
 import { hhRlhfFormat } from './hh-rlhf-format.js';
 import { clipRaw, type ItemRejection, type ReadResult } from './item-rejection.js';
-import { nativeFormat } from './native-format.js';
+import { nativeFormat, nativePromptFormat } from './native-format.js';
 import { readLines } from './read-lines.js';
 import type { RowParseResult, RowParser } from './row-parser.js';
 import { trlFormat } from './trl-format.js';
@@ -27,6 +27,8 @@ export interface ReadItemsOptions {
   maxChars?: number;
   /** Stop after this many items (rejections do not count). */
   limit?: number;
+  /** False: native rows without candidates are valid (items with none), for reading prompts. Default true. */
+  requireCandidates?: boolean;
 }
 
 /**
@@ -44,7 +46,7 @@ export async function* readItems(options: ReadItemsOptions): AsyncGenerator<Read
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   if (limit <= 0) return;
   const format = options.format ?? (await detectFormat({ file })).format;
-  const parser = ROW_PARSERS[format];
+  const parser = format === 'native' && options.requireCandidates === false ? nativePromptFormat : ROW_PARSERS[format];
   const firstLineOfId = new Map<string, number>();
   let items = 0;
 

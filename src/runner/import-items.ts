@@ -26,6 +26,8 @@ export async function importItems(options: {
   file: string;
   format: InputFormat;
   limit?: number | undefined;
+  /** False: native rows without candidates are items too (prompts for `tribunal generate`). Default true. */
+  requireCandidates?: boolean | undefined;
   onRejected?: ((rejection: ItemRejection) => void) | undefined;
 }): Promise<ImportReport> {
   const { store, runId } = options;
@@ -55,6 +57,7 @@ export async function importItems(options: {
     file: options.file,
     format: options.format,
     ...(options.limit === undefined ? {} : { limit: options.limit }),
+    ...(options.requireCandidates === undefined ? {} : { requireCandidates: options.requireCandidates }),
   })) {
     if (result.kind === 'item') {
       items.push({ line: result.line, item: result.item });
