@@ -20,6 +20,8 @@ export type WireReply =
       chunks?: number;
       /** Stream this many chunks, then stop sending and hold the connection open until the client leaves. */
       stallAfterChunks?: number;
+      /** Non-streaming replies with several choices (OpenAI's `n`): their texts; `text` is then unused. */
+      choices?: string[];
     }
   | { status: number; message?: string; headers?: Record<string, string> }
   /** Accept the request and never answer (the client must time out or abort). */
@@ -31,7 +33,7 @@ export type WireScript = (request: RecordedRequest) => WireReply | undefined;
 export interface WireDialect {
   /** Paths the dialect answers (e.g. `/v1/chat/completions`). */
   paths: string[];
-  json(reply: { text: string; inputTokens: number; outputTokens: number }, request: RecordedRequest): unknown;
+  json(reply: { text: string; inputTokens: number; outputTokens: number; choices?: string[] }, request: RecordedRequest): unknown;
   /** SSE frames (without the trailing blank line), one per piece of text, including start/usage/end frames. */
   events(reply: { pieces: string[]; inputTokens: number; outputTokens: number }, request: RecordedRequest): SseFrame[];
   error(status: number, message: string): unknown;
@@ -122,7 +124,8 @@ function respond(res: ServerResponse, reply: WireReply, request: RecordedRequest
   const inputTokens = reply.inputTokens ?? 11;
   const outputTokens = reply.outputTokens ?? 7;
   if (request.body?.stream !== true) {
-    send(res, 200, dialect.json({ text: reply.text, inputTokens, outputTokens }, request));
+    const choices = reply.choices === undefined ? {} : { choices: reply.choices };
+    send(res, 200, dialect.json({ text: reply.text, inputTokens, outputTokens, ...choices }, request));
     return;
   }
   const pieces = split(reply.text, reply.chunks ?? 4);
