@@ -71,7 +71,7 @@ describe('tribunal generate with the fake policy', () => {
         expect(candidate.id).toBe(`s${candidate.meta.sample}`);
         expect(candidate.model).toBe(policy);
         expect(candidate.meta.tokens).toBe(candidate.text.split(' ').length);
-        expect(candidate.meta.logprob).toBeCloseTo(-Math.log(2) - candidate.meta.tokens! * Math.log(2), 10);
+        expect(candidate.meta.logprob).toBeCloseTo(-Math.log(2) - (candidate.meta.tokens ?? 0) * Math.log(2), 10);
       }
     }
     expect(duplicates).toBeGreaterThan(0);
