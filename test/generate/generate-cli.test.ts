@@ -177,6 +177,7 @@ describe('tribunal generate with an OpenAI-compatible server', () => {
     server.setScript((request: RecordedRequest) => {
       const n = Number(request.body?.n ?? 1);
       return {
+        text: '',
         choices: Array.from({ length: n }, (_, index) => `answer ${index % 2} for you`),
         inputTokens: 9,
         outputTokens: 4 * n,
@@ -258,7 +259,10 @@ describe('tribunal generate with an OpenAI-compatible server', () => {
 
   it('stops at --max-calls with exit code 4, and the same command continues', async () => {
     server = await startOpenAIWireServer();
-    server.setScript((request) => ({ choices: Array.from({ length: Number(request.body?.n ?? 1) }, (_, i) => `a${i}`) }));
+    server.setScript((request) => ({
+      text: '',
+      choices: Array.from({ length: Number(request.body?.n ?? 1) }, (_, i) => `a${i}`),
+    }));
     process.env.OPENAI_BASE_URL = server.baseURL;
     const dir = tempDir('tribunal-generate-');
     const input = promptsFile(dir, 5);
