@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import path from 'node:path';
-import { type InputFormat, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
+import { addUsage, type InputFormat, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
 import { detectFormat, type ItemRejection, validateInput } from '../datasets/index.js';
 import { createModelRegistry, loadSettings, type ModelRegistry, type PricingTable, type Settings } from '../models/index.js';
 import {
@@ -286,6 +286,9 @@ async function samplePending(context: {
     maxCalls: options.maxCalls,
     prior: options.maxCostUsd === undefined && options.maxCalls === undefined ? ZERO_USAGE : await priorUsage(context, initial),
   });
+  // The worker's prompts cost no calls; their tokens are this session's usage (the budget tracks the pool's).
+  let workerUsage: Usage = ZERO_USAGE;
+  const spent = () => (context.policy.kind === 'worker' ? workerUsage : budget.spent());
   const progress = (): LabelingProgress => {
     const elapsedMs = Date.now() - startedAt;
     const settled = counts.done + counts.failed;
@@ -303,14 +306,14 @@ async function samplePending(context: {
       elapsedMs,
       itemsPerSecond,
       etaSeconds,
-      usage: budget.spent(),
+      usage: spent(),
       ...(stopReason === undefined ? {} : { stopping: stopReason }),
     };
   };
   const report = () => options.onProgress?.(progress());
   if (state.pending === 0) {
     report();
-    return { stopReason, counts, usage: budget.spent() };
+    return { stopReason, counts, usage: spent() };
   }
 
   const settle = async (claimed: { itemId: string; attempt: number }, samples: { samples: unknown[]; usage: Usage }) => {
@@ -320,6 +323,7 @@ async function samplePending(context: {
     ) {
       counts.done += 1;
       state.done += 1;
+      if (context.policy.kind === 'worker') workerUsage = addUsage(workerUsage, samples.usage);
     }
   };
 
@@ -339,7 +343,7 @@ async function samplePending(context: {
   }
   if (stop.signal.aborted) stopReason ??= 'interrupted';
   report();
-  return { stopReason, counts, usage: budget.spent() };
+  return { stopReason, counts, usage: spent() };
 }
 
 type Settle = (claimed: { itemId: string; attempt: number }, samples: { samples: unknown[]; usage: Usage }) => Promise<void>;

@@ -88,6 +88,11 @@ describe('tribunal generate with the fake policy', () => {
     expect(JSON.parse(again.out)).toMatchObject({ opening: 'resumed', session: { done: 0 } });
     expect(readFileSync(path.join(out, 'candidates.jsonl'), 'utf8')).toBe(before);
 
+    // `tribunal export` is for label runs: it refuses a generation run instead of writing nonsense.
+    const exported = await cli('export', [out]);
+    expect(exported.code).toBe(2);
+    expect(exported.err).toContain('is a "tribunal generate" run');
+
     // Another K resamples every prompt (a changed config), in the same directory.
     const more = await cli('generate', [input, '--policy', policy, '--n', '3', '--out', out, '--json']);
     expect(JSON.parse(more.out)).toMatchObject({ opening: 'reconfigured', requeued: 5, session: { done: 5 } });

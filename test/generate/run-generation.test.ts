@@ -71,6 +71,9 @@ describe('runGeneration', () => {
     expect(stopped.totals).toMatchObject({ running: 0, pending: 20 - stopped.totals.done });
     const finished = await runGeneration(common);
     expect(finished.totals).toMatchObject({ done: 20, pending: 0 });
+    // the worker's tokens are the session's usage (no calls: it runs here)
+    expect(finished.session.usage.calls).toBe(0);
+    expect(finished.session.usage.outputTokens).toBe(finished.export.tokens - stopped.export.tokens);
   }, 60_000);
 
   it('refuses a second session on the same run directory while one runs', async () => {
