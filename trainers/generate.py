@@ -190,7 +190,7 @@ class Sampler:
             logits, past = out.logits[:, -1], out.past_key_values
         else:
             logits = self._logits_full(ids)
-        for _ in range(max_new):
+        for position in range(max_new):
             logits = logits.float()
             log_probs = torch.log_softmax(logits, dim=-1)
             if settings.temperature == 0:
@@ -211,8 +211,8 @@ class Sampler:
                     tokens[row].append(token)
             if self.eos is not None:
                 finished |= chosen == self.eos
-            if bool(finished.all()):
-                break
+            if bool(finished.all()) or position == max_new - 1:
+                break  # no forward pass for a token that will not be sampled
             step = chosen[:, None]
             if cache is not None:
                 logits = self.core.forward_cached(step, cache)[:, -1]

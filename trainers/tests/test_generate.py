@@ -166,6 +166,46 @@ class GenerateCommandTest(unittest.TestCase):
         self.assertIn("sampling.top_p", events[-1]["message"])
 
 
+class HuggingFaceSamplingTest(unittest.TestCase):
+    """The sampler's Hugging Face path (``past_key_values`` or full recomputation) against the tiny decoder's."""
+
+    def test_hf_paths_draw_the_tiny_decoder_s_tokens(self):
+        from types import SimpleNamespace
+
+        from trainers.tests.fake_hf import FakeCausalLM
+
+        torch.manual_seed(0)
+        hf = FakeCausalLM(TinyConfig(vocab_size=259, dim=32, n_layers=2, n_heads=4, max_seq_len=256)).eval()
+        tiny = hf.model.decoder
+        tiny.lm_head = hf.lm_head
+
+        class CachingLM(torch.nn.Module):
+            """HF's cache interface (new ids + past in, logits of the new ids + past out); the 'cache' is the ids."""
+
+            def __init__(self):
+                super().__init__()
+                self.inner = hf
+                self.cached_calls = 0
+
+            def forward(self, input_ids, past_key_values=None, use_cache=None):
+                assert use_cache is True
+                ids = input_ids if past_key_values is None else torch.cat([past_key_values, input_ids], dim=1)
+                self.cached_calls += past_key_values is not None
+                logits = self.inner(ids, use_cache=False).logits[:, -input_ids.shape[1]:]
+                return SimpleNamespace(logits=logits, past_key_values=ids)
+
+        settings = SamplingConfig(n=3, max_new_tokens=10, seed=2)
+        expected = sampler_for(tiny, eos=None).sample(PROMPT, rows=3, settings=settings, seed=2)
+        uncached = Sampler(hf, "hf", eos_token_id=None, pad_token_id=256, device=torch.device("cpu"), max_seq_len=None).sample(
+            PROMPT, rows=3, settings=SamplingConfig(n=3, max_new_tokens=10, seed=2, use_cache=False), seed=2)
+        caching = CachingLM()
+        cached = Sampler(caching, "hf", eos_token_id=None, pad_token_id=256, device=torch.device("cpu"), max_seq_len=None).sample(
+            PROMPT, rows=3, settings=settings, seed=2)
+        self.assertEqual([s["ids"] for s in uncached], [s["ids"] for s in expected])
+        self.assertEqual([s["ids"] for s in cached], [s["ids"] for s in expected])
+        self.assertEqual(caching.cached_calls, 9)  # every step after the prompt went through the cache
+
+
 class CheckpointPolicyTest(unittest.TestCase):
     """A dpo run's checkpoint is rebuilt as training built it (seed, LoRA) and its trained weights are sampled."""
 
