@@ -349,7 +349,10 @@ async function samplePending(context: {
 type Settle = (claimed: { itemId: string; attempt: number }, samples: { samples: unknown[]; usage: Usage }) => Promise<void>;
 type State = RunTotals & { running: number };
 
-/** The worker samples every pending prompt in one process, streaming each prompt's samples back as it finishes. */
+/** Prompts one worker process samples (the prompts file it reads and the claims it holds); more take several. */
+export const WORKER_CHUNK = 4096;
+
+/** The worker samples the pending prompts, a chunk per process, streaming each prompt's samples back as it finishes. */
 async function sampleWithWorker(context: {
   options: RunGenerationOptions;
   store: Store;
@@ -362,28 +365,34 @@ async function sampleWithWorker(context: {
   report: () => void;
 }): Promise<void> {
   const { store, runId, state } = context;
-  const pending = await store.pendingCount({ runId });
-  const claimed = await store.claimPending({ runId, limit: pending });
-  state.pending -= claimed.length;
-  state.running += claimed.length;
-  const byId = new Map<string, ClaimedItem>(claimed.map((entry) => [entry.itemId, entry]));
-  context.report();
-  await context.policy.run({
-    items: claimed.map((entry) => ({ itemId: entry.itemId, item: entry.item })),
-    settings: context.sampling,
-    signal: context.stop.signal,
-    onLog: context.options.onLog,
-    onPrompt: async (itemId, samples) => {
-      const entry = byId.get(itemId);
-      if (!entry) return;
-      byId.delete(itemId);
-      await context.settle(entry, samples);
-      state.running -= 1;
-      context.report();
-    },
-  });
-  state.pending += state.running;
-  state.running = 0;
+  while (!context.stop.signal.aborted) {
+    const claimed = await store.claimPending({ runId, limit: WORKER_CHUNK });
+    if (claimed.length === 0) return;
+    state.pending -= claimed.length;
+    state.running += claimed.length;
+    const byId = new Map<string, ClaimedItem>(claimed.map((entry) => [entry.itemId, entry]));
+    context.report();
+    try {
+      await context.policy.run({
+        items: claimed.map((entry) => ({ itemId: entry.itemId, item: entry.item })),
+        settings: context.sampling,
+        signal: context.stop.signal,
+        onLog: context.options.onLog,
+        onPrompt: async (itemId, samples) => {
+          const entry = byId.get(itemId);
+          if (!entry) return;
+          byId.delete(itemId);
+          await context.settle(entry, samples);
+          state.running -= 1;
+          context.report();
+        },
+      });
+    } finally {
+      // Claims the worker did not answer go back to the queue at the end of the session (resetRunning).
+      state.pending += byId.size;
+      state.running -= byId.size;
+    }
+  }
 }
 
 /** A pool of `concurrency` loops, each claiming one prompt at a time within the budget. */

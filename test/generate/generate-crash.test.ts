@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { type CandidatesRow, CandidatesRowSchema } from '../../src/contracts/index.js';
 import { STORE_FILE_NAME } from '../../src/store/index.js';
 import { REPO_ROOT, readJsonl, tempDir, writeInput } from '../runner/fixtures.js';
+import { syntheticPairs, writeJsonl } from '../trainer/trainer-fixtures.js';
 
 /*
  * Generation through the real CLI process and the real Python worker (Debian's torch on CPU): the tiny policy's
@@ -127,6 +128,63 @@ describe('tribunal generate --policy tiny (the Python worker)', () => {
       readFileSync(path.join(dir, 'clean', 'candidates.jsonl'), 'utf8'),
     );
   }, 120_000);
+});
+
+describe('tribunal generate --policy checkpoint:DIR', () => {
+  it('samples the latest checkpoint of a tribunal train dpo run (full and LoRA), rebuilt from its config', async () => {
+    const dir = tempDir('tribunal-generate-checkpoint-');
+    writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(32));
+    const input = prompts(dir, 2);
+    const train = (args: string[]) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [BIN, 'train', 'dpo', '--pairs', 'pairs.jsonl', '--model', 'tiny', ...args], {
+          cwd: dir,
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...process.env, OMP_NUM_THREADS: '1' },
+        });
+        let stderr = '';
+        child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+    const sample = async (policy: string, out: string) => {
+      const run = await generate([
+        input,
+        '--policy',
+        policy,
+        '--n',
+        '2',
+        '--max-tokens',
+        '8',
+        '--temperature',
+        '0',
+        '--device',
+        'cpu',
+        '--out',
+        out,
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      return readJsonl<CandidatesRow>(path.join(out, 'candidates.jsonl'));
+    };
+    const full = await train(['--steps', '3', '--lr', '0.05', '--gpus', '0', '--out', 'full']);
+    expect(full.code, full.stderr).toBe(0);
+    const lora = await train(['--steps', '3', '--lr', '0.05', '--lora', '4', '--gpus', '0', '--out', 'lora']);
+    expect(lora.code, lora.stderr).toBe(0);
+
+    const initial = await sample('tiny', path.join(dir, 'g-initial'));
+    const trained = await sample(`checkpoint:${path.join(dir, 'full')}`, path.join(dir, 'g-full'));
+    const adapted = await sample(`checkpoint:${path.join(dir, 'lora')}`, path.join(dir, 'g-lora'));
+    const logprobs = (rows: CandidatesRow[]) => rows.map((row) => row.candidates[0]?.meta.logprob);
+    // greedy samples: the trained weights score them differently from the initial model the runs started from
+    expect(logprobs(trained)).not.toEqual(logprobs(initial));
+    expect(logprobs(adapted)).not.toEqual(logprobs(initial));
+    expect(trained[0]?.candidates[0]?.meta.policy).toBe(`checkpoint:${path.join(dir, 'full')}`);
+
+    // a directory that is not a training run is refused, naming it
+    const rm = await generate([input, '--policy', `checkpoint:${dir}`, '--n', '1', '--out', path.join(dir, 'g-none')]);
+    expect(rm.code).toBe(1);
+    expect(rm.stderr).toContain('not a training run');
+  }, 180_000);
 });
 
 describe('tribunal generate with an API-style policy after kill -9', () => {
