@@ -54,7 +54,7 @@ export function createOpenAIPolicy(options: HttpPolicyOptions): CallPolicy {
   return {
     kind: 'call',
     id: options.id,
-    fingerprint: `${options.id}@${baseURL}`,
+    fingerprint: `${options.id}@${withoutCredentials(baseURL)}`,
     logprobs: true,
     async samplePrompt({ item, settings: sampling, signal }) {
       const messages = promptMessages(item);
@@ -149,7 +149,7 @@ export function createAnthropicPolicy(options: HttpPolicyOptions): CallPolicy {
   return {
     kind: 'call',
     id: options.id,
-    fingerprint: `${options.id}@${baseURL}`,
+    fingerprint: `${options.id}@${withoutCredentials(baseURL)}`,
     logprobs: false,
     async samplePrompt({ item, settings: sampling, signal }) {
       const messages = promptMessages(item);
@@ -214,6 +214,16 @@ function addCall(usage: Usage, tokens: { inputTokens: number; outputTokens: numb
     calls: usage.calls + 1,
     costUsd: usage.costUsd + costOf(pricing, tokens),
   };
+}
+
+/** A base URL without user name, password or query (the fingerprint is stored in the run config). */
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
 }
 
 function hostOf(url: string): string {
