@@ -50,6 +50,14 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
+class ReferenceConfig:
+    model: ModelConfig = _spec(default_factory=ModelConfig)
+    lora: Optional[LoraConfig] = _spec(None)
+    seed: int = _spec(0, min=0, doc="model init seed, as in training")
+    checkpoint: Optional[str] = _spec(None, path=True, doc="a checkpoint folder of a dpo run; none: the initial model")
+
+
+@dataclass(frozen=True)
 class GenerateConfig:
     prompts: str = _spec(path=True, doc="JSONL of {id, prompt}")
     model: ModelConfig = _spec(default_factory=ModelConfig)
@@ -60,6 +68,7 @@ class GenerateConfig:
     device: str = _spec("auto", choices=("auto", "cpu", "cuda"))
     max_prompt_length: int = _spec(256, min=1, doc="prompts are kept to their last N tokens")
     sampling: SamplingConfig = _spec(default_factory=SamplingConfig)
+    reference: Optional[ReferenceConfig] = _spec(None, doc="also score every sample under this policy (same tokenizer)")
 
 
 def load_generate_config(path: str) -> GenerateConfig:
@@ -71,10 +80,13 @@ def load_generate_config(path: str) -> GenerateConfig:
     except json.JSONDecodeError as error:
         raise ConfigError("--config", f"{path} is not valid JSON (line {error.lineno}: {error.msg})")
     config = _parse_section(GenerateConfig, raw, "", os.path.dirname(os.path.abspath(path)))
-    if config.checkpoint is not None and not os.path.isfile(os.path.join(config.checkpoint, "trainer_state.json")):
-        raise ConfigError("checkpoint", f"{config.checkpoint} is not a complete checkpoint (no trainer_state.json)")
-    if config.model.kind == "hf" and not (config.model.path or config.model.hf_config):
-        raise ConfigError("model.path", "an hf model needs 'path' (a local directory)")
+    for where, policy in (("", config), ("reference.", config.reference)):
+        if policy is None:
+            continue
+        if policy.checkpoint is not None and not os.path.isfile(os.path.join(policy.checkpoint, "trainer_state.json")):
+            raise ConfigError(f"{where}checkpoint", f"{policy.checkpoint} is not a complete checkpoint (no trainer_state.json)")
+        if policy.model.kind == "hf" and not (policy.model.path or policy.model.hf_config):
+            raise ConfigError(f"{where}model.path", "an hf model needs 'path' (a local directory)")
     return config
 
 
@@ -225,10 +237,35 @@ class Sampler:
         return [{"ids": tokens[row], "logprob": float(logps[row]), "finish": finish[row]} for row in range(rows)]
 
 
+class Scorer:
+    """Summed log-probabilities of given completions under a (reference) policy, batched and right-padded, through
+    the same ``PreferenceModel`` forward DPO uses for its reference log-probs."""
+
+    def __init__(self, model, *, pad_token_id: int, device: torch.device, batch_size: int):
+        self.model = model
+        self.pad = pad_token_id
+        self.device = device
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def logprobs(self, prompt: Sequence[int], completions: Sequence[Sequence[int]]) -> List[float]:
+        from .batching import collate_sequences
+
+        scores: List[float] = []
+        for start in range(0, len(completions), self.batch_size):
+            chunk = [(list(prompt), list(completion)) for completion in completions[start:start + self.batch_size]]
+            block = {k: v.to(self.device) for k, v in collate_sequences(chunk, self.pad).items()}
+            logps, _ = self.model(block["input_ids"], block["attention_mask"], block["labels"])
+            scores.extend(float(value) for value in logps)
+        return scores
+
+
 def sample_prompt(sampler: Sampler, tokenizer, prompt_id: str, ids: Sequence[int],
-                  settings: SamplingConfig) -> List[Dict[str, Any]]:
-    """The ``n`` samples of one prompt, in ``batch_size`` chunks, each chunk seeded by its first index."""
+                  settings: SamplingConfig, scorer: Optional[Scorer] = None) -> List[Dict[str, Any]]:
+    """The ``n`` samples of one prompt, in ``batch_size`` chunks, each chunk seeded by its first index; with a
+    ``scorer``, each sample's ``ref_logprob`` under the reference policy (EOS included when it ended the sample)."""
     samples: List[Dict[str, Any]] = []
+    scored: List[List[int]] = []
     for first in range(0, settings.n, settings.batch_size):
         rows = min(settings.batch_size, settings.n - first)
         drawn = sampler.sample(ids, rows=rows, settings=settings, seed=batch_seed(settings.seed, prompt_id, first))
@@ -241,6 +278,11 @@ def sample_prompt(sampler: Sampler, tokenizer, prompt_id: str, ids: Sequence[int
                 "logprob": logprob if math.isfinite(logprob) else None,
                 "finish": sample["finish"],
             })
+            ended = sample["finish"] == "stop" and sampler.eos is not None
+            scored.append(sample["ids"] + ([sampler.eos] if ended else []))
+    if scorer is not None:
+        for sample, value in zip(samples, scorer.logprobs(ids, scored)):
+            sample["ref_logprob"] = value if math.isfinite(value) else None
     return samples
 
 
@@ -256,16 +298,17 @@ def _device(setting: str) -> torch.device:
     return torch.device("cpu")
 
 
-def build_policy(config: GenerateConfig, tokenizer, device: torch.device):
-    """The policy exactly as ``tribunal train dpo`` built it (same seed, same LoRA), with the checkpoint's
-    trained parameters loaded when one is given. Returns the PreferenceModel (eval mode)."""
+def build_policy(config: Any, tokenizer, device: torch.device, *, tokenizer_config: TokenizerConfig, prompts: str):
+    """The policy (``model``, ``lora``, ``seed``, ``checkpoint`` of ``config``) exactly as ``tribunal train dpo``
+    built it (same seed, same LoRA), with the checkpoint's trained parameters loaded when one is given. Returns the
+    PreferenceModel (eval mode) and its LoRA kind."""
     from .distributed import DistributedState
     from .engine import _build_policy
 
     # data is unused here; max_length 2 passes _build_policy's check against the tiny model's max_seq_len
-    train_like = Config(run_dir=os.path.dirname(config.prompts),
-                        data=DataConfig(train=config.prompts, max_length=2, max_prompt_length=1),
-                        task="dpo", seed=config.seed, model=config.model, tokenizer=config.tokenizer, lora=config.lora)
+    train_like = Config(run_dir=os.path.dirname(prompts),
+                        data=DataConfig(train=prompts, max_length=2, max_prompt_length=1),
+                        task="dpo", seed=config.seed, model=config.model, tokenizer=tokenizer_config, lora=config.lora)
     model, lora_kind = _build_policy(train_like, "dpo", tokenizer, device)
     if config.checkpoint is not None:
         ckpt.load_model_weights(model, config.checkpoint, DistributedState(device=device))
@@ -300,7 +343,13 @@ def run_generate(config: GenerateConfig, events: EventStream) -> int:
         device = _device(config.device)
         prompts = read_prompts(config.prompts)
         tokenizer = build_tokenizer(config.tokenizer, config.model)
-        model, lora_kind = build_policy(config, tokenizer, device)
+        model, lora_kind = build_policy(config, tokenizer, device, tokenizer_config=config.tokenizer, prompts=config.prompts)
+        scorer = None
+        if config.reference is not None:
+            reference, _ = build_policy(config.reference, tokenizer, device, tokenizer_config=config.tokenizer,
+                                        prompts=config.prompts)
+            scorer = Scorer(reference, pad_token_id=tokenizer.pad_token_id, device=device,
+                            batch_size=config.sampling.batch_size)
         # the tiny decoder's own cached path (LoRA layers sit inside it); an HF model (peft-wrapped or not) as is
         core = model.base() if model.family == "tiny" else model.core
         max_seq_len = core.tiny_config.max_seq_len if model.family == "tiny" else None
@@ -313,6 +362,7 @@ def run_generate(config: GenerateConfig, events: EventStream) -> int:
         events.emit("start", command="generate", prompts=len(prompts), device=str(device), torch=torch.__version__,
                     checkpoint=config.checkpoint, step=step,
                     model={"family": model.family, "parameters": parameters, "lora": lora_kind},
+                    reference=None if config.reference is None else {"checkpoint": config.reference.checkpoint},
                     data={"tokenizer": tokenizer.kind}, config=config_to_dict(config))
         started = time.monotonic()
         total_tokens = 0
@@ -321,7 +371,7 @@ def run_generate(config: GenerateConfig, events: EventStream) -> int:
             if stop.check():
                 break
             ids = prompt_ids(tokenizer, prompt["prompt"], config.max_prompt_length)
-            samples = sample_prompt(sampler, tokenizer, prompt["id"], ids, settings)
+            samples = sample_prompt(sampler, tokenizer, prompt["id"], ids, settings, scorer)
             total_tokens += sum(sample["tokens"] for sample in samples)
             done += 1
             events.emit("sample", id=prompt["id"], prompt_tokens=len(ids), samples=samples)

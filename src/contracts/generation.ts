@@ -23,6 +23,11 @@ export const GenerationSampleSchema = z.object({
     .nullable()
     .describe('Summed log-probability of the completion (and its end-of-sequence token) under the policy; null when unknown.'),
   finish: FinishReasonSchema.nullable(),
+  ref_logprob: z
+    .number()
+    .nullable()
+    .optional()
+    .describe('With a reference policy: the same completion’s summed log-probability under the reference.'),
 });
 export type GenerationSample = z.infer<typeof GenerationSampleSchema>;
 
@@ -40,6 +45,11 @@ export const GeneratedCandidateMetaSchema = z.looseObject({
   sample: z.number().int().min(0).describe('The sample index (the first one, when identical samples were folded).'),
   tokens: z.number().int().min(0).nullable(),
   logprob: z.number().nullable().optional().describe('Present when the policy reports log-probabilities.'),
+  refLogprob: z
+    .number()
+    .nullable()
+    .optional()
+    .describe('With --reference: the log-probability under the reference policy (logprob − refLogprob estimates the KL).'),
   finish: FinishReasonSchema.nullable(),
   copies: z.number().int().min(1).describe('How many of the K samples had exactly this text (1: unique).'),
 });
@@ -78,21 +88,30 @@ export type CandidatesRow = z.infer<typeof CandidatesRowSchema>;
 export const GenerateWorkerPromptSchema = z.object({ id: z.string().min(1), prompt: PromptSchema });
 export type GenerateWorkerPrompt = z.infer<typeof GenerateWorkerPromptSchema>;
 
+const WorkerLoraSchema = z
+  .strictObject({
+    r: z.number().int().min(1),
+    alpha: z.number().positive().optional(),
+    dropout: z.number().min(0).max(0.99).optional(),
+    target_modules: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .nullable()
+  .optional();
+
+/** A policy the worker builds as `tribunal train dpo` built it: model, LoRA, init seed and a checkpoint to load. */
+export const GenerateWorkerPolicySchema = z.strictObject({
+  model: TrainerModelConfigSchema.optional(),
+  lora: WorkerLoraSchema,
+  seed: z.number().int().min(0).optional().describe('Model init seed (as in training).'),
+  checkpoint: z.string().min(1).nullable().optional(),
+});
+export type GenerateWorkerPolicy = z.infer<typeof GenerateWorkerPolicySchema>;
+
 /** The worker's generate config (trainers/generate.py `GenerateConfig`); paths are absolute. */
 export const GenerateWorkerConfigSchema = z.strictObject({
   prompts: z.string().min(1),
-  model: TrainerModelConfigSchema.optional(),
-  lora: z
-    .strictObject({
-      r: z.number().int().min(1),
-      alpha: z.number().positive().optional(),
-      dropout: z.number().min(0).max(0.99).optional(),
-      target_modules: z.array(z.string().min(1)).min(1).optional(),
-    })
-    .nullable()
-    .optional(),
-  seed: z.number().int().min(0).optional().describe('Model init seed (as in training).'),
-  checkpoint: z.string().min(1).nullable().optional(),
+  ...GenerateWorkerPolicySchema.shape,
+  reference: GenerateWorkerPolicySchema.nullable().optional().describe('Also score every sample under this policy.'),
   device: z.enum(['auto', 'cpu', 'cuda']).optional(),
   max_prompt_length: z.number().int().min(1).optional(),
   sampling: z

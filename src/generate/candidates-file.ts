@@ -38,6 +38,7 @@ export function candidatesRow(options: { item: DatasetItem; generation: Generate
         sample: sample.index,
         tokens: sample.tokens,
         ...(sample.logprob === null ? {} : { logprob: sample.logprob }),
+        ...(sample.ref_logprob === undefined ? {} : { refLogprob: sample.ref_logprob }),
         finish: sample.finish,
         copies: 1,
       },

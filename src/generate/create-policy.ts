@@ -18,7 +18,9 @@ export interface CreatePolicyOptions {
   /** HTTP retry waits (tests pass 0). */
   backoffMs?: number | undefined;
   /** Python worker options (`tiny`, `checkpoint:DIR`). */
-  worker?: Omit<WorkerPolicyOptions, 'spec' | 'runDir'> | undefined;
+  worker?: Omit<WorkerPolicyOptions, 'spec' | 'runDir' | 'reference'> | undefined;
+  /** Score every sample under this policy too (`tiny` or `checkpoint:DIR`; the policy must be one of those). */
+  reference?: PolicySpec | undefined;
 }
 
 /**
@@ -27,13 +29,20 @@ export interface CreatePolicyOptions {
  * @example const policy = await createPolicy({ spec: parsePolicy({ text: 'fake:policy', cwd }), runDir, settings, models });
  */
 export async function createPolicy(options: CreatePolicyOptions): Promise<Policy> {
-  const { spec } = options;
+  const { spec, reference } = options;
+  if (reference !== undefined && (reference.kind === 'model' || spec.kind === 'model')) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `--reference scores samples on the Python worker: the policy and the reference must be tiny or checkpoint:DIR (got ${spec.id} and ${reference.id})`,
+    );
+  }
   if (spec.kind !== 'model') {
     return createWorkerPolicy({
       ...options.worker,
       python: options.worker?.python ?? options.settings.python,
       spec,
       runDir: options.runDir,
+      ...(reference === undefined ? {} : { reference }),
     });
   }
   const http = { id: spec.id, settings: options.settings, pricing: options.pricing, backoffMs: options.backoffMs };

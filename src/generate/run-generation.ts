@@ -55,6 +55,11 @@ export interface RunGenerationOptions {
   policy: string;
   /** Samples per prompt (K). */
   n: number;
+  /**
+   * Also score every sample under this policy (`tiny` or `checkpoint:DIR`; the policy must be one too): candidates get
+   * `meta.refLogprob`, and `logprob − refLogprob` averaged over samples estimates KL(policy ‖ reference).
+   */
+  reference?: string | undefined;
   temperature?: number | undefined;
   topP?: number | undefined;
   /** Most new tokens per sample. */
@@ -86,7 +91,7 @@ export interface RunGenerationOptions {
   /** HTTP retry waits (tests pass 0). */
   backoffMs?: number | undefined;
   /** Python worker options for `tiny` and `checkpoint:DIR`. */
-  worker?: Omit<WorkerPolicyOptions, 'spec' | 'runDir'> | undefined;
+  worker?: Omit<WorkerPolicyOptions, 'spec' | 'runDir' | 'reference'> | undefined;
 }
 
 /** How a generation session ended. */
@@ -156,6 +161,8 @@ async function generateLocked(options: RunGenerationOptions): Promise<Generation
   const startedAt = Date.now();
   const sampling = samplingSettingsOf(options);
   const spec = parsePolicy({ text: options.policy, cwd: options.cwd ?? process.cwd() });
+  const reference =
+    options.reference === undefined ? undefined : parsePolicy({ text: options.reference, cwd: options.cwd ?? process.cwd() });
   const settings = options.settings ?? loadSettings();
   const format = options.format ?? (await detectFormat({ file: options.input })).format;
   if (options.strict) {
@@ -176,6 +183,7 @@ async function generateLocked(options: RunGenerationOptions): Promise<Generation
       pricing: options.pricing,
       backoffMs: options.backoffMs,
       worker: options.worker,
+      reference,
     });
     const config = generationRunConfig({ input: { file: options.input, sha256, format }, policy, sampling, options });
     const opening = await store.createOrResumeRun({ config });

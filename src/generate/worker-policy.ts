@@ -9,6 +9,7 @@ import {
   GenerateEventSchema,
   type GenerateWorkerConfig,
   GenerateWorkerConfigSchema,
+  type GenerateWorkerPolicy,
   TribunalError,
   ZERO_USAGE,
 } from '../contracts/index.js';
@@ -24,7 +25,7 @@ const LOG_TAIL_LINES = 12;
 
 /** Options of `createWorkerPolicy`. */
 export interface WorkerPolicyOptions {
-  spec: Extract<PolicySpec, { kind: 'tiny' } | { kind: 'checkpoint' }>;
+  spec: WorkerPolicySpec;
   /** The generation run directory: the worker's config, prompts and log go to `DIR/worker/`. */
   runDir: string;
   /** Python interpreter (the `TRIBUNAL_PYTHON` setting); default /usr/bin/python3 when it exists, else python3. */
@@ -35,6 +36,47 @@ export interface WorkerPolicyOptions {
   batchSize?: number | undefined;
   /** The tiny model's shape (a fresh `tiny` policy only); default the worker's (as `tribunal train` builds it). */
   tiny?: { dim?: number; n_layers?: number; n_heads?: number; max_seq_len?: number } | undefined;
+  /** Also score every sample under this policy (`tiny` or `checkpoint:DIR`, the same tokenizer): `ref_logprob`. */
+  reference?: WorkerPolicySpec | undefined;
+}
+
+/** The policies the Python worker samples. */
+export type WorkerPolicySpec = Extract<PolicySpec, { kind: 'tiny' } | { kind: 'checkpoint' }>;
+
+/**
+ * The worker's description of a policy: a fresh tiny decoder from its seed, or a dpo run's model, LoRA, seed and
+ * latest checkpoint (its config.json validated by the trainer contract); and a fingerprint naming the weights.
+ */
+export async function workerPolicyOf(options: {
+  spec: WorkerPolicySpec;
+  tiny?: WorkerPolicyOptions['tiny'];
+}): Promise<{ config: GenerateWorkerPolicy; fingerprint: string }> {
+  const { spec } = options;
+  if (spec.kind === 'tiny') {
+    return {
+      config: { model: options.tiny ? { kind: 'tiny', tiny: options.tiny } : 'tiny', seed: spec.seed, checkpoint: null },
+      fingerprint: `tiny@seed=${spec.seed}${options.tiny ? `:${JSON.stringify(options.tiny)}` : ''}`,
+    };
+  }
+  const run = await readTrainingRun(spec.runDir);
+  if (run.config.task !== 'dpo') {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `${spec.runDir} trained a ${run.config.task ?? 'unknown'} model, not a policy: give the output of "tribunal train dpo"`,
+      { location: { file: run.configFile, field: 'task' } },
+    );
+  }
+  const checkpoint = await pickCheckpoint(run, 'latest');
+  if (!checkpoint) throw new TribunalError('INTERNAL', 'pickCheckpoint returned no checkpoint for latest');
+  return {
+    config: {
+      ...(run.config.model === undefined ? {} : { model: run.config.model }),
+      ...(run.config.lora ? { lora: run.config.lora } : {}),
+      seed: run.config.seed ?? 0,
+      checkpoint: checkpoint.path,
+    },
+    fingerprint: `checkpoint:${spec.runDir}@step=${checkpoint.step}`,
+  };
 }
 
 /**
@@ -45,31 +87,15 @@ export interface WorkerPolicyOptions {
  * @example const policy = await createWorkerPolicy({ spec: parsePolicy({ text: 'tiny', cwd }), runDir: 'out' });
  */
 export async function createWorkerPolicy(options: WorkerPolicyOptions): Promise<WorkerPolicy> {
+  const policy = await workerPolicyOf({ spec: options.spec, tiny: options.tiny });
+  const reference =
+    options.reference === undefined ? undefined : await workerPolicyOf({ spec: options.reference, tiny: options.tiny });
+  const base: Omit<GenerateWorkerConfig, 'prompts' | 'sampling'> = {
+    ...policy.config,
+    ...(reference === undefined ? {} : { reference: reference.config }),
+  };
+  const fingerprint = reference === undefined ? policy.fingerprint : `${policy.fingerprint}|reference=${reference.fingerprint}`;
   const { spec } = options;
-  let base: Omit<GenerateWorkerConfig, 'prompts' | 'sampling'>;
-  let fingerprint: string;
-  if (spec.kind === 'tiny') {
-    base = { model: options.tiny ? { kind: 'tiny', tiny: options.tiny } : 'tiny', seed: spec.seed, checkpoint: null };
-    fingerprint = `tiny@seed=${spec.seed}${options.tiny ? `:${JSON.stringify(options.tiny)}` : ''}`;
-  } else {
-    const run = await readTrainingRun(spec.runDir);
-    if (run.config.task !== 'dpo') {
-      throw new TribunalError(
-        'CONFIG_INVALID',
-        `${spec.runDir} trained a ${run.config.task ?? 'unknown'} model, not a policy: give the output of "tribunal train dpo"`,
-        { location: { file: run.configFile, field: 'task' } },
-      );
-    }
-    const checkpoint = await pickCheckpoint(run, 'latest');
-    if (!checkpoint) throw new TribunalError('INTERNAL', 'pickCheckpoint returned no checkpoint for latest');
-    base = {
-      ...(run.config.model === undefined ? {} : { model: run.config.model }),
-      ...(run.config.lora ? { lora: run.config.lora } : {}),
-      seed: run.config.seed ?? 0,
-      checkpoint: checkpoint.path,
-    };
-    fingerprint = `checkpoint:${spec.runDir}@step=${checkpoint.step}`;
-  }
   const python = resolvePython({ python: options.python });
   const workDir = path.join(path.resolve(options.runDir), WORKER_FILES.dir);
 

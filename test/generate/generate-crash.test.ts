@@ -147,7 +147,7 @@ describe('tribunal generate --policy checkpoint:DIR', () => {
         child.on('error', reject);
         child.on('close', (code) => resolve({ code, stderr }));
       });
-    const sample = async (policy: string, out: string) => {
+    const sample = async (policy: string, out: string, extra: string[] = []) => {
       const run = await generate([
         input,
         '--policy',
@@ -162,6 +162,7 @@ describe('tribunal generate --policy checkpoint:DIR', () => {
         'cpu',
         '--out',
         out,
+        ...extra,
       ]);
       expect(run.code, run.stderr).toBe(0);
       return readJsonl<CandidatesRow>(path.join(out, 'candidates.jsonl'));
@@ -179,6 +180,17 @@ describe('tribunal generate --policy checkpoint:DIR', () => {
     expect(logprobs(trained)).not.toEqual(logprobs(initial));
     expect(logprobs(adapted)).not.toEqual(logprobs(initial));
     expect(trained[0]?.candidates[0]?.meta.policy).toBe(`checkpoint:${path.join(dir, 'full')}`);
+
+    // --reference scores each sample under the initial policy too: what a KL estimate between the two needs
+    const scored = await sample(`checkpoint:${path.join(dir, 'full')}`, path.join(dir, 'g-ref'), ['--reference', 'tiny']);
+    const [candidate] = scored[0]?.candidates ?? [];
+    expect(candidate?.meta.logprob).toBeCloseTo(trained[0]?.candidates[0]?.meta.logprob ?? 0, 6);
+    expect(candidate?.meta.refLogprob).toEqual(expect.any(Number));
+    expect(candidate?.meta.refLogprob).not.toBeCloseTo(candidate?.meta.logprob ?? 0, 3);
+    const self = await sample('tiny', path.join(dir, 'g-self'), ['--reference', 'tiny']);
+    for (const row of self) {
+      for (const entry of row.candidates) expect(entry.meta.refLogprob).toBeCloseTo(entry.meta.logprob ?? 0, 3);
+    }
 
     // a directory that is not a training run is refused, naming it
     const rm = await generate([input, '--policy', `checkpoint:${dir}`, '--n', '1', '--out', path.join(dir, 'g-none')]);

@@ -130,6 +130,39 @@ class SamplingTest(unittest.TestCase):
             self.assertLess(sample["logprob"], 0.0)
 
 
+class ReferenceScoringTest(unittest.TestCase):
+    def scorer(self, model):
+        from trainers.generate import Scorer
+        from trainers.models import PreferenceModel
+
+        return Scorer(PreferenceModel(model, head="lm", family="tiny"), pad_token_id=256, device=torch.device("cpu"),
+                      batch_size=2)
+
+    def test_the_policy_scored_as_its_own_reference_gives_its_sampling_logprobs(self):
+        model = tiny()
+        settings = SamplingConfig(n=3, max_new_tokens=9, seed=4)
+        samples = sample_prompt(sampler_for(model, eos=None), ByteTokenizer(), "p", PROMPT, settings, self.scorer(model))
+        for sample in samples:
+            self.assertAlmostEqual(sample["ref_logprob"], sample["logprob"], places=3)
+
+    def test_the_eos_that_ended_a_sample_is_scored_too(self):
+        model = tiny()
+        first = sampler_for(model, eos=None).sample(PROMPT, rows=1, settings=SamplingConfig(temperature=0.0, max_new_tokens=1), seed=0)
+        eos = first[0]["ids"][0]
+        samples = sample_prompt(sampler_for(model, eos=eos), ByteTokenizer(), "p", PROMPT,
+                                SamplingConfig(n=2, temperature=0.0, max_new_tokens=5), self.scorer(model))
+        for sample in samples:
+            self.assertEqual(sample["finish"], "stop")
+            self.assertLess(sample["logprob"], 0.0)
+            self.assertAlmostEqual(sample["ref_logprob"], sample["logprob"], places=3)
+
+    def test_another_reference_scores_differently(self):
+        samples = sample_prompt(sampler_for(tiny(0), eos=None), ByteTokenizer(), "p", PROMPT,
+                                SamplingConfig(n=2, max_new_tokens=6), self.scorer(tiny(1)))
+        for sample in samples:
+            self.assertNotAlmostEqual(sample["ref_logprob"], sample["logprob"], places=3)
+
+
 class GenerateCommandTest(unittest.TestCase):
     def run_command(self, config: dict) -> list:
         with tempfile.TemporaryDirectory() as tmp:
@@ -158,6 +191,17 @@ class GenerateCommandTest(unittest.TestCase):
                 self.assertLessEqual(sample["tokens"], 8)
                 self.assertIsInstance(sample["logprob"], float)
         self.assertEqual(events[-1]["status"], "completed")
+
+    def test_a_reference_policy_scores_every_sample(self):
+        model = {"kind": "tiny", "tiny": {"dim": 32, "n_layers": 1, "max_seq_len": 256}}
+        code, events = self.run_command({"model": model, "device": "cpu", "sampling": {"n": 2, "max_new_tokens": 6},
+                                         "reference": {"model": model, "seed": 0}})
+        self.assertEqual(code, 0, events)
+        self.assertEqual(events[0]["reference"], {"checkpoint": None})
+        for event in events[1:3]:
+            for sample in event["samples"]:
+                # the same init seed and no checkpoint: the reference is the policy itself
+                self.assertAlmostEqual(sample["ref_logprob"], sample["logprob"], places=3)
 
     def test_a_bad_config_is_an_error_event(self):
         code, events = self.run_command({"sampling": {"top_p": 0}})

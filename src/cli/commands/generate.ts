@@ -53,6 +53,7 @@ Options:
   --strict                  check the whole input first; refuse to start if any line is rejected
   --retry-failed            put prompts whose sampling failed back in the queue
   --format F                input format: native | hh-rlhf | trl (default: detected)
+  --reference POLICY        tiny/checkpoint: also score each sample under POLICY (tiny or checkpoint:DIR): meta.refLogprob
   --device D                tiny/checkpoint: auto (default) | cpu | cuda
   --batch-size N            tiny/checkpoint: sequences per forward pass (default 16)
   --json                    print the final summary as JSON on stdout
@@ -84,6 +85,7 @@ export async function generateCommand(argv: string[], io: CliIo, signal: AbortSi
       format: { type: 'string' },
       device: { type: 'string' },
       'batch-size': { type: 'string' },
+      reference: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -149,6 +151,7 @@ export async function generateCommand(argv: string[], io: CliIo, signal: AbortSi
       input,
       outDir,
       policy: values.policy,
+      ...(values.reference === undefined ? {} : { reference: values.reference }),
       ...sampling,
       concurrency,
       limit,
