@@ -55,6 +55,7 @@ describe('tribunal generate with the fake policy', () => {
       candidates: { items: number; samples: number; candidates: number; duplicates: number };
     };
     expect(summary.opening).toBe('created');
+    expect(first.err).toContain('generate: 5/5 prompts'); // the progress line, plain off a terminal
     expect(summary.totals).toMatchObject({ items: 5, done: 5 });
 
     const rows = readJsonl<CandidatesRow>(path.join(out, 'candidates.jsonl')).map((row) => CandidatesRowSchema.parse(row));
