@@ -232,7 +232,13 @@ async function runWorker(options: {
   }
   if (consumerError !== undefined) throw consumerError;
   if (options.signal.aborted) return; // stopped on request: what arrived is settled, the rest stays pending
-  if (exit.code === 0 && done !== undefined) return;
+  if (exit.code === 0 && done?.status === 'completed') return;
+  if (exit.code === 0 && done?.status === 'stopped') {
+    throw new TribunalError(
+      'ABORTED',
+      `the sampling worker was stopped from outside (SIGTERM) after ${done.prompts} prompts; run the same command again to continue`,
+    );
+  }
   if (errorEvent) {
     const codes: Record<string, ErrorCode> = {
       CONFIG_INVALID: 'CONFIG_INVALID',

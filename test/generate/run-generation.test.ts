@@ -7,6 +7,7 @@ import { RunDirectoryLockedError } from '../../src/store/index.js';
 import { startAnthropicWireServer } from '../fakes/anthropic-wire-server.js';
 import type { WireServer } from '../fakes/scripted-wire-server.js';
 import { readJsonl, tempDir, writeInput } from '../runner/fixtures.js';
+import { fakePython } from '../trainer/trainer-fixtures.js';
 
 const NO_ENV = (() => {
   const parsed = parseSettings({});
@@ -75,6 +76,69 @@ describe('runGeneration', () => {
     expect(finished.session.usage.calls).toBe(0);
     expect(finished.session.usage.outputTokens).toBe(finished.export.tokens - stopped.export.tokens);
   }, 60_000);
+
+  it('fails, keeping what arrived, when the worker stops early or dies, and says what to do', async () => {
+    const dir = tempDir('tribunal-generate-');
+    const input = prompts(dir, 3);
+    const outDir = path.join(dir, 'gen');
+    const sample = (id: string) =>
+      JSON.stringify({
+        v: 1,
+        type: 'sample',
+        seq: 2,
+        time: 1,
+        id,
+        prompt_tokens: 3,
+        samples: [{ index: 0, text: `answer to ${id}`, tokens: 3, logprob: -1.5, finish: 'stop' }],
+      });
+    const start = JSON.stringify({
+      v: 1,
+      type: 'start',
+      seq: 1,
+      time: 1,
+      command: 'generate',
+      prompts: 3,
+      device: 'cpu',
+      torch: 'fake',
+      checkpoint: null,
+      step: 0,
+      model: { family: 'tiny', parameters: 1, lora: null },
+    });
+    const stopped = JSON.stringify({
+      v: 1,
+      type: 'done',
+      seq: 3,
+      time: 1,
+      status: 'stopped',
+      prompts: 1,
+      samples: 1,
+      tokens: 3,
+      tokens_per_s: null,
+    });
+    // stopped by someone else's SIGTERM: exit 0 with `done` stopped
+    const early = fakePython(dir, `echo '${start}'; echo '${sample('q0')}'; echo '${stopped}'`);
+    const common = { input, outDir, policy: 'tiny', n: 1, settings: NO_ENV };
+    await expect(runGeneration({ ...common, worker: { python: early } })).rejects.toThrow(
+      /stopped from outside .* run the same command again/,
+    );
+    // dies without a word: the log tail is quoted
+    const dying = fakePython(dir, `echo '${start}'; echo '${sample('q1')}'; echo 'Segmentation fault' >&2; exit 139`);
+    await expect(runGeneration({ ...common, worker: { python: dying } })).rejects.toThrow(
+      /exited with code 139[\s\S]*Segmentation fault/,
+    );
+    // what arrived was kept: two prompts are done, the third waits
+    const finishing = fakePython(
+      dir,
+      `echo '${start}'; echo '${sample('q2')}'; echo '${stopped.replace('"stopped"', '"completed"')}'`,
+    );
+    const result = await runGeneration({ ...common, worker: { python: finishing } });
+    expect(result.totals).toMatchObject({ done: 3, pending: 0, running: 0 });
+    expect(readJsonl<CandidatesRow>(path.join(outDir, 'candidates.jsonl')).map((row) => row.candidates[0]?.text)).toEqual([
+      'answer to q0',
+      'answer to q1',
+      'answer to q2',
+    ]);
+  });
 
   it('refuses a second session on the same run directory while one runs', async () => {
     const dir = tempDir('tribunal-generate-');
