@@ -1,4 +1,4 @@
-"""Command line: ``python3 -m trainers rm|dpo|eval --config FILE [--checkpoint DIR]``.
+"""Command line: ``python3 -m trainers rm|dpo|eval|generate --config FILE [--checkpoint DIR]``.
 
 The one place where errors become ``error`` events and exit codes (see ``errors.exit_code_for``).
 """
@@ -24,7 +24,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python3 -m trainers", description="Tribunal's preference-training worker.")
-    parser.add_argument("command", choices=("rm", "dpo", "eval"), help="train a reward model, a DPO policy, or evaluate")
+    parser.add_argument("command", choices=("rm", "dpo", "eval", "generate"),
+                        help="train a reward model, a DPO policy, evaluate, or sample a policy")
     parser.add_argument("--config", required=True, help="JSON config file (see trainers/README.md)")
     parser.add_argument("--checkpoint", help="eval: checkpoint folder (default: latest in run_dir)")
     return parser
@@ -47,6 +48,12 @@ def main(argv: Optional[List[str]] = None, *, event_out: Optional[IO[str]] = Non
     events = EventStream(event_out, enabled=_is_main_rank())
     try:
         args = _parser().parse_args(argv)
+        if args.command == "generate":
+            if args.checkpoint:
+                raise ConfigError("--checkpoint", "generate takes its checkpoint from the config's 'checkpoint'")
+            from .generate import load_generate_config, run_generate
+
+            return run_generate(load_generate_config(args.config), events)
         from .config import load_config
 
         task = args.command if args.command in ("rm", "dpo") else None

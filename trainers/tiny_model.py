@@ -94,6 +94,49 @@ class Attention(nn.Module):
             out = torch.softmax(scores.float(), dim=-1).to(v.dtype) @ v
         return self.o_proj(out.transpose(1, 2).reshape(b, t, -1))
 
+    def forward_cached(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: "KVCache",
+                       layer: int) -> torch.Tensor:
+        """Attention of ``t`` new positions (starting at ``cache.length``) over the cached keys and values plus
+        their own; writes their keys and values into ``cache`` (layer ``layer``). No padding: every row of the
+        batch has the same length (generation samples one prompt's rows together)."""
+        b, t, _ = x.shape
+        start = cache.length
+        q, k, v = (proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
+                   for proj in (self.q_proj, self.k_proj, self.v_proj))
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        cache.keys[layer][:, :, start:start + t] = k
+        cache.values[layer][:, :, start:start + t] = v
+        keys, values = cache.keys[layer][:, :, :start + t], cache.values[layer][:, :, :start + t]
+        # query i (position start + i) sees keys 0..start + i; one new position sees them all
+        allowed = None
+        if t > 1:
+            positions = torch.arange(start + t, device=x.device)
+            allowed = positions[None, :] <= (start + torch.arange(t, device=x.device))[:, None]
+        if HAS_SDPA and self.use_sdpa:
+            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed)
+        else:
+            scores = (q * (1.0 / math.sqrt(self.head_dim))) @ keys.transpose(-1, -2)
+            if allowed is not None:
+                scores.masked_fill_(~allowed, float("-inf"))
+            out = torch.softmax(scores.float(), dim=-1).to(values.dtype) @ values
+        return self.o_proj(out.transpose(1, 2).reshape(b, t, -1))
+
+
+class KVCache:
+    """Preallocated keys and values of every layer for ``batch`` rows of up to ``capacity`` positions, with the
+    rotary tables for those positions; ``length`` positions are filled."""
+
+    def __init__(self, config: TinyConfig, *, batch: int, capacity: int, device, dtype: torch.dtype):
+        if capacity > config.max_seq_len:
+            raise ValueError(f"a cache of {capacity} positions exceeds max_seq_len {config.max_seq_len}")
+        head_dim = config.dim // config.n_heads
+        shape = (batch, config.n_heads, capacity, head_dim)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
+        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
+        self.cos, self.sin = rope_tables(head_dim, capacity, config.rope_theta, device)
+        self.capacity = capacity
+        self.length = 0
+
 
 class SwiGLU(nn.Module):
     def __init__(self, config: TinyConfig):
@@ -116,6 +159,10 @@ class Block(nn.Module):
 
     def forward(self, x, cos, sin, mask):
         x = x + self.attn(self.attn_norm(x), cos, sin, mask)
+        return x + self.mlp(self.mlp_norm(x))
+
+    def forward_cached(self, x, cos, sin, cache: KVCache, layer: int):
+        x = x + self.attn.forward_cached(self.attn_norm(x), cos, sin, cache, layer)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -183,3 +230,24 @@ class TinyDecoder(nn.Module):
         if self.head == "lm":
             return self.lm_head(h)
         return self.score_head(h).squeeze(-1)
+
+    def new_cache(self, *, batch: int, capacity: int) -> KVCache:
+        """An empty KV cache for ``batch`` rows of up to ``capacity`` positions (prompt + new tokens)."""
+        weight = self.embed_tokens.weight
+        return KVCache(self.tiny_config, batch=batch, capacity=capacity, device=weight.device, dtype=weight.dtype)
+
+    def forward_cached(self, input_ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Token logits [B, t, V] of ``t`` new positions continuing the ones in ``cache`` (lm head only);
+        the cache then holds them too. Equal to ``forward`` over the whole sequence, at O(t) cost per step."""
+        if self.head != "lm":
+            raise ValueError("forward_cached needs the lm head")
+        t = input_ids.shape[1]
+        start = cache.length
+        if start + t > cache.capacity:
+            raise ValueError(f"{start + t} positions exceed the cache's capacity of {cache.capacity}")
+        cos, sin = cache.cos[start:start + t], cache.sin[start:start + t]
+        x = self.embed_tokens(input_ids)
+        for index, layer in enumerate(self.layers):
+            x = layer.forward_cached(x, cos, sin, cache, index)
+        cache.length = start + t
+        return self.lm_head(self.norm(x))

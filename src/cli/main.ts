@@ -9,6 +9,7 @@ Usage: tribunal <command> [options]
 
 Commands:
   debate     run one debate and watch it live (or --json for the event stream)
+  generate   sample K answers per prompt from a policy (tiny, a trained checkpoint, an API model) for labeling
   label      label a dataset: debate every item, resumably, into labels, pairs and a dataset card
   export     regenerate a label run's output files from its store
   eval       label human-labeled pairs and report agreement with the humans, biases and calibration
@@ -28,6 +29,10 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; help: string }>> = 
   debate: async () => {
     const module = await import('./commands/debate.js');
     return { run: module.debateCommand, help: module.DEBATE_HELP };
+  },
+  generate: async () => {
+    const module = await import('./commands/generate.js');
+    return { run: module.generateCommand, help: module.GENERATE_HELP };
   },
   label: async () => {
     const module = await import('./commands/label.js');

@@ -64,3 +64,23 @@ export const nativeFormat: RowParser = {
     return { success: true, item };
   },
 };
+
+/**
+ * Native rows read as prompts (`tribunal generate`): a row without `candidates` is valid and becomes an item with
+ * none (its id, when not given, hashes the prompt alone); a row with candidates is checked as `nativeFormat` checks it.
+ */
+export const nativePromptFormat: RowParser = {
+  format: 'native',
+  parse(value: unknown): RowParseResult {
+    if (!isPlainObject(value) || value.candidates !== undefined) return nativeFormat.parse(value);
+    if (isPlainObject(value.meta) && value.meta.humanPreferred !== undefined) {
+      return fieldFailure('invalid-field', 'meta.humanPreferred', 'names a candidate, but the row has no candidates: drop it');
+    }
+    // Checked as a row with one placeholder candidate, which is then dropped.
+    const result = nativeFormat.parse({ ...value, candidates: [''] });
+    if (!result.success) return result;
+    const { item } = result;
+    const id = value.id === undefined ? stableItemId({ prompt: item.prompt, candidates: [] }) : item.id;
+    return { success: true, item: { ...item, id, candidates: [] } };
+  },
+};

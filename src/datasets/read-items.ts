@@ -3,7 +3,7 @@ import { detectFormat } from './detect-format.js';
 import { hhRlhfFormat } from './hh-rlhf-format.js';
 import { INPUT_LIMITS, jsonDepth } from './input-limits.js';
 import { clipRaw, type ItemRejection, type ReadResult } from './item-rejection.js';
-import { nativeFormat } from './native-format.js';
+import { nativeFormat, nativePromptFormat } from './native-format.js';
 import { type NumberedLine, readLines } from './read-lines.js';
 import { fieldFailure, type RowParseResult, type RowParser } from './row-parser.js';
 import { trlFormat } from './trl-format.js';
@@ -36,6 +36,8 @@ export interface ReadItemsOptions {
    * lines is never read, stored or reported without end. Default `DEFAULT_MAX_REJECTED`.
    */
   maxRejected?: number;
+  /** False: native rows without candidates are valid (items with none), for reading prompts. Default true. */
+  requireCandidates?: boolean;
 }
 
 /** Reading stopped because more lines were rejected than `maxRejected` allows. */
@@ -79,7 +81,7 @@ export async function* readItems(options: ReadItemsOptions): AsyncGenerator<Read
   const maxRejected = options.maxRejected ?? DEFAULT_MAX_REJECTED;
   if (limit <= 0) return;
   const format = options.format ?? (await detectFormat({ file })).format;
-  const parser = ROW_PARSERS[format];
+  const parser = format === 'native' && options.requireCandidates === false ? nativePromptFormat : ROW_PARSERS[format];
   const firstLineOfId = new Map<string, number>();
   const rejectedByCode: Record<string, number> = {};
   let rejected = 0;

@@ -39,6 +39,8 @@ export async function importItems(options: {
   limit?: number | undefined;
   /** Refused lines tolerated before the import stops (`--max-rejected`); default `DEFAULT_MAX_REJECTED`. */
   maxRejected?: number | undefined;
+  /** False: native rows without candidates are items too (prompts for `tribunal generate`). Default true. */
+  requireCandidates?: boolean | undefined;
   onRejected?: ((rejection: ItemRejection) => void) | undefined;
 }): Promise<ImportReport> {
   const { store, runId } = options;
@@ -75,6 +77,7 @@ export async function importItems(options: {
     format: options.format,
     ...(options.limit === undefined ? {} : { limit: options.limit }),
     ...(options.maxRejected === undefined ? {} : { maxRejected: options.maxRejected }),
+    ...(options.requireCandidates === undefined ? {} : { requireCandidates: options.requireCandidates }),
   })) {
     if (result.kind === 'item') {
       items.push({ line: result.line, item: result.item });

@@ -28,6 +28,7 @@ const HOLDERS: Record<string, string> = {
   export: '`tribunal export`',
   train: 'a training run',
   eval: 'an evaluation',
+  generate: 'a generation session',
 };
 
 /** What the refused process can do, by its own purpose. */
@@ -37,6 +38,7 @@ const NEXT_STEPS: Record<string, string> = {
   train:
     'wait for it to finish or stop it (Ctrl-C stops after a checkpoint), then run the same command to resume; or give another --out directory',
   eval: 'wait for it to finish, or give another --out directory',
+  generate: 'wait for it to finish or stop it (Ctrl-C stops gracefully), then rerun to continue; or give another --out directory',
 };
 
 /** A run directory is locked by another process (or another session of this one). */

@@ -17,12 +17,14 @@ import {
   type DuplicateItem,
   type EventsAfterOptions,
   type FollowEventsOptions,
+  type GeneratedItem,
   type ItemError,
   type ItemErrorCount,
   type ItemRecord,
   type ItemState,
   type MarkDoneOptions,
   type MarkFailedOptions,
+  type MarkGeneratedOptions,
   type NewItem,
   type NewVerdictOverride,
   OVERRIDE_KINDS,
@@ -358,6 +360,56 @@ export class SqliteStore implements Store {
       );
       return changes === 1;
     });
+  }
+
+  async markGenerated(options: MarkGeneratedOptions): Promise<boolean> {
+    const resultJson = JSON.stringify(options.generation);
+    const { usage } = options;
+    return this.write('marking an item generated', () => {
+      const { changes } = this.statement(
+        `UPDATE items SET state = 'done', result = ?, error = NULL,
+           config_hash = (SELECT config_hash FROM runs WHERE id = items.run_id),
+           input_tokens = ?, output_tokens = ?, calls = ?, cost_usd = ?, updated_at = ?
+         WHERE run_id = ? AND item_id = ? AND state = 'running' AND (? IS NULL OR attempts = ?)`,
+      ).run(
+        resultJson,
+        usage.inputTokens,
+        usage.outputTokens,
+        usage.calls,
+        usage.costUsd,
+        timestamp(),
+        options.runId,
+        options.itemId,
+        options.attempt ?? null,
+        options.attempt ?? null,
+      );
+      return changes === 1;
+    });
+  }
+
+  async *iterateGenerated(options: { runId: string; pageSize?: number }): AsyncGenerator<GeneratedItem> {
+    const pageSize = Math.max(1, options.pageSize ?? 256);
+    let after = { line: Number.MIN_SAFE_INTEGER, itemId: '' };
+    for (;;) {
+      const rows = this.read('reading generated items', () =>
+        this.statement<Pick<ItemRow, 'item_id' | 'line' | 'input' | 'result'>>(
+          `SELECT item_id, line, input, result FROM items
+           WHERE run_id = ? AND state = 'done' AND (line, item_id) > (?, ?)
+           ORDER BY line, item_id LIMIT ?`,
+        ).all(options.runId, after.line, after.itemId, pageSize),
+      );
+      for (const row of rows) {
+        yield {
+          itemId: row.item_id,
+          line: row.line,
+          item: JSON.parse(row.input) as DatasetItem,
+          generation: JSON.parse(row.result ?? 'null') as unknown,
+        };
+      }
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < pageSize) return;
+      after = { line: last.line, itemId: last.item_id };
+    }
   }
 
   async markFailed(options: MarkFailedOptions): Promise<boolean> {

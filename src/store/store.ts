@@ -185,6 +185,25 @@ export interface MarkFailedOptions {
   attempt?: number;
 }
 
+/** Options of `markGenerated`: what a generation run drew for one item, and what it cost. */
+export interface MarkGeneratedOptions {
+  runId: string;
+  itemId: string;
+  /** The samples as JSON-ready data (the generate layer's `GeneratedPrompt`); stored as the item's result. */
+  generation: unknown;
+  usage: Usage;
+  attempt?: number;
+}
+
+/** A done item of a generation run, with its input, as `iterateGenerated` streams it. */
+export interface GeneratedItem {
+  itemId: string;
+  line: number;
+  item: DatasetItem;
+  /** The stored generation, parsed from JSON but not validated (the caller validates it). */
+  generation: unknown;
+}
+
 /** The work queue of a run: items, their states and results, and the input lines refused on import. */
 export interface ItemQueue {
   /**
@@ -198,6 +217,13 @@ export interface ItemQueue {
   markDone(options: MarkDoneOptions): Promise<boolean>;
   /** Settles a running item without a result (retry later, give up, or reject) and appends `events`, in one transaction. */
   markFailed(options: MarkFailedOptions): Promise<boolean>;
+  /**
+   * Generation runs (`tribunal generate`): marks a running item done with its samples as its result, in one
+   * transaction; false if it was not running (or `attempt` is stale). Label runs use `markDone`.
+   */
+  markGenerated(options: MarkGeneratedOptions): Promise<boolean>;
+  /** Generation runs: streams done items with their input and stored samples, in input order, a page at a time. */
+  iterateGenerated(options: { runId: string; pageSize?: number }): AsyncIterable<GeneratedItem>;
   /** Puts items a crashed process left `running` back to `pending`; returns how many. Call once when a runner starts. */
   resetRunning(options: { runId: string }): Promise<number>;
   /** Puts `failed` items back to `pending` (a `--retry-failed` run); returns how many. */

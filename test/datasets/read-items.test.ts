@@ -303,3 +303,33 @@ describe('detectFormat and validateInput', () => {
     expect(clean.rejections).toEqual([]);
   });
 });
+
+describe('readItems with requireCandidates: false (prompts for tribunal generate)', () => {
+  it('accepts native rows without candidates, hashing the prompt alone for a missing id', async () => {
+    const file = await fixture([
+      { id: 'a', prompt: 'first' },
+      { messages: [{ role: 'user', content: 'second' }], meta: { topic: 'x' } },
+      good,
+      { id: 'b', prompt: 'p', meta: { humanPreferred: 'c1' } },
+      { id: 'c' },
+      { id: 'd', prompt: 'p', candidates: [] },
+    ]);
+    const results = await readAll({ file, format: 'native', requireCandidates: false });
+    expect(results[0]).toMatchObject({ kind: 'item', item: { id: 'a', prompt: 'first', candidates: [] } });
+    expect(results[1]).toMatchObject({
+      kind: 'item',
+      item: {
+        id: stableItemId({ prompt: [{ role: 'user', content: 'second' }], candidates: [] }),
+        candidates: [],
+        meta: { topic: 'x', conversational: true },
+      },
+    });
+    expect(results[2]).toMatchObject({ kind: 'item', item: { id: 'ok', candidates: [{ text: '4' }, { text: 'five' }] } });
+    // a human label of candidates the row does not have, a missing prompt, an empty list: still refused
+    expect(results[3]).toMatchObject({ kind: 'rejected', field: 'meta.humanPreferred' });
+    expect(results[4]).toMatchObject({ kind: 'rejected', field: 'prompt' });
+    expect(results[5]).toMatchObject({ kind: 'rejected', field: 'candidates' });
+    // the default still requires candidates
+    expect((await readAll({ file, format: 'native' }))[0]).toMatchObject({ kind: 'rejected', field: 'candidates' });
+  });
+});

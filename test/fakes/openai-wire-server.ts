@@ -14,15 +14,23 @@ import {
  */
 export const openAIDialect: WireDialect = {
   paths: ['/v1/chat/completions'],
-  json({ text, inputTokens, outputTokens, omitUsage }, request) {
+  json({ text, inputTokens, outputTokens, omitUsage, choices }, request) {
+    // With `logprobs: true`, each whitespace-separated piece of a text is one token of log-probability -0.25.
+    const logprobs = (content: string) =>
+      request.body?.logprobs === true
+        ? { content: (content.match(/\S+\s*/g) ?? []).map((token) => ({ token, logprob: -0.25, bytes: null, top_logprobs: [] })) }
+        : null;
     return {
       id: 'chatcmpl-test',
       object: 'chat.completion',
       created: 1_700_000_000,
       model: modelOf(request),
-      choices: [
-        { index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: 'stop', logprobs: null },
-      ],
+      choices: (choices ?? [text]).map((content, index) => ({
+        index,
+        message: { role: 'assistant', content, refusal: null },
+        finish_reason: 'stop',
+        logprobs: logprobs(content),
+      })),
       ...(omitUsage
         ? {}
         : { usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens } }),

@@ -34,6 +34,8 @@ export type WireReply =
       streamError?: { type: string; message: string };
       /** Wait this long before each frame: a slow stream that is still alive. */
       frameDelayMs?: number;
+      /** Non-streaming replies with several choices (OpenAI's `n`): their texts; `text` is then unused. */
+      choices?: string[];
     }
   | { status: number; message?: string; headers?: Record<string, string> }
   /** Accept the request and never answer (the client must time out or abort). */
@@ -46,7 +48,7 @@ export interface WireDialect {
   /** Paths the dialect answers (e.g. `/v1/chat/completions`). */
   paths: string[];
   json(
-    reply: { text: string; inputTokens: number; outputTokens: number; omitUsage?: boolean },
+    reply: { text: string; inputTokens: number; outputTokens: number; omitUsage?: boolean; choices?: string[] },
     request: RecordedRequest,
   ): unknown;
   /** SSE frames (without the trailing blank line), one per piece of text, including start/usage/end frames. */
@@ -155,7 +157,12 @@ function respond(res: ServerResponse, reply: WireReply, request: RecordedRequest
   const inputTokens = reply.inputTokens ?? 11;
   const outputTokens = reply.outputTokens ?? 7;
   if (request.body?.stream !== true) {
-    send(res, 200, dialect.json({ text: reply.text, inputTokens, outputTokens, omitUsage: reply.omitUsage === true }, request));
+    const choices = reply.choices === undefined ? {} : { choices: reply.choices };
+    send(
+      res,
+      200,
+      dialect.json({ text: reply.text, inputTokens, outputTokens, omitUsage: reply.omitUsage === true, ...choices }, request),
+    );
     return;
   }
   const pieces = split(reply.text, reply.chunks ?? 4);

@@ -272,6 +272,39 @@ export function describeStoreContract(factory: StoreFactory): void {
         expect(done[0]?.result).toEqual(labelRow('item-1'));
       });
 
+      it("settles a generation run's items with their samples once, and streams them with their input in order", async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(5).reverse() });
+        const claimed = await store.claimPending({ runId, limit: 5 });
+        const usage = { inputTokens: 3, outputTokens: 7, calls: 1, costUsd: 0.5 };
+        const generation = (itemId: string) => ({ policy: 'fake:p', samples: [{ index: 0, text: itemId }], usage });
+        const [first] = claimed;
+        if (!first) throw new Error('nothing claimed');
+        expect(
+          await store.markGenerated({ runId, itemId: 'item-1', generation: generation('x'), usage, attempt: first.attempt + 1 }),
+        ).toBe(false); // a stale claim
+        for (const item of claimed) {
+          if (item.line === 3) continue; // one item not generated
+          expect(
+            await store.markGenerated({
+              runId,
+              itemId: item.itemId,
+              generation: generation(item.itemId),
+              usage,
+              attempt: item.attempt,
+            }),
+          ).toBe(true);
+        }
+        expect(await store.markGenerated({ runId, itemId: 'item-1', generation: generation('again'), usage })).toBe(false);
+        const done = [];
+        for await (const item of store.iterateGenerated({ runId, pageSize: 2 })) done.push(item);
+        expect(done.map((item) => item.line)).toEqual([1, 2, 4, 5]);
+        expect(done[0]?.item).toEqual(datasetItem('item-1'));
+        expect(done[0]?.generation).toEqual(generation('item-1'));
+        const totals = (await store.getRun({ runId }))?.totals;
+        expect(totals).toMatchObject({ done: 4, running: 1, usage: { calls: 4, costUsd: 2 } });
+      });
+
       it('keeps rejected input lines once each, in line order', async () => {
         const runId = await newRun();
         const lines = [

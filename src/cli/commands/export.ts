@@ -68,6 +68,12 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
         values.run === undefined ? `${directory} holds no run yet` : `${directory} holds no run "${values.run}"`,
       );
     }
+    if (run.config.kind === 'generation') {
+      throw new TribunalError(
+        'CONFIG_INVALID',
+        `run ${run.id} in ${directory} is a "tribunal generate" run: its output is candidates.jsonl, rewritten by rerunning the same generate command`,
+      );
+    }
     const settings = { ...exportSettingsOf(run.config.runtime), ...overrides };
     const exported = await exportRun({ store, runId: run.id, directory, settings });
     if (values.json) {
