@@ -72,8 +72,10 @@ export function createDebateNodes(options: { protocol: Protocol; order: Speaking
     if (state.round > state.roundsUsed) roundsHeld.push(state.round);
     const base = computeVerdict({ setup, turns: state.turns, consensusRound, roundsHeld, roundsUsed: state.roundsUsed });
     const chair = setup.panel.chair;
+    // With no scored candidate there is no consensus to explain: a chair call would only cost.
+    const anyScore = base.candidates.some((line) => line.score !== null);
     const chairTurn =
-      chair && setup.chairModel
+      chair && setup.chairModel && anyScore
         ? await runChair({ setup, chair, model: setup.chairModel, context, verdict: base, turns: state.turns, consensusRound })
         : undefined;
     const verdict: Verdict = { ...base, ...(chairTurn?.rationale === undefined ? {} : { rationale: chairTurn.rationale }) };

@@ -327,6 +327,16 @@ describe('runDebate', () => {
     expect(result.chair).toMatchObject({ status: 'failed', error: { code: 'OUTPUT_INVALID' } });
   });
 
+  test('no chair call when no candidate has a score: there is nothing to explain and the call would only cost', async () => {
+    const chair = makeCritic({ id: 'chair' });
+    const { models, calls } = fakeModels((call) => (callKind(call) === 'chair' ? '{"rationale":"x"}' : 'not json'));
+    const result = await runDebate({ panel: makePanel({ maxRounds: 0, chair }), input, models, defaultModel: 'fake:critic' });
+    expect(result.verdict.candidates.every((line) => line.score === null)).toBe(true);
+    expect(calls.some((call) => callKind(call) === 'chair')).toBe(false);
+    expect(result.chair).toBeUndefined();
+    expect(result.verdict.rationale).toBeUndefined();
+  });
+
   test('the blind final vote is round maxRounds + 1, hides the others’ scores and decides the consensus', async () => {
     const { models, calls } = fakeModels((call) => {
       const turn = call.turn;
