@@ -50,18 +50,23 @@ export function table(rows: string[][], style?: Style): string {
 // C0 controls but tab and newline, DEL, and C1 controls: what a terminal may act on.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+/** Bidi embeddings, overrides and isolates (U+202A–202E, U+2066–2069): they reorder the text around them. */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Untrusted text (prompts, candidates, model output, provider errors) made inert for a terminal: control characters
  * that could move the cursor, rewrite the line, set the title or start an escape sequence are shown as visible
- * symbols (ESC as ␛, CR as ␍, others from the Control Pictures block, C1 as �). Newlines and tabs stay.
+ * symbols (ESC as ␛, CR as ␍, others from the Control Pictures block, C1 as �), and bidi controls as [U+202E] (they
+ * would reorder what is shown, e.g. "gnp.exe" read as "exe.png"). Newlines and tabs stay.
  */
 export function terminalSafe(text: string): string {
-  return text.replace(CONTROL, (char) => {
-    const code = char.charCodeAt(0);
-    if (code < 0x20) return String.fromCharCode(0x2400 + code);
-    return code === 0x7f ? '\u2421' : '\ufffd';
-  });
+  return text
+    .replace(CONTROL, (char) => {
+      const code = char.charCodeAt(0);
+      if (code < 0x20) return String.fromCharCode(0x2400 + code);
+      return code === 0x7f ? '\u2421' : '\ufffd';
+    })
+    .replace(BIDI_CONTROLS, (char) => `[U+${char.charCodeAt(0).toString(16).toUpperCase()}]`);
 }
 
 /** Shortens untrusted text to one terminal-safe line of at most `max` characters. */

@@ -10,6 +10,15 @@ describe('untrusted text on the terminal', () => {
     expect(oneLine('x\u001b[2J\n y', 20)).toBe('x␛[2J y');
   });
 
+  it('shows bidi overrides and isolates as [U+XXXX], so a reversed file name reads as it is (as the viewer does)', () => {
+    // U+202E would show "invoice\u202Egnp.exe" as "invoiceexe.png"
+    expect(terminalSafe('invoice\u202egnp.exe')).toBe('invoice[U+202E]gnp.exe');
+    expect(terminalSafe('a\u202ab\u202bc\u202cd\u202de\u2066f\u2067g\u2068h\u2069')).toBe(
+      'a[U+202A]b[U+202B]c[U+202C]d[U+202D]e[U+2066]f[U+2067]g[U+2068]h[U+2069]',
+    );
+    expect(oneLine('x\u202ey', 20)).toBe('x[U+202E]y');
+  });
+
   it('a debate transcript never passes an escape sequence from a prompt or candidate to the terminal', async () => {
     const io = captureIo(process.cwd());
     const code = await main(
