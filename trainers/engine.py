@@ -36,7 +36,7 @@ from .losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metr
 from .models import (PreferenceModel, apply_lora, build_core, count_parameters, enable_gradient_checkpointing,
                      frozen_copy)
 from .protocol import EventStream
-from .schedule import build_scheduler, warmup_steps_for
+from .schedule import build_scheduler, describe, rebuild_after_resume, warmup_steps_for
 from .tokenizer import build_tokenizer
 
 log = logging.getLogger("trainers")
@@ -504,6 +504,8 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
     scheduler = build_scheduler(optimizer, t.lr_scheduler_type, warmup, total_steps)
 
     step, epoch, position, tokens_seen = 0, 0, 0, 0
+    state: Dict[str, Any] = {}
+    schedule_change: Optional[Dict[str, Any]] = None
     resumed_from = _resume_path(config)
     if resumed_from:
         previous_task = ckpt.read_trainer_state(resumed_from).get("task")
@@ -512,6 +514,15 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
         state = ckpt.load_checkpoint(resumed_from, model=wrapped, optimizer=optimizer, scheduler=scheduler, state=dist)
         step, epoch, position = state["step"], state["epoch_index"], state["batch_in_epoch"]
         tokens_seen = state.get("tokens_seen", 0)
+        if step > total_steps:
+            raise ConfigError("training.max_steps",
+                              f"is {total_steps} but the checkpoint {resumed_from} is already at step {step}; "
+                              "give a total of at least that many steps, or start a new run_dir")
+        saved_schedule = rebuild_after_resume(scheduler, t.lr_scheduler_type, warmup, total_steps)
+        if saved_schedule != describe(scheduler.lr_lambdas[0]):
+            schedule_change = {"from": saved_schedule, "to": describe(scheduler.lr_lambdas[0])}
+            log.warning("the learning-rate schedule changed on resume (%s -> %s): continuing step %d on the new "
+                        "schedule", saved_schedule, schedule_change["to"], step)
 
     total, trainable = count_parameters(model)
     log.info("training %s for %d steps from step %d%s", task, total_steps, step,
@@ -524,6 +535,8 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
                       "truncated": train_data.stats["truncated"], "tokenizer": setup.tokenizer.kind},
                 efficiency={"bf16": setup.bf16, "compile": compiled, "warmup_steps": warmup,
                             "strategy": dist.strategy if dist.active else "single"},
+                schedule={"kind": t.lr_scheduler_type, "warmup_steps": warmup, "total_steps": total_steps,
+                          "changed_on_resume": schedule_change},
                 config=config_dict)
 
     batches = schedule.epoch_batches(epoch)
@@ -533,8 +546,17 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
     is_ddp = dist.active and hasattr(wrapped, "no_sync")
 
     def save(reason_step: int) -> str:
+        # the open logging window (steps since the last metric event) is part of the state: a run stopped off a
+        # logging step resumes with the same token count and logs the same averaged loss as the uninterrupted run
+        keys = sorted(window)
+        pending = torch.stack([window[k].to(dist.device) for k in keys]
+                              + [torch.tensor(float(window_tokens), dtype=torch.float64, device=dist.device)])
+        all_reduce_sum(pending, dist)
+        pending = pending.cpu()
         trainer_state = {"task": task, "epoch_index": epoch, "batch_in_epoch": position, "tokens_seen": tokens_seen,
-                         "total_steps": total_steps, "epoch": epoch + position / len(batches)}
+                         "total_steps": total_steps, "epoch": epoch + position / len(batches),
+                         "window": {"steps": window_steps, "tokens": int(pending[-1]),
+                                    "sums": {k: float(pending[i]) / dist.world_size for i, k in enumerate(keys)}}}
         path = ckpt.save_checkpoint(run_dir, step=reason_step, model=wrapped, optimizer=optimizer, scheduler=scheduler,
                                     trainer_state=trainer_state, config_dict=config_dict, state=dist,
                                     keep=t.save_total_limit)
@@ -544,6 +566,11 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
     # per-step sums stay on the device; they are synchronised only when a metric event is due
     window: Dict[str, torch.Tensor] = {}
     window_steps, window_tokens, window_start = 0, 0, time.perf_counter()
+    if resumed_from and state.get("window"):
+        saved_window = state["window"]
+        window = {k: torch.tensor(v, dtype=torch.float64, device=dist.device) for k, v in saved_window["sums"].items()}
+        window_steps = int(saved_window["steps"])
+        window_tokens = int(saved_window["tokens"]) if dist.is_main else 0  # summed over ranks when logged
     last_checkpoint: Optional[str] = resumed_from
     last_eval: Optional[Dict[str, Any]] = None
     wrapped.train()

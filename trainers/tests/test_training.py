@@ -6,6 +6,7 @@ import os
 import torch
 
 from trainers import checkpoint as ckpt
+from trainers.errors import ConfigError
 
 from .helpers import HH_RLHF, TempDirTestCase, run_in_process, synthetic_rows, tiny_config, write_jsonl
 
@@ -120,6 +121,21 @@ class TrainingTest(TempDirTestCase):
         self.assertTrue({"trainer_state.json", "optimizer.pt", "rng_state.pt", "config.json"} <= names, names)
         self.assertTrue({"model.safetensors", "model.pt"} & names, names)
 
+    def test_resume_off_a_logging_step_logs_what_the_uninterrupted_run_logs(self):
+        # checkpoint at step 3, metric events every 2 steps: the resumed run's step-4 event averages steps 3 and 4
+        # and counts every token, exactly like the run that never stopped
+        base = dict(training={"max_steps": 6, "save_steps": 3, "logging_steps": 2, "batch_size": 6})
+        code, full = run_in_process(self.config("window-full", **base), "rm", self.tmp)
+        self.assertEqual(code, 0)
+        step3 = os.path.join(self.tmp, "window-full", "checkpoints", "step-00000003")
+        code, resumed = run_in_process(self.config("window-resumed", resume=step3, **base), "rm", self.tmp)
+        self.assertEqual(code, 0)
+        want = {e["step"]: (e["loss"], e["tokens"]) for e in of_type(full, "metric")}
+        got = {e["step"]: (e["loss"], e["tokens"]) for e in of_type(resumed, "metric")}
+        self.assertEqual(sorted(got), [4, 6])
+        for step in (4, 6):
+            self.assertEqual(got[step], want[step], f"step {step}")
+
     def test_resume_auto_continues_from_latest(self):
         first = self.config("auto", training={"max_steps": 2, "lr_scheduler_type": "constant"})
         self.assertEqual(run_in_process(first, "rm", self.tmp)[0], 0)
@@ -128,6 +144,31 @@ class TrainingTest(TempDirTestCase):
         self.assertEqual(code, 0)
         self.assertEqual(of_type(events, "start")[0]["step"], 2)
         self.assertEqual([e["step"] for e in of_type(events, "metric")], [3])
+
+    def test_resume_with_a_new_max_steps_rebuilds_the_schedule(self):
+        # a 4-step cosine run resumed with max_steps 8 continues on the 8-step cosine: the learning rates of steps
+        # 5-8 are those of an uninterrupted 8-step run, falling, never rising again past the old end
+        schedule = {"lr_scheduler_type": "cosine", "warmup_steps": 0, "learning_rate": 1e-3}
+        _, straight = run_in_process(self.config("straight", training={**schedule, "max_steps": 8}), "rm", self.tmp)
+        want = {e["step"]: e["lr"] for e in of_type(straight, "metric")}
+        self.assertEqual(run_in_process(self.config("grown", training={**schedule, "max_steps": 4}), "rm", self.tmp)[0], 0)
+        code, events = run_in_process(self.config("grown", training={**schedule, "max_steps": 8}), "rm", self.tmp)
+        self.assertEqual(code, 0)
+        got = {e["step"]: e["lr"] for e in of_type(events, "metric")}
+        self.assertEqual(sorted(got), [5, 6, 7, 8])
+        for step in (5, 6, 7, 8):
+            self.assertAlmostEqual(got[step], want[step], places=12, msg=f"step {step}")
+        self.assertEqual([got[k] >= got[k + 1] for k in (5, 6, 7)], [True] * 3)
+        start = of_type(events, "start")[0]
+        self.assertEqual(start["schedule"]["changed_on_resume"]["from"]["total_steps"], 4)
+        self.assertEqual(start["schedule"]["total_steps"], 8)
+
+    def test_resume_below_the_checkpoint_step_is_refused(self):
+        self.assertEqual(run_in_process(self.config("shrunk", training={"max_steps": 4}), "rm", self.tmp)[0], 0)
+        with self.assertRaises(ConfigError) as caught:
+            run_in_process(self.config("shrunk", training={"max_steps": 2}), "rm", self.tmp)
+        self.assertEqual(caught.exception.field, "training.max_steps")
+        self.assertIn("already at step 4", caught.exception.message)
 
     # -- gradient accumulation, separate forwards, eval command ---------------------------------
 

@@ -251,8 +251,17 @@ export function renderTrainReport(result: TrainerRunResult, style: Style): strin
   return lines.join('\n');
 }
 
-/** Config fields that may change between a run and its resumption. */
-const HARMLESS_CHANGES = new Set(['training.logging_steps', 'training.eval_steps', 'training.save_steps']);
+/**
+ * Config fields that may change between a run and its resumption: how often it logs, evaluates and saves, and how long
+ * it runs (the worker rebuilds its learning-rate schedule for the new total and says so in its start event).
+ */
+const RESUMABLE_CHANGES = new Set([
+  'training.logging_steps',
+  'training.eval_steps',
+  'training.save_steps',
+  'training.max_steps',
+  'training.num_train_epochs',
+]);
 
 /** A run directory that holds checkpoints of a run with other settings would silently resume the wrong run. */
 async function refuseChangedRun(runDir: string, config: TrainerConfig): Promise<void> {
@@ -266,7 +275,7 @@ async function refuseChangedRun(runDir: string, config: TrainerConfig): Promise<
     () => undefined,
   );
   if (previous === undefined) return;
-  const changed = differingFields(previous, config).filter((field) => !HARMLESS_CHANGES.has(field));
+  const changed = differingFields(previous, config).filter((field) => !RESUMABLE_CHANGES.has(field));
   if (changed.length === 0) return;
   const flags = [...new Set(changed.map((field) => FIELD_FLAGS[field] ?? field))];
   throw new TribunalError(
