@@ -28,7 +28,7 @@ from .batching import BatchSchedule, Example, collate_pairs, count_tokens, token
 from .calibration import preference_eval_metrics
 from .compat import HAS_COMPILE
 from .config import Config, config_to_dict
-from .data import PreferencePair, read_pairs, split_holdout
+from .data import PreferencePair, read_pairs, split_holdout, split_summary
 from .distributed import (DistributedState, all_reduce_sum, any_rank, init_distributed, shutdown, unwrap,
                           wrap_model)
 from .errors import ConfigError
@@ -113,6 +113,8 @@ class Dataset:
     has_margin: bool
     # the rows themselves, by example index: kept for the held-out split only (per-pair predictions)
     pairs: Optional[List[PreferencePair]] = None
+    # how the held-out split was made (data.split_summary), for the start events
+    split: Optional[Dict[str, Any]] = None
 
 
 @dataclass
@@ -143,10 +145,16 @@ def _load_datasets(config: Config, tokenizer, *, need_train: bool) -> Tuple[Opti
 
     train_pairs = read_pairs(d.train, max_rows=d.max_rows) if (need_train or not d.eval) else None
     eval_pairs = read_pairs(d.eval, max_rows=d.max_rows) if d.eval else None
+    source = "file" if d.eval else "none"
     if eval_pairs is None and train_pairs is not None and d.eval_fraction > 0:
         train_pairs, eval_pairs = split_holdout(train_pairs, d.eval_fraction, config.seed)
+        source = "fraction"
+    split = split_summary(train_pairs or [], eval_pairs or [], source=source)
     train = build(train_pairs) if (need_train and train_pairs) else None
     held = build(eval_pairs, keep_pairs=True) if eval_pairs else None
+    for dataset in (train, held):
+        if dataset is not None:
+            dataset.split = split
     return train, held
 
 
@@ -532,7 +540,8 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
                 world_size=dist.world_size, device=str(dist.device), torch=torch.__version__,
                 model={"family": model.family, "parameters": total, "trainable": trainable, "lora": setup.lora_kind},
                 data={"train_pairs": len(train_data.examples), "eval_pairs": len(eval_data.examples) if eval_data else 0,
-                      "truncated": train_data.stats["truncated"], "tokenizer": setup.tokenizer.kind},
+                      "truncated": train_data.stats["truncated"], "tokenizer": setup.tokenizer.kind,
+                      "split": train_data.split},
                 efficiency={"bf16": setup.bf16, "compile": compiled, "warmup_steps": warmup,
                             "strategy": dist.strategy if dist.active else "single"},
                 schedule={"kind": t.lr_scheduler_type, "warmup_steps": warmup, "total_steps": total_steps,
@@ -713,7 +722,8 @@ def run_eval(config: Config, events: EventStream, *, checkpoint: Optional[str] =
             step = ckpt.read_trainer_state(path).get("step", 0)
         events.emit("start", command="eval", task=setup.task, run_dir=config.run_dir, step=step, checkpoint=path,
                     world_size=setup.dist.world_size, device=str(setup.dist.device), torch=torch.__version__,
-                    data={"eval_pairs": len(setup.eval.examples), "tokenizer": setup.tokenizer.kind},
+                    data={"eval_pairs": len(setup.eval.examples), "tokenizer": setup.tokenizer.kind,
+                          "split": setup.eval.split},
                     config=config_to_dict(config))
         scores: Dict[str, torch.Tensor] = {}
         metrics = evaluate(setup, setup.model, setup.eval, reference, scores=scores)

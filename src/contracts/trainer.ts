@@ -29,6 +29,13 @@ export const TRAINER_EXIT = { ok: 0, internal: 1, config: 2, data: 3, outOfMemor
 export const TRAINER_ERROR_CODES = ['CONFIG_INVALID', 'DATA_INVALID', 'OUT_OF_MEMORY', 'INTERNAL'] as const;
 export type TrainerErrorCode = (typeof TRAINER_ERROR_CODES)[number];
 
+/**
+ * The `reason` of a DATA_INVALID error: a malformed `row`, a line that is not UTF-8 (`encoding`), an `unreadable` or
+ * `empty` file, too few pairs or prompts to hold some out (`split`), no pair that fits data.max_length (`length`).
+ */
+export const TRAINER_DATA_ERROR_REASONS = ['row', 'encoding', 'unreadable', 'empty', 'split', 'length'] as const;
+export type TrainerDataErrorReason = (typeof TRAINER_DATA_ERROR_REASONS)[number];
+
 // ---------------------------------------------------------------------------------------------------------------------
 // Config: the fields Tribunal writes (trainers/config.py holds every field; unknown fields are errors there too)
 // ---------------------------------------------------------------------------------------------------------------------
@@ -169,6 +176,21 @@ export const HeldOutMetricsSchema = z.looseObject({
 });
 export type HeldOutMetrics = z.infer<typeof HeldOutMetricsSchema>;
 
+/**
+ * How the held-out split was made: `file` (data.eval), `fraction` (data.eval_fraction of the training file, whole
+ * prompts at a time: prompts ranked by sha256 of the seed and the prompt, so every pair of a prompt is on one side and a
+ * prompt's side does not depend on the file's order) or `none`; with the distinct prompts on each side.
+ */
+export const TrainerSplitSchema = z.looseObject({
+  source: z.enum(['file', 'fraction', 'none']),
+  by: z.literal('prompt').optional(),
+  method: z.string().optional(),
+  train_prompts: count(),
+  eval_prompts: count(),
+  shared_prompts: count().describe('Prompts on both sides: 0 for a fraction split; a separate --eval file may share some.'),
+});
+export type TrainerSplit = z.infer<typeof TrainerSplitSchema>;
+
 /** `start` of `rm`/`dpo`: the run's shape, once the data, model and (DPO) reference log-probs are ready. */
 export const TrainerTrainStartEventSchema = z.looseObject({
   type: z.literal('start'),
@@ -194,6 +216,7 @@ export const TrainerTrainStartEventSchema = z.looseObject({
     eval_pairs: count(),
     truncated: count().describe('Training pairs cut to data.max_length.'),
     tokenizer: z.string(),
+    split: TrainerSplitSchema.nullable().optional(),
   }),
   efficiency: z.looseObject({
     bf16: z.boolean(),
@@ -201,6 +224,18 @@ export const TrainerTrainStartEventSchema = z.looseObject({
     warmup_steps: count(),
     strategy: z.string().describe('"single", "ddp" or "fsdp".'),
   }),
+  schedule: z
+    .looseObject({
+      kind: z.string(),
+      warmup_steps: count(),
+      total_steps: count(),
+      changed_on_resume: z
+        .looseObject({ from: z.record(z.string(), z.unknown()), to: z.record(z.string(), z.unknown()) })
+        .nullable()
+        .describe('A resumed run whose total steps, warmup or schedule type changed: it continues on the new schedule.'),
+    })
+    .optional()
+    .describe("The learning-rate schedule, built for this run's total steps."),
   config: z.record(z.string(), z.unknown()).describe('The validated config with every default filled in.'),
 });
 
@@ -216,7 +251,7 @@ export const TrainerEvalStartEventSchema = z.looseObject({
   world_size: z.number().int().min(1),
   device: z.string(),
   torch: z.string(),
-  data: z.looseObject({ eval_pairs: count(), tokenizer: z.string() }),
+  data: z.looseObject({ eval_pairs: count(), tokenizer: z.string(), split: TrainerSplitSchema.nullable().optional() }),
   config: z.record(z.string(), z.unknown()),
 });
 
@@ -319,6 +354,10 @@ export const TrainerErrorEventSchema = z.looseObject({
   field: z.string().optional(),
   file: z.string().optional(),
   line: z.number().int().min(1).optional(),
+  reason: z
+    .enum(TRAINER_DATA_ERROR_REASONS)
+    .optional()
+    .describe('DATA_INVALID: which kind, so the message can say what to do (trainers/errors.py DataError).'),
 });
 
 /** One line of the worker's stdout (and of RUN_DIR/events.jsonl). */

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -75,6 +75,15 @@ describe('tribunal train', () => {
     const io = captureIo(dir);
     expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--steps', '4', '--lr', '0.01', '--out', 'run'], io)).toBe(2);
     expect(io.err()).toContain(`${runDir} holds checkpoints of a run with other settings (--lr)`);
+
+    // more steps is a continuation: the worker rebuilds its learning-rate schedule for the new total
+    const longer = await tribunal(['train', 'dpo', '--pairs', 'pairs.jsonl', '--steps', '6', '--out', 'run', '--json'], dir);
+    expect(longer.code, longer.stderr).toBe(0);
+    const start = TrainerEventSchema.parse(JSON.parse(longer.stdout.split('\n')[0] ?? ''));
+    expect(start).toMatchObject({ type: 'start', step: 4, total_steps: 6 });
+    if (start.type !== 'start' || start.command === 'eval') throw new Error('expected a training start event');
+    expect(start.schedule?.changed_on_resume).toMatchObject({ from: { total_steps: 4 }, to: { total_steps: 6 } });
+    expect(start.data.split).toMatchObject({ source: 'fraction', by: 'prompt', shared_prompts: 0 });
   });
 
   it('prints the validated worker events as JSON lines with --json', async () => {
@@ -269,6 +278,32 @@ describe('tribunal train', () => {
     const io = captureIo(dir);
     expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--out', 'run'], io)).toBe(1);
     expect(io.err()).toContain(`${file}:5: missing 'rejected'. Each line must be a preference pair in TRL format`);
+  });
+
+  it('gives each kind of data error its own hint, with the line where there is one', async () => {
+    const dir = temporaryDirectory();
+    const [first] = syntheticPairs(1);
+    writeJsonl(path.join(dir, 'one.jsonl'), [first]);
+    const split = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'one.jsonl', '--out', 'one'], split)).toBe(1);
+    expect(split.err()).toContain('needs at least two distinct prompts');
+    expect(split.err()).toContain('give a separate held-out file with --eval FILE, or hold nothing out with --eval-fraction 0');
+    expect(split.err()).not.toContain('TRL format');
+
+    const latin1 = path.join(dir, 'latin1.jsonl');
+    writeFileSync(
+      latin1,
+      Buffer.concat([
+        Buffer.from(`${JSON.stringify(first)}\n`),
+        Buffer.from('{"prompt": "caf', 'utf8'),
+        Buffer.from([0xe9]),
+        Buffer.from('", "chosen": "a", "rejected": "b"}\n'),
+      ]),
+    );
+    const encoding = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'latin1.jsonl', '--out', 'latin1'], encoding)).toBe(1);
+    expect(encoding.err()).toContain(`${latin1}:2: is not UTF-8 text (byte 0xe9 at column 16). The file must be UTF-8`);
+    expect(encoding.err()).not.toContain('TRL format');
   });
 
   it('is listed in the help', async () => {

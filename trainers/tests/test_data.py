@@ -6,7 +6,7 @@ import os
 import unittest
 
 from trainers.batching import BatchSchedule, collate_pairs, tokenize_pairs
-from trainers.data import HH_ASSISTANT, parse_row, read_pairs, split_holdout
+from trainers.data import HH_ASSISTANT, parse_row, read_pairs, split_holdout, split_summary
 from trainers.errors import DataError
 from trainers.tokenizer import ByteTokenizer
 
@@ -88,6 +88,42 @@ class ReadFilesTest(TempDirTestCase):
         self.assertIsNone(ctx.exception.line)
         with self.assertRaises(DataError):
             read_pairs(write_jsonl(os.path.join(self.tmp, "empty.jsonl"), ["", ""]))
+
+    def test_holdout_split_keeps_every_prompt_on_one_side(self):
+        # all-pairs binarisation: 4 answers to each of 30 prompts make 6 pairs per prompt; a per-pair split put the
+        # same prompt (and the same answers) on both sides
+        rows = [{"prompt": f"question {q}?", "chosen": f" answer {a}", "rejected": f" answer {b}"}
+                for q in range(30) for a in range(4) for b in range(a + 1, 4)]
+        pairs = read_pairs(write_jsonl(os.path.join(self.tmp, "all-pairs.jsonl"), rows))
+        train, held = split_holdout(pairs, 0.2, seed=0)
+        self.assertFalse({p.prompt for p in train} & {p.prompt for p in held})
+        self.assertEqual(len(held), 36)  # 6 whole prompts: round(0.2 * 180)
+        self.assertEqual(len(train) + len(held), len(pairs))
+        # a prompt's side does not depend on the file's order
+        shuffled = read_pairs(write_jsonl(os.path.join(self.tmp, "reversed.jsonl"), rows[::-1]))
+        self.assertEqual({p.prompt for p in split_holdout(shuffled, 0.2, seed=0)[1]}, {p.prompt for p in held})
+        self.assertNotEqual({p.prompt for p in split_holdout(pairs, 0.2, seed=1)[1]}, {p.prompt for p in held})
+        summary = split_summary(train, held, source="fraction")
+        self.assertEqual((summary["by"], summary["eval_prompts"], summary["train_prompts"], summary["shared_prompts"]),
+                         ("prompt", 6, 24, 0))
+
+    def test_holdout_of_a_single_prompt_names_the_problem(self):
+        pairs = read_pairs(write_jsonl(os.path.join(self.tmp, "one.jsonl"),
+                                       [{"prompt": "q", "chosen": "a", "rejected": "b"}] * 3))
+        with self.assertRaises(DataError) as ctx:
+            split_holdout(pairs, 0.1, seed=0)
+        self.assertEqual(ctx.exception.reason, "split")
+        self.assertIn("two distinct prompts", str(ctx.exception))
+
+    def test_non_utf8_bytes_are_reported_with_their_line(self):
+        path = os.path.join(self.tmp, "latin1.jsonl")
+        with open(path, "wb") as handle:
+            handle.write(b'{"prompt": "a", "chosen": "b", "rejected": "c"}\n\n{"prompt": "caf\xe9", "chosen": "b", "rejected": "c"}\n')
+        with self.assertRaises(DataError) as ctx:
+            read_pairs(path)
+        self.assertEqual((ctx.exception.line, ctx.exception.reason), (3, "encoding"))
+        self.assertIn("not UTF-8", str(ctx.exception))
+        self.assertEqual(ctx.exception.to_event()["reason"], "encoding")
 
     def test_holdout_split_is_deterministic_and_disjoint(self):
         path = write_jsonl(os.path.join(self.tmp, "p.jsonl"),

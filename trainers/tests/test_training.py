@@ -213,5 +213,8 @@ class RealDataTest(TempDirTestCase):
         self.assertEqual(code, 0)
         start = of_type(events, "start")[0]
         self.assertEqual((start["data"]["train_pairs"], start["data"]["eval_pairs"]), (32, 8))
+        self.assertEqual(start["data"]["split"], {"source": "fraction", "by": "prompt", "train_prompts": 32,
+                                                  "eval_prompts": 8, "shared_prompts": 0,
+                                                  "method": "sha256(seed:sha256(prompt)) order"})
         self.assertAlmostEqual(of_type(events, "metric")[0]["loss"], math.log(2), places=5)
         self.assertEqual(of_type(events, "eval")[-1]["metrics"]["pairs"], 8)
