@@ -25,7 +25,7 @@ import torch
 
 from . import checkpoint as ckpt
 from .batching import BatchSchedule, Example, collate_pairs, count_tokens, tokenize_pairs
-from .calibration import preference_eval_metrics
+from .calibration import preference_eval_metrics, tie_mask
 from .compat import HAS_COMPILE
 from .config import Config, config_to_dict
 from .data import PreferencePair, read_pairs, split_holdout, split_summary
@@ -409,12 +409,20 @@ def evaluate(setup: Setup, model: torch.nn.Module, data: Dataset, reference: Opt
     for totals in (chosen_rewards, rejected_rewards, losses):
         all_reduce_sum(totals, setup.dist)
     inner.train(was_training)
+    # identical answers are scored once: whatever rounding a batch shape brings, they tie exactly
+    identical = [e.index for e in data.examples if e.chosen_ids == e.rejected_ids]
+    if identical:
+        rejected_rewards[torch.tensor(identical, device=rejected_rewards.device)] = \
+            chosen_rewards[torch.tensor(identical, device=chosen_rewards.device)]
+    chosen_rewards, rejected_rewards = chosen_rewards.cpu(), rejected_rewards.cpu()
     diffs = chosen_rewards - rejected_rewards
+    ties = tie_mask(chosen_rewards, rejected_rewards)
     if scores is not None:
-        scores["chosen"], scores["rejected"] = chosen_rewards.cpu(), rejected_rewards.cpu()
+        scores["chosen"], scores["rejected"], scores["tie"] = chosen_rewards, rejected_rewards, ties
     chosen_longer = torch.tensor([(e.chosen_tokens > e.rejected_tokens) - (e.chosen_tokens < e.rejected_tokens)
                                   for e in data.examples])
-    metrics = preference_eval_metrics(diffs.cpu(), chosen_longer, bins=setup.config.eval.ece_bins)
+    metrics = preference_eval_metrics(diffs, chosen_longer, bins=setup.config.eval.ece_bins, ties=ties)
+    metrics["identical_answers"] = len(identical)
     metrics["loss"] = float(losses.mean()) if n else None
     return metrics
 
@@ -671,10 +679,12 @@ def _content(value: Any) -> Any:
 def write_predictions(path: str, data: Dataset, scores: Dict[str, torch.Tensor]) -> str:
     """Every held-out pair with its scores, one JSON line each in input order, written atomically: source file and
     line, the prompt and both completions, ``reward_chosen``/``reward_rejected`` (DPO: implicit rewards),
-    ``margin`` = their difference, ``correct`` (margin > 0), ``tie`` (margin == 0), completion token counts and the
+    ``margin`` = their difference, ``tie`` (equal within ``calibration.TIE_RTOL``), ``correct`` (margin > 0 and not a
+    tie), completion token counts and the
     row's own ``label_margin`` when it has one."""
     assert data.pairs is not None, "the held-out split keeps its rows"
     chosen, rejected = scores["chosen"].tolist(), scores["rejected"].tolist()
+    ties = scores["tie"].tolist()
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as out:
         for example in data.examples:
@@ -683,7 +693,8 @@ def write_predictions(path: str, data: Dataset, scores: Dict[str, torch.Tensor])
             row = {"index": example.index, "file": pair.file, "line": pair.line,
                    "prompt": _content(pair.prompt), "chosen": _content(pair.chosen), "rejected": _content(pair.rejected),
                    "reward_chosen": _finite(chosen[example.index]), "reward_rejected": _finite(rejected[example.index]),
-                   "margin": _finite(margin), "correct": margin > 0, "tie": margin == 0,
+                   "margin": _finite(margin), "correct": margin > 0 and not ties[example.index],
+                   "tie": bool(ties[example.index]),
                    "chosen_tokens": example.chosen_tokens, "rejected_tokens": example.rejected_tokens}
             if pair.margin is not None:
                 row["label_margin"] = pair.margin

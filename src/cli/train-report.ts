@@ -22,7 +22,13 @@ export function heldOutTable(metrics: HeldOutMetrics, style: Style): string {
       ['accuracy, chosen shorter', group('chosen_shorter'), 'the chosen answer has fewer tokens'],
       ['accuracy, same length', group('same_length'), ''],
       ...(metrics.ties
-        ? [['ties', `${metrics.ties} of ${metrics.pairs}`, 'both answers scored exactly the same; counted as wrong']]
+        ? [
+            [
+              'ties',
+              `${metrics.ties} of ${metrics.pairs}`,
+              `both answers scored the same${metrics.identical_answers ? ` (${metrics.identical_answers} identical answers)` : ''}; wrong in accuracy, p = 0.5 in ECE`,
+            ],
+          ]
         : []),
     ],
     style,

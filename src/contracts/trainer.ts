@@ -166,7 +166,13 @@ export const HeldOutMetricsSchema = z.looseObject({
   ece: float().optional(),
   brier: float().optional(),
   mean_margin: float().optional(),
-  ties: count().optional().describe('Pairs whose two answers scored exactly the same (counted as wrong in accuracy).'),
+  ties: count()
+    .optional()
+    .describe(
+      'Pairs whose two answers scored the same up to float rounding (|d| ≤ 1e-5 · max(1, |r|)): wrong in accuracy, ' +
+        'p = 0.5 in ECE and Brier.',
+    ),
+  identical_answers: count().optional().describe('Pairs whose two answers are the same tokens: scored once, a tie.'),
   'accuracy/chosen_longer': float().optional().describe('null when no pair has a longer chosen completion.'),
   'accuracy/chosen_shorter': float().optional(),
   'accuracy/same_length': float().optional(),
@@ -311,8 +317,8 @@ export const PredictionRowSchema = z.looseObject({
   reward_chosen: float(),
   reward_rejected: float(),
   margin: float().describe('reward_chosen − reward_rejected.'),
-  correct: z.boolean().describe('margin > 0.'),
-  tie: z.boolean().describe('margin == 0 exactly.'),
+  correct: z.boolean().describe('margin > 0 and not a tie.'),
+  tie: z.boolean().describe('The two rewards are equal up to float rounding (identical answers always are).'),
   chosen_tokens: count(),
   rejected_tokens: count(),
   label_margin: z.number().optional().describe("The row's own margin column, when it has one."),

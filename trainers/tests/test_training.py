@@ -1,5 +1,6 @@
 """The training loop end to end, in process: learning, DPO at step 0, resume, accumulation, eval."""
 
+import json
 import math
 import os
 
@@ -201,6 +202,24 @@ class TrainingTest(TempDirTestCase):
         evaluated = of_type(again, "eval")[0]["metrics"]
         for key in ("accuracy", "ece", "brier", "loss", "accuracy/chosen_longer"):
             self.assertAlmostEqual(trained[key], evaluated[key], places=5, msg=key)
+
+    def test_identical_answers_are_ties_scored_once(self):
+        # a trained model on a file whose answers are all identical: every pair a tie (not a rounding-noise win or
+        # loss), none right, p = 0.5 (ECE 0, Brier 0.25), and the predictions say so
+        same = [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["chosen"]} for r in synthetic_rows(24, seed=5)]
+        identical = write_jsonl(os.path.join(self.tmp, "identical.jsonl"), same)
+        for task in ("rm", "dpo"):
+            config = self.config(f"identical-{task}", training={"max_steps": 3, "learning_rate": 1e-2})
+            self.assertEqual(run_in_process(config, task, self.tmp)[0], 0)
+            config.update(task=task, data={**config["data"], "eval": identical}, eval={"batch_size": 5})
+            code, events = run_in_process(config, "eval", self.tmp)
+            self.assertEqual(code, 0)
+            metrics = of_type(events, "eval")[0]["metrics"]
+            self.assertEqual((metrics["pairs"], metrics["ties"], metrics["identical_answers"]), (24, 24, 24), task)
+            self.assertEqual((metrics["accuracy"], metrics["ece"], metrics["brier"]), (0.0, 0.0, 0.25), task)
+            with open(of_type(events, "eval")[0]["predictions"], encoding="utf-8") as handle:
+                rows = [json.loads(line) for line in handle]
+            self.assertTrue(all(row["tie"] and not row["correct"] and row["margin"] == 0 for row in rows), task)
 
 
 class RealDataTest(TempDirTestCase):
