@@ -15,7 +15,7 @@ import { integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { type Style, styleFor, terminalSafe } from '../terminal.js';
 import { TrainProgress, workerLogPrinter } from '../train-progress.js';
-import { heldOutTable, lengthBias, pairsName, readableFile } from '../train-report.js';
+import { heldOutTable, lengthBaselineLine, lengthBaselines, lengthBias, pairsName, readableFile } from '../train-report.js';
 import { trainEvalCommand } from './train-eval.js';
 
 export const TRAIN_HELP = `Usage: tribunal train rm|dpo --pairs FILE [options]
@@ -238,6 +238,8 @@ export function renderTrainReport(result: TrainerRunResult, style: Style): strin
     lines.push('', style.bold(`Held-out evaluation (${metrics.pairs} pairs)`));
     if (start?.task === 'dpo') lines.push(style.dim("r is DPO's implicit reward β · (log π − log π_ref) of an answer"));
     lines.push(heldOutTable(metrics, style));
+    const baseline = lengthBaselineLine(lengthBaselines(metrics));
+    if (baseline) lines.push('', baseline);
     const bias = lengthBias(metrics);
     if (bias) lines.push('', style.yellow(bias));
   }
