@@ -292,19 +292,38 @@ def _length_sorted_batches(examples: Sequence[Example], batch_size: int) -> List
     return [order[j: j + batch_size] for j in range(0, len(order), batch_size)]
 
 
+# progress events per phase: about this many, so that a long precompute shows a moving bar without flooding the stream
+PROGRESS_EVENTS = 50
+
+
 def compute_reference_tables(setup: Setup, datasets: Dict[str, Dataset], ref_model: PreferenceModel,
-                             stopper: Optional[Stopper] = None) -> Optional[Dict[str, Dict[str, torch.Tensor]]]:
-    """Summed completion log-probs of the reference for every example, split across ranks.
-    Returns None when a stop was requested meanwhile."""
+                             stopper: Optional[Stopper] = None,
+                             events: Optional[EventStream] = None) -> Optional[Dict[str, Dict[str, torch.Tensor]]]:
+    """Summed completion log-probs of the reference for every example, split across ranks; ``progress`` events
+    (phase ``reference``, batches of this rank done out of its total) on the way. Returns None when a stop was
+    requested meanwhile."""
     tables = {}
     pad, concat = setup.tokenizer.pad_token_id, setup.config.efficiency.concatenated_forward
     was_training = ref_model.training
     ref_model.eval()
+    plans = {split: _rank_batches(_length_sorted_batches(data.examples, setup.config.eval.batch_size), setup.dist)
+             for split, data in datasets.items()}
+    total = sum(len(plan) for plan in plans.values())
+    every = max(1, -(-total // PROGRESS_EVENTS))
+    done = 0
+
+    def report(split: str) -> None:
+        if events is not None:
+            events.emit("progress", phase="reference", split=split, done=done, total=total, unit="batches",
+                        pairs=sum(len(data.examples) for data in datasets.values()))
+
     with torch.no_grad(), ref_model.adapters_disabled():
         for split, data in datasets.items():
             chosen = torch.zeros(len(data.examples), dtype=torch.float64, device=setup.dist.device)
             rejected = torch.zeros_like(chosen)
-            for indices, keep in _rank_batches(_length_sorted_batches(data.examples, setup.config.eval.batch_size), setup.dist):
+            if done == 0:
+                report(split)
+            for indices, keep in plans[split]:
                 if stopper is not None and any_rank(stopper.requested, setup.dist):
                     return None
                 batch = collate_pairs([data.examples[i] for i in indices], pad, concatenated=concat)
@@ -313,6 +332,9 @@ def compute_reference_tables(setup: Setup, datasets: Dict[str, Dataset], ref_mod
                 if keep:
                     chosen[batch["index"].to(chosen.device)] = c.double()
                     rejected[batch["index"].to(chosen.device)] = r.double()
+                done += 1
+                if done % every == 0 or done == total:
+                    report(split)
             all_reduce_sum(chosen, setup.dist)
             all_reduce_sum(rejected, setup.dist)
             tables[split] = {"chosen": chosen.float().cpu(), "rejected": rejected.float().cpu()}
@@ -329,7 +351,7 @@ def _reference_fingerprint(config: Config, datasets: Dict[str, Dataset]) -> str:
 
 
 def build_reference(setup: Setup, datasets: Dict[str, Dataset], stopper: Optional[Stopper],
-                    *, cache_dir: Optional[str]) -> Optional[Reference]:
+                    *, cache_dir: Optional[str], events: Optional[EventStream] = None) -> Optional[Reference]:
     """DPO's reference: precomputed tables (cached in ``cache_dir/ref_logps.pt``) or an on-the-fly model.
 
     Must run before any checkpoint is loaded: the fresh policy *is* the reference (adapters off)
@@ -353,7 +375,7 @@ def build_reference(setup: Setup, datasets: Dict[str, Dataset], stopper: Optiona
             if stored.get("fingerprint") == fingerprint:
                 log.info("reference log-probs loaded from %s", cache)
                 return Reference(tables=stored["tables"])
-        tables = compute_reference_tables(setup, datasets, ref_model or setup.model, stopper)
+        tables = compute_reference_tables(setup, datasets, ref_model or setup.model, stopper, events)
         if tables is None:
             return None
         if cache and setup.dist.is_main:
@@ -493,7 +515,7 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
     reference: Optional[Reference] = None
     if task == "dpo":
         splits = {"train": train_data, **({"eval": eval_data} if eval_data else {})}
-        reference = build_reference(setup, splits, stopper, cache_dir=run_dir)
+        reference = build_reference(setup, splits, stopper, cache_dir=run_dir, events=events)
         if reference is None:
             events.emit("done", status="stopped", step=0, epoch=0.0, checkpoint=None,
                         reason=f"{stopper.signal_name} during reference log-probs")
@@ -726,7 +748,7 @@ def run_eval(config: Config, events: EventStream, *, checkpoint: Optional[str] =
             raise ConfigError("--checkpoint", f"{path} is not a checkpoint folder (no trainer_state.json)")
         reference = None
         if setup.task == "dpo":
-            reference = build_reference(setup, {"eval": setup.eval}, None, cache_dir=None)
+            reference = build_reference(setup, {"eval": setup.eval}, None, cache_dir=None, events=events)
         step = 0
         if path is not None:
             ckpt.load_model_weights(setup.model, path, setup.dist)

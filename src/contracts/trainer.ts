@@ -366,9 +366,26 @@ export const TrainerErrorEventSchema = z.looseObject({
     .describe('DATA_INVALID: which kind, so the message can say what to do (trainers/errors.py DataError).'),
 });
 
+/**
+ * Progress of a long phase before training or evaluation starts: DPO's reference log-probs (`reference`), computed once
+ * over every pair before the `start` event. `done` of `total` units (batches of rank 0), about 50 events per phase.
+ */
+export const TrainerProgressEventSchema = z.looseObject({
+  type: z.literal('progress'),
+  ...envelope,
+  phase: z.string().describe('"reference": DPO reference log-probs.'),
+  split: z.string().optional().describe('The split being processed ("train" or "eval").'),
+  done: count(),
+  total: count(),
+  unit: z.string().describe('What done and total count, e.g. "batches".'),
+  pairs: count().optional().describe('Pairs the phase covers, all splits.'),
+});
+export type TrainerProgressEvent = z.infer<typeof TrainerProgressEventSchema>;
+
 /** One line of the worker's stdout (and of RUN_DIR/events.jsonl). */
 export const TrainerEventSchema = z.discriminatedUnion('type', [
   TrainerStartEventSchema,
+  TrainerProgressEventSchema,
   TrainerMetricEventSchema,
   TrainerEvalEventSchema,
   TrainerCheckpointEventSchema,

@@ -16,6 +16,7 @@ const HELD_OUT_KEYS = [
   'count/chosen_shorter',
   'count/same_length',
   'ece',
+  'identical_answers',
   'loss',
   'mean_margin',
   'pairs',
@@ -38,6 +39,10 @@ describe('the trainer event contract against the real worker', () => {
     });
     expect(dpo.status).toBe('completed');
     expect(seen.map((event) => event.type)).toEqual([
+      'progress', // reference log-probs: before the first batch, then after each of 3 (2 train, 1 eval)
+      'progress',
+      'progress',
+      'progress',
       'start',
       'metric',
       'metric',

@@ -88,6 +88,23 @@ class TrainingTest(TempDirTestCase):
             metric = self._first_step(loss_type, dpo=dpo)
             self.assertAlmostEqual(metric["loss"], want, places=4, msg=loss_type)
 
+    def test_dpo_reports_progress_while_computing_reference_log_probs(self):
+        # 512 pairs at eval batch size 4: 128 batches, reported about 50 times, before the start event
+        config = self.config("progress", train=self.train, training={"max_steps": 1})
+        config["eval"] = {"batch_size": 4}
+        code, events = run_in_process(config, "dpo", self.tmp)
+        self.assertEqual(code, 0)
+        progress = of_type(events, "progress")
+        self.assertEqual({e["phase"] for e in progress}, {"reference"})
+        self.assertEqual([e["done"] for e in progress], sorted(e["done"] for e in progress))
+        self.assertEqual((progress[0]["done"], progress[-1]["done"], progress[-1]["total"]), (0, 128, 128))
+        self.assertLessEqual(len(progress), 66)
+        self.assertLess(events.index(progress[-1]), events.index(of_type(events, "start")[0]))
+        # the cached tables of a resumed run need no precompute
+        config["training"]["max_steps"] = 2
+        _, again = run_in_process(config, "dpo", self.tmp)
+        self.assertEqual(of_type(again, "progress"), [])
+
     # -- resume --------------------------------------------------------------------------------
 
     def _resume_reproduces(self, task, **overrides):
