@@ -37,7 +37,11 @@ class DataConfig:
     eval_fraction: float = _spec(0.0, min=0.0, max=0.9, doc="fraction of train held out when eval is unset")
     max_rows: Optional[int] = _spec(None, min=1, doc="read at most this many rows per file")
     max_length: int = _spec(512, min=2, doc="max tokens of prompt + completion")
-    max_prompt_length: int = _spec(256, min=1, doc="prompt kept to its last N tokens when too long")
+    max_prompt_length: int = _spec(256, min=1, doc="prompt kept to its last N tokens (and BOS) when too long")
+    truncation: str = _spec("keep_answers", choices=("keep_answers", "drop", "keep_end", "keep_start"),
+                            doc="a pair longer than max_length: keep_answers (cut the prompt, drop the pair if the "
+                                "answers still do not fit), drop (TRL RewardTrainer), keep_end (cut answers' "
+                                "beginnings, keep their end and EOS), keep_start (cut answers' ends: TRL DPO)")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from .config import Config, config_to_dict
 from .data import PreferencePair, read_pairs, split_holdout, split_summary
 from .distributed import (DistributedState, all_reduce_sum, any_rank, init_distributed, shutdown, unwrap,
                           wrap_model)
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics
 from .models import (PreferenceModel, apply_lora, build_core, count_parameters, enable_gradient_checkpointing,
                      frozen_copy)
@@ -138,10 +138,17 @@ def _seed_everything(seed: int) -> None:
 def _load_datasets(config: Config, tokenizer, *, need_train: bool) -> Tuple[Optional[Dataset], Optional[Dataset]]:
     d = config.data
 
-    def build(pairs, keep_pairs: bool = False) -> Dataset:
-        examples, stats = tokenize_pairs(pairs, tokenizer, max_length=d.max_length, max_prompt_length=d.max_prompt_length)
-        return Dataset(examples, stats, has_margin=any(p.margin is not None for p in pairs),
-                       pairs=list(pairs) if keep_pairs else None)
+    def build(pairs, split: str, keep_pairs: bool = False) -> Dataset:
+        examples, stats = tokenize_pairs(pairs, tokenizer, max_length=d.max_length, max_prompt_length=d.max_prompt_length,
+                                         truncation=d.truncation)
+        if not examples:
+            raise DataError(pairs[0].file, None,
+                            f"none of its {len(pairs)} {split} pairs fits data.max_length {d.max_length} under "
+                            f"truncation '{d.truncation}'", reason="length")
+        kept = [pairs[e.source] for e in examples]
+        _warn_about_data(split, stats, d.truncation)
+        return Dataset(examples, stats, has_margin=any(p.margin is not None for p in kept),
+                       pairs=kept if keep_pairs else None)
 
     train_pairs = read_pairs(d.train, max_rows=d.max_rows) if (need_train or not d.eval) else None
     eval_pairs = read_pairs(d.eval, max_rows=d.max_rows) if d.eval else None
@@ -150,12 +157,38 @@ def _load_datasets(config: Config, tokenizer, *, need_train: bool) -> Tuple[Opti
         train_pairs, eval_pairs = split_holdout(train_pairs, d.eval_fraction, config.seed)
         source = "fraction"
     split = split_summary(train_pairs or [], eval_pairs or [], source=source)
-    train = build(train_pairs) if (need_train and train_pairs) else None
-    held = build(eval_pairs, keep_pairs=True) if eval_pairs else None
+    train = build(train_pairs, "training") if (need_train and train_pairs) else None
+    held = build(eval_pairs, "held-out", keep_pairs=True) if eval_pairs else None
     for dataset in (train, held):
         if dataset is not None:
             dataset.split = split
     return train, held
+
+
+def _warn_about_data(split: str, stats: Dict[str, int], policy: str) -> None:
+    total = stats["pairs"] + stats["dropped"]
+    if stats["dropped"]:
+        log.warning("%d of %d %s pairs do not fit data.max_length and were dropped (truncation '%s')",
+                    stats["dropped"], total, split, policy)
+    if stats["answer_cut"]:
+        log.warning("%d of %d %s pairs had an answer cut to fit data.max_length (truncation '%s')",
+                    stats["answer_cut"], total, split, policy)
+    if stats["empty_answers"]:
+        log.warning("%d of %d %s pairs have an empty answer", stats["empty_answers"], total, split)
+    if stats["identical_answers"]:
+        log.warning("%d of %d %s pairs have identical chosen and rejected answers (nothing to learn; a tie in "
+                    "evaluation)", stats["identical_answers"], total, split)
+
+
+def data_report(data: Optional[Dataset], policy: str) -> Optional[Dict[str, Any]]:
+    """What the start events say about a split's tokenisation: the truncation policy and its counts, and the
+    empty and identical answers."""
+    if data is None:
+        return None
+    s = data.stats
+    return {"policy": policy, "pairs": s["pairs"], "dropped": s["dropped"], "prompt_cut": s["prompt_cut"],
+            "answer_cut": s["answer_cut"], "empty_answers": s["empty_answers"],
+            "identical_answers": s["identical_answers"]}
 
 
 def _bf16_enabled(setting, device: torch.device) -> bool:
@@ -571,7 +604,9 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
                 model={"family": model.family, "parameters": total, "trainable": trainable, "lora": setup.lora_kind},
                 data={"train_pairs": len(train_data.examples), "eval_pairs": len(eval_data.examples) if eval_data else 0,
                       "truncated": train_data.stats["truncated"], "tokenizer": setup.tokenizer.kind,
-                      "split": train_data.split},
+                      "split": train_data.split,
+                      "truncation": {"train": data_report(train_data, config.data.truncation),
+                                     "eval": data_report(eval_data, config.data.truncation)}},
                 efficiency={"bf16": setup.bf16, "compile": compiled, "warmup_steps": warmup,
                             "strategy": dist.strategy if dist.active else "single"},
                 schedule={"kind": t.lr_scheduler_type, "warmup_steps": warmup, "total_steps": total_steps,
@@ -756,7 +791,8 @@ def run_eval(config: Config, events: EventStream, *, checkpoint: Optional[str] =
         events.emit("start", command="eval", task=setup.task, run_dir=config.run_dir, step=step, checkpoint=path,
                     world_size=setup.dist.world_size, device=str(setup.dist.device), torch=torch.__version__,
                     data={"eval_pairs": len(setup.eval.examples), "tokenizer": setup.tokenizer.kind,
-                          "split": setup.eval.split},
+                          "split": setup.eval.split,
+                          "truncation": {"eval": data_report(setup.eval, config.data.truncation)}},
                     config=config_to_dict(config))
         scores: Dict[str, torch.Tensor] = {}
         metrics = evaluate(setup, setup.model, setup.eval, reference, scores=scores)

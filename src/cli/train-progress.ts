@@ -1,4 +1,4 @@
-import type { HeldOutMetrics, TrainerEvent, TrainerMetricEvent } from '../contracts/index.js';
+import type { HeldOutMetrics, TrainerDataReport, TrainerEvent, TrainerMetricEvent } from '../contracts/index.js';
 import { formatCount, formatDuration } from './progress-bar.js';
 import { type ProgressBarOptions, type ProgressStream, StatusLine } from './status-line.js';
 import { type Style, terminalSafe } from './terminal.js';
@@ -59,7 +59,7 @@ export class TrainProgress {
         this.clockStart = { at: this.now(), step: event.step };
         this.log(
           `${event.resumed_from ? `resuming from step ${event.step}` : 'training'} ${event.task} · ${event.data.train_pairs} ` +
-            `training pairs (${event.data.eval_pairs} held out${event.data.truncated > 0 ? `, ${event.data.truncated} truncated` : ''}) · ` +
+            `training pairs (${event.data.eval_pairs} held out${trainingCuts(event.data)}) · ` +
             `${event.model.family} model, ${formatCount(event.model.parameters)} parameters` +
             `${event.model.lora ? ` (${formatCount(event.model.trainable)} trainable: LoRA, ${event.model.lora})` : ''} · ${event.device}` +
             `${event.world_size > 1 ? ` × ${event.world_size}` : ''}`,
@@ -233,6 +233,16 @@ export function renderTrainLine(snapshot: TrainSnapshot): string {
   ];
   if (snapshot.stopping) parts.push('stopping');
   return parts.join(' · ');
+}
+
+/** `, 12 dropped as too long, 3 truncated` of a training start event's data (the older `truncated` count alone). */
+function trainingCuts(data: {
+  truncated: number;
+  truncation?: { train?: TrainerDataReport | null | undefined } | undefined;
+}): string {
+  const train = data.truncation?.train;
+  const dropped = train?.dropped ?? 0;
+  return `${dropped > 0 ? `, ${dropped} dropped as too long` : ''}${data.truncated > 0 ? `, ${data.truncated} truncated` : ''}`;
 }
 
 /** `accuracy 91.2% · ECE 0.034 · Brier 0.081 · loss 0.412 (160 pairs)`. */

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { type HeldOutMetrics, TribunalError } from '../contracts/index.js';
+import { type HeldOutMetrics, type TrainerDataReport, TribunalError } from '../contracts/index.js';
 import { type Style, table } from './terminal.js';
 import { formatNumber, formatPercent } from './train-progress.js';
 
@@ -93,6 +93,26 @@ export function lengthBaselineLine(summary: LengthBaselines): string | undefined
       : `; the model is ${Math.abs(margin * 100).toFixed(1)} points ${margin >= 0 ? 'above' : 'below'} the better of ` +
         `the two (${better}).`)
   );
+}
+
+/**
+ * What tokenisation did to a split, when it did anything worth a word: `12 of 40 pairs dropped as longer than
+ * --max-length, 3 prompts cut (truncation keep_answers); 2 with an empty answer, 1 with identical answers`.
+ */
+export function dataNote(report: TrainerDataReport | null | undefined): string | undefined {
+  if (!report) return undefined;
+  const total = report.pairs + report.dropped;
+  const cuts = [
+    report.dropped > 0 ? `${report.dropped} of ${total} pairs dropped as longer than --max-length` : '',
+    report.answer_cut > 0 ? `${report.answer_cut} with an answer cut` : '',
+    report.prompt_cut > 0 ? `${report.prompt_cut} with the prompt's start cut` : '',
+  ].filter(Boolean);
+  const odd = [
+    report.empty_answers > 0 ? `${report.empty_answers} with an empty answer` : '',
+    report.identical_answers > 0 ? `${report.identical_answers} with identical answers` : '',
+  ].filter(Boolean);
+  if (cuts.length === 0 && odd.length === 0) return undefined;
+  return [cuts.length > 0 ? `${cuts.join(', ')} (truncation ${report.policy})` : '', odd.join(', ')].filter(Boolean).join('; ');
 }
 
 /** A warning when accuracy depends on whether the chosen answer is the longer one (both groups of 10 or more). */

@@ -19,6 +19,14 @@ export type TrainerTask = z.infer<typeof TrainerTaskSchema>;
 export const TrainerCommandSchema = z.enum(['rm', 'dpo', 'eval']);
 export type TrainerCommand = z.infer<typeof TrainerCommandSchema>;
 
+/**
+ * What happens to a pair longer than `data.max_length` (`data.truncation`, trainers/README.md): `keep_answers` cuts
+ * the prompt (keeping BOS) and drops the pair if the answers still do not fit; `drop` drops it (TRL RewardTrainer);
+ * `keep_end` also cuts answers' beginnings, keeping their end and EOS; `keep_start` cuts answers' ends (TRL DPO).
+ */
+export const TRUNCATION_POLICIES = ['keep_answers', 'drop', 'keep_end', 'keep_start'] as const;
+export type TruncationPolicy = (typeof TRUNCATION_POLICIES)[number];
+
 /** DPO loss variants (`dpo.loss_type`). */
 export const DPO_LOSS_TYPES = ['sigmoid', 'ipo', 'hinge', 'robust'] as const;
 
@@ -83,6 +91,7 @@ export const TrainerConfigSchema = z.strictObject({
     max_rows: positiveInt().optional(),
     max_length: positiveInt().min(2).optional(),
     max_prompt_length: positiveInt().optional(),
+    truncation: z.enum(TRUNCATION_POLICIES).optional(),
   }),
   model: TrainerModelConfigSchema.optional(),
   training: z
@@ -182,6 +191,27 @@ export const HeldOutMetricsSchema = z.looseObject({
 });
 export type HeldOutMetrics = z.infer<typeof HeldOutMetricsSchema>;
 
+/** What tokenisation did to one split: its truncation policy and counts, and the degenerate pairs it found. */
+export const TrainerDataReportSchema = z.looseObject({
+  policy: z.enum(TRUNCATION_POLICIES),
+  pairs: count().describe('Pairs kept.'),
+  dropped: count().describe('Pairs dropped because they do not fit data.max_length under the policy.'),
+  prompt_cut: count().describe('Kept pairs whose prompt was cut (BOS kept).'),
+  answer_cut: count().describe('Kept pairs with an answer cut (keep_end, keep_start).'),
+  empty_answers: count().describe('Pairs with an empty chosen or rejected answer.'),
+  identical_answers: count().describe('Pairs whose chosen and rejected answers are the same.'),
+});
+export type TrainerDataReport = z.infer<typeof TrainerDataReportSchema>;
+
+/** Per split: what tokenisation did (null for a split the run does not have). */
+const truncationReports = () =>
+  z
+    .looseObject({
+      train: TrainerDataReportSchema.nullable().optional(),
+      eval: TrainerDataReportSchema.nullable().optional(),
+    })
+    .optional();
+
 /**
  * How the held-out split was made: `file` (data.eval), `fraction` (data.eval_fraction of the training file, whole
  * prompts at a time: prompts ranked by sha256 of the seed and the prompt, so every pair of a prompt is on one side and a
@@ -223,6 +253,7 @@ export const TrainerTrainStartEventSchema = z.looseObject({
     truncated: count().describe('Training pairs cut to data.max_length.'),
     tokenizer: z.string(),
     split: TrainerSplitSchema.nullable().optional(),
+    truncation: truncationReports(),
   }),
   efficiency: z.looseObject({
     bf16: z.boolean(),
@@ -257,7 +288,12 @@ export const TrainerEvalStartEventSchema = z.looseObject({
   world_size: z.number().int().min(1),
   device: z.string(),
   torch: z.string(),
-  data: z.looseObject({ eval_pairs: count(), tokenizer: z.string(), split: TrainerSplitSchema.nullable().optional() }),
+  data: z.looseObject({
+    eval_pairs: count(),
+    tokenizer: z.string(),
+    split: TrainerSplitSchema.nullable().optional(),
+    truncation: truncationReports(),
+  }),
   config: z.record(z.string(), z.unknown()),
 });
 

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { type TrainerConfig, type TrainerTask, TribunalError } from '../contracts/index.js';
+import { type TrainerConfig, type TrainerTask, TribunalError, type TruncationPolicy } from '../contracts/index.js';
 
 /** What `tribunal train` lets a user choose; everything else keeps the worker's defaults (trainers/README.md). */
 export interface TrainSettings {
@@ -25,6 +25,8 @@ export interface TrainSettings {
   loss?: NonNullable<NonNullable<TrainerConfig['dpo']>['loss_type']> | undefined;
   seed?: number | undefined;
   maxLength?: number | undefined;
+  /** A pair longer than `maxLength`: the worker's `data.truncation` policy. Default `keep_answers`. */
+  truncation?: TruncationPolicy | undefined;
   gradientCheckpointing?: boolean | undefined;
   /** Evaluate the held-out split every N optimizer steps (besides the end). Default: only at the end. */
   evalSteps?: number | undefined;
@@ -67,6 +69,7 @@ export function buildTrainConfig(settings: TrainSettings): Omit<TrainerConfig, '
       ...(maxLength === undefined
         ? {}
         : { max_length: maxLength, max_prompt_length: Math.max(1, Math.min(256, Math.floor(maxLength / 2))) }),
+      ...(settings.truncation === undefined ? {} : { truncation: settings.truncation }),
     },
     model: tiny ? 'tiny' : { kind: 'hf', path: path.resolve(model) },
     training: {

@@ -265,6 +265,10 @@ describe('tribunal train', () => {
     expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--loss', 'kto'], loss)).toBe(2);
     expect(loss.err()).toContain('--loss must be one of sigmoid, ipo, hinge, robust, got "kto"');
 
+    const truncation = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--truncation', 'middle'], truncation)).toBe(2);
+    expect(truncation.err()).toContain('--truncation must be one of keep-answers, drop, keep-end, keep-start, got "middle"');
+
     const task = captureIo(dir);
     expect(await main(['train', 'ppo', '--pairs', 'pairs.jsonl'], task)).toBe(2);
     expect(task.err()).toContain('tribunal train rm|dpo --pairs FILE');

@@ -111,17 +111,28 @@ describe('tribunal train eval', () => {
   it("names the run's own --eval file, not a held-out split, when the run was trained with one", async () => {
     const dir = temporaryDirectory();
     writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(32));
-    const evalFile = writeJsonl(path.join(dir, 'human.jsonl'), syntheticPairs(12, 9));
+    // 3 of the 15 held-out pairs have an answer longer than --max-length: the default policy drops them, and says so
+    const long = { prompt: 'Q: long?\nA:', chosen: ` ${'x'.repeat(120)}##`, rejected: ' no' };
+    const evalFile = writeJsonl(path.join(dir, 'human.jsonl'), [...syntheticPairs(12, 9), long, long, long]);
     const trained = captureIo(dir);
-    const args = ['train', 'rm', '--pairs', 'pairs.jsonl', '--eval', 'human.jsonl', '--steps', '2', '--out', 'run', '--json'];
-    expect(await main(args, trained), trained.err()).toBe(0);
+    const args = ['train', 'rm', '--pairs', 'pairs.jsonl', '--eval', 'human.jsonl', '--max-length', '96', '--steps', '2'];
+    expect(await main([...args, '--out', 'run'], trained), trained.err()).toBe(0);
+    expect(trained.out()).toContain('Of the held-out pairs read: 3 of 15 pairs dropped as longer than --max-length');
     const io = captureIo(dir);
     expect(await main(['train', 'eval', '--run', 'run'], io), io.err()).toBe(0);
     expect(io.out()).toContain(`Reward model, step 2, on ${evalFile} (the run's --eval file)`);
+    expect(io.out()).toContain('Of the pairs read: 3 of 15 pairs dropped as longer than --max-length (truncation keep_answers).');
     expect(io.out()).not.toContain('held-out split of');
     const summary = readJson(path.join(dir, 'run', 'evals', 'held-out-step-2', 'metrics.json'));
     expect(summary.pairs).toBe(`${evalFile} (the run's --eval file)`);
     expect((summary.metrics as HeldOutMetrics).pairs).toBe(12);
+    expect(summary.data).toMatchObject({ policy: 'keep_answers', pairs: 12, dropped: 3, answer_cut: 0 });
+
+    // keep-end keeps them, cutting the answers' beginnings
+    const kept = captureIo(dir);
+    expect(await main([...args, '--truncation', 'keep-end', '--out', 'kept'], kept), kept.err()).toBe(0);
+    expect(kept.out()).toContain('Held-out evaluation (15 pairs)');
+    expect(kept.out()).toContain('Of the held-out pairs read: 3 with an answer cut');
   });
 
   it('says what is wrong with the run, the checkpoint or the flags', async () => {

@@ -7,7 +7,7 @@ import os
 import torch
 
 from trainers import checkpoint as ckpt
-from trainers.errors import ConfigError
+from trainers.errors import ConfigError, DataError
 
 from .helpers import HH_RLHF, TempDirTestCase, run_in_process, synthetic_rows, tiny_config, write_jsonl
 
@@ -240,15 +240,41 @@ class TrainingTest(TempDirTestCase):
 
 
 class RealDataTest(TempDirTestCase):
-    def test_dpo_runs_on_real_hh_rlhf_pairs(self):
+    def test_default_truncation_drops_what_does_not_fit_and_says_so(self):
         config = tiny_config(self.tmp, train=HH_RLHF, data={"train": HH_RLHF, "max_rows": 40, "eval_fraction": 0.2,
                                                               "max_length": 128, "max_prompt_length": 64},
+                             training={"max_steps": 1, "batch_size": 4})
+        config["model"]["tiny"]["max_seq_len"] = 128
+        code, events = run_in_process(config, "rm", self.tmp)
+        self.assertEqual(code, 0)
+        start = of_type(events, "start")[0]
+        train, held = start["data"]["truncation"]["train"], start["data"]["truncation"]["eval"]
+        self.assertEqual((train["policy"], train["answer_cut"], held["answer_cut"]), ("keep_answers", 0, 0))
+        self.assertEqual(train["pairs"] + train["dropped"] + held["pairs"] + held["dropped"], 40)
+        self.assertGreater(train["dropped"], 0)
+        self.assertEqual(start["data"]["train_pairs"], train["pairs"])
+        # a length no pair fits is a data error that says what to do
+        config["data"]["max_length"], config["data"]["max_prompt_length"] = 8, 4
+        config["run_dir"] = os.path.join(self.tmp, "too-short")
+        with self.assertRaises(DataError) as caught:
+            run_in_process(config, "rm", self.tmp)
+        self.assertEqual(caught.exception.reason, "length")
+
+    def test_dpo_runs_on_real_hh_rlhf_pairs(self):
+        config = tiny_config(self.tmp, train=HH_RLHF, data={"train": HH_RLHF, "max_rows": 40, "eval_fraction": 0.2,
+                                                              "max_length": 128, "max_prompt_length": 64,
+                                                              "truncation": "keep_end"},
                              training={"max_steps": 2, "batch_size": 8})
         config["model"]["tiny"]["max_seq_len"] = 128
         code, events = run_in_process(config, "dpo", self.tmp)
         self.assertEqual(code, 0)
         start = of_type(events, "start")[0]
         self.assertEqual((start["data"]["train_pairs"], start["data"]["eval_pairs"]), (32, 8))
+        truncation = start["data"]["truncation"]
+        self.assertEqual((truncation["train"]["policy"], truncation["train"]["pairs"], truncation["train"]["dropped"]),
+                         ("keep_end", 32, 0))
+        self.assertGreater(truncation["train"]["answer_cut"], 0)
+        self.assertEqual(truncation["eval"]["pairs"], 8)
         self.assertEqual(start["data"]["split"], {"source": "fraction", "by": "prompt", "train_prompts": 32,
                                                   "eval_prompts": 8, "shared_prompts": 0,
                                                   "method": "sha256(seed:sha256(prompt)) order"})

@@ -5,6 +5,7 @@ import {
   type HeldOutMetrics,
   type PredictionRow,
   PredictionRowSchema,
+  type TrainerDataReport,
   type TrainerEvent,
   TribunalError,
 } from '../../contracts/index.js';
@@ -24,6 +25,7 @@ import type { CliIo } from '../io.js';
 import { oneLine, type Style, styleFor } from '../terminal.js';
 import { TrainProgress, workerLogPrinter } from '../train-progress.js';
 import {
+  dataNote,
   heldOutTable,
   type LengthBaselines,
   lengthBaselineLine,
@@ -67,6 +69,8 @@ reference is the same initial policy. Exit codes: 0 done, 1 invalid run or pairs
 export { lengthBaselineLine, lengthBaselines, longerAnswerBaseline, shorterAnswerBaseline };
 
 export interface EvalSummary extends LengthBaselines {
+  /** What tokenisation did to the evaluated pairs: dropped or cut as too long, empty or identical answers. */
+  data?: TrainerDataReport | null | undefined;
   task: string;
   run: string;
   checkpoint: string | null;
@@ -174,6 +178,7 @@ export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortS
     step: checkpoint?.step ?? 0,
     pairs: pairs ?? evaluatedPairs(config.data),
     metrics: result.eval,
+    data: result.start?.command === 'eval' ? (result.start.data.truncation?.eval ?? null) : null,
     ...lengthBaselines(result.eval),
     predictions: written.predictions,
   };
@@ -233,6 +238,8 @@ export function renderEvalReport(
   } else {
     lines.push('', style.bold(`Held-out evaluation (${metrics.pairs} pairs)`));
     if (summary.task === 'dpo') lines.push(style.dim("r is DPO's implicit reward β · (log π − log π_ref) of an answer"));
+    const note = dataNote(summary.data);
+    if (note) lines.push(style.yellow(`Of the pairs read: ${note}.`));
     lines.push(heldOutTable(metrics, style));
     const baseline = lengthBaselineLine(summary);
     if (baseline) lines.push('', baseline);

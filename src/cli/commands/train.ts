@@ -4,10 +4,12 @@ import { parseArgs } from 'node:util';
 import {
   DPO_LOSS_TYPES,
   TRAINER_TASKS,
+  TRUNCATION_POLICIES,
   type TrainerConfig,
   type TrainerEvent,
   type TrainerTask,
   TribunalError,
+  type TruncationPolicy,
 } from '../../contracts/index.js';
 import { buildTrainConfig, countPairLines, RUN_FILES, runTrainer, type TrainerRunResult } from '../../trainer/index.js';
 import { EXIT } from '../exit-codes.js';
@@ -15,7 +17,15 @@ import { integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { type Style, styleFor, terminalSafe } from '../terminal.js';
 import { TrainProgress, workerLogPrinter } from '../train-progress.js';
-import { heldOutTable, lengthBaselineLine, lengthBaselines, lengthBias, pairsName, readableFile } from '../train-report.js';
+import {
+  dataNote,
+  heldOutTable,
+  lengthBaselineLine,
+  lengthBaselines,
+  lengthBias,
+  pairsName,
+  readableFile,
+} from '../train-report.js';
 import { trainEvalCommand } from './train-eval.js';
 
 export const TRAIN_HELP = `Usage: tribunal train rm|dpo --pairs FILE [options]
@@ -41,6 +51,10 @@ Options:
   --beta X                 dpo: beta (default 0.1)
   --loss L                 dpo: sigmoid (default) | ipo | hinge | robust
   --max-length N           max tokens of prompt + answer (default 512)
+  --truncation P           a pair longer than --max-length: keep-answers (default: cut the prompt's start, keeping
+                           BOS; drop the pair if its answers still do not fit), drop (TRL's reward trainer: drop
+                           it), keep-end (also cut answers' beginnings, keeping their end and EOS), keep-start (cut
+                           answers' ends: TRL's DPO; a reward model then scores a cut answer). Counts are reported
   --eval-steps N           also evaluate the held-out split every N steps (an overfitting curve; default: at the end)
   --save-steps N           write a checkpoint every N steps (default 500; always at the end and on Ctrl-C)
   --gradient-checkpointing recompute activations in backward (less memory)
@@ -64,6 +78,7 @@ const FIELD_FLAGS: Record<string, string> = {
   'data.eval_fraction': '--eval-fraction',
   'data.max_length': '--max-length',
   'data.max_prompt_length': '--max-length',
+  'data.truncation': '--truncation',
   model: '--model',
   'model.path': '--model',
   'training.max_steps': '--steps',
@@ -104,6 +119,7 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
       beta: { type: 'string' },
       loss: { type: 'string' },
       'max-length': { type: 'string' },
+      truncation: { type: 'string' },
       'gradient-checkpointing': { type: 'boolean' },
       'eval-steps': { type: 'string' },
       'save-steps': { type: 'string' },
@@ -167,6 +183,7 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
     loss: values.loss as (typeof DPO_LOSS_TYPES)[number] | undefined,
     seed: integerFlag(values.seed, '--seed', { min: 0 }),
     maxLength: integerFlag(values['max-length'], '--max-length', { min: 8 }),
+    truncation: truncationFlag(values.truncation),
     gradientCheckpointing: values['gradient-checkpointing'],
     evalSteps: integerFlag(values['eval-steps'], '--eval-steps', { min: 1 }),
     saveSteps: integerFlag(values['save-steps'], '--save-steps', { min: 1 }),
@@ -231,11 +248,15 @@ export function renderTrainReport(result: TrainerRunResult, style: Style): strin
         `${data ? ` · ${data.train_pairs} training pairs, ${data.eval_pairs} held out` : ''}`,
     ),
   );
+  const trainNote = dataNote(data?.truncation?.train);
+  if (trainNote) lines.push(style.yellow(`Of the training pairs read: ${trainNote}.`));
   const metrics = result.eval;
   if (metrics === null) {
     lines.push('', 'No held-out split (--eval-fraction 0 and no --eval): nothing was evaluated.');
   } else {
     lines.push('', style.bold(`Held-out evaluation (${metrics.pairs} pairs)`));
+    const note = dataNote(data?.truncation?.eval);
+    if (note) lines.push(style.yellow(`Of the held-out pairs read: ${note}.`));
     if (start?.task === 'dpo') lines.push(style.dim("r is DPO's implicit reward β · (log π − log π_ref) of an answer"));
     lines.push(heldOutTable(metrics, style));
     const baseline = lengthBaselineLine(lengthBaselines(metrics));
@@ -306,6 +327,19 @@ function withFlagHint(error: unknown): unknown {
     ...(error.location ? { location: error.location } : {}),
   });
   return hinted;
+}
+
+/** `--truncation keep-end` → the worker's `keep_end`. */
+function truncationFlag(value: string | undefined): TruncationPolicy | undefined {
+  if (value === undefined) return undefined;
+  const policy = value.replaceAll('-', '_');
+  if (!(TRUNCATION_POLICIES as readonly string[]).includes(policy)) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `--truncation must be one of ${TRUNCATION_POLICIES.map((name) => name.replaceAll('_', '-')).join(', ')}, got "${value}"`,
+    );
+  }
+  return policy as TruncationPolicy;
 }
 
 async function modelFolder(folder: string): Promise<string> {
