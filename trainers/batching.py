@@ -69,8 +69,19 @@ def _cut_prompt(prompt: List[int], keep: int, bos: Optional[int]) -> List[int]:
     return prompt[len(prompt) - keep:]
 
 
+def pair_smoothing(pair: PreferencePair, column: str, default: float) -> Optional[float]:
+    """Per-pair label smoothing eps_i from the row's ``column`` (``label_smoothing``: itself; ``consensus_probability``
+    p: min(0.5, 1 - p)); None when the row lacks it (the caller then uses ``default``)."""
+    if column == "label_smoothing":
+        return pair.label_smoothing
+    if column == "consensus_probability":
+        return None if pair.consensus_probability is None else min(0.5, max(0.0, 1.0 - pair.consensus_probability))
+    return default
+
+
 def tokenize_pairs(pairs: Sequence[PreferencePair], tokenizer, *, max_length: int, max_prompt_length: int,
-                   truncation: str = "keep_answers") -> Tuple[List[Example], Dict[str, int]]:
+                   truncation: str = "keep_answers", smoothing_column: str = "off",
+                   default_smoothing: float = 0.0) -> Tuple[List[Example], Dict[str, int]]:
     """Tokenise pairs TRL-style: BOS before the prompt, EOS after each completion. A pair longer than ``max_length``
     (prompt + longer answer) is handled by ``truncation``:
 
@@ -89,7 +100,7 @@ def tokenize_pairs(pairs: Sequence[PreferencePair], tokenizer, *, max_length: in
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     examples: List[Example] = []
     stats = {"dropped": 0, "prompt_cut": 0, "answer_cut": 0, "truncated": 0, "empty_answers": 0,
-             "identical_answers": 0}
+             "identical_answers": 0, "smoothing_missing": 0}
     for source, pair in enumerate(pairs):
         prompt_text, chosen_text, rejected_text = render_pair(pair, tokenizer)
         if not chosen_text.strip() or not rejected_text.strip():
@@ -122,12 +133,17 @@ def tokenize_pairs(pairs: Sequence[PreferencePair], tokenizer, *, max_length: in
                 else:
                     chosen, rejected = chosen[:keep], rejected[:keep]
                 answer_cut = True
+        smoothing = pair_smoothing(pair, smoothing_column, default_smoothing)
+        if smoothing is None:
+            stats["smoothing_missing"] += 1
+            smoothing = default_smoothing
         stats["prompt_cut"] += prompt_cut
         stats["answer_cut"] += answer_cut
         stats["truncated"] += prompt_cut or answer_cut
         examples.append(Example(index=len(examples), prompt_ids=prompt, chosen_ids=chosen, rejected_ids=rejected,
                                 margin=pair.margin if pair.margin is not None else 0.0,
-                                chosen_tokens=chosen_tokens, rejected_tokens=rejected_tokens, source=source))
+                                chosen_tokens=chosen_tokens, rejected_tokens=rejected_tokens, source=source,
+                                label_smoothing=smoothing))
     stats["pairs"] = len(examples)
     return examples, stats
 
@@ -156,6 +172,7 @@ def collate_pairs(examples: Sequence[Example], pad_token_id: int, *, concatenate
     batch: Dict[str, object] = {
         "index": torch.tensor([e.index for e in examples], dtype=torch.long),
         "margin": torch.tensor([e.margin for e in examples], dtype=torch.float32),
+        "label_smoothing": torch.tensor([e.label_smoothing for e in examples], dtype=torch.float32),
         "chosen_longer": torch.tensor([(e.chosen_tokens > e.rejected_tokens) - (e.chosen_tokens < e.rejected_tokens)
                                        for e in examples], dtype=torch.long),
     }

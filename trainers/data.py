@@ -8,6 +8,8 @@ Accepted rows (one JSON object a line, blank lines skipped, ``.gz`` read transpa
   HH-RLHF strings (``"\\n\\nHuman: ...\\n\\nAssistant: ..."``) are split after the last
   ``"\\n\\nAssistant:"`` both sides share
 * optional ``margin`` (number), used by the reward-model loss
+* optional ``label_smoothing`` (0-0.5) and ``consensus_probability`` (0-1): the panel's uncertainty columns, used
+  as per-pair label smoothing with ``data.pair_label_smoothing``
 
 Any bad row raises ``DataError`` naming the file and 1-based line.
 """
@@ -39,6 +41,9 @@ class PreferencePair:
     margin: Optional[float]
     file: str
     line: int
+    # the panel's uncertainty columns (tribunal label --uncertainty), when the row has them
+    label_smoothing: Optional[float] = None
+    consensus_probability: Optional[float] = None
 
 
 def _open_bytes(path: str):
@@ -106,13 +111,22 @@ def parse_row(obj: Any, file: str, line: int) -> PreferencePair:
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin):
             raise DataError(file, line, "'margin' must be a finite number")
         margin = float(margin)
+    uncertainty = {}
+    for key, high in (("label_smoothing", 0.5), ("consensus_probability", 1.0)):
+        value = obj.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= high:
+            raise DataError(file, line, f"'{key}' must be a number from 0 to {high}")
+        uncertainty[key] = float(value)
     if prompt is None:
         if conversational:
             k = _common_prefix_length(chosen, rejected)
             prompt, chosen, rejected = chosen[:k], chosen[k:], rejected[k:]
         else:
             prompt, chosen, rejected = _split_implicit_text(chosen, rejected, file, line)
-    return PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected, margin=margin, file=file, line=line)
+    return PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected, margin=margin, file=file, line=line,
+                          **uncertainty)
 
 
 def read_pairs(path: str, *, max_rows: Optional[int] = None) -> List[PreferencePair]:

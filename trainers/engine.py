@@ -32,7 +32,7 @@ from .data import PreferencePair, read_pairs, split_holdout, split_summary
 from .distributed import (DistributedState, all_reduce_sum, any_rank, init_distributed, shutdown, unwrap,
                           wrap_model)
 from .errors import ConfigError, DataError
-from .losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics
+from .losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics, reward_pair_losses
 from .models import (PreferenceModel, apply_lora, build_core, count_parameters, enable_gradient_checkpointing,
                      frozen_copy)
 from .protocol import EventStream
@@ -139,8 +139,13 @@ def _load_datasets(config: Config, tokenizer, *, need_train: bool) -> Tuple[Opti
     d = config.data
 
     def build(pairs, split: str, keep_pairs: bool = False) -> Dataset:
+        default_smoothing = config.dpo.label_smoothing if config.task == "dpo" else config.rm.label_smoothing
         examples, stats = tokenize_pairs(pairs, tokenizer, max_length=d.max_length, max_prompt_length=d.max_prompt_length,
-                                         truncation=d.truncation)
+                                         truncation=d.truncation, smoothing_column=d.pair_label_smoothing,
+                                         default_smoothing=default_smoothing)
+        if d.pair_label_smoothing != "off" and stats["smoothing_missing"]:
+            log.warning("%d of %d %s pairs have no '%s' column: they use label smoothing %g",
+                        stats["smoothing_missing"], stats["pairs"], split, d.pair_label_smoothing, default_smoothing)
         if not examples:
             raise DataError(pairs[0].file, None,
                             f"none of its {len(pairs)} {split} pairs fits data.max_length {d.max_length} under "
@@ -289,8 +294,10 @@ def dpo_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any], 
     ref_c, ref_r = reference.logps(split, batch, device)
     pc, pr = average_for(d.loss_type, pc, nc), average_for(d.loss_type, pr, nr)
     ref_c, ref_r = average_for(d.loss_type, ref_c, nc), average_for(d.loss_type, ref_r, nr)
+    smoothing = (batch["label_smoothing"].to(device, pc.dtype) if setup.config.data.pair_label_smoothing != "off"
+                 else d.label_smoothing)
     losses, chosen_rewards, rejected_rewards = dpo_loss(pc, pr, ref_c.to(pc.dtype), ref_r.to(pr.dtype), beta=d.beta,
-                                                        loss_type=d.loss_type, label_smoothing=d.label_smoothing)
+                                                        loss_type=d.loss_type, label_smoothing=smoothing)
     return losses.mean(), dpo_metrics(chosen_rewards, rejected_rewards, pc, pr), losses.detach(), \
         (chosen_rewards, rejected_rewards)
 
@@ -298,13 +305,15 @@ def dpo_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any], 
 def rm_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any],
                   has_margin: bool) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, Rewards]:
     """Mean reward-model loss, TRL metrics, per-pair losses and rewards (chosen, rejected) for one batch."""
-    device = setup.dist.device
+    device, rm = setup.dist.device, setup.config.rm
     rewards_chosen, rewards_rejected = pair_outputs(model, batch, device)
-    margin = batch["margin"].to(device) if has_margin else None
+    margin = batch["margin"].to(device) * rm.margin_scale if (has_margin and rm.use_margin) else None
+    smoothing = (batch["label_smoothing"].to(device, rewards_chosen.dtype)
+                 if setup.config.data.pair_label_smoothing != "off" else rm.label_smoothing)
     loss = reward_loss(rewards_chosen, rewards_rejected, margin=margin,
-                       center_rewards_coefficient=setup.config.rm.center_rewards_coefficient)
-    diff = (rewards_chosen - rewards_rejected).detach()
-    per_pair = -torch.nn.functional.logsigmoid(diff - (margin if margin is not None else 0.0))
+                       center_rewards_coefficient=rm.center_rewards_coefficient, label_smoothing=smoothing)
+    per_pair = reward_pair_losses(rewards_chosen.detach(), rewards_rejected.detach(), margin=margin,
+                                  label_smoothing=smoothing)
     return loss, reward_metrics(rewards_chosen, rewards_rejected), per_pair, \
         (rewards_chosen.detach(), rewards_rejected.detach())
 

@@ -27,6 +27,10 @@ export type TrainerCommand = z.infer<typeof TrainerCommandSchema>;
 export const TRUNCATION_POLICIES = ['keep_answers', 'drop', 'keep_end', 'keep_start'] as const;
 export type TruncationPolicy = (typeof TRUNCATION_POLICIES)[number];
 
+/** Where per-pair label smoothing comes from (`data.pair_label_smoothing`): nowhere, or a column of the pairs file. */
+export const PAIR_SMOOTHING_COLUMNS = ['off', 'label_smoothing', 'consensus_probability'] as const;
+export type PairSmoothingColumn = (typeof PAIR_SMOOTHING_COLUMNS)[number];
+
 /** DPO loss variants (`dpo.loss_type`). */
 export const DPO_LOSS_TYPES = ['sigmoid', 'ipo', 'hinge', 'robust'] as const;
 
@@ -92,6 +96,12 @@ export const TrainerConfigSchema = z.strictObject({
     max_length: positiveInt().min(2).optional(),
     max_prompt_length: positiveInt().optional(),
     truncation: z.enum(TRUNCATION_POLICIES).optional(),
+    pair_label_smoothing: z
+      .enum(PAIR_SMOOTHING_COLUMNS)
+      .optional()
+      .describe(
+        'Per-pair label smoothing from a pairs-file column: ε = label_smoothing, or min(0.5, 1 − consensus_probability).',
+      ),
   }),
   model: TrainerModelConfigSchema.optional(),
   training: z
@@ -112,7 +122,14 @@ export const TrainerConfigSchema = z.strictObject({
       save_total_limit: positiveInt().nullable().optional(),
     })
     .optional(),
-  rm: z.strictObject({ center_rewards_coefficient: z.number().min(0).nullable().optional() }).optional(),
+  rm: z
+    .strictObject({
+      center_rewards_coefficient: z.number().min(0).nullable().optional(),
+      use_margin: z.boolean().optional().describe("Subtract the rows' margin column inside the loss (default true)."),
+      margin_scale: positive().optional().describe('Margins are in panel score points: multiply them by this.'),
+      label_smoothing: z.number().min(0).lt(0.5).optional(),
+    })
+    .optional(),
   dpo: z
     .strictObject({
       beta: positive().optional(),

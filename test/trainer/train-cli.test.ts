@@ -284,6 +284,39 @@ describe('tribunal train', () => {
     expect(io.err()).toContain(`${file}:5: missing 'rejected'. Each line must be a preference pair in TRL format`);
   });
 
+  it('passes label smoothing, per-pair smoothing, the centring coefficient and margin settings to the worker', async () => {
+    const dir = temporaryDirectory();
+    const rows = syntheticPairs(24).map((row, index) => ({ ...row, margin: 1 + (index % 3), consensus_probability: 0.75 }));
+    writeJsonl(path.join(dir, 'pairs.jsonl'), rows);
+    const args = ['train', 'rm', '--pairs', 'pairs.jsonl', '--steps', '2', '--out', 'run', '--json'];
+    const flags = ['--label-smoothing', '0.1', '--pair-smoothing', 'consensus-probability', '--center-rewards', '0.01'];
+    const io = captureIo(dir);
+    expect(await main([...args, ...flags, '--margin-scale', '0.5'], io), io.err()).toBe(0);
+    const config = JSON.parse(readFileSync(path.join(dir, 'run', 'config.json'), 'utf8'));
+    expect(config.data.pair_label_smoothing).toBe('consensus_probability');
+    expect(config.rm).toEqual({ center_rewards_coefficient: 0.01, margin_scale: 0.5, label_smoothing: 0.1 });
+    const start = TrainerEventSchema.parse(JSON.parse(io.out().split('\n')[0] ?? ''));
+    expect(start.type === 'start' && start.config).toMatchObject({
+      rm: { center_rewards_coefficient: 0.01, use_margin: true, margin_scale: 0.5, label_smoothing: 0.1 },
+    });
+
+    const off = captureIo(dir);
+    expect(
+      await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--steps', '1', '--no-margin', '--out', 'off', '--json'], off),
+    ).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(dir, 'off', 'config.json'), 'utf8')).rm).toEqual({ use_margin: false });
+
+    const dpo = captureIo(dir);
+    expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--margin-scale', '2'], dpo)).toBe(2);
+    expect(dpo.err()).toContain('--center-rewards, --no-margin and --margin-scale apply to rm only');
+    const bad = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--label-smoothing', '0.5'], bad)).toBe(2);
+    expect(bad.err()).toContain('--label-smoothing must be a number at least 0 and less than 0.5');
+    const column = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--pair-smoothing', 'votes'], column)).toBe(2);
+    expect(column.err()).toContain('--pair-smoothing must be one of off, label-smoothing, consensus-probability');
+  });
+
   it('gives each kind of data error its own hint, with the line where there is one', async () => {
     const dir = temporaryDirectory();
     const [first] = syntheticPairs(1);

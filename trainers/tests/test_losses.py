@@ -6,7 +6,7 @@ import unittest
 import torch
 
 from trainers.calibration import expected_calibration_error, preference_eval_metrics, tie_mask
-from trainers.losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics
+from trainers.losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics, reward_pair_losses
 from trainers.schedule import WarmupSchedule
 
 
@@ -98,6 +98,21 @@ class DPOLossTest(unittest.TestCase):
         for got, w in zip(pc.grad.tolist(), want):
             self.assertAlmostEqual(got, w, places=12)
         self.assertFalse(chosen.requires_grad)
+
+
+class RewardSmoothingTest(unittest.TestCase):
+    def test_per_pair_label_smoothing_formula(self):
+        chosen = torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64)
+        rejected = torch.tensor([0.0, 0.5, -1.0], dtype=torch.float64)
+        eps = torch.tensor([0.0, 0.25, 0.5], dtype=torch.float64)
+        margin = torch.tensor([0.5, 0.0, 0.0], dtype=torch.float64)
+        got = reward_pair_losses(chosen, rejected, margin=margin, label_smoothing=eps).tolist()
+        sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+        want = [-math.log(sig(0.5)), -0.75 * math.log(sig(-0.5)) - 0.25 * math.log(sig(0.5)), math.log(2)]
+        for g, w in zip(got, want):
+            self.assertAlmostEqual(g, w, places=12)
+        self.assertAlmostEqual(float(reward_loss(chosen, rejected, margin=margin, label_smoothing=eps)), sum(want) / 3,
+                               places=12)
 
 
 class CalibrationTest(unittest.TestCase):

@@ -105,6 +105,45 @@ class TrainingTest(TempDirTestCase):
         _, again = run_in_process(config, "dpo", self.tmp)
         self.assertEqual(of_type(again, "progress"), [])
 
+    # -- margins and label smoothing ---------------------------------------------------------------
+
+    def _first_loss(self, name, rows, task="rm", **overrides):
+        """The loss logged at step 3 (at step 1 an untrained reward head scores every pair 0, whatever the smoothing)."""
+        train = write_jsonl(os.path.join(self.tmp, f"{name}.jsonl"), rows)
+        config = self.config(name, train=train, training={"max_steps": 3, "learning_rate": 1e-2}, **overrides)
+        code, events = run_in_process(config, task, self.tmp)
+        self.assertEqual(code, 0)
+        return of_type(events, "metric")[-1]["loss"]
+
+    def test_margin_off_and_scaled(self):
+        rows = synthetic_rows(32, seed=4)
+        with_margin = [dict(row, margin=2.0 + i % 3) for i, row in enumerate(rows)]
+        halved = [dict(row, margin=(2.0 + i % 3) / 2) for i, row in enumerate(rows)]
+        plain = self._first_loss("plain", rows)
+        self.assertNotAlmostEqual(self._first_loss("margin", with_margin), plain, places=4)
+        self.assertAlmostEqual(self._first_loss("margin-off", with_margin, rm={"use_margin": False}), plain, places=6)
+        self.assertAlmostEqual(self._first_loss("margin-half", with_margin, rm={"margin_scale": 0.5}),
+                               self._first_loss("halved", halved), places=6)
+
+    def test_per_pair_label_smoothing_from_the_panel_columns(self):
+        rows = synthetic_rows(32, seed=6)
+        # every row carries the same uncertainty: per-pair smoothing must equal the global setting of that value
+        columns = [dict(row, label_smoothing=0.2, consensus_probability=0.8) for row in rows]
+        for task, section in (("rm", "rm"), ("dpo", "dpo")):
+            smoothed = self._first_loss(f"{task}-global", rows, task, **{section: {"label_smoothing": 0.2}})
+            self.assertNotAlmostEqual(smoothed, self._first_loss(f"{task}-hard", rows, task), places=4, msg=task)
+            for column in ("label_smoothing", "consensus_probability"):
+                per_pair = self._first_loss(f"{task}-{column}", columns, task,
+                                            data={"pair_label_smoothing": column, "max_length": 64,
+                                                  "max_prompt_length": 24})
+                self.assertAlmostEqual(per_pair, smoothed, places=5, msg=f"{task} {column}")
+        # rows without the column fall back to the global value; half the rows at 0.5 change the loss
+        mixed = [dict(row, label_smoothing=0.5) if i % 2 else row for i, row in enumerate(rows)]
+        self.assertNotAlmostEqual(
+            self._first_loss("rm-mixed", mixed, data={"pair_label_smoothing": "label_smoothing", "max_length": 64,
+                                                      "max_prompt_length": 24}),
+            self._first_loss("rm-none", rows), places=4)
+
     # -- resume --------------------------------------------------------------------------------
 
     def _resume_reproduces(self, task, **overrides):

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   DPO_LOSS_TYPES,
+  PAIR_SMOOTHING_COLUMNS,
+  type PairSmoothingColumn,
   TRAINER_TASKS,
   TRUNCATION_POLICIES,
   type TrainerConfig,
@@ -50,6 +52,14 @@ Options:
   --lr X                   peak learning rate (default 3e-3 tiny, 1e-5 rm, 1e-6 dpo)
   --beta X                 dpo: beta (default 0.1)
   --loss L                 dpo: sigmoid (default) | ipo | hinge | robust
+  --label-smoothing E      label smoothing: -(1-E) log s(x) - E log s(-x), x = beta z (dpo sigmoid/robust: cDPO) or
+                           r+ - r- - margin (rm); 0 <= E < 0.5 (default 0)
+  --pair-smoothing C       per-pair E from a column of the pairs ("tribunal label --uncertainty" writes both):
+                           label-smoothing (the row's own) or consensus-probability (E = min(0.5, 1 - p)); rows
+                           without it use --label-smoothing. dpo: sigmoid loss only
+  --center-rewards C       rm: TRL's centring term C * mean((r+ + r-)^2) (0.01 is TRL's suggestion; default none)
+  --no-margin              rm: ignore the pairs' margin column (default: subtract it inside the loss)
+  --margin-scale S         rm: multiply margins (panel score points, e.g. 0-9) by S (default 1)
   --max-length N           max tokens of prompt + answer (default 512)
   --truncation P           a pair longer than --max-length: keep-answers (default: cut the prompt's start, keeping
                            BOS; drop the pair if its answers still do not fit), drop (TRL's reward trainer: drop
@@ -79,6 +89,12 @@ const FIELD_FLAGS: Record<string, string> = {
   'data.max_length': '--max-length',
   'data.max_prompt_length': '--max-length',
   'data.truncation': '--truncation',
+  'data.pair_label_smoothing': '--pair-smoothing',
+  'dpo.label_smoothing': '--label-smoothing',
+  'rm.label_smoothing': '--label-smoothing',
+  'rm.center_rewards_coefficient': '--center-rewards',
+  'rm.use_margin': '--no-margin',
+  'rm.margin_scale': '--margin-scale',
   model: '--model',
   'model.path': '--model',
   'training.max_steps': '--steps',
@@ -120,6 +136,11 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
       loss: { type: 'string' },
       'max-length': { type: 'string' },
       truncation: { type: 'string' },
+      'label-smoothing': { type: 'string' },
+      'pair-smoothing': { type: 'string' },
+      'center-rewards': { type: 'string' },
+      'no-margin': { type: 'boolean' },
+      'margin-scale': { type: 'string' },
       'gradient-checkpointing': { type: 'boolean' },
       'eval-steps': { type: 'string' },
       'save-steps': { type: 'string' },
@@ -153,6 +174,18 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
       '--beta and --loss apply to dpo only; a reward model trains with the Bradley-Terry loss',
     );
   }
+  if (
+    task === 'dpo' &&
+    (values['center-rewards'] !== undefined || values['no-margin'] !== undefined || values['margin-scale'] !== undefined)
+  ) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      '--center-rewards, --no-margin and --margin-scale apply to rm only; DPO does not use margins',
+    );
+  }
+  if (values['no-margin'] && values['margin-scale'] !== undefined) {
+    throw new TribunalError('CONFIG_INVALID', 'give --no-margin or --margin-scale S, not both');
+  }
   if (values.loss !== undefined && !(DPO_LOSS_TYPES as readonly string[]).includes(values.loss)) {
     throw new TribunalError('CONFIG_INVALID', `--loss must be one of ${DPO_LOSS_TYPES.join(', ')}, got "${values.loss}"`);
   }
@@ -184,6 +217,11 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
     seed: integerFlag(values.seed, '--seed', { min: 0 }),
     maxLength: integerFlag(values['max-length'], '--max-length', { min: 8 }),
     truncation: truncationFlag(values.truncation),
+    labelSmoothing: numberFlag(values['label-smoothing'], '--label-smoothing', { min: 0, max: 0.5, exclusiveMax: true }),
+    pairSmoothing: pairSmoothingFlag(values['pair-smoothing']),
+    centerRewards: numberFlag(values['center-rewards'], '--center-rewards', { min: 0 }),
+    useMargin: values['no-margin'] ? false : undefined,
+    marginScale: numberFlag(values['margin-scale'], '--margin-scale', { min: 0, exclusive: true }),
     gradientCheckpointing: values['gradient-checkpointing'],
     evalSteps: integerFlag(values['eval-steps'], '--eval-steps', { min: 1 }),
     saveSteps: integerFlag(values['save-steps'], '--save-steps', { min: 1 }),
@@ -327,6 +365,19 @@ function withFlagHint(error: unknown): unknown {
     ...(error.location ? { location: error.location } : {}),
   });
   return hinted;
+}
+
+/** `--pair-smoothing consensus-probability` → the worker's `consensus_probability`. */
+function pairSmoothingFlag(value: string | undefined): PairSmoothingColumn | undefined {
+  if (value === undefined) return undefined;
+  const column = value.replaceAll('-', '_');
+  if (!(PAIR_SMOOTHING_COLUMNS as readonly string[]).includes(column)) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `--pair-smoothing must be one of ${PAIR_SMOOTHING_COLUMNS.map((name) => name.replaceAll('_', '-')).join(', ')}, got "${value}"`,
+    );
+  }
+  return column as PairSmoothingColumn;
 }
 
 /** `--truncation keep-end` → the worker's `keep_end`. */
