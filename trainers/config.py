@@ -133,6 +133,9 @@ class LoraConfig:
     alpha: float = _spec(16.0, min=0.0, min_exclusive=True)
     dropout: float = _spec(0.0, min=0.0, max=0.99)
     target_modules: List[str] = _spec(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    merge_on_export: bool = _spec(False, doc="hf models with peft: fold the adapters into the weights of final/ (a "
+                                             "plain Hugging Face model, e.g. for vLLM); else final/ holds peft "
+                                             "adapters. The built-in LoRA is always merged")
 
 
 @dataclass(frozen=True)

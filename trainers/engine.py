@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from .distributed import (DistributedState, all_reduce_sum, any_rank, init_distr
                           wrap_model)
 from .errors import ConfigError, DataError
 from .losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics, reward_pair_losses
+from .lora import merge_builtin_lora
 from .models import (PreferenceModel, apply_lora, build_core, count_parameters, enable_gradient_checkpointing,
                      frozen_copy)
 from .protocol import EventStream
@@ -233,7 +235,7 @@ def _build_policy(config: Config, task: str, tokenizer, device: torch.device) ->
 def prepare(config: Config, task: str, *, need_train: bool) -> Setup:
     dist = init_distributed(config)
     _seed_everything(config.seed)
-    tokenizer = build_tokenizer(config.tokenizer, config.model)
+    tokenizer = build_tokenizer(config.tokenizer, config.model, distinct_pad=(task == "rm"))
     train, held = _load_datasets(config, tokenizer, need_train=need_train)
     log.info("data: %d train pairs (%d truncated), %d eval pairs; tokenizer %s",
              len(train.examples) if train else 0, train.stats["truncated"] if train else 0,
@@ -519,14 +521,45 @@ def _resume_path(config: Config) -> Optional[str]:
     return config.resume
 
 
+EXPORT_FILE = "tribunal_export.json"
+
+
 def _export_final(setup: Setup, run_dir: str) -> Optional[str]:
-    """Hugging Face models also get a save_pretrained folder (adapters only for peft)."""
+    """Hugging Face models also get a save_pretrained folder, ``RUN_DIR/final``: a reward model loads with
+    ``AutoModelForSequenceClassification`` and scores what the worker scored (the token before the right padding:
+    EOS; ``config.pad_token_id`` is the worker's pad and never EOS), a DPO policy with ``AutoModelForCausalLM``. With
+    LoRA the folder holds peft adapters, or, with ``lora.merge_on_export``, the merged model. ``tribunal_export.json``
+    says how to feed it: BOS + prompt + answer + EOS, right-padded with ``pad_token_id``."""
     if setup.model.family != "hf" or not setup.dist.is_main or setup.dist.strategy == "fsdp":
         return None
     path = os.path.join(run_dir, "final")
+    tmp = path + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
     target = setup.model.core
-    target.save_pretrained(path)
-    setup.tokenizer.save(path)
+    merged = False
+    # the built-in LoRA's weights are not a format transformers loads: always fold them in; peft adapters on request
+    if setup.lora_kind == "builtin" or (setup.lora_kind == "peft" and setup.config.lora is not None
+                                        and setup.config.lora.merge_on_export):
+        if setup.lora_kind == "peft":
+            target = target.merge_and_unload()
+            setup.model.core = target
+        else:
+            merge_builtin_lora(target)
+        merged = True
+    target.save_pretrained(tmp)
+    setup.tokenizer.save(tmp)
+    t, d = setup.tokenizer, setup.config.data
+    info = {"task": setup.task, "format": "adapters" if (setup.lora_kind == "peft" and not merged) else "model",
+            "auto_class": "AutoModelForSequenceClassification" if setup.task == "rm" else "AutoModelForCausalLM",
+            "input": "BOS + prompt + answer + EOS, right-padded with pad_token_id",
+            "score_token": "the last token before the padding (EOS)" if setup.task == "rm" else None,
+            "bos_token_id": t.bos_token_id, "eos_token_id": t.eos_token_id, "pad_token_id": t.pad_token_id,
+            "added_pad_token": bool(getattr(t, "added_pad", False)), "lora": setup.lora_kind, "lora_merged": merged,
+            "max_length": d.max_length, "max_prompt_length": d.max_prompt_length, "truncation": d.truncation}
+    with open(os.path.join(tmp, EXPORT_FILE), "w", encoding="utf-8") as handle:
+        json.dump(info, handle, indent=1)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
     return path
 
 

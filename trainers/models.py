@@ -176,7 +176,9 @@ def build_core(model_config, *, head: str, tokenizer, where: str = "model") -> T
                             norm_eps=t.norm_eps)
         return TinyDecoder(config, head=head).to(DTYPES[model_config.dtype]), "tiny"
     core = _hf_load(model_config, head=head, where=where)
-    if getattr(core.config, "pad_token_id", None) is None:
+    if head == "score" or getattr(core.config, "pad_token_id", None) is None:
+        # sequence classification skips trailing config.pad_token_id tokens: it must be the id the worker pads with,
+        # and differ from EOS, the token a reward is read at (the tokenizer makes sure of that for reward models)
         core.config.pad_token_id = tokenizer.pad_token_id
     embeddings = core.get_input_embeddings()
     if embeddings is not None and embeddings.num_embeddings < tokenizer.vocab_size:

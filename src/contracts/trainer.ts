@@ -143,6 +143,10 @@ export const TrainerConfigSchema = z.strictObject({
       alpha: positive().optional(),
       dropout: z.number().min(0).max(0.99).optional(),
       target_modules: z.array(z.string().min(1)).min(1).optional(),
+      merge_on_export: z
+        .boolean()
+        .optional()
+        .describe('Hugging Face models: RUN_DIR/final holds the merged model instead of peft adapters.'),
     })
     .nullable()
     .optional()
@@ -395,7 +399,14 @@ export const TrainerDoneEventSchema = z.looseObject({
   step: count(),
   epoch: z.number().optional().describe('Absent for the eval command.'),
   checkpoint: z.string().nullable().describe('The latest checkpoint folder.'),
-  final_model: z.string().nullable().optional().describe('Hugging Face models: the save_pretrained folder.'),
+  final_model: z
+    .string()
+    .nullable()
+    .optional()
+    .describe(
+      'Hugging Face models: the save_pretrained folder (with tribunal_export.json). A reward model there scores with ' +
+        'AutoModelForSequenceClassification exactly as the worker did; a DPO policy loads with AutoModelForCausalLM.',
+    ),
   eval: HeldOutMetricsSchema.nullable().optional().describe('The last held-out metrics (completed runs).'),
   reason: z.string().nullable().optional().describe('Stopped runs: the signal, e.g. SIGTERM.'),
 });

@@ -52,6 +52,8 @@ export interface TrainSettings {
   loraRank?: number | undefined;
   /** LoRA scaling numerator (`alpha / r`). Default twice the rank. */
   loraAlpha?: number | undefined;
+  /** Hugging Face models with LoRA: export the merged model to RUN_DIR/final instead of peft adapters. */
+  mergeLora?: boolean | undefined;
   /** Non-blank lines of `pairs`, to space the metric events (about 100 per run); from `countPairLines`. */
   pairCount?: number | undefined;
 }
@@ -112,7 +114,13 @@ export function buildTrainConfig(settings: TrainSettings): Omit<TrainerConfig, '
       : rewardSection(settings)),
     ...(settings.loraRank === undefined
       ? {}
-      : { lora: { r: settings.loraRank, alpha: settings.loraAlpha ?? 2 * settings.loraRank } }),
+      : {
+          lora: {
+            r: settings.loraRank,
+            alpha: settings.loraAlpha ?? 2 * settings.loraRank,
+            ...(settings.mergeLora ? { merge_on_export: true } : {}),
+          },
+        }),
     ...(settings.gradientCheckpointing ? { efficiency: { gradient_checkpointing: true } } : {}),
   };
 }

@@ -106,8 +106,13 @@ describe('tribunal train', () => {
       dir,
     );
     expect(run.code, run.stderr).toBe(0);
-    const start = TrainerEventSchema.parse(JSON.parse(run.stdout.split('\n')[0] ?? ''));
-    if (start.type !== 'start' || start.command === 'eval') throw new Error('expected a training start event');
+    // DPO reports its reference log-prob precompute first (progress events), then starts
+    const start = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => TrainerEventSchema.parse(JSON.parse(line)))
+      .find((event) => event.type === 'start');
+    if (start?.type !== 'start' || start.command === 'eval') throw new Error('expected a training start event');
     expect(start.model.lora).not.toBeNull();
     expect(start.model.trainable).toBeGreaterThan(0);
     expect(start.model.trainable).toBeLessThan(start.model.parameters / 10);
@@ -264,6 +269,10 @@ describe('tribunal train', () => {
     const loss = captureIo(dir);
     expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--loss', 'kto'], loss)).toBe(2);
     expect(loss.err()).toContain('--loss must be one of sigmoid, ipo, hinge, robust, got "kto"');
+
+    const merge = captureIo(dir);
+    expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--merge-lora'], merge)).toBe(2);
+    expect(merge.err()).toContain('--merge-lora needs --lora R');
 
     const truncation = captureIo(dir);
     expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--truncation', 'middle'], truncation)).toBe(2);

@@ -71,6 +71,8 @@ Options:
   --lora R                 train rank-R LoRA adapters (q/k/v/o projections) instead of every weight; for dpo the
                            reference is the model with adapters off, so no second copy is kept
   --lora-alpha A           LoRA scaling alpha / R (default 2R)
+  --merge-lora             Hugging Face models: save DIR/final with the adapters merged into the weights (a plain
+                           model for AutoModelForCausalLM or vLLM) instead of peft adapters
   --seed N                 model init, held-out split and batch order (default 0)
   --json                   print the worker's validated events as JSON lines on stdout, nothing else
   --verbose                also show the worker's log (always kept in DIR/worker.log)
@@ -146,6 +148,7 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
       'save-steps': { type: 'string' },
       lora: { type: 'string' },
       'lora-alpha': { type: 'string' },
+      'merge-lora': { type: 'boolean' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean' },
@@ -189,6 +192,9 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
   if (values.loss !== undefined && !(DPO_LOSS_TYPES as readonly string[]).includes(values.loss)) {
     throw new TribunalError('CONFIG_INVALID', `--loss must be one of ${DPO_LOSS_TYPES.join(', ')}, got "${values.loss}"`);
   }
+  if (values['merge-lora'] && values.lora === undefined) {
+    throw new TribunalError('CONFIG_INVALID', '--merge-lora needs --lora R (there are no adapters to merge)');
+  }
   if (values['lora-alpha'] !== undefined && values.lora === undefined) {
     throw new TribunalError('CONFIG_INVALID', "--lora-alpha needs --lora R (the adapters' rank)");
   }
@@ -227,6 +233,7 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
     saveSteps: integerFlag(values['save-steps'], '--save-steps', { min: 1 }),
     loraRank: integerFlag(values.lora, '--lora', { min: 1, max: 4096 }),
     loraAlpha: numberFlag(values['lora-alpha'], '--lora-alpha', { min: 0, exclusive: true }),
+    mergeLora: values['merge-lora'],
     pairCount: await countPairLines(pairs),
   });
   await refuseChangedRun(runDir, { ...config, run_dir: runDir });
