@@ -64,6 +64,15 @@ export class TrainProgress {
             `${event.model.lora ? ` (${formatCount(event.model.trainable)} trainable: LoRA, ${event.model.lora})` : ''} · ${event.device}` +
             `${event.world_size > 1 ? ` × ${event.world_size}` : ''}`,
         );
+        if (event.schedule?.changed_on_resume) {
+          const before = event.schedule.changed_on_resume.from.total_steps;
+          this.log(
+            this.style.yellow(
+              `the learning-rate schedule is rebuilt for ${event.schedule.total_steps} steps` +
+                `${typeof before === 'number' ? ` (the checkpoint's run had ${before})` : ''}`,
+            ),
+          );
+        }
         this.line.show(
           {
             task: event.task,

@@ -113,6 +113,24 @@ describe('TrainProgress', () => {
     ]);
   });
 
+  it('says when a resumed run continues on a schedule rebuilt for a new total', () => {
+    const out = sink(false);
+    const progress = new TrainProgress({ stream: out.stream, style: plain, now: () => 0 });
+    progress.handle({
+      ...start,
+      step: 40,
+      total_steps: 60,
+      resumed_from: '/r/checkpoints/step-00000040',
+      schedule: {
+        kind: 'cosine',
+        warmup_steps: 0,
+        total_steps: 60,
+        changed_on_resume: { from: { total_steps: 40 }, to: { total_steps: 60 } },
+      },
+    } as TrainerEvent);
+    expect(out.text()).toContain("the learning-rate schedule is rebuilt for 60 steps (the checkpoint's run had 40)");
+  });
+
   it('drops the learning rate, then throughput, when the terminal is narrow', () => {
     const snapshot: TrainSnapshot = {
       task: 'rm',
