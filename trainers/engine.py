@@ -735,6 +735,7 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
             elapsed = max(time.perf_counter() - window_start, 1e-9)
             tokens_seen += int(values[-1])
             loss_value, grad_value = averaged.pop("loss"), averaged.pop("grad_norm")
+            averaged["num_tokens"] = float(tokens_seen)  # TRL's name: non-padding tokens trained on so far
             events.emit("metric", step=step, epoch=round(epoch + position / len(batches), 6), loss=loss_value, lr=lr,
                         grad_norm=grad_value, tokens_per_s=float(values[-1]) / elapsed, tokens=tokens_seen,
                         metrics=averaged)

@@ -58,6 +58,7 @@ describe('the trainer event contract against the real worker', () => {
     expect(Object.keys(metric?.type === 'metric' ? metric.metrics : {}).sort()).toEqual([
       'logps/chosen',
       'logps/rejected',
+      'num_tokens',
       'rewards/accuracies',
       'rewards/chosen',
       'rewards/margins',
@@ -84,7 +85,9 @@ describe('the trainer event contract against the real worker', () => {
       'max_reward',
       'mean_reward',
       'min_reward',
+      'num_tokens',
     ]);
+    expect(rmMetric?.type === 'metric' && rmMetric.metrics.num_tokens).toBe(rmMetric?.type === 'metric' && rmMetric.tokens);
 
     const evaluated = await runTrainer({
       task: 'eval',
