@@ -262,7 +262,7 @@ def pair_outputs(model: torch.nn.Module, batch: Dict[str, Any], device: torch.de
         out = model(**_to_device(batch["concatenated"], device))
         n = batch["index"].shape[0]
         if isinstance(out, tuple):
-            return (out[0][:n], out[1][:n]), (out[0][n:], out[1][n:])
+            return tuple(o[:n] for o in out), tuple(o[n:] for o in out)
         return out[:n], out[n:]
     return (model(**_to_device(batch["chosen"], device)), model(**_to_device(batch["rejected"], device)))
 
@@ -292,7 +292,8 @@ def dpo_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any], 
                    split: str) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, Rewards]:
     """Mean DPO loss, TRL metrics, per-pair losses and implicit rewards (chosen, rejected) for one batch."""
     d, device = setup.config.dpo, setup.dist.device
-    (pc, nc), (pr, nr) = pair_outputs(model, batch, device)
+    chosen_out, rejected_out = pair_outputs(model, batch, device)
+    (pc, nc), (pr, nr) = chosen_out[:2], rejected_out[:2]
     ref_c, ref_r = reference.logps(split, batch, device)
     pc, pr = average_for(d.loss_type, pc, nc), average_for(d.loss_type, pr, nr)
     ref_c, ref_r = average_for(d.loss_type, ref_c, nc), average_for(d.loss_type, ref_r, nr)
@@ -300,8 +301,11 @@ def dpo_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any], 
                  else d.label_smoothing)
     losses, chosen_rewards, rejected_rewards = dpo_loss(pc, pr, ref_c.to(pc.dtype), ref_r.to(pr.dtype), beta=d.beta,
                                                         loss_type=d.loss_type, label_smoothing=smoothing)
-    return losses.mean(), dpo_metrics(chosen_rewards, rejected_rewards, pc, pr), losses.detach(), \
-        (chosen_rewards, rejected_rewards)
+    metrics = dpo_metrics(chosen_rewards, rejected_rewards, pc, pr)
+    if len(chosen_out) > 2:  # TRL's mean logit over completion tokens (and the vocabulary)
+        metrics["logits/chosen"] = chosen_out[2].sum().float() / nc.sum().clamp(min=1)
+        metrics["logits/rejected"] = rejected_out[2].sum().float() / nr.sum().clamp(min=1)
+    return losses.mean(), metrics, losses.detach(), (chosen_rewards, rejected_rewards)
 
 
 def rm_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any],
@@ -372,7 +376,8 @@ def compute_reference_tables(setup: Setup, datasets: Dict[str, Dataset], ref_mod
                     return None
                 batch = collate_pairs([data.examples[i] for i in indices], pad, concatenated=concat)
                 with _autocast(setup):
-                    (c, _), (r, _) = pair_outputs(ref_model, batch, setup.dist.device)
+                    c_out, r_out = pair_outputs(ref_model, batch, setup.dist.device)
+                    c, r = c_out[0], r_out[0]
                 if keep:
                     chosen[batch["index"].to(chosen.device)] = c.double()
                     rejected[batch["index"].to(chosen.device)] = r.double()
@@ -436,7 +441,8 @@ def build_reference(setup: Setup, datasets: Dict[str, Dataset], stopper: Optiona
     def compute(batch: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
         ctx = model_for_ref.adapters_disabled() if use_adapters_off else contextlib.nullcontext()
         with torch.no_grad(), ctx, _autocast(setup):
-            (c, _), (r, _) = pair_outputs(model_for_ref, batch, setup.dist.device)
+            c_out, r_out = pair_outputs(model_for_ref, batch, setup.dist.device)
+            c, r = c_out[0], r_out[0]
         return c.detach().float(), r.detach().float()
 
     return Reference(compute=compute)
@@ -597,6 +603,7 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
             return 0
 
     model = setup.model
+    model.track_logits = task == "dpo"  # TRL's logits/chosen and logits/rejected in the metric events
     compiled = False
     if config.efficiency.compile:
         if HAS_COMPILE:

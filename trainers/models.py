@@ -41,6 +41,8 @@ class PreferenceModel(nn.Module):
         self.family = family  # "tiny" | "hf"
         self.chunked = chunked
         self.chunk_size = chunk_size
+        # the policy in training also returns per-row sums of mean logits (TRL's logits/chosen, logits/rejected)
+        self.track_logits = False
 
     # -- plumbing ---------------------------------------------------------------------------
     def base(self) -> nn.Module:
@@ -68,12 +70,13 @@ class PreferenceModel(nn.Module):
             if self.chunked:
                 hidden = self._hidden(input_ids, attention_mask)
                 weight, bias = self._output_layer()
-                return completion_logps(hidden, labels, weight, bias, chunk_size=self.chunk_size)
+                return completion_logps(hidden, labels, weight, bias, chunk_size=self.chunk_size,
+                                        with_logits=self.track_logits)
             if self.family == "tiny":
                 logits = self.base()(input_ids, attention_mask)
             else:
                 logits = self.core(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-            return completion_logps_from_logits(logits, labels)
+            return completion_logps_from_logits(logits, labels, with_logits=self.track_logits)
         return self._scores(input_ids, attention_mask)
 
     def _scores(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

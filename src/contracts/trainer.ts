@@ -326,7 +326,8 @@ export const TrainerStartEventSchema = z.discriminatedUnion('command', [
 /**
  * Training metrics averaged over the last `training.logging_steps` steps. `metrics` holds TRL's names: reward model
  * `accuracy`, `margin`, `mean_reward`, `min_reward`, `max_reward`; DPO `rewards/chosen`, `rewards/rejected`,
- * `rewards/accuracies`, `rewards/margins`, `logps/chosen`, `logps/rejected`; both `num_tokens` (as `tokens`).
+ * `rewards/accuracies`, `rewards/margins`, `logps/chosen`, `logps/rejected`, `logits/chosen`, `logits/rejected`; both
+ * `num_tokens` (as `tokens`).
  */
 export const TrainerMetricEventSchema = z.looseObject({
   type: z.literal('metric'),

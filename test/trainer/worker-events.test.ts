@@ -56,6 +56,8 @@ describe('the trainer event contract against the real worker', () => {
     expect(checkEventsFile(dpoDir)).toEqual(seen);
     const metric = seen.find((event) => event.type === 'metric');
     expect(Object.keys(metric?.type === 'metric' ? metric.metrics : {}).sort()).toEqual([
+      'logits/chosen',
+      'logits/rejected',
       'logps/chosen',
       'logps/rejected',
       'num_tokens',

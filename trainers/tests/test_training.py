@@ -246,6 +246,9 @@ class TrainingTest(TempDirTestCase):
                                                                  "length_bucketing": True}, **common), "dpo", self.tmp)
         for a, b in zip(of_type(fast, "metric"), of_type(slow, "metric")):
             self.assertAlmostEqual(a["loss"], b["loss"], places=5)
+            # TRL's logits/chosen and logits/rejected, from chunks or from full logits
+            for key in ("logits/chosen", "logits/rejected"):
+                self.assertAlmostEqual(a["metrics"][key], b["metrics"][key], places=4, msg=key)
 
     def test_eval_command_matches_end_of_training_eval(self):
         config = self.config("evalrun", eval=self.eval, training={"max_steps": 3})
