@@ -530,6 +530,29 @@ def _resume_path(config: Config) -> Optional[str]:
 EXPORT_FILE = "tribunal_export.json"
 
 
+# data settings that decide which examples a run trains on, and in which order: a resumed run must keep them
+_RESUME_DATA_FIELDS = ("train", "eval", "eval_fraction", "max_rows", "max_length", "max_prompt_length", "truncation",
+                       "pair_label_smoothing")
+
+
+def _refuse_changed_data(config: Config, checkpoint: str) -> None:
+    """A checkpoint's data position (epoch, batch) only means something for the same examples: refuse a resume whose
+    data settings differ from the checkpoint's (a field the checkpoint's worker did not know yet is warned about)."""
+    path = os.path.join(checkpoint, "config.json")
+    if not os.path.isfile(path):
+        return
+    with open(path, "r", encoding="utf-8") as handle:
+        saved = json.load(handle).get("data", {})
+    current = config_to_dict(config)["data"]
+    for name in _RESUME_DATA_FIELDS:
+        if name not in saved:
+            log.warning("checkpoint %s predates data.%s; resuming with %r", checkpoint, name, current[name])
+        elif saved[name] != current[name]:
+            raise ConfigError(f"data.{name}", f"is {json.dumps(current[name])} but the checkpoint {checkpoint} was "
+                                              f"trained with {json.dumps(saved[name])}: the same examples are needed "
+                                              "to continue; use the original value or a new run_dir")
+
+
 def _export_final(setup: Setup, run_dir: str) -> Optional[str]:
     """Hugging Face models also get a save_pretrained folder, ``RUN_DIR/final``: a reward model loads with
     ``AutoModelForSequenceClassification`` and scores what the worker scored (the token before the right padding:
@@ -631,6 +654,7 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
         previous_task = ckpt.read_trainer_state(resumed_from).get("task")
         if previous_task != task:
             raise ConfigError("resume", f"checkpoint {resumed_from} is from a '{previous_task}' run, not '{task}'")
+        _refuse_changed_data(config, resumed_from)
         state = ckpt.load_checkpoint(resumed_from, model=wrapped, optimizer=optimizer, scheduler=scheduler, state=dist)
         step, epoch, position = state["step"], state["epoch_index"], state["batch_in_epoch"]
         tokens_seen = state.get("tokens_seen", 0)

@@ -220,6 +220,15 @@ class TrainingTest(TempDirTestCase):
         self.assertEqual(start["schedule"]["changed_on_resume"]["from"]["total_steps"], 4)
         self.assertEqual(start["schedule"]["total_steps"], 8)
 
+    def test_resume_with_other_data_settings_is_refused(self):
+        self.assertEqual(run_in_process(self.config("data-changed", training={"max_steps": 2}), "rm", self.tmp)[0], 0)
+        changed = self.config("data-changed", training={"max_steps": 4})
+        changed["data"] = {**changed["data"], "truncation": "keep_end"}
+        with self.assertRaises(ConfigError) as caught:
+            run_in_process(changed, "rm", self.tmp)
+        self.assertEqual(caught.exception.field, "data.truncation")
+        self.assertIn('trained with "keep_answers"', caught.exception.message)
+
     def test_resume_below_the_checkpoint_step_is_refused(self):
         self.assertEqual(run_in_process(self.config("shrunk", training={"max_steps": 4}), "rm", self.tmp)[0], 0)
         with self.assertRaises(ConfigError) as caught:
