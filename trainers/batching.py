@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -19,7 +19,8 @@ IGNORE_INDEX = -100
 
 @dataclass(frozen=True)
 class Example:
-    """A tokenised pair. ``*_tokens`` are completion lengths before truncation."""
+    """A tokenised pair. ``*_tokens`` are completion lengths before truncation; ``source`` is the pair's position in
+    the list given to ``tokenize_pairs`` (pairs may be dropped, so it can differ from ``index``)."""
 
     index: int
     prompt_ids: List[int]
@@ -28,10 +29,16 @@ class Example:
     margin: float
     chosen_tokens: int
     rejected_tokens: int
+    source: Optional[int] = None
+    label_smoothing: float = 0.0
 
     @property
     def length(self) -> int:
         return len(self.prompt_ids) + max(len(self.chosen_ids), len(self.rejected_ids))
+
+
+# data.truncation: what happens to a pair whose prompt + longer answer exceed max_length
+TRUNCATION_POLICIES = ("keep_answers", "drop", "keep_end", "keep_start")
 
 
 def render_pair(pair: PreferencePair, tokenizer) -> Tuple[str, str, str]:
@@ -53,15 +60,53 @@ def render_pair(pair: PreferencePair, tokenizer) -> Tuple[str, str, str]:
     return prompt_text, completion(list(pair.chosen)), completion(list(pair.rejected))  # type: ignore[arg-type]
 
 
-def tokenize_pairs(pairs: Sequence[PreferencePair], tokenizer, *, max_length: int,
-                   max_prompt_length: int) -> Tuple[List[Example], Dict[str, int]]:
-    """Tokenise pairs TRL-style: BOS before the prompt, EOS after each completion; when too long,
-    keep the prompt's last ``max_prompt_length`` tokens, then cut completions to fit."""
+def _cut_prompt(prompt: List[int], keep: int, bos: Optional[int]) -> List[int]:
+    """The prompt's last ``keep`` tokens, BOS kept in front when the prompt had it."""
+    if len(prompt) <= keep:
+        return prompt
+    if bos is not None and prompt and prompt[0] == bos:
+        return [bos] + prompt[len(prompt) - (keep - 1):] if keep > 1 else [bos]
+    return prompt[len(prompt) - keep:]
+
+
+def pair_smoothing(pair: PreferencePair, column: str, default: float) -> Optional[float]:
+    """Per-pair label smoothing eps_i from the row's ``column`` (``label_smoothing``: itself; ``consensus_probability``
+    p: min(0.5, 1 - p)); None when the row lacks it (the caller then uses ``default``)."""
+    if column == "label_smoothing":
+        return pair.label_smoothing
+    if column == "consensus_probability":
+        return None if pair.consensus_probability is None else min(0.5, max(0.0, 1.0 - pair.consensus_probability))
+    return default
+
+
+def tokenize_pairs(pairs: Sequence[PreferencePair], tokenizer, *, max_length: int, max_prompt_length: int,
+                   truncation: str = "keep_answers", smoothing_column: str = "off",
+                   default_smoothing: float = 0.0) -> Tuple[List[Example], Dict[str, int]]:
+    """Tokenise pairs TRL-style: BOS before the prompt, EOS after each completion. A pair longer than ``max_length``
+    (prompt + longer answer) is handled by ``truncation``:
+
+    * ``keep_answers`` (default): keep the prompt's last ``max_prompt_length`` tokens (BOS kept); a pair whose answers
+      still do not fit is dropped. No answer is ever cut, so a reward is always read at the answer's real end (EOS).
+    * ``drop``: TRL RewardTrainer's policy: drop the pair, cut nothing.
+    * ``keep_end``: cut the prompt as ``keep_answers`` does, then keep each answer's last tokens (its end and EOS).
+    * ``keep_start``: cut the prompt as ``keep_answers`` does, then keep each answer's first tokens (TRL DPOTrainer's
+      ``keep_start``; the answer's end and EOS are lost, so a reward model reads its score mid-answer).
+
+    Stats: ``pairs`` kept, ``dropped``, ``prompt_cut``, ``answer_cut`` (pairs with at least one answer cut),
+    ``truncated`` (pairs kept with anything cut), ``empty_answers`` (pairs with an empty chosen or rejected answer),
+    ``identical_answers`` (chosen == rejected)."""
+    if truncation not in TRUNCATION_POLICIES:
+        raise ValueError(f"unknown truncation policy {truncation!r}")
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     examples: List[Example] = []
-    truncated = 0
-    for index, pair in enumerate(pairs):
+    stats = {"dropped": 0, "prompt_cut": 0, "answer_cut": 0, "truncated": 0, "empty_answers": 0,
+             "identical_answers": 0, "smoothing_missing": 0}
+    for source, pair in enumerate(pairs):
         prompt_text, chosen_text, rejected_text = render_pair(pair, tokenizer)
+        if not chosen_text.strip() or not rejected_text.strip():
+            stats["empty_answers"] += 1
+        if chosen_text == rejected_text:
+            stats["identical_answers"] += 1
         prompt = tokenizer.encode(prompt_text)
         if bos is not None and (not prompt or prompt[0] != bos):
             prompt = [bos] + prompt
@@ -70,16 +115,37 @@ def tokenize_pairs(pairs: Sequence[PreferencePair], tokenizer, *, max_length: in
             chosen, rejected = chosen + [eos], rejected + [eos]
         chosen_tokens, rejected_tokens = len(chosen), len(rejected)
         longer = max(len(chosen), len(rejected))
+        prompt_cut = answer_cut = False
         if len(prompt) + longer > max_length:
-            truncated += 1
-            prompt = prompt[-max_prompt_length:]
+            if truncation == "drop":
+                stats["dropped"] += 1
+                continue
+            cut = _cut_prompt(prompt, max_prompt_length, bos)
+            prompt_cut = len(cut) < len(prompt)
+            prompt = cut
             if len(prompt) + longer > max_length:
+                if truncation == "keep_answers":
+                    stats["dropped"] += 1
+                    continue
                 keep = max_length - len(prompt)
-                chosen, rejected = chosen[:keep], rejected[:keep]
-        examples.append(Example(index=index, prompt_ids=prompt, chosen_ids=chosen, rejected_ids=rejected,
+                if truncation == "keep_end":
+                    chosen, rejected = chosen[max(0, len(chosen) - keep):], rejected[max(0, len(rejected) - keep):]
+                else:
+                    chosen, rejected = chosen[:keep], rejected[:keep]
+                answer_cut = True
+        smoothing = pair_smoothing(pair, smoothing_column, default_smoothing)
+        if smoothing is None:
+            stats["smoothing_missing"] += 1
+            smoothing = default_smoothing
+        stats["prompt_cut"] += prompt_cut
+        stats["answer_cut"] += answer_cut
+        stats["truncated"] += prompt_cut or answer_cut
+        examples.append(Example(index=len(examples), prompt_ids=prompt, chosen_ids=chosen, rejected_ids=rejected,
                                 margin=pair.margin if pair.margin is not None else 0.0,
-                                chosen_tokens=chosen_tokens, rejected_tokens=rejected_tokens))
-    return examples, {"pairs": len(examples), "truncated": truncated}
+                                chosen_tokens=chosen_tokens, rejected_tokens=rejected_tokens, source=source,
+                                label_smoothing=smoothing))
+    stats["pairs"] = len(examples)
+    return examples, stats
 
 
 def collate_sequences(sequences: Sequence[Tuple[List[int], List[int]]], pad_token_id: int) -> Dict[str, torch.Tensor]:
@@ -106,6 +172,7 @@ def collate_pairs(examples: Sequence[Example], pad_token_id: int, *, concatenate
     batch: Dict[str, object] = {
         "index": torch.tensor([e.index for e in examples], dtype=torch.long),
         "margin": torch.tensor([e.margin for e in examples], dtype=torch.float32),
+        "label_smoothing": torch.tensor([e.label_smoothing for e in examples], dtype=torch.float32),
         "chosen_longer": torch.tensor([(e.chosen_tokens > e.rejected_tokens) - (e.chosen_tokens < e.rejected_tokens)
                                        for e in examples], dtype=torch.long),
     }

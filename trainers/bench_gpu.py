@@ -669,7 +669,9 @@ def reward_model_config(args: argparse.Namespace, run_dir: str, device: torch.de
     return {
         "run_dir": run_dir, "seed": args.seed, "device": device.type, "resume": "never",
         "data": {"train": os.path.abspath(args.hh), "eval_fraction": 0.1, "max_rows": args.rm_rows,
-                 "max_length": 128 if smoke else 512, "max_prompt_length": 96 if smoke else 384},
+                 "max_length": 128 if smoke else 512, "max_prompt_length": 96 if smoke else 384,
+                 # every pair kept, every reward read at the answer's EOS: the pair count does not depend on lengths
+                 "truncation": "keep_end"},
         "model": model, "tokenizer": {"kind": "byte"},
         "training": {"batch_size": 8 if smoke else 32, "learning_rate": 1e-3, "max_steps": args.rm_steps,
                      "warmup_ratio": 0.05, "logging_steps": 1 if smoke else 25, "save_steps": None,
@@ -734,6 +736,7 @@ def run_reward_model(args: argparse.Namespace, device: torch.device, kind: str, 
             "train_pairs": start_event.get("data", {}).get("train_pairs"),
             "eval_pairs": start_event.get("data", {}).get("eval_pairs"),
             "truncated_train_pairs": start_event.get("data", {}).get("truncated"),
+            "truncation": start_event.get("data", {}).get("truncation"),
             "parameters": start_event.get("model", {}).get("parameters"),
             "bf16": start_event.get("efficiency", {}).get("bf16"),
             "train_loss_first": metrics[0]["loss"] if metrics else None,

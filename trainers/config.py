@@ -37,7 +37,15 @@ class DataConfig:
     eval_fraction: float = _spec(0.0, min=0.0, max=0.9, doc="fraction of train held out when eval is unset")
     max_rows: Optional[int] = _spec(None, min=1, doc="read at most this many rows per file")
     max_length: int = _spec(512, min=2, doc="max tokens of prompt + completion")
-    max_prompt_length: int = _spec(256, min=1, doc="prompt kept to its last N tokens when too long")
+    max_prompt_length: int = _spec(256, min=1, doc="prompt kept to its last N tokens (and BOS) when too long")
+    truncation: str = _spec("keep_answers", choices=("keep_answers", "drop", "keep_end", "keep_start"),
+                            doc="a pair longer than max_length: keep_answers (cut the prompt, drop the pair if the "
+                                "answers still do not fit), drop (TRL RewardTrainer), keep_end (cut answers' "
+                                "beginnings, keep their end and EOS), keep_start (cut answers' ends: TRL DPO)")
+    pair_label_smoothing: str = _spec("off", choices=("off", "label_smoothing", "consensus_probability"),
+                                      doc="per-pair label smoothing from a column of the pairs file: eps_i = the "
+                                          "row's label_smoothing, or min(0.5, 1 - consensus_probability); rows "
+                                          "without it use dpo/rm.label_smoothing")
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,11 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class RewardConfig:
     center_rewards_coefficient: Optional[float] = _spec(None, min=0.0, doc="TRL: adds c * mean((r+ + r-)^2)")
+    use_margin: bool = _spec(True, doc="subtract the rows' margin column (times margin_scale) inside the loss")
+    margin_scale: float = _spec(1.0, min=0.0, min_exclusive=True,
+                                doc="margins are in the exporter's units (panel score points): multiply by this")
+    label_smoothing: float = _spec(0.0, min=0.0, max=0.5,
+                                   doc="eps: -(1-eps) log s(d) - eps log s(-d), as cDPO; < 0.5")
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,9 @@ class LoraConfig:
     alpha: float = _spec(16.0, min=0.0, min_exclusive=True)
     dropout: float = _spec(0.0, min=0.0, max=0.99)
     target_modules: List[str] = _spec(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    merge_on_export: bool = _spec(False, doc="hf models with peft: fold the adapters into the weights of final/ (a "
+                                             "plain Hugging Face model, e.g. for vLLM); else final/ holds peft "
+                                             "adapters. The built-in LoRA is always merged")
 
 
 @dataclass(frozen=True)
@@ -258,6 +274,11 @@ def _cross_checks(config: Config) -> None:
         raise ConfigError("dpo.label_smoothing", "must be < 0.5")
     if d.loss_type in ("ipo", "hinge") and d.label_smoothing != 0.0:
         raise ConfigError("dpo.label_smoothing", f"does not apply to loss_type '{d.loss_type}'; set it to 0")
+    if config.rm.label_smoothing >= 0.5:
+        raise ConfigError("rm.label_smoothing", "must be < 0.5")
+    if config.data.pair_label_smoothing != "off" and config.task == "dpo" and d.loss_type != "sigmoid":
+        raise ConfigError("data.pair_label_smoothing", f"applies to loss_type 'sigmoid' (cDPO) and the reward model, "
+                                                       f"not '{d.loss_type}'")
     for where, mc in (("model", m), ("ref_model", config.ref_model)):
         if mc is None:
             continue

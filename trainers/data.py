@@ -8,6 +8,8 @@ Accepted rows (one JSON object a line, blank lines skipped, ``.gz`` read transpa
   HH-RLHF strings (``"\\n\\nHuman: ...\\n\\nAssistant: ..."``) are split after the last
   ``"\\n\\nAssistant:"`` both sides share
 * optional ``margin`` (number), used by the reward-model loss
+* optional ``label_smoothing`` (0-0.5) and ``consensus_probability`` (0-1): the panel's uncertainty columns, used
+  as per-pair label smoothing with ``data.pair_label_smoothing``
 
 Any bad row raises ``DataError`` naming the file and 1-based line.
 """
@@ -15,11 +17,11 @@ Any bad row raises ``DataError`` naming the file and 1-based line.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import math
-import random
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .errors import DataError
 
@@ -39,12 +41,15 @@ class PreferencePair:
     margin: Optional[float]
     file: str
     line: int
+    # the panel's uncertainty columns (tribunal label --uncertainty), when the row has them
+    label_smoothing: Optional[float] = None
+    consensus_probability: Optional[float] = None
 
 
-def _open_text(path: str):
+def _open_bytes(path: str):
     if path.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, "r", encoding="utf-8")
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
 def _check_messages(value: Any, key: str, file: str, line: int) -> Messages:
@@ -106,21 +111,37 @@ def parse_row(obj: Any, file: str, line: int) -> PreferencePair:
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin):
             raise DataError(file, line, "'margin' must be a finite number")
         margin = float(margin)
+    uncertainty = {}
+    for key, high in (("label_smoothing", 0.5), ("consensus_probability", 1.0)):
+        value = obj.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= high:
+            raise DataError(file, line, f"'{key}' must be a number from 0 to {high}")
+        uncertainty[key] = float(value)
     if prompt is None:
         if conversational:
             k = _common_prefix_length(chosen, rejected)
             prompt, chosen, rejected = chosen[:k], chosen[k:], rejected[k:]
         else:
             prompt, chosen, rejected = _split_implicit_text(chosen, rejected, file, line)
-    return PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected, margin=margin, file=file, line=line)
+    return PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected, margin=margin, file=file, line=line,
+                          **uncertainty)
 
 
 def read_pairs(path: str, *, max_rows: Optional[int] = None) -> List[PreferencePair]:
-    """Read a pairs.jsonl(.gz) file; raises DataError on the first bad row."""
+    """Read a pairs.jsonl(.gz) file; raises DataError on the first bad row (its ``reason`` says which kind).
+
+    Lines are decoded one by one, so a byte sequence that is not UTF-8 is reported with its line number."""
     pairs: List[PreferencePair] = []
     try:
-        with _open_text(path) as handle:
-            for line_number, text in enumerate(handle, start=1):
+        with _open_bytes(path) as handle:
+            for line_number, raw in enumerate(handle, start=1):
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise DataError(path, line_number, f"is not UTF-8 text (byte 0x{raw[error.start]:02x} at column "
+                                                       f"{error.start + 1})", reason="encoding")
                 if not text.strip():
                     continue
                 try:
@@ -132,21 +153,57 @@ def read_pairs(path: str, *, max_rows: Optional[int] = None) -> List[PreferenceP
                     break
     except DataError:
         raise
-    except (OSError, EOFError, UnicodeDecodeError) as error:
-        raise DataError(path, None, f"cannot read file: {error}")
+    except (OSError, EOFError) as error:
+        raise DataError(path, None, f"cannot read file: {error}", reason="unreadable")
     if not pairs:
-        raise DataError(path, None, "contains no preference pairs")
+        raise DataError(path, None, "contains no preference pairs", reason="empty")
     return pairs
 
 
+def prompt_key(prompt: Content) -> str:
+    """A stable identity of a prompt: sha256 of its text, or of its messages as canonical JSON. Pairs with the same
+    prompt (``all-pairs`` binarisation writes several per prompt) share a key, so they land on one side of a split."""
+    text = prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def split_holdout(pairs: List[PreferencePair], fraction: float, seed: int) -> Tuple[List[PreferencePair], List[PreferencePair]]:
-    """Deterministically hold out ``fraction`` of the pairs (at least one when fraction > 0)."""
+    """Deterministically hold out about ``fraction`` of the pairs, whole prompts at a time.
+
+    Prompts are ranked by ``sha256(f"{seed}:{prompt_key(prompt)}")`` and held out in that order until the held-out
+    pairs reach ``round(fraction * len(pairs))`` (at least one prompt). Every pair of a prompt is on the same side, and a
+    prompt's side depends only on the seed and the prompt, not on the file's order. Both lists keep the file's order."""
     if fraction <= 0:
         return pairs, []
-    order = list(range(len(pairs)))
-    random.Random(f"holdout:{seed}").shuffle(order)
-    n_eval = max(1, int(round(len(pairs) * fraction)))
-    if n_eval >= len(pairs):
-        raise DataError(pairs[0].file, None, f"eval_fraction {fraction} leaves no training pairs out of {len(pairs)}")
-    held = set(order[:n_eval])
+    by_prompt: Dict[str, List[int]] = {}
+    for i, pair in enumerate(pairs):
+        by_prompt.setdefault(prompt_key(pair.prompt), []).append(i)
+    if len(by_prompt) < 2:
+        raise DataError(pairs[0].file, None,
+                        f"eval_fraction {fraction} needs at least two distinct prompts to hold one out; "
+                        f"the file has {len(pairs)} pair(s) with {len(by_prompt)} prompt", reason="split")
+    ranked = sorted(by_prompt, key=lambda key: hashlib.sha256(f"{seed}:{key}".encode()).hexdigest())
+    target = max(1, int(round(len(pairs) * fraction)))
+    held: set = set()
+    for key in ranked:
+        if len(held) >= target:
+            break
+        held.update(by_prompt[key])
+    if len(held) >= len(pairs):
+        raise DataError(pairs[0].file, None,
+                        f"eval_fraction {fraction} leaves no training pairs out of {len(pairs)} "
+                        f"({len(by_prompt)} prompts, held out whole)", reason="split")
     return [p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held]
+
+
+def split_summary(train: List[PreferencePair], held: List[PreferencePair], *, source: str) -> Dict[str, Any]:
+    """How the held-out split was made, for the start event: ``source`` "file" (data.eval), "fraction" (by prompt) or
+    "none", with the distinct prompts on each side and how many appear on both (0 for a fraction split)."""
+    train_keys = {prompt_key(p.prompt) for p in train}
+    held_keys = {prompt_key(p.prompt) for p in held}
+    summary: Dict[str, Any] = {"source": source, "train_prompts": len(train_keys), "eval_prompts": len(held_keys),
+                               "shared_prompts": len(train_keys & held_keys)}
+    if source == "fraction":
+        summary["by"] = "prompt"
+        summary["method"] = "sha256(seed:sha256(prompt)) order"
+    return summary

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -25,18 +26,19 @@ import torch
 
 from . import checkpoint as ckpt
 from .batching import BatchSchedule, Example, collate_pairs, count_tokens, tokenize_pairs
-from .calibration import preference_eval_metrics
+from .calibration import preference_eval_metrics, tie_mask
 from .compat import HAS_COMPILE
 from .config import Config, config_to_dict
-from .data import PreferencePair, read_pairs, split_holdout
+from .data import PreferencePair, read_pairs, split_holdout, split_summary
 from .distributed import (DistributedState, all_reduce_sum, any_rank, init_distributed, shutdown, unwrap,
                           wrap_model)
-from .errors import ConfigError
-from .losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics
+from .errors import ConfigError, DataError
+from .losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics, reward_pair_losses
+from .lora import merge_builtin_lora
 from .models import (PreferenceModel, apply_lora, build_core, count_parameters, enable_gradient_checkpointing,
                      frozen_copy)
 from .protocol import EventStream
-from .schedule import build_scheduler, warmup_steps_for
+from .schedule import build_scheduler, describe, rebuild_after_resume, warmup_steps_for
 from .tokenizer import build_tokenizer
 
 log = logging.getLogger("trainers")
@@ -113,6 +115,8 @@ class Dataset:
     has_margin: bool
     # the rows themselves, by example index: kept for the held-out split only (per-pair predictions)
     pairs: Optional[List[PreferencePair]] = None
+    # how the held-out split was made (data.split_summary), for the start events
+    split: Optional[Dict[str, Any]] = None
 
 
 @dataclass
@@ -136,18 +140,62 @@ def _seed_everything(seed: int) -> None:
 def _load_datasets(config: Config, tokenizer, *, need_train: bool) -> Tuple[Optional[Dataset], Optional[Dataset]]:
     d = config.data
 
-    def build(pairs, keep_pairs: bool = False) -> Dataset:
-        examples, stats = tokenize_pairs(pairs, tokenizer, max_length=d.max_length, max_prompt_length=d.max_prompt_length)
-        return Dataset(examples, stats, has_margin=any(p.margin is not None for p in pairs),
-                       pairs=list(pairs) if keep_pairs else None)
+    def build(pairs, split: str, keep_pairs: bool = False) -> Dataset:
+        default_smoothing = config.dpo.label_smoothing if config.task == "dpo" else config.rm.label_smoothing
+        examples, stats = tokenize_pairs(pairs, tokenizer, max_length=d.max_length, max_prompt_length=d.max_prompt_length,
+                                         truncation=d.truncation, smoothing_column=d.pair_label_smoothing,
+                                         default_smoothing=default_smoothing)
+        if d.pair_label_smoothing != "off" and stats["smoothing_missing"]:
+            log.warning("%d of %d %s pairs have no '%s' column: they use label smoothing %g",
+                        stats["smoothing_missing"], stats["pairs"], split, d.pair_label_smoothing, default_smoothing)
+        if not examples:
+            raise DataError(pairs[0].file, None,
+                            f"none of its {len(pairs)} {split} pairs fits data.max_length {d.max_length} under "
+                            f"truncation '{d.truncation}'", reason="length")
+        kept = [pairs[e.source] for e in examples]
+        _warn_about_data(split, stats, d.truncation)
+        return Dataset(examples, stats, has_margin=any(p.margin is not None for p in kept),
+                       pairs=kept if keep_pairs else None)
 
     train_pairs = read_pairs(d.train, max_rows=d.max_rows) if (need_train or not d.eval) else None
     eval_pairs = read_pairs(d.eval, max_rows=d.max_rows) if d.eval else None
+    source = "file" if d.eval else "none"
     if eval_pairs is None and train_pairs is not None and d.eval_fraction > 0:
         train_pairs, eval_pairs = split_holdout(train_pairs, d.eval_fraction, config.seed)
-    train = build(train_pairs) if (need_train and train_pairs) else None
-    held = build(eval_pairs, keep_pairs=True) if eval_pairs else None
+        source = "fraction"
+    split = split_summary(train_pairs or [], eval_pairs or [], source=source)
+    train = build(train_pairs, "training") if (need_train and train_pairs) else None
+    held = build(eval_pairs, "held-out", keep_pairs=True) if eval_pairs else None
+    for dataset in (train, held):
+        if dataset is not None:
+            dataset.split = split
     return train, held
+
+
+def _warn_about_data(split: str, stats: Dict[str, int], policy: str) -> None:
+    total = stats["pairs"] + stats["dropped"]
+    if stats["dropped"]:
+        log.warning("%d of %d %s pairs do not fit data.max_length and were dropped (truncation '%s')",
+                    stats["dropped"], total, split, policy)
+    if stats["answer_cut"]:
+        log.warning("%d of %d %s pairs had an answer cut to fit data.max_length (truncation '%s')",
+                    stats["answer_cut"], total, split, policy)
+    if stats["empty_answers"]:
+        log.warning("%d of %d %s pairs have an empty answer", stats["empty_answers"], total, split)
+    if stats["identical_answers"]:
+        log.warning("%d of %d %s pairs have identical chosen and rejected answers (nothing to learn; a tie in "
+                    "evaluation)", stats["identical_answers"], total, split)
+
+
+def data_report(data: Optional[Dataset], policy: str) -> Optional[Dict[str, Any]]:
+    """What the start events say about a split's tokenisation: the truncation policy and its counts, and the
+    empty and identical answers."""
+    if data is None:
+        return None
+    s = data.stats
+    return {"policy": policy, "pairs": s["pairs"], "dropped": s["dropped"], "prompt_cut": s["prompt_cut"],
+            "answer_cut": s["answer_cut"], "empty_answers": s["empty_answers"],
+            "identical_answers": s["identical_answers"]}
 
 
 def _bf16_enabled(setting, device: torch.device) -> bool:
@@ -187,7 +235,7 @@ def _build_policy(config: Config, task: str, tokenizer, device: torch.device) ->
 def prepare(config: Config, task: str, *, need_train: bool) -> Setup:
     dist = init_distributed(config)
     _seed_everything(config.seed)
-    tokenizer = build_tokenizer(config.tokenizer, config.model)
+    tokenizer = build_tokenizer(config.tokenizer, config.model, distinct_pad=(task == "rm"))
     train, held = _load_datasets(config, tokenizer, need_train=need_train)
     log.info("data: %d train pairs (%d truncated), %d eval pairs; tokenizer %s",
              len(train.examples) if train else 0, train.stats["truncated"] if train else 0,
@@ -214,7 +262,7 @@ def pair_outputs(model: torch.nn.Module, batch: Dict[str, Any], device: torch.de
         out = model(**_to_device(batch["concatenated"], device))
         n = batch["index"].shape[0]
         if isinstance(out, tuple):
-            return (out[0][:n], out[1][:n]), (out[0][n:], out[1][n:])
+            return tuple(o[:n] for o in out), tuple(o[n:] for o in out)
         return out[:n], out[n:]
     return (model(**_to_device(batch["chosen"], device)), model(**_to_device(batch["rejected"], device)))
 
@@ -244,26 +292,34 @@ def dpo_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any], 
                    split: str) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, Rewards]:
     """Mean DPO loss, TRL metrics, per-pair losses and implicit rewards (chosen, rejected) for one batch."""
     d, device = setup.config.dpo, setup.dist.device
-    (pc, nc), (pr, nr) = pair_outputs(model, batch, device)
+    chosen_out, rejected_out = pair_outputs(model, batch, device)
+    (pc, nc), (pr, nr) = chosen_out[:2], rejected_out[:2]
     ref_c, ref_r = reference.logps(split, batch, device)
     pc, pr = average_for(d.loss_type, pc, nc), average_for(d.loss_type, pr, nr)
     ref_c, ref_r = average_for(d.loss_type, ref_c, nc), average_for(d.loss_type, ref_r, nr)
+    smoothing = (batch["label_smoothing"].to(device, pc.dtype) if setup.config.data.pair_label_smoothing != "off"
+                 else d.label_smoothing)
     losses, chosen_rewards, rejected_rewards = dpo_loss(pc, pr, ref_c.to(pc.dtype), ref_r.to(pr.dtype), beta=d.beta,
-                                                        loss_type=d.loss_type, label_smoothing=d.label_smoothing)
-    return losses.mean(), dpo_metrics(chosen_rewards, rejected_rewards, pc, pr), losses.detach(), \
-        (chosen_rewards, rejected_rewards)
+                                                        loss_type=d.loss_type, label_smoothing=smoothing)
+    metrics = dpo_metrics(chosen_rewards, rejected_rewards, pc, pr)
+    if len(chosen_out) > 2:  # TRL's mean logit over completion tokens (and the vocabulary)
+        metrics["logits/chosen"] = chosen_out[2].sum().float() / nc.sum().clamp(min=1)
+        metrics["logits/rejected"] = rejected_out[2].sum().float() / nr.sum().clamp(min=1)
+    return losses.mean(), metrics, losses.detach(), (chosen_rewards, rejected_rewards)
 
 
 def rm_batch_loss(setup: Setup, model: torch.nn.Module, batch: Dict[str, Any],
                   has_margin: bool) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, Rewards]:
     """Mean reward-model loss, TRL metrics, per-pair losses and rewards (chosen, rejected) for one batch."""
-    device = setup.dist.device
+    device, rm = setup.dist.device, setup.config.rm
     rewards_chosen, rewards_rejected = pair_outputs(model, batch, device)
-    margin = batch["margin"].to(device) if has_margin else None
+    margin = batch["margin"].to(device) * rm.margin_scale if (has_margin and rm.use_margin) else None
+    smoothing = (batch["label_smoothing"].to(device, rewards_chosen.dtype)
+                 if setup.config.data.pair_label_smoothing != "off" else rm.label_smoothing)
     loss = reward_loss(rewards_chosen, rewards_rejected, margin=margin,
-                       center_rewards_coefficient=setup.config.rm.center_rewards_coefficient)
-    diff = (rewards_chosen - rewards_rejected).detach()
-    per_pair = -torch.nn.functional.logsigmoid(diff - (margin if margin is not None else 0.0))
+                       center_rewards_coefficient=rm.center_rewards_coefficient, label_smoothing=smoothing)
+    per_pair = reward_pair_losses(rewards_chosen.detach(), rewards_rejected.detach(), margin=margin,
+                                  label_smoothing=smoothing)
     return loss, reward_metrics(rewards_chosen, rewards_rejected), per_pair, \
         (rewards_chosen.detach(), rewards_rejected.detach())
 
@@ -284,27 +340,50 @@ def _length_sorted_batches(examples: Sequence[Example], batch_size: int) -> List
     return [order[j: j + batch_size] for j in range(0, len(order), batch_size)]
 
 
+# progress events per phase: about this many, so that a long precompute shows a moving bar without flooding the stream
+PROGRESS_EVENTS = 50
+
+
 def compute_reference_tables(setup: Setup, datasets: Dict[str, Dataset], ref_model: PreferenceModel,
-                             stopper: Optional[Stopper] = None) -> Optional[Dict[str, Dict[str, torch.Tensor]]]:
-    """Summed completion log-probs of the reference for every example, split across ranks.
-    Returns None when a stop was requested meanwhile."""
+                             stopper: Optional[Stopper] = None,
+                             events: Optional[EventStream] = None) -> Optional[Dict[str, Dict[str, torch.Tensor]]]:
+    """Summed completion log-probs of the reference for every example, split across ranks; ``progress`` events
+    (phase ``reference``, batches of this rank done out of its total) on the way. Returns None when a stop was
+    requested meanwhile."""
     tables = {}
     pad, concat = setup.tokenizer.pad_token_id, setup.config.efficiency.concatenated_forward
     was_training = ref_model.training
     ref_model.eval()
+    plans = {split: _rank_batches(_length_sorted_batches(data.examples, setup.config.eval.batch_size), setup.dist)
+             for split, data in datasets.items()}
+    total = sum(len(plan) for plan in plans.values())
+    every = max(1, -(-total // PROGRESS_EVENTS))
+    done = 0
+
+    def report(split: str) -> None:
+        if events is not None:
+            events.emit("progress", phase="reference", split=split, done=done, total=total, unit="batches",
+                        pairs=sum(len(data.examples) for data in datasets.values()))
+
     with torch.no_grad(), ref_model.adapters_disabled():
         for split, data in datasets.items():
             chosen = torch.zeros(len(data.examples), dtype=torch.float64, device=setup.dist.device)
             rejected = torch.zeros_like(chosen)
-            for indices, keep in _rank_batches(_length_sorted_batches(data.examples, setup.config.eval.batch_size), setup.dist):
+            if done == 0:
+                report(split)
+            for indices, keep in plans[split]:
                 if stopper is not None and any_rank(stopper.requested, setup.dist):
                     return None
                 batch = collate_pairs([data.examples[i] for i in indices], pad, concatenated=concat)
                 with _autocast(setup):
-                    (c, _), (r, _) = pair_outputs(ref_model, batch, setup.dist.device)
+                    c_out, r_out = pair_outputs(ref_model, batch, setup.dist.device)
+                    c, r = c_out[0], r_out[0]
                 if keep:
                     chosen[batch["index"].to(chosen.device)] = c.double()
                     rejected[batch["index"].to(chosen.device)] = r.double()
+                done += 1
+                if done % every == 0 or done == total:
+                    report(split)
             all_reduce_sum(chosen, setup.dist)
             all_reduce_sum(rejected, setup.dist)
             tables[split] = {"chosen": chosen.float().cpu(), "rejected": rejected.float().cpu()}
@@ -321,7 +400,7 @@ def _reference_fingerprint(config: Config, datasets: Dict[str, Dataset]) -> str:
 
 
 def build_reference(setup: Setup, datasets: Dict[str, Dataset], stopper: Optional[Stopper],
-                    *, cache_dir: Optional[str]) -> Optional[Reference]:
+                    *, cache_dir: Optional[str], events: Optional[EventStream] = None) -> Optional[Reference]:
     """DPO's reference: precomputed tables (cached in ``cache_dir/ref_logps.pt``) or an on-the-fly model.
 
     Must run before any checkpoint is loaded: the fresh policy *is* the reference (adapters off)
@@ -345,7 +424,7 @@ def build_reference(setup: Setup, datasets: Dict[str, Dataset], stopper: Optiona
             if stored.get("fingerprint") == fingerprint:
                 log.info("reference log-probs loaded from %s", cache)
                 return Reference(tables=stored["tables"])
-        tables = compute_reference_tables(setup, datasets, ref_model or setup.model, stopper)
+        tables = compute_reference_tables(setup, datasets, ref_model or setup.model, stopper, events)
         if tables is None:
             return None
         if cache and setup.dist.is_main:
@@ -362,7 +441,8 @@ def build_reference(setup: Setup, datasets: Dict[str, Dataset], stopper: Optiona
     def compute(batch: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
         ctx = model_for_ref.adapters_disabled() if use_adapters_off else contextlib.nullcontext()
         with torch.no_grad(), ctx, _autocast(setup):
-            (c, _), (r, _) = pair_outputs(model_for_ref, batch, setup.dist.device)
+            c_out, r_out = pair_outputs(model_for_ref, batch, setup.dist.device)
+            c, r = c_out[0], r_out[0]
         return c.detach().float(), r.detach().float()
 
     return Reference(compute=compute)
@@ -401,12 +481,20 @@ def evaluate(setup: Setup, model: torch.nn.Module, data: Dataset, reference: Opt
     for totals in (chosen_rewards, rejected_rewards, losses):
         all_reduce_sum(totals, setup.dist)
     inner.train(was_training)
+    # identical answers are scored once: whatever rounding a batch shape brings, they tie exactly
+    identical = [e.index for e in data.examples if e.chosen_ids == e.rejected_ids]
+    if identical:
+        rejected_rewards[torch.tensor(identical, device=rejected_rewards.device)] = \
+            chosen_rewards[torch.tensor(identical, device=chosen_rewards.device)]
+    chosen_rewards, rejected_rewards = chosen_rewards.cpu(), rejected_rewards.cpu()
     diffs = chosen_rewards - rejected_rewards
+    ties = tie_mask(chosen_rewards, rejected_rewards)
     if scores is not None:
-        scores["chosen"], scores["rejected"] = chosen_rewards.cpu(), rejected_rewards.cpu()
+        scores["chosen"], scores["rejected"], scores["tie"] = chosen_rewards, rejected_rewards, ties
     chosen_longer = torch.tensor([(e.chosen_tokens > e.rejected_tokens) - (e.chosen_tokens < e.rejected_tokens)
                                   for e in data.examples])
-    metrics = preference_eval_metrics(diffs.cpu(), chosen_longer, bins=setup.config.eval.ece_bins)
+    metrics = preference_eval_metrics(diffs, chosen_longer, bins=setup.config.eval.ece_bins, ties=ties)
+    metrics["identical_answers"] = len(identical)
     metrics["loss"] = float(losses.mean()) if n else None
     return metrics
 
@@ -439,14 +527,68 @@ def _resume_path(config: Config) -> Optional[str]:
     return config.resume
 
 
+EXPORT_FILE = "tribunal_export.json"
+
+
+# data settings that decide which examples a run trains on, and in which order: a resumed run must keep them
+_RESUME_DATA_FIELDS = ("train", "eval", "eval_fraction", "max_rows", "max_length", "max_prompt_length", "truncation",
+                       "pair_label_smoothing")
+
+
+def _refuse_changed_data(config: Config, checkpoint: str) -> None:
+    """A checkpoint's data position (epoch, batch) only means something for the same examples: refuse a resume whose
+    data settings differ from the checkpoint's (a field the checkpoint's worker did not know yet is warned about)."""
+    path = os.path.join(checkpoint, "config.json")
+    if not os.path.isfile(path):
+        return
+    with open(path, "r", encoding="utf-8") as handle:
+        saved = json.load(handle).get("data", {})
+    current = config_to_dict(config)["data"]
+    for name in _RESUME_DATA_FIELDS:
+        if name not in saved:
+            log.warning("checkpoint %s predates data.%s; resuming with %r", checkpoint, name, current[name])
+        elif saved[name] != current[name]:
+            raise ConfigError(f"data.{name}", f"is {json.dumps(current[name])} but the checkpoint {checkpoint} was "
+                                              f"trained with {json.dumps(saved[name])}: the same examples are needed "
+                                              "to continue; use the original value or a new run_dir")
+
+
 def _export_final(setup: Setup, run_dir: str) -> Optional[str]:
-    """Hugging Face models also get a save_pretrained folder (adapters only for peft)."""
+    """Hugging Face models also get a save_pretrained folder, ``RUN_DIR/final``: a reward model loads with
+    ``AutoModelForSequenceClassification`` and scores what the worker scored (the token before the right padding:
+    EOS; ``config.pad_token_id`` is the worker's pad and never EOS), a DPO policy with ``AutoModelForCausalLM``. With
+    LoRA the folder holds peft adapters, or, with ``lora.merge_on_export``, the merged model. ``tribunal_export.json``
+    says how to feed it: BOS + prompt + answer + EOS, right-padded with ``pad_token_id``."""
     if setup.model.family != "hf" or not setup.dist.is_main or setup.dist.strategy == "fsdp":
         return None
     path = os.path.join(run_dir, "final")
+    tmp = path + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
     target = setup.model.core
-    target.save_pretrained(path)
-    setup.tokenizer.save(path)
+    merged = False
+    # the built-in LoRA's weights are not a format transformers loads: always fold them in; peft adapters on request
+    if setup.lora_kind == "builtin" or (setup.lora_kind == "peft" and setup.config.lora is not None
+                                        and setup.config.lora.merge_on_export):
+        if setup.lora_kind == "peft":
+            target = target.merge_and_unload()
+            setup.model.core = target
+        else:
+            merge_builtin_lora(target)
+        merged = True
+    target.save_pretrained(tmp)
+    setup.tokenizer.save(tmp)
+    t, d = setup.tokenizer, setup.config.data
+    info = {"task": setup.task, "format": "adapters" if (setup.lora_kind == "peft" and not merged) else "model",
+            "auto_class": "AutoModelForSequenceClassification" if setup.task == "rm" else "AutoModelForCausalLM",
+            "input": "BOS + prompt + answer + EOS, right-padded with pad_token_id",
+            "score_token": "the last token before the padding (EOS)" if setup.task == "rm" else None,
+            "bos_token_id": t.bos_token_id, "eos_token_id": t.eos_token_id, "pad_token_id": t.pad_token_id,
+            "added_pad_token": bool(getattr(t, "added_pad", False)), "lora": setup.lora_kind, "lora_merged": merged,
+            "max_length": d.max_length, "max_prompt_length": d.max_prompt_length, "truncation": d.truncation}
+    with open(os.path.join(tmp, EXPORT_FILE), "w", encoding="utf-8") as handle:
+        json.dump(info, handle, indent=1)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
     return path
 
 
@@ -477,13 +619,14 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
     reference: Optional[Reference] = None
     if task == "dpo":
         splits = {"train": train_data, **({"eval": eval_data} if eval_data else {})}
-        reference = build_reference(setup, splits, stopper, cache_dir=run_dir)
+        reference = build_reference(setup, splits, stopper, cache_dir=run_dir, events=events)
         if reference is None:
             events.emit("done", status="stopped", step=0, epoch=0.0, checkpoint=None,
                         reason=f"{stopper.signal_name} during reference log-probs")
             return 0
 
     model = setup.model
+    model.track_logits = task == "dpo"  # TRL's logits/chosen and logits/rejected in the metric events
     compiled = False
     if config.efficiency.compile:
         if HAS_COMPILE:
@@ -504,14 +647,26 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
     scheduler = build_scheduler(optimizer, t.lr_scheduler_type, warmup, total_steps)
 
     step, epoch, position, tokens_seen = 0, 0, 0, 0
+    state: Dict[str, Any] = {}
+    schedule_change: Optional[Dict[str, Any]] = None
     resumed_from = _resume_path(config)
     if resumed_from:
         previous_task = ckpt.read_trainer_state(resumed_from).get("task")
         if previous_task != task:
             raise ConfigError("resume", f"checkpoint {resumed_from} is from a '{previous_task}' run, not '{task}'")
+        _refuse_changed_data(config, resumed_from)
         state = ckpt.load_checkpoint(resumed_from, model=wrapped, optimizer=optimizer, scheduler=scheduler, state=dist)
         step, epoch, position = state["step"], state["epoch_index"], state["batch_in_epoch"]
         tokens_seen = state.get("tokens_seen", 0)
+        if step > total_steps:
+            raise ConfigError("training.max_steps",
+                              f"is {total_steps} but the checkpoint {resumed_from} is already at step {step}; "
+                              "give a total of at least that many steps, or start a new run_dir")
+        saved_schedule = rebuild_after_resume(scheduler, t.lr_scheduler_type, warmup, total_steps)
+        if saved_schedule != describe(scheduler.lr_lambdas[0]):
+            schedule_change = {"from": saved_schedule, "to": describe(scheduler.lr_lambdas[0])}
+            log.warning("the learning-rate schedule changed on resume (%s -> %s): continuing step %d on the new "
+                        "schedule", saved_schedule, schedule_change["to"], step)
 
     total, trainable = count_parameters(model)
     log.info("training %s for %d steps from step %d%s", task, total_steps, step,
@@ -521,9 +676,14 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
                 world_size=dist.world_size, device=str(dist.device), torch=torch.__version__,
                 model={"family": model.family, "parameters": total, "trainable": trainable, "lora": setup.lora_kind},
                 data={"train_pairs": len(train_data.examples), "eval_pairs": len(eval_data.examples) if eval_data else 0,
-                      "truncated": train_data.stats["truncated"], "tokenizer": setup.tokenizer.kind},
+                      "truncated": train_data.stats["truncated"], "tokenizer": setup.tokenizer.kind,
+                      "split": train_data.split,
+                      "truncation": {"train": data_report(train_data, config.data.truncation),
+                                     "eval": data_report(eval_data, config.data.truncation)}},
                 efficiency={"bf16": setup.bf16, "compile": compiled, "warmup_steps": warmup,
                             "strategy": dist.strategy if dist.active else "single"},
+                schedule={"kind": t.lr_scheduler_type, "warmup_steps": warmup, "total_steps": total_steps,
+                          "changed_on_resume": schedule_change},
                 config=config_dict)
 
     batches = schedule.epoch_batches(epoch)
@@ -533,8 +693,17 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
     is_ddp = dist.active and hasattr(wrapped, "no_sync")
 
     def save(reason_step: int) -> str:
+        # the open logging window (steps since the last metric event) is part of the state: a run stopped off a
+        # logging step resumes with the same token count and logs the same averaged loss as the uninterrupted run
+        keys = sorted(window)
+        pending = torch.stack([window[k].to(dist.device) for k in keys]
+                              + [torch.tensor(float(window_tokens), dtype=torch.float64, device=dist.device)])
+        all_reduce_sum(pending, dist)
+        pending = pending.cpu()
         trainer_state = {"task": task, "epoch_index": epoch, "batch_in_epoch": position, "tokens_seen": tokens_seen,
-                         "total_steps": total_steps, "epoch": epoch + position / len(batches)}
+                         "total_steps": total_steps, "epoch": epoch + position / len(batches),
+                         "window": {"steps": window_steps, "tokens": int(pending[-1]),
+                                    "sums": {k: float(pending[i]) / dist.world_size for i, k in enumerate(keys)}}}
         path = ckpt.save_checkpoint(run_dir, step=reason_step, model=wrapped, optimizer=optimizer, scheduler=scheduler,
                                     trainer_state=trainer_state, config_dict=config_dict, state=dist,
                                     keep=t.save_total_limit)
@@ -544,6 +713,11 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
     # per-step sums stay on the device; they are synchronised only when a metric event is due
     window: Dict[str, torch.Tensor] = {}
     window_steps, window_tokens, window_start = 0, 0, time.perf_counter()
+    if resumed_from and state.get("window"):
+        saved_window = state["window"]
+        window = {k: torch.tensor(v, dtype=torch.float64, device=dist.device) for k, v in saved_window["sums"].items()}
+        window_steps = int(saved_window["steps"])
+        window_tokens = int(saved_window["tokens"]) if dist.is_main else 0  # summed over ranks when logged
     last_checkpoint: Optional[str] = resumed_from
     last_eval: Optional[Dict[str, Any]] = None
     wrapped.train()
@@ -592,6 +766,7 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
             elapsed = max(time.perf_counter() - window_start, 1e-9)
             tokens_seen += int(values[-1])
             loss_value, grad_value = averaged.pop("loss"), averaged.pop("grad_norm")
+            averaged["num_tokens"] = float(tokens_seen)  # TRL's name: non-padding tokens trained on so far
             events.emit("metric", step=step, epoch=round(epoch + position / len(batches), 6), loss=loss_value, lr=lr,
                         grad_norm=grad_value, tokens_per_s=float(values[-1]) / elapsed, tokens=tokens_seen,
                         metrics=averaged)
@@ -635,10 +810,12 @@ def _content(value: Any) -> Any:
 def write_predictions(path: str, data: Dataset, scores: Dict[str, torch.Tensor]) -> str:
     """Every held-out pair with its scores, one JSON line each in input order, written atomically: source file and
     line, the prompt and both completions, ``reward_chosen``/``reward_rejected`` (DPO: implicit rewards),
-    ``margin`` = their difference, ``correct`` (margin > 0), ``tie`` (margin == 0), completion token counts and the
+    ``margin`` = their difference, ``tie`` (equal within ``calibration.TIE_RTOL``), ``correct`` (margin > 0 and not a
+    tie), completion token counts and the
     row's own ``label_margin`` when it has one."""
     assert data.pairs is not None, "the held-out split keeps its rows"
     chosen, rejected = scores["chosen"].tolist(), scores["rejected"].tolist()
+    ties = scores["tie"].tolist()
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as out:
         for example in data.examples:
@@ -647,7 +824,8 @@ def write_predictions(path: str, data: Dataset, scores: Dict[str, torch.Tensor])
             row = {"index": example.index, "file": pair.file, "line": pair.line,
                    "prompt": _content(pair.prompt), "chosen": _content(pair.chosen), "rejected": _content(pair.rejected),
                    "reward_chosen": _finite(chosen[example.index]), "reward_rejected": _finite(rejected[example.index]),
-                   "margin": _finite(margin), "correct": margin > 0, "tie": margin == 0,
+                   "margin": _finite(margin), "correct": margin > 0 and not ties[example.index],
+                   "tie": bool(ties[example.index]),
                    "chosen_tokens": example.chosen_tokens, "rejected_tokens": example.rejected_tokens}
             if pair.margin is not None:
                 row["label_margin"] = pair.margin
@@ -679,14 +857,16 @@ def run_eval(config: Config, events: EventStream, *, checkpoint: Optional[str] =
             raise ConfigError("--checkpoint", f"{path} is not a checkpoint folder (no trainer_state.json)")
         reference = None
         if setup.task == "dpo":
-            reference = build_reference(setup, {"eval": setup.eval}, None, cache_dir=None)
+            reference = build_reference(setup, {"eval": setup.eval}, None, cache_dir=None, events=events)
         step = 0
         if path is not None:
             ckpt.load_model_weights(setup.model, path, setup.dist)
             step = ckpt.read_trainer_state(path).get("step", 0)
         events.emit("start", command="eval", task=setup.task, run_dir=config.run_dir, step=step, checkpoint=path,
                     world_size=setup.dist.world_size, device=str(setup.dist.device), torch=torch.__version__,
-                    data={"eval_pairs": len(setup.eval.examples), "tokenizer": setup.tokenizer.kind},
+                    data={"eval_pairs": len(setup.eval.examples), "tokenizer": setup.tokenizer.kind,
+                          "split": setup.eval.split,
+                          "truncation": {"eval": data_report(setup.eval, config.data.truncation)}},
                     config=config_to_dict(config))
         scores: Dict[str, torch.Tensor] = {}
         metrics = evaluate(setup, setup.model, setup.eval, reference, scores=scores)

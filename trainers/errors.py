@@ -45,16 +45,24 @@ class ConfigError(TrainerError):
         self.field = field
 
 
+DATA_ERROR_REASONS = ("row", "encoding", "unreadable", "empty", "split", "length")
+
+
 class DataError(TrainerError):
-    """A data file is unreadable or a row is malformed; names the file and the 1-based line."""
+    """A data file is unreadable or a row is malformed; names the file and the 1-based line. ``reason`` says which
+    kind, so that the caller can say what to do: ``row`` (a malformed row), ``encoding`` (not UTF-8), ``unreadable``,
+    ``empty`` (no pairs), ``split`` (too few pairs or prompts to hold some out), ``length`` (no pair fits
+    data.max_length)."""
 
     code = "DATA_INVALID"
 
-    def __init__(self, file: str, line: Optional[int], message: str, **kwargs: Any):
+    def __init__(self, file: str, line: Optional[int], message: str, *, reason: str = "row", **kwargs: Any):
+        assert reason in DATA_ERROR_REASONS, reason
         where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {message}", file=file, line=line, **kwargs)
+        super().__init__(f"{where}: {message}", file=file, line=line, reason=reason, **kwargs)
         self.file = file
         self.line = line
+        self.reason = reason
 
 
 class OutOfMemoryError(TrainerError):

@@ -68,5 +68,19 @@ def adapters_disabled(model: nn.Module) -> Iterator[None]:
             m.disabled = False
 
 
+def merge_builtin_lora(model: nn.Module) -> int:
+    """Fold every adapter into its base weight (``W += scaling * B @ A``) and put the plain Linear back; returns how
+    many. The model then computes what the adapted model computed, without adapters."""
+    merged = 0
+    for module in list(model.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, LoRALinear):
+                with torch.no_grad():
+                    child.base.weight += (child.lora_B @ child.lora_A * child.scaling).to(child.base.weight.dtype)
+                setattr(module, child_name, child.base)
+                merged += 1
+    return merged
+
+
 def has_builtin_lora(model: nn.Module) -> bool:
     return any(isinstance(m, LoRALinear) for m in model.modules())

@@ -17,20 +17,31 @@ Rewards are ``b*(pi - ref)``; metrics ``rewards/chosen``, ``rewards/rejected``,
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
 
-def reward_loss(rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor, *,
-                margin: Optional[torch.Tensor] = None,
-                center_rewards_coefficient: Optional[float] = None) -> torch.Tensor:
-    """Bradley-Terry loss of a reward model, as TRL computes it."""
+def reward_pair_losses(rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor, *,
+                       margin: Optional[torch.Tensor] = None,
+                       label_smoothing: Union[float, torch.Tensor] = 0.0) -> torch.Tensor:
+    """Per-pair Bradley-Terry losses ``-(1-eps) log s(d) - eps log s(-d)`` with ``d = r+ - r- - margin``; eps = 0 is
+    TRL's loss, a per-pair eps the panel's own uncertainty."""
     diff = rewards_chosen - rewards_rejected
     if margin is not None:
         diff = diff - margin
-    loss = -F.logsigmoid(diff).mean()
+    if isinstance(label_smoothing, float) and label_smoothing == 0.0:
+        return -F.logsigmoid(diff)
+    return -F.logsigmoid(diff) * (1 - label_smoothing) - F.logsigmoid(-diff) * label_smoothing
+
+
+def reward_loss(rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor, *,
+                margin: Optional[torch.Tensor] = None,
+                center_rewards_coefficient: Optional[float] = None,
+                label_smoothing: Union[float, torch.Tensor] = 0.0) -> torch.Tensor:
+    """Bradley-Terry loss of a reward model, as TRL computes it (plus optional label smoothing)."""
+    loss = reward_pair_losses(rewards_chosen, rewards_rejected, margin=margin, label_smoothing=label_smoothing).mean()
     if center_rewards_coefficient is not None:
         loss = loss + center_rewards_coefficient * torch.mean((rewards_chosen + rewards_rejected) ** 2)
     return loss
@@ -52,7 +63,7 @@ def reward_metrics(rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor)
 def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor,
              ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor, *,
              beta: float, loss_type: str = "sigmoid",
-             label_smoothing: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             label_smoothing: Union[float, torch.Tensor] = 0.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-pair DPO losses and the implicit rewards (chosen, rejected), detached.
 
     Inputs are per-sequence log-probs (summed, or length-averaged for ipo: see ``average_for``).

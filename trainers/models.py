@@ -41,6 +41,8 @@ class PreferenceModel(nn.Module):
         self.family = family  # "tiny" | "hf"
         self.chunked = chunked
         self.chunk_size = chunk_size
+        # the policy in training also returns per-row sums of mean logits (TRL's logits/chosen, logits/rejected)
+        self.track_logits = False
 
     # -- plumbing ---------------------------------------------------------------------------
     def base(self) -> nn.Module:
@@ -68,12 +70,13 @@ class PreferenceModel(nn.Module):
             if self.chunked:
                 hidden = self._hidden(input_ids, attention_mask)
                 weight, bias = self._output_layer()
-                return completion_logps(hidden, labels, weight, bias, chunk_size=self.chunk_size)
+                return completion_logps(hidden, labels, weight, bias, chunk_size=self.chunk_size,
+                                        with_logits=self.track_logits)
             if self.family == "tiny":
                 logits = self.base()(input_ids, attention_mask)
             else:
                 logits = self.core(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-            return completion_logps_from_logits(logits, labels)
+            return completion_logps_from_logits(logits, labels, with_logits=self.track_logits)
         return self._scores(input_ids, attention_mask)
 
     def _scores(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -176,7 +179,9 @@ def build_core(model_config, *, head: str, tokenizer, where: str = "model") -> T
                             norm_eps=t.norm_eps)
         return TinyDecoder(config, head=head).to(DTYPES[model_config.dtype]), "tiny"
     core = _hf_load(model_config, head=head, where=where)
-    if getattr(core.config, "pad_token_id", None) is None:
+    if head == "score" or getattr(core.config, "pad_token_id", None) is None:
+        # sequence classification skips trailing config.pad_token_id tokens: it must be the id the worker pads with,
+        # and differ from EOS, the token a reward is read at (the tokenizer makes sure of that for reward models)
         core.config.pad_token_id = tokenizer.pad_token_id
     embeddings = core.get_input_embeddings()
     if embeddings is not None and embeddings.num_embeddings < tokenizer.vocab_size:

@@ -18,7 +18,7 @@ from typing import IO, Any, Dict, Optional
 
 from . import PROTOCOL_VERSION
 
-EVENT_TYPES = ("start", "metric", "eval", "checkpoint", "done", "error", "sample")  # sample: generate only
+EVENT_TYPES = ("start", "metric", "eval", "checkpoint", "done", "error", "progress", "sample")  # sample: generate only
 
 
 def capture_stdout() -> IO[str]:

@@ -35,3 +35,25 @@ def warmup_steps_for(training_config, total_steps: int) -> int:
 
 def build_scheduler(optimizer: torch.optim.Optimizer, kind: str, warmup_steps: int, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupSchedule(kind, warmup_steps, total_steps))
+
+
+def describe(schedule: WarmupSchedule) -> dict:
+    return {"kind": schedule.kind, "warmup_steps": schedule.warmup_steps, "total_steps": schedule.total_steps}
+
+
+def rebuild_after_resume(scheduler, kind: str, warmup_steps: int, total_steps: int) -> dict:
+    """Point a restored LambdaLR at the schedule of *this* run's config and recompute the current learning rates.
+
+    ``LambdaLR.load_state_dict`` restores the step count and also the saved ``WarmupSchedule`` (its ``__dict__``), so a
+    run resumed with another ``max_steps`` (or warmup, or schedule type) would otherwise keep the old total and run its
+    cosine past the end (the learning rate rising again). Returns the schedule the checkpoint had, so that the caller can
+    say what changed."""
+    saved = describe(scheduler.lr_lambdas[0])
+    fresh = WarmupSchedule(kind, warmup_steps, total_steps)
+    scheduler.lr_lambdas = [WarmupSchedule(kind, warmup_steps, total_steps) for _ in scheduler.lr_lambdas]
+    step = scheduler.last_epoch
+    lrs = [base * fresh(step) for base in scheduler.base_lrs]
+    for group, lr in zip(scheduler.optimizer.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = lrs
+    return saved

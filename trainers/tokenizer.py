@@ -51,7 +51,10 @@ class HFTokenizer:
 
     kind = "hf"
 
-    def __init__(self, path: str, *, trust_remote_code: bool = False):
+    # added when a reward model's tokenizer has no pad token of its own (see ``distinct_pad``)
+    PAD_TOKEN = "<|tribunal_pad|>"
+
+    def __init__(self, path: str, *, trust_remote_code: bool = False, distinct_pad: bool = False):
         transformers = transformers_module()
         if transformers is None:
             raise ConfigError("tokenizer.kind", "'hf' needs the transformers package, which is not installed")
@@ -63,6 +66,12 @@ class HFTokenizer:
         tok = self._tok
         self.eos_token_id = tok.eos_token_id
         self.bos_token_id = tok.bos_token_id
+        self.added_pad = False
+        if distinct_pad and (tok.pad_token_id is None or tok.pad_token_id == tok.eos_token_id):
+            # a reward model is scored at its EOS; Hugging Face sequence classification scores the last token that is
+            # not the pad token, so a pad equal to EOS would make an exported model score the token before EOS
+            tok.add_special_tokens({"pad_token": self.PAD_TOKEN})
+            self.added_pad = True
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         self.pad_token_id = pad if pad is not None else 0
         self.vocab_size = len(tok)
@@ -83,12 +92,14 @@ class HFTokenizer:
         self._tok.save_pretrained(directory)
 
 
-def build_tokenizer(tokenizer_config, model_config):
-    """Pick the tokenizer: explicit kind, or auto (hf when a path is known and transformers imports)."""
+def build_tokenizer(tokenizer_config, model_config, *, distinct_pad: bool = False):
+    """Pick the tokenizer: explicit kind, or auto (hf when a path is known and transformers imports). With
+    ``distinct_pad`` (reward models), an hf tokenizer whose pad is missing or equal to EOS gets a pad token of its own
+    (``HFTokenizer.PAD_TOKEN``; the model's embeddings grow by one row)."""
     path = tokenizer_config.path or model_config.path
     kind = tokenizer_config.kind
     if kind == "auto":
         kind = "hf" if path and transformers_module() is not None else "byte"
     if kind == "byte":
         return ByteTokenizer()
-    return HFTokenizer(path, trust_remote_code=model_config.trust_remote_code)
+    return HFTokenizer(path, trust_remote_code=model_config.trust_remote_code, distinct_pad=distinct_pad)

@@ -1,4 +1,4 @@
-import type { HeldOutMetrics, TrainerEvent, TrainerMetricEvent } from '../contracts/index.js';
+import type { HeldOutMetrics, TrainerDataReport, TrainerEvent, TrainerMetricEvent } from '../contracts/index.js';
 import { formatCount, formatDuration } from './progress-bar.js';
 import { type ProgressBarOptions, type ProgressStream, StatusLine } from './status-line.js';
 import { type Style, terminalSafe } from './terminal.js';
@@ -15,7 +15,12 @@ export interface TrainSnapshot {
   tokensPerSecond: number | null;
   etaSeconds: number | undefined;
   stopping: boolean;
+  /** A phase before the first step (DPO's reference log-probs): what is done of it; absent once training runs. */
+  phase?: { name: string; done: number; total: number; unit: string } | undefined;
 }
+
+/** What each phase of a `progress` event is called on the progress line. */
+const PHASE_NAMES: Record<string, string> = { reference: 'reference log-probs' };
 
 /** Options of `TrainProgress`. */
 export type TrainProgressOptions = ProgressBarOptions;
@@ -38,7 +43,8 @@ export class TrainProgress {
     this.line = new StatusLine(options, {
       terminal: (snapshot, columns) => renderTrainBar(snapshot, style, Math.max(40, (columns || 100) - 1)),
       // Off a terminal, nothing to report before the first loss (unless stopping).
-      plain: (snapshot) => (snapshot.loss === null && !snapshot.stopping ? undefined : renderTrainLine(snapshot)),
+      plain: (snapshot) =>
+        snapshot.loss === null && !snapshot.stopping && !snapshot.phase ? undefined : renderTrainLine(snapshot),
     });
   }
 
@@ -53,11 +59,20 @@ export class TrainProgress {
         this.clockStart = { at: this.now(), step: event.step };
         this.log(
           `${event.resumed_from ? `resuming from step ${event.step}` : 'training'} ${event.task} · ${event.data.train_pairs} ` +
-            `training pairs (${event.data.eval_pairs} held out${event.data.truncated > 0 ? `, ${event.data.truncated} truncated` : ''}) · ` +
+            `training pairs (${event.data.eval_pairs} held out${trainingCuts(event.data)}) · ` +
             `${event.model.family} model, ${formatCount(event.model.parameters)} parameters` +
             `${event.model.lora ? ` (${formatCount(event.model.trainable)} trainable: LoRA, ${event.model.lora})` : ''} · ${event.device}` +
             `${event.world_size > 1 ? ` × ${event.world_size}` : ''}`,
         );
+        if (event.schedule?.changed_on_resume) {
+          const before = event.schedule.changed_on_resume.from.total_steps;
+          this.log(
+            this.style.yellow(
+              `the learning-rate schedule is rebuilt for ${event.schedule.total_steps} steps` +
+                `${typeof before === 'number' ? ` (the checkpoint's run had ${before})` : ''}`,
+            ),
+          );
+        }
         this.line.show(
           {
             task: event.task,
@@ -76,6 +91,27 @@ export class TrainProgress {
       case 'metric':
         this.update(event);
         return;
+      case 'progress': {
+        const previous = this.line.current;
+        if (previous === undefined) this.clockStart = { at: this.now(), step: 0 };
+        const phase = { name: event.phase, done: event.done, total: event.total, unit: event.unit };
+        this.line.show(
+          {
+            task: previous?.task ?? '',
+            step: 0,
+            totalSteps: 0,
+            loss: null,
+            accuracy: null,
+            lr: null,
+            tokensPerSecond: null,
+            etaSeconds: this.phaseEta(event.done, event.total),
+            stopping: previous?.stopping ?? false,
+            phase,
+          },
+          event.done === 0 || event.done >= event.total,
+        );
+        return;
+      }
       case 'eval':
         if (event.checkpoint !== undefined) return; // the eval command: the final report shows it
         this.log(`held-out @ step ${event.step}: ${formatHeldOut(event.metrics)}`);
@@ -110,6 +146,12 @@ export class TrainProgress {
     this.line.finish();
   }
 
+  /** Seconds left of a phase at the rate since its first event. */
+  private phaseEta(done: number, total: number): number | undefined {
+    const elapsed = this.clockStart ? (this.now() - this.clockStart.at) / 1000 : 0;
+    return done > 0 && elapsed > 0 ? (elapsed / done) * Math.max(0, total - done) : undefined;
+  }
+
   private update(event: TrainerMetricEvent): void {
     const previous = this.line.current;
     const now = this.now();
@@ -142,6 +184,7 @@ export class TrainProgress {
  * When `width` is too narrow, the learning rate goes first, then tokens/s, accuracy and ETA.
  */
 export function renderTrainBar(snapshot: TrainSnapshot, style: Style, width = 120, barWidth = 20): string {
+  if (snapshot.phase) return renderPhaseBar(snapshot, style, barWidth);
   const fraction = snapshot.totalSteps > 0 ? Math.min(1, snapshot.step / snapshot.totalSteps) : 0;
   const filled = Math.round(fraction * barWidth);
   const head = `[${style.green('█'.repeat(filled))}${style.dim('░'.repeat(barWidth - filled))}] ${snapshot.step}/${snapshot.totalSteps} ${Math.floor(fraction * 100)}%`;
@@ -163,8 +206,31 @@ export function renderTrainBar(snapshot: TrainSnapshot, style: Style, width = 12
   return render(kept);
 }
 
+/** A phase before training: `[████░░░░] reference log-probs 120/400 batches 30% · ETA 1:10` (and the plain twin). */
+function renderPhaseBar(snapshot: TrainSnapshot, style: Style, barWidth: number): string {
+  const phase = snapshot.phase;
+  if (!phase) return '';
+  const fraction = phase.total > 0 ? Math.min(1, phase.done / phase.total) : 0;
+  const filled = Math.round(fraction * barWidth);
+  return (
+    `[${style.green('█'.repeat(filled))}${style.dim('░'.repeat(barWidth - filled))}] ${phaseText(snapshot)}` +
+    (snapshot.stopping ? ` · ${style.yellow('stopping')}` : '')
+  );
+}
+
+function phaseText(snapshot: TrainSnapshot): string {
+  const phase = snapshot.phase;
+  if (!phase) return '';
+  const fraction = phase.total > 0 ? Math.min(1, phase.done / phase.total) : 0;
+  return (
+    `${PHASE_NAMES[phase.name] ?? phase.name} ${phase.done}/${phase.total} ${phase.unit} ${Math.floor(fraction * 100)}%` +
+    ` · ETA ${snapshot.etaSeconds === undefined ? '--:--' : formatDuration(snapshot.etaSeconds)}`
+  );
+}
+
 /** The line written off a terminal: `train dpo: step 120/200 (60%) · loss 0.5120 · accuracy 87.5% · ...`. */
 export function renderTrainLine(snapshot: TrainSnapshot): string {
+  if (snapshot.phase) return `${snapshot.task ? `train ${snapshot.task}: ` : ''}${phaseText(snapshot)}`;
   const fraction = snapshot.totalSteps > 0 ? Math.min(1, snapshot.step / snapshot.totalSteps) : 0;
   const parts = [
     `train ${snapshot.task}: step ${snapshot.step}/${snapshot.totalSteps} (${Math.floor(fraction * 100)}%)`,
@@ -176,6 +242,16 @@ export function renderTrainLine(snapshot: TrainSnapshot): string {
   ];
   if (snapshot.stopping) parts.push('stopping');
   return parts.join(' · ');
+}
+
+/** `, 12 dropped as too long, 3 truncated` of a training start event's data (the older `truncated` count alone). */
+function trainingCuts(data: {
+  truncated: number;
+  truncation?: { train?: TrainerDataReport | null | undefined } | undefined;
+}): string {
+  const train = data.truncation?.train;
+  const dropped = train?.dropped ?? 0;
+  return `${dropped > 0 ? `, ${dropped} dropped as too long` : ''}${data.truncated > 0 ? `, ${data.truncated} truncated` : ''}`;
 }
 
 /** `accuracy 91.2% · ECE 0.034 · Brier 0.081 · loss 0.412 (160 pairs)`. */

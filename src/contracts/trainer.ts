@@ -19,6 +19,18 @@ export type TrainerTask = z.infer<typeof TrainerTaskSchema>;
 export const TrainerCommandSchema = z.enum(['rm', 'dpo', 'eval']);
 export type TrainerCommand = z.infer<typeof TrainerCommandSchema>;
 
+/**
+ * What happens to a pair longer than `data.max_length` (`data.truncation`, trainers/README.md): `keep_answers` cuts
+ * the prompt (keeping BOS) and drops the pair if the answers still do not fit; `drop` drops it (TRL RewardTrainer);
+ * `keep_end` also cuts answers' beginnings, keeping their end and EOS; `keep_start` cuts answers' ends (TRL DPO).
+ */
+export const TRUNCATION_POLICIES = ['keep_answers', 'drop', 'keep_end', 'keep_start'] as const;
+export type TruncationPolicy = (typeof TRUNCATION_POLICIES)[number];
+
+/** Where per-pair label smoothing comes from (`data.pair_label_smoothing`): nowhere, or a column of the pairs file. */
+export const PAIR_SMOOTHING_COLUMNS = ['off', 'label_smoothing', 'consensus_probability'] as const;
+export type PairSmoothingColumn = (typeof PAIR_SMOOTHING_COLUMNS)[number];
+
 /** DPO loss variants (`dpo.loss_type`). */
 export const DPO_LOSS_TYPES = ['sigmoid', 'ipo', 'hinge', 'robust'] as const;
 
@@ -28,6 +40,13 @@ export const TRAINER_EXIT = { ok: 0, internal: 1, config: 2, data: 3, outOfMemor
 /** The `code` of a worker `error` event (trainers/errors.py). */
 export const TRAINER_ERROR_CODES = ['CONFIG_INVALID', 'DATA_INVALID', 'OUT_OF_MEMORY', 'INTERNAL'] as const;
 export type TrainerErrorCode = (typeof TRAINER_ERROR_CODES)[number];
+
+/**
+ * The `reason` of a DATA_INVALID error: a malformed `row`, a line that is not UTF-8 (`encoding`), an `unreadable` or
+ * `empty` file, too few pairs or prompts to hold some out (`split`), no pair that fits data.max_length (`length`).
+ */
+export const TRAINER_DATA_ERROR_REASONS = ['row', 'encoding', 'unreadable', 'empty', 'split', 'length'] as const;
+export type TrainerDataErrorReason = (typeof TRAINER_DATA_ERROR_REASONS)[number];
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Config: the fields Tribunal writes (trainers/config.py holds every field; unknown fields are errors there too)
@@ -76,6 +95,13 @@ export const TrainerConfigSchema = z.strictObject({
     max_rows: positiveInt().optional(),
     max_length: positiveInt().min(2).optional(),
     max_prompt_length: positiveInt().optional(),
+    truncation: z.enum(TRUNCATION_POLICIES).optional(),
+    pair_label_smoothing: z
+      .enum(PAIR_SMOOTHING_COLUMNS)
+      .optional()
+      .describe(
+        'Per-pair label smoothing from a pairs-file column: ε = label_smoothing, or min(0.5, 1 − consensus_probability).',
+      ),
   }),
   model: TrainerModelConfigSchema.optional(),
   training: z
@@ -96,7 +122,14 @@ export const TrainerConfigSchema = z.strictObject({
       save_total_limit: positiveInt().nullable().optional(),
     })
     .optional(),
-  rm: z.strictObject({ center_rewards_coefficient: z.number().min(0).nullable().optional() }).optional(),
+  rm: z
+    .strictObject({
+      center_rewards_coefficient: z.number().min(0).nullable().optional(),
+      use_margin: z.boolean().optional().describe("Subtract the rows' margin column inside the loss (default true)."),
+      margin_scale: positive().optional().describe('Margins are in panel score points: multiply them by this.'),
+      label_smoothing: z.number().min(0).lt(0.5).optional(),
+    })
+    .optional(),
   dpo: z
     .strictObject({
       beta: positive().optional(),
@@ -110,6 +143,10 @@ export const TrainerConfigSchema = z.strictObject({
       alpha: positive().optional(),
       dropout: z.number().min(0).max(0.99).optional(),
       target_modules: z.array(z.string().min(1)).min(1).optional(),
+      merge_on_export: z
+        .boolean()
+        .optional()
+        .describe('Hugging Face models: RUN_DIR/final holds the merged model instead of peft adapters.'),
     })
     .nullable()
     .optional()
@@ -159,7 +196,13 @@ export const HeldOutMetricsSchema = z.looseObject({
   ece: float().optional(),
   brier: float().optional(),
   mean_margin: float().optional(),
-  ties: count().optional().describe('Pairs whose two answers scored exactly the same (counted as wrong in accuracy).'),
+  ties: count()
+    .optional()
+    .describe(
+      'Pairs whose two answers scored the same up to float rounding (|d| ≤ 1e-5 · max(1, |r|)): wrong in accuracy, ' +
+        'p = 0.5 in ECE and Brier.',
+    ),
+  identical_answers: count().optional().describe('Pairs whose two answers are the same tokens: scored once, a tie.'),
   'accuracy/chosen_longer': float().optional().describe('null when no pair has a longer chosen completion.'),
   'accuracy/chosen_shorter': float().optional(),
   'accuracy/same_length': float().optional(),
@@ -168,6 +211,42 @@ export const HeldOutMetricsSchema = z.looseObject({
   'count/same_length': count().optional(),
 });
 export type HeldOutMetrics = z.infer<typeof HeldOutMetricsSchema>;
+
+/** What tokenisation did to one split: its truncation policy and counts, and the degenerate pairs it found. */
+export const TrainerDataReportSchema = z.looseObject({
+  policy: z.enum(TRUNCATION_POLICIES),
+  pairs: count().describe('Pairs kept.'),
+  dropped: count().describe('Pairs dropped because they do not fit data.max_length under the policy.'),
+  prompt_cut: count().describe('Kept pairs whose prompt was cut (BOS kept).'),
+  answer_cut: count().describe('Kept pairs with an answer cut (keep_end, keep_start).'),
+  empty_answers: count().describe('Pairs with an empty chosen or rejected answer.'),
+  identical_answers: count().describe('Pairs whose chosen and rejected answers are the same.'),
+});
+export type TrainerDataReport = z.infer<typeof TrainerDataReportSchema>;
+
+/** Per split: what tokenisation did (null for a split the run does not have). */
+const truncationReports = () =>
+  z
+    .looseObject({
+      train: TrainerDataReportSchema.nullable().optional(),
+      eval: TrainerDataReportSchema.nullable().optional(),
+    })
+    .optional();
+
+/**
+ * How the held-out split was made: `file` (data.eval), `fraction` (data.eval_fraction of the training file, whole
+ * prompts at a time: prompts ranked by sha256 of the seed and the prompt, so every pair of a prompt is on one side and a
+ * prompt's side does not depend on the file's order) or `none`; with the distinct prompts on each side.
+ */
+export const TrainerSplitSchema = z.looseObject({
+  source: z.enum(['file', 'fraction', 'none']),
+  by: z.literal('prompt').optional(),
+  method: z.string().optional(),
+  train_prompts: count(),
+  eval_prompts: count(),
+  shared_prompts: count().describe('Prompts on both sides: 0 for a fraction split; a separate --eval file may share some.'),
+});
+export type TrainerSplit = z.infer<typeof TrainerSplitSchema>;
 
 /** `start` of `rm`/`dpo`: the run's shape, once the data, model and (DPO) reference log-probs are ready. */
 export const TrainerTrainStartEventSchema = z.looseObject({
@@ -194,6 +273,8 @@ export const TrainerTrainStartEventSchema = z.looseObject({
     eval_pairs: count(),
     truncated: count().describe('Training pairs cut to data.max_length.'),
     tokenizer: z.string(),
+    split: TrainerSplitSchema.nullable().optional(),
+    truncation: truncationReports(),
   }),
   efficiency: z.looseObject({
     bf16: z.boolean(),
@@ -201,6 +282,18 @@ export const TrainerTrainStartEventSchema = z.looseObject({
     warmup_steps: count(),
     strategy: z.string().describe('"single", "ddp" or "fsdp".'),
   }),
+  schedule: z
+    .looseObject({
+      kind: z.string(),
+      warmup_steps: count(),
+      total_steps: count(),
+      changed_on_resume: z
+        .looseObject({ from: z.record(z.string(), z.unknown()), to: z.record(z.string(), z.unknown()) })
+        .nullable()
+        .describe('A resumed run whose total steps, warmup or schedule type changed: it continues on the new schedule.'),
+    })
+    .optional()
+    .describe("The learning-rate schedule, built for this run's total steps."),
   config: z.record(z.string(), z.unknown()).describe('The validated config with every default filled in.'),
 });
 
@@ -216,7 +309,12 @@ export const TrainerEvalStartEventSchema = z.looseObject({
   world_size: z.number().int().min(1),
   device: z.string(),
   torch: z.string(),
-  data: z.looseObject({ eval_pairs: count(), tokenizer: z.string() }),
+  data: z.looseObject({
+    eval_pairs: count(),
+    tokenizer: z.string(),
+    split: TrainerSplitSchema.nullable().optional(),
+    truncation: truncationReports(),
+  }),
   config: z.record(z.string(), z.unknown()),
 });
 
@@ -228,7 +326,8 @@ export const TrainerStartEventSchema = z.discriminatedUnion('command', [
 /**
  * Training metrics averaged over the last `training.logging_steps` steps. `metrics` holds TRL's names: reward model
  * `accuracy`, `margin`, `mean_reward`, `min_reward`, `max_reward`; DPO `rewards/chosen`, `rewards/rejected`,
- * `rewards/accuracies`, `rewards/margins`, `logps/chosen`, `logps/rejected`.
+ * `rewards/accuracies`, `rewards/margins`, `logps/chosen`, `logps/rejected`, `logits/chosen`, `logits/rejected`; both
+ * `num_tokens` (as `tokens`).
  */
 export const TrainerMetricEventSchema = z.looseObject({
   type: z.literal('metric'),
@@ -276,8 +375,8 @@ export const PredictionRowSchema = z.looseObject({
   reward_chosen: float(),
   reward_rejected: float(),
   margin: float().describe('reward_chosen − reward_rejected.'),
-  correct: z.boolean().describe('margin > 0.'),
-  tie: z.boolean().describe('margin == 0 exactly.'),
+  correct: z.boolean().describe('margin > 0 and not a tie.'),
+  tie: z.boolean().describe('The two rewards are equal up to float rounding (identical answers always are).'),
   chosen_tokens: count(),
   rejected_tokens: count(),
   label_margin: z.number().optional().describe("The row's own margin column, when it has one."),
@@ -301,7 +400,14 @@ export const TrainerDoneEventSchema = z.looseObject({
   step: count(),
   epoch: z.number().optional().describe('Absent for the eval command.'),
   checkpoint: z.string().nullable().describe('The latest checkpoint folder.'),
-  final_model: z.string().nullable().optional().describe('Hugging Face models: the save_pretrained folder.'),
+  final_model: z
+    .string()
+    .nullable()
+    .optional()
+    .describe(
+      'Hugging Face models: the save_pretrained folder (with tribunal_export.json). A reward model there scores with ' +
+        'AutoModelForSequenceClassification exactly as the worker did; a DPO policy loads with AutoModelForCausalLM.',
+    ),
   eval: HeldOutMetricsSchema.nullable().optional().describe('The last held-out metrics (completed runs).'),
   reason: z.string().nullable().optional().describe('Stopped runs: the signal, e.g. SIGTERM.'),
 });
@@ -319,11 +425,32 @@ export const TrainerErrorEventSchema = z.looseObject({
   field: z.string().optional(),
   file: z.string().optional(),
   line: z.number().int().min(1).optional(),
+  reason: z
+    .enum(TRAINER_DATA_ERROR_REASONS)
+    .optional()
+    .describe('DATA_INVALID: which kind, so the message can say what to do (trainers/errors.py DataError).'),
 });
+
+/**
+ * Progress of a long phase before training or evaluation starts: DPO's reference log-probs (`reference`), computed once
+ * over every pair before the `start` event. `done` of `total` units (batches of rank 0), about 50 events per phase.
+ */
+export const TrainerProgressEventSchema = z.looseObject({
+  type: z.literal('progress'),
+  ...envelope,
+  phase: z.string().describe('"reference": DPO reference log-probs.'),
+  split: z.string().optional().describe('The split being processed ("train" or "eval").'),
+  done: count(),
+  total: count(),
+  unit: z.string().describe('What done and total count, e.g. "batches".'),
+  pairs: count().optional().describe('Pairs the phase covers, all splits.'),
+});
+export type TrainerProgressEvent = z.infer<typeof TrainerProgressEventSchema>;
 
 /** One line of the worker's stdout (and of RUN_DIR/events.jsonl). */
 export const TrainerEventSchema = z.discriminatedUnion('type', [
   TrainerStartEventSchema,
+  TrainerProgressEventSchema,
   TrainerMetricEventSchema,
   TrainerEvalEventSchema,
   TrainerCheckpointEventSchema,

@@ -55,11 +55,16 @@ function kappaOf(sample: ReadonlyArray<{ outcome: GoldOutcome; preferredIsA: boo
   return cohensKappa(judge, human);
 }
 
-/** Agreement of the consensus, of each critic and of the "longer answer wins" baseline with the human labels. */
+/**
+ * Agreement of the consensus, of each critic and of the two length baselines ("longer answer wins", "shorter answer
+ * wins") with the human labels. Where people prefer the shorter answer (HH-RLHF harmless: the chosen answer is the
+ * longer one in 43% of pairs), the shorter-answer baseline is the bar to beat.
+ */
 export function goldAgreement(options: { comparisons: readonly GoldComparison[]; seed: string; resamples?: number }): {
   consensus: JudgeAgreement;
   critics: Record<string, JudgeAgreement>;
   longerAnswer: JudgeAgreement;
+  shorterAnswer: JudgeAgreement;
 } {
   const { comparisons, seed } = options;
   const resamples = options.resamples ?? 1000;
@@ -81,6 +86,12 @@ export function goldAgreement(options: { comparisons: readonly GoldComparison[];
       comparisons,
       outcome: (c) => outcomeOf(c.lengths.preferred, c.lengths.other),
       seed: `${seed}:longer`,
+      resamples,
+    }),
+    shorterAnswer: judgeAgreement({
+      comparisons,
+      outcome: (c) => outcomeOf(c.lengths.other, c.lengths.preferred),
+      seed: `${seed}:shorter`,
       resamples,
     }),
   };

@@ -12,6 +12,10 @@ export interface CalibrationFit {
   bias: number;
   /** criticId -> panel weight: the coefficient clipped to at least `minWeight` of the largest, scaled to mean 1. */
   weights: Record<string, number>;
+  /** criticId -> the same fit without the L2 penalty, for comparison (the penalty should barely move it). */
+  unpenalizedCoefficients: Record<string, number>;
+  /** The L2 penalty, applied to coefficients of standardised features (each critic's difference over its spread). */
+  l2: number;
   trainingPairs: number;
 }
 
@@ -30,7 +34,10 @@ export function splitGold(options: { comparisons: readonly GoldComparison[]; hel
 /**
  * Fits persona weights to gold pairs: logistic regression of the human's choice on each critic's final score
  * difference (full-batch gradient descent with a small L2 penalty, deterministic). A critic whose differences
- * predict the human gets a larger weight; a noisy one a smaller one.
+ * predict the human gets a larger weight; a noisy one a smaller one. The penalty is scale-aware: it applies to the
+ * coefficients of standardised features (each critic's difference divided by its root mean square over the training
+ * pairs), as glmnet does, so it neither depends on the score scale nor changes the ratio of two critics' weights
+ * because their differences have different spreads. The unpenalised fit is reported beside it.
  * @example const fit = fitCalibration({ comparisons: train, criticIds: ['safety', 'efficiency'], scaleRange: 9 });
  */
 export function fitCalibration(options: {
@@ -45,10 +52,7 @@ export function fitCalibration(options: {
   minWeight?: number;
 }): CalibrationFit {
   const { criticIds } = options;
-  const withBias = options.bias ?? true;
   const l2 = options.l2 ?? 0.01;
-  const iterations = options.iterations ?? 3000;
-  const learningRate = options.learningRate ?? 1;
   const rows = options.comparisons.map((comparison) => {
     const sign = comparison.preferredIsA ? 1 : -1;
     return {
@@ -56,7 +60,44 @@ export function fitCalibration(options: {
       y: comparison.preferredIsA ? 1 : 0,
     };
   });
-  const w = criticIds.map(() => 0);
+  // standardise: each feature over its root mean square (the features are signed differences, centred near 0)
+  const spread = criticIds.map((_, k) => {
+    const square = rows.reduce((sum, row) => sum + (row.x[k] ?? 0) ** 2, 0) / Math.max(1, rows.length);
+    return square > 0 ? Math.sqrt(square) : 1;
+  });
+  const standardised = rows.map((row) => ({ x: row.x.map((value, k) => value / (spread[k] ?? 1)), y: row.y }));
+  const penalised = logistic({ ...options, rows: standardised, l2 });
+  const unpenalised = logistic({ ...options, rows: standardised, l2: 0 });
+  const w = penalised.w.map((value, k) => value / (spread[k] ?? 1));
+  const free = unpenalised.w.map((value, k) => value / (spread[k] ?? 1));
+  const largest = Math.max(...w, 0);
+  const floor = largest > 0 ? largest * (options.minWeight ?? 0.05) : 1;
+  const clipped = w.map((value) => Math.max(value, floor));
+  const average = clipped.reduce((sum, value) => sum + value, 0) / Math.max(1, clipped.length);
+  return {
+    coefficients: Object.fromEntries(criticIds.map((id, k) => [id, round(w[k] ?? 0) ?? 0])),
+    bias: round(penalised.b) ?? 0,
+    weights: Object.fromEntries(criticIds.map((id, k) => [id, round((clipped[k] ?? 1) / average, 3) ?? 1])),
+    unpenalizedCoefficients: Object.fromEntries(criticIds.map((id, k) => [id, round(free[k] ?? 0) ?? 0])),
+    l2,
+    trainingPairs: rows.length,
+  };
+}
+
+/** Full-batch gradient descent on the mean logistic loss + (l2 / 2)·|w|² (the intercept unpenalised). */
+function logistic(options: {
+  rows: ReadonlyArray<{ x: number[]; y: number }>;
+  criticIds: readonly string[];
+  l2: number;
+  bias?: boolean;
+  iterations?: number;
+  learningRate?: number;
+}): { w: number[]; b: number } {
+  const { rows, l2 } = options;
+  const withBias = options.bias ?? true;
+  const iterations = options.iterations ?? 3000;
+  const learningRate = options.learningRate ?? 1;
+  const w = options.criticIds.map(() => 0);
   let b = 0;
   const n = Math.max(1, rows.length);
   for (let step = 0; step < iterations; step++) {
@@ -72,16 +113,7 @@ export function fitCalibration(options: {
     for (let k = 0; k < w.length; k++) w[k] = (w[k] ?? 0) - learningRate * (gradient[k] ?? 0);
     if (withBias) b -= learningRate * gradientBias;
   }
-  const largest = Math.max(...w, 0);
-  const floor = largest > 0 ? largest * (options.minWeight ?? 0.05) : 1;
-  const clipped = w.map((value) => Math.max(value, floor));
-  const average = clipped.reduce((sum, value) => sum + value, 0) / Math.max(1, clipped.length);
-  return {
-    coefficients: Object.fromEntries(criticIds.map((id, k) => [id, round(w[k] ?? 0) ?? 0])),
-    bias: round(b) ?? 0,
-    weights: Object.fromEntries(criticIds.map((id, k) => [id, round((clipped[k] ?? 1) / average, 3) ?? 1])),
-    trainingPairs: rows.length,
-  };
+  return { w, b };
 }
 
 /** The outcome of a weighted mean of the critics' final scores (critics without a score left out). */

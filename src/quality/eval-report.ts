@@ -3,7 +3,7 @@ import { createInjectionCounter, type InjectionCounts } from '../export/index.js
 import { goldAgreement, type JudgeAgreement, judgeAgreement } from './agreement.js';
 import { type CalibrationFit, fitCalibration, splitGold, weightedAgreement } from './calibration.js';
 import { type DebateDynamics, debateDynamics } from './debate-dynamics.js';
-import { finalCriticScore, goldComparisons, outcomeOf, withPairwiseVotes } from './gold-comparisons.js';
+import { finalCriticScore, type GoldComparison, goldComparisons, outcomeOf, withPairwiseVotes } from './gold-comparisons.js';
 import { krippendorffAlpha } from './krippendorff-alpha.js';
 import { type LengthBias, lengthBias } from './length-bias.js';
 import { lengthControl } from './length-control.js';
@@ -40,6 +40,22 @@ export interface EvalReport {
   lengthBias: LengthBias;
   /** Human labels' own length preference, for comparison: how often the human-preferred answer is the longer one. */
   humanLongerRate: number | null;
+  /**
+   * The bar a panel must clear before its accuracy says more than "length": both length baselines' accuracy (ties
+   * as misses, like the consensus's) and the consensus's margin over the better one.
+   */
+  lengthBaselines: {
+    longer: number | null;
+    shorter: number | null;
+    better: 'longer' | 'shorter' | null;
+    consensusMargin: number | null;
+  };
+  /**
+   * Length-dependence on the gold items themselves: of the pairs of unequal length where the consensus decided, how
+   * often the panel preferred the longer answer, and how often the humans did on the same pairs. A pure length judge
+   * shows ~100% against the humans' own rate; a panel that follows the humans shows about their rate.
+   */
+  lengthPreference: { pairs: number; panelLongerRate: number | null; humanLongerRate: number | null };
   position: Record<string, PositionStats>;
   selfPreference: SelfPreference[];
   dynamics: DebateDynamics;
@@ -87,6 +103,7 @@ export function evalReport(options: {
       units.push(scores);
     }
   const control = lengthControl(rows);
+  const agreement = goldAgreement({ comparisons, seed, resamples });
   const longer = comparisons.filter((comparison) => comparison.lengths.preferred !== comparison.lengths.other);
   const report: EvalReport = {
     v: 1,
@@ -97,7 +114,7 @@ export function evalReport(options: {
       critics: critics.map((critic) => ({ id: critic.id, model: critic.model, weight: critic.weight })),
     },
     items: { labeled: rows.length, gold: comparisons.length, skipped },
-    agreement: goldAgreement({ comparisons, seed, resamples }),
+    agreement,
     lengthControlled: {
       agreement: judgeAgreement({
         comparisons,
@@ -117,6 +134,8 @@ export function evalReport(options: {
       longer.length === 0
         ? null
         : round(longer.filter((comparison) => comparison.lengths.preferred > comparison.lengths.other).length / longer.length),
+    lengthBaselines: lengthBaselines(agreement),
+    lengthPreference: lengthPreference(comparisons),
     position: positionConsistency(options.pairwiseTurns ?? []),
     selfPreference: selfPreference(rows),
     dynamics: debateDynamics(rows),
@@ -155,4 +174,35 @@ function injectionCounts(rows: readonly LabelRow[]): EvalReport['injection'] {
       if (candidate.rank === 1 && candidate.score !== null && flagged[candidate.id] !== undefined) flaggedRankedFirst += 1;
   }
   return { ...counter.counts(), flaggedRankedFirst };
+}
+
+/** Both length baselines' accuracy, the better one, and the consensus's accuracy minus it. */
+export function lengthBaselines(agreement: ReturnType<typeof goldAgreement>): EvalReport['lengthBaselines'] {
+  const longer = agreement.longerAnswer.accuracy.value;
+  const shorter = agreement.shorterAnswer.accuracy.value;
+  const consensus = agreement.consensus.accuracy.value;
+  if (longer === null || shorter === null) return { longer, shorter, better: null, consensusMargin: null };
+  const better = longer >= shorter ? 'longer' : 'shorter';
+  const bar = Math.max(longer, shorter);
+  return { longer, shorter, better, consensusMargin: consensus === null ? null : round(consensus - bar) };
+}
+
+/** The panel's and the humans' longer-answer rates on the same gold pairs (unequal lengths, consensus decided). */
+export function lengthPreference(comparisons: readonly GoldComparison[]): EvalReport['lengthPreference'] {
+  let pairs = 0;
+  let panelLonger = 0;
+  let humanLonger = 0;
+  for (const comparison of comparisons) {
+    const { preferred, other } = comparison.lengths;
+    if (preferred === other || (comparison.consensus !== 'agree' && comparison.consensus !== 'disagree')) continue;
+    pairs++;
+    const humanPickedLonger = preferred > other;
+    if (humanPickedLonger) humanLonger++;
+    if ((comparison.consensus === 'agree') === humanPickedLonger) panelLonger++;
+  }
+  return {
+    pairs,
+    panelLongerRate: pairs === 0 ? null : round(panelLonger / pairs),
+    humanLongerRate: pairs === 0 ? null : round(humanLonger / pairs),
+  };
 }

@@ -76,6 +76,9 @@ export function reportMarkdown(report: EvalReport, options: { plotFile?: string 
     ...Object.entries(agreement.critics).map(([id, value]) => agreementRow(id, value)),
     agreementRow('consensus, length-controlled', report.lengthControlled.agreement),
     agreementRow('longer answer wins', agreement.longerAnswer),
+    agreementRow('shorter answer wins', agreement.shorterAnswer),
+    '',
+    lengthBaselineSentence(report),
     '',
     `The length-controlled consensus removes ${fmt(report.lengthControlled.slopePer1000Chars)} points per 1000 characters ` +
       '(the slope of score on length over this run) before comparing. ' +
@@ -88,6 +91,7 @@ export function reportMarkdown(report: EvalReport, options: { plotFile?: string 
       `slope ${fmt(report.lengthBias.slopePer1000Chars)} points per 1000 characters; the longer answer won ` +
       `${pct(report.lengthBias.longerWins.rate)} of ${report.lengthBias.longerWins.pairs} pairs ` +
       `(humans preferred the longer one in ${pct(report.humanLongerRate)}; MT-Bench found ~68% for GPT-4).`,
+    `- Length-dependence on the gold pairs: ${lengthPreferenceSentence(report)}`,
     `- Inter-critic agreement (Krippendorff's α, interval, final scores): ${fmt(report.interCriticAlpha)}.`,
   );
   const position = Object.entries(report.position);
@@ -148,12 +152,16 @@ export function reportMarkdown(report: EvalReport, options: { plotFile?: string 
       '',
       `Logistic regression on ${calibration.fit.trainingPairs} training pairs; checked on ${calibration.heldOutPairs} held-out pairs.`,
       '',
-      '| critic | weight before | coefficient | weight after |',
-      '| --- | --- | --- | --- |',
+      '| critic | weight before | coefficient | coefficient without L2 | weight after |',
+      '| --- | --- | --- | --- | --- |',
       ...Object.keys(calibration.fit.weights).map(
         (id) =>
-          `| ${id} | ${fmt(calibration.weightsBefore[id] ?? null)} | ${fmt(calibration.fit.coefficients[id] ?? null)} | ${fmt(calibration.fit.weights[id] ?? null)} |`,
+          `| ${id} | ${fmt(calibration.weightsBefore[id] ?? null)} | ${fmt(calibration.fit.coefficients[id] ?? null)} | ` +
+          `${fmt(calibration.fit.unpenalizedCoefficients?.[id] ?? null)} | ${fmt(calibration.fit.weights[id] ?? null)} |`,
       ),
+      '',
+      `Coefficients are per scale range of score difference; the L2 penalty (${fmt(calibration.fit.l2 ?? null)}) applies to ` +
+        "standardised differences (each critic's over its spread), so it does not favour a critic for its score scale.",
       '',
       `Bias term (log-odds toward the seeded answer A): ${fmt(calibration.fit.bias)}.`,
       '',
@@ -165,6 +173,31 @@ export function reportMarkdown(report: EvalReport, options: { plotFile?: string 
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** "Always picking the longer answer scores X, the shorter Y; the consensus is Z points above the better (shorter)." */
+function lengthBaselineSentence(report: EvalReport): string {
+  const { longer, shorter, better, consensusMargin } = report.lengthBaselines;
+  if (better === null) return 'Length baselines: n/a (no gold pairs).';
+  return (
+    `Length baselines: always picking the longer answer scores ${pct(longer)}, the shorter ${pct(shorter)}; ` +
+    (consensusMargin === null
+      ? 'the consensus decided no pair.'
+      : `the consensus is ${Math.abs(consensusMargin * 100).toFixed(1)} points ${consensusMargin >= 0 ? 'above' : 'below'} ` +
+        `the better of the two (${better}). A panel that does not beat the better one is not shown to measure more than length.`)
+  );
+}
+
+/** The panel's longer-answer rate against the humans' on the same pairs, with what the gap means. */
+function lengthPreferenceSentence(report: EvalReport): string {
+  const { pairs, panelLongerRate, humanLongerRate } = report.lengthPreference;
+  if (panelLongerRate === null || humanLongerRate === null) return 'no decided pair of unequal length.';
+  const gap = (panelLongerRate - humanLongerRate) * 100;
+  return (
+    `the panel preferred the longer answer in ${pct(panelLongerRate)} of ${pairs} decided pairs of unequal length, ` +
+    `the humans in ${pct(humanLongerRate)} of the same pairs (${gap >= 0 ? '+' : '−'}${Math.abs(gap).toFixed(1)} points; ` +
+    'a pure length judge would show 100%).'
+  );
 }
 
 function agreementRow(label: string, value: JudgeAgreement): string {

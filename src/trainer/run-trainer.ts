@@ -282,6 +282,8 @@ class WorkerProcess {
       case 'metric':
         this.lastStep = event.step;
         break;
+      case 'progress':
+        break;
       case 'eval':
         this.lastEval = event.metrics;
         break;

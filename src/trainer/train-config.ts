@@ -1,7 +1,13 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { type TrainerConfig, type TrainerTask, TribunalError } from '../contracts/index.js';
+import {
+  type PairSmoothingColumn,
+  type TrainerConfig,
+  type TrainerTask,
+  TribunalError,
+  type TruncationPolicy,
+} from '../contracts/index.js';
 
 /** What `tribunal train` lets a user choose; everything else keeps the worker's defaults (trainers/README.md). */
 export interface TrainSettings {
@@ -25,6 +31,18 @@ export interface TrainSettings {
   loss?: NonNullable<NonNullable<TrainerConfig['dpo']>['loss_type']> | undefined;
   seed?: number | undefined;
   maxLength?: number | undefined;
+  /** A pair longer than `maxLength`: the worker's `data.truncation` policy. Default `keep_answers`. */
+  truncation?: TruncationPolicy | undefined;
+  /** Label smoothing ε (cDPO for dpo; the same form on the reward difference for rm). Default 0. */
+  labelSmoothing?: number | undefined;
+  /** Per-pair ε from a column of the pairs file (`tribunal label --uncertainty` writes both). Default off. */
+  pairSmoothing?: PairSmoothingColumn | undefined;
+  /** rm: TRL's centring coefficient c of `c · mean((r⁺ + r⁻)²)`. Default none. */
+  centerRewards?: number | undefined;
+  /** rm: use the rows' margin column in the loss. Default true. */
+  useMargin?: boolean | undefined;
+  /** rm: multiply the margins (panel score points) by this. Default 1. */
+  marginScale?: number | undefined;
   gradientCheckpointing?: boolean | undefined;
   /** Evaluate the held-out split every N optimizer steps (besides the end). Default: only at the end. */
   evalSteps?: number | undefined;
@@ -34,6 +52,8 @@ export interface TrainSettings {
   loraRank?: number | undefined;
   /** LoRA scaling numerator (`alpha / r`). Default twice the rank. */
   loraAlpha?: number | undefined;
+  /** Hugging Face models with LoRA: export the merged model to RUN_DIR/final instead of peft adapters. */
+  mergeLora?: boolean | undefined;
   /** Non-blank lines of `pairs`, to space the metric events (about 100 per run); from `countPairLines`. */
   pairCount?: number | undefined;
 }
@@ -67,6 +87,10 @@ export function buildTrainConfig(settings: TrainSettings): Omit<TrainerConfig, '
       ...(maxLength === undefined
         ? {}
         : { max_length: maxLength, max_prompt_length: Math.max(1, Math.min(256, Math.floor(maxLength / 2))) }),
+      ...(settings.truncation === undefined ? {} : { truncation: settings.truncation }),
+      ...(settings.pairSmoothing === undefined || settings.pairSmoothing === 'off'
+        ? {}
+        : { pair_label_smoothing: settings.pairSmoothing }),
     },
     model: tiny ? 'tiny' : { kind: 'hf', path: path.resolve(model) },
     training: {
@@ -84,14 +108,31 @@ export function buildTrainConfig(settings: TrainSettings): Omit<TrainerConfig, '
           dpo: {
             ...(settings.beta === undefined ? {} : { beta: settings.beta }),
             ...(settings.loss === undefined ? {} : { loss_type: settings.loss }),
+            ...(settings.labelSmoothing === undefined ? {} : { label_smoothing: settings.labelSmoothing }),
           },
         }
-      : {}),
+      : rewardSection(settings)),
     ...(settings.loraRank === undefined
       ? {}
-      : { lora: { r: settings.loraRank, alpha: settings.loraAlpha ?? 2 * settings.loraRank } }),
+      : {
+          lora: {
+            r: settings.loraRank,
+            alpha: settings.loraAlpha ?? 2 * settings.loraRank,
+            ...(settings.mergeLora ? { merge_on_export: true } : {}),
+          },
+        }),
     ...(settings.gradientCheckpointing ? { efficiency: { gradient_checkpointing: true } } : {}),
   };
+}
+
+function rewardSection(settings: TrainSettings): Pick<TrainerConfig, 'rm'> {
+  const rm = {
+    ...(settings.centerRewards === undefined ? {} : { center_rewards_coefficient: settings.centerRewards }),
+    ...(settings.useMargin === false ? { use_margin: false } : {}),
+    ...(settings.marginScale === undefined ? {} : { margin_scale: settings.marginScale }),
+    ...(settings.labelSmoothing === undefined ? {} : { label_smoothing: settings.labelSmoothing }),
+  };
+  return Object.keys(rm).length === 0 ? {} : { rm };
 }
 
 function estimateSteps(options: {

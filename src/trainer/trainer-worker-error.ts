@@ -1,4 +1,10 @@
-import { type ErrorCode, TRAINER_EXIT, type TrainerErrorEvent, TribunalError } from '../contracts/index.js';
+import {
+  type ErrorCode,
+  TRAINER_EXIT,
+  type TrainerDataErrorReason,
+  type TrainerErrorEvent,
+  TribunalError,
+} from '../contracts/index.js';
 
 /** What is known about a failed worker run. */
 export interface WorkerFailure {
@@ -52,6 +58,20 @@ export class TrainerWorkerError extends TribunalError {
     this.logTail = failure.logTail;
   }
 }
+
+/** What to do about each kind of data error (the worker's `reason`; its message names the file and line). */
+const DATA_HINTS: Record<TrainerDataErrorReason, string> = {
+  row:
+    'Each line must be a preference pair in TRL format ({"prompt", "chosen", "rejected"}, strings or lists of ' +
+    '{"role", "content"} messages; see trainers/README.md).',
+  encoding: 'The file must be UTF-8 text: re-encode it (e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8) or fix that line.',
+  unreadable: 'Check that the file exists and is readable (a .gz file must be complete gzip).',
+  empty: 'The file has no non-blank lines: give a pairs file with at least one pair.',
+  split:
+    'A held-out split needs pairs with at least two distinct prompts, whole prompts being held out: add pairs, give ' +
+    'a separate held-out file with --eval FILE, or hold nothing out with --eval-fraction 0.',
+  length: 'No pair fits --max-length under the truncation policy: raise --max-length or choose --truncation keep-end.',
+};
 
 const TORCH_MISSING = /No module named '?torch'?/;
 const TRAINERS_MISSING = /No module named '?trainers'?/;
@@ -107,8 +127,7 @@ export function workerFailureError(failure: WorkerFailure): TrainerWorkerError {
     case 'DATA_INVALID':
       return new TrainerWorkerError(
         'INPUT_INVALID',
-        `${event?.message ?? 'a data file is invalid'}. Each line must be a preference pair in TRL format ` +
-          `({"prompt", "chosen", "rejected"}, strings or lists of {"role", "content"} messages; see trainers/README.md).`,
+        `${event?.message ?? 'a data file is invalid'}. ${DATA_HINTS[event?.reason ?? 'row']}`,
         failure,
       );
     case 'OUT_OF_MEMORY':

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -75,6 +75,15 @@ describe('tribunal train', () => {
     const io = captureIo(dir);
     expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--steps', '4', '--lr', '0.01', '--out', 'run'], io)).toBe(2);
     expect(io.err()).toContain(`${runDir} holds checkpoints of a run with other settings (--lr)`);
+
+    // more steps is a continuation: the worker rebuilds its learning-rate schedule for the new total
+    const longer = await tribunal(['train', 'dpo', '--pairs', 'pairs.jsonl', '--steps', '6', '--out', 'run', '--json'], dir);
+    expect(longer.code, longer.stderr).toBe(0);
+    const start = TrainerEventSchema.parse(JSON.parse(longer.stdout.split('\n')[0] ?? ''));
+    expect(start).toMatchObject({ type: 'start', step: 4, total_steps: 6 });
+    if (start.type !== 'start' || start.command === 'eval') throw new Error('expected a training start event');
+    expect(start.schedule?.changed_on_resume).toMatchObject({ from: { total_steps: 4 }, to: { total_steps: 6 } });
+    expect(start.data.split).toMatchObject({ source: 'fraction', by: 'prompt', shared_prompts: 0 });
   });
 
   it('prints the validated worker events as JSON lines with --json', async () => {
@@ -97,8 +106,13 @@ describe('tribunal train', () => {
       dir,
     );
     expect(run.code, run.stderr).toBe(0);
-    const start = TrainerEventSchema.parse(JSON.parse(run.stdout.split('\n')[0] ?? ''));
-    if (start.type !== 'start' || start.command === 'eval') throw new Error('expected a training start event');
+    // DPO reports its reference log-prob precompute first (progress events), then starts
+    const start = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => TrainerEventSchema.parse(JSON.parse(line)))
+      .find((event) => event.type === 'start');
+    if (start?.type !== 'start' || start.command === 'eval') throw new Error('expected a training start event');
     expect(start.model.lora).not.toBeNull();
     expect(start.model.trainable).toBeGreaterThan(0);
     expect(start.model.trainable).toBeLessThan(start.model.parameters / 10);
@@ -256,6 +270,14 @@ describe('tribunal train', () => {
     expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--loss', 'kto'], loss)).toBe(2);
     expect(loss.err()).toContain('--loss must be one of sigmoid, ipo, hinge, robust, got "kto"');
 
+    const merge = captureIo(dir);
+    expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--merge-lora'], merge)).toBe(2);
+    expect(merge.err()).toContain('--merge-lora needs --lora R');
+
+    const truncation = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--truncation', 'middle'], truncation)).toBe(2);
+    expect(truncation.err()).toContain('--truncation must be one of keep-answers, drop, keep-end, keep-start, got "middle"');
+
     const task = captureIo(dir);
     expect(await main(['train', 'ppo', '--pairs', 'pairs.jsonl'], task)).toBe(2);
     expect(task.err()).toContain('tribunal train rm|dpo --pairs FILE');
@@ -269,6 +291,65 @@ describe('tribunal train', () => {
     const io = captureIo(dir);
     expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--out', 'run'], io)).toBe(1);
     expect(io.err()).toContain(`${file}:5: missing 'rejected'. Each line must be a preference pair in TRL format`);
+  });
+
+  it('passes label smoothing, per-pair smoothing, the centring coefficient and margin settings to the worker', async () => {
+    const dir = temporaryDirectory();
+    const rows = syntheticPairs(24).map((row, index) => ({ ...row, margin: 1 + (index % 3), consensus_probability: 0.75 }));
+    writeJsonl(path.join(dir, 'pairs.jsonl'), rows);
+    const args = ['train', 'rm', '--pairs', 'pairs.jsonl', '--steps', '2', '--out', 'run', '--json'];
+    const flags = ['--label-smoothing', '0.1', '--pair-smoothing', 'consensus-probability', '--center-rewards', '0.01'];
+    const io = captureIo(dir);
+    expect(await main([...args, ...flags, '--margin-scale', '0.5'], io), io.err()).toBe(0);
+    const config = JSON.parse(readFileSync(path.join(dir, 'run', 'config.json'), 'utf8'));
+    expect(config.data.pair_label_smoothing).toBe('consensus_probability');
+    expect(config.rm).toEqual({ center_rewards_coefficient: 0.01, margin_scale: 0.5, label_smoothing: 0.1 });
+    const start = TrainerEventSchema.parse(JSON.parse(io.out().split('\n')[0] ?? ''));
+    expect(start.type === 'start' && start.config).toMatchObject({
+      rm: { center_rewards_coefficient: 0.01, use_margin: true, margin_scale: 0.5, label_smoothing: 0.1 },
+    });
+
+    const off = captureIo(dir);
+    expect(
+      await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--steps', '1', '--no-margin', '--out', 'off', '--json'], off),
+    ).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(dir, 'off', 'config.json'), 'utf8')).rm).toEqual({ use_margin: false });
+
+    const dpo = captureIo(dir);
+    expect(await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--margin-scale', '2'], dpo)).toBe(2);
+    expect(dpo.err()).toContain('--center-rewards, --no-margin and --margin-scale apply to rm only');
+    const bad = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--label-smoothing', '0.5'], bad)).toBe(2);
+    expect(bad.err()).toContain('--label-smoothing must be a number at least 0 and less than 0.5');
+    const column = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--pair-smoothing', 'votes'], column)).toBe(2);
+    expect(column.err()).toContain('--pair-smoothing must be one of off, label-smoothing, consensus-probability');
+  });
+
+  it('gives each kind of data error its own hint, with the line where there is one', async () => {
+    const dir = temporaryDirectory();
+    const [first] = syntheticPairs(1);
+    writeJsonl(path.join(dir, 'one.jsonl'), [first]);
+    const split = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'one.jsonl', '--out', 'one'], split)).toBe(1);
+    expect(split.err()).toContain('needs at least two distinct prompts');
+    expect(split.err()).toContain('give a separate held-out file with --eval FILE, or hold nothing out with --eval-fraction 0');
+    expect(split.err()).not.toContain('TRL format');
+
+    const latin1 = path.join(dir, 'latin1.jsonl');
+    writeFileSync(
+      latin1,
+      Buffer.concat([
+        Buffer.from(`${JSON.stringify(first)}\n`),
+        Buffer.from('{"prompt": "caf', 'utf8'),
+        Buffer.from([0xe9]),
+        Buffer.from('", "chosen": "a", "rejected": "b"}\n'),
+      ]),
+    );
+    const encoding = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'latin1.jsonl', '--out', 'latin1'], encoding)).toBe(1);
+    expect(encoding.err()).toContain(`${latin1}:2: is not UTF-8 text (byte 0xe9 at column 16). The file must be UTF-8`);
+    expect(encoding.err()).not.toContain('TRL format');
   });
 
   it('is listed in the help', async () => {

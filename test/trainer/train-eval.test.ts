@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { confidentMistakes, longerAnswerBaseline, renderEvalReport } from '../../src/cli/commands/train-eval.js';
+import {
+  confidentMistakes,
+  lengthBaselineLine,
+  lengthBaselines,
+  longerAnswerBaseline,
+  renderEvalReport,
+  shorterAnswerBaseline,
+} from '../../src/cli/commands/train-eval.js';
 import { main } from '../../src/cli/main.js';
 import { styleFor } from '../../src/cli/terminal.js';
 import { type HeldOutMetrics, PredictionRowSchema, TrainerEventSchema } from '../../src/contracts/index.js';
@@ -51,7 +58,7 @@ describe('tribunal train eval', () => {
       }
       expect(io.out()).toContain(`${task === 'rm' ? 'Reward model' : 'DPO policy'}, step 4, on held-out split of`);
       expect(io.out()).toMatch(
-        /Always picking the longer answer scores \d+\.\d% on these pairs; the model is \d+\.\d points (above|below) it\./,
+        /Always picking the longer answer scores \d+\.\d% on these pairs, the shorter \d+\.\d%; the model is \d+\.\d points (above|below) the better of the two \((longer|shorter)\)\./,
       );
 
       // every held-out pair with its scores, and the report's most confident mistakes drawn from them
@@ -73,11 +80,14 @@ describe('tribunal train eval', () => {
       expect(readFileSync(path.join(runDir, 'config.json'), 'utf8')).toBe(configBefore);
       expect(lines(path.join(runDir, 'events.jsonl'))).toHaveLength(eventsBefore);
       const evalEvents = lines(path.join(evalDir, 'events.jsonl')).map((line) => TrainerEventSchema.parse(JSON.parse(line)));
-      expect(evalEvents.map((event) => event.type)).toEqual(['start', 'eval', 'done']);
+      // DPO first computes its reference log-probs, with progress events
+      const progress = evalEvents.filter((event) => event.type === 'progress').length;
+      expect(progress > 0).toBe(task === 'dpo');
+      expect(evalEvents.slice(progress).map((event) => event.type)).toEqual(['start', 'eval', 'done']);
 
       // a rerun replaces the evaluation instead of appending a second one to its events
       expect(await main(['train', 'eval', '--run', 'run'], captureIo(dir))).toBe(0);
-      expect(lines(path.join(evalDir, 'events.jsonl'))).toHaveLength(3);
+      expect(lines(path.join(evalDir, 'events.jsonl'))).toHaveLength(evalEvents.length);
     },
   );
 
@@ -98,7 +108,34 @@ describe('tribunal train eval', () => {
     expect(summary).toMatchObject({ checkpoint: null, step: 0, pairs: path.join(dir, 'human.jsonl') });
     expect(summary.longerAnswerBaseline).toBeCloseTo(longerAnswerBaseline(metrics) ?? Number.NaN, 12);
     expect(io.out()).toContain('DPO policy, untrained (initial weights), on');
-    expect(io.out()).toMatch(/^ties +30 of 30 +both answers scored exactly the same/m);
+    expect(io.out()).toMatch(/^ties +30 of 30 +both answers scored the same; wrong in accuracy, p = 0.5 in ECE/m);
+  });
+
+  it("names the run's own --eval file, not a held-out split, when the run was trained with one", async () => {
+    const dir = temporaryDirectory();
+    writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(32));
+    // 3 of the 15 held-out pairs have an answer longer than --max-length: the default policy drops them, and says so
+    const long = { prompt: 'Q: long?\nA:', chosen: ` ${'x'.repeat(120)}##`, rejected: ' no' };
+    const evalFile = writeJsonl(path.join(dir, 'human.jsonl'), [...syntheticPairs(12, 9), long, long, long]);
+    const trained = captureIo(dir);
+    const args = ['train', 'rm', '--pairs', 'pairs.jsonl', '--eval', 'human.jsonl', '--max-length', '96', '--steps', '2'];
+    expect(await main([...args, '--out', 'run'], trained), trained.err()).toBe(0);
+    expect(trained.out()).toContain('Of the held-out pairs read: 3 of 15 pairs dropped as longer than --max-length');
+    const io = captureIo(dir);
+    expect(await main(['train', 'eval', '--run', 'run'], io), io.err()).toBe(0);
+    expect(io.out()).toContain(`Reward model, step 2, on ${evalFile} (the run's --eval file)`);
+    expect(io.out()).toContain('Of the pairs read: 3 of 15 pairs dropped as longer than --max-length (truncation keep_answers).');
+    expect(io.out()).not.toContain('held-out split of');
+    const summary = readJson(path.join(dir, 'run', 'evals', 'held-out-step-2', 'metrics.json'));
+    expect(summary.pairs).toBe(`${evalFile} (the run's --eval file)`);
+    expect((summary.metrics as HeldOutMetrics).pairs).toBe(12);
+    expect(summary.data).toMatchObject({ policy: 'keep_answers', pairs: 12, dropped: 3, answer_cut: 0 });
+
+    // keep-end keeps them, cutting the answers' beginnings
+    const kept = captureIo(dir);
+    expect(await main([...args, '--truncation', 'keep-end', '--out', 'kept'], kept), kept.err()).toBe(0);
+    expect(kept.out()).toContain('Held-out evaluation (15 pairs)');
+    expect(kept.out()).toContain('Of the held-out pairs read: 3 with an answer cut');
   });
 
   it('says what is wrong with the run, the checkpoint or the flags', async () => {
@@ -136,11 +173,33 @@ describe('tribunal train eval', () => {
   });
 });
 
-describe('longerAnswerBaseline', () => {
-  it('is the share of pairs whose chosen answer is longer, ties counted half', () => {
+describe('length baselines', () => {
+  it('are the shares of pairs whose chosen answer is the longer (or the shorter) one, same length counted half', () => {
     const metrics = { pairs: 10, loss: 0.7, 'count/chosen_longer': 6, 'count/chosen_shorter': 2, 'count/same_length': 2 };
     expect(longerAnswerBaseline(metrics)).toBeCloseTo(0.7, 12);
+    expect(shorterAnswerBaseline(metrics)).toBeCloseTo(0.3, 12);
     expect(longerAnswerBaseline({ pairs: 0, loss: null })).toBeNull();
+  });
+
+  it('measure the model against the better of the two: where people prefer shorter answers, that is the shorter', () => {
+    // HH-like: the chosen answer is the shorter one in 56% of pairs; a model at 63% is 7 points above that bar, not
+    // 20 points above "always pick the longer answer"
+    const metrics = {
+      pairs: 100,
+      loss: 0.6,
+      accuracy: 0.63,
+      'count/chosen_longer': 42,
+      'count/chosen_shorter': 56,
+      'count/same_length': 2,
+    };
+    const baselines = lengthBaselines(metrics);
+    expect(baselines.longerAnswerBaseline).toBeCloseTo(0.43, 12);
+    expect(baselines.shorterAnswerBaseline).toBeCloseTo(0.57, 12);
+    expect(baselines.marginOverLengthBaseline).toBeCloseTo(0.06, 12);
+    expect(lengthBaselineLine(baselines)).toBe(
+      'Always picking the longer answer scores 43.0% on these pairs, the shorter 57.0%; the model is 6.0 points above ' +
+        'the better of the two (shorter).',
+    );
   });
 });
 
@@ -188,6 +247,8 @@ describe('the most confident mistakes', () => {
       pairs: '/data/human.jsonl',
       metrics: { pairs: 6, loss: 0.7, accuracy: 1 / 6, ties: 1 },
       longerAnswerBaseline: null,
+      shorterAnswerBaseline: null,
+      marginOverLengthBaseline: null,
       predictions: file,
     };
     const report = renderEvalReport(summary, dir, styleFor(process.stdout as never), mistakes);

@@ -79,6 +79,58 @@ describe('TrainProgress', () => {
     expect(text.endsWith('stopping: finishing the step, then checkpointing')).toBe(true);
   });
 
+  it("shows a bar while DPO's reference log-probs are computed, then the training bar", () => {
+    let now = 0;
+    const out = sink(true);
+    const progress = new TrainProgress({ stream: out.stream, style: plain, redrawMs: 0, now: () => now });
+    const event = (done: number): TrainerEvent => ({
+      v: 1,
+      type: 'progress',
+      seq: done + 1,
+      time: done,
+      phase: 'reference',
+      split: 'train',
+      done,
+      total: 40,
+      unit: 'batches',
+    });
+    progress.handle(event(0));
+    now = 10_000;
+    progress.handle(event(10));
+    expect(out.text()).toContain('\r\u001b[2K[░░░░░░░░░░░░░░░░░░░░] reference log-probs 0/40 batches 0% · ETA --:--');
+    expect(out.text()).toContain('\r\u001b[2K[█████░░░░░░░░░░░░░░░] reference log-probs 10/40 batches 25% · ETA 0:30');
+    progress.handle(start);
+    expect(out.text().endsWith('[░░░░░░░░░░░░░░░░░░░░] 0/10 0% · loss -- · acc -- · lr -- · -- tok/s · ETA --:--')).toBe(true);
+
+    const plainOut = sink(false);
+    const lines = new TrainProgress({ stream: plainOut.stream, style: plain, now: () => 0 });
+    lines.handle(event(0));
+    lines.handle(event(20));
+    lines.handle(event(40));
+    expect(plainOut.text().trim().split('\n')).toEqual([
+      'reference log-probs 0/40 batches 0% · ETA --:--',
+      'reference log-probs 40/40 batches 100% · ETA --:--',
+    ]);
+  });
+
+  it('says when a resumed run continues on a schedule rebuilt for a new total', () => {
+    const out = sink(false);
+    const progress = new TrainProgress({ stream: out.stream, style: plain, now: () => 0 });
+    progress.handle({
+      ...start,
+      step: 40,
+      total_steps: 60,
+      resumed_from: '/r/checkpoints/step-00000040',
+      schedule: {
+        kind: 'cosine',
+        warmup_steps: 0,
+        total_steps: 60,
+        changed_on_resume: { from: { total_steps: 40 }, to: { total_steps: 60 } },
+      },
+    } as TrainerEvent);
+    expect(out.text()).toContain("the learning-rate schedule is rebuilt for 60 steps (the checkpoint's run had 40)");
+  });
+
   it('drops the learning rate, then throughput, when the terminal is narrow', () => {
     const snapshot: TrainSnapshot = {
       task: 'rm',

@@ -14,6 +14,7 @@ import {
   type TrainerEvent,
   TrainerEventSchema,
   TrainerMetricEventSchema,
+  TrainerProgressEventSchema,
   TrainerTrainStartEventSchema,
 } from '../../src/contracts/index.js';
 import { SYSTEM_PYTHON } from '../../src/trainer/index.js';
@@ -134,6 +135,8 @@ function shapeOf(event: TrainerEvent): Record<string, z.ZodType> {
       return event.command === 'eval' ? TrainerEvalStartEventSchema.shape : TrainerTrainStartEventSchema.shape;
     case 'metric':
       return TrainerMetricEventSchema.shape;
+    case 'progress':
+      return TrainerProgressEventSchema.shape;
     case 'eval':
       return TrainerEvalEventSchema.shape;
     case 'checkpoint':

@@ -16,6 +16,7 @@ const HELD_OUT_KEYS = [
   'count/chosen_shorter',
   'count/same_length',
   'ece',
+  'identical_answers',
   'loss',
   'mean_margin',
   'pairs',
@@ -38,6 +39,10 @@ describe('the trainer event contract against the real worker', () => {
     });
     expect(dpo.status).toBe('completed');
     expect(seen.map((event) => event.type)).toEqual([
+      'progress', // reference log-probs: before the first batch, then after each of 3 (2 train, 1 eval)
+      'progress',
+      'progress',
+      'progress',
       'start',
       'metric',
       'metric',
@@ -51,8 +56,11 @@ describe('the trainer event contract against the real worker', () => {
     expect(checkEventsFile(dpoDir)).toEqual(seen);
     const metric = seen.find((event) => event.type === 'metric');
     expect(Object.keys(metric?.type === 'metric' ? metric.metrics : {}).sort()).toEqual([
+      'logits/chosen',
+      'logits/rejected',
       'logps/chosen',
       'logps/rejected',
+      'num_tokens',
       'rewards/accuracies',
       'rewards/chosen',
       'rewards/margins',
@@ -79,7 +87,9 @@ describe('the trainer event contract against the real worker', () => {
       'max_reward',
       'mean_reward',
       'min_reward',
+      'num_tokens',
     ]);
+    expect(rmMetric?.type === 'metric' && rmMetric.metrics.num_tokens).toBe(rmMetric?.type === 'metric' && rmMetric.tokens);
 
     const evaluated = await runTrainer({
       task: 'eval',

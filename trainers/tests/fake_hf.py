@@ -145,7 +145,14 @@ def fake_transformers(version: str = "4.57.0"):
         Auto.__name__ = name
         return Auto
 
+    class AutoTokenizer:
+        @classmethod
+        def from_pretrained(cls, path, **kwargs):
+            module.calls.append(("AutoTokenizer.from_pretrained", (path,), dict(kwargs)))
+            return FakeTokenizer()
+
     module.AutoConfig = AutoConfig
+    module.AutoTokenizer = AutoTokenizer
     module.AutoModelForCausalLM = auto_class("AutoModelForCausalLM", FakeHFCausalLM)
     module.AutoModelForSequenceClassification = auto_class("AutoModelForSequenceClassification",
                                                            FakeHFSequenceClassifier)
@@ -159,7 +166,22 @@ class _HFSurface:
         return self.model.decoder.embed_tokens
 
     def resize_token_embeddings(self, n: int):
-        raise AssertionError("the fake models are built with the tokenizer's vocabulary")
+        """Like transformers: a bigger embedding keeps the old rows (new ones freshly initialised), and a causal LM's
+        output layer grows with it."""
+        import torch
+
+        old = self.model.decoder.embed_tokens
+        new = nn.Embedding(n, old.embedding_dim, dtype=old.weight.dtype)
+        with torch.no_grad():
+            new.weight[: old.num_embeddings] = old.weight
+        self.model.decoder.embed_tokens = new
+        head = getattr(self, "lm_head", None)
+        if head is not None:
+            grown = nn.Linear(head.in_features, n, bias=False, dtype=head.weight.dtype)
+            with torch.no_grad():
+                grown.weight[: head.out_features] = head.weight
+            self.lm_head = grown
+        self.config.vocab_size = n
 
     def save_pretrained(self, directory: str) -> None:
         import json
@@ -182,3 +204,53 @@ class FakeHFSequenceClassifier(_HFSurface, FakeSequenceClassifier):
         assert config.num_labels == 1, "the reward model needs one label"
         super().__init__(_tiny_config(config))
         self.config = config
+
+    def forward(self, input_ids, attention_mask=None, use_cache=None):
+        """transformers' ``LlamaForSequenceClassification`` rule (4.48+): the score of the last token that is not
+        ``config.pad_token_id``, whatever the attention mask says; no pad id and a batch of more than one is an error."""
+        import torch
+
+        hidden = self.model(input_ids, attention_mask, use_cache=False).last_hidden_state
+        logits = self.score(hidden)
+        pad = self.config.pad_token_id
+        if pad is None:
+            if input_ids.shape[0] != 1:
+                raise ValueError("Cannot handle batch sizes > 1 if no padding token is defined.")
+            last = torch.full((1,), input_ids.shape[1] - 1, dtype=torch.long)
+        else:
+            non_pad = (input_ids != pad).int()
+            last = (torch.arange(input_ids.shape[-1], dtype=torch.int32) * non_pad).argmax(-1)
+        return SimpleNamespace(logits=logits[torch.arange(input_ids.shape[0]), last])
+
+
+class FakeTokenizer:
+    """``AutoTokenizer``'s slice the worker uses, over bytes: ids 0-255, bos 257, eos 258 and no pad token (like
+    Llama's); ``add_special_tokens({"pad_token": ...})`` appends one."""
+
+    chat_template = None
+
+    def __init__(self):
+        self.bos_token_id, self.eos_token_id, self.pad_token_id = 257, 258, None
+        self.added = []
+
+    def __len__(self):
+        return 259 + len(self.added)
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": list(text.encode("utf-8"))}
+
+    def add_special_tokens(self, tokens):
+        self.added.append(tokens["pad_token"])
+        self.pad_token_id = 258 + len(self.added)
+        return 1
+
+    def decode(self, ids):
+        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+    def save_pretrained(self, directory):
+        import json
+        import os
+
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "tokenizer_config.json"), "w", encoding="utf-8") as handle:
+            json.dump({"pad_token_id": self.pad_token_id, "added": self.added}, handle)

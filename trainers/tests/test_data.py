@@ -6,7 +6,7 @@ import os
 import unittest
 
 from trainers.batching import BatchSchedule, collate_pairs, tokenize_pairs
-from trainers.data import HH_ASSISTANT, parse_row, read_pairs, split_holdout
+from trainers.data import HH_ASSISTANT, parse_row, read_pairs, split_holdout, split_summary
 from trainers.errors import DataError
 from trainers.tokenizer import ByteTokenizer
 
@@ -89,6 +89,42 @@ class ReadFilesTest(TempDirTestCase):
         with self.assertRaises(DataError):
             read_pairs(write_jsonl(os.path.join(self.tmp, "empty.jsonl"), ["", ""]))
 
+    def test_holdout_split_keeps_every_prompt_on_one_side(self):
+        # all-pairs binarisation: 4 answers to each of 30 prompts make 6 pairs per prompt; a per-pair split put the
+        # same prompt (and the same answers) on both sides
+        rows = [{"prompt": f"question {q}?", "chosen": f" answer {a}", "rejected": f" answer {b}"}
+                for q in range(30) for a in range(4) for b in range(a + 1, 4)]
+        pairs = read_pairs(write_jsonl(os.path.join(self.tmp, "all-pairs.jsonl"), rows))
+        train, held = split_holdout(pairs, 0.2, seed=0)
+        self.assertFalse({p.prompt for p in train} & {p.prompt for p in held})
+        self.assertEqual(len(held), 36)  # 6 whole prompts: round(0.2 * 180)
+        self.assertEqual(len(train) + len(held), len(pairs))
+        # a prompt's side does not depend on the file's order
+        shuffled = read_pairs(write_jsonl(os.path.join(self.tmp, "reversed.jsonl"), rows[::-1]))
+        self.assertEqual({p.prompt for p in split_holdout(shuffled, 0.2, seed=0)[1]}, {p.prompt for p in held})
+        self.assertNotEqual({p.prompt for p in split_holdout(pairs, 0.2, seed=1)[1]}, {p.prompt for p in held})
+        summary = split_summary(train, held, source="fraction")
+        self.assertEqual((summary["by"], summary["eval_prompts"], summary["train_prompts"], summary["shared_prompts"]),
+                         ("prompt", 6, 24, 0))
+
+    def test_holdout_of_a_single_prompt_names_the_problem(self):
+        pairs = read_pairs(write_jsonl(os.path.join(self.tmp, "one.jsonl"),
+                                       [{"prompt": "q", "chosen": "a", "rejected": "b"}] * 3))
+        with self.assertRaises(DataError) as ctx:
+            split_holdout(pairs, 0.1, seed=0)
+        self.assertEqual(ctx.exception.reason, "split")
+        self.assertIn("two distinct prompts", str(ctx.exception))
+
+    def test_non_utf8_bytes_are_reported_with_their_line(self):
+        path = os.path.join(self.tmp, "latin1.jsonl")
+        with open(path, "wb") as handle:
+            handle.write(b'{"prompt": "a", "chosen": "b", "rejected": "c"}\n\n{"prompt": "caf\xe9", "chosen": "b", "rejected": "c"}\n')
+        with self.assertRaises(DataError) as ctx:
+            read_pairs(path)
+        self.assertEqual((ctx.exception.line, ctx.exception.reason), (3, "encoding"))
+        self.assertIn("not UTF-8", str(ctx.exception))
+        self.assertEqual(ctx.exception.to_event()["reason"], "encoding")
+
     def test_holdout_split_is_deterministic_and_disjoint(self):
         path = write_jsonl(os.path.join(self.tmp, "p.jsonl"),
                            [{"prompt": str(i), "chosen": "b", "rejected": "c"} for i in range(20)])
@@ -115,10 +151,31 @@ class RealHHRLHFTest(unittest.TestCase):
 
     def test_tokenises_with_the_byte_tokenizer(self):
         examples, stats = tokenize_pairs(read_pairs(HH_RLHF, max_rows=50), ByteTokenizer(), max_length=256,
-                                         max_prompt_length=128)
+                                         max_prompt_length=128, truncation="keep_start")
         self.assertEqual(stats["pairs"], 50)
         self.assertTrue(all(e.length <= 256 for e in examples))
         self.assertGreater(stats["truncated"], 0)
+
+    def test_default_truncation_never_scores_a_cut_answer_on_hh(self):
+        # the old truncation cut the prompt's start (BOS with it) and the answers' ends (EOS with them): a reward model
+        # read its score mid-answer. Now every kept pair starts with BOS and ends both answers with EOS, and what
+        # could not be kept whole is counted as dropped
+        tok = ByteTokenizer()
+        pairs = read_pairs(HH_RLHF, max_rows=400)
+        examples, stats = tokenize_pairs(pairs, tok, max_length=512, max_prompt_length=256)
+        self.assertEqual(stats["pairs"] + stats["dropped"], 400)
+        self.assertGreater(stats["prompt_cut"], 0)
+        self.assertGreater(stats["dropped"], 0)
+        self.assertEqual(stats["answer_cut"], 0)
+        for e in examples:
+            self.assertEqual(e.prompt_ids[0], tok.bos_token_id)
+            self.assertEqual((e.chosen_ids[-1], e.rejected_ids[-1]), (tok.eos_token_id, tok.eos_token_id))
+            self.assertEqual((len(e.chosen_ids), len(e.rejected_ids)), (e.chosen_tokens, e.rejected_tokens))
+            self.assertLessEqual(e.length, 512)
+        # keep_end keeps every pair and still ends every answer with EOS
+        kept, cut = tokenize_pairs(pairs, tok, max_length=512, max_prompt_length=256, truncation="keep_end")
+        self.assertEqual((cut["pairs"], cut["dropped"], cut["answer_cut"]), (400, 0, stats["dropped"]))
+        self.assertTrue(all(e.chosen_ids[-1] == tok.eos_token_id and e.prompt_ids[0] == tok.bos_token_id for e in kept))
 
 
 class TokenizeTest(unittest.TestCase):
@@ -134,12 +191,39 @@ class TokenizeTest(unittest.TestCase):
         self.assertEqual(e.rejected_ids, [100, 101, 258])
         self.assertEqual((e.chosen_tokens, e.rejected_tokens), (2, 3))
 
-    def test_truncation_keeps_prompt_end_then_cuts_answers(self):
-        (e,), stats = tokenize_pairs([self._pair("0123456789", "abcdefgh", "xy")], self.tok, max_length=8, max_prompt_length=4)
-        self.assertEqual(e.prompt_ids, list(b"6789"))
-        self.assertEqual(e.chosen_ids, list(b"abcd"))
-        self.assertEqual(e.rejected_ids, [120, 121, 258])
-        self.assertEqual((e.chosen_tokens, stats["truncated"]), (9, 1))
+    def test_truncation_policies(self):
+        # prompt BOS+10 tokens, chosen 8+EOS, rejected 2+EOS; max_length 8, prompt kept to 4 (BOS + its last 3)
+        pairs = [self._pair("0123456789", "abcdefgh", "xy"), self._pair("p", "ok", "no")]
+
+        def run(policy):
+            return tokenize_pairs(pairs, self.tok, max_length=8, max_prompt_length=4, truncation=policy)
+
+        (start, short), stats = run("keep_start")
+        self.assertEqual(start.prompt_ids, [257] + list(b"789"))
+        self.assertEqual(start.chosen_ids, list(b"abcd"))
+        self.assertEqual(start.rejected_ids, [120, 121, 258])
+        self.assertEqual((start.chosen_tokens, stats["truncated"], stats["answer_cut"], stats["prompt_cut"]), (9, 1, 1, 1))
+        self.assertEqual((short.index, short.source), (1, 1))
+
+        (end, _), stats = run("keep_end")
+        self.assertEqual(end.prompt_ids, [257] + list(b"789"))
+        self.assertEqual(end.chosen_ids, list(b"fgh") + [258])
+        self.assertEqual(end.rejected_ids, [120, 121, 258])
+
+        (kept,), stats = run("keep_answers")
+        self.assertEqual((kept.index, kept.source, stats["dropped"], stats["pairs"], stats["truncated"]), (0, 1, 1, 1, 0))
+        (kept,), stats = run("drop")
+        self.assertEqual((kept.source, stats["dropped"]), (1, 1))
+        # keep_answers cuts a prompt that is too long when the answers then fit; drop does not
+        fits = [self._pair("0123456789", "ab", "c")]
+        (cut,), stats = tokenize_pairs(fits, self.tok, max_length=8, max_prompt_length=4)
+        self.assertEqual((cut.prompt_ids, stats["prompt_cut"], stats["dropped"]), ([257] + list(b"789"), 1, 0))
+        self.assertEqual(tokenize_pairs(fits, self.tok, max_length=8, max_prompt_length=4, truncation="drop")[1]["dropped"], 1)
+
+    def test_empty_and_identical_answers_are_counted(self):
+        pairs = [self._pair("q", "", "no"), self._pair("q", "same", "same"), self._pair("q", " ", " "), self._pair("q", "a", "b")]
+        _, stats = tokenize_pairs(pairs, self.tok, max_length=64, max_prompt_length=32)
+        self.assertEqual((stats["empty_answers"], stats["identical_answers"]), (2, 2))
 
     def test_conversation_uses_the_plain_chat_format(self):
         pair = parse_row({"prompt": [{"role": "user", "content": "hi"}],

@@ -40,6 +40,24 @@ class ChunkedLogProbsTest(unittest.TestCase):
         self.assertEqual(want_counts.tolist(), [8, 5, 0])  # positions 3..10 and 3..7
         self.assertEqual(want[2].item(), 0.0)
 
+    def test_mean_logits_for_trl_logits_metrics(self):
+        # TRL's logits/chosen: the mean logit over completion tokens and the vocabulary
+        logits = self.head(self.hidden).detach()
+        selected = self.labels[:, 1:] != IGNORE_INDEX
+        want = (logits[:, :-1].mean(dim=-1) * selected).sum(dim=1)
+        _, _, naive = completion_logps_from_logits(self.head(self.hidden), self.labels, with_logits=True)
+        self.assertTrue(torch.allclose(naive, want, atol=1e-12))
+        for chunk in (1, 3, 1000):
+            got, counts, sums = completion_logps(self.hidden, self.labels, self.head.weight, self.head.bias,
+                                                 chunk_size=chunk, with_logits=True)
+            self.assertTrue(torch.allclose(sums, want, atol=1e-12), chunk)
+            self.assertTrue(torch.allclose(got, self.naive()[0], atol=1e-12))
+        # the logps keep their gradients; the logit sums carry none
+        got, _, sums = completion_logps(self.hidden, self.labels, self.head.weight, self.head.bias, chunk_size=3,
+                                        with_logits=True)
+        self.assertTrue(got.requires_grad)
+        self.assertFalse(sums.requires_grad)
+
     def test_gradients(self):
         weights = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
         want, _ = self.naive()

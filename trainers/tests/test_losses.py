@@ -5,8 +5,8 @@ import unittest
 
 import torch
 
-from trainers.calibration import expected_calibration_error, preference_eval_metrics
-from trainers.losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics
+from trainers.calibration import expected_calibration_error, preference_eval_metrics, tie_mask
+from trainers.losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics, reward_pair_losses
 from trainers.schedule import WarmupSchedule
 
 
@@ -100,14 +100,39 @@ class DPOLossTest(unittest.TestCase):
         self.assertFalse(chosen.requires_grad)
 
 
+class RewardSmoothingTest(unittest.TestCase):
+    def test_per_pair_label_smoothing_formula(self):
+        chosen = torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64)
+        rejected = torch.tensor([0.0, 0.5, -1.0], dtype=torch.float64)
+        eps = torch.tensor([0.0, 0.25, 0.5], dtype=torch.float64)
+        margin = torch.tensor([0.5, 0.0, 0.0], dtype=torch.float64)
+        got = reward_pair_losses(chosen, rejected, margin=margin, label_smoothing=eps).tolist()
+        sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+        want = [-math.log(sig(0.5)), -0.75 * math.log(sig(-0.5)) - 0.25 * math.log(sig(0.5)), math.log(2)]
+        for g, w in zip(got, want):
+            self.assertAlmostEqual(g, w, places=12)
+        self.assertAlmostEqual(float(reward_loss(chosen, rejected, margin=margin, label_smoothing=eps)), sum(want) / 3,
+                               places=12)
+
+
 class CalibrationTest(unittest.TestCase):
     # p = sigma(diff) = [0.75, 0.25, 0.85, 0.5]; confidence [0.75, 0.75, 0.85, 0.5]; correct [1, 0, 1, 0]
     diff = torch.tensor([math.log(3), -math.log(3), math.log(0.85 / 0.15), 0.0], dtype=torch.float64)
     chosen_longer = torch.tensor([1, 1, -1, 0])
 
     def test_ece(self):
-        # 5 bins over [0.5, 1]: {0.5 wrong} -> 1/4*0.5; {0.75 right, 0.75 wrong} -> 2/4*0.25; {0.85 right} -> 1/4*0.15
-        self.assertAlmostEqual(expected_calibration_error(self.diff, bins=5), 0.125 + 0.125 + 0.0375, places=9)
+        # 5 bins over [0.5, 1]: {0.5 tie: half right} -> 0; {0.75 right, 0.75 wrong} -> 2/4*0.25; {0.85 right} -> 1/4*0.15
+        self.assertAlmostEqual(expected_calibration_error(self.diff, bins=5), 0.125 + 0.0375, places=9)
+
+    def test_ties_are_p_one_half_and_equal_within_a_tolerance(self):
+        # an untrained head: every pair a tie up to rounding. Brier 0.25 and ECE 0 agree: p = 0.5 is calibrated
+        chosen = torch.tensor([1.0, 2.0, -3.0, 100.0], dtype=torch.float64)
+        rejected = chosen + torch.tensor([2e-6, -1e-6, 0.0, 5e-4], dtype=torch.float64)
+        ties = tie_mask(chosen, rejected)
+        self.assertEqual(ties.tolist(), [True, True, True, True])
+        m = preference_eval_metrics(chosen - rejected, torch.tensor([0, 0, 0, 0]), bins=10, ties=ties)
+        self.assertEqual((m["ties"], m["accuracy"], m["ece"], m["brier"]), (4, 0.0, 0.0, 0.25))
+        self.assertFalse(bool(tie_mask(torch.tensor([1.0]), torch.tensor([1.001]))[0]))
 
     def test_all_metrics(self):
         m = preference_eval_metrics(self.diff, self.chosen_longer, bins=5)

@@ -42,7 +42,8 @@ class ProtocolTest(TempDirTestCase):
         metric = events[1]
         for key in ("step", "epoch", "loss", "lr", "tokens_per_s", "metrics", "grad_norm"):
             self.assertIn(key, metric)
-        self.assertEqual(set(metric["metrics"]), {"accuracy", "margin", "mean_reward", "min_reward", "max_reward"})
+        self.assertEqual(set(metric["metrics"]), {"accuracy", "margin", "mean_reward", "min_reward", "max_reward", "num_tokens"})
+        self.assertEqual(metric["metrics"]["num_tokens"], metric["tokens"])
         self.assertEqual(events[-1]["status"], "completed")
         self.assertIn("accuracy", events[-2]["metrics"])
         self.assertIn("INFO", done.stderr)  # logs go to stderr

@@ -209,8 +209,10 @@ function renderSummary(report: EvalReport, files: readonly string[], outDir: str
     ...Object.entries(report.agreement.critics).map(
       ([id, agreement]) => `  ${id}: ${percent(agreement.accuracy.value)} (${agreement.counts.abstain} abstentions)`,
     ),
-    `Length: the longer answer won ${percent(report.lengthBias.longerWins.rate)} of pairs (humans: ${percent(report.humanLongerRate)}); ` +
-      `inter-critic alpha ${fixed(report.interCriticAlpha)}`,
+    `Length baselines: longer ${percent(report.lengthBaselines.longer)}, shorter ${percent(report.lengthBaselines.shorter)}; ` +
+      `consensus ${report.lengthBaselines.consensusMargin === null ? 'n/a' : (report.lengthBaselines.consensusMargin * 100).toFixed(1)} points over the better. ` +
+      `On the same ${report.lengthPreference.pairs} gold pairs the panel preferred the longer answer in ${percent(report.lengthPreference.panelLongerRate)}, ` +
+      `the humans in ${percent(report.lengthPreference.humanLongerRate)}; inter-critic alpha ${fixed(report.interCriticAlpha)}`,
   ];
   if (report.calibration)
     lines.push(

@@ -5,6 +5,7 @@ import {
   type HeldOutMetrics,
   type PredictionRow,
   PredictionRowSchema,
+  type TrainerDataReport,
   type TrainerEvent,
   TribunalError,
 } from '../../contracts/index.js';
@@ -22,14 +23,26 @@ import { EXIT } from '../exit-codes.js';
 import { integerFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { oneLine, type Style, styleFor } from '../terminal.js';
-import { formatPercent, TrainProgress, workerLogPrinter } from '../train-progress.js';
-import { heldOutTable, lengthBias, pairsName, readableFile } from '../train-report.js';
+import { TrainProgress, workerLogPrinter } from '../train-progress.js';
+import {
+  dataNote,
+  heldOutTable,
+  type LengthBaselines,
+  lengthBaselineLine,
+  lengthBaselines,
+  lengthBias,
+  longerAnswerBaseline,
+  pairsName,
+  readableFile,
+  shorterAnswerBaseline,
+} from '../train-report.js';
 
 export const TRAIN_EVAL_HELP = `Usage: tribunal train eval --run DIR [--pairs FILE] [options]
 
 Evaluates a trained reward model or DPO policy (a "tribunal train rm|dpo --out DIR" run) on held-out preference
 pairs: accuracy, calibration of sigma(r+ - r-) (ECE, Brier), accuracy when the chosen answer is the longer vs the
-shorter one, and the always-pick-the-longer-answer baseline on the same pairs. Typical use: train on pairs your
+shorter one, and both length baselines on the same pairs (always pick the longer answer; always pick the shorter)
+with the model's margin over the better of the two. Typical use: train on pairs your
 panel labeled, then measure agreement with human preferences, e.g.
   tribunal train eval --run runs/rm-pairs --pairs ../shared/datasets/hh-rlhf-harmless-base-test.jsonl.gz
 
@@ -53,15 +66,17 @@ reference is the same initial policy. Exit codes: 0 done, 1 invalid run or pairs
 130 stopped. See docs/training.md.`;
 
 /** What `tribunal train eval` writes to DIR/metrics.json: the evaluation's headline, for scripts. */
-export interface EvalSummary {
+export { lengthBaselineLine, lengthBaselines, longerAnswerBaseline, shorterAnswerBaseline };
+
+export interface EvalSummary extends LengthBaselines {
+  /** What tokenisation did to the evaluated pairs: dropped or cut as too long, empty or identical answers. */
+  data?: TrainerDataReport | null | undefined;
   task: string;
   run: string;
   checkpoint: string | null;
   step: number;
   pairs: string;
   metrics: HeldOutMetrics | null;
-  /** Accuracy of always preferring the answer with more tokens (ties count half), on the same pairs. */
-  longerAnswerBaseline: number | null;
   /** Every evaluated pair with its scores (PredictionRow lines). */
   predictions: string | null;
 }
@@ -161,9 +176,10 @@ export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortS
     run: run.runDir,
     checkpoint: checkpoint?.path ?? null,
     step: checkpoint?.step ?? 0,
-    pairs: pairs ?? `held-out split of ${config.data.train}`,
+    pairs: pairs ?? evaluatedPairs(config.data),
     metrics: result.eval,
-    longerAnswerBaseline: result.eval ? longerAnswerBaseline(result.eval) : null,
+    data: result.start?.command === 'eval' ? (result.start.data.truncation?.eval ?? null) : null,
+    ...lengthBaselines(result.eval),
     predictions: written.predictions,
   };
   await writeJsonAtomic({ file: path.join(evalDir, METRICS_FILE), value: summary });
@@ -174,17 +190,11 @@ export async function trainEvalCommand(argv: string[], io: CliIo, signal: AbortS
   return EXIT.ok;
 }
 
-/**
- * Accuracy of always preferring the answer with more tokens on the same pairs (ties count half): the bar a
- * reward model must clear before its accuracy says more than "longer is better". Null without the length counts.
- */
-export function longerAnswerBaseline(metrics: HeldOutMetrics): number | null {
-  const longer = metrics['count/chosen_longer'];
-  const shorter = metrics['count/chosen_shorter'];
-  const same = metrics['count/same_length'];
-  if (longer === undefined || shorter === undefined || same === undefined) return null;
-  const total = longer + shorter + same;
-  return total === 0 ? null : (longer + same / 2) / total;
+/** What an evaluation without --pairs ran on: the run's own --eval file, or its held-out split (whole prompts). */
+function evaluatedPairs(data: { train: string; eval?: string | undefined }): string {
+  return data.eval === undefined
+    ? `held-out split of ${data.train} (whole prompts held out)`
+    : `${data.eval} (the run's --eval file)`;
 }
 
 /** The `count` wrong (not tied) pairs the model was surest of, most confident first, and how many were wrong. */
@@ -228,17 +238,11 @@ export function renderEvalReport(
   } else {
     lines.push('', style.bold(`Held-out evaluation (${metrics.pairs} pairs)`));
     if (summary.task === 'dpo') lines.push(style.dim("r is DPO's implicit reward β · (log π − log π_ref) of an answer"));
+    const note = dataNote(summary.data);
+    if (note) lines.push(style.yellow(`Of the pairs read: ${note}.`));
     lines.push(heldOutTable(metrics, style));
-    if (summary.longerAnswerBaseline !== null) {
-      const beats = metrics.accuracy != null ? metrics.accuracy - summary.longerAnswerBaseline : null;
-      lines.push(
-        '',
-        `Always picking the longer answer scores ${formatPercent(summary.longerAnswerBaseline)} on these pairs` +
-          (beats === null
-            ? '.'
-            : `; the model is ${Math.abs(beats * 100).toFixed(1)} points ${beats >= 0 ? 'above' : 'below'} it.`),
-      );
-    }
+    const baseline = lengthBaselineLine(summary);
+    if (baseline) lines.push('', baseline);
     const bias = lengthBias(metrics);
     if (bias) lines.push('', style.yellow(bias));
   }

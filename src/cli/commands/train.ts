@@ -3,11 +3,15 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   DPO_LOSS_TYPES,
+  PAIR_SMOOTHING_COLUMNS,
+  type PairSmoothingColumn,
   TRAINER_TASKS,
+  TRUNCATION_POLICIES,
   type TrainerConfig,
   type TrainerEvent,
   type TrainerTask,
   TribunalError,
+  type TruncationPolicy,
 } from '../../contracts/index.js';
 import { buildTrainConfig, countPairLines, RUN_FILES, runTrainer, type TrainerRunResult } from '../../trainer/index.js';
 import { EXIT } from '../exit-codes.js';
@@ -15,7 +19,15 @@ import { integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { type Style, styleFor, terminalSafe } from '../terminal.js';
 import { TrainProgress, workerLogPrinter } from '../train-progress.js';
-import { heldOutTable, lengthBias, pairsName, readableFile } from '../train-report.js';
+import {
+  dataNote,
+  heldOutTable,
+  lengthBaselineLine,
+  lengthBaselines,
+  lengthBias,
+  pairsName,
+  readableFile,
+} from '../train-report.js';
 import { trainEvalCommand } from './train-eval.js';
 
 export const TRAIN_HELP = `Usage: tribunal train rm|dpo --pairs FILE [options]
@@ -40,13 +52,27 @@ Options:
   --lr X                   peak learning rate (default 3e-3 tiny, 1e-5 rm, 1e-6 dpo)
   --beta X                 dpo: beta (default 0.1)
   --loss L                 dpo: sigmoid (default) | ipo | hinge | robust
+  --label-smoothing E      label smoothing: -(1-E) log s(x) - E log s(-x), x = beta z (dpo sigmoid/robust: cDPO) or
+                           r+ - r- - margin (rm); 0 <= E < 0.5 (default 0)
+  --pair-smoothing C       per-pair E from a column of the pairs ("tribunal label --uncertainty" writes both):
+                           label-smoothing (the row's own) or consensus-probability (E = min(0.5, 1 - p)); rows
+                           without it use --label-smoothing. dpo: sigmoid loss only
+  --center-rewards C       rm: TRL's centring term C * mean((r+ + r-)^2) (0.01 is TRL's suggestion; default none)
+  --no-margin              rm: ignore the pairs' margin column (default: subtract it inside the loss)
+  --margin-scale S         rm: multiply margins (panel score points, e.g. 0-9) by S (default 1)
   --max-length N           max tokens of prompt + answer (default 512)
+  --truncation P           a pair longer than --max-length: keep-answers (default: cut the prompt's start, keeping
+                           BOS; drop the pair if its answers still do not fit), drop (TRL's reward trainer: drop
+                           it), keep-end (also cut answers' beginnings, keeping their end and EOS), keep-start (cut
+                           answers' ends: TRL's DPO; a reward model then scores a cut answer). Counts are reported
   --eval-steps N           also evaluate the held-out split every N steps (an overfitting curve; default: at the end)
   --save-steps N           write a checkpoint every N steps (default 500; always at the end and on Ctrl-C)
   --gradient-checkpointing recompute activations in backward (less memory)
   --lora R                 train rank-R LoRA adapters (q/k/v/o projections) instead of every weight; for dpo the
                            reference is the model with adapters off, so no second copy is kept
   --lora-alpha A           LoRA scaling alpha / R (default 2R)
+  --merge-lora             Hugging Face models: save DIR/final with the adapters merged into the weights (a plain
+                           model for AutoModelForCausalLM or vLLM) instead of peft adapters
   --seed N                 model init, held-out split and batch order (default 0)
   --json                   print the worker's validated events as JSON lines on stdout, nothing else
   --verbose                also show the worker's log (always kept in DIR/worker.log)
@@ -64,6 +90,13 @@ const FIELD_FLAGS: Record<string, string> = {
   'data.eval_fraction': '--eval-fraction',
   'data.max_length': '--max-length',
   'data.max_prompt_length': '--max-length',
+  'data.truncation': '--truncation',
+  'data.pair_label_smoothing': '--pair-smoothing',
+  'dpo.label_smoothing': '--label-smoothing',
+  'rm.label_smoothing': '--label-smoothing',
+  'rm.center_rewards_coefficient': '--center-rewards',
+  'rm.use_margin': '--no-margin',
+  'rm.margin_scale': '--margin-scale',
   model: '--model',
   'model.path': '--model',
   'training.max_steps': '--steps',
@@ -104,11 +137,18 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
       beta: { type: 'string' },
       loss: { type: 'string' },
       'max-length': { type: 'string' },
+      truncation: { type: 'string' },
+      'label-smoothing': { type: 'string' },
+      'pair-smoothing': { type: 'string' },
+      'center-rewards': { type: 'string' },
+      'no-margin': { type: 'boolean' },
+      'margin-scale': { type: 'string' },
       'gradient-checkpointing': { type: 'boolean' },
       'eval-steps': { type: 'string' },
       'save-steps': { type: 'string' },
       lora: { type: 'string' },
       'lora-alpha': { type: 'string' },
+      'merge-lora': { type: 'boolean' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean' },
@@ -137,8 +177,23 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
       '--beta and --loss apply to dpo only; a reward model trains with the Bradley-Terry loss',
     );
   }
+  if (
+    task === 'dpo' &&
+    (values['center-rewards'] !== undefined || values['no-margin'] !== undefined || values['margin-scale'] !== undefined)
+  ) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      '--center-rewards, --no-margin and --margin-scale apply to rm only; DPO does not use margins',
+    );
+  }
+  if (values['no-margin'] && values['margin-scale'] !== undefined) {
+    throw new TribunalError('CONFIG_INVALID', 'give --no-margin or --margin-scale S, not both');
+  }
   if (values.loss !== undefined && !(DPO_LOSS_TYPES as readonly string[]).includes(values.loss)) {
     throw new TribunalError('CONFIG_INVALID', `--loss must be one of ${DPO_LOSS_TYPES.join(', ')}, got "${values.loss}"`);
+  }
+  if (values['merge-lora'] && values.lora === undefined) {
+    throw new TribunalError('CONFIG_INVALID', '--merge-lora needs --lora R (there are no adapters to merge)');
   }
   if (values['lora-alpha'] !== undefined && values.lora === undefined) {
     throw new TribunalError('CONFIG_INVALID', "--lora-alpha needs --lora R (the adapters' rank)");
@@ -167,11 +222,18 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
     loss: values.loss as (typeof DPO_LOSS_TYPES)[number] | undefined,
     seed: integerFlag(values.seed, '--seed', { min: 0 }),
     maxLength: integerFlag(values['max-length'], '--max-length', { min: 8 }),
+    truncation: truncationFlag(values.truncation),
+    labelSmoothing: numberFlag(values['label-smoothing'], '--label-smoothing', { min: 0, max: 0.5, exclusiveMax: true }),
+    pairSmoothing: pairSmoothingFlag(values['pair-smoothing']),
+    centerRewards: numberFlag(values['center-rewards'], '--center-rewards', { min: 0 }),
+    useMargin: values['no-margin'] ? false : undefined,
+    marginScale: numberFlag(values['margin-scale'], '--margin-scale', { min: 0, exclusive: true }),
     gradientCheckpointing: values['gradient-checkpointing'],
     evalSteps: integerFlag(values['eval-steps'], '--eval-steps', { min: 1 }),
     saveSteps: integerFlag(values['save-steps'], '--save-steps', { min: 1 }),
     loraRank: integerFlag(values.lora, '--lora', { min: 1, max: 4096 }),
     loraAlpha: numberFlag(values['lora-alpha'], '--lora-alpha', { min: 0, exclusive: true }),
+    mergeLora: values['merge-lora'],
     pairCount: await countPairLines(pairs),
   });
   await refuseChangedRun(runDir, { ...config, run_dir: runDir });
@@ -231,13 +293,19 @@ export function renderTrainReport(result: TrainerRunResult, style: Style): strin
         `${data ? ` · ${data.train_pairs} training pairs, ${data.eval_pairs} held out` : ''}`,
     ),
   );
+  const trainNote = dataNote(data?.truncation?.train);
+  if (trainNote) lines.push(style.yellow(`Of the training pairs read: ${trainNote}.`));
   const metrics = result.eval;
   if (metrics === null) {
     lines.push('', 'No held-out split (--eval-fraction 0 and no --eval): nothing was evaluated.');
   } else {
     lines.push('', style.bold(`Held-out evaluation (${metrics.pairs} pairs)`));
+    const note = dataNote(data?.truncation?.eval);
+    if (note) lines.push(style.yellow(`Of the held-out pairs read: ${note}.`));
     if (start?.task === 'dpo') lines.push(style.dim("r is DPO's implicit reward β · (log π − log π_ref) of an answer"));
     lines.push(heldOutTable(metrics, style));
+    const baseline = lengthBaselineLine(lengthBaselines(metrics));
+    if (baseline) lines.push('', baseline);
     const bias = lengthBias(metrics);
     if (bias) lines.push('', style.yellow(bias));
   }
@@ -251,8 +319,17 @@ export function renderTrainReport(result: TrainerRunResult, style: Style): strin
   return lines.join('\n');
 }
 
-/** Config fields that may change between a run and its resumption. */
-const HARMLESS_CHANGES = new Set(['training.logging_steps', 'training.eval_steps', 'training.save_steps']);
+/**
+ * Config fields that may change between a run and its resumption: how often it logs, evaluates and saves, and how long
+ * it runs (the worker rebuilds its learning-rate schedule for the new total and says so in its start event).
+ */
+const RESUMABLE_CHANGES = new Set([
+  'training.logging_steps',
+  'training.eval_steps',
+  'training.save_steps',
+  'training.max_steps',
+  'training.num_train_epochs',
+]);
 
 /** A run directory that holds checkpoints of a run with other settings would silently resume the wrong run. */
 async function refuseChangedRun(runDir: string, config: TrainerConfig): Promise<void> {
@@ -266,7 +343,7 @@ async function refuseChangedRun(runDir: string, config: TrainerConfig): Promise<
     () => undefined,
   );
   if (previous === undefined) return;
-  const changed = differingFields(previous, config).filter((field) => !HARMLESS_CHANGES.has(field));
+  const changed = differingFields(previous, config).filter((field) => !RESUMABLE_CHANGES.has(field));
   if (changed.length === 0) return;
   const flags = [...new Set(changed.map((field) => FIELD_FLAGS[field] ?? field))];
   throw new TribunalError(
@@ -295,6 +372,32 @@ function withFlagHint(error: unknown): unknown {
     ...(error.location ? { location: error.location } : {}),
   });
   return hinted;
+}
+
+/** `--pair-smoothing consensus-probability` → the worker's `consensus_probability`. */
+function pairSmoothingFlag(value: string | undefined): PairSmoothingColumn | undefined {
+  if (value === undefined) return undefined;
+  const column = value.replaceAll('-', '_');
+  if (!(PAIR_SMOOTHING_COLUMNS as readonly string[]).includes(column)) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `--pair-smoothing must be one of ${PAIR_SMOOTHING_COLUMNS.map((name) => name.replaceAll('_', '-')).join(', ')}, got "${value}"`,
+    );
+  }
+  return column as PairSmoothingColumn;
+}
+
+/** `--truncation keep-end` → the worker's `keep_end`. */
+function truncationFlag(value: string | undefined): TruncationPolicy | undefined {
+  if (value === undefined) return undefined;
+  const policy = value.replaceAll('-', '_');
+  if (!(TRUNCATION_POLICIES as readonly string[]).includes(policy)) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `--truncation must be one of ${TRUNCATION_POLICIES.map((name) => name.replaceAll('_', '-')).join(', ')}, got "${value}"`,
+    );
+  }
+  return policy as TruncationPolicy;
 }
 
 async function modelFolder(folder: string): Promise<string> {
