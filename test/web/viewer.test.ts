@@ -243,7 +243,7 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium', () => {
   });
 
   it('marks a refused turn "refused" and shows what the model said instead', async () => {
-    const dir = path.join(server.dir, 'refusing-run');
+    const dir = path.join(cwd, 'runs', 'refusing-run');
     const { store, runId } = await openLabelRun({ dir, items: 1 });
     try {
       await page.fill('#watch-dir', dir);
