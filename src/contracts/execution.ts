@@ -1,0 +1,55 @@
+import { z } from 'zod';
+
+/**
+ * How one sandboxed run ended:
+ * `passed` every test passed (or, without tests, the program ran to the end); `failed` the program loaded but a test
+ * failed; `error` the program or the tests could not be loaded (syntax error, exception at top level, missing entry
+ * point); `timeout` the wall-clock limit stopped it; `memory` it hit the memory cap; `output-limit` it wrote more
+ * than the output bound.
+ */
+export const EXECUTION_STATUSES = ['passed', 'failed', 'error', 'timeout', 'memory', 'output-limit'] as const;
+export const ExecutionStatusSchema = z.enum(EXECUTION_STATUSES);
+export type ExecutionStatus = z.infer<typeof ExecutionStatusSchema>;
+
+/** Longest error message, traceback and captured output a result may carry, in characters. */
+export const EXECUTION_TEXT_LIMIT = 1_000_000;
+
+/** The first error of a run (or of one test), as Python reported it, traceback limited to the untrusted code's frames. */
+export const ExecutionErrorSchema = z.object({
+  type: z.string().max(200).describe('The exception class, e.g. AssertionError; SandboxError for a failure of the sandbox.'),
+  message: z.string().max(EXECUTION_TEXT_LIMIT),
+  traceback: z.string().max(EXECUTION_TEXT_LIMIT),
+  where: z.enum(['candidate', 'tests', 'sandbox']).describe('Which part raised it.'),
+  file: z.string().max(200).optional().describe('<candidate> or <tests>.'),
+  line: z.number().int().optional(),
+});
+export type ExecutionError = z.infer<typeof ExecutionErrorSchema>;
+
+/** One test: a top-level statement of `check` (or of the tests module) that contains an `assert`. */
+export const ExecutionTestSchema = z.object({
+  name: z.string().max(200),
+  line: z.number().int().describe('Line of the statement in the tests source.'),
+  passed: z.boolean(),
+  error: ExecutionErrorSchema.optional(),
+});
+export type ExecutionTest = z.infer<typeof ExecutionTestSchema>;
+
+/** Captured stdout or stderr: the first bytes up to the bound, and how many were written in all. */
+export const ExecutionOutputSchema = z.object({
+  text: z.string().max(EXECUTION_TEXT_LIMIT),
+  bytes: z.number().int().min(0).describe('Bytes written in all, kept or not.'),
+  truncated: z.boolean(),
+});
+export type ExecutionOutput = z.infer<typeof ExecutionOutputSchema>;
+
+/** The outcome of running untrusted code in the sandbox: plain data, safe to store, stream and show. */
+export const ExecutionResultSchema = z.object({
+  language: z.literal('python'),
+  status: ExecutionStatusSchema,
+  tests: z.array(ExecutionTestSchema).describe('Per-test outcomes in source order; empty when no tests ran.'),
+  error: ExecutionErrorSchema.optional().describe('The first error: of loading the program, or of the first failing test.'),
+  stdout: ExecutionOutputSchema,
+  stderr: ExecutionOutputSchema,
+  timeMs: z.number().min(0).describe('Wall-clock time of the run inside the worker (or until the timeout).'),
+});
+export type ExecutionResult = z.infer<typeof ExecutionResultSchema>;
