@@ -53,3 +53,24 @@ export const ExecutionResultSchema = z.object({
   timeMs: z.number().min(0).describe('Wall-clock time of the run inside the worker (or until the timeout).'),
 });
 export type ExecutionResult = z.infer<typeof ExecutionResultSchema>;
+
+/** Longest HumanEval `test` source accepted, in characters (the largest in HumanEval is ~5,000). */
+export const MAX_TESTS_CHARS = 100_000;
+
+/** A Python identifier, as HumanEval's `entry_point` must be. */
+export const PythonIdentifierSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]{0,199}$/,
+    'must be a Python identifier (letters, digits, underscore; not starting with a digit)',
+  );
+
+/** One line of OpenAI HumanEval: a function to complete, its reference body, and a `check(candidate)` of asserts. */
+export const HumanEvalRowSchema = z.object({
+  task_id: z.string({ error: 'task_id must be a string such as "HumanEval/0"' }).min(1).max(200),
+  prompt: z.string({ error: 'prompt must be the function signature and docstring' }).min(1),
+  canonical_solution: z.string({ error: 'canonical_solution must be the reference function body' }),
+  test: z.string({ error: 'test must be Python source defining check(candidate)' }).min(1).max(MAX_TESTS_CHARS),
+  entry_point: PythonIdentifierSchema,
+});
+export type HumanEvalRow = z.infer<typeof HumanEvalRowSchema>;

@@ -12,7 +12,7 @@ import { CandidateSchema, ChatMessageSchema, PromptSchema } from './debate.js';
 // ---------------------------------------------------------------------------------------------------------------------
 
 /** The input formats the importers understand. */
-export const INPUT_FORMATS = ['native', 'hh-rlhf', 'trl'] as const;
+export const INPUT_FORMATS = ['native', 'hh-rlhf', 'trl', 'humaneval'] as const;
 export const InputFormatSchema = z.enum(INPUT_FORMATS);
 export type InputFormat = z.infer<typeof InputFormatSchema>;
 

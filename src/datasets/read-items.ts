@@ -1,6 +1,7 @@
 import { type DatasetItem, FileValidationError, type InputFormat } from '../contracts/index.js';
 import { detectFormat } from './detect-format.js';
 import { hhRlhfFormat } from './hh-rlhf-format.js';
+import { humanEvalFormat } from './humaneval-format.js';
 import { clipRaw, type ItemRejection, type ReadResult } from './item-rejection.js';
 import { nativeFormat } from './native-format.js';
 import { readLines } from './read-lines.js';
@@ -15,6 +16,7 @@ export const ROW_PARSERS: Readonly<Record<InputFormat, RowParser>> = {
   native: nativeFormat,
   'hh-rlhf': hhRlhfFormat,
   trl: trlFormat,
+  humaneval: humanEvalFormat,
 };
 
 /** Options shared by `readItems` and `validateInput`. */
