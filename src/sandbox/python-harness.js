@@ -165,13 +165,14 @@ def _tribunal_fs():
     return sorted(listing, key=repr)
 
 
-def _tribunal_namespace(dictionary):
-    shape = {}
-    for key, value in list(dictionary.items()):
-        shape[key] = id(value)
-        if isinstance(value, type):
-            shape[(key, '__dict__')] = tuple(sorted((str(k), id(v)) for k, v in list(value.__dict__.items())))
-    return shape
+def _tribunal_namespace(dictionary, skip=()):
+    """A cheap fingerprint of a namespace: its keys and the identity of each value, and the same for each class in it
+    (dicts keep insertion order, so an unchanged namespace gives an equal fingerprint)."""
+    keys = tuple(key for key in dictionary if key not in skip) if skip else tuple(dictionary)
+    values = tuple(id(dictionary[key]) for key in keys)
+    classes = tuple((tuple(value.__dict__), tuple(map(id, value.__dict__.values())))
+                    for value in dictionary.values() if isinstance(value, type))
+    return (keys, values, classes)
 
 
 _VOLATILE_SYS = {'last_type', 'last_value', 'last_traceback', 'last_exc', 'modules', 'path_importer_cache'}
@@ -183,12 +184,8 @@ def _tribunal_state():
         namespace = getattr(module, '__dict__', None)
         if not isinstance(namespace, dict):
             continue
-        shape = _tribunal_namespace(namespace)
-        if name == 'sys':
-            shape = {key: value for key, value in shape.items() if key not in _VOLATILE_SYS}
-        if name == 'linecache':
-            shape.pop('cache', None)
-        modules[name] = (id(module), shape)
+        skip = _VOLATILE_SYS if name == 'sys' else ('cache',) if name == 'linecache' else ()
+        modules[name] = (id(module), _tribunal_namespace(namespace, skip))
     return {
         'modules': modules,
         'builtins': _tribunal_namespace(_builtins.__dict__),
@@ -217,11 +214,8 @@ def _tribunal_check_taint():
         if now[part] != _BASELINE[0][part]:
             return part
     for name, state in _BASELINE[0]['modules'].items():
-        current = now['modules'].get(name)
-        if current != state:
-            changed = [str(key) for key in set(state[1]) ^ set(current[1] if current else {})]
-            changed += [str(key) for key in state[1] if current and key in current[1] and current[1][key] != state[1][key]]
-            return f'module {name}: {", ".join(sorted(changed)[:5])}'
+        if now['modules'].get(name) != state:
+            return f'module {name}'
     return ''
 
 

@@ -42,9 +42,11 @@ const streams = { stdout: newStream(), stderr: newStream() };
 function newStream() {
   return { chunks: [], kept: 0, total: 0 };
 }
-function writer(stream) {
+/** A Pyodide raw writer into `streams[name]`, which each run replaces. */
+function writer(name) {
   return {
     write(bytes) {
+      const stream = streams[name];
       stream.total += bytes.length;
       const room = outputLimitBytes - stream.kept;
       if (room > 0) {
@@ -66,16 +68,16 @@ const pyodide = await loadPyodide({
   env: { HOME: '/home/pyodide' },
   checkAPIVersion: true,
 });
-pyodide.setStdout(writer(streams.stdout));
-pyodide.setStderr(writer(streams.stderr));
+pyodide.setStdout(writer('stdout'));
+pyodide.setStderr(writer('stderr'));
 pyodide.setStdin({ error: true });
 pyodide.setInterruptBuffer(interruptBuffer);
+lockDownPyodide(pyodide);
 pyodide.runPython(HARNESS_PY);
 const runHarness = pyodide.globals.get('_tribunal_run');
 const checkTaint = pyodide.globals.get('_tribunal_check_taint');
 const loadMs = performance.now() - started;
 
-lockDownPyodide(pyodide);
 lockDownRealm();
 
 port.on('message', (message) => {
@@ -87,8 +89,6 @@ port.postMessage({ type: 'ready', loadMs });
 function run(message) {
   streams.stdout = newStream();
   streams.stderr = newStream();
-  pyodide.setStdout(writer(streams.stdout));
-  pyodide.setStderr(writer(streams.stderr));
   interruptBuffer[0] = 0;
   memoryRefused = false;
   const begin = performance.now();
@@ -152,6 +152,8 @@ function lockDownPyodide(api) {
     }
   }
   api.unregisterJsModule('pyodide_js');
+  // Pyodide's own start-up imported it; unregistering alone leaves it in sys.modules.
+  api.runPython("import sys\nsys.modules.pop('pyodide_js', None)\ndel sys");
 }
 
 /**
