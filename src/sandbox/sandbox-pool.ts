@@ -20,6 +20,13 @@ export interface SandboxPoolOptions {
    * (module or class attributes, builtins, sys settings, files); `always` starts a fresh interpreter after every run.
    */
   recycle?: 'when-tainted' | 'always';
+  /**
+   * Most the host process's resident memory may grow, in MiB, while runs are in flight (over its size when the first
+   * of them started). Python can hold JavaScript buffers (`pyodide.ffi.to_js`) outside the wasm cap and the worker's
+   * heap limit; past this bound every running worker is terminated and its run ends `memory`.
+   * Default `size * (memoryMb + 256)`.
+   */
+  hostMemoryMb?: number;
 }
 
 /** One program to run: `code`, and optionally HumanEval-style `tests` with the `entryPoint` they check. */
@@ -66,6 +73,8 @@ const DEFAULTS = {
 /** V8 heap of a worker: Pyodide's JavaScript side needs ~60 MB; Python's own memory is the wasm memory capped above. */
 const WORKER_HEAP_MB = 192;
 const MAX_START_FAILURES = 3;
+/** How often the host memory watchdog samples RSS while runs are in flight. */
+const MEMORY_SAMPLE_MS = 20;
 const WORKER_URL = new URL('./python-worker.js', import.meta.url);
 
 interface Job {
@@ -82,6 +91,8 @@ interface Slot {
   timer?: NodeJS.Timeout;
   startedAt: number;
   runId: number;
+  /** The process's RSS when the current run started: the memory watchdog measures growth from the oldest of these. */
+  rssAtStart: number;
 }
 
 /**
@@ -93,6 +104,7 @@ interface Slot {
  */
 export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool {
   const settings = { ...DEFAULTS, ...definedOnly(options) };
+  const hostMemoryMb = options.hostMemoryMb ?? settings.size * (settings.memoryMb + 256);
   for (const key of ['size', 'timeoutMs', 'memoryMb', 'outputLimitBytes', 'maxTests', 'maxSourceChars'] as const) {
     const value = settings[key];
     if (!Number.isInteger(value) || value < 1) {
@@ -106,6 +118,34 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
   let startFailures = 0;
   let nextRunId = 1;
   let warmWaiters: Array<() => void> = [];
+  if (!Number.isInteger(hostMemoryMb) || hostMemoryMb < 1) {
+    throw new TribunalError('CONFIG_INVALID', `sandbox hostMemoryMb must be a positive integer, got ${String(hostMemoryMb)}`);
+  }
+  let watchdog: NodeJS.Timeout | undefined;
+
+  /**
+   * Samples the process's RSS while runs are in flight; when it has grown past the bound since the oldest running run
+   * started, every running worker is stopped (their growth cannot be told apart).
+   */
+  function watchMemory(): void {
+    const running = slots.filter((slot) => slot.job !== undefined);
+    if (running.length === 0) {
+      if (watchdog !== undefined) clearInterval(watchdog);
+      watchdog = undefined;
+      return;
+    }
+    if (watchdog === undefined) {
+      watchdog = setInterval(watchMemory, MEMORY_SAMPLE_MS);
+      watchdog.unref();
+    }
+    const baseline = Math.min(...running.map((slot) => slot.rssAtStart));
+    const grownMb = (process.memoryUsage.rss() - baseline) / (1024 * 1024);
+    if (grownMb <= hostMemoryMb) return;
+    for (const slot of running) {
+      const message = `the run grew the host process's memory by ${Math.round(grownMb)} MiB, over the bound of ${hostMemoryMb} MiB`;
+      replace(slot, failure('memory', message, performance.now() - slot.startedAt), 'host memory');
+    }
+  }
 
   function startSlot(): Slot {
     const worker = new Worker(WORKER_URL, {
@@ -120,7 +160,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     // The worker's own stdout/stderr are silenced inside it; drain whatever still arrives so it never piles up here.
     worker.stdout.resume();
     worker.stderr.resume();
-    const slot: Slot = { worker, ready: false, startedAt: performance.now(), runId: 0 };
+    const slot: Slot = { worker, ready: false, startedAt: performance.now(), runId: 0, rssAtStart: 0 };
     stats.started += 1;
     worker.on('message', (message: unknown) => onMessage(slot, message));
     worker.on('error', (error: Error) => onExit(slot, error));
@@ -238,9 +278,11 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       slot.job = job;
       slot.runId = nextRunId++;
       slot.startedAt = performance.now();
+      slot.rssAtStart = process.memoryUsage.rss();
       stats.runs += 1;
       const { code, tests, entryPoint } = job.options;
       slot.worker.postMessage({ type: 'run', id: slot.runId, code, tests, entryPoint, maxTests: settings.maxTests });
+      watchMemory();
       slot.timer = setTimeout(() => {
         replace(slot, failure('timeout', `the run took longer than ${settings.timeoutMs} ms`, settings.timeoutMs), 'timeout');
       }, settings.timeoutMs);
@@ -293,6 +335,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     },
     async close() {
       closed = true;
+      if (watchdog !== undefined) clearInterval(watchdog);
       for (const job of queue.splice(0)) reject(job, new TribunalError('ABORTED', 'the sandbox pool was closed'));
       const running = slots.splice(0);
       for (const slot of running) {

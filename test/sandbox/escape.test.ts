@@ -24,7 +24,7 @@ let port = 0;
 let connections = 0;
 
 beforeAll(async () => {
-  pool = createSandboxPool({ size: 2, timeoutMs: 4000, memoryMb: 256, outputLimitBytes: 16 * 1024 });
+  pool = createSandboxPool({ size: 2, timeoutMs: 4000, memoryMb: 256, outputLimitBytes: 16 * 1024, hostMemoryMb: 600 });
   server = createServer((socket) => {
     connections += 1;
     socket.destroy();
@@ -248,6 +248,14 @@ describe('resources', () => {
   it('caps memory: one huge allocation and steady growth both end as `memory`', async () => {
     expect((await probe('x = bytearray(1500 * 1024 * 1024)')).status).toBe('memory');
     expect((await probe('x = []\nwhile True:\n    x.append(bytearray(10 ** 6))')).status).toBe('memory');
+  });
+
+  it('caps memory held outside the wasm heap: JavaScript buffers made with to_js stop at the host memory bound', async () => {
+    const result = await probe(
+      'from pyodide.ffi import to_js\nkeep = []\nfor _ in range(40):\n    keep.append(to_js(bytearray(50 * 1024 * 1024)))\nprint("ESCAPED")',
+    );
+    expect(result.status).toBe('memory');
+    expect(result.error?.message).toMatch(/host process's memory/);
   });
 
   it('bounds output: an endless print loop ends as `output-limit` with the kept text under the bound', async () => {
