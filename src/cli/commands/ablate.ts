@@ -29,7 +29,7 @@ Options:
   --judge ID                the persona of the single-judge arm (default: the panel's first)
   --limit N                 use at most N items of FILE
   --concurrency N           items debated at once (default 8)
-  --format F                input format: native | hh-rlhf | trl (default: detected)
+  --format F                input format: native | hh-rlhf | trl | humaneval (default: detected)
   --seed S                  bootstrap seed (default 0)
   --resamples N             bootstrap resamples (default 1000)
 ${PRICE_HELP}

@@ -47,7 +47,7 @@ ${PRICE_HELP}
   --dry-run                 estimate calls, tokens and cost, then exit without calling any model
   --strict                  check the whole input first; refuse to start if any line is rejected
   --retry-failed            put items whose debate failed back in the queue
-  --format F                input format: native | hh-rlhf | trl (default: detected)
+  --format F                input format: native | hh-rlhf | trl | humaneval (default: detected)
   --pairs-format F          trl (pairs.jsonl, default) | openai (pairs.openai.jsonl)
   --strategy S              best-vs-worst (default) | best-vs-random-lower | all-pairs
   --min-margin X            keep pairs whose score margin is at least X (panel scale units)
