@@ -3,5 +3,6 @@
  * plain, schema-validated results. Imports only src/contracts. Threat model and limits: docs/sandbox.md.
  */
 
+export * from './extract-code.js';
 export * from './python-mutants.js';
 export * from './sandbox-pool.js';
