@@ -44,7 +44,7 @@ export interface SandboxPoolStats {
   started: number;
   /** Interpreters replaced after a timeout, a crash, or a tainting run. */
   recycled: number;
-  /** Load time of each interpreter started so far, in ms (inside its worker). */
+  /** Load time of each interpreter started so far (the last 100), in ms (inside its worker). */
   loadMs: number[];
   /** Why the last interpreter was replaced (e.g. `module math`, `fs`, `timeout`), for diagnostics. */
   lastRecycle?: string;
@@ -73,6 +73,8 @@ const DEFAULTS = {
 /** V8 heap of a worker: Pyodide's JavaScript side needs ~60 MB; Python's own memory is the wasm memory capped above. */
 const WORKER_HEAP_MB = 192;
 const MAX_START_FAILURES = 3;
+/** Load times kept in `stats().loadMs`. */
+const MAX_LOAD_TIMES = 100;
 /** How often the host memory watchdog samples RSS while runs are in flight. */
 const MEMORY_SAMPLE_MS = 20;
 const WORKER_URL = new URL('./python-worker.js', import.meta.url);
@@ -117,7 +119,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
   let closed = false;
   let startFailures = 0;
   let nextRunId = 1;
-  let warmWaiters: Array<() => void> = [];
+  let warmWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
   if (!Number.isInteger(hostMemoryMb) || hostMemoryMb < 1) {
     throw new TribunalError('CONFIG_INVALID', `sandbox hostMemoryMb must be a positive integer, got ${String(hostMemoryMb)}`);
   }
@@ -170,6 +172,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
   }
 
   function onMessage(slot: Slot, message: unknown): void {
+    if (!slots.includes(slot)) return; // a worker already replaced (e.g. timed out) may still answer
     if (!isRecord(message)) {
       replace(slot, sandboxFailure('the worker sent a message that is not an object'));
       return;
@@ -178,8 +181,9 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
       slot.ready = true;
       startFailures = 0;
       if (typeof message.loadMs === 'number') stats.loadMs.push(message.loadMs);
+      if (stats.loadMs.length > MAX_LOAD_TIMES) stats.loadMs.splice(0, stats.loadMs.length - MAX_LOAD_TIMES);
       if (slots.every((each) => each.ready)) {
-        for (const wake of warmWaiters) wake();
+        for (const waiter of warmWaiters) waiter.resolve();
         warmWaiters = [];
       }
       dispatch();
@@ -232,6 +236,8 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
           },
         );
         for (const pending of queue.splice(0)) reject(pending, reason);
+        for (const waiter of warmWaiters) waiter.reject(reason);
+        warmWaiters = [];
         return;
       }
     }
@@ -242,11 +248,12 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
 
   function replace(slot: Slot, result?: ExecutionResult, reason?: string): void {
     const job = slot.job;
+    const known = slots.includes(slot);
     finish(slot);
     remove(slot);
     void slot.worker.terminate();
     if (job !== undefined && result !== undefined) job.resolve(result);
-    if (closed) return;
+    if (closed || !known) return;
     stats.recycled += 1;
     stats.lastRecycle = reason ?? result?.status ?? 'invalid message';
     startSlot();
@@ -328,7 +335,10 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     warm() {
       ensureStarted();
       if (slots.every((slot) => slot.ready)) return Promise.resolve();
-      return new Promise((resolve) => warmWaiters.push(resolve));
+      if (startFailures >= MAX_START_FAILURES) {
+        return Promise.reject(new TribunalError('INTERNAL', 'the Python sandbox could not start (see the earlier error)'));
+      }
+      return new Promise((resolve, rejectWarm) => warmWaiters.push({ resolve, reject: rejectWarm }));
     },
     stats() {
       return { ...stats, loadMs: [...stats.loadMs] };
@@ -343,7 +353,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
         finish(slot);
         if (job !== undefined) reject(job, new TribunalError('ABORTED', 'the sandbox pool was closed'));
       }
-      for (const wake of warmWaiters) wake();
+      for (const waiter of warmWaiters) waiter.resolve();
       warmWaiters = [];
       await Promise.all(running.map((slot) => slot.worker.terminate()));
     },
