@@ -1,9 +1,12 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DatasetItemSchema } from '../../src/contracts/index.js';
 import { detectFormat, detectRowFormat, humanEvalFormat, readItems } from '../../src/datasets/index.js';
 
-const HUMANEVAL = path.resolve('../shared/datasets/humaneval.jsonl.gz');
+// CI keeps shared/ beside the clone; never copy these files into the repo.
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const HUMANEVAL = path.resolve(repoRoot, '../shared/datasets/humaneval.jsonl.gz');
 
 const row = {
   task_id: 'HumanEval/x',

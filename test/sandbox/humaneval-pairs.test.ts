@@ -1,12 +1,15 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHumanEvalPairs, readHumanEvalRows } from '../../scripts/humaneval-pairs.js';
 import { readItems } from '../../src/datasets/index.js';
 import { createSandboxPool, type SandboxPool } from '../../src/sandbox/index.js';
 
-const HUMANEVAL = path.resolve('../shared/datasets/humaneval.jsonl.gz');
+// CI keeps shared/ beside the clone; never copy these files into the repo.
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const HUMANEVAL = path.resolve(repoRoot, '../shared/datasets/humaneval.jsonl.gz');
 let pool: SandboxPool;
 
 beforeAll(async () => {
