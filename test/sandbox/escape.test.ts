@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecutionResult } from '../../src/contracts/index.js';
 import { createSandboxPool, type SandboxPool } from '../../src/sandbox/index.js';
@@ -14,7 +15,7 @@ import { createSandboxPool, type SandboxPool } from '../../src/sandbox/index.js'
 
 const SECRET = `tribunal-fake-secret-${process.pid}-${Date.now()}`;
 process.env.TRIBUNAL_SANDBOX_FAKE_SECRET = SECRET;
-const REPO_FILE = path.resolve('package.json');
+const REPO_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json');
 const markerDir = mkdtempSync(path.join(tmpdir(), 'sandbox-escape-'));
 const MARKER = path.join(markerDir, 'escaped');
 

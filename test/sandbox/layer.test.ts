@@ -1,12 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 /* docs/architecture.md: src/sandbox may import only src/contracts (plus node: built-ins and pyodide). */
 
 describe('src/sandbox imports', () => {
   it('reach only src/contracts, node: built-ins, pyodide and the folder itself', () => {
-    const folder = path.resolve('src/sandbox');
+    const folder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/sandbox');
     const outside: string[] = [];
     for (const file of readdirSync(folder)) {
       const source = readFileSync(path.join(folder, file), 'utf8');
