@@ -46,7 +46,7 @@ export type ExecutionOutput = z.infer<typeof ExecutionOutputSchema>;
 export const ExecutionResultSchema = z.object({
   language: z.literal('python'),
   status: ExecutionStatusSchema,
-  tests: z.array(ExecutionTestSchema).describe('Per-test outcomes in source order; empty when no tests ran.'),
+  tests: z.array(ExecutionTestSchema).max(10_000).describe('Per-test outcomes in source order; empty when no tests ran.'),
   error: ExecutionErrorSchema.optional().describe('The first error: of loading the program, or of the first failing test.'),
   stdout: ExecutionOutputSchema,
   stderr: ExecutionOutputSchema,

@@ -1,5 +1,11 @@
 import { Worker } from 'node:worker_threads';
-import { type ExecutionResult, ExecutionResultSchema, type ExecutionStatus, TribunalError } from '../contracts/index.js';
+import {
+  EXECUTION_TEXT_LIMIT,
+  type ExecutionResult,
+  ExecutionResultSchema,
+  type ExecutionStatus,
+  TribunalError,
+} from '../contracts/index.js';
 
 /** Options of `createSandboxPool`; every bound has a default (docs/sandbox.md, Limits). */
 export interface SandboxPoolOptions {
@@ -9,9 +15,9 @@ export interface SandboxPoolOptions {
   timeoutMs?: number;
   /** Cap on the interpreter's WebAssembly memory, in MiB. Default 256. */
   memoryMb?: number;
-  /** Bytes of stdout and of stderr kept per run; writing more ends the run with `output-limit`. Default 64 KiB. */
+  /** Bytes of stdout and of stderr kept per run (at most 1 000 000); writing more ends the run with `output-limit`. Default 64 KiB. */
   outputLimitBytes?: number;
-  /** Most tests counted per run. Default 1000. */
+  /** Most tests counted per run (at most 10 000). Default 1000. */
   maxTests?: number;
   /** Longest accepted code or tests source, in characters. Default 200 000. */
   maxSourceChars?: number;
@@ -109,8 +115,12 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
   const hostMemoryMb = options.hostMemoryMb ?? settings.size * (settings.memoryMb + 256);
   for (const key of ['size', 'timeoutMs', 'memoryMb', 'outputLimitBytes', 'maxTests', 'maxSourceChars'] as const) {
     const value = settings[key];
-    if (!Number.isInteger(value) || value < 1) {
-      throw new TribunalError('CONFIG_INVALID', `sandbox ${key} must be a positive integer, got ${String(value)}`);
+    const tooLarge = (key === 'maxTests' && value > 10_000) || (key === 'outputLimitBytes' && value > EXECUTION_TEXT_LIMIT);
+    if (!Number.isInteger(value) || value < 1 || tooLarge) {
+      throw new TribunalError(
+        'CONFIG_INVALID',
+        `sandbox ${key} must be a positive integer${tooLarge ? ' within its bound (docs/sandbox.md)' : ''}, got ${String(value)}`,
+      );
     }
   }
   const slots: Slot[] = [];

@@ -174,5 +174,9 @@ describe('interpreter reuse', () => {
 
   it('refuses invalid options', () => {
     expect(() => createSandboxPool({ size: 0 })).toThrow(/size must be a positive integer/);
+    expect(() => createSandboxPool({ outputLimitBytes: 2_000_000 })).toThrow(
+      /outputLimitBytes must be a positive integer within/,
+    );
+    expect(() => createSandboxPool({ hostMemoryMb: 0 })).toThrow(/hostMemoryMb must be a positive integer/);
   });
 });
