@@ -66,6 +66,19 @@ describe('runPython', () => {
     expect(result.status).toBe('failed');
   });
 
+  it('counts tests without a top-level assert as one test, and refuses check(candidate) without an entry point', async () => {
+    const helper = 'def expect_equal(a, b):\n    if a != b:\n        raise AssertionError(f"{a} != {b}")\n';
+    const whole = await pool.runPython({
+      code: ADD,
+      tests: `${helper}\ndef check(c):\n    expect_equal(c(1, 1), 2)\n    expect_equal(c(1, 2), 4)`,
+      entryPoint: 'add',
+    });
+    expect(whole.tests).toHaveLength(1);
+    expect(whole).toMatchObject({ status: 'failed', error: { type: 'AssertionError', message: '3 != 4' } });
+    const noEntry = await pool.runPython({ code: ADD, tests: ADD_TESTS });
+    expect(noEntry).toMatchObject({ status: 'error', error: { type: 'ValueError', where: 'tests' } });
+  });
+
   it('reports a candidate that does not load as `error`, naming where', async () => {
     const syntax = await pool.runPython({ code: 'def add(a, b)\n    return a', tests: ADD_TESTS, entryPoint: 'add' });
     expect(syntax).toMatchObject({ status: 'error', tests: [], error: { type: 'SyntaxError', where: 'candidate' } });
