@@ -13,6 +13,7 @@ export const MUTATION_OPERATORS = [
   'off-by-one',
   'dropped-branch',
   'dropped-not',
+  'call-swap',
 ] as const;
 export type MutationOperator = (typeof MUTATION_OPERATORS)[number];
 
@@ -35,6 +36,20 @@ const COMPARISON: Record<string, string> = { '<': '<=', '<=': '<', '>': '>=', '>
 const ARITHMETIC: Record<string, string> = { '+': '-', '-': '+', '*': '+', '//': '*', '%': '//', '+=': '-=', '-=': '+=' };
 const BOOLEAN: Record<string, string> = { and: 'or', or: 'and' };
 const CONSTANT: Record<string, string> = { True: 'False', False: 'True' };
+/** Calls swapped for their mirror image, only where the name is called (`min(`, `.lower(`). */
+const CALL: Record<string, string> = {
+  min: 'max',
+  max: 'min',
+  any: 'all',
+  all: 'any',
+  lower: 'upper',
+  upper: 'lower',
+  startswith: 'endswith',
+  endswith: 'startswith',
+  islower: 'isupper',
+  isupper: 'islower',
+  sorted: 'reversed',
+};
 const OPERATORS = ['**=', '//=', '>>=', '<<=', '==', '!=', '<=', '>=', '//', '**', '+=', '-=', '*=', '/=', '%=', '->', ':='];
 
 /**
@@ -68,6 +83,8 @@ export function pythonMutants(source: string): Mutant[] {
       if (boolean !== undefined) add(token.start, end, boolean, 'boolean-swap');
       const constant = CONSTANT[token.text];
       if (constant !== undefined) add(token.start, end, constant, 'constant-swap');
+      const call = CALL[token.text];
+      if (call !== undefined && tokens[index + 1]?.text === '(') add(token.start, end, call, 'call-swap');
       if (token.text === 'not' && source[end] === ' ' && previous?.text !== 'is' && tokens[index + 1]?.text !== 'in') {
         add(token.start, end + 1, '', 'dropped-not');
       }

@@ -26,6 +26,10 @@ describe('pythonMutants', () => {
     ]);
   });
 
+  it('swaps mirrored calls only where they are called', () => {
+    expect(changes('    return max(xs), s.lower(), min\n')).toEqual(['call-swap:max->min@1', 'call-swap:lower->upper@1']);
+  });
+
   it('never mutates strings, comments, unary minus, star arguments or `is not`/`not in`', () => {
     const source =
       '    # a < b + 1\n    s = "x < y + 2" + f\'{a}\'\n    t = -1\n    f(*args)\n    return a is not None and b not in c\n';
