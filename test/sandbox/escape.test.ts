@@ -278,6 +278,7 @@ describe('resources', () => {
     expect(plain.status).toBe('error');
     expect(plain.error?.type).toBe('RecursionError');
     const raised = await probe('import sys\nsys.setrecursionlimit(10 ** 7)\ndef f(n):\n    return f(n + 1)\nf(0)');
-    expect(['error', 'memory']).toContain(raised.status);
+    // A stack overflow in wasm, or (on a loaded machine) the timeout: either way it ends inside the sandbox.
+    expect(['error', 'memory', 'timeout']).toContain(raised.status);
   });
 });
