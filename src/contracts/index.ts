@@ -7,6 +7,7 @@ export * from './constitution.js';
 export * from './debate.js';
 export * from './errors.js';
 export * from './events.js';
+export * from './execution.js';
 export * from './generation.js';
 export * from './label.js';
 export * from './panel.js';

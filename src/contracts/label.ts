@@ -13,7 +13,7 @@ import { TurnErrorSchema } from './errors.js';
 // ---------------------------------------------------------------------------------------------------------------------
 
 /** The input formats the importers understand. */
-export const INPUT_FORMATS = ['native', 'hh-rlhf', 'trl'] as const;
+export const INPUT_FORMATS = ['native', 'hh-rlhf', 'trl', 'humaneval'] as const;
 export const InputFormatSchema = z.enum(INPUT_FORMATS);
 export type InputFormat = z.infer<typeof InputFormatSchema>;
 

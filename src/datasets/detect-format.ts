@@ -15,6 +15,7 @@ export interface FormatDetection {
 export function detectRowFormat(value: unknown): InputFormat | undefined {
   if (!isPlainObject(value)) return undefined;
   if ('candidates' in value) return 'native';
+  if ('canonical_solution' in value && 'entry_point' in value) return 'humaneval';
   if ('chosen' in value && 'rejected' in value) {
     const { chosen, rejected } = value;
     const dialogue =

@@ -4,6 +4,7 @@
  */
 export * from './detect-format.js';
 export * from './hh-rlhf-format.js';
+export * from './humaneval-format.js';
 export * from './input-limits.js';
 export * from './item-rejection.js';
 export * from './native-format.js';

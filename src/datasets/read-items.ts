@@ -1,6 +1,7 @@
 import { type DatasetItem, type FileIssue, FileValidationError, type InputFormat, TribunalError } from '../contracts/index.js';
 import { detectFormat } from './detect-format.js';
 import { hhRlhfFormat } from './hh-rlhf-format.js';
+import { humanEvalFormat } from './humaneval-format.js';
 import { INPUT_LIMITS, jsonDepth } from './input-limits.js';
 import { clipRaw, type ItemRejection, type ReadResult } from './item-rejection.js';
 import { nativeFormat, nativePromptFormat } from './native-format.js';
@@ -19,6 +20,7 @@ export const ROW_PARSERS: Readonly<Record<InputFormat, RowParser>> = {
   native: nativeFormat,
   'hh-rlhf': hhRlhfFormat,
   trl: trlFormat,
+  humaneval: humanEvalFormat,
 };
 
 /** Options shared by `readItems` and `validateInput`. */

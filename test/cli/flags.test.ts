@@ -27,7 +27,7 @@ describe('--format', () => {
   it('accepts the importers formats and names the choices otherwise', () => {
     expect(inputFormatFlag(undefined)).toBeUndefined();
     expect(inputFormatFlag('hh-rlhf')).toBe('hh-rlhf');
-    expect(() => inputFormatFlag('csv')).toThrow('--format must be one of native, hh-rlhf, trl, got "csv"');
+    expect(() => inputFormatFlag('csv')).toThrow('--format must be one of native, hh-rlhf, trl, humaneval, got "csv"');
   });
 });
 

@@ -37,7 +37,7 @@ Options:
   --limit N                 use at most N items of FILE
   --max-rejected N          stop (exit 1) when more than N lines of FILE are rejected (default 1000)
   --concurrency N           items debated at once (default 8)
-  --format F                input format: native | hh-rlhf | trl (default: detected)
+  --format F                input format: native | hh-rlhf | trl | humaneval (default: detected)
   --seed S                  bootstrap seed (default 0)
   --resamples N             bootstrap resamples (default 1000)
 ${PRICE_HELP}

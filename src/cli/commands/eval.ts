@@ -48,7 +48,7 @@ Options:
   --max-rejected N          stop (exit 1) when more than N lines of FILE are rejected (default 1000)
   --concurrency N           items debated at once (default 8)
   --max-rounds N            override the panel's debate rounds
-  --format F                input format: native | hh-rlhf | trl (default: detected)
+  --format F                input format: native | hh-rlhf | trl | humaneval (default: detected)
   --calibrate               fit persona weights (and a bias term) on part of the gold set, report before and after
                             on the rest, and write DIR/panel.calibrated.yaml
   --held-out X              share of the gold set held out for --calibrate (default 0.3)

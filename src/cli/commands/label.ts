@@ -56,7 +56,7 @@ ${PRICE_HELP}
   --max-rejected N          stop (exit 1) when more than N input lines are rejected (default 1000)
   --retry-failed            put items whose debate failed back in the queue
 ${MODEL_FAILURE_HELP}
-  --format F                input format: native | hh-rlhf | trl (default: detected)
+  --format F                input format: native | hh-rlhf | trl | humaneval (default: detected)
   --pairs-format F          trl (pairs.jsonl, default) | openai (pairs.openai.jsonl)
   --strategy S              best-vs-worst (default) | best-vs-random-lower | all-pairs
   --min-margin X            keep pairs whose score margin is at least X (panel scale units)
