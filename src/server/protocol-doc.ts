@@ -188,7 +188,7 @@ function frameSection(schema: z.ZodObject): string {
     const meaning = isEvent
       ? 'One event of the debate stream: `seq` increases by one per debate.'
       : isTrainerEvent
-        ? 'One event of the training worker (`start`, `metric`, `eval`, `checkpoint`, `done`, `error`), validated by src/contracts/trainer.ts.'
+        ? 'One event of the training worker (`progress`, `start`, `metric`, `eval`, `checkpoint`, `done`, `error`), validated by src/contracts/trainer.ts.'
         : cell(String(json.description ?? ''));
     lines.push(`| \`${name}\` | ${rendered} | ${required} | ${meaning} |`);
   }

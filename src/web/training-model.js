@@ -36,6 +36,11 @@ export class TrainingModel {
     this.evaluating = false;
     this.lastLine = 0;
     this.lastTime = undefined;
+    /**
+     * The long phase the worker is in before its `start` (DPO's reference log-probs): { phase, split, done, total,
+     * unit, time }, cleared by the `start` that follows it.
+     */
+    this.phase = undefined;
   }
 
   /** 'waiting' (no event yet), 'running', 'evaluating', 'completed', 'stopped' or 'failed'. */
@@ -78,14 +83,25 @@ export class TrainingModel {
 
   /**
    * Applies one event and its 1-based line; returns what changed so the renderer can redraw just that:
-   * `'start' | 'metric' | 'eval' | 'checkpoint' | 'done' | 'error'`, or undefined for a line already applied.
+   * `'start' | 'progress' | 'metric' | 'eval' | 'checkpoint' | 'done' | 'error'`, or undefined for a line already applied.
    */
   apply(event, line) {
     if (line <= this.lastLine) return undefined;
     this.lastLine = line;
     this.lastTime = event.time;
     switch (event.type) {
+      case 'progress':
+        this.phase = {
+          phase: event.phase,
+          split: event.split,
+          done: event.done,
+          total: event.total,
+          unit: event.unit,
+          time: event.time,
+        };
+        return 'progress';
       case 'start':
+        this.phase = undefined;
         this.failed = undefined;
         if (event.command === 'eval') {
           this.evalStart = event;
@@ -136,6 +152,7 @@ export class TrainingModel {
         this.done = event;
         return 'done';
       case 'error':
+        this.phase = undefined;
         this.failed = { ...event, eventsLine: line };
         this.errors.push(this.failed);
         this.evaluating = false;

@@ -122,6 +122,21 @@ export class TrainingView {
 
   drawProgress() {
     const model = this.model;
+    const phase = model.phase;
+    if (phase && model.status !== 'failed') {
+      // Before its start event the worker may spend minutes on one phase (DPO's reference log-probs): show that one.
+      const fraction = phase.total > 0 ? Math.min(1, phase.done / phase.total) : 0;
+      const what = phase.phase === 'reference' ? 'reference log-probs' : phase.phase;
+      this.progressEl.value = fraction;
+      this.progressEl.setAttribute('aria-valuetext', `${what}: ${phase.done} of ${phase.total} ${phase.unit}`);
+      this.progressText.textContent = visibleControls(
+        [
+          `${what}${phase.split ? ` (${phase.split})` : ''}: ${phase.done} / ${phase.total} ${phase.unit}`,
+          `${Math.floor(fraction * 100)}%`,
+        ].join(' · '),
+      );
+      return;
+    }
     const total = model.totalSteps;
     const step = model.step;
     const fraction = total > 0 ? Math.min(1, step / total) : 0;

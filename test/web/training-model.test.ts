@@ -13,6 +13,7 @@ interface TrainingModel {
   pace: { secondsPerStep: number; etaSeconds: number } | undefined;
   resumes: Array<{ step: number; from: string }>;
   done: { status: string } | undefined;
+  phase: { phase: string; split?: string; done: number; total: number; unit: string } | undefined;
   apply(event: TrainerEvent, line: number): string | undefined;
   trainSeries(field: string): Array<{ x: number; y: number }>;
   evalSeries(field: string): Array<{ x: number; y: number }>;
@@ -162,6 +163,32 @@ describe('the viewer training model', () => {
     ]);
     expect(model.status).toBe('failed');
     model.apply(start('dpo', { seq: 1, time: 3000 }), 3);
+    expect(model.status).toBe('running');
+  });
+});
+
+describe('the reference log-prob phase before start (progress events)', () => {
+  const progress = (done: number, total: number) =>
+    TrainerEventSchema.parse({
+      v: 1,
+      type: 'progress',
+      seq: done + 1,
+      time: 500 + done,
+      phase: 'reference',
+      split: 'train',
+      done,
+      total,
+      unit: 'batches',
+    });
+
+  it('shows the phase while it runs and clears it at the start that follows', () => {
+    const model = createModel();
+    expect(model.apply(progress(0, 50), 1)).toBe('progress');
+    expect(model.apply(progress(25, 50), 2)).toBe('progress');
+    expect(model.status).toBe('waiting');
+    expect(model.phase).toMatchObject({ phase: 'reference', split: 'train', done: 25, total: 50, unit: 'batches' });
+    expect(model.apply(start('dpo'), 3)).toBe('start');
+    expect(model.phase).toBeUndefined();
     expect(model.status).toBe('running');
   });
 });
