@@ -10,7 +10,7 @@ import {
   StateGraph,
   type StateSnapshot,
 } from '@langchain/langgraph';
-import { type DebateResult, type Protocol, TribunalError, type TurnRecord } from '../contracts/index.js';
+import { type ChatMessage, type DebateResult, type Protocol, TribunalError, type TurnRecord } from '../contracts/index.js';
 import type { DebateContext, DebateNodeConfig } from './debate-context.js';
 import { type DebateNodeName, type DebateNodes, NODE } from './debate-nodes.js';
 import type { DebateSetup } from './debate-setup.js';
@@ -31,17 +31,17 @@ export interface RoundScores {
  */
 export const DebateRequestAnnotation = Annotation.Root({
   /** The question or conversation the candidates answer. */
-  prompt: Annotation<unknown>,
-  /** The answers to judge: strings (ids c1, c2, ...) or { id, text }. */
-  candidates: Annotation<unknown>,
-  /** A panel id from panels/ (default "default") or an inline panel. */
-  panel: Annotation<unknown>,
-  /** A model id every critic speaks through, e.g. "fake:judge" or "openai:gpt-4.1-mini". */
-  model: Annotation<unknown>,
-  /** Debate rounds after the independent round 0 (0..10). */
-  maxRounds: Annotation<unknown>,
-  /** An item id, kept on the result. */
-  id: Annotation<unknown>,
+  prompt: Annotation<string | ChatMessage[] | undefined>,
+  /** The answers to judge: texts (ids c1, c2, ... by position) or { id, text }. */
+  candidates: Annotation<(string | { id: string; text: string })[] | undefined>,
+  /** A panel id from panels/ (default "default") or an inline panel (a panel file's fields; personas by id). */
+  panel: Annotation<string | Record<string, unknown> | undefined>,
+  /** The model every critic speaks through, e.g. "fake:judge" or "openai:gpt-4.1-mini" (default: the CLI's choice). */
+  model: Annotation<string | undefined>,
+  /** Debate rounds after the independent round 0, 0..10 (default: the panel's). */
+  maxRounds: Annotation<number | undefined>,
+  /** An item id, kept on the result and its events. */
+  id: Annotation<string | undefined>,
 });
 
 /** The graph state: the debate state, the plain input, per-round scores, the chat view's messages and the review. */
@@ -189,11 +189,18 @@ export function compileProtocolGraph(wiring: ProtocolWiring, options: ProtocolGr
     };
     builder.addNode(name, routed, { ends: afterRound });
   }
-  builder.addNode(GRAPH_NODE.review, async (state: DebateGraphState) => {
-    if (!state.result || !state.setup) return {};
-    const review = reviewDebate({ result: state.result, setup: state.setup });
-    return review === undefined ? {} : { review };
-  });
+  builder.addNode(
+    GRAPH_NODE.review,
+    async (state: DebateGraphState) => {
+      if (!state.result || !state.setup) return new Command({ goto: END });
+      const refused = state.review?.refused;
+      const review = reviewDebate({ result: state.result, setup: state.setup, ...(refused === undefined ? {} : { refused }) });
+      if (review === undefined) return new Command({ goto: END });
+      // A refused answer: run the review again, which interrupts again with the reason.
+      return new Command({ update: { review }, goto: review.refused === undefined ? END : GRAPH_NODE.review });
+    },
+    { ends: [GRAPH_NODE.review, END] },
+  );
   builder.addEdge(START, GRAPH_NODE.prepare);
   builder.addEdge(GRAPH_NODE.prepare, NODE.assess);
   for (const name of names) {
@@ -201,7 +208,6 @@ export function compileProtocolGraph(wiring: ProtocolWiring, options: ProtocolGr
     if (next === undefined || next === ROUTE) continue;
     builder.addEdge(name, name === NODE.consensus && next === END ? GRAPH_NODE.review : next);
   }
-  builder.addEdge(GRAPH_NODE.review, END);
   return builder.compile({
     name: wiring.protocol,
     ...(options.checkpointer === undefined ? {} : { checkpointer: options.checkpointer }),

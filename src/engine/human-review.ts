@@ -55,6 +55,8 @@ export interface DebateReview {
   consensusProbability?: number;
   threshold: number;
   human?: HumanVerdict;
+  /** Why the last answer was refused; the review asks again. */
+  refused?: string;
 }
 
 /**
@@ -87,11 +89,11 @@ export function consensusProbabilityOf(options: { result: DebateResult; panel: R
 /**
  * The review step after the consensus: with the panel's `escalate` rule and a consensus probability below its
  * threshold, interrupts the graph (LangGraph `interrupt`) with the candidates, scores and rationales, and records the
- * human verdict it is resumed with. An answer that does not fit (unknown candidate, wrong shape) interrupts again with
- * the reason, so a bad resume never fails the debate. Without the rule, or above the threshold, it records that and
- * goes on. Must run inside a LangGraph graph with a checkpointer (LangGraph Server and Studio give one).
+ * human verdict it is resumed with. An answer that does not fit (unknown candidate, wrong shape) is recorded as
+ * `refused`, and the graph runs the step again, which interrupts again saying why (`refused` passed back in), so a bad
+ * resume never fails the debate. Without the rule, or above the threshold, it records that and goes on. Must run inside a LangGraph graph with a checkpointer (LangGraph Server and Studio give one).
  */
-export function reviewDebate(options: { result: DebateResult; setup: DebateSetup }): DebateReview | undefined {
+export function reviewDebate(options: { result: DebateResult; setup: DebateSetup; refused?: string }): DebateReview | undefined {
   const { result, setup } = options;
   const { panel } = setup;
   const rule = panel.panel.escalate;
@@ -101,7 +103,7 @@ export function reviewDebate(options: { result: DebateResult; setup: DebateSetup
   const base = { threshold, ...(probability === undefined ? {} : { consensusProbability: probability }) };
   if (probability === undefined || probability >= threshold) return { escalated: false, ...base };
   const candidateIds = new Set(result.verdict.ranking);
-  let request: ReviewRequest = {
+  const request: ReviewRequest = {
     debateId: result.debateId,
     prompt: setup.input.prompt,
     ranking: result.verdict.ranking,
@@ -110,22 +112,20 @@ export function reviewDebate(options: { result: DebateResult; setup: DebateSetup
     candidates: reviewCandidates({ result, setup }),
     answer:
       'Resume with { "kind": "prefer", "candidateId": "<id>" } to name the better answer, or { "kind": "wrong" } when the ranking is wrong; an optional "note" explains.',
+    ...(options.refused === undefined ? {} : { error: `the last answer was refused (${options.refused}); answer again` }),
   };
-  for (;;) {
-    const answer = interrupt<ReviewRequest, unknown>(request);
-    const parsed = HumanVerdictInputSchema.safeParse(answer);
-    let problem: string | undefined;
-    if (!parsed.success) {
-      problem = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
-    } else if (parsed.data.kind === 'prefer' && parsed.data.candidateId === undefined) {
-      problem = 'candidateId: a "prefer" verdict names the preferred candidate';
-    } else if (parsed.data.candidateId !== undefined && !candidateIds.has(parsed.data.candidateId)) {
-      problem = `candidateId: "${parsed.data.candidateId.slice(0, 200)}" is not a candidate of this debate; use one of ${[...candidateIds].join(', ')}`;
-    } else {
-      return { escalated: true, ...base, human: { ...parsed.data, source: 'human', createdAt: new Date().toISOString() } };
-    }
-    request = { ...request, error: `the answer was refused (${problem}); answer again` };
+  const answer = interrupt<ReviewRequest, unknown>(request);
+  const parsed = HumanVerdictInputSchema.safeParse(answer);
+  let problem: string | undefined;
+  if (!parsed.success) {
+    problem = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
+  } else if (parsed.data.kind === 'prefer' && parsed.data.candidateId === undefined) {
+    problem = 'candidateId: a "prefer" verdict names the preferred candidate';
+  } else if (parsed.data.candidateId !== undefined && !candidateIds.has(parsed.data.candidateId)) {
+    problem = `candidateId: "${parsed.data.candidateId.slice(0, 200)}" is not a candidate of this debate; use one of ${[...candidateIds].join(', ')}`;
   }
+  if (problem !== undefined || !parsed.success) return { escalated: true, ...base, refused: problem ?? 'invalid answer' };
+  return { escalated: true, ...base, human: { ...parsed.data, source: 'human', createdAt: new Date().toISOString() } };
 }
 
 function reviewCandidates(options: { result: DebateResult; setup: DebateSetup }): ReviewCandidate[] {
