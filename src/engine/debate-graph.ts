@@ -159,6 +159,13 @@ export function compileProtocolGraph(wiring: ProtocolWiring, options: ProtocolGr
   const afterRound = [NODE.debate, NODE.blind, NODE.consensus].filter((name) => names.includes(name));
   const prepare = options.prepare;
   builder.addNode(GRAPH_NODE.prepare, async (state: DebateGraphState, config: DebateNodeConfig) => {
+    if (state.result !== undefined) {
+      // The thread's channels (turns, rounds, seq) belong to that debate: a second one would mix with it.
+      throw new TribunalError(
+        'INPUT_INVALID',
+        `this thread already holds the finished debate "${state.result.debateId}"; run a new debate on a new thread`,
+      );
+    }
     const setup =
       state.setup ?? (prepare ? await prepare({ request: requestOf(state), config, protocol: wiring.protocol }) : undefined);
     if (!setup) {
