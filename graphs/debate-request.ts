@@ -2,7 +2,7 @@
  * Plain input for the debate graphs: `{ prompt, candidates, panel?, model?, maxRounds? }` (what Studio and a LangGraph
  * SDK client send), validated here and turned into the debate's setup by loading the panel, its personas and
  * constitution (src/config) and checking every model against the registry (src/models). Model and panel can also come
- * from the run's configuration (`config.configurable`), so a Studio assistant is configured once.
+ * from the run's configuration (`config.configurable`, or the run's context), so a Studio assistant is configured once.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -127,9 +127,13 @@ export const prepareDebate: PrepareDebate = async ({ request, config, protocol }
   return setup;
 };
 
-function configurableOf(config: DebateNodeConfig): Record<string, unknown> | undefined {
-  const configurable = config.configurable;
-  return configurable !== null && typeof configurable === 'object' ? (configurable as Record<string, unknown>) : undefined;
+/** The run's `model` and `panel` settings: from `config.configurable`, else from the run's context (LangGraph 1.x assistants). */
+function configurableOf(config: DebateNodeConfig): Record<string, unknown> {
+  const fields = (value: unknown): Record<string, unknown> =>
+    value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+  const configurable = fields(config.configurable);
+  const context = fields(config.context);
+  return { model: configurable.model ?? context.model, panel: configurable.panel ?? context.panel };
 }
 
 /** `panels/<id>.yaml` (or .yml) in the working directory, then the built-in panels. */

@@ -3,7 +3,7 @@
  * vote; the votes go straight to the consensus. maxRounds and blindFinalVote are ignored.
  */
 import { END } from '@langchain/langgraph';
-import { compileProtocolGraph, type ProtocolGraphOptions, type ProtocolWiring } from '../src/engine/debate-graph.js';
+import { compileProtocolGraph, forStudio, type ProtocolGraphOptions, type ProtocolWiring } from '../src/engine/debate-graph.js';
 import { createDebateNodes, NODE } from '../src/engine/debate-nodes.js';
 import { prepareDebate } from './debate-request.js';
 
@@ -20,4 +20,4 @@ export function createJuryGraph(options: ProtocolGraphOptions = {}) {
 }
 
 /** The graph LangGraph Studio and Server load (see langgraph.json): plain input `{ prompt, candidates, panel?, model?, maxRounds? }`. */
-export const graph = createJuryGraph();
+export const graph = forStudio(createJuryGraph());

@@ -5,7 +5,13 @@
  * blind final vote and the consensus.
  */
 import { END } from '@langchain/langgraph';
-import { compileProtocolGraph, type ProtocolGraphOptions, type ProtocolWiring, ROUTE } from '../src/engine/debate-graph.js';
+import {
+  compileProtocolGraph,
+  forStudio,
+  type ProtocolGraphOptions,
+  type ProtocolWiring,
+  ROUTE,
+} from '../src/engine/debate-graph.js';
 import { createDebateNodes, NODE } from '../src/engine/debate-nodes.js';
 import { prepareDebate } from './debate-request.js';
 
@@ -22,4 +28,4 @@ export function createOneByOneGraph(options: ProtocolGraphOptions = {}) {
 }
 
 /** The graph LangGraph Studio and Server load (see langgraph.json): plain input `{ prompt, candidates, panel?, model?, maxRounds? }`. */
-export const graph = createOneByOneGraph();
+export const graph = forStudio(createOneByOneGraph());

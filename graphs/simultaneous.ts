@@ -4,7 +4,13 @@
  * maxRounds is reached; then the optional blind final vote and the consensus.
  */
 import { END } from '@langchain/langgraph';
-import { compileProtocolGraph, type ProtocolGraphOptions, type ProtocolWiring, ROUTE } from '../src/engine/debate-graph.js';
+import {
+  compileProtocolGraph,
+  forStudio,
+  type ProtocolGraphOptions,
+  type ProtocolWiring,
+  ROUTE,
+} from '../src/engine/debate-graph.js';
 import { createDebateNodes, NODE } from '../src/engine/debate-nodes.js';
 import { prepareDebate } from './debate-request.js';
 
@@ -21,4 +27,4 @@ export function createSimultaneousGraph(options: ProtocolGraphOptions = {}) {
 }
 
 /** The graph LangGraph Studio and Server load (see langgraph.json): plain input `{ prompt, candidates, panel?, model?, maxRounds? }`. */
-export const graph = createSimultaneousGraph();
+export const graph = forStudio(createSimultaneousGraph());

@@ -70,6 +70,33 @@ export const DebateGraphOutputAnnotation = Annotation.Root({
   review: DebateGraphStateAnnotation.spec.review,
 });
 
+/**
+ * The run configuration the graphs read (`config.configurable`, or the run's `context`): an assistant's model and
+ * panel. Declared on the compiled graph's type so LangGraph Studio shows it; the prepare step validates it.
+ */
+export const DebateGraphConfigAnnotation = Annotation.Root({
+  /** The model every critic speaks through, e.g. "fake:judge" (the input's `model` beats it). */
+  model: Annotation<string | undefined>,
+  /** A panel id from panels/, e.g. "default" or "jury" (the input's `panel` beats it). */
+  panel: Annotation<string | undefined>,
+});
+
+/**
+ * A compiled debate graph as the graphs in graphs/ export it for LangGraph Studio: its type also declares the run
+ * configuration (`DebateGraphConfigAnnotation`), which Studio's schema reader takes from the builder's `_configSchema`.
+ * Types only: at run time the graph reads `config.configurable` (see `PrepareDebate`).
+ */
+export type StudioDebateGraph<G> = Omit<G, 'builder'> & {
+  builder: Omit<G extends { builder: infer B } ? B : never, '_configSchema'> & {
+    _configSchema?: typeof DebateGraphConfigAnnotation.spec;
+  };
+};
+
+/** Declares a compiled debate graph's run configuration for Studio (`StudioDebateGraph`); returns the same graph. */
+export function forStudio<G>(graph: G): StudioDebateGraph<G> {
+  return graph as unknown as StudioDebateGraph<G>;
+}
+
 export type DebateGraphState = typeof DebateGraphStateAnnotation.State;
 export type DebateRequest = typeof DebateRequestAnnotation.State;
 

@@ -101,6 +101,15 @@ describe('the debate graphs on the LangGraph API server', () => {
     expect(start.panel.id).toBe('jury');
     expect(start.panel.protocol).toBe('simultaneous');
     expect(start.critics.every((critic) => critic.model === 'fake:judge')).toBe(true);
+
+    // The same settings as the assistant's runtime context (how LangGraph 1.x assistants carry them).
+    const withContext = await client.assistants.create({ graphId: 'jury', context: { model: 'fake:judge', panel: 'full' } });
+    const other = await client.threads.create();
+    const run = await streamRun(other.thread_id, withContext.assistant_id, { input: question });
+    expect(run.errors).toEqual([]);
+    const started = run.events[0] as DebateEvent & { type: 'debate-start' };
+    expect(started.panel.id).toBe('full');
+    expect(started.critics.every((critic) => critic.model === 'fake:judge')).toBe(true);
   });
 
   test('an uncertain panel interrupts for a human verdict, which a resume records, also after the server restarts', async () => {
