@@ -225,10 +225,17 @@ export function compileProtocolGraph(wiring: ProtocolWiring, options: ProtocolGr
   }
   builder.addNode(
     GRAPH_NODE.review,
-    async (state: DebateGraphState) => {
+    async (state: DebateGraphState, config: DebateNodeConfig) => {
       if (!state.result || !state.setup) return new Command({ goto: END });
       const refused = state.review?.refused;
-      const review = reviewDebate({ result: state.result, setup: state.setup, ...(refused === undefined ? {} : { refused }) });
+      // Where LangGraph's interrupt() looks for the run's checkpointer.
+      const canWait = Boolean(config.configurable?.__pregel_checkpointer);
+      const review = reviewDebate({
+        result: state.result,
+        setup: state.setup,
+        canWait,
+        ...(refused === undefined ? {} : { refused }),
+      });
       if (review === undefined) return new Command({ goto: END });
       // A refused answer: run the review again, which interrupts again with the reason.
       return new Command({ update: { review }, goto: review.refused === undefined ? END : GRAPH_NODE.review });

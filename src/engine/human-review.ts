@@ -54,6 +54,7 @@ export interface DebateReview {
   /** Undefined when the verdict has no pair to compare (one candidate, or no critic scored both). */
   consensusProbability?: number;
   threshold: number;
+  /** The reviewer's verdict; absent on an escalated debate of a graph without a checkpointer (nothing could wait). */
   human?: HumanVerdict;
   /** Why the last answer was refused; the review asks again. */
   refused?: string;
@@ -91,9 +92,16 @@ export function consensusProbabilityOf(options: { result: DebateResult; panel: R
  * threshold, interrupts the graph (LangGraph `interrupt`) with the candidates, scores and rationales, and records the
  * human verdict it is resumed with. An answer that does not fit (unknown candidate, wrong shape) is recorded as
  * `refused`, and the graph runs the step again, which interrupts again saying why (`refused` passed back in), so a bad
- * resume never fails the debate. Without the rule, or above the threshold, it records that and goes on. Must run inside a LangGraph graph with a checkpointer (LangGraph Server and Studio give one).
+ * resume never fails the debate. Without the rule, or above the threshold, it records that and goes on; a graph
+ * without a checkpointer (it could never be resumed) records `escalated: true` without a human verdict and goes on. Must run inside a LangGraph graph with a checkpointer (LangGraph Server and Studio give one).
  */
-export function reviewDebate(options: { result: DebateResult; setup: DebateSetup; refused?: string }): DebateReview | undefined {
+export function reviewDebate(options: {
+  result: DebateResult;
+  setup: DebateSetup;
+  /** Whether the graph runs with a checkpointer, so it can interrupt and be resumed. */
+  canWait: boolean;
+  refused?: string;
+}): DebateReview | undefined {
   const { result, setup } = options;
   const { panel } = setup;
   const rule = panel.panel.escalate;
@@ -102,6 +110,8 @@ export function reviewDebate(options: { result: DebateResult; setup: DebateSetup
   const probability = consensusProbabilityOf({ result, panel });
   const base = { threshold, ...(probability === undefined ? {} : { consensusProbability: probability }) };
   if (probability === undefined || probability >= threshold) return { escalated: false, ...base };
+  // Without a checkpointer a graph cannot wait for an answer: the debate is marked escalated and finishes.
+  if (!options.canWait) return { escalated: true, ...base };
   const candidateIds = new Set(result.verdict.ranking);
   const request: ReviewRequest = {
     debateId: result.debateId,

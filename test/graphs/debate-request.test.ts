@@ -214,6 +214,17 @@ describe('human escalation (panel escalate)', () => {
     expect(out.review?.consensusProbability).toBeGreaterThan(0);
   });
 
+  test('a graph without a checkpointer cannot wait: the uncertain debate is marked escalated and finishes', async () => {
+    const out = await createSimultaneousGraph().invoke({
+      ...question,
+      model: 'fake:judge',
+      panel: { ...uncertain, escalate: { belowConsensusProbability: 1 } },
+    });
+    expect(DebateResultSchema.safeParse(out.result).success).toBe(true);
+    expect(out.review).toMatchObject({ escalated: true, threshold: 1 });
+    expect(out.review).not.toHaveProperty('human');
+  });
+
   test('without escalate there is no review at all', async () => {
     const graph = createSimultaneousGraph({ checkpointer: new MemorySaver() });
     const config = { configurable: { thread_id: 'plain' } };
