@@ -144,9 +144,17 @@ function reviewCandidates(options: { result: DebateResult; setup: DebateSetup })
   const texts = new Map(setup.input.candidates.map((candidate) => [candidate.id, candidate.text]));
   const rationales = new Map<string, string>();
   for (const turn of result.turns) {
-    if (turn.status !== 'ok' || !turn.assessment) continue;
+    if (turn.status !== 'ok') continue;
     // Later rounds overwrite earlier ones: the critic's last word on the candidate.
-    rationales.set(`${turn.criticId}\u0000${turn.candidateId}`, turn.assessment.rationale);
+    if (turn.assessment) rationales.set(`${turn.criticId}\u0000${turn.candidateId}`, turn.assessment.rationale);
+    if (turn.judgment && turn.pair) {
+      // Pairwise: the last comparison the candidate was in, with what the critic preferred.
+      const [a, b] = turn.pair;
+      const preferred = turn.judgment.preferred === 'tie' ? 'a tie' : turn.judgment.preferred === 'A' ? a : b;
+      const said = `${a} vs ${b}, prefers ${preferred}: ${turn.judgment.rationale}`;
+      rationales.set(`${turn.criticId}\u0000${a}`, said);
+      rationales.set(`${turn.criticId}\u0000${b}`, said);
+    }
   }
   return result.verdict.ranking.map((candidateId) => {
     const verdict = result.verdict.candidates.find((candidate) => candidate.candidateId === candidateId);

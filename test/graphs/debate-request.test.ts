@@ -225,6 +225,26 @@ describe('human escalation (panel escalate)', () => {
     expect(out.review).not.toHaveProperty('human');
   });
 
+  test("a pairwise panel shows the reviewer each critic's last comparison of a candidate", async () => {
+    const graph = createSimultaneousGraph({ checkpointer: new MemorySaver() });
+    const config = { configurable: { thread_id: 'pairwise' } };
+    await graph.invoke(
+      {
+        ...question,
+        model: 'fake:judge',
+        panel: { ...uncertain, mode: 'pairwise', escalate: { belowConsensusProbability: 1 } },
+      },
+      config,
+    );
+    const state = await graph.getState(config);
+    // The fake judge's critics split on this pair.
+    expect(state.next).toEqual(['human-review']);
+    const request = state.tasks[0]?.interrupts[0]?.value as { candidates: { critics: { rationale?: string }[] }[] };
+    for (const candidate of request.candidates) {
+      for (const critic of candidate.critics) expect(critic.rationale).toMatch(/^(c1 vs c2|c2 vs c1), prefers (c1|c2|a tie): ./);
+    }
+  });
+
   test('without escalate there is no review at all', async () => {
     const graph = createSimultaneousGraph({ checkpointer: new MemorySaver() });
     const config = { configurable: { thread_id: 'plain' } };
