@@ -51,3 +51,6 @@ dns.promises.lookup = function guardedLookupPromise(hostname, ...rest) {
   if (!isLocal(hostname)) return Promise.reject(refuse(`a DNS lookup of ${hostname}`));
   return lookupPromise.call(this, hostname, ...rest);
 };
+
+// A test asserts this line to know the guard ran in the process it started.
+if (process.env.LOOPBACK_ONLY_ANNOUNCE === '1') process.stderr.write(`loopback-only: active in ${process.pid}\n`);

@@ -22,7 +22,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
-  // Nothing the server loaded (LangSmith, telemetry, providers) tried to leave the machine.
+  // The guard ran in the server, and nothing it loaded (LangSmith, telemetry, providers) tried to leave the machine.
+  expect(server?.output() ?? '').toContain('loopback-only: active');
   expect(server?.output() ?? '').not.toContain('loopback-only: refused');
 });
 

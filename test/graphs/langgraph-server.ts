@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const API_DIST = path.join(ROOT, 'node_modules/@langchain/langgraph-api/dist');
@@ -34,8 +34,9 @@ export function offlineEnv(): NodeJS.ProcessEnv {
     LANGCHAIN_TRACING_V2: 'false',
     LANGCHAIN_CALLBACKS_BACKGROUND: 'false',
     NODE_ENV: 'development',
+    LOOPBACK_ONLY_ANNOUNCE: '1',
     // Refuses (and reports) any connection that is not to this machine, in the server and everything it loads.
-    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${path.join(ROOT, 'test/fakes/loopback-only.mjs')}`.trim(),
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(path.join(ROOT, 'test/fakes/loopback-only.mjs')).href}`.trim(),
   };
 }
 
@@ -63,7 +64,7 @@ export async function startLangGraphServer(options: { cwd?: string; timeoutMs?: 
     [
       tsxCli,
       '--import',
-      `file://${path.join(API_DIST, 'preload.mjs')}`,
+      pathToFileURL(path.join(API_DIST, 'preload.mjs')).href,
       path.join(API_DIST, 'cli/entrypoint.mjs'),
       String(process.pid),
       JSON.stringify(payload),
