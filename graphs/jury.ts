@@ -3,8 +3,9 @@
  * vote; the votes go straight to the consensus. maxRounds and blindFinalVote are ignored.
  */
 import { END } from '@langchain/langgraph';
-import { compileProtocolGraph, type ProtocolGraphOptions, type ProtocolWiring } from '../src/engine/debate-graph.js';
+import { compileProtocolGraph, forStudio, type ProtocolGraphOptions, type ProtocolWiring } from '../src/engine/debate-graph.js';
 import { createDebateNodes, NODE } from '../src/engine/debate-nodes.js';
+import { prepareDebate } from './debate-request.js';
 
 /** The protocol's nodes and wiring: assess → consensus. */
 export const juryWiring: ProtocolWiring = {
@@ -15,8 +16,8 @@ export const juryWiring: ProtocolWiring = {
 
 /** Compiles the jury graph. */
 export function createJuryGraph(options: ProtocolGraphOptions = {}) {
-  return compileProtocolGraph(juryWiring, options);
+  return compileProtocolGraph(juryWiring, { prepare: prepareDebate, ...options });
 }
 
-/** The graph LangGraph Studio loads (see langgraph.json); without a context it uses the built-in fake models. */
-export const graph = createJuryGraph();
+/** The graph LangGraph Studio and Server load (see langgraph.json): plain input `{ prompt, candidates, panel?, model?, maxRounds? }`. */
+export const graph = forStudio(createJuryGraph());

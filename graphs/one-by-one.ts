@@ -5,8 +5,15 @@
  * blind final vote and the consensus.
  */
 import { END } from '@langchain/langgraph';
-import { compileProtocolGraph, type ProtocolGraphOptions, type ProtocolWiring, ROUTE } from '../src/engine/debate-graph.js';
+import {
+  compileProtocolGraph,
+  forStudio,
+  type ProtocolGraphOptions,
+  type ProtocolWiring,
+  ROUTE,
+} from '../src/engine/debate-graph.js';
 import { createDebateNodes, NODE } from '../src/engine/debate-nodes.js';
+import { prepareDebate } from './debate-request.js';
 
 /** The protocol's nodes and wiring: the shape of simultaneous, with critics speaking in order in debate rounds. */
 export const oneByOneWiring: ProtocolWiring = {
@@ -17,8 +24,8 @@ export const oneByOneWiring: ProtocolWiring = {
 
 /** Compiles the one-by-one debate graph. */
 export function createOneByOneGraph(options: ProtocolGraphOptions = {}) {
-  return compileProtocolGraph(oneByOneWiring, options);
+  return compileProtocolGraph(oneByOneWiring, { prepare: prepareDebate, ...options });
 }
 
-/** The graph LangGraph Studio loads (see langgraph.json); without a context it uses the built-in fake models. */
-export const graph = createOneByOneGraph();
+/** The graph LangGraph Studio and Server load (see langgraph.json): plain input `{ prompt, candidates, panel?, model?, maxRounds? }`. */
+export const graph = forStudio(createOneByOneGraph());

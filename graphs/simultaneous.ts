@@ -4,8 +4,15 @@
  * maxRounds is reached; then the optional blind final vote and the consensus.
  */
 import { END } from '@langchain/langgraph';
-import { compileProtocolGraph, type ProtocolGraphOptions, type ProtocolWiring, ROUTE } from '../src/engine/debate-graph.js';
+import {
+  compileProtocolGraph,
+  forStudio,
+  type ProtocolGraphOptions,
+  type ProtocolWiring,
+  ROUTE,
+} from '../src/engine/debate-graph.js';
 import { createDebateNodes, NODE } from '../src/engine/debate-nodes.js';
+import { prepareDebate } from './debate-request.js';
 
 /** The protocol's nodes and wiring: assess → (debate ↺ until converged or maxRounds) → [blind] → consensus. */
 export const simultaneousWiring: ProtocolWiring = {
@@ -16,8 +23,8 @@ export const simultaneousWiring: ProtocolWiring = {
 
 /** Compiles the simultaneous-debate graph. */
 export function createSimultaneousGraph(options: ProtocolGraphOptions = {}) {
-  return compileProtocolGraph(simultaneousWiring, options);
+  return compileProtocolGraph(simultaneousWiring, { prepare: prepareDebate, ...options });
 }
 
-/** The graph LangGraph Studio loads (see langgraph.json); without a context it uses the built-in fake models. */
-export const graph = createSimultaneousGraph();
+/** The graph LangGraph Studio and Server load (see langgraph.json): plain input `{ prompt, candidates, panel?, model?, maxRounds? }`. */
+export const graph = forStudio(createSimultaneousGraph());

@@ -59,6 +59,22 @@ export const PriceKeySchema = z
 export const PricesSchema = z.record(PriceKeySchema, PriceSchema);
 export type Prices = z.infer<typeof PricesSchema>;
 
+/**
+ * When a debate goes to a human: when the consensus probability of its top pair (the weighted share of critics whose
+ * last scored round puts the winner above the runner-up, ties counting half) is below `belowConsensusProbability`.
+ * Run as a LangGraph graph (Studio, LangGraph Server) the debate then interrupts for a human verdict.
+ */
+export const EscalateSchema = z
+  .object({
+    belowConsensusProbability: z
+      .number()
+      .min(0)
+      .max(1)
+      .describe('Escalate a debate whose consensus probability (0.5 = an even split, 1 = unanimous) is below this.'),
+  })
+  .strict();
+export type Escalate = z.infer<typeof EscalateSchema>;
+
 /** A panel file: who sits on it, under which constitution, how they debate and how their scores combine. */
 export const PanelSchema = z
   .object({
@@ -89,6 +105,9 @@ export const PanelSchema = z
     chair: IdSchema.optional().describe('A persona id that writes the consensus rationale.'),
     maxTokens: z.number().int().positive().default(600).describe('Output token limit per critic turn.'),
     temperature: z.number().min(0).max(2).default(0.2),
+    escalate: EscalateSchema.optional().describe(
+      'Send uncertain debates to a human: in a LangGraph graph, a debate whose consensus probability is below the threshold interrupts for a human verdict.',
+    ),
     prices: PricesSchema.optional().describe(
       'USD per million input/output tokens by model id (or id prefix ending in "*"), for models without a built-in price. Not part of the panel hash.',
     ),

@@ -1,7 +1,7 @@
 /**
  * Engine: runs debates. `runDebate` drives a protocol graph (graphs/) over one input; the building blocks the
  * graphs are wired from are exported too: setup, state, nodes, round and turn runners, prompt builders,
- * aggregation, convergence, consensus and the event emitter.
+ * aggregation, convergence, consensus, the event emitter and the human review (panel `escalate`).
  */
 export * from './aggregation.js';
 export * from './consensus.js';
@@ -13,6 +13,7 @@ export * from './debate-setup.js';
 export * from './debate-snapshot.js';
 export * from './debate-state.js';
 export * from './event-emitter.js';
+export * from './human-review.js';
 export * from './round-summary.js';
 export * from './round-tally.js';
 export * from './run-chair.js';

@@ -164,7 +164,7 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
     const context: DebateContext = { models: options.models, emitter };
     if (signal) context.signal = signal;
     if (options.turnCache) context.turnCache = options.turnCache;
-    let state: DebateState;
+    let state: { result?: DebateResult | undefined };
     if (driver === 'direct') {
       state = await runDirect({
         wiring: PROTOCOL_WIRINGS[protocol],

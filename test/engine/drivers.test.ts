@@ -1,5 +1,6 @@
 import { MemorySaver } from '@langchain/langgraph';
 import { describe, expect, test } from 'vitest';
+import { graphFor } from '../../graphs/index.js';
 import { type DebateEvent, type DebateInput, type DebateResult, PROTOCOLS, type Protocol } from '../../src/contracts/index.js';
 import { type DebateSnapshots, type RunDebateOptions, runDebate } from '../../src/engine/index.js';
 import type { FakeCall } from '../../src/models/index.js';
@@ -165,6 +166,26 @@ describe.each(PROTOCOLS.map((protocol) => [protocol]))('drivers agree: %s', (pro
 
   test('maxRounds 0', async () => {
     await expectSameOutcome({ panel: makePanel({ protocol, maxRounds: 0 }), script: drifting });
+  });
+
+  test('a panel that escalates every debate: the same events and result; the graph waits at human-review', async () => {
+    const panel = makePanel({ protocol, maxRounds: 1, tolerance: 0, escalate: { belowConsensusProbability: 1 } });
+    // Critic a rates merge sort above everything: the panel splits on its top pair.
+    const split: TestScript = (call) =>
+      call.turn?.criticId === 'a' && call.turn.candidateId === 'merge' ? assessment(9.5) : drifting(call);
+    const outcome = await expectSameOutcome({ panel, script: split });
+    expect(outcome.result?.verdict.ranking).toHaveLength(3);
+    // On a checkpointer the graph stopped for a human verdict; running the debate again returns the same result and
+    // emits nothing, as for any finished debate.
+    const checkpointer = new MemorySaver();
+    const first = await outcomeOf({ checkpointer }, { panel, script: split, debateId: `escalated-${protocol}` });
+    const graphState = await graphFor({ protocol, checkpointer }).getState({
+      configurable: { thread_id: `escalated-${protocol}` },
+    });
+    expect(graphState.next).toEqual(['human-review']);
+    const again = await outcomeOf({ checkpointer }, { panel, script: split, debateId: `escalated-${protocol}` });
+    expect(again.events).toEqual([]);
+    expect(again.result).toEqual(first.result);
   });
 });
 

@@ -101,8 +101,11 @@ describe.each(PROTOCOLS.map((protocol) => [protocol]))('protocol %s', (protocol:
 });
 
 describe('protocol graphs', () => {
-  test('a graph invoked without a setup says how to build one', async () => {
-    await expect(simultaneousGraph.invoke({ seq: 0 })).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+  test('a graph invoked without a prompt says which field is missing', async () => {
+    await expect(simultaneousGraph.invoke({ candidates: ['Paris'] })).rejects.toMatchObject({
+      code: 'INPUT_INVALID',
+      message: expect.stringContaining('prompt'),
+    });
   });
 
   test('graphs/index maps every protocol to a factory and caches compiled graphs', () => {
