@@ -13,8 +13,8 @@ import type { RunConfig } from './run-config.js';
 
 /*
  * The store seam: what the label runner, the engine and the server need from persistence, as interfaces that
- * any backend implements (SQLite now; Postgres later). Every method is async so a networked database fits the
- * same shape; the SQLite implementation does its work synchronously inside each call.
+ * any backend implements (SQLite, Postgres). Every method is async so a networked database fits the same shape;
+ * the SQLite implementation does its work synchronously inside each call.
  */
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -378,15 +378,48 @@ export interface CheckpointStore {
   deleteDebateSnapshot(options: { debateId: string }): Promise<void>;
   /** Deletes the snapshots of a run's debates whose item is done (a crash between settling and deleting leaves them); returns how many. */
   sweepDebateSnapshots(options: { runId: string }): Promise<number>;
+  /**
+   * Deletes what the debates of a run's done items no longer need, so a long run does not grow without bound: their
+   * snapshots and their `turn-delta` events (single and packed rows; each `turn-end` keeps its turn's text). The
+   * other events stay, with their ids and seqs, so `afterId`/`afterSeq` resume stays exact over what remains; a
+   * viewer replaying a pruned debate sees its turns without the token stream.
+   */
+  pruneSettled(options: { runId: string }): Promise<PruneResult>;
+}
+
+/** What `pruneSettled` deleted. */
+export interface PruneResult {
+  snapshots: number;
+  /** Event rows deleted (a packed row counts once). */
+  eventRows: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Run locks
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** A held run lock; `release` is idempotent. */
+export interface RunLock {
+  release(): Promise<void>;
+}
+
+/**
+ * One labeling session per run, whatever machine it runs on. Postgres holds a session advisory lock on its own
+ * connection (gone when the process or its connection dies, even on kill -9); SQLite relies on the run directory's
+ * lock for other processes (`lockRunDirectory`) and refuses a second lock of the same run within the process.
+ */
+export interface RunLocks {
+  /** Takes the run's lock, or fails at once with STORE_FAILED naming the run and what to do. */
+  lockRun(options: { runId: string; purpose: string }): Promise<RunLock>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
 // The store
 // ---------------------------------------------------------------------------------------------------------------------
 
-/** Everything a labeling run persists, behind one interface that SQLite implements today and Postgres could tomorrow. */
-export interface Store extends RunRegistry, ItemQueue, EventLog, TurnCache, VerdictOverrides, CheckpointStore {
-  /** Where the data lives (a file path for SQLite), for messages. */
+/** Everything a labeling run persists, behind one interface that SQLite (the default) and Postgres implement. */
+export interface Store extends RunRegistry, ItemQueue, EventLog, TurnCache, VerdictOverrides, CheckpointStore, RunLocks {
+  /** Where the data lives (a file path for SQLite, the URL without its password for Postgres), for messages. */
   readonly location: string;
   readonly readonly: boolean;
   /** Closes the store; later calls fail. Flush any `EventWriter` first. */

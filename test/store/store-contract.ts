@@ -4,25 +4,31 @@ import { type DebateEvent, TribunalError } from '../../src/contracts/index.js';
 import { EventWriter, type Store } from '../../src/store/index.js';
 import { datasetItem, debateEvents, labelRow, newItems, runConfig, take } from './store-fixtures.js';
 
+/** A fresh, empty store and what removes it. */
+export interface StoreUnderTest {
+  store: Store;
+  cleanup: () => void | Promise<void>;
+}
+
 /** How a contract suite gets a fresh store of one implementation. */
 export interface StoreFactory {
   name: string;
-  open: () => { store: Store; cleanup: () => void };
+  open: () => StoreUnderTest | Promise<StoreUnderTest>;
 }
 
 /** The behaviour every `Store` implementation must show; run it once per implementation. */
 export function describeStoreContract(factory: StoreFactory): void {
   describe(`Store contract: ${factory.name}`, () => {
     let store: Store;
-    let cleanup: () => void;
+    let cleanup: () => void | Promise<void>;
 
-    beforeEach(() => {
-      ({ store, cleanup } = factory.open());
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory.open());
     });
 
     afterEach(async () => {
       await store.close();
-      cleanup();
+      await cleanup();
     });
 
     async function newRun(): Promise<string> {
@@ -429,10 +435,13 @@ export function describeStoreContract(factory: StoreFactory): void {
       function recordingSink() {
         const batches: number[] = [];
         const settles: { itemId: string; events: number }[] = [];
+        let writing: Promise<unknown> = Promise.resolve();
         const sink = {
           appendEvents: async (options: { events: readonly DebateEvent[] }) => {
             batches.push(options.events.length);
-            return store.appendEvents(options);
+            const write = store.appendEvents(options);
+            writing = write.catch(() => undefined);
+            return write;
           },
           markDone: async (options: Parameters<Store['markDone']>[0]) => {
             settles.push({ itemId: options.itemId, events: options.events?.length ?? 0 });
@@ -443,19 +452,24 @@ export function describeStoreContract(factory: StoreFactory): void {
             return store.markFailed(options);
           },
         };
-        return { sink, batches, settles };
+        /** Lets a started background write finish, as the next token of a debate would arrive after it. */
+        const idle = async () => {
+          await new Promise((resolve) => setImmediate(resolve));
+          await writing;
+        };
+        return { sink, batches, settles, idle };
       }
 
       it('writes in batches of flushEvents and the rest with the item result', async () => {
         const runId = await newRun();
         await store.upsertItems({ runId, items: newItems(1) });
         const [claimed] = await store.claimPending({ runId, limit: 1 });
-        const { sink, batches, settles } = recordingSink();
+        const { sink, batches, settles, idle } = recordingSink();
         const writer = new EventWriter({ store: sink, flushEvents: 4, flushMs: 60_000 });
         const events = debateEvents({ runId, debateId: 'd1', itemId: 'item-1', deltas: 8 }); // 10 events
         for (const event of events) {
           writer.append(event);
-          await new Promise((resolve) => setImmediate(resolve)); // as a debate would, between tokens
+          await idle(); // as a debate would, between tokens
         }
         expect(
           await writer.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), attempt: claimed?.attempt ?? 0 }),
