@@ -14,6 +14,11 @@ export interface StoreUnderTest {
 export interface StoreFactory {
   name: string;
   open: () => StoreUnderTest | Promise<StoreUnderTest>;
+  /**
+   * Another store over the same data as the last one `open` returned, as another process would open it; omit for
+   * backends that cannot share (an in-memory database): then the concurrency cases are skipped.
+   */
+  share?: () => Store;
 }
 
 /** The behaviour every `Store` implementation must show; run it once per implementation. */
@@ -640,6 +645,126 @@ export function describeStoreContract(factory: StoreFactory): void {
         await store.deleteCheckpoints({ threadId: 'run-1/item-1' });
         expect((await graph.getState(config)).values).toEqual({});
         await store.deleteCheckpoints({ threadId: 'never-used' });
+      });
+    });
+
+    describe('pruning', () => {
+      it('prunes the snapshots and turn-delta events of done items only, keeping ids and seq cursors exact', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(2) });
+        const [first, second] = await store.claimPending({ runId, limit: 2 });
+        if (!first || !second) throw new Error('expected two claimed items');
+        const d1 = debateEvents({ runId, debateId: 'd1', itemId: first.itemId, deltas: 6 });
+        const d2 = debateEvents({ runId, debateId: 'd2', itemId: second.itemId, deltas: 1 });
+        await store.appendEvents({ events: d1.slice(0, 3) }); // start + 2 deltas: a single and a packed row
+        await store.appendEvents({ events: d1.slice(3, 4) });
+        await store.appendEvents({ events: [...d1.slice(4), ...d2] });
+        await store.putDebateSnapshot({ runId, debateId: 'd1', snapshot: { v: 1 } });
+        await store.putDebateSnapshot({ runId, debateId: 'd2', snapshot: { v: 1 } });
+        const before = await store.eventsAfter({ runId, limit: 100 });
+        await store.markDone({ runId, itemId: first.itemId, result: labelRow(first.itemId), attempt: first.attempt });
+
+        const pruned = await store.pruneSettled({ runId });
+        expect(pruned.snapshots).toBe(1);
+        expect(pruned.eventRows).toBeGreaterThan(0);
+        expect(await store.pruneSettled({ runId })).toEqual({ snapshots: 0, eventRows: 0 });
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toBeUndefined();
+        expect(await store.getDebateSnapshot({ debateId: 'd2' })).toBeDefined();
+
+        // What remains keeps its ids; d1 lost only its deltas, d2 (not done) lost nothing.
+        const kept = before.filter((entry) => entry.event.debateId === 'd2' || entry.event.type !== 'turn-delta');
+        expect(await store.eventsAfter({ runId, limit: 100 })).toEqual(kept);
+        const tail = await store.eventsAfter({ runId, debateId: 'd1', afterSeq: 2, limit: 100 });
+        expect(tail.map((entry) => entry.event)).toEqual(d1.filter((event) => event.seq > 2 && event.type !== 'turn-delta'));
+        expect(await store.latestEventId({ runId })).toBe(kept.at(-1)?.id);
+        expect(await store.getDebate({ runId, debateId: 'd1' })).toMatchObject({ status: 'done', lastSeq: d1.length - 1 });
+      });
+    });
+
+    describe('run locks', () => {
+      it('holds one lock per run: a second is refused until the first is released', async () => {
+        const runId = await newRun();
+        const lock = await store.lockRun({ runId, purpose: 'label' });
+        await expect(store.lockRun({ runId, purpose: 'label' })).rejects.toMatchObject({
+          code: 'STORE_FAILED',
+          message: expect.stringContaining(runId),
+        });
+        const other = await store.lockRun({ runId: 'another-run', purpose: 'label' });
+        await lock.release();
+        await lock.release(); // idempotent
+        const again = await store.lockRun({ runId, purpose: 'export' });
+        await again.release();
+        await other.release();
+      });
+    });
+
+    describe.skipIf(factory.share === undefined)('shared by several processes', () => {
+      let peer: Store;
+      beforeEach(() => {
+        peer = factory.share?.() as Store;
+      });
+      afterEach(async () => {
+        await peer.close();
+      });
+
+      it('claims each item exactly once across concurrent claimers', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(60) });
+        const claimer = async (from: Store) => {
+          const mine: string[] = [];
+          for (;;) {
+            const batch = await from.claimPending({ runId, limit: 3 });
+            if (batch.length === 0) return mine;
+            for (const item of batch) {
+              mine.push(item.itemId);
+              expect(
+                await from.markDone({ runId, itemId: item.itemId, result: labelRow(item.itemId), attempt: item.attempt }),
+              ).toBe(true);
+            }
+          }
+        };
+        const claimed = (await Promise.all([claimer(store), claimer(peer), claimer(store), claimer(peer)])).flat();
+        expect(claimed).toHaveLength(60);
+        expect(new Set(claimed).size).toBe(60);
+        expect((await peer.getRun({ runId }))?.totals).toMatchObject({ done: 60, pending: 0, running: 0 });
+      });
+
+      it('gives concurrent appenders increasing ids in commit order: a follower misses nothing', async () => {
+        const runId = await newRun();
+        const controller = new AbortController();
+        const seen: number[] = [];
+        const following = (async () => {
+          for await (const entry of peer.followEvents({ runId, afterId: 0, signal: controller.signal, pollMs: 1 })) {
+            seen.push(entry.id);
+          }
+        })();
+        const writers = Array.from({ length: 4 }, (_, writer) =>
+          (async () => {
+            const from = writer % 2 === 0 ? store : peer;
+            for (let debate = 0; debate < 5; debate++) {
+              const events = debateEvents({ runId, debateId: `w${writer}-d${debate}`, deltas: 4 });
+              await from.appendEvents({ events: events.slice(0, 3) });
+              await from.appendEvents({ events: events.slice(3) });
+            }
+          })(),
+        );
+        await Promise.all(writers);
+        const all = await store.eventsAfter({ runId, limit: 1000 });
+        expect(all).toHaveLength(4 * 5 * 6);
+        const deadline = Date.now() + 20_000;
+        while (seen.length < all.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+        controller.abort();
+        await following;
+        expect(seen).toEqual(all.map((entry) => entry.id));
+      });
+
+      it('finds one run when two processes open the same input at once', async () => {
+        const [left, right] = await Promise.all([
+          store.createOrResumeRun({ config: runConfig({ sha256: 'e'.repeat(64) }) }),
+          peer.createOrResumeRun({ config: runConfig({ sha256: 'e'.repeat(64) }) }),
+        ]);
+        expect(left.run.id).toBe(right.run.id);
+        expect([left.outcome, right.outcome].sort()).toEqual(['created', 'resumed']);
       });
     });
 
