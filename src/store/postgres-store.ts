@@ -200,8 +200,10 @@ export class PostgresStore implements Store {
       application_name: 'tribunal',
       types: TYPES,
     });
-    // An idle connection that dies (server restart) must not crash the process; the next query reports it.
+    // A connection that dies (server restart, a terminated backend) must not crash the process: an idle one is
+    // dropped by the pool, a checked-out one fails its next query, which reports it as STORE_FAILED.
     pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     return new PostgresStore({ pool, location, readonly: options.readonly ?? false });
   }
 
@@ -860,7 +862,11 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const client of this.lockClients) client.release(true);
+    // Held run locks go with their connections; unlocking first makes them free the moment close() returns.
+    for (const client of this.lockClients) {
+      await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+      client.release(true);
+    }
     this.lockClients.clear();
     await this.opening?.catch(() => undefined);
     await this.pool.end().catch(() => undefined);

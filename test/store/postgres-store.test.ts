@@ -118,11 +118,23 @@ describe.skipIf(unavailable !== undefined)(`Postgres store${unavailable ? ` (ski
       const elsewhere = PostgresStore.open({ url: await freshSchema() });
       await (await elsewhere.lockRun({ runId: run.id, purpose: 'label' })).release();
       await elsewhere.close();
-      // The holder goes away without releasing (its process died): its connection closes and the lock with it.
-      await one.close();
-      const lock = await two.lockRun({ runId: run.id, purpose: 'label' });
+      // The holder's connection dies without unlocking (its process was killed): the server drops the lock with it.
+      await sql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()");
+      let lock: Awaited<ReturnType<typeof two.lockRun>> | undefined;
+      for (let tries = 0; lock === undefined; tries++) {
+        lock = await two.lockRun({ runId: run.id, purpose: 'label' }).catch((error: unknown) => {
+          if (tries >= 100) throw error;
+          return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 50));
+        });
+      }
       await lock.release();
+      // A clean close() frees the lock at once.
+      const held = await two.lockRun({ runId: run.id, purpose: 'label' });
+      expect(held).toBeDefined();
       await two.close();
+      const three = PostgresStore.open({ url });
+      await (await three.lockRun({ runId: run.id, purpose: 'label' })).release();
+      await Promise.all([one.close(), three.close()]);
     });
   });
 });

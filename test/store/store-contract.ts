@@ -699,73 +699,84 @@ export function describeStoreContract(factory: StoreFactory): void {
     });
 
     describe.skipIf(factory.share === undefined)('shared by several processes', () => {
-      let peer: Store;
-      beforeEach(() => {
-        peer = factory.share?.() as Store;
-      });
-      afterEach(async () => {
-        await peer.close();
-      });
+      /** Runs a case with a second store over the same data, closed afterwards. */
+      const withPeer = (test: (peer: Store) => Promise<void>) => async () => {
+        const peer = factory.share?.() as Store;
+        try {
+          await test(peer);
+        } finally {
+          await peer.close();
+        }
+      };
 
-      it('claims each item exactly once across concurrent claimers', async () => {
-        const runId = await newRun();
-        await store.upsertItems({ runId, items: newItems(60) });
-        const claimer = async (from: Store) => {
-          const mine: string[] = [];
-          for (;;) {
-            const batch = await from.claimPending({ runId, limit: 3 });
-            if (batch.length === 0) return mine;
-            for (const item of batch) {
-              mine.push(item.itemId);
-              expect(
-                await from.markDone({ runId, itemId: item.itemId, result: labelRow(item.itemId), attempt: item.attempt }),
-              ).toBe(true);
+      it(
+        'claims each item exactly once across concurrent claimers',
+        withPeer(async (peer) => {
+          const runId = await newRun();
+          await store.upsertItems({ runId, items: newItems(60) });
+          const claimer = async (from: Store) => {
+            const mine: string[] = [];
+            for (;;) {
+              const batch = await from.claimPending({ runId, limit: 3 });
+              if (batch.length === 0) return mine;
+              for (const item of batch) {
+                mine.push(item.itemId);
+                expect(
+                  await from.markDone({ runId, itemId: item.itemId, result: labelRow(item.itemId), attempt: item.attempt }),
+                ).toBe(true);
+              }
             }
-          }
-        };
-        const claimed = (await Promise.all([claimer(store), claimer(peer), claimer(store), claimer(peer)])).flat();
-        expect(claimed).toHaveLength(60);
-        expect(new Set(claimed).size).toBe(60);
-        expect((await peer.getRun({ runId }))?.totals).toMatchObject({ done: 60, pending: 0, running: 0 });
-      });
+          };
+          const claimed = (await Promise.all([claimer(store), claimer(peer), claimer(store), claimer(peer)])).flat();
+          expect(claimed).toHaveLength(60);
+          expect(new Set(claimed).size).toBe(60);
+          expect((await peer.getRun({ runId }))?.totals).toMatchObject({ done: 60, pending: 0, running: 0 });
+        }),
+      );
 
-      it('gives concurrent appenders increasing ids in commit order: a follower misses nothing', async () => {
-        const runId = await newRun();
-        const controller = new AbortController();
-        const seen: number[] = [];
-        const following = (async () => {
-          for await (const entry of peer.followEvents({ runId, afterId: 0, signal: controller.signal, pollMs: 1 })) {
-            seen.push(entry.id);
-          }
-        })();
-        const writers = Array.from({ length: 4 }, (_, writer) =>
-          (async () => {
-            const from = writer % 2 === 0 ? store : peer;
-            for (let debate = 0; debate < 5; debate++) {
-              const events = debateEvents({ runId, debateId: `w${writer}-d${debate}`, deltas: 4 });
-              await from.appendEvents({ events: events.slice(0, 3) });
-              await from.appendEvents({ events: events.slice(3) });
+      it(
+        'gives concurrent appenders increasing ids in commit order: a follower misses nothing',
+        withPeer(async (peer) => {
+          const runId = await newRun();
+          const controller = new AbortController();
+          const seen: number[] = [];
+          const following = (async () => {
+            for await (const entry of peer.followEvents({ runId, afterId: 0, signal: controller.signal, pollMs: 1 })) {
+              seen.push(entry.id);
             }
-          })(),
-        );
-        await Promise.all(writers);
-        const all = await store.eventsAfter({ runId, limit: 1000 });
-        expect(all).toHaveLength(4 * 5 * 6);
-        const deadline = Date.now() + 20_000;
-        while (seen.length < all.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-        controller.abort();
-        await following;
-        expect(seen).toEqual(all.map((entry) => entry.id));
-      });
+          })();
+          const writers = Array.from({ length: 4 }, (_, writer) =>
+            (async () => {
+              const from = writer % 2 === 0 ? store : peer;
+              for (let debate = 0; debate < 5; debate++) {
+                const events = debateEvents({ runId, debateId: `w${writer}-d${debate}`, deltas: 4 });
+                await from.appendEvents({ events: events.slice(0, 3) });
+                await from.appendEvents({ events: events.slice(3) });
+              }
+            })(),
+          );
+          await Promise.all(writers);
+          const all = await store.eventsAfter({ runId, limit: 1000 });
+          expect(all).toHaveLength(4 * 5 * 6);
+          const deadline = Date.now() + 20_000;
+          while (seen.length < all.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+          controller.abort();
+          await following;
+          expect(seen).toEqual(all.map((entry) => entry.id));
+        }),
+      );
 
-      it('finds one run when two processes open the same input at once', async () => {
-        const [left, right] = await Promise.all([
-          store.createOrResumeRun({ config: runConfig({ sha256: 'e'.repeat(64) }) }),
-          peer.createOrResumeRun({ config: runConfig({ sha256: 'e'.repeat(64) }) }),
-        ]);
-        expect(left.run.id).toBe(right.run.id);
-        expect([left.outcome, right.outcome].sort()).toEqual(['created', 'resumed']);
-      });
+      it(
+        'finds one run when two processes open the same input at once',
+        withPeer(async (peer) => {
+          const [left, right] = await Promise.all([
+            store.createOrResumeRun({ config: runConfig({ sha256: 'e'.repeat(64) }) }),
+            peer.createOrResumeRun({ config: runConfig({ sha256: 'e'.repeat(64) }) }),
+          ]);
+          expect(left.run.id).toBe(right.run.id);
+          expect([left.outcome, right.outcome].sort()).toEqual(['created', 'resumed']);
+        }),
+      );
     });
 
     it('fails every call after close()', async () => {
