@@ -6,12 +6,16 @@ import { isPacked, MAX_PACKED_EVENTS, unpackRows } from './packed-events.js';
 import type { PostgresCheckpointSaver } from './postgres-checkpoint-saver.js';
 import { migratePostgres } from './postgres-schema.js';
 import { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
-import { newRunId, parseItemError } from './sqlite-store.js';
+import { DEAD_LETTER_MESSAGE_SQL, newRunId, parseItemError } from './sqlite-store.js';
 import {
   type AppendEventsResult,
   type CachedTurn,
   CachedTurnSchema,
   type ClaimedItem,
+  type ClaimItemsOptions,
+  type ClaimItemsResult,
+  DEAD_LETTERED,
+  DEFAULT_MAX_ATTEMPTS,
   type DebateRecord,
   type DoneItem,
   type DuplicateItem,
@@ -29,6 +33,7 @@ import {
   type OverrideKind,
   type PruneResult,
   type RejectedLine,
+  type RenewLeasesOptions,
   RUN_STATUSES,
   type RunLock,
   type RunOpening,
@@ -378,6 +383,71 @@ export class PostgresStore implements Store {
         item: JSON.parse(row.input) as DatasetItem,
         attempt: row.attempts,
       }));
+    });
+  }
+
+  async claimItems(options: ClaimItemsOptions): Promise<ClaimItemsResult> {
+    if (options.limit <= 0) return { items: [], deadLettered: 0 };
+    const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    const now = options.now?.toISOString() ?? null;
+    return this.transaction('claiming items', async (client) => {
+      // Expired claims that used up their attempts are given up; rows another claimer holds are skipped, not awaited.
+      const dead = await client.query(
+        `WITH expired AS (
+           SELECT item_id FROM items
+           WHERE run_id = $1 AND state = 'running' AND lease_expires_at < coalesce($2::timestamptz, now()) AND attempts >= $3
+           FOR UPDATE SKIP LOCKED
+         )
+         UPDATE items SET state = 'failed', result = NULL,
+           error = json_build_object('code', '${DEAD_LETTERED}', 'message', ${DEAD_LETTER_MESSAGE_SQL})::text,
+           config_hash = (SELECT config_hash FROM runs WHERE id = items.run_id),
+           dead_lettered_at = $4, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
+         FROM expired WHERE items.run_id = $1 AND items.item_id = expired.item_id`,
+        [options.runId, now, maxAttempts, now ?? timestamp()],
+      );
+      const { rows } = await client.query<Pick<ItemRow, 'item_id' | 'line' | 'input' | 'attempts'>>(
+        `WITH picked AS (
+           SELECT item_id FROM items
+           WHERE run_id = $1 AND (state = 'pending' OR (state = 'running' AND lease_expires_at < coalesce($2::timestamptz, now())))
+           ORDER BY line LIMIT $3
+           FOR UPDATE SKIP LOCKED
+         )
+         UPDATE items SET state = 'running', attempts = attempts + 1, lease_owner = $4,
+           lease_expires_at = coalesce($2::timestamptz, now()) + $5::double precision * interval '1 millisecond',
+           updated_at = $6
+         FROM picked WHERE items.run_id = $1 AND items.item_id = picked.item_id
+         RETURNING items.item_id, items.line, items.input, items.attempts`,
+        [options.runId, now, Math.floor(options.limit), options.owner, Math.max(0, options.leaseMs), timestamp()],
+      );
+      rows.sort((left, right) => left.line - right.line);
+      const items = rows.map((row) => ({
+        itemId: row.item_id,
+        line: row.line,
+        item: JSON.parse(row.input) as DatasetItem,
+        attempt: row.attempts,
+      }));
+      return { items, deadLettered: dead.rowCount ?? 0 };
+    });
+  }
+
+  async renewLeases(options: RenewLeasesOptions): Promise<number> {
+    if (options.items.length === 0) return 0;
+    return this.transaction('renewing leases', async (client) => {
+      const { rowCount } = await client.query(
+        `UPDATE items SET lease_expires_at = coalesce($3::timestamptz, now()) + $4::double precision * interval '1 millisecond'
+         FROM unnest($5::text[], $6::int[]) AS claims (item_id, attempt)
+         WHERE items.run_id = $1 AND items.item_id = claims.item_id AND items.attempts = claims.attempt
+           AND items.state = 'running' AND items.lease_owner = $2`,
+        [
+          options.runId,
+          options.owner,
+          options.now?.toISOString() ?? null,
+          Math.max(0, options.leaseMs),
+          options.items.map((item) => item.itemId),
+          options.items.map((item) => item.attempt),
+        ],
+      );
+      return rowCount ?? 0;
     });
   }
 

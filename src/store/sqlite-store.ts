@@ -13,6 +13,10 @@ import {
   type CachedTurn,
   CachedTurnSchema,
   type ClaimedItem,
+  type ClaimItemsOptions,
+  type ClaimItemsResult,
+  DEAD_LETTERED,
+  DEFAULT_MAX_ATTEMPTS,
   type DebateRecord,
   type DoneItem,
   type DuplicateItem,
@@ -30,6 +34,7 @@ import {
   type OverrideKind,
   type PruneResult,
   type RejectedLine,
+  type RenewLeasesOptions,
   RUN_STATUSES,
   type RunLock,
   type RunOpening,
@@ -42,6 +47,12 @@ import {
   type VerdictOverride,
 } from './store.js';
 import { storeFailure } from './store-error.js';
+
+/**
+ * The reason a dead-lettered item carries, as an SQL expression over its row (SQLite and Postgres both concatenate
+ * with ||): how often it was claimed and who held it last.
+ */
+export const DEAD_LETTER_MESSAGE_SQL = `'claimed ' || attempts || ' times and every lease expired without a settle (last held by ' || coalesce(lease_owner, 'unknown') || '): the item may crash or hang its worker; rerun with --retry-failed to try it again'`;
 
 /** Run locks held in this process, by store location and run id, with the holder's purpose. */
 const heldRunLocks = new Map<string, string>();
@@ -252,7 +263,7 @@ export class SqliteStore implements Store {
       }
       const requeued = this.statement(
         `UPDATE items SET state = 'pending', result = NULL, error = NULL, attempts = 0, config_hash = NULL,
-           input_tokens = 0, output_tokens = 0, calls = 0, cost_usd = 0, updated_at = ?
+           input_tokens = 0, output_tokens = 0, calls = 0, cost_usd = 0, dead_lettered_at = NULL, updated_at = ?
          WHERE run_id = ? AND state IN ('done', 'failed', 'rejected') AND config_hash IS NOT ?`,
       ).run(now, existing.id, configHash).changes;
       return {
@@ -341,6 +352,57 @@ export class SqliteStore implements Store {
     });
   }
 
+  async claimItems(options: ClaimItemsOptions): Promise<ClaimItemsResult> {
+    if (options.limit <= 0) return { items: [], deadLettered: 0 };
+    const at = options.now ?? new Date();
+    const now = at.toISOString();
+    const expires = new Date(at.getTime() + Math.max(0, options.leaseMs)).toISOString();
+    const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    return this.write('claiming items', () => {
+      const deadLettered = this.statement(
+        `UPDATE items SET state = 'failed', result = NULL,
+           error = json_object('code', '${DEAD_LETTERED}', 'message', ${DEAD_LETTER_MESSAGE_SQL}),
+           config_hash = (SELECT config_hash FROM runs WHERE id = items.run_id),
+           dead_lettered_at = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+         WHERE run_id = ? AND state = 'running' AND lease_expires_at < ? AND attempts >= ?`,
+      ).run(now, now, options.runId, now, maxAttempts).changes;
+      const rows = this.statement<Pick<ItemRow, 'item_id' | 'line' | 'input' | 'attempts'>>(
+        `UPDATE items SET state = 'running', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
+         WHERE run_id = ? AND item_id IN (
+           SELECT item_id FROM items
+           WHERE run_id = ? AND (state = 'pending' OR (state = 'running' AND lease_expires_at < ?))
+           ORDER BY line LIMIT ?
+         )
+         RETURNING item_id, line, input, attempts`,
+      ).all(options.owner, expires, now, options.runId, options.runId, now, Math.floor(options.limit));
+      rows.sort((left, right) => left.line - right.line);
+      const items = rows.map((row) => ({
+        itemId: row.item_id,
+        line: row.line,
+        item: JSON.parse(row.input) as DatasetItem,
+        attempt: row.attempts,
+      }));
+      return { items, deadLettered };
+    });
+  }
+
+  async renewLeases(options: RenewLeasesOptions): Promise<number> {
+    if (options.items.length === 0) return 0;
+    const at = options.now ?? new Date();
+    const expires = new Date(at.getTime() + Math.max(0, options.leaseMs)).toISOString();
+    return this.write('renewing leases', () => {
+      const renew = this.statement(
+        `UPDATE items SET lease_expires_at = ?
+         WHERE run_id = ? AND item_id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?`,
+      );
+      let renewed = 0;
+      for (const item of options.items) {
+        renewed += renew.run(expires, options.runId, item.itemId, options.owner, item.attempt).changes;
+      }
+      return renewed;
+    });
+  }
+
   async markDone(options: MarkDoneOptions): Promise<boolean> {
     const resultJson = JSON.stringify(options.result);
     const usage = options.result.usage ?? ZERO_USAGE;
@@ -405,7 +467,7 @@ export class SqliteStore implements Store {
   async requeueFailed(options: { runId: string }): Promise<number> {
     return this.write('requeueing failed items', () => {
       return this.statement(
-        "UPDATE items SET state = 'pending', error = NULL, config_hash = NULL, updated_at = ? WHERE run_id = ? AND state = 'failed'",
+        "UPDATE items SET state = 'pending', error = NULL, config_hash = NULL, dead_lettered_at = NULL, updated_at = ? WHERE run_id = ? AND state = 'failed'",
       ).run(timestamp(), options.runId).changes;
     });
   }

@@ -185,6 +185,44 @@ export interface MarkFailedOptions {
   attempt?: number;
 }
 
+/** Options of `claimItems`. */
+export interface ClaimItemsOptions {
+  runId: string;
+  limit: number;
+  /** Who claims (a worker id, e.g. host, pid and a random part): recorded on the claim and needed to renew it. */
+  owner: string;
+  /** How long a claim lasts without a heartbeat (`renewLeases`); then any worker may take the item over. */
+  leaseMs: number;
+  /** An item whose lease expired at this many claims is dead-lettered instead of claimed again. Default 5. */
+  maxAttempts?: number;
+  /** The time leases are compared with; default the store's clock (Postgres: the server's). For tests. */
+  now?: Date;
+}
+
+/** What `claimItems` did. */
+export interface ClaimItemsResult {
+  /** The claimed items in input order; `attempt` counts every claim, taken-over ones included. */
+  items: ClaimedItem[];
+  /** Items given up on this call: `failed` with error code `DEAD_LETTERED`, the reason in the message. */
+  deadLettered: number;
+}
+
+/** Options of `renewLeases`: a worker's heartbeat for the items it works on. */
+export interface RenewLeasesOptions {
+  runId: string;
+  owner: string;
+  leaseMs: number;
+  /** The claims to renew (`attempt` from `claimItems`). */
+  items: ReadonlyArray<{ itemId: string; attempt: number }>;
+  now?: Date;
+}
+
+/** The error code of a dead-lettered item. */
+export const DEAD_LETTERED = 'DEAD_LETTERED';
+
+/** Default `maxAttempts` of `claimItems`. */
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
 /** The work queue of a run: items, their states and results, and the input lines refused on import. */
 export interface ItemQueue {
   /**
@@ -194,6 +232,16 @@ export interface ItemQueue {
   upsertItems(options: { runId: string; items: readonly NewItem[] }): Promise<UpsertItemsResult>;
   /** Atomically moves up to `limit` pending items, in input order, to `running` and returns them. */
   claimPending(options: { runId: string; limit: number }): Promise<ClaimedItem[]>;
+  /**
+   * Claims with leases, for workers that may die anywhere: moves up to `limit` items, in input order, to `running`
+   * under `owner` until `now + leaseMs`, taking pending items and running items whose lease expired (their worker
+   * died or hung); each claim counts an attempt, and a stale attempt cannot settle. An expired item that already had
+   * `maxAttempts` claims is dead-lettered instead (`failed`, error `DEAD_LETTERED` with the reason). Items claimed
+   * with `claimPending` carry no lease and are never taken over (`resetRunning` recovers them).
+   */
+  claimItems(options: ClaimItemsOptions): Promise<ClaimItemsResult>;
+  /** Extends the leases `owner` still holds on the given claims to `now + leaseMs`; returns how many it renewed (a claim taken over or settled is not). */
+  renewLeases(options: RenewLeasesOptions): Promise<number>;
   /** Marks a running item done with its result and appends `events`, all in one transaction; false if it was not running (or `attempt` is stale): then only the events are kept. */
   markDone(options: MarkDoneOptions): Promise<boolean>;
   /** Settles a running item without a result (retry later, give up, or reject) and appends `events`, in one transaction. */

@@ -1,7 +1,7 @@
 import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type DebateEvent, TribunalError } from '../../src/contracts/index.js';
-import { EventWriter, type Store } from '../../src/store/index.js';
+import { type ClaimedItem, EventWriter, type Store } from '../../src/store/index.js';
 import { datasetItem, debateEvents, labelRow, newItems, runConfig, take } from './store-fixtures.js';
 
 /** A fresh, empty store and what removes it. */
@@ -648,6 +648,77 @@ export function describeStoreContract(factory: StoreFactory): void {
       });
     });
 
+    describe('leased claims', () => {
+      const t0 = new Date('2030-01-01T00:00:00.000Z');
+      const at = (ms: number) => new Date(t0.getTime() + ms);
+      const lease = { leaseMs: 10_000 };
+
+      it('claims pending items in order under a lease, and takes over only claims whose lease expired', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(3) });
+        const first = await store.claimItems({ runId, limit: 2, owner: 'w1', ...lease, now: t0 });
+        expect(first).toMatchObject({ deadLettered: 0 });
+        expect(first.items.map((item) => [item.itemId, item.attempt])).toEqual([
+          ['item-1', 1],
+          ['item-2', 1],
+        ]);
+        expect(first.items[0]?.item).toEqual(datasetItem('item-1'));
+        // Before expiry only the pending item is left; w1 heartbeats item-2 but not item-1.
+        const second = await store.claimItems({ runId, limit: 5, owner: 'w2', ...lease, now: at(5_000) });
+        expect(second.items.map((item) => item.itemId)).toEqual(['item-3']);
+        expect(
+          await store.renewLeases({ runId, owner: 'w1', ...lease, items: [first.items[1] as ClaimedItem], now: at(5_000) }),
+        ).toBe(1);
+        expect(
+          await store.renewLeases({ runId, owner: 'w2', ...lease, items: [first.items[1] as ClaimedItem], now: at(5_000) }),
+        ).toBe(0);
+        // After item-1's lease ran out, w2 takes it over (attempt 2); item-2 (renewed) and item-3 stay where they are.
+        const third = await store.claimItems({ runId, limit: 5, owner: 'w2', ...lease, now: at(10_001) });
+        expect(third.items.map((item) => [item.itemId, item.attempt])).toEqual([['item-1', 2]]);
+        // The dead worker's late settle is refused; the new holder's counts; w1 can no longer renew item-1.
+        expect(await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), attempt: 1 })).toBe(false);
+        expect(
+          await store.renewLeases({ runId, owner: 'w1', ...lease, items: [first.items[0] as ClaimedItem], now: at(10_002) }),
+        ).toBe(0);
+        expect(await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), attempt: 2 })).toBe(true);
+        expect(await store.claimItems({ runId, limit: 5, owner: 'w3', ...lease, now: at(14_000) })).toEqual({
+          items: [],
+          deadLettered: 0,
+        });
+        expect((await store.getItem({ runId, itemId: 'item-1' }))?.attempts).toBe(2);
+      });
+
+      it('never takes over items claimed without a lease', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(1) });
+        await store.claimPending({ runId, limit: 1 });
+        expect((await store.claimItems({ runId, limit: 1, owner: 'w', ...lease, now: at(1e12) })).items).toEqual([]);
+      });
+
+      it('dead-letters an item whose leases expired maxAttempts times, with the reason, until failed items are requeued', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(2) });
+        const options = { runId, limit: 1, ...lease, maxAttempts: 2 };
+        expect((await store.claimItems({ ...options, owner: 'w1', now: t0 })).items[0]?.attempt).toBe(1);
+        expect((await store.claimItems({ ...options, owner: 'w2', now: at(10_001) })).items[0]).toMatchObject({
+          itemId: 'item-1',
+          attempt: 2,
+        });
+        const third = await store.claimItems({ ...options, owner: 'w3', now: at(20_002) });
+        expect(third.deadLettered).toBe(1);
+        expect(third.items.map((item) => item.itemId)).toEqual(['item-2']);
+        const dead = await store.getItem({ runId, itemId: 'item-1' });
+        expect(dead).toMatchObject({ state: 'failed', attempts: 2, error: { code: 'DEAD_LETTERED' } });
+        expect(dead?.error?.message).toMatch(/claimed 2 times.*last held by w2/);
+        expect(await store.itemErrors({ runId, state: 'failed' })).toMatchObject([{ code: 'DEAD_LETTERED', items: 1 }]);
+        expect(await store.requeueFailed({ runId })).toBe(1);
+        expect((await store.claimItems({ ...options, owner: 'w4', now: at(20_003) })).items[0]).toMatchObject({
+          itemId: 'item-1',
+          attempt: 3,
+        });
+      });
+    });
+
     describe('pruning', () => {
       it('prunes the snapshots and turn-delta events of done items only, keeping ids and seq cursors exact', async () => {
         const runId = await newRun();
@@ -763,6 +834,33 @@ export function describeStoreContract(factory: StoreFactory): void {
           controller.abort();
           await following;
           expect(seen).toEqual(all.map((entry) => entry.id));
+        }),
+      );
+
+      it(
+        'hands each item to exactly one of several leased claimers',
+        withPeer(async (peer) => {
+          const runId = await newRun();
+          await store.upsertItems({ runId, items: newItems(40) });
+          const worker = async (from: Store, owner: string) => {
+            const mine: string[] = [];
+            for (;;) {
+              const { items } = await from.claimItems({ runId, limit: 2, owner, leaseMs: 60_000 });
+              if (items.length === 0) return mine;
+              for (const item of items) {
+                mine.push(item.itemId);
+                await from.markDone({ runId, itemId: item.itemId, result: labelRow(item.itemId), attempt: item.attempt });
+              }
+            }
+          };
+          const claimed = (
+            await Promise.all([worker(store, 'a'), worker(peer, 'b'), worker(store, 'c'), worker(peer, 'd')])
+          ).flat();
+          expect(claimed.sort()).toEqual(
+            newItems(40)
+              .map((entry) => entry.item.id)
+              .sort(),
+          );
         }),
       );
 
