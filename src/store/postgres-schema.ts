@@ -9,12 +9,13 @@ import { TribunalError } from '../contracts/index.js';
  *
  * The layout follows the SQLite store's (sqlite-schema.ts) table for table, so both behave alike under the `Store`
  * contract; what differs:
- * - `items` carries the columns of leased claiming for workers on several machines: `lease_owner` (the worker
- *   that holds a running item), `lease_expires_at` (when a claim not renewed by a heartbeat may be taken over; a
- *   claim is `UPDATE … WHERE (run_id, item_id) IN (SELECT … FOR UPDATE SKIP LOCKED)` over pending items and running
- *   items whose lease expired), `attempts` (already counted per claim; the settle of a stale attempt is refused)
- *   and `dead_lettered_at` (set, with the reason in `error`, when an item is given up after too many attempts; its
- *   state is then `failed`). The partial index `items_by_lease` keeps the search for expired leases cheap.
+ * - `items` carries the columns of leased claiming for workers on several machines (`claimItems`, `renewLeases`):
+ *   `lease_owner` (the worker that holds a running item), `lease_expires_at` (when a claim not renewed by a heartbeat
+ *   may be taken over; a claim is `WITH picked AS (SELECT … FOR UPDATE SKIP LOCKED) UPDATE …` over pending items and
+ *   running items whose lease expired), `attempts` (counted per claim; the settle of a stale attempt is refused) and
+ *   `dead_lettered_at` (set, with the reason in `error`, when an item is given up after too many expired claims; its
+ *   state is then `failed`). The partial index `items_by_lease` keeps the search for expired leases cheap. SQLite's
+ *   schema version 4 adds the same columns.
  * - Event ids come from the one-row `event_ids` table, whose row lock each appending transaction holds until it
  *   commits: ids are handed out and committed in the same order, so a follower reading `id > cursor` never skips an
  *   event that commits later with a lower id (a plain sequence would allow that with concurrent writers). It also
