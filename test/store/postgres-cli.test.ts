@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { main } from '../../src/cli/main.js';
 import { PostgresStore } from '../../src/store/index.js';
 import { captureIo } from '../fakes/cli-io.js';
-import { nativeItem, REPO_ROOT, tempDir, writeInput } from '../runner/fixtures.js';
+import { HH, nativeItem, REPO_ROOT, tempDir, writeInput } from '../runner/fixtures.js';
 import { type PostgresCluster, postgresUnavailable, startPostgresCluster } from './postgres-cluster.js';
 
 /*
@@ -111,6 +111,29 @@ describe.skipIf(unavailable !== undefined)(
         await lock.release();
         await holder.close();
       }
+    });
+
+    it('evaluates a gold set with the run in Postgres', async () => {
+      const out = path.join(tempDir(), 'eval');
+      const result = await run([
+        'eval',
+        '--gold',
+        HH,
+        '--model',
+        'fake:judge',
+        '--limit',
+        '5',
+        '--resamples',
+        '50',
+        '--out',
+        out,
+        '--store',
+        url,
+      ]);
+      expect(result.code, result.err).toBe(0);
+      expect(existsSync(path.join(out, 'tribunal.sqlite'))).toBe(false);
+      const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as { items: { labeled: number } };
+      expect(report.items.labeled).toBe(5);
     });
 
     it('refuses a --store that is not a Postgres URL, without echoing it', async () => {
