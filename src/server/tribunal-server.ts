@@ -51,7 +51,8 @@ export interface ServeOptions {
   storeDir: string;
   /**
    * Keep the server's store in this Postgres database instead (`--store postgres://…`, default `TRIBUNAL_STORE`):
-   * runs that `tribunal label --store` writes there, from any machine, can then be watched by run id.
+   * runs that `tribunal label --store` writes there, from any machine, can then be watched by run id. An empty
+   * string keeps the SQLite store in `storeDir` even when `TRIBUNAL_STORE` is set.
    */
   storeUrl?: string | undefined;
   /** The default panel of debates started over the socket. Default: the built-in panels/default.yaml. */
@@ -149,7 +150,7 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
 
   const storeUrl = options.storeUrl ?? settings.store;
   // The catalog keeps the store directory as the server's own, so it must exist even when the store is in Postgres.
-  if (storeUrl !== undefined) mkdirSync(path.resolve(cwd, options.storeDir), { recursive: true });
+  if (storeUrl) mkdirSync(path.resolve(cwd, options.storeDir), { recursive: true });
   const store = openStore({ dir: path.resolve(cwd, options.storeDir), url: storeUrl });
   const catalog = new RunCatalog({ store, storeDir: path.resolve(cwd, options.storeDir), liveRunId: LIVE_RUN_ID, root });
   const hub = new DebateHub({ ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });

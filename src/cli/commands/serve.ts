@@ -77,7 +77,8 @@ export async function serveCommand(argv: string[], io: CliIo, signal: AbortSigna
     host: values.host ?? '127.0.0.1',
     port,
     storeDir: values.store === undefined || isPostgresUrl(values.store) ? '.tribunal/serve' : values.store,
-    ...(values.store !== undefined && isPostgresUrl(values.store) ? { storeUrl: values.store } : {}),
+    // An explicit --store DIR wins over TRIBUNAL_STORE ('' keeps SQLite).
+    ...(values.store === undefined ? {} : { storeUrl: isPostgresUrl(values.store) ? values.store : '' }),
     cwd: io.cwd,
     ...(values.token === undefined ? {} : { token: values.token }),
     ...(values['read-token'] === undefined ? {} : { readToken: values['read-token'] }),
