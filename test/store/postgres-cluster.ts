@@ -89,6 +89,20 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
     if (options.schema) search.set('options', `-c search_path=${options.schema}`);
     return `postgres://postgres@localhost/${database}?${search.toString()}`;
   };
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    process.off('exit', stop);
+    try {
+      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    } catch {
+      // already stopped
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // A test worker that exits without its afterAll (a crash, a timeout) must not leave a server running.
+  process.on('exit', stop);
   return {
     url,
     async createDatabase(name: string) {
@@ -101,14 +115,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
       }
       return url(name);
     },
-    stop() {
-      try {
-        run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
-      } catch {
-        // already stopped
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 
