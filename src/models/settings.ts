@@ -19,9 +19,11 @@ export const SETTINGS_ENV = {
   idleTimeoutMs: 'TRIBUNAL_IDLE_TIMEOUT_MS',
   maxRetries: 'TRIBUNAL_MAX_RETRIES',
   python: 'TRIBUNAL_PYTHON',
+  store: 'TRIBUNAL_STORE',
 } as const;
 
-const SECRET_FIELDS = new Set<string>(['openaiApiKey', 'anthropicApiKey']);
+/** Never echoed in messages: API keys, and the store URL (it may carry a password). */
+const SECRET_FIELDS = new Set<string>(['openaiApiKey', 'anthropicApiKey', 'store']);
 
 /** A trimmed string where empty means unset; `check` validates set values. */
 const text = (check?: { test: (value: string) => boolean; message: string }) =>
@@ -71,6 +73,11 @@ export const SettingsSchema = z.object({
   maxRetries: integer(0),
   /** Python interpreter for the training worker (`TRIBUNAL_PYTHON`); it needs torch. */
   python: text(),
+  /** Where runs live instead of DIR/tribunal.sqlite (`TRIBUNAL_STORE`, or `--store`): a Postgres URL. */
+  store: text({
+    test: (value) => /^postgres(ql)?:\/\//i.test(value) && URL.canParse(value),
+    message: 'must be a postgres:// or postgresql:// URL such as postgres://tribunal@db.internal/tribunal',
+  }),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

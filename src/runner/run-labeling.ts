@@ -20,6 +20,7 @@ import {
   EventWriter,
   lockRunDirectory,
   openStore,
+  type RunLock,
   type RunOpening,
   type RunTotals,
   type Store,
@@ -88,6 +89,8 @@ export interface RunLabelingOptions {
     | undefined;
   /** Use this store instead of opening `outDir`'s (it is then left open). */
   store?: Store | undefined;
+  /** Keep runs in this Postgres database (`--store`) instead of `outDir/tribunal.sqlite`; outputs still go to `outDir`. */
+  storeUrl?: string | undefined;
 }
 
 /** How a labeling session ended. */
@@ -167,11 +170,16 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
     modelOverride: options.modelOverride,
     runtime: { concurrency, limit: options.limit, export: exportSettings },
   });
-  const store = options.store ?? openStore({ dir: options.outDir });
+  const store = options.store ?? openStore({ dir: options.outDir, url: options.storeUrl });
   let runId: string | undefined;
+  let runLock: RunLock | undefined;
   try {
     const opening = await store.createOrResumeRun({ config });
     const run = opening.run;
+    // One session per run in the store too: with a shared (Postgres) store, sessions in other directories or on
+    // other machines are refused here, as the directory lock refuses them in one directory. (Before `runId` is
+    // set: a refused session must not mark the other session's run failed.)
+    runLock = await store.lockRun({ runId: run.id, purpose: 'label' });
     runId = run.id;
     const imported = await importItems({
       store,
@@ -211,6 +219,7 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
     if (runId !== undefined) await store.setRunStatus({ runId, status: 'failed' }).catch(() => undefined);
     throw error;
   } finally {
+    await runLock?.release();
     if (options.store === undefined) await store.close();
   }
 }

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -48,6 +49,12 @@ export interface ServeOptions {
   runsDir?: string;
   /** The server's store directory: the live run, overrides. */
   storeDir: string;
+  /**
+   * Keep the server's store in this Postgres database instead (`--store postgres://…`, default `TRIBUNAL_STORE`):
+   * runs that `tribunal label --store` writes there, from any machine, can then be watched by run id. An empty
+   * string keeps the SQLite store in `storeDir` even when `TRIBUNAL_STORE` is set.
+   */
+  storeUrl?: string | undefined;
   /** The default panel of debates started over the socket. Default: the built-in panels/default.yaml. */
   panelFile?: string;
   /** Every critic's model for debates started over the socket (like `tribunal debate --model`). */
@@ -141,7 +148,10 @@ export async function startServer(options: ServeOptions): Promise<TribunalServer
   const models = options.models ?? createModelRegistry({ settings });
   const staticFiles = loadStaticFiles();
 
-  const store = openStore({ dir: path.resolve(cwd, options.storeDir) });
+  const storeUrl = options.storeUrl ?? settings.store;
+  // The catalog keeps the store directory as the server's own, so it must exist even when the store is in Postgres.
+  if (storeUrl) mkdirSync(path.resolve(cwd, options.storeDir), { recursive: true });
+  const store = openStore({ dir: path.resolve(cwd, options.storeDir), url: storeUrl });
   const catalog = new RunCatalog({ store, storeDir: path.resolve(cwd, options.storeDir), liveRunId: LIVE_RUN_ID, root });
   const hub = new DebateHub({ ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
   let live: LiveDebates;

@@ -6,9 +6,9 @@
  * snapshots; LangGraph checkpoints of older runs).
  *
  * Code depends on the `Store` interface (and its parts: `RunRegistry`, `ItemQueue`, `EventLog`, `TurnCache`,
- * `VerdictOverrides`, `CheckpointStore`); `openStore` returns the SQLite implementation, one file per run
- * directory in WAL mode (see `SqliteStore` for the durability argument). A Postgres store would implement the
- * same interface.
+ * `VerdictOverrides`, `CheckpointStore`, `RunLocks`); `openStore` returns the SQLite implementation, one file per
+ * run directory in WAL mode (see `SqliteStore` for the durability argument), or with a `postgres://` URL the
+ * Postgres implementation (`PostgresStore`), which many processes on many machines can share.
  *
  * The label runner's loop:
  * ```ts
@@ -28,6 +28,8 @@
 export { type EventSink, EventWriter, type EventWriterOptions } from './event-writer.js';
 export { pollEvents } from './follow-events.js';
 export { type OpenStoreOptions, openStore, STORE_FILE_NAME } from './open-store.js';
+export { POSTGRES_SCHEMA_VERSION } from './postgres-schema.js';
+export { isPostgresUrl, PostgresStore, type PostgresStoreOptions, redactStoreUrl } from './postgres-store.js';
 export { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
 export {
   LOCK_FILE_NAME,

@@ -126,6 +126,14 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX debate_snapshots_by_run ON debate_snapshots (run_id);
   `,
+  `
+  -- Version 4: leased claims (claimItems/renewLeases), as in the Postgres schema: who holds a running item, until when
+  -- (ISO-8601 UTC text, which sorts as time), and when an item was given up after too many expired claims.
+  ALTER TABLE items ADD COLUMN lease_owner TEXT;
+  ALTER TABLE items ADD COLUMN lease_expires_at TEXT;
+  ALTER TABLE items ADD COLUMN dead_lettered_at TEXT;
+  CREATE INDEX items_by_lease ON items (run_id, lease_expires_at) WHERE state = 'running';
+  `,
 ];
 
 /** The schema version this code writes: the number of migrations. */

@@ -5,6 +5,7 @@ import type { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
 import Database, { type Statement } from 'better-sqlite3';
 import { type DatasetItem, type DebateEvent, type LabelRow, TribunalError, ZERO_USAGE } from '../contracts/index.js';
 import { pollEvents } from './follow-events.js';
+import { isPacked, MAX_PACKED_EVENTS, unpackRows } from './packed-events.js';
 import { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
 import { checkSchema, MIN_READABLE_SCHEMA_VERSION, migrate, SCHEMA_VERSION } from './sqlite-schema.js';
 import {
@@ -12,6 +13,10 @@ import {
   type CachedTurn,
   CachedTurnSchema,
   type ClaimedItem,
+  type ClaimItemsOptions,
+  type ClaimItemsResult,
+  DEAD_LETTERED,
+  DEFAULT_MAX_ATTEMPTS,
   type DebateRecord,
   type DoneItem,
   type DuplicateItem,
@@ -29,8 +34,11 @@ import {
   type NewVerdictOverride,
   OVERRIDE_KINDS,
   type OverrideKind,
+  type PruneResult,
   type RejectedLine,
+  type RenewLeasesOptions,
   RUN_STATUSES,
+  type RunLock,
   type RunOpening,
   type RunRecord,
   type RunStatus,
@@ -41,6 +49,15 @@ import {
   type VerdictOverride,
 } from './store.js';
 import { storeFailure } from './store-error.js';
+
+/**
+ * The reason a dead-lettered item carries, as an SQL expression over its row (SQLite and Postgres both concatenate
+ * with ||): how often it was claimed and who held it last.
+ */
+export const DEAD_LETTER_MESSAGE_SQL = `'claimed ' || attempts || ' times and every lease expired without a settle (last held by ' || coalesce(lease_owner, 'unknown') || '): the item may crash or hang its worker; rerun with --retry-failed to try it again'`;
+
+/** Run locks held in this process, by store location and run id, with the holder's purpose. */
+const heldRunLocks = new Map<string, string>();
 
 /** Default time a write waits for another connection's lock before failing with SQLITE_BUSY. */
 export const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
@@ -137,6 +154,7 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Statement<unknown[], unknown>>();
   private saver: Promise<SqliteSaver> | undefined;
   private closed = false;
+  private lockScope: string | undefined;
 
   private constructor(options: { db: Database.Database; file: string; readonly: boolean }) {
     this.db = options.db;
@@ -247,7 +265,7 @@ export class SqliteStore implements Store {
       }
       const requeued = this.statement(
         `UPDATE items SET state = 'pending', result = NULL, error = NULL, attempts = 0, config_hash = NULL,
-           input_tokens = 0, output_tokens = 0, calls = 0, cost_usd = 0, updated_at = ?
+           input_tokens = 0, output_tokens = 0, calls = 0, cost_usd = 0, dead_lettered_at = NULL, updated_at = ?
          WHERE run_id = ? AND state IN ('done', 'failed', 'rejected') AND config_hash IS NOT ?`,
       ).run(now, existing.id, configHash).changes;
       return {
@@ -333,6 +351,57 @@ export class SqliteStore implements Store {
         item: JSON.parse(row.input) as DatasetItem,
         attempt: row.attempts,
       }));
+    });
+  }
+
+  async claimItems(options: ClaimItemsOptions): Promise<ClaimItemsResult> {
+    if (options.limit <= 0) return { items: [], deadLettered: 0 };
+    const at = options.now ?? new Date();
+    const now = at.toISOString();
+    const expires = new Date(at.getTime() + Math.max(0, options.leaseMs)).toISOString();
+    const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    return this.write('claiming items', () => {
+      const deadLettered = this.statement(
+        `UPDATE items SET state = 'failed', result = NULL,
+           error = json_object('code', '${DEAD_LETTERED}', 'message', ${DEAD_LETTER_MESSAGE_SQL}),
+           config_hash = (SELECT config_hash FROM runs WHERE id = items.run_id),
+           dead_lettered_at = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+         WHERE run_id = ? AND state = 'running' AND lease_expires_at < ? AND attempts >= ?`,
+      ).run(now, now, options.runId, now, maxAttempts).changes;
+      const rows = this.statement<Pick<ItemRow, 'item_id' | 'line' | 'input' | 'attempts'>>(
+        `UPDATE items SET state = 'running', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
+         WHERE run_id = ? AND item_id IN (
+           SELECT item_id FROM items
+           WHERE run_id = ? AND (state = 'pending' OR (state = 'running' AND lease_expires_at < ?))
+           ORDER BY line LIMIT ?
+         )
+         RETURNING item_id, line, input, attempts`,
+      ).all(options.owner, expires, now, options.runId, options.runId, now, Math.floor(options.limit));
+      rows.sort((left, right) => left.line - right.line);
+      const items = rows.map((row) => ({
+        itemId: row.item_id,
+        line: row.line,
+        item: JSON.parse(row.input) as DatasetItem,
+        attempt: row.attempts,
+      }));
+      return { items, deadLettered };
+    });
+  }
+
+  async renewLeases(options: RenewLeasesOptions): Promise<number> {
+    if (options.items.length === 0) return 0;
+    const at = options.now ?? new Date();
+    const expires = new Date(at.getTime() + Math.max(0, options.leaseMs)).toISOString();
+    return this.write('renewing leases', () => {
+      const renew = this.statement(
+        `UPDATE items SET lease_expires_at = ?
+         WHERE run_id = ? AND item_id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?`,
+      );
+      let renewed = 0;
+      for (const item of options.items) {
+        renewed += renew.run(expires, options.runId, item.itemId, options.owner, item.attempt).changes;
+      }
+      return renewed;
     });
   }
 
@@ -450,7 +519,7 @@ export class SqliteStore implements Store {
   async requeueFailed(options: { runId: string }): Promise<number> {
     return this.write('requeueing failed items', () => {
       return this.statement(
-        "UPDATE items SET state = 'pending', error = NULL, config_hash = NULL, updated_at = ? WHERE run_id = ? AND state = 'failed'",
+        "UPDATE items SET state = 'pending', error = NULL, config_hash = NULL, dead_lettered_at = NULL, updated_at = ? WHERE run_id = ? AND state = 'failed'",
       ).run(timestamp(), options.runId).changes;
     });
   }
@@ -773,6 +842,54 @@ export class SqliteStore implements Store {
     });
   }
 
+  async pruneSettled(options: { runId: string }): Promise<PruneResult> {
+    return this.write('pruning settled debates', () => {
+      const settled = `SELECT debates.debate_id FROM debates
+           JOIN items ON items.run_id = debates.run_id AND items.item_id = debates.item_id
+           WHERE debates.run_id = ? AND items.state = 'done'`;
+      const snapshots = this.statement(`DELETE FROM debate_snapshots WHERE run_id = ? AND debate_id IN (${settled})`).run(
+        options.runId,
+        options.runId,
+      ).changes;
+      const eventRows = this.statement(
+        `DELETE FROM events WHERE run_id = ? AND type = 'turn-delta' AND debate_id IN (${settled})`,
+      ).run(options.runId, options.runId).changes;
+      return { snapshots, eventRows };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Run locks
+  // -------------------------------------------------------------------------------------------------------------------
+
+  /**
+   * Within this process, one lock per run of this file (a second fails at once); other processes are kept out by
+   * the run directory's lock, which every writer of a run directory holds (`lockRunDirectory`).
+   */
+  async lockRun(options: { runId: string; purpose: string }): Promise<RunLock> {
+    this.throwIfClosed();
+    // In-memory stores are separate databases: each gets its own scope.
+    this.lockScope ??= this.location === ':memory:' ? `:memory:${randomBytes(8).toString('hex')}` : this.location;
+    const key = `${this.lockScope}\u0000${options.runId}`;
+    const holder = heldRunLocks.get(key);
+    if (holder !== undefined) {
+      throw new TribunalError(
+        'STORE_FAILED',
+        `store ${this.location}: run ${options.runId} is locked by ${holder} in this process: wait for it to finish`,
+        { location: { file: this.location } },
+      );
+    }
+    heldRunLocks.set(key, options.purpose);
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        heldRunLocks.delete(key);
+      },
+    };
+  }
+
   // -------------------------------------------------------------------------------------------------------------------
   // Lifecycle
   // -------------------------------------------------------------------------------------------------------------------
@@ -1038,44 +1155,6 @@ export class SqliteStore implements Store {
   }
 }
 
-/** Most events one row of the event log holds: a run of one debate's turn-delta events (`insertEvents`). */
-export const MAX_PACKED_EVENTS = 256;
-
-/** Whether an events row's payload is a packed run of events (a JSON array) rather than one event. */
-function isPacked(payload: string): boolean {
-  return payload.charCodeAt(0) === 0x5b; // '['
-}
-
-/**
- * Turns event rows into stored events: a packed row gives each of its events the id reserved for it (the row's id is
- * its last event's, the others count down from it), so ids stay unique and increasing and a cursor may stop inside a
- * row. Keeps the events after `afterId` (and, for one debate, after `afterSeq`), at most `limit`.
- */
-function unpackRows(options: {
-  rows: ReadonlyArray<{ id: number; payload: string }>;
-  limit: number;
-  afterId: number;
-  afterSeq: number | undefined;
-}): StoredEvent[] {
-  const { limit, afterId, afterSeq } = options;
-  const out: StoredEvent[] = [];
-  for (const row of options.rows) {
-    if (out.length >= limit) break;
-    if (!isPacked(row.payload)) {
-      out.push({ id: row.id, event: JSON.parse(row.payload) as DebateEvent });
-      continue;
-    }
-    const events = JSON.parse(row.payload) as DebateEvent[];
-    const firstId = row.id - events.length + 1;
-    for (let index = 0; index < events.length && out.length < limit; index++) {
-      const event = events[index] as DebateEvent;
-      const id = firstId + index;
-      if (id > afterId && (afterSeq === undefined || event.seq > afterSeq)) out.push({ id, event });
-    }
-  }
-  return out;
-}
-
 function debateRecord(row: DebateRow): DebateRecord {
   return {
     runId: row.run_id,
@@ -1109,14 +1188,14 @@ function timestamp(): string {
 }
 
 /** A sortable, readable run id: UTC start time plus random hex, e.g. `20250114-093012-3fa9c1`. */
-function newRunId(): string {
+export function newRunId(): string {
   const iso = new Date().toISOString();
   const stamp = `${iso.slice(0, 10).replaceAll('-', '')}-${iso.slice(11, 19).replaceAll(':', '')}`;
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
 /** A stored item error; a row without one (or an unreadable one) reads as an unknown error. */
-function parseItemError(text: string | null): ItemError {
+export function parseItemError(text: string | null): ItemError {
   if (text === null) return { code: 'UNKNOWN', message: 'no reason recorded' };
   try {
     const parsed = JSON.parse(text) as Partial<ItemError>;

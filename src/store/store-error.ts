@@ -41,6 +41,36 @@ export function storeFailure(options: { file: string; action: string; cause: unk
   return new TribunalError('STORE_FAILED', message, { cause, location: { file } });
 }
 
+/** What went wrong and what to do, by Postgres SQLSTATE or Node socket error code. */
+const POSTGRES_ADVICE: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'nothing accepts connections at that address: is the Postgres server running, and are host and port right?',
+  ENOENT: 'no Postgres socket at that path: is the server running, and is the socket directory (host=) right?',
+  ENOTFOUND: 'the host name does not resolve: check the host in the store URL',
+  ETIMEDOUT: 'the server did not answer in time: check the network and the host in the store URL',
+  '28P01': 'the password was refused: check the user and password in the store URL (or PGPASSWORD)',
+  '28000': 'the server refused this user: check pg_hba.conf and the user in the store URL',
+  '3D000': 'the database does not exist: create it (createdb NAME) or fix the database name in the store URL',
+  '42501': 'the user lacks a privilege: grant it CREATE and USAGE on the schema, or use the owner of the database',
+  '53300': 'the server has no free connection slots: raise max_connections or run fewer workers',
+  '57P01': 'the server was shut down: restart it and rerun (committed work is kept)',
+  '40P01': 'a deadlock between writers: rerun (committed work is kept); if it repeats, report a bug',
+  '23505': 'a stored row broke a uniqueness constraint: this is a bug in Tribunal, please report it',
+};
+
+/**
+ * Wraps a failure of the Postgres store in `TribunalError('STORE_FAILED')` naming the store (its URL without the
+ * password), the action and what to do; a `TribunalError` passes through unchanged.
+ */
+export function postgresFailure(options: { location: string; action: string; cause: unknown }): TribunalError {
+  const { location, action, cause } = options;
+  if (cause instanceof TribunalError) return cause;
+  const code = cause instanceof Error && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
+  const advice = code === undefined ? undefined : POSTGRES_ADVICE[code];
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  const message = `store ${location}: ${action} failed (${code ?? 'error'}: ${detail})${advice ? `: ${advice}` : ''}`;
+  return new TribunalError('STORE_FAILED', message, { cause });
+}
+
 /** Advice for file-system errors raised by Node before SQLite is involved (creating the directory). */
 function nodeAdvice(cause: unknown): string | undefined {
   const code = cause instanceof Error && 'code' in cause ? cause.code : undefined;

@@ -13,8 +13,8 @@ import type { RunConfig } from './run-config.js';
 
 /*
  * The store seam: what the label runner, the engine and the server need from persistence, as interfaces that
- * any backend implements (SQLite now; Postgres later). Every method is async so a networked database fits the
- * same shape; the SQLite implementation does its work synchronously inside each call.
+ * any backend implements (SQLite, Postgres). Every method is async so a networked database fits the same shape;
+ * the SQLite implementation does its work synchronously inside each call.
  */
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -204,6 +204,44 @@ export interface GeneratedItem {
   generation: unknown;
 }
 
+/** Options of `claimItems`. */
+export interface ClaimItemsOptions {
+  runId: string;
+  limit: number;
+  /** Who claims (a worker id, e.g. host, pid and a random part): recorded on the claim and needed to renew it. */
+  owner: string;
+  /** How long a claim lasts without a heartbeat (`renewLeases`); then any worker may take the item over. */
+  leaseMs: number;
+  /** An item whose lease expired at this many claims is dead-lettered instead of claimed again. Default 5. */
+  maxAttempts?: number;
+  /** The time leases are compared with; default the store's clock (Postgres: the server's). For tests. */
+  now?: Date;
+}
+
+/** What `claimItems` did. */
+export interface ClaimItemsResult {
+  /** The claimed items in input order; `attempt` counts every claim, taken-over ones included. */
+  items: ClaimedItem[];
+  /** Items given up on this call: `failed` with error code `DEAD_LETTERED`, the reason in the message. */
+  deadLettered: number;
+}
+
+/** Options of `renewLeases`: a worker's heartbeat for the items it works on. */
+export interface RenewLeasesOptions {
+  runId: string;
+  owner: string;
+  leaseMs: number;
+  /** The claims to renew (`attempt` from `claimItems`). */
+  items: ReadonlyArray<{ itemId: string; attempt: number }>;
+  now?: Date;
+}
+
+/** The error code of a dead-lettered item. */
+export const DEAD_LETTERED = 'DEAD_LETTERED';
+
+/** Default `maxAttempts` of `claimItems`. */
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
 /** The work queue of a run: items, their states and results, and the input lines refused on import. */
 export interface ItemQueue {
   /**
@@ -213,6 +251,16 @@ export interface ItemQueue {
   upsertItems(options: { runId: string; items: readonly NewItem[] }): Promise<UpsertItemsResult>;
   /** Atomically moves up to `limit` pending items, in input order, to `running` and returns them. */
   claimPending(options: { runId: string; limit: number }): Promise<ClaimedItem[]>;
+  /**
+   * Claims with leases, for workers that may die anywhere: moves up to `limit` items, in input order, to `running`
+   * under `owner` until `now + leaseMs`, taking pending items and running items whose lease expired (their worker
+   * died or hung); each claim counts an attempt, and a stale attempt cannot settle. An expired item that already had
+   * `maxAttempts` claims is dead-lettered instead (`failed`, error `DEAD_LETTERED` with the reason). Items claimed
+   * with `claimPending` carry no lease and are never taken over (`resetRunning` recovers them).
+   */
+  claimItems(options: ClaimItemsOptions): Promise<ClaimItemsResult>;
+  /** Extends the leases `owner` still holds on the given claims to `now + leaseMs`; returns how many it renewed (a claim taken over or settled is not). */
+  renewLeases(options: RenewLeasesOptions): Promise<number>;
   /** Marks a running item done with its result and appends `events`, all in one transaction; false if it was not running (or `attempt` is stale): then only the events are kept. */
   markDone(options: MarkDoneOptions): Promise<boolean>;
   /** Settles a running item without a result (retry later, give up, or reject) and appends `events`, in one transaction. */
@@ -404,15 +452,48 @@ export interface CheckpointStore {
   deleteDebateSnapshot(options: { debateId: string }): Promise<void>;
   /** Deletes the snapshots of a run's debates whose item is done (a crash between settling and deleting leaves them); returns how many. */
   sweepDebateSnapshots(options: { runId: string }): Promise<number>;
+  /**
+   * Deletes what the debates of a run's done items no longer need, so a long run does not grow without bound: their
+   * snapshots and their `turn-delta` events (single and packed rows; each `turn-end` keeps its turn's text). The
+   * other events stay, with their ids and seqs, so `afterId`/`afterSeq` resume stays exact over what remains; a
+   * viewer replaying a pruned debate sees its turns without the token stream.
+   */
+  pruneSettled(options: { runId: string }): Promise<PruneResult>;
+}
+
+/** What `pruneSettled` deleted. */
+export interface PruneResult {
+  snapshots: number;
+  /** Event rows deleted (a packed row counts once). */
+  eventRows: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Run locks
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** A held run lock; `release` is idempotent. */
+export interface RunLock {
+  release(): Promise<void>;
+}
+
+/**
+ * One labeling session per run, whatever machine it runs on. Postgres holds a session advisory lock on its own
+ * connection (gone when the process or its connection dies, even on kill -9); SQLite relies on the run directory's
+ * lock for other processes (`lockRunDirectory`) and refuses a second lock of the same run within the process.
+ */
+export interface RunLocks {
+  /** Takes the run's lock, or fails at once with STORE_FAILED naming the run and what to do. */
+  lockRun(options: { runId: string; purpose: string }): Promise<RunLock>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
 // The store
 // ---------------------------------------------------------------------------------------------------------------------
 
-/** Everything a labeling run persists, behind one interface that SQLite implements today and Postgres could tomorrow. */
-export interface Store extends RunRegistry, ItemQueue, EventLog, TurnCache, VerdictOverrides, CheckpointStore {
-  /** Where the data lives (a file path for SQLite), for messages. */
+/** Everything a labeling run persists, behind one interface that SQLite (the default) and Postgres implement. */
+export interface Store extends RunRegistry, ItemQueue, EventLog, TurnCache, VerdictOverrides, CheckpointStore, RunLocks {
+  /** Where the data lives (a file path for SQLite, the URL without its password for Postgres), for messages. */
   readonly location: string;
   readonly readonly: boolean;
   /** Closes the store; later calls fail. Flush any `EventWriter` first. */

@@ -34,6 +34,16 @@ describe('settings from the environment', () => {
     });
   });
 
+  it('reads TRIBUNAL_STORE as a Postgres URL, never echoing a bad value (it may carry a password)', () => {
+    const url = 'postgres://tribunal:pw@db.internal:5432/tribunal';
+    expect(parseSettings({ TRIBUNAL_STORE: ` ${url} ` })).toMatchObject({ success: true, value: { store: url } });
+    const bad = parseSettings({ TRIBUNAL_STORE: 'mysql://tribunal:pw-secret@db/tribunal' });
+    expect(bad.success).toBe(false);
+    if (bad.success) return;
+    expect(bad.error.message).toContain('TRIBUNAL_STORE: must be a postgres://');
+    expect(bad.error.message).not.toContain('pw-secret');
+  });
+
   it('accepts an empty environment', () => {
     expect(loadSettings({})).toEqual(expect.objectContaining({ openaiApiKey: undefined, concurrency: undefined }));
   });

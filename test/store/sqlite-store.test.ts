@@ -3,12 +3,16 @@ import { openStore } from '../../src/store/index.js';
 import { describeStoreContract } from './store-contract.js';
 import { tempDir } from './store-fixtures.js';
 
+let sharedDir = '';
+
 describeStoreContract({
   name: 'SQLite file',
   open: () => {
     const { dir, remove } = tempDir();
-    return { store: openStore({ dir: join(dir, 'run') }), cleanup: remove };
+    sharedDir = join(dir, 'run');
+    return { store: openStore({ dir: sharedDir }), cleanup: remove };
   },
+  share: () => openStore({ dir: sharedDir }),
 });
 
 describeStoreContract({

@@ -1,28 +1,39 @@
 import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type DebateEvent, TribunalError } from '../../src/contracts/index.js';
-import { EventWriter, type Store } from '../../src/store/index.js';
+import { type ClaimedItem, EventWriter, type Store } from '../../src/store/index.js';
 import { datasetItem, debateEvents, labelRow, newItems, runConfig, take } from './store-fixtures.js';
+
+/** A fresh, empty store and what removes it. */
+export interface StoreUnderTest {
+  store: Store;
+  cleanup: () => void | Promise<void>;
+}
 
 /** How a contract suite gets a fresh store of one implementation. */
 export interface StoreFactory {
   name: string;
-  open: () => { store: Store; cleanup: () => void };
+  open: () => StoreUnderTest | Promise<StoreUnderTest>;
+  /**
+   * Another store over the same data as the last one `open` returned, as another process would open it; omit for
+   * backends that cannot share (an in-memory database): then the concurrency cases are skipped.
+   */
+  share?: () => Store;
 }
 
 /** The behaviour every `Store` implementation must show; run it once per implementation. */
 export function describeStoreContract(factory: StoreFactory): void {
   describe(`Store contract: ${factory.name}`, () => {
     let store: Store;
-    let cleanup: () => void;
+    let cleanup: () => void | Promise<void>;
 
-    beforeEach(() => {
-      ({ store, cleanup } = factory.open());
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory.open());
     });
 
     afterEach(async () => {
       await store.close();
-      cleanup();
+      await cleanup();
     });
 
     async function newRun(): Promise<string> {
@@ -462,10 +473,13 @@ export function describeStoreContract(factory: StoreFactory): void {
       function recordingSink() {
         const batches: number[] = [];
         const settles: { itemId: string; events: number }[] = [];
+        let writing: Promise<unknown> = Promise.resolve();
         const sink = {
           appendEvents: async (options: { events: readonly DebateEvent[] }) => {
             batches.push(options.events.length);
-            return store.appendEvents(options);
+            const write = store.appendEvents(options);
+            writing = write.catch(() => undefined);
+            return write;
           },
           markDone: async (options: Parameters<Store['markDone']>[0]) => {
             settles.push({ itemId: options.itemId, events: options.events?.length ?? 0 });
@@ -476,19 +490,24 @@ export function describeStoreContract(factory: StoreFactory): void {
             return store.markFailed(options);
           },
         };
-        return { sink, batches, settles };
+        /** Lets a started background write finish, as the next token of a debate would arrive after it. */
+        const idle = async () => {
+          await new Promise((resolve) => setImmediate(resolve));
+          await writing;
+        };
+        return { sink, batches, settles, idle };
       }
 
       it('writes in batches of flushEvents and the rest with the item result', async () => {
         const runId = await newRun();
         await store.upsertItems({ runId, items: newItems(1) });
         const [claimed] = await store.claimPending({ runId, limit: 1 });
-        const { sink, batches, settles } = recordingSink();
+        const { sink, batches, settles, idle } = recordingSink();
         const writer = new EventWriter({ store: sink, flushEvents: 4, flushMs: 60_000 });
         const events = debateEvents({ runId, debateId: 'd1', itemId: 'item-1', deltas: 8 }); // 10 events
         for (const event of events) {
           writer.append(event);
-          await new Promise((resolve) => setImmediate(resolve)); // as a debate would, between tokens
+          await idle(); // as a debate would, between tokens
         }
         expect(
           await writer.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), attempt: claimed?.attempt ?? 0 }),
@@ -660,6 +679,235 @@ export function describeStoreContract(factory: StoreFactory): void {
         expect((await graph.getState(config)).values).toEqual({});
         await store.deleteCheckpoints({ threadId: 'never-used' });
       });
+    });
+
+    describe('leased claims', () => {
+      const t0 = new Date('2030-01-01T00:00:00.000Z');
+      const at = (ms: number) => new Date(t0.getTime() + ms);
+      const lease = { leaseMs: 10_000 };
+
+      it('claims pending items in order under a lease, and takes over only claims whose lease expired', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(3) });
+        const first = await store.claimItems({ runId, limit: 2, owner: 'w1', ...lease, now: t0 });
+        expect(first).toMatchObject({ deadLettered: 0 });
+        expect(first.items.map((item) => [item.itemId, item.attempt])).toEqual([
+          ['item-1', 1],
+          ['item-2', 1],
+        ]);
+        expect(first.items[0]?.item).toEqual(datasetItem('item-1'));
+        // Before expiry only the pending item is left; w1 heartbeats item-2 but not item-1.
+        const second = await store.claimItems({ runId, limit: 5, owner: 'w2', ...lease, now: at(5_000) });
+        expect(second.items.map((item) => item.itemId)).toEqual(['item-3']);
+        expect(
+          await store.renewLeases({ runId, owner: 'w1', ...lease, items: [first.items[1] as ClaimedItem], now: at(5_000) }),
+        ).toBe(1);
+        expect(
+          await store.renewLeases({ runId, owner: 'w2', ...lease, items: [first.items[1] as ClaimedItem], now: at(5_000) }),
+        ).toBe(0);
+        // After item-1's lease ran out, w2 takes it over (attempt 2); item-2 (renewed) and item-3 stay where they are.
+        const third = await store.claimItems({ runId, limit: 5, owner: 'w2', ...lease, now: at(10_001) });
+        expect(third.items.map((item) => [item.itemId, item.attempt])).toEqual([['item-1', 2]]);
+        // The dead worker's late settle is refused; the new holder's counts; w1 can no longer renew item-1.
+        expect(await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), attempt: 1 })).toBe(false);
+        expect(
+          await store.renewLeases({ runId, owner: 'w1', ...lease, items: [first.items[0] as ClaimedItem], now: at(10_002) }),
+        ).toBe(0);
+        expect(await store.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), attempt: 2 })).toBe(true);
+        expect(await store.claimItems({ runId, limit: 5, owner: 'w3', ...lease, now: at(14_000) })).toEqual({
+          items: [],
+          deadLettered: 0,
+        });
+        expect((await store.getItem({ runId, itemId: 'item-1' }))?.attempts).toBe(2);
+      });
+
+      it('never takes over items claimed without a lease', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(1) });
+        await store.claimPending({ runId, limit: 1 });
+        expect((await store.claimItems({ runId, limit: 1, owner: 'w', ...lease, now: at(1e12) })).items).toEqual([]);
+      });
+
+      it('dead-letters an item whose leases expired maxAttempts times, with the reason, until failed items are requeued', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(2) });
+        const options = { runId, limit: 1, ...lease, maxAttempts: 2 };
+        expect((await store.claimItems({ ...options, owner: 'w1', now: t0 })).items[0]?.attempt).toBe(1);
+        expect((await store.claimItems({ ...options, owner: 'w2', now: at(10_001) })).items[0]).toMatchObject({
+          itemId: 'item-1',
+          attempt: 2,
+        });
+        const third = await store.claimItems({ ...options, owner: 'w3', now: at(20_002) });
+        expect(third.deadLettered).toBe(1);
+        expect(third.items.map((item) => item.itemId)).toEqual(['item-2']);
+        const dead = await store.getItem({ runId, itemId: 'item-1' });
+        expect(dead).toMatchObject({ state: 'failed', attempts: 2, error: { code: 'DEAD_LETTERED' } });
+        expect(dead?.error?.message).toMatch(/claimed 2 times.*last held by w2/);
+        expect(await store.itemErrors({ runId, state: 'failed' })).toMatchObject([{ code: 'DEAD_LETTERED', items: 1 }]);
+        expect(await store.requeueFailed({ runId })).toBe(1);
+        expect((await store.claimItems({ ...options, owner: 'w4', now: at(20_003) })).items[0]).toMatchObject({
+          itemId: 'item-1',
+          attempt: 3,
+        });
+      });
+    });
+
+    describe('pruning', () => {
+      it('prunes the snapshots and turn-delta events of done items only, keeping ids and seq cursors exact', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(2) });
+        const [first, second] = await store.claimPending({ runId, limit: 2 });
+        if (!first || !second) throw new Error('expected two claimed items');
+        const d1 = debateEvents({ runId, debateId: 'd1', itemId: first.itemId, deltas: 6 });
+        const d2 = debateEvents({ runId, debateId: 'd2', itemId: second.itemId, deltas: 1 });
+        await store.appendEvents({ events: d1.slice(0, 3) }); // start + 2 deltas: a single and a packed row
+        await store.appendEvents({ events: d1.slice(3, 4) });
+        await store.appendEvents({ events: [...d1.slice(4), ...d2] });
+        await store.putDebateSnapshot({ runId, debateId: 'd1', snapshot: { v: 1 } });
+        await store.putDebateSnapshot({ runId, debateId: 'd2', snapshot: { v: 1 } });
+        const before = await store.eventsAfter({ runId, limit: 100 });
+        await store.markDone({ runId, itemId: first.itemId, result: labelRow(first.itemId), attempt: first.attempt });
+
+        const pruned = await store.pruneSettled({ runId });
+        expect(pruned.snapshots).toBe(1);
+        expect(pruned.eventRows).toBeGreaterThan(0);
+        expect(await store.pruneSettled({ runId })).toEqual({ snapshots: 0, eventRows: 0 });
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toBeUndefined();
+        expect(await store.getDebateSnapshot({ debateId: 'd2' })).toBeDefined();
+
+        // What remains keeps its ids; d1 lost only its deltas, d2 (not done) lost nothing.
+        const kept = before.filter((entry) => entry.event.debateId === 'd2' || entry.event.type !== 'turn-delta');
+        expect(await store.eventsAfter({ runId, limit: 100 })).toEqual(kept);
+        const tail = await store.eventsAfter({ runId, debateId: 'd1', afterSeq: 2, limit: 100 });
+        expect(tail.map((entry) => entry.event)).toEqual(d1.filter((event) => event.seq > 2 && event.type !== 'turn-delta'));
+        expect(await store.latestEventId({ runId })).toBe(kept.at(-1)?.id);
+        expect(await store.getDebate({ runId, debateId: 'd1' })).toMatchObject({ status: 'done', lastSeq: d1.length - 1 });
+      });
+    });
+
+    describe('run locks', () => {
+      it('holds one lock per run: a second is refused until the first is released', async () => {
+        const runId = await newRun();
+        const lock = await store.lockRun({ runId, purpose: 'label' });
+        await expect(store.lockRun({ runId, purpose: 'label' })).rejects.toMatchObject({
+          code: 'STORE_FAILED',
+          message: expect.stringContaining(runId),
+        });
+        const other = await store.lockRun({ runId: 'another-run', purpose: 'label' });
+        await lock.release();
+        await lock.release(); // idempotent
+        const again = await store.lockRun({ runId, purpose: 'export' });
+        await again.release();
+        await other.release();
+      });
+    });
+
+    describe.skipIf(factory.share === undefined)('shared by several processes', () => {
+      /** Runs a case with a second store over the same data, closed afterwards. */
+      const withPeer = (test: (peer: Store) => Promise<void>) => async () => {
+        const peer = factory.share?.() as Store;
+        try {
+          await test(peer);
+        } finally {
+          await peer.close();
+        }
+      };
+
+      it(
+        'claims each item exactly once across concurrent claimers',
+        withPeer(async (peer) => {
+          const runId = await newRun();
+          await store.upsertItems({ runId, items: newItems(60) });
+          const claimer = async (from: Store) => {
+            const mine: string[] = [];
+            for (;;) {
+              const batch = await from.claimPending({ runId, limit: 3 });
+              if (batch.length === 0) return mine;
+              for (const item of batch) {
+                mine.push(item.itemId);
+                expect(
+                  await from.markDone({ runId, itemId: item.itemId, result: labelRow(item.itemId), attempt: item.attempt }),
+                ).toBe(true);
+              }
+            }
+          };
+          const claimed = (await Promise.all([claimer(store), claimer(peer), claimer(store), claimer(peer)])).flat();
+          expect(claimed).toHaveLength(60);
+          expect(new Set(claimed).size).toBe(60);
+          expect((await peer.getRun({ runId }))?.totals).toMatchObject({ done: 60, pending: 0, running: 0 });
+        }),
+      );
+
+      it(
+        'gives concurrent appenders increasing ids in commit order: a follower misses nothing',
+        withPeer(async (peer) => {
+          const runId = await newRun();
+          const controller = new AbortController();
+          const seen: number[] = [];
+          const following = (async () => {
+            for await (const entry of peer.followEvents({ runId, afterId: 0, signal: controller.signal, pollMs: 1 })) {
+              seen.push(entry.id);
+            }
+          })();
+          const writers = Array.from({ length: 4 }, (_, writer) =>
+            (async () => {
+              const from = writer % 2 === 0 ? store : peer;
+              for (let debate = 0; debate < 5; debate++) {
+                const events = debateEvents({ runId, debateId: `w${writer}-d${debate}`, deltas: 4 });
+                await from.appendEvents({ events: events.slice(0, 3) });
+                await from.appendEvents({ events: events.slice(3) });
+              }
+            })(),
+          );
+          await Promise.all(writers);
+          const all = await store.eventsAfter({ runId, limit: 1000 });
+          expect(all).toHaveLength(4 * 5 * 6);
+          const deadline = Date.now() + 20_000;
+          while (seen.length < all.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+          controller.abort();
+          await following;
+          expect(seen).toEqual(all.map((entry) => entry.id));
+        }),
+      );
+
+      it(
+        'hands each item to exactly one of several leased claimers',
+        withPeer(async (peer) => {
+          const runId = await newRun();
+          await store.upsertItems({ runId, items: newItems(40) });
+          const worker = async (from: Store, owner: string) => {
+            const mine: string[] = [];
+            for (;;) {
+              const { items } = await from.claimItems({ runId, limit: 2, owner, leaseMs: 60_000 });
+              if (items.length === 0) return mine;
+              for (const item of items) {
+                mine.push(item.itemId);
+                await from.markDone({ runId, itemId: item.itemId, result: labelRow(item.itemId), attempt: item.attempt });
+              }
+            }
+          };
+          const claimed = (
+            await Promise.all([worker(store, 'a'), worker(peer, 'b'), worker(store, 'c'), worker(peer, 'd')])
+          ).flat();
+          expect(claimed.sort()).toEqual(
+            newItems(40)
+              .map((entry) => entry.item.id)
+              .sort(),
+          );
+        }),
+      );
+
+      it(
+        'finds one run when two processes open the same input at once',
+        withPeer(async (peer) => {
+          const [left, right] = await Promise.all([
+            store.createOrResumeRun({ config: runConfig({ sha256: 'e'.repeat(64) }) }),
+            peer.createOrResumeRun({ config: runConfig({ sha256: 'e'.repeat(64) }) }),
+          ]);
+          expect(left.run.id).toBe(right.run.id);
+          expect([left.outcome, right.outcome].sort()).toEqual(['created', 'resumed']);
+        }),
+      );
     });
 
     it('fails every call after close()', async () => {

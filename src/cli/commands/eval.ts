@@ -42,6 +42,7 @@ DIR/report.md and DIR/report-accuracy.svg beside the run's labels.jsonl; rerunni
 Options:
   --gold FILE               the human-labeled pairs (required)
   --out DIR                 the run directory (required)
+  --store URL               keep the run in this Postgres database (default $TRIBUNAL_STORE; docs/labeling.md)
   --panel FILE              panel file (default: panels/default.yaml)
   --model ID                model for every critic, e.g. openai:gpt-4.1-mini, local:/path/model.gguf, fake:judge
   --limit N                 evaluate at most N items of FILE
@@ -70,6 +71,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
     allowPositionals: true,
     options: {
       ...GOLD_RUN_OPTIONS,
+      store: { type: 'string' },
       ...MODEL_FAILURE_OPTIONS,
       'max-rounds': { type: 'string' },
       calibrate: { type: 'boolean' },
@@ -96,6 +98,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   if (maxRounds !== undefined) panel.panel.maxRounds = maxRounds;
   const settings = loadSettings();
+  const storeUrl = values.store ?? settings.store;
   const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: panel.panel.model, settings });
   const err = styleFor(io.stderr);
   if (!values.json)
@@ -110,6 +113,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   let result: LabelingResult;
   try {
     result = await runLabeling({
+      storeUrl,
       input: gold,
       outDir,
       panel,
@@ -139,7 +143,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   }
 
   const rows = readLabels(result.export.files.labels);
-  const pairwiseTurns = panel.panel.mode === 'pairwise' ? await readPairwiseTurns(outDir, result.runId) : [];
+  const pairwiseTurns = panel.panel.mode === 'pairwise' ? await readPairwiseTurns({ outDir, storeUrl, runId: result.runId }) : [];
   const report = evalReport({
     rows,
     pairwiseTurns,
@@ -181,8 +185,13 @@ export async function writeReport(options: { report: EvalReport; outDir: string 
 }
 
 /** Every pairwise judgment of the run, from the store (so resumed runs count earlier sessions' turns too). */
-async function readPairwiseTurns(outDir: string, runId: string): Promise<PairwiseTurn[]> {
-  const store = openStore({ dir: outDir });
+async function readPairwiseTurns(options: {
+  outDir: string;
+  storeUrl: string | undefined;
+  runId: string;
+}): Promise<PairwiseTurn[]> {
+  const { runId } = options;
+  const store = openStore({ dir: options.outDir, url: options.storeUrl });
   const turns: PairwiseTurn[] = [];
   try {
     let afterId = 0;

@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { TribunalError } from '../../contracts/index.js';
+import { loadSettings } from '../../models/index.js';
 import { exportRun, exportSettingsOf } from '../../runner/index.js';
 import { lockRunDirectory, openStore, STORE_FILE_NAME, type Store } from '../../store/index.js';
 import { EXIT } from '../exit-codes.js';
@@ -11,13 +12,15 @@ import { styleFor } from '../terminal.js';
 
 export const EXPORT_HELP = `Usage: tribunal export DIR [options]
 
-Regenerates a run directory's outputs from its store (DIR/tribunal.sqlite): labels.jsonl, the preference
-pairs, the dataset card README.md with its figure, and rejected.jsonl. Each file is replaced atomically.
+Regenerates a run directory's outputs from its store (DIR/tribunal.sqlite, or the Postgres database of --store):
+labels.jsonl, the preference pairs, the dataset card README.md with its figure, and rejected.jsonl. Each file is
+replaced atomically. With --store, DIR is created if needed, on any machine that reaches the database.
 Refused while a \`tribunal label\` session holds DIR (it exports when it ends).
 Without flags it repeats the settings the run was labeled with, so the files come out identical.
 
 Options:
-  --run ID                  the run to export (default: the latest run in DIR)
+  --run ID                  the run to export (default: the latest run in the store)
+  --store URL               read runs from this Postgres database (postgres://…; default $TRIBUNAL_STORE)
   --pairs-format F          trl (pairs.jsonl) | openai (pairs.openai.jsonl)
   --strategy S              best-vs-worst | best-vs-random-lower | all-pairs
   --min-margin X            keep pairs whose score margin is at least X (panel scale units)
@@ -37,6 +40,7 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
     allowPositionals: true,
     options: {
       run: { type: 'string' },
+      store: { type: 'string' },
       ...PAIR_OPTIONS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -50,7 +54,9 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
   if (positionals.length !== 1) throw new TribunalError('CONFIG_INVALID', 'give exactly one run directory: tribunal export DIR');
   const directory = path.resolve(io.cwd, positionals[0] ?? '');
   const overrides = pairSettingsFrom(values);
-  if (!existsSync(path.join(directory, STORE_FILE_NAME))) {
+  const storeUrl = values.store ?? loadSettings().store;
+  if (storeUrl !== undefined) mkdirSync(directory, { recursive: true });
+  else if (!existsSync(path.join(directory, STORE_FILE_NAME))) {
     throw new TribunalError(
       'CONFIG_INVALID',
       `${directory} holds no ${STORE_FILE_NAME}: give the --out directory of a "tribunal label" run`,
@@ -60,12 +66,12 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
   const lock = lockRunDirectory({ dir: directory, purpose: 'export' });
   let store: Store | undefined;
   try {
-    store = openStore({ dir: directory, readonly: true });
+    store = openStore({ dir: directory, readonly: true, url: storeUrl });
     const run = values.run === undefined ? (await store.listRuns())[0] : await store.getRun({ runId: values.run });
     if (!run) {
       throw new TribunalError(
         'CONFIG_INVALID',
-        values.run === undefined ? `${directory} holds no run yet` : `${directory} holds no run "${values.run}"`,
+        values.run === undefined ? `${store.location} holds no run yet` : `${store.location} holds no run "${values.run}"`,
       );
     }
     if (run.config.kind === 'generation') {

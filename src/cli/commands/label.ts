@@ -41,7 +41,9 @@ labels.jsonl, pairs.jsonl, a dataset card (README.md) and rejected.jsonl to DIR.
 DIR/tribunal.sqlite: run the same command again to resume after a crash, Ctrl-C or a budget stop.
 
 Options:
-  --out DIR                 the run directory (required)
+  --out DIR                 the run directory (required): outputs, and the store unless --store says otherwise
+  --store URL               keep runs in this Postgres database (postgres://…; default $TRIBUNAL_STORE, else
+                            DIR/tribunal.sqlite): resume from any machine, export anywhere (docs/labeling.md)
   --panel FILE              panel file (default: panels/default.yaml)
   --model ID                model for every critic, e.g. openai:gpt-4.1-mini, local:/path/model.gguf, fake:judge
   --concurrency N           items debated at once (default 8)
@@ -80,6 +82,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
     allowPositionals: true,
     options: {
       out: { type: 'string' },
+      store: { type: 'string' },
       panel: { type: 'string' },
       model: { type: 'string' },
       concurrency: { type: 'string' },
@@ -164,6 +167,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
     result = await runLabeling({
       input,
       outDir,
+      storeUrl: values.store ?? settings.store,
       panel,
       models,
       defaultModel: defaultModel.id,

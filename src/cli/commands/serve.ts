@@ -3,12 +3,13 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { TribunalError } from '../../contracts/index.js';
 import { startServer } from '../../server/index.js';
+import { isPostgresUrl } from '../../store/index.js';
 import { EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { styleFor } from '../terminal.js';
 
 export const SERVE_HELP = `Usage: tribunal serve [--host 127.0.0.1] [--port 8787] [--token TOKEN] [--read-token TOKEN] [--runs-dir DIR]
-                     [--store DIR] [--panel FILE] [--model ID]
+                     [--store DIR|URL] [--panel FILE] [--model ID]
 
 Serves live debates over WebSocket (ws://HOST:PORT/v1/stream, protocol v1: docs/protocol.md) and the viewer at
 http://HOST:PORT/: start debates, watch them and labeling runs stream, replay finished ones, override verdicts.
@@ -22,7 +23,9 @@ Options:
                          start, cancel or override
   --runs-dir DIR         the only directory whose runs clients may name by path, links followed (default ./runs);
                          paths outside it are refused
-  --store DIR            the server's store: debates started here, and overrides (default .tribunal/serve)
+  --store DIR|URL        the server's store: debates started here, and overrides (default .tribunal/serve, or
+                         $TRIBUNAL_STORE); a postgres:// URL shares the database of \`tribunal label --store\`, whose
+                         runs can then be watched by run id from here
   --panel FILE           default panel of debates started over the socket (default: panels/default.yaml)
   --model ID             model of every critic in debates started over the socket, e.g. openai:gpt-4.1-mini,
                          local:/path/model.gguf, fake:judge (default: panel, then environment, then local)
@@ -73,7 +76,9 @@ export async function serveCommand(argv: string[], io: CliIo, signal: AbortSigna
   const server = await startServer({
     host: values.host ?? '127.0.0.1',
     port,
-    storeDir: values.store ?? '.tribunal/serve',
+    storeDir: values.store === undefined || isPostgresUrl(values.store) ? '.tribunal/serve' : values.store,
+    // An explicit --store DIR wins over TRIBUNAL_STORE ('' keeps SQLite).
+    ...(values.store === undefined ? {} : { storeUrl: isPostgresUrl(values.store) ? values.store : '' }),
     cwd: io.cwd,
     ...(values.token === undefined ? {} : { token: values.token }),
     ...(values['read-token'] === undefined ? {} : { readToken: values['read-token'] }),
