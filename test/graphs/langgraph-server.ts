@@ -36,7 +36,8 @@ export function offlineEnv(): NodeJS.ProcessEnv {
     NODE_ENV: 'development',
     LOOPBACK_ONLY_ANNOUNCE: '1',
     // Refuses (and reports) any connection that is not to this machine, in the server and everything it loads.
-    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(path.join(ROOT, 'test/fakes/loopback-only.mjs')).href}`.trim(),
+    NODE_OPTIONS:
+      `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(path.join(ROOT, 'test/fakes/loopback-only.mjs')).href}`.trim(),
   };
 }
 
