@@ -11,6 +11,7 @@ export const PAIR_OPTIONS = {
   uncertainty: { type: 'boolean' },
   'length-control': { type: 'boolean' },
   'exclude-flagged': { type: 'boolean' },
+  'exclude-escalated': { type: 'boolean' },
   seed: { type: 'string' },
 } as const;
 
@@ -24,6 +25,7 @@ export function pairSettingsFrom(values: {
   uncertainty?: boolean | undefined;
   'length-control'?: boolean | undefined;
   'exclude-flagged'?: boolean | undefined;
+  'exclude-escalated'?: boolean | undefined;
   seed?: string | undefined;
 }): Partial<ExportSettings> {
   return parseExportFlags({
@@ -35,6 +37,7 @@ export function pairSettingsFrom(values: {
     uncertainty: values.uncertainty,
     lengthControl: values['length-control'],
     excludeFlagged: values['exclude-flagged'],
+    excludeEscalated: values['exclude-escalated'],
     seed: values.seed,
   });
 }

@@ -155,6 +155,21 @@ export const LabelFlagsSchema = z.object({
 });
 export type LabelFlags = z.infer<typeof LabelFlagsSchema>;
 
+/**
+ * An item the panel was unsure of, under a panel `escalate` rule: labeled as usual and queued for a human
+ * (docs/labeling.md, Review queue).
+ */
+export const LabelReviewSchema = z.object({
+  escalated: z.literal(true),
+  consensusProbability: z.number().min(0).max(1).describe("The top pair's consensus probability, below the threshold."),
+  threshold: z.number().min(0).max(1).describe("The panel's `escalate.belowConsensusProbability`."),
+  answered: z
+    .boolean()
+    .optional()
+    .describe("In an export: true when a human verdict (the viewer's override) answered the review; see meta.humanOverride."),
+});
+export type LabelReview = z.infer<typeof LabelReviewSchema>;
+
 /** One line of labels.jsonl: the consensus of one debate over one item. */
 export const LabelRowSchema = z.object({
   id: z.string().min(1).describe('The item id.'),
@@ -169,6 +184,15 @@ export const LabelRowSchema = z.object({
   flags: LabelFlagsSchema.optional().describe(
     'Prompt-injection flags (docs/prompt-injection.md): texts that address the judge; absent when nothing was flagged.',
   ),
+  consensusProbability: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe(
+      'Weighted share of critics whose last scored round ranks the top candidate above the runner-up (ties half); absent with one candidate or when no critic scored both.',
+    ),
+  review: LabelReviewSchema.optional().describe('Present when the panel escalates this item to a human (panel `escalate`).'),
   runId: z.string().optional(),
   debateId: z.string().optional(),
   meta: z.record(z.string(), z.unknown()).optional(),

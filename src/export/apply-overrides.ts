@@ -14,7 +14,8 @@ export interface HumanOverrideMeta {
 
 /**
  * Marks label rows with the latest human override of their debate (or item): `meta.humanOverride` records it, and
- * a `prefer` override also sets `meta.humanPreferred`, the gold label the dataset card compares the panel with.
+ * a `prefer` override also sets `meta.humanPreferred`, the gold label the dataset card compares the panel with, and
+ * an escalated row's `review` becomes `answered`.
  * Rows without an override pass through unchanged. Streams: call it on the rows given to `exportDataset`.
  * @example
  * const rows = applyOverrides({ rows: labelRows, overrides: await store.listOverrides({ runId }) });
@@ -53,5 +54,6 @@ export function withOverride(row: LabelRow, override: VerdictOverride): LabelRow
   };
   const meta: Record<string, unknown> = { ...row.meta, humanOverride };
   if (override.kind === 'prefer' && override.candidateId !== undefined) meta.humanPreferred = override.candidateId;
-  return { ...row, meta };
+  // A human verdict answers an escalated item's review (docs/labeling.md, Review queue).
+  return row.review === undefined ? { ...row, meta } : { ...row, meta, review: { ...row.review, answered: true } };
 }

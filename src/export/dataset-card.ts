@@ -16,6 +16,8 @@ export interface DatasetCardOptions {
     seed: string | number;
     /** Pairs with a flagged candidate were dropped (`--exclude-flagged`). */
     excludeFlagged?: boolean;
+    /** The pairs of escalated items no human answered were dropped (`--exclude-escalated`). */
+    excludeEscalated?: boolean;
   };
   pairFormat: PairFormat;
   /** File names relative to the card. */
@@ -129,6 +131,15 @@ export function renderDatasetCard(options: DatasetCardOptions): string {
     ...(binarization.excludeFlagged === true
       ? [`| pairs filtered out as flagged prompt injection (--exclude-flagged) | ${summary.filteredOut.flagged} |`]
       : []),
+    ...(summary.review.escalated > 0
+      ? [
+          `| items escalated to a human review (panel \`escalate\`) | ${summary.review.escalated} |`,
+          `| escalated items a human verdict answered | ${summary.review.answered} |`,
+        ]
+      : []),
+    ...(binarization.excludeEscalated === true
+      ? [`| pairs filtered out as escalated and unanswered (--exclude-escalated) | ${summary.filteredOut.escalated} |`]
+      : []),
     `| items with fewer than two scored candidates | ${summary.unpairable.tooFewScored} |`,
     `| items whose candidates all tied | ${summary.unpairable.allTied} |`,
     '',
@@ -194,6 +205,7 @@ export function renderDatasetCard(options: DatasetCardOptions): string {
       '',
     );
   }
+  lines.push(...reviewSection(summary, binarization.excludeEscalated === true));
   lines.push(...injectionSection(summary, binarization.excludeFlagged === true));
   lines.push(
     '## Cost',
@@ -219,6 +231,23 @@ export function renderDatasetCard(options: DatasetCardOptions): string {
     '',
   );
   return lines.join('\n');
+}
+
+/** The card's human-review section (panel `escalate`): how many items the panel escalated, answered or open. */
+function reviewSection(summary: ExportSummary, excluded: boolean): string[] {
+  const { escalated, answered } = summary.review;
+  if (escalated === 0) return [];
+  const open = escalated - answered;
+  return [
+    '## Human review',
+    '',
+    `The panel was unsure of ${escalated} items (consensus probability below its \`escalate\` threshold); each row ` +
+      `carries \`review\`. A human verdict answered ${answered} of them (\`meta.humanOverride\`); ${open} are still open. ` +
+      (excluded
+        ? `The pairs of open items were dropped (${summary.filteredOut.escalated}).`
+        : 'The pairs of open items were kept; export with `--exclude-escalated` to drop them.'),
+    '',
+  ];
 }
 
 /** The card's prompt-injection section: what was flagged and whether flagged pairs were kept. */

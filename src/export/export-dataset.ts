@@ -40,6 +40,11 @@ export interface ExportDatasetOptions {
   seed?: string | number;
   /** Drop pairs with a candidate flagged as a prompt-injection attempt (see `binarize`). */
   excludeFlagged?: boolean;
+  /**
+   * Drop the pairs of items escalated to a human review (panel `escalate`) that no human verdict answered yet;
+   * labels.jsonl keeps them, marked with `review`. Default false: they are exported, marked.
+   */
+  excludeEscalated?: boolean;
   /** Write TRL pairs in conversational form even for text prompts. */
   conversational?: boolean;
   /** Add the critics' vote distribution, consensus probability, disagreement and suggested label smoothing to TRL pairs. */
@@ -81,6 +86,7 @@ export async function exportDataset(options: ExportDatasetOptions): Promise<Expo
     minAgreement: options.minAgreement ?? 0,
     seed: options.seed ?? 0,
     excludeFlagged: options.excludeFlagged ?? false,
+    excludeEscalated: options.excludeEscalated ?? false,
   };
   const names = {
     labels: EXPORT_FILES.labels,
@@ -122,7 +128,12 @@ export async function exportDataset(options: ExportDatasetOptions): Promise<Expo
       const pairRow = options.lengthControl ? lengthControlledRow(row, options.lengthControl) : row;
       const binarized = binarize({ row: pairRow, ...binarization });
       if ((options.minConsensus ?? 0) > 0) dropLowConsensus({ row: pairRow, binarized, minConsensus: options.minConsensus ?? 0 });
-      collector.add(row, binarized);
+      let escalatedDropped = 0;
+      if (options.excludeEscalated === true && row.review?.escalated === true && row.review.answered !== true) {
+        escalatedDropped = binarized.pairs.length;
+        binarized.pairs = [];
+      }
+      collector.add(row, binarized, { escalated: escalatedDropped });
       for (const pair of binarized.pairs) {
         const line =
           pairFormat === 'trl'

@@ -24,7 +24,9 @@ export interface ExportSummary {
   /** Rows that gave at least one pair. */
   itemsWithPairs: number;
   /** Pairs a strategy picked that a filter dropped. */
-  filteredOut: { margin: number; agreement: number; flagged: number };
+  filteredOut: { margin: number; agreement: number; flagged: number; escalated: number };
+  /** Items escalated to a human review (panel `escalate`), and how many of them a human verdict answered. */
+  review: { escalated: number; answered: number };
   /** Prompt-injection flags (docs/prompt-injection.md): rows, prompts and candidates flagged, and texts per flag. */
   flags: InjectionCounts;
   /** Rows no pair could be picked from. */
@@ -77,7 +79,8 @@ export function createInjectionCounter(): { add(row: LabelRow): void; counts(): 
 
 /** Gathers an export summary row by row, keeping only numbers (not rows) in memory. */
 export interface SummaryCollector {
-  add(row: LabelRow, binarized: BinarizeResult): void;
+  /** `dropped.escalated`: pairs the export dropped as escalated and unanswered (`excludeEscalated`). */
+  add(row: LabelRow, binarized: BinarizeResult, dropped?: { escalated: number }): void;
   summary(rejected?: number): ExportSummary;
   /** Every consensus score seen, for histograms. */
   readonly scoreValues: readonly number[];
@@ -95,7 +98,8 @@ export function createSummaryCollector(): SummaryCollector {
   const confidence: number[] = [];
   const rounds: number[] = [];
   const counts = { items: 0, labeled: 0, pairs: 0, itemsWithPairs: 0, failedTurns: 0 };
-  const filteredOut = { margin: 0, agreement: 0, flagged: 0 };
+  const filteredOut = { margin: 0, agreement: 0, flagged: 0, escalated: 0 };
+  const review = { escalated: 0, answered: 0 };
   const injection = createInjectionCounter();
   const unpairable = { tooFewScored: 0, allTied: 0 };
   const human = { compared: 0, agreed: 0, tied: 0 };
@@ -104,7 +108,7 @@ export function createSummaryCollector(): SummaryCollector {
   return {
     scoreValues,
     agreementValues,
-    add(row, binarized) {
+    add(row, binarized, dropped) {
       counts.items += 1;
       if (!panels.has(row.panel.hash)) panels.set(row.panel.hash, row.panel);
       const scored = row.candidates.filter((candidate) => candidate.score !== null);
@@ -125,6 +129,11 @@ export function createSummaryCollector(): SummaryCollector {
       filteredOut.margin += binarized.filtered.margin;
       filteredOut.agreement += binarized.filtered.agreement;
       filteredOut.flagged += binarized.filtered.flagged;
+      filteredOut.escalated += dropped?.escalated ?? 0;
+      if (row.review?.escalated === true) {
+        review.escalated += 1;
+        if (row.review.answered === true) review.answered += 1;
+      }
       injection.add(row);
       if (binarized.unpairable === 'too-few-scored') unpairable.tooFewScored += 1;
       if (binarized.unpairable === 'all-tied') unpairable.allTied += 1;
@@ -140,6 +149,7 @@ export function createSummaryCollector(): SummaryCollector {
         unlabeled: counts.items - counts.labeled,
         rejected,
         filteredOut: { ...filteredOut },
+        review: { ...review },
         flags: injection.counts(),
         unpairable: { ...unpairable },
         panels: [...panels.values()],

@@ -3,6 +3,7 @@ import { createInjectionCounter, type InjectionCounts } from '../export/index.js
 import { goldAgreement, type JudgeAgreement, judgeAgreement } from './agreement.js';
 import { type CalibrationFit, fitCalibration, splitGold, weightedAgreement } from './calibration.js';
 import { type DebateDynamics, debateDynamics } from './debate-dynamics.js';
+import { consensusProbabilities, type EscalationReport, escalationCurve } from './escalation-curve.js';
 import { finalCriticScore, type GoldComparison, goldComparisons, outcomeOf, withPairwiseVotes } from './gold-comparisons.js';
 import { krippendorffAlpha } from './krippendorff-alpha.js';
 import { type LengthBias, lengthBias } from './length-bias.js';
@@ -67,6 +68,11 @@ export interface EvalReport {
   /** Failed critic turns by cause: refusals and content filters are counted apart from malfunctions. */
   failures: TurnFailures;
   calibration?: CalibrationReport;
+  /**
+   * Agreement with the humans on the pairs the panel keeps versus the share it escalates, per consensus-probability
+   * threshold; with `--target-agreement`, the threshold chosen on a calibration split and how it held out.
+   */
+  escalation: EscalationReport;
   seed: string;
 }
 
@@ -82,6 +88,8 @@ export function evalReport(options: {
   seed?: string;
   resamples?: number;
   calibrate?: { heldOut: number; bias?: boolean } | undefined;
+  /** Choose the escalation threshold that reaches this agreement (see `escalationCurve`). */
+  targetAgreement?: { agreement: number; heldOut: number; delta?: number } | undefined;
 }): EvalReport {
   const seed = options.seed ?? '0';
   const resamples = options.resamples ?? 1000;
@@ -141,6 +149,13 @@ export function evalReport(options: {
     dynamics: debateDynamics(rows),
     injection: injectionCounts(rows),
     failures: turnFailures(rows),
+    escalation: escalationCurve({
+      comparisons,
+      probabilities: consensusProbabilities(rows),
+      seed,
+      resamples,
+      target: options.targetAgreement,
+    }),
     seed,
   };
   if (options.calibrate && first) {

@@ -9,6 +9,7 @@ export * from './ablation.js';
 export * from './agreement.js';
 export * from './calibration.js';
 export * from './debate-dynamics.js';
+export * from './escalation-curve.js';
 export * from './eval-report.js';
 export * from './gold-comparisons.js';
 export * from './krippendorff-alpha.js';

@@ -56,7 +56,7 @@ export function accuracySvg(report: EvalReport): string {
 }
 
 /** The readable report (report.md): agreement, biases, dynamics and calibration, each with how to read it. */
-export function reportMarkdown(report: EvalReport, options: { plotFile?: string } = {}): string {
+export function reportMarkdown(report: EvalReport, options: { plotFile?: string; coverageFile?: string } = {}): string {
   const { agreement } = report;
   const lines: string[] = [
     `# Label quality: ${report.panel.id}`,
@@ -172,7 +172,107 @@ export function reportMarkdown(report: EvalReport, options: { plotFile?: string 
       '',
     );
   }
+  lines.push(...escalationLines(report, options.coverageFile));
   return `${lines.join('\n')}\n`;
+}
+
+/** The agreement-vs-coverage section: the curve as a table and, with a target, the chosen threshold and its hold-out. */
+function escalationLines(report: EvalReport, coverageFile: string | undefined): string[] {
+  const { escalation } = report;
+  const lines = [
+    '## Agreement vs coverage (escalation)',
+    '',
+    'Items whose consensus probability (weighted share of critics ranking the top answer above the runner-up) is below ' +
+      "a threshold go to a human (panel `escalate`). Agreement is the consensus's accuracy on the pairs the panel keeps " +
+      `(ties as misses, 95% bootstrap CI); ${escalation.withoutProbability} pairs without a probability are always kept.`,
+    '',
+  ];
+  if (coverageFile) lines.push(`![Agreement vs share escalated](${coverageFile})`, '');
+  lines.push(
+    '| threshold | kept | escalated | agreement | 95% CI |',
+    '| --- | --- | --- | --- | --- |',
+    ...escalation.points.map(
+      (point) =>
+        `| ${point.threshold.toFixed(2)} | ${point.kept} | ${pct(point.escalated)} | ${pct(point.agreement.value)} | ${ci(point.agreement)} |`,
+    ),
+    '',
+  );
+  const target = escalation.target;
+  if (target) {
+    lines.push(
+      `Target agreement ${percent(target.target)}: thresholds tested on ${target.calibrationPairs} calibration pairs, strictest first ` +
+        `(binomial test at δ = ${target.delta}, stopping at the first that fails); checked on ${target.heldOutPairs} held-out pairs.`,
+      '',
+    );
+    if (target.threshold === null || !target.calibration || !target.heldOut) {
+      lines.push('No threshold certified the target on the calibration split: escalate everything, or lower the target.', '');
+    } else {
+      lines.push(
+        `Chosen threshold **${target.threshold.toFixed(2)}**: calibration agreement ${pct(target.calibration.agreement.value)} ` +
+          `escalating ${pct(target.calibration.escalated)}; held out ${pct(target.heldOut.agreement.value)} (${ci(target.heldOut.agreement)}) ` +
+          `escalating ${pct(target.heldOut.escalated)}, ${target.heldOutReached === true ? 'reaching' : target.heldOutReached === false ? 'below' : 'n/a against'} the target.`,
+        '',
+      );
+    }
+  }
+  return lines;
+}
+
+/**
+ * An SVG line plot of agreement (with its 95% interval) against the share escalated, one point per threshold; the
+ * target agreement, when set, as a dashed line.
+ */
+export function coverageSvg(report: EvalReport): string {
+  const height = 300;
+  const top = 34;
+  const bottom = height - 40;
+  const left = 60;
+  const right = WIDTH - 30;
+  const x = (share: number) => left + share * (right - left);
+  const y = (value: number) => bottom - value * (bottom - top);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="12">`,
+    '<title>Agreement with human labels against the share escalated</title>',
+    `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${left}" y="20" font-weight="bold">Agreement on kept pairs vs share escalated (95% bootstrap interval)</text>`,
+    `<line x1="${left}" y1="${bottom}" x2="${right}" y2="${bottom}" stroke="#666"/>`,
+    `<line x1="${left}" y1="${top}" x2="${left}" y2="${bottom}" stroke="#666"/>`,
+  ];
+  for (const tick of [0, 0.25, 0.5, 0.75, 1]) {
+    parts.push(`<text x="${x(tick).toFixed(1)}" y="${bottom + 16}" text-anchor="middle" fill="#666">${percent(tick)}</text>`);
+    parts.push(`<text x="${left - 6}" y="${(y(tick) + 4).toFixed(1)}" text-anchor="end" fill="#666">${percent(tick)}</text>`);
+  }
+  parts.push(`<text x="${(left + right) / 2}" y="${height - 6}" text-anchor="middle">share escalated to a human</text>`);
+  const target = report.escalation.target;
+  if (target) {
+    parts.push(
+      `<line x1="${left}" y1="${y(target.target).toFixed(1)}" x2="${right}" y2="${y(target.target).toFixed(1)}" stroke="#cc3333" stroke-dasharray="4 3"/>`,
+      `<text x="${right}" y="${(y(target.target) - 4).toFixed(1)}" text-anchor="end" fill="#cc3333">target ${percent(target.target)}</text>`,
+    );
+  }
+  const points = report.escalation.points.filter(
+    (point): point is typeof point & { escalated: number; agreement: Estimate & { value: number } } =>
+      point.escalated !== null && point.agreement.value !== null,
+  );
+  for (const point of points) {
+    if (point.agreement.low !== null && point.agreement.high !== null)
+      parts.push(
+        `<line x1="${x(point.escalated).toFixed(1)}" y1="${y(point.agreement.low).toFixed(1)}" x2="${x(point.escalated).toFixed(1)}" y2="${y(point.agreement.high).toFixed(1)}" stroke="#8fa8d8" stroke-width="2"/>`,
+      );
+  }
+  if (points.length > 1)
+    parts.push(
+      `<polyline fill="none" stroke="#3366cc" stroke-width="2" points="${points
+        .map((point) => `${x(point.escalated).toFixed(1)},${y(point.agreement.value).toFixed(1)}`)
+        .join(' ')}"/>`,
+    );
+  for (const point of points)
+    parts.push(
+      `<circle cx="${x(point.escalated).toFixed(1)}" cy="${y(point.agreement.value).toFixed(1)}" r="3" fill="#3366cc"><title>threshold ${point.threshold.toFixed(2)}: ${percent(point.agreement.value)} on ${point.kept} kept</title></circle>`,
+    );
+  if (points.length === 0) parts.push(`<text x="${left + 8}" y="${(top + bottom) / 2}" fill="#888">no decided gold pairs</text>`);
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
 }
 
 /** "Always picking the longer answer scores X, the shorter Y; the consensus is Z points above the better (shorter)." */

@@ -35,6 +35,8 @@ export const ExportSettingsSchema = z.object({
   lengthControl: z.boolean().optional(),
   /** Drop pairs with a candidate flagged as a prompt-injection attempt. */
   excludeFlagged: z.boolean().optional(),
+  /** Drop the pairs of items escalated to a human review (panel `escalate`) that no human verdict answered yet. */
+  excludeEscalated: z.boolean().optional(),
 });
 export type ExportSettings = z.infer<typeof ExportSettingsSchema>;
 
@@ -92,6 +94,7 @@ export async function exportRun(options: {
     ...(settings.uncertainty === undefined ? {} : { uncertainty: settings.uncertainty }),
     ...(settings.minConsensus === undefined ? {} : { minConsensus: settings.minConsensus }),
     ...(settings.excludeFlagged === undefined ? {} : { excludeFlagged: settings.excludeFlagged }),
+    ...(settings.excludeEscalated === undefined ? {} : { excludeEscalated: settings.excludeEscalated }),
     ...(lengthControl === undefined ? {} : { lengthControl }),
     rejected: rejected.length,
   });
@@ -115,6 +118,7 @@ export function parseExportFlags(flags: {
   minConsensus?: string | undefined;
   lengthControl?: boolean | undefined;
   excludeFlagged?: boolean | undefined;
+  excludeEscalated?: boolean | undefined;
 }): Partial<ExportSettings> {
   const settings: Partial<ExportSettings> = {};
   if (flags.pairsFormat !== undefined) {
@@ -140,6 +144,7 @@ export function parseExportFlags(flags: {
   if (flags.uncertainty === true) settings.uncertainty = true;
   if (flags.lengthControl === true) settings.lengthControl = true;
   if (flags.excludeFlagged === true) settings.excludeFlagged = true;
+  if (flags.excludeEscalated === true) settings.excludeEscalated = true;
   if (flags.minConsensus !== undefined) settings.minConsensus = number(flags.minConsensus, '--min-consensus', 0, 1);
   if (flags.seed !== undefined) settings.seed = /^-?\d+$/.test(flags.seed) ? Number(flags.seed) : flags.seed;
   return settings;

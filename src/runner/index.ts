@@ -19,4 +19,5 @@ export * from './labeling-config.js';
 export * from './labeling-progress.js';
 export * from './model-failures.js';
 export * from './resumed-usage.js';
+export * from './review-queue.js';
 export * from './run-labeling.js';

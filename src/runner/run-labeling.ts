@@ -40,6 +40,7 @@ import { labelingRunConfig } from './labeling-config.js';
 import { type LabelingProgress, rateAndEta } from './labeling-progress.js';
 import { isModelFailure } from './model-failures.js';
 import { usageBeforeResume } from './resumed-usage.js';
+import { labelReview } from './review-queue.js';
 
 /** Options of `runLabeling`. */
 export interface RunLabelingOptions {
@@ -446,6 +447,8 @@ async function labelPending(
       runId,
       debateId,
     });
+    // Panel `escalate`: an uncertain item is labeled as usual and queued for a human review; the run never waits.
+    Object.assign(row, labelReview({ result, panel }));
     if (await writer.markDone({ runId, itemId: claimed.itemId, result: row, attempt: claimed.attempt })) {
       counts.done += 1;
       state.done += 1;

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProtocolErrorCode } from '../contracts/index.js';
 import { TribunalError } from '../contracts/index.js';
 import { redactText } from '../models/index.js';
+import type { DebateRecord, Store } from '../store/index.js';
 import { httpStatusFor } from './close-codes.js';
 import type { DebateHub } from './debate-hub.js';
 import { boundMessage, QUOTED_PATH_CHARS, quoteUntrusted } from './frame-guard.js';
@@ -65,9 +66,50 @@ export function sendApiError(
   );
 }
 
+/** What the run view shows of an escalated debate: how sure the panel was, its threshold, and whether a human answered. */
+interface DebateReviewBadge {
+  consensusProbability: number;
+  threshold: number;
+  answered: boolean;
+}
+
+/**
+ * The review state of finished debates (label rows with `review`, panel `escalate`), by debate id: answered once a
+ * verdict override names the debate or its item.
+ */
+async function debateReviews(options: {
+  store: Store;
+  runId: string;
+  debates: readonly DebateRecord[];
+}): Promise<Map<string, DebateReviewBadge>> {
+  const { store, runId } = options;
+  const reviews = new Map<string, DebateReviewBadge>();
+  let answered: { debates: Set<string>; items: Set<string> } | undefined;
+  for (const debate of options.debates) {
+    if (debate.status !== 'done' || debate.itemId === undefined) continue;
+    const item = await store.getItem({ runId, itemId: debate.itemId });
+    const review = item?.result?.debateId === debate.debateId ? item.result.review : undefined;
+    if (review === undefined) continue;
+    if (answered === undefined) {
+      const overrides = await store.listOverrides({ runId });
+      answered = {
+        debates: new Set(overrides.flatMap((override) => (override.debateId === undefined ? [] : [override.debateId]))),
+        items: new Set(overrides.flatMap((override) => (override.itemId === undefined ? [] : [override.itemId]))),
+      };
+    }
+    reviews.set(debate.debateId, {
+      consensusProbability: review.consensusProbability,
+      threshold: review.threshold,
+      answered: answered.debates.has(debate.debateId) || answered.items.has(debate.itemId),
+    });
+  }
+  return reviews;
+}
+
 /**
  * The read-only JSON API under `/v1` (bearer token required) that the viewer lists with:
- * `GET /v1/runs[?dir=DIR]` (runs; `dir` opens a labeling run's directory), `GET /v1/debates?run=RUN[&limit=N]`,
+ * `GET /v1/runs[?dir=DIR]` (runs; `dir` opens a labeling run's directory), `GET /v1/debates?run=RUN[&limit=N][&review=1]`
+ * (a debate the panel escalated carries `review`; `review=1` lists only those),
  * `GET /v1/overrides?run=RUN[&debateId=ID]`, `GET /v1/panels`, `GET /v1/training-runs` (training runs under `runs/`).
  */
 export async function handleApi(options: {
@@ -101,11 +143,23 @@ export async function handleApi(options: {
       case '/v1/debates': {
         const source = await requireRun(catalog, param('run'));
         const limit = clampInt(param('limit'), 500, 1, 5000);
-        const stored = await source.store.listDebates({ runId: source.runId });
-        const debates = stored.slice(-limit).map((debate) => ({
-          ...debate,
-          running: source.live ? context.live.has(debate.debateId) : debate.status === 'running',
-        }));
+        const all = await source.store.listDebates({ runId: source.runId });
+        // `review=1`: only the review queue (debates a panel with `escalate` marked for a human), answered or not.
+        const onlyReview = param('review') === '1';
+        const reviews = await debateReviews({
+          store: source.store,
+          runId: source.runId,
+          debates: onlyReview ? all : all.slice(-limit),
+        });
+        const stored = onlyReview ? all.filter((debate) => reviews.has(debate.debateId)) : all;
+        const debates = stored.slice(-limit).map((debate) => {
+          const review = reviews.get(debate.debateId);
+          return {
+            ...debate,
+            running: source.live ? context.live.has(debate.debateId) : debate.status === 'running',
+            ...(review === undefined ? {} : { review }),
+          };
+        });
         if (source.live) {
           // Debates so new that the store has not written their first events yet.
           const known = new Set(debates.map((debate) => debate.debateId));

@@ -321,7 +321,7 @@ All under \`/v1\`, \`GET\` only, with either token; errors are \`{ "error": { "c
 | request | answer |
 | --- | --- |
 | \`/v1/runs[?dir=DIR]\` | \`{ liveRunId, runs }\`; \`dir\` opens a labeling run's directory first |
-| \`/v1/debates?run=RUN[&limit=N]\` | \`{ runId, live, debates }\`: each debate's status, last seq and event count |
+| \`/v1/debates?run=RUN[&limit=N][&review=1]\` | \`{ runId, live, debates }\`: each debate's status, last seq and event count; a debate its panel escalated (panel \`escalate\`) carries \`review: { consensusProbability, threshold, answered }\` (answered once a verdict override names it); \`review=1\` lists only those |
 | \`/v1/overrides?run=RUN[&debateId=ID]\` | \`{ runId, overrides }\`, oldest first |
 | \`/v1/panels\` | \`{ default, model, panels }\` |
 | \`/v1/training-runs\` | \`{ runs }\`: the training runs directly in the runs directory (\`--runs-dir\`, default \`runs/\`, where \`tribunal train\` writes without \`--out\`) and their \`evals/\`, newest first: each \`runDir\` (for \`train.subscribe\`), \`updatedAt\`, \`events\` (whether events.jsonl exists yet). Only names and times are read |

@@ -90,9 +90,24 @@ async function selectRun(reference) {
   state.pollTimer = setInterval(() => loadDebates().catch(() => {}), 2000);
 }
 
+/** The review-queue badge of an escalated debate (panel `escalate`): open until a human verdict answers it. */
+function reviewBadge(review) {
+  const probability = Number(review.consensusProbability).toFixed(2);
+  const threshold = Number(review.threshold).toFixed(2);
+  return h(
+    'span',
+    {
+      class: `badge review ${review.answered ? 'answered' : 'open'}`,
+      title: `The panel was unsure (consensus probability ${probability} < ${threshold}): ${review.answered ? 'a human answered it' : 'it awaits a human verdict'}.`,
+    },
+    review.answered ? 'reviewed' : 'review',
+  );
+}
+
 async function loadDebates() {
   if (!state.run) return;
-  const body = await api(state.token, `/v1/debates?run=${encodeURIComponent(state.run)}&limit=200`);
+  const reviewOnly = $('review-only').checked ? '&review=1' : '';
+  const body = await api(state.token, `/v1/debates?run=${encodeURIComponent(state.run)}&limit=200${reviewOnly}`);
   if (body.runId !== state.run) {
     // A directory resolves to its latest run: list and highlight it by id from now on.
     state.run = body.runId;
@@ -115,6 +130,7 @@ async function loadDebates() {
         h('span', { class: `dot ${status}` }),
         untrusted('span', {}, debate.itemId && debate.itemId !== debate.debateId ? debate.itemId : debate.debateId.slice(0, 8)),
         h('span', { class: 'muted small' }, ` ${status} · ${debate.events} events`),
+        ...(debate.review ? [reviewBadge(debate.review)] : []),
       ),
     );
   }
@@ -218,6 +234,8 @@ async function onOverrideClick(event) {
       note,
     });
     view.showOverride(ack.override);
+    // An answered review shows at once in the list.
+    loadDebates().catch(() => {});
   } catch (error) {
     status.textContent = visibleControls(`Not saved [${error.code ?? 'ERROR'}]: ${error.message}`);
   }
@@ -437,6 +455,7 @@ function main() {
     );
   });
   $('override-buttons').addEventListener('click', onOverrideClick);
+  $('review-only').addEventListener('change', () => loadDebates().catch(() => {}));
   $('replay').addEventListener('click', () => view.replay());
   $('cancel').addEventListener('click', () => {
     if (state.current) state.client.cancel(state.current).catch((error) => view.setStatus(`error: ${error.code}`));

@@ -1,10 +1,13 @@
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TrainerConfigSchema, type TrainerEvent, TrainerEventSchema } from '../../src/contracts/index.js';
+import { main } from '../../src/cli/main.js';
+import { type LabelRow, TrainerConfigSchema, type TrainerEvent, TrainerEventSchema } from '../../src/contracts/index.js';
+import { captureIo } from '../fakes/cli-io.js';
 import { trainerStartEvent } from '../fakes/trainer-events.js';
+import { copyLibrary, nativeItem, readJsonl, writeInput } from '../runner/fixtures.js';
 import { labelItems, openLabelRun } from '../server/label-run-fixture.js';
 import { startTestServer } from '../server/ws-harness.js';
 
@@ -240,6 +243,47 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('badges the review queue of a labeling run, filters it, and shows an override answering it', async () => {
+    const library = path.join(cwd, 'review-library');
+    const { panelFile } = copyLibrary(library);
+    const panel = path.join(path.dirname(panelFile), 'escalating.yaml');
+    writeFileSync(
+      panel,
+      `${readFileSync(panelFile, 'utf8').replace('id: default', 'id: escalating')}escalate: { belowConsensusProbability: 1 }\n`,
+    );
+    const input = writeInput(
+      library,
+      Array.from({ length: 6 }, (_, index) => nativeItem(index + 1)),
+    );
+    const dir = path.join(cwd, 'runs', 'review-run');
+    const io = captureIo(library);
+    const code = await main(['label', input, '--out', dir, '--panel', panel, '--model', 'fake:judge', '--max-rounds', '0'], io);
+    expect(code, io.err()).toBe(0);
+    const rows = readJsonl<LabelRow>(path.join(dir, 'labels.jsonl'));
+    const escalated = rows.filter((row) => row.review !== undefined);
+    expect(escalated.length).toBeGreaterThan(0);
+    expect(escalated.length).toBeLessThan(rows.length);
+
+    await page.fill('#watch-dir', dir);
+    await page.click('#watch-form button');
+    await expect.poll(() => page.locator('#debates li[data-status="done"]').count(), { timeout: 20_000 }).toBe(rows.length);
+    await expect.poll(() => page.locator('#debates .badge.review.open').count()).toBe(escalated.length);
+    await page.check('#review-only');
+    await expect.poll(() => page.locator('#debates li').count()).toBe(escalated.length);
+
+    // Answer one review with the override buttons: its badge turns "reviewed".
+    const target = escalated[0] as LabelRow;
+    await page.locator(`#debates li[data-debate="${target.debateId}"]`).click();
+    await page.locator('#debate-status[data-state="done"]').waitFor();
+    await page.locator(`#override-buttons button[data-prefer="${target.ranking[1]}"]`).click();
+    await page.locator('#override-status[data-saved="true"]').waitFor();
+    await expect.poll(() => page.locator(`#debates li[data-debate="${target.debateId}"] .badge.review.answered`).count()).toBe(1);
+    await expect.poll(() => page.locator('#debates .badge.review.open').count()).toBe(escalated.length - 1);
+    await page.uncheck('#review-only');
+    await expect.poll(() => page.locator('#debates li').count()).toBe(rows.length);
+    expect(problems).toEqual([]);
   });
 
   it('marks a refused turn "refused" and shows what the model said instead', async () => {

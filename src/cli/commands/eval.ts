@@ -8,6 +8,7 @@ import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../mo
 import {
   accuracySvg,
   calibratedPanelYaml,
+  coverageSvg,
   type EvalReport,
   evalReport,
   type PairwiseTurn,
@@ -36,8 +37,10 @@ export const EVAL_HELP = `Usage: tribunal eval --gold FILE --out DIR [options]
 Labels human-labeled pairs (HH-RLHF or TRL preference JSONL, or native rows with meta.humanPreferred; gzip ok)
 with the panel, then measures the labels: consensus and per-persona accuracy against the humans with 95%
 bootstrap intervals, Cohen's kappa, ties and abstentions, length bias, position consistency (pairwise panels),
-self-preference, inter-critic agreement (Krippendorff's alpha) and debate dynamics. Writes DIR/report.json,
-DIR/report.md and DIR/report-accuracy.svg beside the run's labels.jsonl; rerunning resumes the labeling.
+self-preference, inter-critic agreement (Krippendorff's alpha), debate dynamics, and agreement on the pairs the
+panel keeps against the share it would escalate to a human, per consensus-probability threshold. Writes
+DIR/report.json, DIR/report.md, DIR/report-accuracy.svg and DIR/report-coverage.svg beside the run's labels.jsonl;
+rerunning resumes the labeling.
 
 Options:
   --gold FILE               the human-labeled pairs (required)
@@ -52,7 +55,11 @@ Options:
   --format F                input format: native | hh-rlhf | trl | humaneval (default: detected)
   --calibrate               fit persona weights (and a bias term) on part of the gold set, report before and after
                             on the rest, and write DIR/panel.calibrated.yaml
-  --held-out X              share of the gold set held out for --calibrate (default 0.3)
+  --held-out X              share of the gold set held out for --calibrate and --target-agreement (default 0.3)
+  --target-agreement A      choose the escalation threshold (panel escalate.belowConsensusProbability) with the
+                            least escalation whose agreement is certified at least A on a calibration split, and
+                            report how it holds on the held-out split (docs/quality.md, Agreement vs coverage)
+  --delta D                 error level of that certificate: it holds with probability >= 1 - D (default 0.1)
   --no-bias                 fit --calibrate without the bias term (weights only)
   --seed S                  seed of the bootstrap, the kappa orientation and the split (default 0)
   --resamples N             bootstrap resamples (default 1000)
@@ -77,6 +84,8 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
       calibrate: { type: 'boolean' },
       'held-out': { type: 'string' },
       'no-bias': { type: 'boolean' },
+      'target-agreement': { type: 'string' },
+      delta: { type: 'string' },
       ...PRICE_OPTIONS,
     },
     strict: true,
@@ -93,6 +102,13 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   });
   const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', { min: 0, max: 10 });
   const failureSettings = modelFailureSettingsFrom(values);
+  const targetAgreement = numberFlag(values['target-agreement'], '--target-agreement', {
+    min: 0,
+    max: 1,
+    exclusive: true,
+    exclusiveMax: true,
+  });
+  const delta = numberFlag(values.delta, '--delta', { min: 0, max: 1, exclusive: true, exclusiveMax: true }) ?? 0.1;
   const heldOut = numberFlag(values['held-out'], '--held-out', { min: 0, max: 1, exclusive: true, exclusiveMax: true }) ?? 0.3;
 
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
@@ -150,6 +166,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
     seed,
     resamples,
     calibrate: values.calibrate ? { heldOut, bias: values['no-bias'] !== true } : undefined,
+    targetAgreement: targetAgreement === undefined ? undefined : { agreement: targetAgreement, heldOut, delta },
   });
   const files = await writeReport({ report, outDir });
   if (report.calibration && panel.file) {
@@ -173,15 +190,20 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   return exitCode;
 }
 
-/** Writes report.json, report.md and the accuracy plot into `outDir`, each atomically; returns their paths. */
+/** Writes report.json, report.md and the accuracy and coverage plots into `outDir`, each atomically; returns their paths. */
 export async function writeReport(options: { report: EvalReport; outDir: string }): Promise<string[]> {
   const json = path.join(options.outDir, 'report.json');
   const markdown = path.join(options.outDir, 'report.md');
   const svg = path.join(options.outDir, 'report-accuracy.svg');
+  const coverage = path.join(options.outDir, 'report-coverage.svg');
   await writeFileAtomic({ file: json, content: `${JSON.stringify(options.report, null, 2)}\n` });
   await writeFileAtomic({ file: svg, content: accuracySvg(options.report) });
-  await writeFileAtomic({ file: markdown, content: reportMarkdown(options.report, { plotFile: path.basename(svg) }) });
-  return [json, markdown, svg];
+  await writeFileAtomic({ file: coverage, content: coverageSvg(options.report) });
+  await writeFileAtomic({
+    file: markdown,
+    content: reportMarkdown(options.report, { plotFile: path.basename(svg), coverageFile: path.basename(coverage) }),
+  });
+  return [json, markdown, svg, coverage];
 }
 
 /** Every pairwise judgment of the run, from the store (so resumed runs count earlier sessions' turns too). */
@@ -230,6 +252,15 @@ function renderSummary(report: EvalReport, files: readonly string[], outDir: str
           .map(([id, weight]) => `${id} ${weight}`)
           .join(', ')}`,
     );
+  const target = report.escalation.target;
+  if (target) {
+    lines.push(
+      target.threshold === null || !target.heldOut
+        ? `Target agreement ${percent(target.target)}: no threshold certified it on ${target.calibrationPairs} calibration pairs`
+        : `Target agreement ${percent(target.target)}: escalate below ${target.threshold.toFixed(2)}; held out ` +
+            `(${target.heldOutPairs} pairs) ${percent(target.heldOut.agreement.value)} agreement, ${percent(target.heldOut.escalated)} escalated`,
+    );
+  }
   lines.push(`Wrote ${outDir}/: ${files.map((file) => path.basename(file)).join(', ')}`);
   return lines.join('\n');
 }

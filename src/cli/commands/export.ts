@@ -29,6 +29,8 @@ Options:
   --uncertainty             add votes, consensus_probability, disagreement and label_smoothing columns to TRL pairs
   --length-control          pair on length-controlled scores (the run's score-on-length slope regressed out)
   --exclude-flagged         drop pairs with a candidate flagged as prompt injection (docs/prompt-injection.md)
+  --exclude-escalated       drop the pairs of items escalated to a human review (panel escalate) that no human
+                            verdict answered; by default they are kept, marked "review" (docs/labeling.md)
   --seed S                  seed of best-vs-random-lower
   --json                    print what was written as JSON
   -h, --help                show this help`;
@@ -102,6 +104,12 @@ export async function exportCommand(argv: string[], io: CliIo, _signal: AbortSig
         `${style.bold(`Exported run ${run.id}`)}: ${summary.items} labels, ${summary.pairs} pairs (${exported.settings.strategy}, ` +
           `${exported.settings.pairFormat}), ${exported.rejectedLines} rejected lines to ${directory}\n`,
       );
+      if (summary.review.escalated > 0) {
+        io.stdout.write(
+          `Review queue: ${summary.review.escalated} items escalated, ${summary.review.answered} answered by a human` +
+            `${exported.settings.excludeEscalated === true ? `; ${summary.filteredOut.escalated} pairs of open items dropped` : ''}\n`,
+        );
+      }
     }
     return EXIT.ok;
   } finally {

@@ -67,6 +67,8 @@ ${MODEL_FAILURE_HELP}
   --uncertainty             add votes, consensus_probability, disagreement and label_smoothing columns to TRL pairs
   --length-control          pair on length-controlled scores (the run's score-on-length slope regressed out)
   --exclude-flagged         drop pairs with a candidate flagged as prompt injection (docs/prompt-injection.md)
+  --exclude-escalated       drop the pairs of items escalated to a human review (panel escalate) that no human
+                            verdict answered; by default they are kept, marked "review" (docs/labeling.md)
   --seed S                  seed of best-vs-random-lower (default 0)
   --json                    print the final summary as JSON on stdout
   -h, --help                show this help
@@ -260,6 +262,15 @@ function renderSummary(result: LabelingResult, style: ReturnType<typeof styleFor
     ...(exported.rejectedFile ? [`rejected.jsonl (${exported.rejectedLines} lines)`] : []),
   ];
   lines.push(`Wrote ${path.dirname(exported.files.labels)}/: ${files.join(', ')}`);
+  const { review } = exported.summary;
+  if (review.escalated > 0) {
+    lines.push(
+      style.yellow(
+        `Review queue: ${review.escalated - review.answered} items await a human verdict (${review.escalated} escalated, ${review.answered} answered); ` +
+          'labels.jsonl marks them "review"; answer them in the viewer (tribunal serve).',
+      ),
+    );
+  }
   if (result.stopReason) {
     lines.push(style.yellow(`Stopped: ${STOP_TEXT[result.stopReason]}. Run the same command again to continue.`));
   }
@@ -290,7 +301,12 @@ function summaryJson(result: LabelingResult): Record<string, unknown> {
     failures: result.failures,
     breaker: result.breaker ?? null,
     files: { ...result.export.files, rejected: result.export.rejectedFile ?? null },
-    export: { settings: result.export.settings, pairs: result.export.summary.pairs, items: result.export.summary.items },
+    export: {
+      settings: result.export.settings,
+      pairs: result.export.summary.pairs,
+      items: result.export.summary.items,
+      review: result.export.summary.review,
+    },
   };
 }
 
