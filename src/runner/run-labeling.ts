@@ -18,7 +18,6 @@ import { detectFormat, type ItemRejection, validateInput } from '../datasets/ind
 import { type DebateSnapshots, type DebateTools, panelUsesTools, runDebate } from '../engine/index.js';
 import { buildLabelRow } from '../export/index.js';
 import type { ModelRegistry } from '../models/index.js';
-import { createSandboxPool, type SandboxPool } from '../sandbox/index.js';
 import {
   type ClaimedItem,
   EventWriter,
@@ -42,6 +41,7 @@ import { checkInputFile } from './input-file.js';
 import { type ItemSpend, LabelingBudget, requirePricesForBudget, runModelPrices, type StopReason } from './labeling-budget.js';
 import { labelingRunConfig } from './labeling-config.js';
 import { type LabelingProgress, rateAndEta } from './labeling-progress.js';
+import { lazySandbox } from './lazy-sandbox.js';
 import { isModelFailure } from './model-failures.js';
 import { usageBeforeResume } from './resumed-usage.js';
 
@@ -611,15 +611,7 @@ function toolsFor(options: {
 }): { tools: DebateTools; close: () => Promise<void> } | undefined {
   if (options.tools !== undefined) return { tools: options.tools, close: async () => {} };
   if (!panelUsesTools(options.panel)) return undefined;
-  let pool: SandboxPool | undefined;
   // Pyodide takes seconds to load: started by the first run, never for a panel without tools.
-  const sandbox = {
-    runPython: (run: Parameters<SandboxPool['runPython']>[0]) => {
-      pool ??= createSandboxPool({
-        size: Math.max(1, Math.min(options.concurrency, availableParallelism(), MAX_SANDBOX_WORKERS)),
-      });
-      return pool.runPython(run);
-    },
-  };
-  return { tools: { sandbox }, close: async () => pool?.close() };
+  const lazy = lazySandbox({ size: Math.max(1, Math.min(options.concurrency, availableParallelism(), MAX_SANDBOX_WORKERS)) });
+  return { tools: { sandbox: lazy.sandbox }, close: lazy.close };
 }
