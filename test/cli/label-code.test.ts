@@ -29,6 +29,11 @@ describe('tribunal label with a code panel', () => {
     const dir = tempDir();
     const input = writeInput(dir, pairs as unknown as Array<Record<string, unknown>>);
     const out = path.join(dir, 'out');
+    // The estimate counts only the model critic's calls: 2 candidates x (1 + 1 debate round) per item.
+    const dry = captureIo(REPO_ROOT);
+    const dryArgs = ['--panel', 'panels/code.yaml', '--model', 'fake:judge', '--dry-run', '--json'];
+    expect(await main(['label', input, '--out', path.join(dir, 'dry'), ...dryArgs], dry)).toBe(0);
+    expect((JSON.parse(dry.out()) as { total: { calls: number } }).total.calls).toBe(pairs.length * 2 * 2);
     const io = captureIo(REPO_ROOT);
     const code = await main(
       ['label', input, '--out', out, '--panel', 'panels/code.yaml', '--model', 'fake:judge', '--concurrency', '2', '--json'],
@@ -37,6 +42,7 @@ describe('tribunal label with a code panel', () => {
     expect(code, io.err()).toBe(0);
     const labels = readJsonl<LabelRow>(path.join(out, 'labels.jsonl'));
     expect(labels).toHaveLength(pairs.length);
+    expect(labels[0]?.panel.critics).toContainEqual({ id: 'code-tests', model: 'verifier:run-python', weight: 2 });
     for (const label of labels) {
       const chosen = label.candidates.find((candidate) => candidate.id === 'chosen');
       const rejected = label.candidates.find((candidate) => candidate.id === 'rejected');
