@@ -153,6 +153,34 @@ describe('execution in a debate', () => {
     expect(log.types()).not.toContain('tool-result');
   });
 
+  it('runs each candidate once on the LangGraph driver too, with the same events as the direct driver', async () => {
+    const streams: string[][] = [];
+    for (const driver of ['direct', 'langgraph'] as const) {
+      const sandbox = countingSandbox();
+      const { models } = fakeModels(() => assessment(5));
+      const log = eventLog();
+      await runDebate({
+        panel: makePanel({ critics: [verifier, reviewer], maxRounds: 2, tolerance: 0.1 }),
+        input: {
+          prompt: 'Write add(a, b).',
+          candidates: [
+            { id: 'good', text: CORRECT },
+            { id: 'bad', text: BROKEN },
+          ],
+          execution: { tests: TESTS, entryPoint: 'add' },
+        },
+        models,
+        defaultModel: 'fake:judge',
+        tools: { sandbox },
+        driver,
+        onEvent: log.onEvent,
+      });
+      expect(sandbox.runs, driver).toHaveLength(2);
+      streams.push(log.events.map((event) => (event.type === 'turn-end' ? `${event.type}:${event.turnId}` : event.type)));
+    }
+    expect(streams[1]).toEqual(streams[0]);
+  });
+
   it('gives a model turn a different cache key for a different execution result', async () => {
     const stored = new Map<string, unknown>();
     const turnCache = {
