@@ -139,6 +139,16 @@ describe('execution in a debate', () => {
         defaultModel: 'fake:judge',
       }),
     ).rejects.toMatchObject({ code: 'INPUT_INVALID', message: expect.stringContaining('no sandbox') });
+    // Tests that are not text (an item's meta.tests of the wrong type) are refused, naming the field.
+    await expect(
+      runDebate({
+        panel: makePanel({ critics: [verifier, reviewer], maxRounds: 0 }),
+        input: { prompt: 'p', candidates: [{ id: 'x', text: 'x = 1' }], execution: { tests: 5 as unknown as string } },
+        models,
+        defaultModel: 'fake:judge',
+        tools: { sandbox: countingSandbox() },
+      }),
+    ).rejects.toMatchObject({ code: 'INPUT_INVALID', message: expect.stringContaining('execution.tests') });
     const sandbox = countingSandbox();
     const log = eventLog();
     await runDebate({
