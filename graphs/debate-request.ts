@@ -19,7 +19,7 @@ import {
 } from '../src/contracts/index.js';
 import { contextOf, type DebateNodeConfig } from '../src/engine/debate-context.js';
 import type { DebateRequest, PrepareDebate } from '../src/engine/debate-graph.js';
-import { createDebateSetup, type DebateSetup } from '../src/engine/debate-setup.js';
+import { createDebateSetup, type DebateSetup, VERIFIER_MODEL } from '../src/engine/debate-setup.js';
 import { loadSettings, resolveDefaultModel } from '../src/models/index.js';
 
 /** Most candidates one debate takes. */
@@ -120,9 +120,9 @@ export const prepareDebate: PrepareDebate = async ({ request, config, protocol }
   const setup = await resolveDebateRequest({ request, protocol, configurable: configurableOf(config) });
   const { models } = contextOf(config);
   await Promise.all(
-    [...new Set([...Object.values(setup.models), ...(setup.chairModel === undefined ? [] : [setup.chairModel])])].map((id) =>
-      models.resolve(id),
-    ),
+    [...new Set([...Object.values(setup.models), ...(setup.chairModel === undefined ? [] : [setup.chairModel])])]
+      .filter((id) => id !== VERIFIER_MODEL)
+      .map((id) => models.resolve(id)),
   );
   return setup;
 };

@@ -59,6 +59,9 @@ export class TranscriptRenderer {
         this.drain();
         return;
       }
+      case 'tool-result':
+        this.onToolResult(event);
+        return;
       case 'round-end':
         this.drain();
         this.onRoundEnd(event);
@@ -104,6 +107,19 @@ export class TranscriptRenderer {
     );
     for (const critic of event.critics)
       this.write(`  ${cyan(critic.name)} ${dim(`[${critic.id}, weight ${critic.weight}, ${critic.model}]`)} — ${critic.focus}\n`);
+  }
+
+  /** The sandbox's run of a candidate: it comes before the turns that read it, so it is written at once. */
+  private onToolResult(event: DebateEventOf<'tool-result'>): void {
+    const { result } = event;
+    const { green, red, dim, bold } = this.style;
+    const passed = result.tests.filter((test) => test.passed).length;
+    const status = result.status === 'passed' ? green(result.status) : red(result.status);
+    const tests = event.withTests ? `, ${passed}/${result.tests.length} tests passed` : ' (no tests)';
+    this.write(`${bold(`⚙ ${event.tool}`)} ${dim(`on ${terminalSafe(event.candidateId)}`)}: ${status}${tests}\n`);
+    if (result.error) {
+      this.write(dim(`  first error: ${oneLine(terminalSafe(`${result.error.type}: ${result.error.message}`), 200)}\n`));
+    }
   }
 
   private criticName(id: string): string {

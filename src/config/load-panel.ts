@@ -135,12 +135,19 @@ export async function resolvePanel(options: {
       rubric: persona.rubric,
       body: persona.body,
       hash: persona.hash,
+      ...(persona.kind === 'verifier' ? { kind: persona.kind } : {}),
+      ...(persona.tools.length > 0 ? { tools: persona.tools } : {}),
     });
   }
   let chair: Critic | undefined;
   if (panel.chair) {
     const persona = await loadMember(panel.chair, ['chair']);
-    if (persona) {
+    if (persona && persona.kind === 'verifier') {
+      issue(
+        ['chair'],
+        `persona "${persona.id}" is a verifier (it scores tests, writes no rationale); name a model persona as chair`,
+      );
+    } else if (persona) {
       const model = persona.model ?? panel.model;
       chair = {
         id: persona.id,

@@ -30,6 +30,18 @@ export function parsePersona(text: string, file: string): Result<Persona, FileVa
       error: new FileValidationError('PERSONA_INVALID', file, zodIssuesToFileIssues(parsed.error.issues, source)),
     };
   }
+  if (parsed.data.kind === 'verifier' && !parsed.data.tools.includes('run-python')) {
+    return {
+      success: false,
+      error: new FileValidationError('PERSONA_INVALID', file, [
+        {
+          field: 'kind',
+          line: source.lineOf(['kind']) ?? split.frontMatterLine,
+          message: 'a verifier scores from the execution result, so it needs the tool: add "tools: [run-python]"',
+        },
+      ]),
+    };
+  }
   const body = split.body.trim();
   if (body.length === 0) {
     return {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DebateTestsSchema } from './execution.js';
 
 /** One chat message of a prompt given as a conversation. */
 export const ChatMessageSchema = z.object({
@@ -23,5 +24,8 @@ export const DebateInputSchema = z.object({
   id: z.string().min(1).optional(),
   prompt: PromptSchema,
   candidates: z.array(CandidateSchema).min(1),
+  execution: DebateTestsSchema.optional().describe(
+    "Tests critics with the run-python tool run each candidate's code against (an item's `meta.tests` / `meta.entry_point`); without them the code runs alone.",
+  ),
 });
 export type DebateInput = z.infer<typeof DebateInputSchema>;

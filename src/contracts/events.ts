@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AssessmentSchema, PairwiseJudgmentSchema, UsageSchema } from './assessment.js';
 import { CandidateSchema, PromptSchema } from './debate.js';
 import { TurnErrorSchema } from './errors.js';
+import { ExecutionResultSchema, ExecutionSummarySchema } from './execution.js';
 import { AggregationSchema, ProtocolSchema, ScaleSchema } from './panel.js';
 
 /** Fields every event carries: which run and debate, a per-debate increasing sequence number, and when. */
@@ -71,6 +72,25 @@ export const TurnEndEventSchema = z.object({
   error: TurnErrorSchema.optional().describe('Why a failed turn failed; code `REFUSED` for a refusal or content filter.'),
   usage: UsageSchema,
   attempts: z.number().int().min(1),
+  execution: z
+    .array(ExecutionSummarySchema)
+    .optional()
+    .describe('The execution results the turn saw (critics with tools on the panel): one per candidate judged.'),
+});
+
+export const ToolResultEventSchema = z.object({
+  type: z.literal('tool-result'),
+  ...base,
+  tool: z.literal('run-python'),
+  candidateId: z.string(),
+  key: z.string().describe('Hash of the code, tests and entry point: the same key is the same run.'),
+  code: z.object({
+    source: z.enum(['fenced', 'whole-text']).describe('Fenced Python blocks of the candidate, or its whole text.'),
+    blocks: z.number().int().min(0),
+    chars: z.number().int().min(0),
+  }),
+  withTests: z.boolean().describe("Whether the item's tests ran; otherwise the program ran alone."),
+  result: ExecutionResultSchema,
 });
 
 export const CandidateRoundSchema = z.object({
@@ -142,6 +162,7 @@ export const DebateEventSchema = z.discriminatedUnion('type', [
   TurnStartEventSchema,
   TurnDeltaEventSchema,
   TurnEndEventSchema,
+  ToolResultEventSchema,
   RoundEndEventSchema,
   VerdictEventSchema,
   DebateEndEventSchema,

@@ -74,3 +74,21 @@ export const HumanEvalRowSchema = z.object({
   entry_point: PythonIdentifierSchema,
 });
 export type HumanEvalRow = z.infer<typeof HumanEvalRowSchema>;
+
+/** What a debate's candidates are run against: the item's tests (`meta.tests`) and the function they check (`meta.entry_point`). */
+export const DebateTestsSchema = z
+  .object({
+    tests: z.string().min(1).max(MAX_TESTS_CHARS).describe('Python test source, e.g. HumanEval `check(candidate)` asserts.'),
+    entryPoint: PythonIdentifierSchema.optional().describe('The function `check` is called with.'),
+  })
+  .strict();
+export type DebateTests = z.infer<typeof DebateTestsSchema>;
+
+/** One candidate's execution in brief, as turns and label rows record it. */
+export const ExecutionSummarySchema = z.object({
+  candidateId: z.string(),
+  status: ExecutionStatusSchema,
+  passed: z.number().int().min(0).describe('Tests passed.'),
+  total: z.number().int().min(0).describe('Tests run; 0 when the item has no tests (the program ran alone).'),
+});
+export type ExecutionSummary = z.infer<typeof ExecutionSummarySchema>;

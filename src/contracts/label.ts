@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { UsageSchema } from './assessment.js';
 import { CandidateSchema, ChatMessageSchema, PromptSchema } from './debate.js';
 import { TurnErrorSchema } from './errors.js';
+import { ExecutionSummarySchema } from './execution.js';
 
 /*
  * Dataset rows: what goes in (input items, in our native format or imported from HH-RLHF / TRL) and what
@@ -101,6 +102,9 @@ export const LabelCandidateSchema = z.object({
   turns: z.number().int().min(0).describe('Successful final-round turns the consensus rests on.'),
   failedTurns: z.number().int().min(0),
   critics: z.record(z.string(), z.array(LabelTurnSchema)).describe('criticId -> turns in round order.'),
+  execution: ExecutionSummarySchema.omit({ candidateId: true })
+    .optional()
+    .describe("The sandbox's run of the candidate's code (panels with a run-python critic): status and tests passed of total."),
 });
 export type LabelCandidate = z.infer<typeof LabelCandidateSchema>;
 

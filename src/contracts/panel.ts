@@ -133,6 +133,10 @@ export interface Critic {
   body: string;
   /** Content hash of the persona file (for caches and provenance). */
   hash: string;
+  /** `verifier`: scores from the execution result alone, no model call. Absent means `critic`. */
+  kind?: import('./persona.js').PersonaKind;
+  /** Tools the engine runs before this critic judges (`run-python`). Absent means none. */
+  tools?: import('./persona.js').PersonaTool[];
 }
 
 /** A panel with its personas and constitution loaded and validated, ready for the engine. */

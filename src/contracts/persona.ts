@@ -10,6 +10,15 @@ export const ModelIdSchema = z
   .string()
   .regex(/^[a-z][a-z0-9-]*:.+$/, 'expected "provider:model", e.g. "openai:gpt-4.1-mini" or "local:/path/model.gguf"');
 
+/** Tools a persona may declare: `run-python` runs each candidate's Python code (with the item's tests) in the sandbox. */
+export const PERSONA_TOOLS = ['run-python'] as const;
+export const PersonaToolSchema = z.enum(PERSONA_TOOLS);
+export type PersonaTool = z.infer<typeof PersonaToolSchema>;
+
+/** `critic` judges through its model; `verifier` scores from the execution result alone, with no model call. */
+export const PersonaKindSchema = z.enum(['critic', 'verifier']);
+export type PersonaKind = z.infer<typeof PersonaKindSchema>;
+
 /** The YAML front matter of a persona file. */
 export const PersonaFrontMatterSchema = z
   .object({
@@ -25,6 +34,16 @@ export const PersonaFrontMatterSchema = z
       .record(z.string().regex(/^\d+$/, 'rubric keys are scores on the panel scale, e.g. "1", "5", "10"'), z.string().min(1))
       .refine((rubric) => Object.keys(rubric).length >= 2, 'give at least two anchors, e.g. the lowest and highest score')
       .describe('Score anchors: what a given score means for this persona.'),
+    kind: PersonaKindSchema.default('critic').describe(
+      '`critic` (default) judges through a model; `verifier` makes no model call and scores from the execution result alone (share of tests passed on the panel scale); a verifier needs `tools: [run-python]`.',
+    ),
+    tools: z
+      .array(PersonaToolSchema)
+      .max(PERSONA_TOOLS.length)
+      .default([])
+      .describe(
+        "Tools the engine runs for this critic before it judges: `run-python` runs the candidate's Python in the sandbox with the item's tests.",
+      ),
   })
   .strict();
 

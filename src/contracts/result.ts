@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AssessmentSchema, PairwiseJudgmentSchema, UsageSchema } from './assessment.js';
 import { TurnErrorSchema } from './errors.js';
 import { VerdictEventSchema } from './events.js';
+import { ExecutionSummarySchema } from './execution.js';
 import { ProtocolSchema } from './panel.js';
 
 /** One critic turn as the engine keeps it: the outcome of one structured call, without its token stream. */
@@ -22,6 +23,10 @@ export const TurnRecordSchema = z.object({
   error: TurnErrorSchema.optional(),
   usage: UsageSchema,
   attempts: z.number().int().min(1),
+  execution: z
+    .array(ExecutionSummarySchema)
+    .optional()
+    .describe('The execution results the turn saw (critics with tools on the panel): one per candidate judged.'),
 });
 export type TurnRecord = z.infer<typeof TurnRecordSchema>;
 

@@ -1,6 +1,7 @@
 import type { LangGraphRunnableConfig } from '@langchain/langgraph';
 import { createModelRegistry, type ModelRegistry } from '../models/index.js';
 import type { DebateEventEmitter } from './event-emitter.js';
+import type { DebateTools, ExecutionMemo } from './tool-execution.js';
 import type { DebateTurnCache } from './turn-cache.js';
 
 /** What the debate nodes need at run time but never checkpoint: models, the event emitter and the abort signal. */
@@ -12,6 +13,10 @@ export type DebateContext = {
   signal?: AbortSignal;
   /** Critic turns remembered across debates; a cached turn makes no model call. */
   turnCache?: DebateTurnCache;
+  /** Tools critics use (the sandbox for `run-python`); needed when a critic of the panel declares one. */
+  tools?: DebateTools;
+  /** This debate's sandbox runs, so the same code and tests run once per debate, not per critic and round. */
+  executions?: ExecutionMemo;
 };
 
 /** The config a debate node receives from LangGraph. */

@@ -9,6 +9,9 @@ import {
 } from '../contracts/index.js';
 import { seedOf } from './seeded-order.js';
 
+/** The model id a verifier's turns record: it makes no model call. */
+export const VERIFIER_MODEL = 'verifier:run-python';
+
 /** Everything a debate graph needs to know about its debate; fixed when the debate starts and kept in the checkpoint. */
 export interface DebateSetup {
   runId: string;
@@ -78,7 +81,10 @@ export function createDebateSetup(options: {
     debateId,
     panel,
     input,
-    models: Object.fromEntries(panel.critics.map((critic) => [critic.id, modelFor(critic.model)])),
+    // A verifier makes no model call: its turns record the verifier's id, never a model it could be billed for.
+    models: Object.fromEntries(
+      panel.critics.map((critic) => [critic.id, critic.kind === 'verifier' ? VERIFIER_MODEL : modelFor(critic.model)]),
+    ),
   };
   const itemId = options.itemId ?? input.id;
   if (itemId !== undefined) setup.itemId = itemId;

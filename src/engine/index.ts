@@ -21,6 +21,7 @@ export * from './run-debate.js';
 export * from './run-round.js';
 export * from './run-turn.js';
 export * from './system-prompt.js';
+export * from './tool-execution.js';
 export * from './turn-cache.js';
 export * from './turn-messages.js';
 export * from './untrusted-block.js';

@@ -7,12 +7,13 @@ import type { ModelRegistry } from '../models/index.js';
 import type { DebateContext } from './debate-context.js';
 import { type DebateGraphInvokeOptions, recordDebateSeq } from './debate-graph.js';
 import { type DebateNodeName, NODE } from './debate-nodes.js';
-import { createDebateSetup, type DebateSetup } from './debate-setup.js';
+import { createDebateSetup, type DebateSetup, VERIFIER_MODEL } from './debate-setup.js';
 import { asDebateSnapshot, type DebateSnapshots, snapshotOf } from './debate-snapshot.js';
 import { DEBATE_STATE_DEFAULTS, type DebateState } from './debate-state.js';
 import { createEventEmitter, type DebateEventEmitter } from './event-emitter.js';
 import { runDirect } from './run-direct.js';
 import { abortError } from './run-turn.js';
+import type { DebateTools } from './tool-execution.js';
 import type { DebateTurnCache } from './turn-cache.js';
 
 /**
@@ -55,6 +56,12 @@ export interface RunDebateOptions {
    * result), at a fraction of the CPU. Not with a checkpointer or the `langgraph` driver.
    */
   snapshots?: DebateSnapshots;
+  /**
+   * Tools critics use: `sandbox` runs candidates' Python for critics with `tools: [run-python]` (and verifiers). The
+   * caller owns it (create it only when `panelUsesTools(panel)`, close it when done); each candidate's code runs
+   * once per debate.
+   */
+  tools?: DebateTools;
 }
 
 /**
@@ -157,13 +164,16 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
     signal?.addEventListener('abort', mute, { once: true });
     // Resolve every model up front so an unknown model fails the debate before any turn runs.
     await Promise.all(
-      [...Object.values(setup.models), ...(setup.chairModel === undefined ? [] : [setup.chairModel])].map((id) =>
-        options.models.resolve(id),
-      ),
+      [...Object.values(setup.models), ...(setup.chairModel === undefined ? [] : [setup.chairModel])]
+        .filter((id) => id !== VERIFIER_MODEL)
+        .map((id) => options.models.resolve(id)),
     );
     const context: DebateContext = { models: options.models, emitter };
     if (signal) context.signal = signal;
     if (options.turnCache) context.turnCache = options.turnCache;
+    if (options.tools) context.tools = options.tools;
+    // Made here, not by the first round, so it survives drivers that copy the context per node.
+    context.executions = { runs: new Map(), emitted: new Map() };
     let state: { result?: DebateResult | undefined };
     if (driver === 'direct') {
       state = await runDirect({

@@ -6,6 +6,7 @@ import { runTurn } from './run-turn.js';
 import { sampledPrinciple } from './sampled-principle.js';
 import { seededShuffle } from './seeded-order.js';
 import { buildSystemPrompt } from './system-prompt.js';
+import { type CandidateExecution, executeCandidates, executionBlock, panelUsesTools } from './tool-execution.js';
 import { buildTurnMessages, type TurnKind, type TurnView } from './turn-messages.js';
 
 /** How critics take their turns within a round: all at once, or one after another seeing the turns already given. */
@@ -51,8 +52,20 @@ export async function runRound(options: {
   const subjectsOfCritic = (critic: Critic): Subject[] => subjectsByCritic.get(critic.id) ?? [];
   const randomizeOrder = setup.panel.panel.randomizeOrder === true;
   const principleIds = setup.panel.constitution.principles.map((principle) => principle.id);
+  // With a tool on the panel, every candidate runs in the sandbox first (once per debate: memoized in the context), and
+  // every critic reads the results in every round.
+  const executions = panelUsesTools(setup.panel)
+    ? await executeCandidates({ setup, context: options.context, emit: options.emit })
+    : undefined;
+  const executionsOf = (subject: Subject): CandidateExecution[] | undefined =>
+    executions &&
+    subject.candidates.flatMap((candidate) => {
+      const execution = executions.get(candidate.id);
+      return execution ? [execution] : [];
+    });
   const turnFor = (critic: Critic, subject: Subject, history: HistoryIndex) => {
     const principle = sampledPrinciple({ panel: setup.panel, critic, prompt: setup.input.prompt, subject });
+    const subjectExecutions = executionsOf(subject);
     return runTurn({
       context: options.context,
       emit: options.emit,
@@ -65,6 +78,7 @@ export async function runRound(options: {
       ...(principle === undefined ? {} : { principle: principle.id }),
       temperature: critic.temperature,
       maxTokens: setup.panel.panel.maxTokens,
+      ...(subjectExecutions === undefined ? {} : { executions: subjectExecutions }),
       messages: buildTurnMessages({
         system: systemPromptFor({ panel: setup.panel, critic }),
         prompt: setup.input.prompt,
@@ -80,6 +94,16 @@ export async function runRound(options: {
           ...(randomizeOrder ? { othersKey: othersOrderKey({ setup, critic, subject, round }) } : {}),
         }),
         ...(principle === undefined ? {} : { principle }),
+        ...(subjectExecutions === undefined || subjectExecutions.length === 0
+          ? {}
+          : {
+              execution: executionBlock(
+                subjectExecutions.map((execution, index) => ({
+                  label: subject.pair === undefined ? 'The candidate' : `Answer ${index === 0 ? 'A' : 'B'}`,
+                  execution,
+                })),
+              ),
+            }),
       }),
     });
   };

@@ -12,8 +12,9 @@ import {
 } from '../contracts/index.js';
 import type { StructuredRequest } from '../models/index.js';
 import type { DebateContext } from './debate-context.js';
-import type { Subject } from './debate-setup.js';
+import { type Subject, VERIFIER_MODEL } from './debate-setup.js';
 import type { DebateEventInit } from './event-emitter.js';
+import { type CandidateExecution, executionSummary, passRateOf } from './tool-execution.js';
 import { type CachedCriticTurn, criticTurnKey } from './turn-cache.js';
 
 const assessmentSchemas = new Map<string, ReturnType<typeof assessmentSchema>>();
@@ -75,10 +76,13 @@ export async function runTurn(options: {
   messages: BaseMessage[];
   temperature: number;
   maxTokens: number;
+  /** The sandbox runs of the subject's candidates (in subject order), when the panel has a critic with a tool. */
+  executions?: readonly CandidateExecution[];
 }): Promise<TurnRecord> {
   const { context, emit, critic, subject, round } = options;
   const signal = context.signal;
   if (signal?.aborted) throw abortError(signal);
+  if (critic.kind === 'verifier') return verifierTurn(options);
   const model = await context.models.resolve(options.model);
   const criticId = critic.id;
   const candidateId = subject.id;
@@ -95,6 +99,7 @@ export async function runTurn(options: {
   record.status = 'failed';
   record.usage = { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 };
   record.attempts = 1;
+  if (options.executions !== undefined) record.execution = options.executions.map(executionSummary);
   const pairwise = subject.pair !== undefined;
   const schema: z.ZodType<Assessment | PairwiseJudgment> = pairwise
     ? pairwiseSchemaFor(options.principleIds)
@@ -169,8 +174,81 @@ export async function runTurn(options: {
   if (record.error !== undefined) end.error = record.error;
   end.usage = record.usage;
   end.attempts = record.attempts;
+  if (record.execution !== undefined) end.execution = record.execution;
   emit(end);
   return record;
+}
+
+/**
+ * A verifier's turn: no model call. Pointwise, its score is the share of tests passed on the panel's scale
+ * (`min + rate × (max − min)`), with confidence 1 when the item has tests (0.5 when the program only ran alone);
+ * pairwise, it prefers the answer with the higher share (a tie when equal). Its rationale is the count and the first
+ * error. Usage is zero; a verifier keeps the same verdict every round, since the code and tests do not change.
+ */
+function verifierTurn(options: Parameters<typeof runTurn>[0]): TurnRecord {
+  const { emit, critic, subject, round, scale } = options;
+  const criticId = critic.id;
+  const candidateId = subject.id;
+  const turnId = turnIdOf({ round, criticId, candidateId });
+  emit({ type: 'turn-start', round, criticId, candidateId, turnId, model: VERIFIER_MODEL });
+  const record = { turnId, round, criticId, candidateId } as TurnRecord;
+  if (subject.pair !== undefined) record.pair = subject.pair;
+  record.model = VERIFIER_MODEL;
+  record.usage = { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 };
+  record.attempts = 1;
+  const executions = options.executions ?? [];
+  if (executions.length !== subject.candidates.length) {
+    record.status = 'failed';
+    record.error = { code: 'INTERNAL', message: 'the verifier has no execution result for this candidate' };
+  } else {
+    record.status = 'ok';
+    record.execution = executions.map(executionSummary);
+    const withTests = executions.every((execution) => execution.withTests);
+    const confidence = withTests ? 1 : 0.5;
+    if (subject.pair === undefined) {
+      const execution = executions[0] as CandidateExecution;
+      const rate = passRateOf(execution.result);
+      record.assessment = {
+        rationale: verifierRationale(execution),
+        principles: [],
+        score: scale.min + rate * (scale.max - scale.min),
+        confidence,
+      };
+    } else {
+      const [a, b] = executions.map((execution) => passRateOf(execution.result)) as [number, number];
+      record.judgment = {
+        rationale: executions.map((execution, index) => `${index === 0 ? 'A' : 'B'}: ${verifierRationale(execution)}`).join(' '),
+        principles: [],
+        preferred: a > b ? 'A' : b > a ? 'B' : 'tie',
+        confidence,
+      };
+    }
+  }
+  const end = { type: 'turn-end', round, criticId, candidateId, turnId, status: record.status } as Extract<
+    DebateEventInit,
+    { type: 'turn-end' }
+  >;
+  if (record.assessment !== undefined) end.assessment = record.assessment;
+  if (record.judgment !== undefined) end.judgment = record.judgment;
+  if (record.error !== undefined) end.error = record.error;
+  end.usage = record.usage;
+  end.attempts = record.attempts;
+  if (record.execution !== undefined) end.execution = record.execution;
+  emit(end);
+  return record;
+}
+
+/** A verifier's rationale: the facts of the run, no judgment. */
+function verifierRationale(execution: CandidateExecution): string {
+  const { result } = execution;
+  const summary = executionSummary(execution);
+  const head = execution.withTests
+    ? `Passed ${summary.passed} of ${summary.total} tests (status ${result.status}).`
+    : `No tests; the program ${result.status === 'passed' ? 'ran to its end' : `ended with status ${result.status}`}.`;
+  if (!result.error) return head;
+  const where = result.error.line === undefined ? result.error.where : `${result.error.where} line ${result.error.line}`;
+  const message = result.error.message.length > 300 ? `${result.error.message.slice(0, 300)}…` : result.error.message;
+  return `${head} First error (${where}): ${result.error.type}${message.length > 0 ? `: ${message}` : ''}`;
 }
 
 /** Records a turn's judgment (pairwise) or assessment. */

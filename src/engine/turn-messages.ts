@@ -34,6 +34,8 @@ export function buildTurnMessages(options: {
   transcript?: readonly TurnView[];
   /** The one principle to judge by, when the panel samples a principle per comparison. */
   principle?: Principle;
+  /** The sandbox's results for the subject's candidates, already an untrusted data block (`executionBlock`). */
+  execution?: string;
 }): BaseMessage[] {
   const { subject, round, kind } = options;
   const pairwise = subject.pair !== undefined;
@@ -51,6 +53,7 @@ export function buildTurnMessages(options: {
       `The candidate answer:\n${repeatedBlock('CANDIDATE', candidate?.text ?? '')}`,
     );
   }
+  if (options.execution !== undefined) parts.push(options.execution);
   if (options.own) {
     parts.push(
       `Your previous turn:\n${untrustedBlock({ label: 'YOUR PREVIOUS TURN', text: renderView(options.own, { withScore: true }) })}`,

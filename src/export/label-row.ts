@@ -6,6 +6,7 @@ import {
   type DebateEventOf,
   ERROR_CODES,
   type ErrorCode,
+  type ExecutionSummary,
   type FailedTurn,
   type LabelCandidate,
   type LabelPanel,
@@ -31,6 +32,8 @@ export interface LabelTurnInput {
   /** The principle id the turn was judged by (panel `samplePrinciple`). */
   principle?: string | undefined;
   error?: TurnError | undefined;
+  /** The execution results the turn saw (panels with a tool). */
+  execution?: readonly ExecutionSummary[] | undefined;
 }
 
 /** The parts a label row is built from: the item, the panel, the verdict and every turn. */
@@ -65,7 +68,9 @@ export function buildLabelRow(parts: LabelRowParts): LabelRow {
   const turns = [...parts.turns].sort((a, b) => a.round - b.round);
   const failedTurns: FailedTurn[] = [];
   const critics = new Map<string, Record<string, LabelTurn[]>>(item.candidates.map((candidate) => [candidate.id, {}]));
+  const executions = new Map<string, ExecutionSummary>();
   for (const turn of turns) {
+    for (const execution of turn.execution ?? []) executions.set(execution.candidateId, execution);
     if (turn.status === 'failed') {
       failedTurns.push({
         round: turn.round,
@@ -98,6 +103,8 @@ export function buildLabelRow(parts: LabelRowParts): LabelRow {
     };
     if (parts.omitText !== true) label.text = candidate.text;
     if (candidate.model !== undefined) label.model = candidate.model;
+    const execution = executions.get(candidate.id);
+    if (execution !== undefined) label.execution = { status: execution.status, passed: execution.passed, total: execution.total };
     return label;
   });
 
@@ -173,6 +180,7 @@ export function labelRowFromEvents(options: {
         break;
       case 'turn-start':
       case 'turn-delta':
+      case 'tool-result':
       case 'round-end':
         break;
       default: {

@@ -1,4 +1,5 @@
 import type { LabelPanel, ResolvedPanel } from '../contracts/index.js';
+import { VERIFIER_MODEL } from '../engine/index.js';
 
 /** Which model each critic (and the chair) speaks through, exactly as the engine picks it: override, own, default. */
 export function criticModels(options: { panel: ResolvedPanel; defaultModel: string; modelOverride?: string | undefined }): {
@@ -20,6 +21,11 @@ export function labelPanelOf(options: { panel: ResolvedPanel; models: Record<str
     aggregation: panel.aggregation,
     scale: { min: panel.scale.min, max: panel.scale.max },
     constitution: { id: constitution.id, version: constitution.version, hash: constitution.hash },
-    critics: critics.map((critic) => ({ id: critic.id, model: options.models[critic.id] ?? '', weight: critic.weight })),
+    critics: critics.map((critic) => ({
+      id: critic.id,
+      // As debate-start names it: a verifier makes no model call.
+      model: critic.kind === 'verifier' ? VERIFIER_MODEL : (options.models[critic.id] ?? ''),
+      weight: critic.weight,
+    })),
   };
 }

@@ -91,6 +91,8 @@ export async function estimateLabeling(options: {
     for (const critic of panel.critics) {
       const subjects = subjectsFor({ setup, critic });
       turnsPerRound += subjects.length;
+      // A verifier makes no model call (its turns cost the sandbox's time, not tokens).
+      if (critic.kind === 'verifier') continue;
       const model = models.critics[critic.id] ?? options.defaultModel;
       const system = systemPromptFor({ panel, critic });
       for (const subject of subjects) {

@@ -1,8 +1,11 @@
 import { setMaxListeners } from 'node:events';
+import { availableParallelism } from 'node:os';
 import type { BaseCheckpointSaver } from '@langchain/langgraph';
 import {
   addUsage,
+  type DatasetItem,
   type DebateEvent,
+  type DebateInput,
   type DebateResult,
   ERROR_CODES,
   type ErrorCode,
@@ -12,7 +15,7 @@ import {
   type Usage,
 } from '../contracts/index.js';
 import { detectFormat, type ItemRejection, validateInput } from '../datasets/index.js';
-import { type DebateSnapshots, runDebate } from '../engine/index.js';
+import { type DebateSnapshots, type DebateTools, panelUsesTools, runDebate } from '../engine/index.js';
 import { buildLabelRow } from '../export/index.js';
 import type { ModelRegistry } from '../models/index.js';
 import {
@@ -38,6 +41,7 @@ import { checkInputFile } from './input-file.js';
 import { type ItemSpend, LabelingBudget, requirePricesForBudget, runModelPrices, type StopReason } from './labeling-budget.js';
 import { labelingRunConfig } from './labeling-config.js';
 import { type LabelingProgress, rateAndEta } from './labeling-progress.js';
+import { lazySandbox } from './lazy-sandbox.js';
 import { isModelFailure } from './model-failures.js';
 import { usageBeforeResume } from './resumed-usage.js';
 import { labelReview } from './review-queue.js';
@@ -92,6 +96,12 @@ export interface RunLabelingOptions {
   store?: Store | undefined;
   /** Keep runs in this Postgres database (`--store`) instead of `outDir/tribunal.sqlite`; outputs still go to `outDir`. */
   storeUrl?: string | undefined;
+  /**
+   * Tools for critics that declare them (the sandbox for `run-python`); the caller keeps owning what it passes. Without
+   * it, a panel with such a critic gets a sandbox pool started on first use and closed when the session ends; a panel
+   * without one never starts the sandbox.
+   */
+  tools?: DebateTools | undefined;
 }
 
 /** How a labeling session ended. */
@@ -313,6 +323,7 @@ async function labelPending(
     [...Object.values(models.critics), ...(models.chair ? [models.chair] : [])].map((id) => options.models.resolve(id)),
   );
   const writer = new EventWriter({ store });
+  const sessionTools = toolsFor({ panel, tools: options.tools, concurrency: options.concurrency });
   // Cache entries are written after the events of their turns (see BufferedTurnCache), so resumed usage is complete.
   const turnCache = new BufferedTurnCache({ store, beforeWrite: () => writer.flush() });
   const breaker = new FailureBreaker(BreakerSettingsSchema.parse(options.breaker ?? {}));
@@ -403,7 +414,7 @@ async function labelPending(
     try {
       result = await runDebate({
         panel,
-        input: { id: claimed.item.id, prompt: claimed.item.prompt, candidates: claimed.item.candidates },
+        input: debateInputOf(claimed.item),
         models: options.models,
         defaultModel: options.defaultModel,
         ...(options.modelOverride === undefined ? {} : { modelOverride: options.modelOverride }),
@@ -414,6 +425,7 @@ async function labelPending(
         signal: stop.signal,
         ...(langGraphThreads.has(debateId) ? { checkpointer: checkpointer as BaseCheckpointSaver } : { snapshots }),
         turnCache,
+        ...(sessionTools === undefined ? {} : { tools: sessionTools.tools }),
       });
     } catch (error) {
       spend.finish({ completed: !stop.signal.aborted });
@@ -504,6 +516,7 @@ async function labelPending(
     await writer.close().catch((error: unknown) => {
       fatal ??= error;
     });
+    await sessionTools?.close();
   }
   if (fatal !== undefined) throw fatal;
   report();
@@ -576,4 +589,32 @@ function mostCommon(values: readonly string[]): string | undefined {
     if (best === undefined || count > (counts.get(best) ?? 0)) best = value;
   }
   return best;
+}
+
+/** A debate's input from an item: its tests (`meta.tests`, `meta.entry_point`, as `--format humaneval` sets them) ride along. */
+export function debateInputOf(item: Pick<DatasetItem, 'id' | 'prompt' | 'candidates' | 'meta'>): DebateInput {
+  const input: DebateInput = { id: item.id, prompt: item.prompt, candidates: item.candidates };
+  const tests = item.meta?.tests;
+  const entryPoint = item.meta?.entry_point;
+  // Wrong types are left for the debate's input check to refuse, naming the field (the item is then rejected).
+  if (tests !== undefined) {
+    input.execution = { tests, ...(entryPoint === undefined ? {} : { entryPoint }) } as DebateInput['execution'] & object;
+  }
+  return input;
+}
+
+/** Most interpreters a labeling session keeps warm (each is a worker thread with its own Pyodide, ~100 MB). */
+const MAX_SANDBOX_WORKERS = 4;
+
+/** The session's tools: the caller's, or a sandbox pool started on first use when the panel has a critic with a tool. */
+function toolsFor(options: {
+  panel: ResolvedPanel;
+  tools: DebateTools | undefined;
+  concurrency: number;
+}): { tools: DebateTools; close: () => Promise<void> } | undefined {
+  if (options.tools !== undefined) return { tools: options.tools, close: async () => {} };
+  if (!panelUsesTools(options.panel)) return undefined;
+  // Pyodide takes seconds to load: started by the first run, never for a panel without tools.
+  const lazy = lazySandbox({ size: Math.max(1, Math.min(options.concurrency, availableParallelism(), MAX_SANDBOX_WORKERS)) });
+  return { tools: { sandbox: lazy.sandbox }, close: lazy.close };
 }

@@ -8,9 +8,10 @@ import {
   type Prompt,
   TribunalError,
 } from '../contracts/index.js';
-import { runDebate } from '../engine/index.js';
+import { panelUsesTools, runDebate } from '../engine/index.js';
 import { labelRowFromEvents } from '../export/index.js';
 import { type ModelRegistry, redactText, resolveDefaultModel, type Settings } from '../models/index.js';
+import { lazySandbox } from '../runner/lazy-sandbox.js';
 import { EventWriter, type RunConfig, type Store } from '../store/index.js';
 import type { DebateHub } from './debate-hub.js';
 import type { PanelDirectory } from './panel-directory.js';
@@ -68,6 +69,8 @@ export class LiveDebates {
   private closing = false;
   /** Starts past the cap check and not yet registered: they hold a slot, so concurrent starts cannot pass the cap. */
   private reserved = 0;
+  /** The sandbox of panels with a run-python critic: Pyodide loads on the first run, never for other panels. */
+  private readonly sandbox = lazySandbox();
 
   private constructor(private readonly options: LiveDebatesOptions) {
     this.writer = new EventWriter({
@@ -203,6 +206,7 @@ export class LiveDebates {
           itemId: debateId,
           onEvent,
           signal: controller.signal,
+          ...(panelUsesTools(panel) ? { tools: { sandbox: this.sandbox.sandbox } } : {}),
         });
         const label = labelRowFromEvents({ events, meta: item.meta });
         if (label.success) {
@@ -258,6 +262,7 @@ export class LiveDebates {
       running.controller.abort(new TribunalError('ABORTED', 'the server is shutting down'));
     }
     await Promise.all([...this.running.values()].map((running) => running.done));
+    await this.sandbox.close();
     await this.writer.close().catch((error: unknown) => this.options.log(`store: ${(error as Error).message}`));
     await this.options.store.setRunStatus({ runId: this.options.source.runId, status: 'stopped' }).catch(() => undefined);
   }

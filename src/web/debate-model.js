@@ -16,6 +16,8 @@ export class DebateModel {
     this.turns = new Map();
     /** round-end events by round. */
     this.rounds = new Map();
+    /** tool-result events by candidate id (the sandbox's run of its code). */
+    this.tools = new Map();
     this.verdict = undefined;
     this.end = undefined;
     this.error = undefined;
@@ -39,7 +41,7 @@ export class DebateModel {
 
   /**
    * Applies one event; returns what changed so the renderer can update just that:
-   * `{ kind: 'start' | 'turn' | 'delta' | 'round' | 'verdict' | 'end' | 'error', turn?, text? }`.
+   * `{ kind: 'start' | 'turn' | 'delta' | 'tool' | 'round' | 'verdict' | 'end' | 'error', turn?, text?, candidateId? }`.
    */
   apply(event) {
     if (event.seq <= this.lastSeq) return undefined;
@@ -93,6 +95,9 @@ export class DebateModel {
         if (rationale && turn.text.length === 0) turn.text = rationale;
         return { kind: 'turn', turn };
       }
+      case 'tool-result':
+        this.tools.set(event.candidateId, event);
+        return { kind: 'tool', candidateId: event.candidateId };
       case 'round-end':
         this.rounds.set(event.round, event);
         return { kind: 'round' };
@@ -144,4 +149,21 @@ export function turnFailure(turn) {
     return { label: 'refused', title: `Refused${reason}: ${error.message}`, said: error.refusal ?? '' };
   }
   return { label: 'failed', title: error ? `${error.code}: ${error.message}` : 'failed', said: '' };
+}
+
+/**
+ * A tool-result as the viewer shows it, as plain strings (the renderer makes text nodes of them):
+ * `{ summary, error, stdout, stderr }`; `error`, `stdout` and `stderr` are '' when there is none.
+ */
+export function toolResultView(event) {
+  const result = event.result;
+  const passed = result.tests.filter((test) => test.passed).length;
+  const tests = event.withTests ? ` · ${passed}/${result.tests.length} tests passed` : ' · no tests';
+  const summary = `${event.tool}: ${result.status}${tests} · ${Math.round(result.timeMs)} ms`;
+  const error = result.error
+    ? `${result.error.type}: ${result.error.message}${result.error.traceback ? `\n${result.error.traceback}` : ''}`
+    : '';
+  const output = (stream) =>
+    stream.bytes === 0 ? '' : `${stream.text}${stream.truncated ? `\n… (${stream.bytes} bytes written)` : ''}`;
+  return { summary, error, stdout: output(result.stdout), stderr: output(result.stderr) };
 }

@@ -1,7 +1,7 @@
 // Draws one debate: a column per critic streaming its text, score chips per round, a chart of each candidate's
 // score across rounds, the consensus verdict, and the override controls.
 
-import { DebateModel, turnFailure } from './debate-model.js';
+import { DebateModel, toolResultView, turnFailure } from './debate-model.js';
 import { clear, formatScore, h, untrusted, visibleControls } from './dom.js';
 import { candidateColor, scoreChart } from './score-chart.js';
 
@@ -92,6 +92,9 @@ export class DebateView {
       case 'delta':
         if (change.text) this.turnEl(change.turn).text.append(visibleControls(change.text));
         break;
+      case 'tool':
+        this.drawTool(change.candidateId);
+        break;
       case 'round':
         this.drawRounds();
         break;
@@ -132,6 +135,7 @@ export class DebateView {
           untrusted('span', { class: 'candidate-text' }, candidate.text),
         ),
       );
+      this.drawTool(candidate.id);
     });
     clear(this.criticsEl);
     this.columns.clear();
@@ -148,6 +152,27 @@ export class DebateView {
       this.criticsEl.append(column);
     }
     this.drawRounds();
+  }
+
+  /** The sandbox's run of a candidate's code, under its card: every string is a text node, bidi controls made visible. */
+  drawTool(candidateId) {
+    const event = this.model.tools.get(candidateId);
+    const card = [...this.candidatesEl.children].find((element) => element.dataset.candidate === candidateId);
+    if (!event || !card) return;
+    card.querySelector('.execution')?.remove();
+    const view = toolResultView(event);
+    const block = (label, text) =>
+      text ? h('details', {}, h('summary', {}, label), untrusted('pre', { class: 'execution-text' }, text)) : null;
+    card.append(
+      h(
+        'div',
+        { class: `execution ${event.result.status}`, data: { status: event.result.status } },
+        untrusted('div', { class: 'execution-summary' }, view.summary),
+        block('first error', view.error),
+        block('stdout', view.stdout),
+        block('stderr', view.stderr),
+      ),
+    );
   }
 
   turnEl(turn) {

@@ -57,6 +57,34 @@ describe('persona files', () => {
     expect(!syntax.success && syntax.error.issues[0]?.message).toMatch(/YAML syntax/);
   });
 
+  it('reads kind and tools, defaulting to a model critic without tools', () => {
+    const plain = parsePersona(persona(GOOD), 'terse.md');
+    expect(plain.success && plain.value).toMatchObject({ kind: 'critic', tools: [] });
+    const verifier = parsePersona(persona(`${GOOD}\nkind: verifier\ntools: [run-python]`), 'v.md');
+    expect(verifier.success && verifier.value).toMatchObject({ kind: 'verifier', tools: ['run-python'] });
+  });
+
+  it('names the line of an unknown tool, an unknown kind and a verifier without run-python', () => {
+    const tool = parsePersona(persona(`${GOOD}\ntools: [run-bash]`), 'personas/t.md');
+    expect(!tool.success && tool.error.issues[0]).toMatchObject({ field: 'tools.0', line: 11 });
+    const kind = parsePersona(persona(`${GOOD}\nkind: oracle`), 'personas/k.md');
+    expect(!kind.success && kind.error.issues[0]).toMatchObject({ field: 'kind', line: 11 });
+    const bare = parsePersona(persona(`${GOOD}\nkind: verifier`), 'personas/v.md');
+    expect(bare.success).toBe(false);
+    if (bare.success) return;
+    expect(bare.error.issues[0]).toMatchObject({
+      field: 'kind',
+      line: 11,
+      message: expect.stringContaining('tools: [run-python]'),
+    });
+    expect(bare.error.message).toContain('personas/v.md');
+  });
+
+  it('ships a verifier persona that loads', async () => {
+    const shipped = await loadPersona(path.resolve(import.meta.dirname, '../../personas/code-tests.md'));
+    expect(shipped).toMatchObject({ id: 'code-tests', kind: 'verifier', tools: ['run-python'] });
+  });
+
   it('rejects a file without front matter or without a body', () => {
     expect(parsePersona('just text', 'x.md').success).toBe(false);
     const empty = parsePersona(persona(GOOD, ''), 'y.md');

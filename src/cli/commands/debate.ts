@@ -3,8 +3,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPanel } from '../../config/index.js';
 import { type Candidate, type DebateEvent, type DebateResult, TribunalError } from '../../contracts/index.js';
-import { runDebate } from '../../engine/index.js';
+import { type DebateTools, panelUsesTools, runDebate } from '../../engine/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
+import { lazySandbox } from '../../runner/index.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { PRICE_HELP, PRICE_OPTIONS, pricingFrom, unpricedModels, unpricedWarning } from '../price-options.js';
@@ -24,6 +25,9 @@ Options:
                            local:/path/model.gguf, fake:judge (default: panel, then environment, then local)
   --max-rounds N           override the panel's debate rounds
   --protocol NAME          override the panel's protocol: simultaneous | one-by-one | jury
+  --tests TEXT|@FILE       Python tests the candidates' code runs against, for critics with tools: [run-python]
+                           (HumanEval-style check(candidate) asserts, or top-level asserts; docs/sandbox.md)
+  --entry-point NAME       the function check(candidate) is called with
 ${PRICE_HELP}
   --json                   write the DebateEvent stream as JSON lines on stdout and nothing else
   -h, --help               show this help
@@ -43,6 +47,8 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
       model: { type: 'string' },
       'max-rounds': { type: 'string' },
       protocol: { type: 'string' },
+      tests: { type: 'string' },
+      'entry-point': { type: 'string' },
       ...PRICE_OPTIONS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -65,6 +71,11 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
     const id = fromFile && !candidates.some((candidate) => candidate.id === fromFile) ? fromFile : `c${index + 1}`;
     candidates.push({ id, text });
   }
+
+  if (values['entry-point'] !== undefined && values.tests === undefined) {
+    throw new TribunalError('CONFIG_INVALID', '--entry-point names the function the tests call: give --tests too');
+  }
+  const tests = values.tests === undefined ? undefined : await textOrFile(values.tests, io.cwd, '--tests');
 
   const resolved = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   if (values['max-rounds'] !== undefined) {
@@ -98,11 +109,21 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
     else renderer.render(event);
   };
   if (!values.json) io.stderr.write(styleFor(io.stderr).dim(`model: ${defaultModel.id} (from ${defaultModel.source})\n`));
+  // Pyodide loads in seconds: started only for a panel with a critic that runs code.
+  const lazy = panelUsesTools(resolved) ? lazySandbox() : undefined;
+  const tools: DebateTools | undefined = lazy === undefined ? undefined : { sandbox: lazy.sandbox };
   let result: DebateResult;
   try {
     result = await runDebate({
       panel: resolved,
-      input: { prompt, candidates },
+      input: {
+        prompt,
+        candidates,
+        ...(tests === undefined
+          ? {}
+          : { execution: { tests, ...(values['entry-point'] === undefined ? {} : { entryPoint: values['entry-point'] }) } }),
+      },
+      ...(tools === undefined ? {} : { tools }),
       models,
       defaultModel: defaultModel.id,
       ...(values.model ? { modelOverride: values.model } : {}),
@@ -114,6 +135,7 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
     if (error instanceof TribunalError && reported === error.code) return exitCodeFor(error.code);
     throw error;
   } finally {
+    await lazy?.close();
     await models.close();
   }
   if (result.verdict.candidates.some((candidate) => candidate.score !== null)) return EXIT.ok;
