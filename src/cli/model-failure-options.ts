@@ -110,11 +110,42 @@ export function failureLines(options: {
       );
     }
     lines.push(
-      'Check the model id, its key and the provider, then rerun the same command: pending items continue; ' +
-        'add --retry-failed to try the failed ones again.',
+      `${failureAdvice(failures.byCode.filter((entry) => entry.model).map((entry) => entry.code))}, then rerun the same ` +
+        'command: pending items continue; add --retry-failed to try the failed ones again.',
     );
   }
   return lines;
+}
+
+/** What to do about model failures, by what they were: a refusal calls for another model, not for a key check. */
+const ADVICE: ReadonlyArray<{ codes: readonly string[]; text: string }> = [
+  { codes: ['MODEL_NOT_FOUND'], text: 'check the model id (--model, the panel, TRIBUNAL_MODEL)' },
+  { codes: ['MODEL_CREDENTIALS_MISSING'], text: "check the provider's API key" },
+  {
+    codes: ['PROVIDER_FAILED', 'MODEL_UNREACHABLE', 'RATE_LIMITED', 'TIMEOUT'],
+    text: 'check that the provider answers (its endpoint, status and rate limits; TRIBUNAL_TIMEOUT_MS and TRIBUNAL_IDLE_TIMEOUT_MS bound a call)',
+  },
+  {
+    codes: ['OUTPUT_INVALID'],
+    text: 'read the examples above: a reply cut at maxTokens needs a larger maxTokens in the panel; replies that are not the assessment JSON need a model that follows the schema',
+  },
+  {
+    codes: ['REFUSED'],
+    text: 'the model refused or its provider filtered the content (refusals are never retried): judge these items with another model',
+  },
+];
+
+/**
+ * One sentence of advice for the given error codes, most specific first; codes with no advice of their own fall back to
+ * checking the model, its key and the provider.
+ * @example failureAdvice(['REFUSED']) // 'The model refused or its provider filtered the content …'
+ */
+export function failureAdvice(codes: readonly string[]): string {
+  const parts = ADVICE.filter((advice) => advice.codes.some((code) => codes.includes(code))).map((advice) => advice.text);
+  const known = new Set(ADVICE.flatMap((advice) => advice.codes));
+  if (parts.length === 0 || codes.some((code) => !known.has(code))) parts.push('check the model id, its key and the provider');
+  const text = parts.join('; ');
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}`;
 }
 
 function breakerText(trip: BreakerTrip): string {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EXIT, exitCodeFor } from '../../src/cli/exit-codes.js';
-import { labelingExitCode, modelFailureSettingsFrom } from '../../src/cli/model-failure-options.js';
+import { failureAdvice, labelingExitCode, modelFailureSettingsFrom } from '../../src/cli/model-failure-options.js';
 import { MODEL_FAILURE_CODES } from '../../src/runner/index.js';
 
 function result(options: {
@@ -51,5 +51,21 @@ describe('exit codes of a labeling run', () => {
       }),
     ).toEqual({ breaker: { maxConsecutiveFailures: 0, maxFailureRate: 0.25, failureWindow: 20 }, minSuccessRate: 1 });
     expect(() => modelFailureSettingsFrom({ 'min-success-rate': '2' })).toThrow(/--min-success-rate must be a number/);
+  });
+});
+
+describe('advice after model failures', () => {
+  it('a refusal is answered with another model, not a key check; mixed causes get each piece of advice', () => {
+    const refused = failureAdvice(['REFUSED']);
+    expect(refused).toMatch(/^The model refused .*another model$/);
+    expect(refused).not.toContain('key');
+    expect(failureAdvice(['MODEL_CREDENTIALS_MISSING'])).toBe("Check the provider's API key");
+    expect(failureAdvice(['OUTPUT_INVALID', 'TIMEOUT'])).toMatch(
+      /^Check that the provider answers .*; read the examples above: .*maxTokens/,
+    );
+    // Every counted code gets advice; an unknown one falls back to the general check.
+    for (const code of MODEL_FAILURE_CODES)
+      expect(failureAdvice([code])).not.toMatch(/^Check the model id, its key and the provider$/);
+    expect(failureAdvice(['SOMETHING_NEW'])).toBe('Check the model id, its key and the provider');
   });
 });

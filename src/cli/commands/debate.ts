@@ -8,6 +8,7 @@ import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../mo
 import { lazySandbox } from '../../runner/index.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
+import { failureAdvice } from '../model-failure-options.js';
 import { PRICE_HELP, PRICE_OPTIONS, pricingFrom, unpricedModels, unpricedWarning } from '../price-options.js';
 import { styleFor, terminalSafe } from '../terminal.js';
 import { TranscriptRenderer } from '../transcript-renderer.js';
@@ -158,7 +159,7 @@ function noVerdictText(result: DebateResult): string {
   for (const [code, entry] of byCode) {
     lines.push(`  ${code}: ${entry.turns} turn${entry.turns === 1 ? '' : 's'} — e.g. ${terminalSafe(entry.example)}`);
   }
-  lines.push('Check the model id, its key and the provider, then run the debate again.');
+  lines.push(`${failureAdvice([...byCode.keys()])}, then run the debate again.`);
   return lines.join('\n');
 }
 
