@@ -15,6 +15,7 @@ export * from './gold-comparisons.js';
 export * from './krippendorff-alpha.js';
 export * from './length-bias.js';
 export * from './length-control.js';
+export * from './loop-measures.js';
 export * from './position-consistency.js';
 export * from './render-report.js';
 export * from './self-preference.js';
