@@ -2,7 +2,8 @@
  * Quality: measures of label quality over label runs. Agreement with human labels (accuracy, Cohen's κ, seeded
  * bootstrap intervals, per persona), bias measures (length, position under swap, self-preference), inter-critic
  * agreement (Krippendorff's α), debate dynamics (score changes and conformity), calibration of persona weights to a
- * gold set, and the eval report that `tribunal eval` writes. Pure functions over labels.jsonl rows and turns.
+ * gold set, the eval report that `tribunal eval` writes, and the loop's measures (diversity, KL estimate, length drift,
+ * raw and length-controlled win rate). Pure functions over labels.jsonl rows and turns.
  */
 
 export * from './ablation.js';

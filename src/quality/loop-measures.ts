@@ -294,11 +294,14 @@ function lengthScaleOf(differences: readonly number[]): number {
 
 function controlledRate(sample: readonly PairOutcome[]): number | null {
   if (sample.length === 0) return null;
+  const scores = sample.map(pairScore);
+  // Every pair scored alike (all wins, say): the maximum-likelihood rate is that score, whatever the lengths.
+  if (scores.every((score) => score === scores[0])) return scores[0] ?? null;
   const differences = sample.map((outcome) => (outcome.policyTokens ?? 0) - (outcome.baselineTokens ?? 0));
   const scale = lengthScaleOf(differences);
   const [theta] = fitLogistic(
     differences.map((difference) => difference / scale),
-    sample.map(pairScore),
+    scores,
   );
   return sigmoid(theta);
 }

@@ -197,6 +197,10 @@ describe('lengthControlledWinRate', () => {
     expect(result.value).toBeCloseTo(0.75, 9);
     expect(result.slope).toBeCloseTo(0, 9);
     expect(result.lengthScale).toBe(1);
+    const allWins = lengthControlledWinRate({
+      outcomes: [3, 9, 27].map((policyTokens) => ({ forward: 'policy', swapped: 'policy', policyTokens, baselineTokens: 9 })),
+    });
+    expect([allWins.value, allWins.low, allWins.high]).toEqual([1, 1, 1]);
     expectInputInvalid(
       () => lengthControlledWinRate({ outcomes: [{ forward: 'policy', swapped: 'policy', policyTokens: 3 }] }),
       'outcomes[0].baselineTokens',
