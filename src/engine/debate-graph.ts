@@ -17,6 +17,7 @@ import type { DebateSetup } from './debate-setup.js';
 import { DebateStateAnnotation, type DebateStateUpdate, mergeDebateUpdate } from './debate-state.js';
 import { type DebateReview, reviewDebate } from './human-review.js';
 import { type CandidateRoundSummary, summarizeRound } from './round-summary.js';
+import type { CandidateExecution } from './tool-execution.js';
 
 /** One round as the graph's state keeps it for Studio: each candidate's scores and spread, and whether all converged. */
 export interface RoundScores {
@@ -135,10 +136,17 @@ export interface DebateGraph {
  * Records `seq` in a debate's latest checkpoint, keeping where it goes next. Routing nodes return `Command`s, so a
  * plain update would leave the checkpoint with nowhere to go; this one repeats the checkpoint's own route.
  */
-export async function recordDebateSeq(options: { graph: DebateGraph; config: RunnableConfig; seq: number }): Promise<void> {
-  const { graph, config, seq } = options;
+export async function recordDebateSeq(options: {
+  graph: DebateGraph;
+  config: RunnableConfig;
+  seq: number;
+  /** The candidates' sandbox runs so far, kept so a resume does not run them again (none: left as they are). */
+  executions?: CandidateExecution[];
+}): Promise<void> {
+  const { graph, config, seq, executions } = options;
   const { next } = await graph.getState(config);
-  await graph.updateState(config, new Command({ update: { seq }, goto: [...next] }));
+  const update = executions === undefined || executions.length === 0 ? { seq } : { seq, executions };
+  await graph.updateState(config, new Command({ update, goto: [...next] }));
 }
 
 /** A function that compiles one protocol's graph. */
