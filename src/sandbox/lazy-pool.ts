@@ -1,11 +1,11 @@
 import type { ExecutionResult } from '../contracts/index.js';
 import { createSandboxPool, type RunPythonOptions, type SandboxPool, type SandboxPoolOptions } from './sandbox-pool.js';
 
-/** A sandbox pool that starts on its first run; `close` stops it if it started. */
+/** A sandbox pool that starts on its first run; `close` stops it if it started (a later run starts it again). */
 export interface LazySandboxPool {
   runPython(options: RunPythonOptions): Promise<ExecutionResult>;
   close(): Promise<void>;
-  /** Whether the pool has started (a run was asked of it). */
+  /** Whether the pool is started now. */
   readonly started: boolean;
 }
 
@@ -24,7 +24,9 @@ export function lazySandboxPool(options: SandboxPoolOptions = {}): LazySandboxPo
       return pool.runPython(run);
     },
     close: async () => {
-      await pool?.close();
+      const started = pool;
+      pool = undefined;
+      await started?.close();
     },
     get started() {
       return pool !== undefined;
@@ -32,37 +34,46 @@ export function lazySandboxPool(options: SandboxPoolOptions = {}): LazySandboxPo
   };
 }
 
+/** How long the process-wide pool stays warm without a run before it closes (its workers keep a process alive). */
+export const PROCESS_SANDBOX_IDLE_MS = 60_000;
+
 let shared: LazySandboxPool | undefined;
-/** Runs in flight on the process-wide pool; while any is, a timer holds the process (its workers do not). */
-let inFlight = 0;
-let hold: NodeJS.Timeout | undefined;
 
 /**
  * The process-wide sandbox of hosts that run debates without owning a sandbox (the LangGraph graphs in Studio and
- * LangGraph Server): one lazy pool (one interpreter) per process, started by the first run. Its idle workers never
- * keep the process alive, and it is closed when the process runs out of work (`beforeExit`).
+ * LangGraph Server): one lazy pool of one interpreter per process, started by the first run. It closes after `idleMs`
+ * (default 60 s) without a run in flight, so a process whose work is done can exit (live workers would hold it), and
+ * the next run starts it again. `idleMs` counts only on the first call, which creates it.
  */
-export function processSandbox(): LazySandboxPool {
+export function processSandbox(options: { idleMs?: number } = {}): LazySandboxPool {
   if (shared !== undefined) return shared;
-  const lazy = lazySandboxPool({ size: 1, holdProcess: false });
-  process.once('beforeExit', () => {
-    void lazy.close();
-  });
+  const idleMs = options.idleMs ?? PROCESS_SANDBOX_IDLE_MS;
+  const lazy = lazySandboxPool({ size: 1 });
+  let inFlight = 0;
+  let idleTimer: NodeJS.Timeout | undefined;
   shared = {
     runPython: async (run) => {
       inFlight += 1;
-      hold ??= setInterval(() => undefined, 60_000);
+      clearTimeout(idleTimer);
+      idleTimer = undefined;
       try {
         return await lazy.runPython(run);
       } finally {
         inFlight -= 1;
-        if (inFlight === 0 && hold !== undefined) {
-          clearInterval(hold);
-          hold = undefined;
+        if (inFlight === 0) {
+          idleTimer = setTimeout(() => {
+            idleTimer = undefined;
+            if (inFlight === 0) void lazy.close();
+          }, idleMs);
+          idleTimer.unref();
         }
       }
     },
-    close: () => lazy.close(),
+    close: async () => {
+      clearTimeout(idleTimer);
+      idleTimer = undefined;
+      await lazy.close();
+    },
     get started() {
       return lazy.started;
     },

@@ -33,11 +33,6 @@ export interface SandboxPoolOptions {
    * Default `size * (memoryMb + 256)`.
    */
   hostMemoryMb?: number;
-  /**
-   * Whether the interpreters' worker threads keep the process alive (default true). `false` (a process-wide pool,
-   * `processSandbox`) unrefs them: a run in flight still holds the process through its timeout timer.
-   */
-  holdProcess?: boolean;
 }
 
 /** One program to run: `code`, and optionally HumanEval-style `tests` with the `entryPoint` they check. */
@@ -177,7 +172,6 @@ export function createSandboxPool(options: SandboxPoolOptions = {}): SandboxPool
     // The worker's own stdout/stderr are silenced inside it; drain whatever still arrives so it never piles up here.
     worker.stdout.resume();
     worker.stderr.resume();
-    if (options.holdProcess === false) worker.unref();
     const slot: Slot = { worker, ready: false, startedAt: performance.now(), runId: 0, rssAtStart: 0 };
     stats.started += 1;
     worker.on('message', (message: unknown) => onMessage(slot, message));
