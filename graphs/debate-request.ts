@@ -1,6 +1,6 @@
 /**
  * Plain input for the debate graphs: `{ prompt, candidates, panel?, model?, maxRounds? }` (what Studio and a LangGraph
- * SDK client send), validated here and turned into the debate's setup by loading the panel, its personas and
+ * SDK client send; `tests`/`entryPoint` for a code panel), validated here and turned into the debate's setup by loading the panel, its personas and
  * constitution (src/config) and checking every model against the registry (src/models). Model and panel can also come
  * from the run's configuration (`config.configurable`, or the run's context), so a Studio assistant is configured once.
  */
@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { BUILTIN_ROOT, isPathReference, loadPanel, resolvePanel } from '../src/config/index.js';
 import {
   type Candidate,
+  DebateTestsSchema,
   IdSchema,
   ModelIdSchema,
   type PanelInput,
@@ -63,6 +64,10 @@ export const DebateRequestSchema = z.object({
   model: z.preprocess(nullAsMissing, ModelIdSchema.max(1000).optional()),
   maxRounds: z.preprocess(nullAsMissing, z.number().int().min(0).max(10).optional()),
   id: z.preprocess(nullAsMissing, z.string().min(1).max(200).optional()),
+  /** Python tests for the candidates' code (panels with a code critic), HumanEval style; bounded as `execution.tests`. */
+  tests: z.preprocess(nullAsMissing, DebateTestsSchema.shape.tests.optional()),
+  /** The function the tests check; needs `tests`. */
+  entryPoint: z.preprocess(nullAsMissing, DebateTestsSchema.shape.entryPoint),
 });
 export type DebateRequestInput = z.infer<typeof DebateRequestSchema>;
 
@@ -86,6 +91,12 @@ export async function resolveDebateRequest(options: {
   cwd?: string;
 }): Promise<DebateSetup> {
   const request = parseOrThrow(DebateRequestSchema, options.request, 'debate input');
+  if (request.entryPoint !== undefined && request.tests === undefined) {
+    throw new TribunalError(
+      'INPUT_INVALID',
+      'debate input is invalid: entryPoint: give tests too (the entry point is what they check)',
+    );
+  }
   const configurable = parseOrThrow(
     DebateConfigurableSchema,
     { model: options.configurable?.model, panel: options.configurable?.panel },
@@ -109,7 +120,16 @@ export async function resolveDebateRequest(options: {
   const defaultModel = resolveDefaultModel({ explicit: model, panelModel: panel.panel.model, settings: loadSettings() });
   return createDebateSetup({
     panel,
-    input: { ...(request.id === undefined ? {} : { id: request.id }), prompt: request.prompt, candidates },
+    input: {
+      ...(request.id === undefined ? {} : { id: request.id }),
+      prompt: request.prompt,
+      candidates,
+      ...(request.tests === undefined
+        ? {}
+        : {
+            execution: { tests: request.tests, ...(request.entryPoint === undefined ? {} : { entryPoint: request.entryPoint }) },
+          }),
+    },
     defaultModel: defaultModel.id,
     ...(model === undefined ? {} : { modelOverride: model }),
   });

@@ -5,6 +5,7 @@
 import { END } from '@langchain/langgraph';
 import { compileProtocolGraph, forStudio, type ProtocolGraphOptions, type ProtocolWiring } from '../src/engine/debate-graph.js';
 import { createDebateNodes, NODE } from '../src/engine/debate-nodes.js';
+import { processSandbox } from '../src/sandbox/lazy-pool.js';
 import { prepareDebate } from './debate-request.js';
 
 /** The protocol's nodes and wiring: assess → consensus. */
@@ -20,4 +21,4 @@ export function createJuryGraph(options: ProtocolGraphOptions = {}) {
 }
 
 /** The graph LangGraph Studio and Server load (see langgraph.json): plain input `{ prompt, candidates, panel?, model?, maxRounds? }`. */
-export const graph = forStudio(createJuryGraph());
+export const graph = forStudio(createJuryGraph({ sandbox: processSandbox }));

@@ -13,6 +13,7 @@ import {
   ROUTE,
 } from '../src/engine/debate-graph.js';
 import { createDebateNodes, NODE } from '../src/engine/debate-nodes.js';
+import { processSandbox } from '../src/sandbox/lazy-pool.js';
 import { prepareDebate } from './debate-request.js';
 
 /** The protocol's nodes and wiring: the shape of simultaneous, with critics speaking in order in debate rounds. */
@@ -28,4 +29,4 @@ export function createOneByOneGraph(options: ProtocolGraphOptions = {}) {
 }
 
 /** The graph LangGraph Studio and Server load (see langgraph.json): plain input `{ prompt, candidates, panel?, model?, maxRounds? }`. */
-export const graph = forStudio(createOneByOneGraph());
+export const graph = forStudio(createOneByOneGraph({ sandbox: processSandbox }));

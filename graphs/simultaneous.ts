@@ -12,6 +12,7 @@ import {
   ROUTE,
 } from '../src/engine/debate-graph.js';
 import { createDebateNodes, NODE } from '../src/engine/debate-nodes.js';
+import { processSandbox } from '../src/sandbox/lazy-pool.js';
 import { prepareDebate } from './debate-request.js';
 
 /** The protocol's nodes and wiring: assess → (debate ↺ until converged or maxRounds) → [blind] → consensus. */
@@ -27,4 +28,4 @@ export function createSimultaneousGraph(options: ProtocolGraphOptions = {}) {
 }
 
 /** The graph LangGraph Studio and Server load (see langgraph.json): plain input `{ prompt, candidates, panel?, model?, maxRounds? }`. */
-export const graph = forStudio(createSimultaneousGraph());
+export const graph = forStudio(createSimultaneousGraph({ sandbox: processSandbox }));

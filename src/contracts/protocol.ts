@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PromptSchema } from './debate.js';
 import { ERROR_CODES } from './errors.js';
 import { DebateEventSchema } from './events.js';
+import { DebateTestsSchema } from './execution.js';
 import { TrainerEventSchema } from './trainer.js';
 
 /*
@@ -73,8 +74,20 @@ export const DebateStartFrameSchema = z
       .regex(/^[A-Za-z0-9._-]{1,64}$/, 'a panel is named by its id, e.g. "jury"')
       .optional()
       .describe("A panel id found in the server's panel directories; the server's --panel when omitted."),
+    tests: DebateTestsSchema.shape.tests
+      .optional()
+      .describe(
+        "Python tests the candidates' code runs with in the sandbox (panels with a code critic, e.g. `code`), HumanEval style `def check(candidate): ...`; at most 100,000 characters. Without them code runs alone.",
+      ),
+    entryPoint: DebateTestsSchema.shape.entryPoint.describe(
+      'The function `check` is called with (HumanEval `entry_point`); needs `tests`.',
+    ),
   })
   .strict()
+  .refine((frame) => frame.entryPoint === undefined || frame.tests !== undefined, {
+    message: 'entryPoint needs tests (the entry point is what they check)',
+    path: ['entryPoint'],
+  })
   .describe(
     'Starts a debate on the server with its default model. The ack carries `runId`, `debateId` and `sub`: the starter is subscribed to the debate from its first event.',
   );

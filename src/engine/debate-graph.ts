@@ -11,12 +11,13 @@ import {
   type StateSnapshot,
 } from '@langchain/langgraph';
 import { type ChatMessage, type DebateResult, type Protocol, TribunalError, type TurnRecord } from '../contracts/index.js';
-import type { DebateContext, DebateNodeConfig } from './debate-context.js';
+import { contextOf, type DebateContext, type DebateNodeConfig } from './debate-context.js';
 import { type DebateNodeName, type DebateNodes, NODE } from './debate-nodes.js';
 import type { DebateSetup } from './debate-setup.js';
 import { DebateStateAnnotation, type DebateStateUpdate, mergeDebateUpdate } from './debate-state.js';
 import { type DebateReview, reviewDebate } from './human-review.js';
 import { type CandidateRoundSummary, summarizeRound } from './round-summary.js';
+import { type CandidateExecution, type PythonSandbox, panelUsesTools } from './tool-execution.js';
 
 /** One round as the graph's state keeps it for Studio: each candidate's scores and spread, and whether all converged. */
 export interface RoundScores {
@@ -42,6 +43,10 @@ export const DebateRequestAnnotation = Annotation.Root({
   maxRounds: Annotation<number | undefined>,
   /** An item id, kept on the result and its events. */
   id: Annotation<string | undefined>,
+  /** Python tests the candidates' code runs with (HumanEval `check(candidate)` asserts), for panels with a code critic. */
+  tests: Annotation<string | undefined>,
+  /** The function the tests check (HumanEval's `entry_point`). */
+  entryPoint: Annotation<string | undefined>,
 });
 
 /** The graph state: the debate state, the plain input, per-round scores, the chat view's messages and the review. */
@@ -116,6 +121,11 @@ export interface ProtocolGraphOptions {
   checkpointer?: BaseCheckpointSaver;
   /** Builds the setup from plain input; without it the graph needs `{ setup }` as input. */
   prepare?: PrepareDebate;
+  /**
+   * The sandbox for debates whose context brings none (Studio, LangGraph Server), asked for only when the panel has
+   * a critic with a tool; runDebate always passes its caller's (or none, and refuses such a panel).
+   */
+  sandbox?: () => PythonSandbox;
 }
 
 /** The invoke options runDebate passes to a protocol graph. */
@@ -135,10 +145,17 @@ export interface DebateGraph {
  * Records `seq` in a debate's latest checkpoint, keeping where it goes next. Routing nodes return `Command`s, so a
  * plain update would leave the checkpoint with nowhere to go; this one repeats the checkpoint's own route.
  */
-export async function recordDebateSeq(options: { graph: DebateGraph; config: RunnableConfig; seq: number }): Promise<void> {
-  const { graph, config, seq } = options;
+export async function recordDebateSeq(options: {
+  graph: DebateGraph;
+  config: RunnableConfig;
+  seq: number;
+  /** The candidates' sandbox runs so far, kept so a resume does not run them again (none: left as they are). */
+  executions?: CandidateExecution[];
+}): Promise<void> {
+  const { graph, config, seq, executions } = options;
   const { next } = await graph.getState(config);
-  await graph.updateState(config, new Command({ update: { seq }, goto: [...next] }));
+  const update = executions === undefined || executions.length === 0 ? { seq } : { seq, executions };
+  await graph.updateState(config, new Command({ update, goto: [...next] }));
 }
 
 /** A function that compiles one protocol's graph. */
@@ -207,10 +224,18 @@ export function compileProtocolGraph(wiring: ProtocolWiring, options: ProtocolGr
     });
     return { ...(state.setup ? {} : { setup }), messages: [message] };
   });
+  const provideSandbox = options.sandbox;
+  /** The node's config with the graph's sandbox in its context, when the panel needs one and the context has none. */
+  const withSandbox = (state: DebateGraphState, config: DebateNodeConfig): DebateNodeConfig => {
+    if (provideSandbox === undefined || state.setup === undefined || !panelUsesTools(state.setup.panel)) return config;
+    const context = contextOf(config);
+    if (context.tools?.sandbox !== undefined) return config;
+    return { ...config, context: { ...context, tools: { ...context.tools, sandbox: provideSandbox() } } };
+  };
   for (const name of names) {
     const node = wiring.nodes[name];
     const viewed = async (state: DebateGraphState, config: DebateNodeConfig) => {
-      const update = await node(state, config);
+      const update = await node(state, withSandbox(state, config));
       return { ...update, ...studioViewOf({ state, update: update as NodeUpdate }) };
     };
     if (wiring.next[name] !== ROUTE) {
@@ -256,8 +281,8 @@ export function compileProtocolGraph(wiring: ProtocolWiring, options: ProtocolGr
 }
 
 function requestOf(state: DebateGraphState): DebateRequest {
-  const { prompt, candidates, panel, model, maxRounds, id } = state;
-  return { prompt, candidates, panel, model, maxRounds, id };
+  const { prompt, candidates, panel, model, maxRounds, id, tests, entryPoint } = state;
+  return { prompt, candidates, panel, model, maxRounds, id, tests, entryPoint };
 }
 
 /** A node's update as the debate nodes write it: plain values, never LangGraph `Overwrite`s. */

@@ -7,6 +7,7 @@ import { createEventEmitter, type DebateEventEmitter, type DebateEventInit } fro
 import { summarizeRound } from './round-summary.js';
 import { runChair } from './run-chair.js';
 import { runRound, type SpeakingOrder } from './run-round.js';
+import { executionsSoFar, restoreExecutions } from './tool-execution.js';
 import type { TurnKind } from './turn-messages.js';
 
 /** Node names shared by every protocol graph. */
@@ -60,6 +61,7 @@ export function createDebateNodes(options: { protocol: Protocol; order: Speaking
         round,
         roundsUsed: kind === 'blind' ? state.roundsUsed : round,
         converged: summary.converged,
+        executions: executionsSoFar(context),
         seq: emitter.nextSeq,
       };
     };
@@ -148,7 +150,10 @@ function openEvents(options: { state: DebateState; config: DebateNodeConfig; pro
     : (event: DebateEventInit) => {
         emitter.emit(event);
       };
-  if (!emitter.started && (context.emitter !== undefined || state.seq === 0)) emit(debateStartOf(setup, options.protocol));
+  const starting = !emitter.started && (context.emitter !== undefined || state.seq === 0);
+  if (starting) emit(debateStartOf(setup, options.protocol));
+  // Runs the state already holds are not run again; a resumed stream (one that starts here) carries them again.
+  restoreExecutions({ context, executions: state.executions ?? [], ...(starting ? { emit } : {}) });
   return { context, emitter, emit };
 }
 

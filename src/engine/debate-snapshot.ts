@@ -2,6 +2,7 @@ import { END } from '@langchain/langgraph';
 import type { DebateResult, TurnRecord } from '../contracts/index.js';
 import { type DebateNodeName, NODE } from './debate-nodes.js';
 import type { DebateState } from './debate-state.js';
+import type { CandidateExecution } from './tool-execution.js';
 
 /**
  * Where a debate run by the direct driver stands after a node: its state but the setup (rebuilt from the same
@@ -16,6 +17,8 @@ export interface DebateSnapshot {
   roundsUsed: number;
   converged: boolean;
   turns: TurnRecord[];
+  /** The candidates' sandbox runs so far (panels with tools): a resume reuses them instead of running the code again. */
+  executions?: CandidateExecution[];
   result?: DebateResult;
 }
 
@@ -41,6 +44,7 @@ export function snapshotOf(options: { state: DebateState; next: DebateNodeName |
     roundsUsed: state.roundsUsed,
     converged: state.converged,
     turns: state.turns,
+    ...(state.executions.length === 0 ? {} : { executions: state.executions }),
     ...(state.result === undefined ? {} : { result: state.result }),
   };
 }
@@ -51,5 +55,6 @@ export function asDebateSnapshot(value: unknown): DebateSnapshot | undefined {
   const snapshot = value as Partial<DebateSnapshot>;
   if (snapshot.v !== 1 || typeof snapshot.panelHash !== 'string' || typeof snapshot.seq !== 'number') return undefined;
   if (typeof snapshot.next !== 'string' || !NODE_NAMES.has(snapshot.next) || !Array.isArray(snapshot.turns)) return undefined;
+  if (snapshot.executions !== undefined && !Array.isArray(snapshot.executions)) return undefined;
   return snapshot as DebateSnapshot;
 }

@@ -1,6 +1,7 @@
 import { Annotation } from '@langchain/langgraph';
 import type { DebateResult, TurnRecord } from '../contracts/index.js';
 import type { DebateSetup } from './debate-setup.js';
+import type { CandidateExecution } from './tool-execution.js';
 
 /** The initial value of every state field but the setup (the direct driver starts from these too). */
 export const DEBATE_STATE_DEFAULTS = { seq: 0, round: -1, roundsUsed: 0, converged: false } as const;
@@ -27,6 +28,11 @@ export const DebateStateAnnotation = Annotation.Root({
   converged: Annotation<boolean>({ reducer: (_current, next) => next, default: () => DEBATE_STATE_DEFAULTS.converged }),
   /** Every critic turn so far, in round order; nodes append. */
   turns: Annotation<TurnRecord[]>({ reducer: DEBATE_STATE_REDUCERS.turns, default: () => [] }),
+  /**
+   * The sandbox runs of the candidates (panels with tools), in the order they were first emitted as `tool-result`
+   * events: a resumed debate reuses them (no second run, the same prompts) and emits them again after its `debate-start`.
+   */
+  executions: Annotation<CandidateExecution[]>({ reducer: (_current, next) => next, default: () => [] }),
   /** The finished debate, written by the consensus node. */
   result: Annotation<DebateResult | undefined>({ reducer: (_current, next) => next, default: () => undefined }),
 });

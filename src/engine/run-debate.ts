@@ -13,7 +13,7 @@ import { DEBATE_STATE_DEFAULTS, type DebateState } from './debate-state.js';
 import { createEventEmitter, type DebateEventEmitter } from './event-emitter.js';
 import { runDirect } from './run-direct.js';
 import { abortError } from './run-turn.js';
-import type { DebateTools } from './tool-execution.js';
+import { type DebateTools, executionsSoFar } from './tool-execution.js';
 import type { DebateTurnCache } from './turn-cache.js';
 
 /**
@@ -94,6 +94,9 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
   /** With snapshots: the debate's setup and its last snapshot's state and next node, so a failure can record its seq. */
   let snapshotSetup: DebateSetup | undefined;
   let lastStep: { state: DebateState; next: DebateNodeName | typeof END } | undefined;
+  /** The sandbox runs this run made or restored (kept on failure so a resume does not run the code again). */
+  let context: DebateContext | undefined;
+  const ranSoFar = () => (context === undefined ? [] : executionsSoFar(context));
   const protocol = options.panel.panel.protocol;
   const driver = options.driver ?? (checkpointer === undefined ? 'direct' : 'langgraph');
   const graph = graphFor({ protocol, ...(checkpointer === undefined ? {} : { checkpointer }) });
@@ -148,7 +151,8 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
         }
         if (stored.result && stored.next === END) return stored.result;
         const { seq, round, roundsUsed, converged, turns, result } = stored;
-        from = { state: { setup, seq, round, roundsUsed, converged, turns, result }, node: stored.next };
+        const executions = stored.executions ?? [];
+        from = { state: { setup, seq, round, roundsUsed, converged, turns, executions, result }, node: stored.next };
         startSeq = seq;
       }
     }
@@ -168,7 +172,7 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
         .filter((id) => id !== VERIFIER_MODEL)
         .map((id) => options.models.resolve(id)),
     );
-    const context: DebateContext = { models: options.models, emitter };
+    context = { models: options.models, emitter };
     if (signal) context.signal = signal;
     if (options.turnCache) context.turnCache = options.turnCache;
     if (options.tools) context.tools = options.tools;
@@ -213,15 +217,21 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
       emitter.close();
       if (threadConfig) {
         // Record the last seq so a resumed run continues after the events this run emitted.
-        await recordDebateSeq({ graph, config: threadConfig, seq: emitter.nextSeq }).catch(() => undefined);
+        await recordDebateSeq({ graph, config: threadConfig, seq: emitter.nextSeq, executions: ranSoFar() }).catch(
+          () => undefined,
+        );
       } else if (options.snapshots && snapshotSetup) {
         // The same for the direct driver's snapshot (before the first node: a snapshot of the start).
         const setup = snapshotSetup;
         const step = lastStep ?? {
-          state: { setup, ...DEBATE_STATE_DEFAULTS, turns: [], result: undefined },
+          state: { setup, ...DEBATE_STATE_DEFAULTS, turns: [], executions: [], result: undefined },
           next: NODE.assess,
         };
-        await options.snapshots.save(setup.debateId, snapshotOf({ ...step, seq: emitter.nextSeq })).catch(() => undefined);
+        const executions = ranSoFar();
+        const state = executions.length === 0 ? step.state : { ...step.state, executions };
+        await options.snapshots
+          .save(setup.debateId, snapshotOf({ state, next: step.next, seq: emitter.nextSeq }))
+          .catch(() => undefined);
       }
     } else if (options.onEvent && !emitter) {
       const early = createEventEmitter({

@@ -34,6 +34,7 @@ export async function runDirect(options: {
     setup: options.setup,
     ...DEBATE_STATE_DEFAULTS,
     turns: [],
+    executions: [],
     result: undefined,
   };
   const config: DebateNodeConfig = { context: options.context, ...(signal === undefined ? {} : { signal }) };

@@ -89,17 +89,47 @@ export async function executeCandidates(options: {
     byId.set(execution.candidateId, execution);
     if (memo.emitted.has(execution.candidateId)) continue;
     memo.emitted.set(execution.candidateId, execution);
-    options.emit({
-      type: 'tool-result',
-      tool: 'run-python',
-      candidateId: execution.candidateId,
-      key: execution.key,
-      code: { source: execution.code.source, blocks: execution.code.blocks, chars: execution.code.code.length },
-      withTests: execution.withTests,
-      result: execution.result,
-    });
+    options.emit(toolResultEvent(execution));
   }
   return byId;
+}
+
+/** The `tool-result` event of a candidate's run. */
+export function toolResultEvent(execution: CandidateExecution): DebateEventInit {
+  return {
+    type: 'tool-result',
+    tool: 'run-python',
+    candidateId: execution.candidateId,
+    key: execution.key,
+    code: { source: execution.code.source, blocks: execution.code.blocks, chars: execution.code.code.length },
+    withTests: execution.withTests,
+    result: execution.result,
+  };
+}
+
+/**
+ * Takes the runs a debate's state already holds (a resumed debate, or a later node of the same run) into the memo, so
+ * they are not run again and every critic reads the same results. With `emit` (a run that has just emitted its
+ * `debate-start`, i.e. a resumed stream) each is emitted again as the same `tool-result` event, so the resumed stream
+ * alone shows them; without it they count as emitted earlier in this stream.
+ */
+export function restoreExecutions(options: {
+  context: DebateContext;
+  executions: readonly CandidateExecution[];
+  emit?: (event: DebateEventInit) => void;
+}): void {
+  options.context.executions ??= { runs: new Map(), emitted: new Map() };
+  const memo = options.context.executions;
+  for (const execution of options.executions) {
+    if (memo.emitted.has(execution.candidateId)) continue;
+    memo.emitted.set(execution.candidateId, execution);
+    options.emit?.(toolResultEvent(execution));
+  }
+}
+
+/** The runs of this debate so far, in the order they were emitted (what the state keeps). */
+export function executionsSoFar(context: DebateContext): CandidateExecution[] {
+  return [...(context.executions?.emitted.values() ?? [])];
 }
 
 async function runCandidate(options: {

@@ -4,5 +4,6 @@
  */
 
 export * from './extract-code.js';
+export * from './lazy-pool.js';
 export * from './python-mutants.js';
 export * from './sandbox-pool.js';

@@ -340,7 +340,14 @@ export class Connection {
     this.starting++;
     let started: { runId: string; debateId: string };
     try {
-      started = await live.start({ prompt: frame.prompt, candidates: frame.candidates, panel: frame.panel, owner: this.id });
+      started = await live.start({
+        prompt: frame.prompt,
+        candidates: frame.candidates,
+        panel: frame.panel,
+        tests: frame.tests,
+        entryPoint: frame.entryPoint,
+        owner: this.id,
+      });
     } finally {
       this.starting--;
     }

@@ -125,6 +125,9 @@ export class LiveDebates {
     prompt: Prompt;
     candidates: readonly LiveCandidate[];
     panel?: string | undefined;
+    /** Python tests for the candidates' code (panels with a code critic), and the function they check. */
+    tests?: string | undefined;
+    entryPoint?: string | undefined;
     owner: string;
   }): Promise<{ runId: string; debateId: string }> {
     if (this.closing) throw new TribunalError('ABORTED', 'the server is shutting down');
@@ -147,6 +150,9 @@ export class LiveDebates {
     prompt: Prompt;
     candidates: readonly LiveCandidate[];
     panel?: string | undefined;
+    /** Python tests for the candidates' code (panels with a code critic), and the function they check. */
+    tests?: string | undefined;
+    entryPoint?: string | undefined;
     owner: string;
   }): Promise<{ runId: string; debateId: string }> {
     const panelName = options.panel ?? this.options.panels.defaultName;
@@ -166,7 +172,15 @@ export class LiveDebates {
     });
     const runId = this.options.source.runId;
     const debateId = randomUUID();
-    const item: DatasetItem = { id: debateId, prompt: options.prompt, candidates, meta: { origin: 'websocket' } };
+    // The tests ride in the item's meta as a HumanEval item carries them, so the stored item can be labeled again.
+    const meta: Record<string, unknown> = { origin: 'websocket' };
+    if (options.tests !== undefined) meta.tests = options.tests;
+    if (options.entryPoint !== undefined) meta.entry_point = options.entryPoint;
+    const execution =
+      options.tests === undefined
+        ? undefined
+        : { tests: options.tests, ...(options.entryPoint === undefined ? {} : { entryPoint: options.entryPoint }) };
+    const item: DatasetItem = { id: debateId, prompt: options.prompt, candidates, meta };
     const claimed = await this.enqueue(async () => {
       const run = await this.options.store.getRun({ runId });
       const line = (run?.totals.items ?? 0) + 1;
@@ -197,7 +211,7 @@ export class LiveDebates {
       try {
         await runDebate({
           panel,
-          input: { id: debateId, prompt: options.prompt, candidates },
+          input: { id: debateId, prompt: options.prompt, candidates, ...(execution === undefined ? {} : { execution }) },
           models: this.options.models,
           defaultModel: defaultModel.id,
           ...(this.options.model === undefined ? {} : { modelOverride: this.options.model }),

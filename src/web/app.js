@@ -190,12 +190,15 @@ async function startDebate(event) {
   const prompt = $('prompt').value.trim();
   const candidates = [...document.querySelectorAll('.candidate-input')].map((input) => input.value.trim()).filter(Boolean);
   const panel = $('panel').value || undefined;
+  // Tests for a code panel (the server refuses an entry point without tests, naming the field).
+  const tests = $('tests').value.trim() ? $('tests').value : undefined;
+  const entryPoint = $('entry-point').value.trim() || undefined;
   const button = $('start-debate');
   button.disabled = true;
   try {
     if (state.current?.key) await state.client.unwatch(state.current.key);
     const ack = await state.client.startDebate(
-      { prompt, candidates, ...(panel ? { panel } : {}) },
+      { prompt, candidates, ...(panel ? { panel } : {}), ...(tests ? { tests } : {}), ...(entryPoint ? { entryPoint } : {}) },
       {
         onEvent: (debateEvent) => {
           if (state.current?.debateId === debateEvent.debateId) view.apply(debateEvent);

@@ -114,7 +114,7 @@ export class TribunalClient {
 
   /**
    * Starts a debate; its events go to `handlers.onEvent`. Returns the ack ({ runId, debateId, sub }).
-   * @param {{ prompt: string, candidates: string[], panel?: string }} input
+   * @param {{ prompt: string, candidates: string[], panel?: string, tests?: string, entryPoint?: string }} input
    */
   async startDebate(input, handlers) {
     const ack = await this.request({ type: 'debate.start', ...input });

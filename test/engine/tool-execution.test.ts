@@ -1,6 +1,13 @@
+import { MemorySaver } from '@langchain/langgraph';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { DebateEventOf, ExecutionResult } from '../../src/contracts/index.js';
-import { type PythonSandbox, runDebate, VERIFIER_MODEL } from '../../src/engine/index.js';
+import type { DebateEvent, DebateEventOf, DebateResult, ExecutionResult } from '../../src/contracts/index.js';
+import {
+  type DebateSnapshots,
+  type PythonSandbox,
+  type RunDebateOptions,
+  runDebate,
+  VERIFIER_MODEL,
+} from '../../src/engine/index.js';
 import type { FakeCall } from '../../src/models/index.js';
 import { createSandboxPool } from '../../src/sandbox/index.js';
 import { makeCritic, makePanel } from '../fakes/panel.js';
@@ -218,4 +225,110 @@ describe('execution in a debate', () => {
     expect(calls).toHaveLength(2);
     expect(second.turns.find((turn) => turn.criticId === 'tests')?.execution?.[0]?.status).toBe(failing);
   });
+});
+
+describe('a resumed code debate', () => {
+  function memorySnapshots(): DebateSnapshots {
+    const saved = new Map<string, string>();
+    return {
+      load: async (debateId) => {
+        const json = saved.get(debateId);
+        return json === undefined ? undefined : JSON.parse(json);
+      },
+      save: async (debateId, snapshot) => {
+        saved.set(debateId, JSON.stringify(snapshot));
+      },
+    };
+  }
+
+  const panel = makePanel({ critics: [verifier, reviewer], maxRounds: 2, tolerance: 0.1 });
+  const input = {
+    id: 'add',
+    prompt: 'Write add(a, b).',
+    candidates: [
+      { id: 'good', text: CORRECT },
+      { id: 'bad', text: BROKEN },
+    ],
+    execution: { tests: TESTS, entryPoint: 'add' },
+  };
+
+  /** One run of the debate; `abortInRound` cancels it from inside the model critic's first turn of that round. */
+  async function run(driverOptions: Partial<RunDebateOptions>, debateId: string, abortInRound?: number) {
+    const sandbox = countingSandbox();
+    const controller = new AbortController();
+    const { models, calls } = fakeModels((call) => {
+      if (abortInRound !== undefined && call.turn?.round === abortInRound) controller.abort();
+      return assessment(call.turn?.candidateId === 'bad' ? 6 : 5);
+    });
+    const events: DebateEvent[] = [];
+    let result: DebateResult | undefined;
+    let error: unknown;
+    try {
+      result = await runDebate({
+        panel,
+        input,
+        models,
+        defaultModel: 'fake:judge',
+        runId: 'run-1',
+        debateId,
+        tools: { sandbox },
+        signal: controller.signal,
+        onEvent: (event) => events.push(event),
+        ...driverOptions,
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    const prompts = calls.map((call) => ({ round: call.turn?.round, text: modelCallsText([call])[0] }));
+    return { sandbox, events, result, error, prompts };
+  }
+
+  const toolResults = (events: DebateEvent[]) =>
+    events
+      .filter((event): event is DebateEventOf<'tool-result'> => event.type === 'tool-result')
+      .map(({ seq: _seq, at: _at, ...event }) => event);
+
+  const drivers = [
+    ['direct driver with snapshots', () => ({ snapshots: memorySnapshots() })],
+    ['LangGraph driver with a checkpointer', () => ({ checkpointer: new MemorySaver() })],
+  ] as const;
+  for (const [[name, driverOptions], round] of drivers.flatMap((driver) => [0, 1].map((round) => [driver, round] as const))) {
+    it(`interrupted in round ${round}: reuses the runs and emits the same tool-result events again (${name})`, async () => {
+      const full = await run(driverOptions(), 'full');
+      const options = driverOptions();
+      const interrupted = await run(options, 'resumed', round);
+      expect(interrupted.error).toMatchObject({ code: 'ABORTED' });
+      expect(interrupted.sandbox.runs).toHaveLength(2);
+      const resumed = await run(options, 'resumed');
+
+      // The code is not run again: the resumed debate reads the results the interrupted one got.
+      expect(resumed.sandbox.runs).toEqual([]);
+      // Its stream starts again with debate-start and carries the same tool-result events before any turn.
+      const types = resumed.events.map((event) => event.type);
+      expect(types.slice(0, 3)).toEqual(['debate-start', 'tool-result', 'tool-result']);
+      expect(toolResults(resumed.events)).toEqual(toolResults(interrupted.events));
+      expect(resumed.events.some((event) => event.type === 'turn-start' && event.round < round)).toBe(false);
+      // So an event log of both runs never holds two different results for one candidate.
+      const byCandidate = new Map<string, unknown>();
+      for (const event of toolResults([...interrupted.events, ...resumed.events])) {
+        const known = byCandidate.get(event.candidateId);
+        if (known === undefined) byCandidate.set(event.candidateId, event);
+        else expect(event).toEqual(known);
+      }
+
+      // The same outcome and the same prompts in the rounds it ran as an uninterrupted debate.
+      expect(resumed.result?.verdict.ranking).toEqual(full.result?.verdict.ranking);
+      expect(resumed.result?.verdict.candidates).toEqual(full.result?.verdict.candidates);
+      expect(resumed.result?.turns.map((turn) => [turn.round, turn.criticId, turn.candidateId, turn.execution])).toEqual(
+        full.result?.turns.map((turn) => [turn.round, turn.criticId, turn.candidateId, turn.execution]),
+      );
+      const later = (prompts: typeof full.prompts) =>
+        prompts
+          .filter((prompt) => (prompt.round ?? 0) >= round)
+          .map((prompt) => prompt.text)
+          .sort();
+      expect(later(resumed.prompts)).toEqual(later(full.prompts));
+      expect(resumed.prompts.length).toBeGreaterThan(0);
+    });
+  }
 });

@@ -1,11 +1,19 @@
 import { Command, MemorySaver } from '@langchain/langgraph';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { resolveDebateRequest } from '../../graphs/debate-request.js';
 import { createJuryGraph, graph as juryGraph } from '../../graphs/jury.js';
-import { createSimultaneousGraph } from '../../graphs/simultaneous.js';
+import { createSimultaneousGraph, graph as simultaneousGraph } from '../../graphs/simultaneous.js';
 import { parsePanel } from '../../src/config/index.js';
-import { type DebateEvent, DebateResultSchema, FileValidationError, TribunalError } from '../../src/contracts/index.js';
+import {
+  type DebateEvent,
+  type DebateEventOf,
+  DebateResultSchema,
+  FileValidationError,
+  MAX_TESTS_CHARS,
+  TribunalError,
+} from '../../src/contracts/index.js';
 import { createDebateSetup } from '../../src/engine/index.js';
+import { processSandbox } from '../../src/sandbox/index.js';
 import { expectValidStream } from '../engine/helpers.js';
 import { makePanel } from '../fakes/panel.js';
 
@@ -281,5 +289,61 @@ describe('human escalation (panel escalate)', () => {
     expect((await graph.getState(config)).next).toEqual([]);
     expect(out.review).toMatchObject({ escalated: true, human: { source: 'human', kind: 'wrong', note: 'both miss the point' } });
     expect(out.review).not.toHaveProperty('refused');
+  });
+});
+
+describe('a code panel from plain input (Studio, LangGraph Server)', () => {
+  afterAll(() => processSandbox().close());
+  const TESTS = 'def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n';
+  const code = {
+    prompt: 'Write add(a, b).',
+    candidates: ['```python\ndef add(a, b):\n    return a + b\n```', 'def add(a, b):\n    return a * b\n'],
+    panel: 'code',
+    model: 'fake:judge',
+  };
+
+  test('tests and entryPoint are bounded fields of the plain input', async () => {
+    const setup = await resolveDebateRequest({ request: { ...code, tests: TESTS, entryPoint: 'add' }, protocol: 'simultaneous' });
+    expect(setup.input.execution).toEqual({ tests: TESTS, entryPoint: 'add' });
+    const tooLong = await rejection(
+      resolveDebateRequest({ request: { ...code, tests: 'x'.repeat(MAX_TESTS_CHARS + 1) }, protocol: 'simultaneous' }),
+    );
+    expect(tooLong.message).toMatch(/tests:/);
+    const badName = await rejection(
+      resolveDebateRequest({ request: { ...code, tests: TESTS, entryPoint: 'add; import os' }, protocol: 'simultaneous' }),
+    );
+    expect(badName.message).toMatch(/entryPoint:/);
+    const alone = await rejection(resolveDebateRequest({ request: { ...code, entryPoint: 'add' }, protocol: 'simultaneous' }));
+    expect(alone.message).toMatch(/entryPoint: give tests too/);
+  });
+
+  test("the exported graph runs the code in the process's lazy sandbox, with the tests, and only for a panel with tools", async () => {
+    // Every debate above used a panel without tools: the process-wide pool never started.
+    expect(processSandbox().started).toBe(false);
+    const events: DebateEvent[] = [];
+    const stream = await simultaneousGraph.stream(
+      { ...code, tests: TESTS, entryPoint: 'add' },
+      { streamMode: ['custom', 'values'] },
+    );
+    let result: unknown;
+    for await (const [mode, chunk] of stream as AsyncIterable<[string, unknown]>) {
+      if (mode === 'custom') events.push(chunk as DebateEvent);
+      else result = (chunk as { result?: unknown }).result ?? result;
+    }
+    expectValidStream(events);
+    expect(processSandbox().started).toBe(true);
+    const toolResults = events.filter((event): event is DebateEventOf<'tool-result'> => event.type === 'tool-result');
+    expect(toolResults.map((event) => [event.candidateId, event.result.status, event.withTests])).toEqual([
+      ['c1', 'passed', true],
+      ['c2', 'failed', true],
+    ]);
+    // Once per candidate across both rounds: later nodes take the runs from the graph state.
+    const parsed = DebateResultSchema.parse(result);
+    expect(parsed.verdict.ranking).toEqual(['c1', 'c2']);
+    const verifier = parsed.turns.filter((turn) => turn.criticId === 'code-tests' && turn.round === 0);
+    expect(verifier.map((turn) => [turn.candidateId, turn.assessment?.score])).toEqual([
+      ['c1', 10],
+      ['c2', 5.5],
+    ]);
   });
 });

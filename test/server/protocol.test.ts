@@ -109,6 +109,52 @@ describe('tribunal serve: debates', () => {
     client.close();
   });
 
+  it('runs a code debate with the tests the frame gives, and refuses an entry point without tests', async () => {
+    const client = await TestClient.connect(server.streamUrl, { token: server.token });
+    const tests = 'def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n';
+    const candidates = ['```python\ndef add(a, b):\n    return a + b\n```', 'def add(a, b):\n    return a * b\n'];
+    const refused = await client.request({
+      type: 'debate.start',
+      prompt: 'Write add(a, b).',
+      candidates,
+      panel: 'code',
+      entryPoint: 'add',
+    });
+    expect(refused).toMatchObject({ type: 'error', message: expect.stringContaining('entryPoint') });
+    const tooLong = await client.request({
+      type: 'debate.start',
+      prompt: 'Write add(a, b).',
+      candidates,
+      panel: 'code',
+      tests: 'x'.repeat(100_001),
+    });
+    expect(tooLong).toMatchObject({ type: 'error', message: expect.stringContaining('tests') });
+
+    const ack = await client.request({
+      type: 'debate.start',
+      prompt: 'Write add(a, b).',
+      candidates,
+      panel: 'code',
+      tests,
+      entryPoint: 'add',
+    });
+    if (ack.type !== 'ack' || !ack.debateId || !ack.sub) throw new Error(`no ack: ${JSON.stringify(ack)}`);
+    const { debateId, sub } = ack;
+    await client.waitFor(() => client.events(sub).some((event) => event.type === 'debate-end'));
+    const toolResults = client.events(sub).flatMap((event) => (event.type === 'tool-result' ? [event] : []));
+    expect(toolResults.map((event) => [event.candidateId, event.withTests, event.result.status])).toEqual([
+      ['c1', true, 'passed'],
+      ['c2', true, 'failed'],
+    ]);
+    expect(toolResults[1]?.result.tests.map((test) => test.passed)).toEqual([false, true]);
+    await server.live.settled(debateId);
+    const item = await server.store.getItem({ runId: 'live', itemId: debateId });
+    expect(item?.state).toBe('done');
+    expect(item?.item.meta).toMatchObject({ origin: 'websocket', tests, entry_point: 'add' });
+    expect(item?.result?.ranking).toEqual(['c1', 'c2']);
+    client.close();
+  });
+
   it('resumes with afterSeq after a dropped connection, losing nothing and repeating nothing', async () => {
     const first = await TestClient.connect(server.streamUrl, { token: server.token });
     const ack = await first.request({ type: 'debate.start', prompt: PROMPT, candidates: CANDIDATES });

@@ -222,6 +222,28 @@ describe.skipIf(!hasChromium)('viewer in headless Chromium', () => {
     expect(problems).toEqual([]);
   });
 
+  it("starts a code debate with tests from the form and shows each candidate's execution", async () => {
+    await page.goto(server.viewerUrl);
+    await page.locator('#connection[data-state="open"]').waitFor();
+    await page.locator('#panel option[value="code"]').waitFor({ state: 'attached' });
+    await page.fill('#prompt', 'Write add(a, b).');
+    const inputs = page.locator('.candidate-input');
+    await inputs.nth(0).fill('```python\ndef add(a, b):\n    return a + b\n```');
+    await inputs.nth(1).fill('def add(a, b):\n    return a * b\n');
+    await page.selectOption('#panel', 'code');
+    await page.click('#code-tests summary');
+    await page.fill('#tests', 'def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n');
+    await page.fill('#entry-point', 'add');
+    await page.click('#start-debate');
+    await page.locator('#debate-status[data-state="done"]').waitFor({ timeout: 30_000 });
+    const executions = page.locator('.candidate .execution');
+    await expect.poll(() => executions.count()).toBe(2);
+    const summaries = await page.locator('.execution-summary').allTextContents();
+    expect(summaries[0]).toMatch(/^run-python: passed · 2\/2 tests/);
+    expect(summaries[1]).toMatch(/^run-python: failed · 1\/2 tests/);
+    expect(problems).toEqual([]);
+  });
+
   it('watches a labeling run by its directory and shows its debates', async () => {
     const dir = path.join(cwd, 'runs', 'label-run');
     const { store, runId } = await openLabelRun({ dir, items: 2 });
