@@ -119,6 +119,9 @@ export function lockRunDirectory(options: { dir: string; purpose: string }): Run
     throw storeFailure({ file: ownerFile, action: 'recording the lock owner', cause: error });
   }
   const held = db;
+  // A strong reference until release: better-sqlite3 closes a connection that is garbage collected, and with it the
+  // operating-system lock, so a caller that dropped the returned object would lose the lock silently at some GC.
+  HELD_CONNECTIONS.add(held);
   let released = false;
   return {
     directory,
@@ -129,9 +132,13 @@ export function lockRunDirectory(options: { dir: string; purpose: string }): Run
       // Remove the owner record first, while the lock still keeps the next holder from writing its own.
       if (sameOwner(readOwner(ownerFile), owner)) rmSync(ownerFile, { force: true });
       held.close();
+      HELD_CONNECTIONS.delete(held);
     },
   };
 }
+
+/** The connections of the locks this process holds (see `lockRunDirectory`: they must not be garbage collected). */
+const HELD_CONNECTIONS = new Set<Database.Database>();
 
 /** The owner record, or undefined when it is missing or not (yet) whole. */
 function readOwner(file: string): LockOwner | undefined {

@@ -43,10 +43,16 @@ function refusal(dir: string, purpose = 'label'): RunDirectoryLockedError {
   throw new Error(`the lock of ${dir} was granted twice`);
 }
 
-/** A child process that takes the lock of `dir` and holds it until killed; resolves once it holds it. */
-function holdInChild(dir: string): Promise<ChildProcess> {
+/**
+ * A child process that takes the lock of `dir` (dropping the returned object) and holds it until killed; resolves once it
+ * holds it. `collectGarbage`: it collects garbage first.
+ */
+function holdInChild(dir: string, options: { collectGarbage?: boolean } = {}): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', HOLDER, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = options.collectGarbage
+      ? ['--expose-gc', '--import', 'tsx', HOLDER, dir, 'gc']
+      : ['--import', 'tsx', HOLDER, dir];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -119,5 +125,11 @@ describe('lockRunDirectory', () => {
     expect((JSON.parse(readFileSync(path.join(dir, LOCK_OWNER_FILE_NAME), 'utf8')) as LockOwner).pid).toBe(child.pid);
     const taken = lock(dir);
     expect(taken.owner.pid).toBe(process.pid);
+  });
+
+  it('keeps the lock when the holder drops the returned object and garbage is collected (the connection is not)', async () => {
+    const dir = tempDir();
+    const child = await holdInChild(dir, { collectGarbage: true });
+    expect(refusal(dir).owner?.pid).toBe(child.pid);
   });
 });
