@@ -17,7 +17,6 @@ export * from './input-file.js';
 export * from './labeling-budget.js';
 export * from './labeling-config.js';
 export * from './labeling-progress.js';
-export * from './lazy-sandbox.js';
 export * from './model-failures.js';
 export * from './resumed-usage.js';
 export * from './review-queue.js';

@@ -18,6 +18,7 @@ import { detectFormat, type ItemRejection, validateInput } from '../datasets/ind
 import { type DebateSnapshots, type DebateTools, panelUsesTools, runDebate } from '../engine/index.js';
 import { buildLabelRow } from '../export/index.js';
 import type { ModelRegistry } from '../models/index.js';
+import { lazySandboxPool } from '../sandbox/index.js';
 import {
   type ClaimedItem,
   EventWriter,
@@ -41,7 +42,6 @@ import { checkInputFile } from './input-file.js';
 import { type ItemSpend, LabelingBudget, requirePricesForBudget, runModelPrices, type StopReason } from './labeling-budget.js';
 import { labelingRunConfig } from './labeling-config.js';
 import { type LabelingProgress, rateAndEta } from './labeling-progress.js';
-import { lazySandbox } from './lazy-sandbox.js';
 import { isModelFailure } from './model-failures.js';
 import { usageBeforeResume } from './resumed-usage.js';
 import { labelReview } from './review-queue.js';
@@ -615,6 +615,6 @@ function toolsFor(options: {
   if (options.tools !== undefined) return { tools: options.tools, close: async () => {} };
   if (!panelUsesTools(options.panel)) return undefined;
   // Pyodide takes seconds to load: started by the first run, never for a panel without tools.
-  const lazy = lazySandbox({ size: Math.max(1, Math.min(options.concurrency, availableParallelism(), MAX_SANDBOX_WORKERS)) });
-  return { tools: { sandbox: lazy.sandbox }, close: lazy.close };
+  const lazy = lazySandboxPool({ size: Math.max(1, Math.min(options.concurrency, availableParallelism(), MAX_SANDBOX_WORKERS)) });
+  return { tools: { sandbox: lazy }, close: lazy.close };
 }

@@ -11,7 +11,7 @@ import {
 import { panelUsesTools, runDebate } from '../engine/index.js';
 import { labelRowFromEvents } from '../export/index.js';
 import { type ModelRegistry, redactText, resolveDefaultModel, type Settings } from '../models/index.js';
-import { lazySandbox } from '../runner/lazy-sandbox.js';
+import { lazySandboxPool } from '../sandbox/index.js';
 import { EventWriter, type RunConfig, type Store } from '../store/index.js';
 import type { DebateHub } from './debate-hub.js';
 import type { PanelDirectory } from './panel-directory.js';
@@ -70,7 +70,7 @@ export class LiveDebates {
   /** Starts past the cap check and not yet registered: they hold a slot, so concurrent starts cannot pass the cap. */
   private reserved = 0;
   /** The sandbox of panels with a run-python critic: Pyodide loads on the first run, never for other panels. */
-  private readonly sandbox = lazySandbox();
+  private readonly sandbox = lazySandboxPool();
 
   private constructor(private readonly options: LiveDebatesOptions) {
     this.writer = new EventWriter({
@@ -220,7 +220,7 @@ export class LiveDebates {
           itemId: debateId,
           onEvent,
           signal: controller.signal,
-          ...(panelUsesTools(panel) ? { tools: { sandbox: this.sandbox.sandbox } } : {}),
+          ...(panelUsesTools(panel) ? { tools: { sandbox: this.sandbox } } : {}),
         });
         const label = labelRowFromEvents({ events, meta: item.meta });
         if (label.success) {

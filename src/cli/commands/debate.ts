@@ -5,7 +5,7 @@ import { loadPanel } from '../../config/index.js';
 import { type Candidate, type DebateEvent, type DebateResult, TribunalError } from '../../contracts/index.js';
 import { type DebateTools, panelUsesTools, runDebate } from '../../engine/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
-import { lazySandbox } from '../../runner/index.js';
+import { lazySandboxPool } from '../../sandbox/index.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { failureAdvice } from '../model-failure-options.js';
@@ -111,8 +111,8 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
   };
   if (!values.json) io.stderr.write(styleFor(io.stderr).dim(`model: ${defaultModel.id} (from ${defaultModel.source})\n`));
   // Pyodide loads in seconds: started only for a panel with a critic that runs code.
-  const lazy = panelUsesTools(resolved) ? lazySandbox() : undefined;
-  const tools: DebateTools | undefined = lazy === undefined ? undefined : { sandbox: lazy.sandbox };
+  const lazy = panelUsesTools(resolved) ? lazySandboxPool() : undefined;
+  const tools: DebateTools | undefined = lazy === undefined ? undefined : { sandbox: lazy };
   let result: DebateResult;
   try {
     result = await runDebate({
