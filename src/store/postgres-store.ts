@@ -1,6 +1,6 @@
 import type { BaseCheckpointSaver } from '@langchain/langgraph';
 import pg from 'pg';
-import { type DatasetItem, type DebateEvent, type LabelRow, TribunalError, ZERO_USAGE } from '../contracts/index.js';
+import { type DatasetItem, type DebateEvent, type LabelRow, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
 import { pollEvents } from './follow-events.js';
 import { isPacked, MAX_PACKED_EVENTS, unpackRows } from './packed-events.js';
 import type { PostgresCheckpointSaver } from './postgres-checkpoint-saver.js';
@@ -454,9 +454,30 @@ export class PostgresStore implements Store {
   }
 
   async markDone(options: MarkDoneOptions): Promise<boolean> {
-    const resultJson = JSON.stringify(options.result);
-    const usage = options.result.usage ?? ZERO_USAGE;
-    return this.transaction('marking an item done', async (client) => {
+    return this.settleDone({
+      ...options,
+      action: 'marking an item done',
+      resultJson: JSON.stringify(options.result),
+      usage: options.result.usage ?? ZERO_USAGE,
+    });
+  }
+
+  async markGenerated(options: MarkGeneratedOptions): Promise<boolean> {
+    return this.settleDone({ ...options, action: 'marking an item generated', resultJson: JSON.stringify(options.generation) });
+  }
+
+  /** Settles a running item as done with its result (a label row or a generation) and usage, and its last events. */
+  private settleDone(options: {
+    action: string;
+    runId: string;
+    itemId: string;
+    attempt?: number | undefined;
+    resultJson: string;
+    usage: Usage;
+    events?: readonly DebateEvent[] | undefined;
+  }): Promise<boolean> {
+    const { usage } = options;
+    return this.transaction(options.action, async (client) => {
       if (options.events && options.events.length > 0) await this.insertEvents(client, options.events);
       const { rowCount } = await client.query(
         `UPDATE items SET state = 'done', result = $1, error = NULL,
@@ -465,33 +486,7 @@ export class PostgresStore implements Store {
            lease_owner = NULL, lease_expires_at = NULL
          WHERE run_id = $7 AND item_id = $8 AND state = 'running' AND ($9::int IS NULL OR attempts = $9::int)`,
         [
-          resultJson,
-          usage.inputTokens,
-          usage.outputTokens,
-          usage.calls,
-          usage.costUsd,
-          timestamp(),
-          options.runId,
-          options.itemId,
-          options.attempt ?? null,
-        ],
-      );
-      return rowCount === 1;
-    });
-  }
-
-  async markGenerated(options: MarkGeneratedOptions): Promise<boolean> {
-    const resultJson = JSON.stringify(options.generation);
-    const { usage } = options;
-    return this.transaction('marking an item generated', async (client) => {
-      const { rowCount } = await client.query(
-        `UPDATE items SET state = 'done', result = $1, error = NULL,
-           config_hash = (SELECT config_hash FROM runs WHERE id = items.run_id),
-           input_tokens = $2, output_tokens = $3, calls = $4, cost_usd = $5, updated_at = $6,
-           lease_owner = NULL, lease_expires_at = NULL
-         WHERE run_id = $7 AND item_id = $8 AND state = 'running' AND ($9::int IS NULL OR attempts = $9::int)`,
-        [
-          resultJson,
+          options.resultJson,
           usage.inputTokens,
           usage.outputTokens,
           usage.calls,

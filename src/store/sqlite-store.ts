@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
 import Database, { type Statement } from 'better-sqlite3';
-import { type DatasetItem, type DebateEvent, type LabelRow, TribunalError, ZERO_USAGE } from '../contracts/index.js';
+import { type DatasetItem, type DebateEvent, type LabelRow, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
 import { pollEvents } from './follow-events.js';
 import { isPacked, MAX_PACKED_EVENTS, unpackRows } from './packed-events.js';
 import { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
@@ -406,9 +406,30 @@ export class SqliteStore implements Store {
   }
 
   async markDone(options: MarkDoneOptions): Promise<boolean> {
-    const resultJson = JSON.stringify(options.result);
-    const usage = options.result.usage ?? ZERO_USAGE;
-    return this.write('marking an item done', () => {
+    return this.settleDone({
+      ...options,
+      action: 'marking an item done',
+      resultJson: JSON.stringify(options.result),
+      usage: options.result.usage ?? ZERO_USAGE,
+    });
+  }
+
+  async markGenerated(options: MarkGeneratedOptions): Promise<boolean> {
+    return this.settleDone({ ...options, action: 'marking an item generated', resultJson: JSON.stringify(options.generation) });
+  }
+
+  /** Settles a running item as done with its result (a label row or a generation) and usage, and its last events. */
+  private settleDone(options: {
+    action: string;
+    runId: string;
+    itemId: string;
+    attempt?: number | undefined;
+    resultJson: string;
+    usage: Usage;
+    events?: readonly DebateEvent[] | undefined;
+  }): boolean {
+    const { usage } = options;
+    return this.write(options.action, () => {
       if (options.events && options.events.length > 0) this.insertEvents(options.events);
       const { changes } = this.statement(
         `UPDATE items SET state = 'done', result = ?, error = NULL,
@@ -416,32 +437,7 @@ export class SqliteStore implements Store {
            input_tokens = ?, output_tokens = ?, calls = ?, cost_usd = ?, updated_at = ?
          WHERE run_id = ? AND item_id = ? AND state = 'running' AND (? IS NULL OR attempts = ?)`,
       ).run(
-        resultJson,
-        usage.inputTokens,
-        usage.outputTokens,
-        usage.calls,
-        usage.costUsd,
-        timestamp(),
-        options.runId,
-        options.itemId,
-        options.attempt ?? null,
-        options.attempt ?? null,
-      );
-      return changes === 1;
-    });
-  }
-
-  async markGenerated(options: MarkGeneratedOptions): Promise<boolean> {
-    const resultJson = JSON.stringify(options.generation);
-    const { usage } = options;
-    return this.write('marking an item generated', () => {
-      const { changes } = this.statement(
-        `UPDATE items SET state = 'done', result = ?, error = NULL,
-           config_hash = (SELECT config_hash FROM runs WHERE id = items.run_id),
-           input_tokens = ?, output_tokens = ?, calls = ?, cost_usd = ?, updated_at = ?
-         WHERE run_id = ? AND item_id = ? AND state = 'running' AND (? IS NULL OR attempts = ?)`,
-      ).run(
-        resultJson,
+        options.resultJson,
         usage.inputTokens,
         usage.outputTokens,
         usage.calls,
