@@ -5,9 +5,12 @@ import { addUsage, type InputFormat, TribunalError, type Usage, ZERO_USAGE } fro
 import { detectFormat, type ItemRejection, validateInput } from '../datasets/index.js';
 import { createModelRegistry, loadSettings, type ModelRegistry, type PricingTable, type Settings } from '../models/index.js';
 import {
+  BreakerSettingsSchema,
+  FailureBreaker,
   fileSha256,
   type ImportReport,
   importItems,
+  isModelFailure,
   LabelingBudget,
   type LabelingProgress,
   rateAndEta,
@@ -40,10 +43,6 @@ export const GENERATION_RUN_ID = 'generate';
 
 /** Sampling defaults: K = 4 samples of at most 256 tokens at temperature 1, no nucleus cut, seed 0. */
 export const GENERATION_DEFAULTS = { n: 4, temperature: 1, topP: 1, maxTokens: 256, seed: 0 } as const;
-
-/** Consecutive prompts failing with a provider error before a session stops (the provider looks down). */
-const PROVIDER_FAILURE_STREAK = 8;
-const PROVIDER_CODES = new Set<string>(['MODEL_UNREACHABLE', 'MODEL_CREDENTIALS_MISSING', 'RATE_LIMITED', 'TIMEOUT']);
 
 /** Options of `runGeneration`. */
 export interface RunGenerationOptions {
@@ -426,7 +425,8 @@ async function sampleWithPool(context: {
     for (const wake of woken) wake();
   };
   stop.signal.addEventListener('abort', wakeAll, { once: true });
-  let providerStreak = 0;
+  // The labeling runs' circuit breaker at its defaults: a policy that keeps failing stops the session.
+  const breaker = new FailureBreaker(BreakerSettingsSchema.parse({}));
   let fatal: unknown;
   let stopped = false;
 
@@ -437,7 +437,7 @@ async function sampleWithPool(context: {
       spend.add(result.usage);
       spend.finish({ completed: true });
       await context.settle(claimed, result);
-      providerStreak = 0;
+      breaker.record('labeled');
     } catch (error) {
       spend.finish({ completed: false });
       const failure =
@@ -469,8 +469,7 @@ async function sampleWithPool(context: {
       counts.failed += 1;
       state.failed += 1;
       options.onItemFailed?.({ itemId: claimed.itemId, line: claimed.line, code: failure.code, message: failure.message });
-      providerStreak = PROVIDER_CODES.has(failure.code) ? providerStreak + 1 : 0;
-      if (providerStreak >= PROVIDER_FAILURE_STREAK) {
+      if (isModelFailure(failure.code) && breaker.record('failed')) {
         context.stopWith('provider-failing');
         stopped = true;
       }

@@ -306,4 +306,26 @@ describe('tribunal generate with an OpenAI-compatible server', () => {
     expect(JSON.parse(retried.out)).toMatchObject({ totals: { done: 4, failed: 0 } });
     expect(readJsonl<CandidatesRow>(path.join(out, 'candidates.jsonl')).map((row) => row.id)).toEqual(['p0', 'p1', 'p2', 'p3']);
   });
+
+  it('stops early with exit 3 when the policy keeps failing with any model error (HTTP 500 is PROVIDER_FAILED), and resumes', async () => {
+    server = await startOpenAIWireServer();
+    process.env.OPENAI_BASE_URL = server.baseURL;
+    process.env.TRIBUNAL_MAX_RETRIES = '0';
+    server.setScript(() => ({ status: 500, message: 'upstream down' }));
+    const dir = tempDir('tribunal-generate-');
+    const input = promptsFile(dir, 12);
+    const out = path.join(dir, 'gen');
+    const args = [input, '--policy', 'openai:m', '--n', '1', '--out', out, '--concurrency', '1', '--json'];
+    const failing = await cli('generate', args);
+    expect(failing.code, failing.err).toBe(3);
+    const stopped = JSON.parse(failing.out) as { stopReason: string; totals: { failed: number; pending: number } };
+    expect(stopped.stopReason).toBe('provider-failing');
+    // The breaker's default: 8 prompts in a row; the other 4 were never asked about and stay pending.
+    expect(stopped.totals).toMatchObject({ failed: 8, pending: 4 });
+    expect(server.requests).toHaveLength(8);
+    server.setScript(() => ({ text: 'ok now' }));
+    const resumed = await cli('generate', [...args, '--retry-failed']);
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(JSON.parse(resumed.out)).toMatchObject({ totals: { done: 12, failed: 0 } });
+  });
 });

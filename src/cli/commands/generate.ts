@@ -247,7 +247,7 @@ const STOP_TEXT: Record<StopReason, string> = {
   interrupted: 'interrupted',
   'max-calls': 'the --max-calls budget is reached',
   'max-cost': 'the --max-cost budget is reached',
-  'provider-failing': 'several prompts in a row failed with a provider error',
+  'provider-failing': 'the policy kept failing (8 prompts in a row, or more than 80% of the last 50)',
 };
 
 function renderSummary(result: GenerationResult, style: ReturnType<typeof styleFor>): string {
