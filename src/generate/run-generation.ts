@@ -6,6 +6,7 @@ import { detectFormat, type ItemRejection, validateInput } from '../datasets/ind
 import { createModelRegistry, loadSettings, type ModelRegistry, type PricingTable, type Settings } from '../models/index.js';
 import {
   BreakerSettingsSchema,
+  checkInputFile,
   FailureBreaker,
   fileSha256,
   type ImportReport,
@@ -156,6 +157,19 @@ export function samplingSettingsOf(
   return settings;
 }
 
+/** An input with no prompt is a mistake, not a finished run: say so (and how many lines were rejected) and fail. */
+async function refuseEmptyInput(options: { store: Store; runId: string; input: string }): Promise<void> {
+  const totals = (await options.store.getRun({ runId: options.runId }))?.totals;
+  if (totals === undefined || totals.items > 0) return;
+  const why =
+    totals.rejectedLines === 0
+      ? 'it is empty or blank'
+      : `all ${totals.rejectedLines} of its lines were rejected (the messages above say why)`;
+  throw new TribunalError('INPUT_INVALID', `${options.input} holds no prompts: ${why}; nothing to sample`, {
+    location: { file: options.input },
+  });
+}
+
 async function generateLocked(options: RunGenerationOptions): Promise<GenerationResult> {
   const startedAt = Date.now();
   const sampling = samplingSettingsOf(options);
@@ -163,6 +177,8 @@ async function generateLocked(options: RunGenerationOptions): Promise<Generation
   const reference =
     options.reference === undefined ? undefined : parsePolicy({ text: options.reference, cwd: options.cwd ?? process.cwd() });
   const settings = options.settings ?? loadSettings();
+  // The labeling runs' input check: a directory, a device or a missing path is named before anything reads it.
+  await checkInputFile(options.input);
   const format = options.format ?? (await detectFormat({ file: options.input })).format;
   if (options.strict) {
     const report = await validateInput({ file: options.input, format, requireCandidates: false });
@@ -196,6 +212,7 @@ async function generateLocked(options: RunGenerationOptions): Promise<Generation
       requireCandidates: false,
       onRejected: options.onRejected,
     });
+    await refuseEmptyInput({ store, runId, input: options.input });
     const recovered = await store.resetRunning({ runId });
     if (options.retryFailed) await store.requeueFailed({ runId });
 

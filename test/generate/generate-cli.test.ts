@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -327,5 +327,24 @@ describe('tribunal generate with an OpenAI-compatible server', () => {
     const resumed = await cli('generate', [...args, '--retry-failed']);
     expect(resumed.code, resumed.err).toBe(0);
     expect(JSON.parse(resumed.out)).toMatchObject({ totals: { done: 12, failed: 0 } });
+  });
+
+  it('refuses an input with no prompt (empty, every line rejected, a directory) with exit 1 and a sentence', async () => {
+    const dir = tempDir('tribunal-generate-');
+    const empty = path.join(dir, 'empty.jsonl');
+    writeFileSync(empty, '\n');
+    const bad = path.join(dir, 'bad.jsonl');
+    writeFileSync(bad, 'not json\n{"id":"x"}\n');
+    const cases: Array<[string, string[], RegExp]> = [
+      [empty, [], /holds no prompts: it is empty or blank/],
+      [bad, ['--format', 'native'], /holds no prompts: all 2 of its lines were rejected/],
+      [dir, [], /is a directory: give the path of a JSONL file/],
+    ];
+    for (const [input, extra, message] of cases) {
+      const result = await cli('generate', [input, ...extra, '--policy', 'fake:p', '--n', '2', '--out', path.join(dir, 'gen')]);
+      expect(result.code, result.err).toBe(1);
+      expect(result.err).toMatch(message);
+      expect(result.err).not.toMatch(/\n\s+at /);
+    }
   });
 });
