@@ -10,6 +10,7 @@ Usage: tribunal <command> [options]
 Commands:
   debate     run one debate and watch it live (or --json for the event stream)
   generate   sample K answers per prompt from a policy (tiny, a trained checkpoint, an API model) for labeling
+  loop       the RLAIF loop: generate, label, train DPO, measure win rate, KL, length and diversity, repeat
   label      label a dataset: debate every item, resumably, into labels, pairs and a dataset card
   export     regenerate a label run's output files from its store
   eval       label human-labeled pairs and report agreement with the humans, biases and calibration
@@ -33,6 +34,10 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; help: string }>> = 
   generate: async () => {
     const module = await import('./commands/generate.js');
     return { run: module.generateCommand, help: module.GENERATE_HELP };
+  },
+  loop: async () => {
+    const module = await import('./commands/loop.js');
+    return { run: module.loopCommand, help: module.LOOP_HELP };
   },
   label: async () => {
     const module = await import('./commands/label.js');

@@ -6,6 +6,9 @@ import type { ProviderAdapter, RawCallOptions, RawCompletion } from './types.js'
  * The scripted fake provider. `fake:judge` is a deterministic heuristic critic usable from the CLI
  * (scores from a hash of critic and candidate, drifting toward agreement in later rounds);
  * tests pass their own script. Options ride in the id: `fake:judge?latencyMs=50&failEvery=7&refuseEvery=11`.
+ * Planted preferences for learning tests and demos: `prefer=TEXT` (URL-encoded) scores answers that contain TEXT in
+ * the upper part of the scale and the others in the lower part; `lengthBonus=P` adds P score points per 100
+ * characters of the answer (a length-biased judge, to show reward hacking).
  */
 export function createFakeAdapter(options: {
   script?: FakeScript;
@@ -46,6 +49,8 @@ export function parseFakeSpec(spec: string): {
   failEvery?: number;
   refuseEvery?: number;
   chunks?: number;
+  prefer?: string;
+  lengthBonus?: number;
 } {
   const [name = 'judge', query = ''] = spec.split('?', 2);
   const params = new URLSearchParams(query);
@@ -57,7 +62,15 @@ export function parseFakeSpec(spec: string): {
       throw new Error(`fake:${spec}: ${key} must be a non-negative number, got "${value}"`);
     return parsed;
   };
-  const result: { name: string; latencyMs?: number; failEvery?: number; refuseEvery?: number; chunks?: number } = { name };
+  const result: ReturnType<typeof parseFakeSpec> = { name };
+  const prefer = params.get('prefer');
+  if (prefer !== null) {
+    if (prefer.length === 0 || prefer.length > 64)
+      throw new Error(`fake:${spec}: prefer must be 1 to 64 characters (URL-encoded), got ${prefer.length}`);
+    result.prefer = prefer;
+  }
+  const lengthBonus = number('lengthBonus');
+  if (lengthBonus !== undefined) result.lengthBonus = lengthBonus;
   const latencyMs = number('latencyMs');
   const failEvery = number('failEvery');
   const refuseEvery = number('refuseEvery');
@@ -75,7 +88,9 @@ export function parseFakeSpec(spec: string): {
  * `failEvery=N` makes every Nth call return malformed output (to exercise repair and failed turns); `refuseEvery=N`
  * makes every Nth call refuse, as a provider's refusal stop reason does (to show refused turns in reports and the viewer).
  */
-export function judgeScript(options: { failEvery?: number; refuseEvery?: number } = {}): FakeScript {
+export function judgeScript(
+  options: { failEvery?: number; refuseEvery?: number; prefer?: string; lengthBonus?: number } = {},
+): FakeScript {
   let count = 0;
   return (call: FakeCall) => {
     count++;
@@ -93,17 +108,21 @@ export function judgeScript(options: { failEvery?: number; refuseEvery?: number 
       /<<<BEGIN UNTRUSTED CANDIDATE (\S+)>>>\n([\s\S]*?)\n<<<END UNTRUSTED CANDIDATE \1>>>/.exec(call.user)?.[2] ?? call.user;
     const seed = hash(`${turn.criticId}\u0000${judged}`);
     if (properties.preferred) {
-      const options = ['A', 'B', 'tie'] as const;
+      const choices = ['A', 'B', 'tie'] as const;
       return JSON.stringify({
         rationale: `${turn.criticId} compared the two answers for ${turn.candidateId}.`,
         principles: [],
-        preferred: options[seed % 3],
+        preferred: plantedPreference(call.user, options) ?? choices[seed % 3],
         confidence: 0.6,
       });
     }
     const min = properties.score?.minimum ?? 1;
     const max = properties.score?.maximum ?? 10;
-    const raw = min + ((seed % 1000) / 999) * (max - min);
+    const unit = (seed % 1000) / 999;
+    // A planted preference: answers with the marker in the upper 40% of the scale, the others in the lower half.
+    const share = options.prefer === undefined ? unit : judged.includes(options.prefer) ? 0.6 + 0.4 * unit : 0.5 * unit;
+    const bonus = options.lengthBonus ? (options.lengthBonus * judged.length) / 100 : 0;
+    const raw = Math.min(max, min + share * (max - min) + bonus);
     const middle = (min + max) / 2;
     const pulled = turn.round === 0 ? raw : middle + (raw - middle) / 2 ** turn.round;
     const score = Math.round(pulled * 10) / 10;
@@ -114,6 +133,25 @@ export function judgeScript(options: { failEvery?: number; refuseEvery?: number 
       confidence: 0.5 + (seed % 50) / 100,
     });
   };
+}
+
+/** The planted verdict of a pairwise turn: the answer with the marker, else (with a length bonus) the longer one. */
+function plantedPreference(user: string, options: { prefer?: string; lengthBonus?: number }): 'A' | 'B' | undefined {
+  if (options.prefer === undefined && !options.lengthBonus) return undefined;
+  const a = blockText(user, 'ANSWER A');
+  const b = blockText(user, 'ANSWER B');
+  if (a === undefined || b === undefined) return undefined;
+  if (options.prefer !== undefined) {
+    const inA = a.includes(options.prefer);
+    if (inA !== b.includes(options.prefer)) return inA ? 'A' : 'B';
+  }
+  if (options.lengthBonus && a.length !== b.length) return a.length > b.length ? 'A' : 'B';
+  return undefined;
+}
+
+function blockText(user: string, label: string): string | undefined {
+  const match = new RegExp(`<<<BEGIN UNTRUSTED ${label} (\\S+)>>>\n([\\s\\S]*?)\n<<<END UNTRUSTED ${label} \\1>>>`).exec(user);
+  return match?.[2];
 }
 
 function hash(text: string): number {

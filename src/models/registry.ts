@@ -90,6 +90,8 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
         script: judgeScript({
           ...(parsed.failEvery === undefined ? {} : { failEvery: parsed.failEvery }),
           ...(parsed.refuseEvery === undefined ? {} : { refuseEvery: parsed.refuseEvery }),
+          ...(parsed.prefer === undefined ? {} : { prefer: parsed.prefer }),
+          ...(parsed.lengthBonus === undefined ? {} : { lengthBonus: parsed.lengthBonus }),
         }),
         ...(parsed.latencyMs === undefined ? {} : { latencyMs: parsed.latencyMs }),
         ...(parsed.chunks === undefined ? {} : { chunks: parsed.chunks }),
