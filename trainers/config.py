@@ -160,6 +160,14 @@ class Config:
     seed: int = _spec(0, min=0)
     device: str = _spec("auto", choices=("auto", "cpu", "cuda"))
     resume: str = _spec("auto", doc="auto (latest checkpoint in run_dir if any), never, or a checkpoint dir")
+    init_checkpoint: Optional[str] = _spec(None, path=True,
+                                           doc="start the policy from this checkpoint's weights (a checkpoint folder of "
+                                               "an earlier rm/dpo run of the same model and lora: trainer_state.json + "
+                                               "weights). Only a fresh run loads it; a resumed run continues from its "
+                                               "own checkpoint")
+    ref_checkpoint: Optional[str] = _spec(None, path=True,
+                                          doc="dpo: the reference's weights come from this checkpoint (same model and "
+                                              "lora) instead of the model built fresh from model and seed")
     model: ModelConfig = _spec(default_factory=ModelConfig)
     ref_model: Optional[ModelConfig] = _spec(None, doc="dpo: reference model; default the initial policy")
     tokenizer: TokenizerConfig = _spec(default_factory=TokenizerConfig)
@@ -294,6 +302,18 @@ def _cross_checks(config: Config) -> None:
         raise ConfigError("tokenizer.path", "an hf tokenizer needs tokenizer.path or model.path")
     if config.resume not in ("auto", "never") and not os.path.isdir(config.resume):
         raise ConfigError("resume", f"checkpoint directory not found: {config.resume}")
+    for where in ("init_checkpoint", "ref_checkpoint"):
+        folder = getattr(config, where)
+        if folder is not None and not os.path.isfile(os.path.join(folder, "trainer_state.json")):
+            what = "not found" if not os.path.isdir(folder) else "not a complete checkpoint (no trainer_state.json)"
+            raise ConfigError(where, f"{folder} is {what}: give a checkpoint folder (RUN_DIR/checkpoints/step-N) of an "
+                                     "earlier run of the same model")
+    if config.ref_checkpoint is not None:
+        if config.task == "rm":
+            raise ConfigError("ref_checkpoint", "applies to dpo only: a reward model has no reference")
+        if config.ref_model is not None:
+            raise ConfigError("ref_checkpoint", "give ref_model (another model) or ref_checkpoint (this model's weights "
+                                                "from a checkpoint), not both")
 
 
 def parse_config(raw: Any, *, base_dir: str = ".", task: Optional[str] = None) -> Config:

@@ -28,11 +28,11 @@ from . import checkpoint as ckpt
 from .batching import BatchSchedule, Example, collate_pairs, count_tokens, tokenize_pairs
 from .calibration import preference_eval_metrics, tie_mask
 from .compat import HAS_COMPILE
-from .config import Config, config_to_dict
+from .config import Config, ModelConfig, config_to_dict
 from .data import PreferencePair, read_pairs, split_holdout, split_summary
 from .distributed import (DistributedState, all_reduce_sum, any_rank, init_distributed, shutdown, unwrap,
                           wrap_model)
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, TrainerError
 from .losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics, reward_pair_losses
 from .lora import merge_builtin_lora
 from .models import (PreferenceModel, apply_lora, build_core, count_parameters, enable_gradient_checkpointing,
@@ -233,6 +233,7 @@ def _build_policy(config: Config, task: str, tokenizer, device: torch.device) ->
 
 
 def prepare(config: Config, task: str, *, need_train: bool) -> Setup:
+    check_start_checkpoints(config, task)
     dist = init_distributed(config)
     _seed_everything(config.seed)
     tokenizer = build_tokenizer(config.tokenizer, config.model, distinct_pad=(task == "rm"))
@@ -246,6 +247,87 @@ def prepare(config: Config, task: str, *, need_train: bool) -> Setup:
              model.family, model.head, total, trainable, lora_kind, dist.device, dist.rank, dist.world_size)
     return Setup(config=config, task=task, dist=dist, tokenizer=tokenizer, train=train, eval=held, model=model,
                  lora_kind=lora_kind, bf16=_bf16_enabled(config.efficiency.bf16, dist.device))
+
+
+# ------------------------------------------------------------------------------------------------
+# starting from a checkpoint: iterative DPO trains policy_i+1 from policy_i (init_checkpoint), the reference fixed to
+# policy_0 (the fresh model) or taken from a checkpoint (ref_checkpoint)
+
+# LoRA settings that do not change what saved adapters mean
+_LORA_TRAINING_ONLY = ("dropout", "merge_on_export")
+# model settings that do not change which weights fit (a checkpoint's tensors are cast on loading)
+_MODEL_LOADING_ONLY = ("dtype", "trust_remote_code")
+
+
+def _saved_config(folder: str) -> Optional[Dict[str, Any]]:
+    path = os.path.join(folder, "config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, "r", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _weights_from_seed(model: ModelConfig) -> bool:
+    """Whether the initial weights come from the seed (the tiny decoder, an hf model built from hf_config) rather than
+    from a folder."""
+    return model.kind == "tiny" or model.hf_config is not None
+
+
+def check_start_checkpoints(config: Config, task: str) -> None:
+    """``init_checkpoint`` and ``ref_checkpoint`` must come from a run of this task (the reference: dpo) with the same
+    model and LoRA, and, where weights the checkpoint does not hold come from the seed (LoRA adapters sit on a base
+    built from it; DPO's default reference is the model built fresh from it), the same seed."""
+    current = config_to_dict(config)
+    for where in ("init_checkpoint", "ref_checkpoint"):
+        folder = getattr(config, where)
+        if folder is None:
+            continue
+        previous_task = ckpt.read_trainer_state(folder).get("task")
+        if previous_task != task:
+            raise ConfigError(where, f"{folder} is a checkpoint of a '{previous_task}' run, not '{task}': give a "
+                                     f"checkpoint of a '{task}' run")
+        saved = _saved_config(folder)
+        if saved is None:
+            log.warning("%s %s has no config.json: cannot check it was trained with this model", where, folder)
+            continue
+        model = {k: v for k, v in (saved.get("model") or {}).items() if k not in _MODEL_LOADING_ONLY}
+        if model != {k: v for k, v in current["model"].items() if k not in _MODEL_LOADING_ONLY}:
+            raise ConfigError(where, f"{folder} was trained with another model ({json.dumps(saved.get('model'))}): its "
+                                     "weights only fit that model; use the same model settings, or another checkpoint")
+        lora = {k: v for k, v in (saved.get("lora") or {}).items() if k not in _LORA_TRAINING_ONLY}
+        if lora != {k: v for k, v in (current["lora"] or {}).items() if k not in _LORA_TRAINING_ONLY}:
+            raise ConfigError(where, f"{folder} was trained with other LoRA settings ({json.dumps(saved.get('lora'))}, "
+                                     f"this run: {json.dumps(current['lora'])}); use the same lora settings (rank, "
+                                     "alpha, target modules, or none)")
+        default_reference = (where == "init_checkpoint" and task == "dpo" and config.ref_checkpoint is None
+                             and config.ref_model is None)
+        if (_weights_from_seed(config.model) and saved.get("seed") != config.seed
+                and (config.lora is not None or default_reference)):
+            why = ("its LoRA adapters sit on the base model built from that seed" if config.lora is not None else
+                   "the reference (the model built fresh from the seed: the first policy) would be another random "
+                   "model; or set ref_checkpoint")
+            raise ConfigError(where, f"{folder} comes from a run with seed {saved.get('seed')}, this run has seed "
+                                     f"{config.seed}: {why}. Use seed {saved.get('seed')}")
+
+
+def checkpoint_ref(folder: Optional[str]) -> Optional[Dict[str, Any]]:
+    """``{"path", "step"}`` of a checkpoint folder (for the start event and the reference fingerprint), or None."""
+    if folder is None:
+        return None
+    return {"path": folder, "step": ckpt.read_trainer_state(folder).get("step")}
+
+
+def load_start_weights(model: torch.nn.Module, where: str, folder: str, dist: DistributedState) -> None:
+    """Load ``init_checkpoint``'s or ``ref_checkpoint``'s parameters; a checkpoint that does not fit the model (other
+    parameter names or shapes) is a config error naming the field."""
+    try:
+        ckpt.load_model_weights(model, folder, dist)
+    except ConfigError:
+        raise
+    except (TrainerError, RuntimeError, KeyError) as error:
+        message = error.message if isinstance(error, TrainerError) else str(error).strip().splitlines()[0]
+        raise ConfigError(where, f"{folder} does not fit this run's model ({message}): give a checkpoint of a run with "
+                                 "the same model and lora settings", cause=error)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -345,11 +427,12 @@ PROGRESS_EVENTS = 50
 
 
 def compute_reference_tables(setup: Setup, datasets: Dict[str, Dataset], ref_model: PreferenceModel,
-                             stopper: Optional[Stopper] = None,
-                             events: Optional[EventStream] = None) -> Optional[Dict[str, Dict[str, torch.Tensor]]]:
+                             stopper: Optional[Stopper] = None, events: Optional[EventStream] = None, *,
+                             adapters_off: bool = True) -> Optional[Dict[str, Dict[str, torch.Tensor]]]:
     """Summed completion log-probs of the reference for every example, split across ranks; ``progress`` events
-    (phase ``reference``, batches of this rank done out of its total) on the way. Returns None when a stop was
-    requested meanwhile."""
+    (phase ``reference``, batches of this rank done out of its total) on the way. ``adapters_off``: the model's LoRA
+    adapters are not part of the reference (the fresh policy); a ``ref_checkpoint`` model keeps them. Returns None when
+    a stop was requested meanwhile."""
     tables = {}
     pad, concat = setup.tokenizer.pad_token_id, setup.config.efficiency.concatenated_forward
     was_training = ref_model.training
@@ -365,7 +448,8 @@ def compute_reference_tables(setup: Setup, datasets: Dict[str, Dataset], ref_mod
             events.emit("progress", phase="reference", split=split, done=done, total=total, unit="batches",
                         pairs=sum(len(data.examples) for data in datasets.values()))
 
-    with torch.no_grad(), ref_model.adapters_disabled():
+    adapters = ref_model.adapters_disabled() if adapters_off else contextlib.nullcontext()
+    with torch.no_grad(), adapters:
         for split, data in datasets.items():
             chosen = torch.zeros(len(data.examples), dtype=torch.float64, device=setup.dist.device)
             rejected = torch.zeros_like(chosen)
@@ -396,6 +480,10 @@ def _reference_fingerprint(config: Config, datasets: Dict[str, Dataset]) -> str:
            "tokenizer": config_to_dict(config.tokenizer), "data": config_to_dict(config.data), "seed": config.seed,
            "lora": config_to_dict(config.lora) if config.lora else None,
            "sizes": {k: len(v.examples) for k, v in datasets.items()}}
+    # only when set, so that the caches of runs without them stay valid
+    for where in ("init_checkpoint", "ref_checkpoint"):
+        if getattr(config, where) is not None:
+            key[where] = checkpoint_ref(getattr(config, where))
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -403,8 +491,9 @@ def build_reference(setup: Setup, datasets: Dict[str, Dataset], stopper: Optiona
                     *, cache_dir: Optional[str], events: Optional[EventStream] = None) -> Optional[Reference]:
     """DPO's reference: precomputed tables (cached in ``cache_dir/ref_logps.pt``) or an on-the-fly model.
 
-    Must run before any checkpoint is loaded: the fresh policy *is* the reference (adapters off)
-    unless ``ref_model`` names another model.
+    Must run before any checkpoint (a resumed one, or ``init_checkpoint``) is loaded: the fresh policy *is* the
+    reference (adapters off, or a frozen copy) unless ``ref_model`` names another model or ``ref_checkpoint`` a
+    checkpoint of this one (its LoRA adapters included).
     """
     config = setup.config
     ref_model: Optional[PreferenceModel] = None
@@ -424,14 +513,21 @@ def build_reference(setup: Setup, datasets: Dict[str, Dataset], stopper: Optiona
             if stored.get("fingerprint") == fingerprint:
                 log.info("reference log-probs loaded from %s", cache)
                 return Reference(tables=stored["tables"])
-        tables = compute_reference_tables(setup, datasets, ref_model or setup.model, stopper, events)
+        if config.ref_checkpoint is not None:
+            ref_model = checkpoint_reference(setup)
+        tables = compute_reference_tables(setup, datasets, ref_model or setup.model, stopper, events,
+                                          adapters_off=config.ref_checkpoint is None)
         if tables is None:
             return None
         if cache and setup.dist.is_main:
             torch.save({"fingerprint": fingerprint, "tables": tables}, cache + ".tmp")
             os.replace(cache + ".tmp", cache)
         return Reference(tables=tables)
-    # on the fly: a separate reference model, the policy with adapters off, or a frozen copy
+    # on the fly: a separate reference model (ref_model, ref_checkpoint), the policy with adapters off, or a frozen copy
+    if config.ref_checkpoint is not None:
+        ref_model = checkpoint_reference(setup)
+        log.warning("precompute_ref_log_probs is false and the reference comes from ref_checkpoint: keeping a second "
+                    "model in memory")
     if ref_model is None and not setup.model.has_adapters():
         ref_model = frozen_copy(setup.model)
         log.warning("precompute_ref_log_probs is false and there are no adapters: keeping a second model in memory")
@@ -446,6 +542,18 @@ def build_reference(setup: Setup, datasets: Dict[str, Dataset], stopper: Optiona
         return c.detach().float(), r.detach().float()
 
     return Reference(compute=compute)
+
+
+def checkpoint_reference(setup: Setup) -> PreferenceModel:
+    """DPO's reference from ``ref_checkpoint``: the model built as the policy was (same seed, same LoRA), with the
+    checkpoint's weights, frozen; its LoRA adapters are part of it."""
+    assert setup.config.ref_checkpoint is not None
+    model, _ = _build_policy(setup.config, "dpo", setup.tokenizer, setup.dist.device)
+    load_start_weights(model, "ref_checkpoint", setup.config.ref_checkpoint, setup.dist)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    log.info("reference: %s", setup.config.ref_checkpoint)
+    return model.eval()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -649,6 +757,7 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
     step, epoch, position, tokens_seen = 0, 0, 0, 0
     state: Dict[str, Any] = {}
     schedule_change: Optional[Dict[str, Any]] = None
+    started_from: Optional[Dict[str, Any]] = None  # init_checkpoint, when this run loaded it
     resumed_from = _resume_path(config)
     if resumed_from:
         previous_task = ckpt.read_trainer_state(resumed_from).get("task")
@@ -667,12 +776,19 @@ def _train(setup: Setup, events: EventStream, stopper: Stopper) -> int:
             schedule_change = {"from": saved_schedule, "to": describe(scheduler.lr_lambdas[0])}
             log.warning("the learning-rate schedule changed on resume (%s -> %s): continuing step %d on the new "
                         "schedule", saved_schedule, schedule_change["to"], step)
+    elif config.init_checkpoint is not None:
+        # a fresh run starts from init_checkpoint's weights; the reference was built before, from the fresh model
+        load_start_weights(wrapped, "init_checkpoint", config.init_checkpoint, dist)
+        started_from = checkpoint_ref(config.init_checkpoint)
+        log.info("policy starts from %s (step %s)", config.init_checkpoint, started_from and started_from["step"])
 
     total, trainable = count_parameters(model)
     log.info("training %s for %d steps from step %d%s", task, total_steps, step,
              f" (resumed from {resumed_from})" if resumed_from else "")
     events.emit("start", command=task, task=task, run_dir=run_dir, step=step, total_steps=total_steps,
                 steps_per_epoch=per_epoch / t.gradient_accumulation_steps, resumed_from=resumed_from,
+                init_checkpoint=started_from,
+                ref_checkpoint=checkpoint_ref(config.ref_checkpoint) if task == "dpo" else None,
                 world_size=dist.world_size, device=str(dist.device), torch=torch.__version__,
                 model={"family": model.family, "parameters": total, "trainable": trainable, "lora": setup.lora_kind},
                 data={"train_pairs": len(train_data.examples), "eval_pairs": len(eval_data.examples) if eval_data else 0,
@@ -862,6 +978,8 @@ def run_eval(config: Config, events: EventStream, *, checkpoint: Optional[str] =
         if path is not None:
             ckpt.load_model_weights(setup.model, path, setup.dist)
             step = ckpt.read_trainer_state(path).get("step", 0)
+        elif config.init_checkpoint is not None:  # the model before this run's training: the one it started from
+            load_start_weights(setup.model, "init_checkpoint", config.init_checkpoint, setup.dist)
         events.emit("start", command="eval", task=setup.task, run_dir=config.run_dir, step=step, checkpoint=path,
                     world_size=setup.dist.world_size, device=str(setup.dist.device), torch=torch.__version__,
                     data={"eval_pairs": len(setup.eval.examples), "tokenizer": setup.tokenizer.kind,
