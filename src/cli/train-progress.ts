@@ -64,6 +64,12 @@ export class TrainProgress {
             `${event.model.lora ? ` (${formatCount(event.model.trainable)} trainable: LoRA, ${event.model.lora})` : ''} · ${event.device}` +
             `${event.world_size > 1 ? ` × ${event.world_size}` : ''}`,
         );
+        if (event.init_checkpoint) {
+          this.log(`policy starts from ${event.init_checkpoint.path} (step ${event.init_checkpoint.step})`);
+        }
+        if (event.ref_checkpoint) {
+          this.log(`reference: ${event.ref_checkpoint.path} (step ${event.ref_checkpoint.step})`);
+        }
         if (event.schedule?.changed_on_resume) {
           const before = event.schedule.changed_on_resume.from.total_steps;
           this.log(

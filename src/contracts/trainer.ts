@@ -88,6 +88,22 @@ export const TrainerConfigSchema = z.strictObject({
   seed: z.number().int().min(0).optional(),
   device: z.enum(['auto', 'cpu', 'cuda']).optional(),
   resume: z.string().min(1).optional().describe('"auto" (default), "never", or a checkpoint folder.'),
+  init_checkpoint: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "Start the policy from this checkpoint folder's weights (an earlier run of the same task, model and lora). Only " +
+        "a fresh run loads it; a resumed run continues from its own checkpoint. DPO's reference stays the fresh model.",
+    ),
+  ref_checkpoint: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "dpo: the reference's weights come from this checkpoint folder (same model and lora; its LoRA adapters are part " +
+        'of the reference) instead of the model built fresh from model and seed.',
+    ),
   data: z.strictObject({
     train: z.string().min(1),
     eval: z.string().min(1).optional(),
@@ -248,6 +264,9 @@ export const TrainerSplitSchema = z.looseObject({
 });
 export type TrainerSplit = z.infer<typeof TrainerSplitSchema>;
 
+/** A checkpoint a run started from or takes its reference from: its folder and training step. */
+export const TrainerCheckpointRefSchema = z.looseObject({ path: z.string(), step: count() });
+
 /** `start` of `rm`/`dpo`: the run's shape, once the data, model and (DPO) reference log-probs are ready. */
 export const TrainerTrainStartEventSchema = z.looseObject({
   type: z.literal('start'),
@@ -259,6 +278,12 @@ export const TrainerTrainStartEventSchema = z.looseObject({
   total_steps: count(),
   steps_per_epoch: z.number(),
   resumed_from: z.string().nullable(),
+  init_checkpoint: TrainerCheckpointRefSchema.nullable()
+    .optional()
+    .describe('The checkpoint this run started its policy from (config init_checkpoint); null when none or resumed.'),
+  ref_checkpoint: TrainerCheckpointRefSchema.nullable()
+    .optional()
+    .describe("DPO: the checkpoint the reference's weights come from (config ref_checkpoint); null: the fresh model."),
   world_size: z.number().int().min(1),
   device: z.string(),
   torch: z.string(),

@@ -138,6 +138,79 @@ export async function pickCheckpoint(run: TrainingRun, choice = 'latest'): Promi
   return { step: match ? Number(match[1]) : 0, path: folder };
 }
 
+/**
+ * The checkpoint a `--init-from`/`--reference-from` DIR names: DIR itself when it is a checkpoint folder (it holds
+ * trainer_state.json), else the latest complete checkpoint of the training run in DIR. With `task`, a run directory
+ * of another task is refused. Anything else is INPUT_INVALID naming `flag` and DIR.
+ * @example const start = await resolveCheckpoint({ dir: 'runs/iter-0/train', flag: '--init-from', task: 'dpo' });
+ */
+export async function resolveCheckpoint(options: {
+  dir: string;
+  flag: string;
+  task?: TrainerConfig['task'];
+}): Promise<TrainingCheckpoint> {
+  const folder = path.resolve(options.dir);
+  const state = path.join(folder, 'trainer_state.json');
+  if (
+    await stat(state).then(
+      (s) => s.isFile(),
+      () => false,
+    )
+  ) {
+    const saved = await readTrainerState(state);
+    if (options.task !== undefined && saved.task !== undefined && saved.task !== options.task) {
+      throw new TribunalError(
+        'CONFIG_INVALID',
+        `${options.flag} ${folder} is a checkpoint of a ${saved.task} run, not ${options.task}`,
+        { location: { file: state, field: 'task' } },
+      );
+    }
+    const match = STEP_DIR.exec(path.basename(folder));
+    return { step: match ? Number(match[1]) : (saved.step ?? 0), path: folder };
+  }
+  let run: TrainingRun;
+  try {
+    run = await readTrainingRun(folder);
+  } catch (error) {
+    if (!(error instanceof TribunalError)) throw error;
+    throw new TribunalError(
+      'INPUT_INVALID',
+      `${options.flag} ${folder}: neither a checkpoint folder (no trainer_state.json) nor a training run (${error.message})`,
+      { cause: error, location: { file: folder } },
+    );
+  }
+  if (options.task !== undefined && run.config.task !== options.task) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `${options.flag} ${folder} trained ${run.config.task ?? 'an unknown task'}, not ${options.task}: give a "tribunal train ${options.task}" run or one of its checkpoints`,
+      { location: { file: run.configFile, field: 'task' } },
+    );
+  }
+  const latest = run.checkpoints.at(-1);
+  if (!latest) {
+    throw new TribunalError(
+      'INPUT_INVALID',
+      `${options.flag} ${folder}: the run has no complete checkpoint yet (it saves one at the end and on Ctrl-C); finish or stop it first`,
+      { location: { file: path.join(run.runDir, 'checkpoints') } },
+    );
+  }
+  return latest;
+}
+
+/** The step and task a checkpoint's trainer_state.json records (either absent when unreadable). */
+async function readTrainerState(stateFile: string): Promise<{ step?: number; task?: string }> {
+  const raw: unknown = await readFile(stateFile, 'utf8').then(
+    (text) => JSON.parse(text) as unknown,
+    () => undefined,
+  );
+  if (typeof raw !== 'object' || raw === null) return {};
+  const { step, task } = raw as { step?: unknown; task?: unknown };
+  return {
+    ...(typeof step === 'number' && Number.isInteger(step) && step >= 0 ? { step } : {}),
+    ...(typeof task === 'string' ? { task } : {}),
+  };
+}
+
 /** Options of `buildEvalConfig`. */
 export interface EvalSettings {
   /** The training run whose model is evaluated. */
@@ -210,5 +283,7 @@ function resolvePaths(config: TrainerConfig, base: string): TrainerConfig {
       ...(config.data.eval === undefined ? {} : { eval: resolve(config.data.eval) }),
     },
     ...(config.model === undefined ? {} : { model: model(config.model) }),
+    ...(config.init_checkpoint === undefined ? {} : { init_checkpoint: resolve(config.init_checkpoint) }),
+    ...(config.ref_checkpoint === undefined ? {} : { ref_checkpoint: resolve(config.ref_checkpoint) }),
   };
 }

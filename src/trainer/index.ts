@@ -18,6 +18,7 @@ export {
   listCheckpoints,
   pickCheckpoint,
   readTrainingRun,
+  resolveCheckpoint,
   type TrainingCheckpoint,
   type TrainingRun,
 } from './eval-run.js';

@@ -54,6 +54,13 @@ export interface TrainSettings {
   loraAlpha?: number | undefined;
   /** Hugging Face models with LoRA: export the merged model to RUN_DIR/final instead of peft adapters. */
   mergeLora?: boolean | undefined;
+  /**
+   * A checkpoint folder to start the policy from (an earlier run of the same task, model and LoRA: iterative DPO's
+   * policy_i). Only a fresh run loads it; DPO's reference stays the fresh model (policy_0) unless `refCheckpoint`.
+   */
+  initCheckpoint?: string | undefined;
+  /** dpo: a checkpoint folder whose weights (LoRA adapters included) are the reference, instead of the fresh model. */
+  refCheckpoint?: string | undefined;
   /** Non-blank lines of `pairs`, to space the metric events (about 100 per run); from `countPairLines`. */
   pairCount?: number | undefined;
 }
@@ -81,6 +88,8 @@ export function buildTrainConfig(settings: TrainSettings): Omit<TrainerConfig, '
     task: settings.task,
     seed: settings.seed ?? 0,
     device: settings.gpus === undefined ? 'auto' : settings.gpus === 0 ? 'cpu' : 'cuda',
+    ...(settings.initCheckpoint === undefined ? {} : { init_checkpoint: path.resolve(settings.initCheckpoint) }),
+    ...(settings.refCheckpoint === undefined ? {} : { ref_checkpoint: path.resolve(settings.refCheckpoint) }),
     data: {
       train: path.resolve(settings.pairs),
       ...(settings.evalPairs ? { eval: path.resolve(settings.evalPairs) } : { eval_fraction: evalFraction }),

@@ -326,6 +326,61 @@ describe('tribunal train', () => {
     expect(column.err()).toContain('--pair-smoothing must be one of off, label-smoothing, consensus-probability');
   });
 
+  it('starts from a run with --init-from and takes the reference from one with --reference-from', async () => {
+    const dir = temporaryDirectory();
+    writeJsonl(path.join(dir, 'pairs.jsonl'), syntheticPairs(48));
+    const train = async (args: string[]) => {
+      const io = captureIo(dir);
+      const code = await main(['train', 'dpo', '--pairs', 'pairs.jsonl', '--steps', '2', '--lr', '0.05', '--json', ...args], io);
+      const events = io
+        .out()
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => TrainerEventSchema.parse(JSON.parse(line)));
+      return { code, events, err: io.err() };
+    };
+    const first = (events: TrainerEvent[]) => events.find((event) => event.type === 'metric');
+    const a = await train(['--out', 'a']);
+    expect(a.code, a.err).toBe(0);
+    const checkpoint = path.join(dir, 'a', 'checkpoints', 'step-00000002');
+
+    // a run directory means its latest checkpoint; policy and reference are both A's: DPO's ln 2 at the first step
+    const same = await train(['--out', 'same', '--init-from', 'a', '--reference-from', checkpoint]);
+    expect(same.code, same.err).toBe(0);
+    const config = JSON.parse(readFileSync(path.join(dir, 'same', 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ init_checkpoint: checkpoint, ref_checkpoint: checkpoint });
+    const start = same.events.find((event) => event.type === 'start');
+    expect(start?.type === 'start' && start.command === 'dpo' && [start.init_checkpoint, start.ref_checkpoint]).toEqual([
+      { path: checkpoint, step: 2 },
+      { path: checkpoint, step: 2 },
+    ]);
+    const sameLoss = first(same.events);
+    expect(sameLoss?.type === 'metric' && sameLoss.loss).toBeCloseTo(Math.log(2), 5);
+
+    // without --reference-from the reference is the fresh model (policy_0): A's policy is already ahead of it
+    const fixed = await train(['--out', 'fixed', '--init-from', 'a']);
+    expect(fixed.code, fixed.err).toBe(0);
+    const fixedLoss = first(fixed.events);
+    expect(fixedLoss?.type === 'metric' && Math.abs(fixedLoss.metrics['rewards/margins'] ?? 0)).toBeGreaterThan(1e-3);
+
+    // the worker's refusal names the flag; so does a run directory resumed from another start
+    const lora = await train(['--out', 'lora', '--init-from', 'a', '--lora', '4']);
+    expect(lora.code).toBe(2);
+    expect(lora.err).toContain('other LoRA settings');
+    expect(lora.err).toContain('(set with --init-from)');
+    const other = await train(['--out', 'fixed', '--init-from', path.join(dir, 'same')]);
+    expect(other.code).toBe(2);
+    expect(other.err).toContain('holds checkpoints of a run with other settings (--init-from)');
+
+    const missing = await train(['--out', 'x', '--init-from', 'nowhere']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain(`--init-from ${path.join(dir, 'nowhere')}: neither a checkpoint folder`);
+    const rm = captureIo(dir);
+    expect(await main(['train', 'rm', '--pairs', 'pairs.jsonl', '--reference-from', 'a'], rm)).toBe(2);
+    expect(rm.err()).toContain('--reference-from applies to dpo only');
+  }, 120_000);
+
   it('gives each kind of data error its own hint, with the line where there is one', async () => {
     const dir = temporaryDirectory();
     const [first] = syntheticPairs(1);

@@ -13,7 +13,14 @@ import {
   TribunalError,
   type TruncationPolicy,
 } from '../../contracts/index.js';
-import { buildTrainConfig, countPairLines, RUN_FILES, runTrainer, type TrainerRunResult } from '../../trainer/index.js';
+import {
+  buildTrainConfig,
+  countPairLines,
+  RUN_FILES,
+  resolveCheckpoint,
+  runTrainer,
+  type TrainerRunResult,
+} from '../../trainer/index.js';
 import { EXIT } from '../exit-codes.js';
 import { integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
@@ -73,6 +80,13 @@ Options:
   --lora-alpha A           LoRA scaling alpha / R (default 2R)
   --merge-lora             Hugging Face models: save DIR/final with the adapters merged into the weights (a plain
                            model for AutoModelForCausalLM or vLLM) instead of peft adapters
+  --init-from DIR          start the policy from a checkpoint: a checkpoint folder, or a "tribunal train" run
+                           directory (its latest checkpoint) of the same task, --model, --lora and --seed. Only a
+                           fresh run loads it (a resumed one continues from its own). dpo: the reference stays the
+                           fresh model (policy_0), as iterative DPO keeps it fixed
+  --reference-from DIR     dpo: the reference's weights come from this checkpoint or run (its latest checkpoint;
+                           LoRA adapters included) instead of the fresh model; e.g. the same DIR as --init-from for
+                           reference = previous policy
   --seed N                 model init, held-out split and batch order (default 0)
   --json                   print the worker's validated events as JSON lines on stdout, nothing else
   --verbose                also show the worker's log (always kept in DIR/worker.log)
@@ -112,6 +126,8 @@ const FIELD_FLAGS: Record<string, string> = {
   'lora.r': '--lora',
   'lora.alpha': '--lora-alpha',
   seed: '--seed',
+  init_checkpoint: '--init-from',
+  ref_checkpoint: '--reference-from',
   device: '--gpus',
   run_dir: '--out',
 };
@@ -149,6 +165,8 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
       lora: { type: 'string' },
       'lora-alpha': { type: 'string' },
       'merge-lora': { type: 'boolean' },
+      'init-from': { type: 'string' },
+      'reference-from': { type: 'string' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean' },
@@ -198,6 +216,9 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
   if (values['lora-alpha'] !== undefined && values.lora === undefined) {
     throw new TribunalError('CONFIG_INVALID', "--lora-alpha needs --lora R (the adapters' rank)");
   }
+  if (task === 'rm' && values['reference-from'] !== undefined) {
+    throw new TribunalError('CONFIG_INVALID', '--reference-from applies to dpo only; a reward model has no reference');
+  }
   if (evalPairs !== undefined && values['eval-fraction'] !== undefined) {
     throw new TribunalError('CONFIG_INVALID', 'give --eval FILE or --eval-fraction F, not both');
   }
@@ -205,6 +226,16 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
     values.model === undefined || values.model === 'tiny' ? 'tiny' : await modelFolder(path.resolve(io.cwd, values.model));
   const gpus = integerFlag(values.gpus, '--gpus', { min: 0, max: 1024 });
   const runDir = path.resolve(io.cwd, values.out ?? path.join('runs', `${task}-${pairsName(pairs)}`));
+  const initFrom = values['init-from'];
+  const referenceFrom = values['reference-from'];
+  const initCheckpoint =
+    initFrom === undefined
+      ? undefined
+      : await resolveCheckpoint({ dir: path.resolve(io.cwd, initFrom), flag: '--init-from', task });
+  const refCheckpoint =
+    referenceFrom === undefined
+      ? undefined
+      : await resolveCheckpoint({ dir: path.resolve(io.cwd, referenceFrom), flag: '--reference-from', task });
 
   const config = buildTrainConfig({
     task,
@@ -234,6 +265,8 @@ export async function trainCommand(argv: string[], io: CliIo, signal: AbortSigna
     loraRank: integerFlag(values.lora, '--lora', { min: 1, max: 4096 }),
     loraAlpha: numberFlag(values['lora-alpha'], '--lora-alpha', { min: 0, exclusive: true }),
     mergeLora: values['merge-lora'],
+    initCheckpoint: initCheckpoint?.path,
+    refCheckpoint: refCheckpoint?.path,
     pairCount: await countPairLines(pairs),
   });
   await refuseChangedRun(runDir, { ...config, run_dir: runDir });
