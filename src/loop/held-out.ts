@@ -27,7 +27,7 @@ export interface HeldOutSamples {
 export async function readHeldOutSamples(file: string): Promise<HeldOutSamples> {
   const rows = await readJsonl(file, (value, line) => {
     const parsed = CandidatesRowSchema.safeParse(value);
-    if (!parsed.success) throw invalid(file, line, parsed.error.issues[0]?.message ?? 'not a candidates row');
+    if (!parsed.success) throw invalid(file, line, issueText(parsed.error.issues[0], 'not a candidates row'));
     return parsed.data;
   });
   const prompts = new Map<string, { prompt: Prompt; samples: HeldOutSample[] }>();
@@ -132,7 +132,7 @@ export async function readComparisonVerdicts(options: {
 }): Promise<ComparisonVerdicts> {
   const rows = await readJsonl(options.labelsFile, (value, line) => {
     const parsed = LabelRowSchema.safeParse(value);
-    if (!parsed.success) throw invalid(options.labelsFile, line, parsed.error.issues[0]?.message ?? 'not a label row');
+    if (!parsed.success) throw invalid(options.labelsFile, line, issueText(parsed.error.issues[0], 'not a label row'));
     return parsed.data;
   });
   const byId = new Map<string, LabelRow>();
@@ -188,6 +188,11 @@ async function readJsonl<T>(file: string, parse: (value: unknown, line: number) 
     rows.push(parse(value, index + 1));
   }
   return rows;
+}
+
+function issueText(issue: { path: PropertyKey[]; message: string } | undefined, fallback: string): string {
+  if (!issue) return fallback;
+  return issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message;
 }
 
 function invalid(file: string, line: number, why: string): TribunalError {

@@ -247,7 +247,8 @@ export function lineChart(plot: PlotSpec): string {
       `<line x1="${margin.left}" y1="${sy(plot.guide)}" x2="${width - margin.right}" y2="${sy(plot.guide)}" stroke="#999" stroke-dasharray="4 3"/>`,
     );
   }
-  plot.series.forEach((series, index) => {
+  let legendX = margin.left;
+  for (const series of plot.series) {
     const known = series.points.filter((point): point is typeof point & { y: number } => typeof point.y === 'number');
     if (known.length > 1) {
       parts.push(
@@ -263,12 +264,12 @@ export function lineChart(plot: PlotSpec): string {
       parts.push(`<circle cx="${sx(point.x).toFixed(1)}" cy="${sy(point.y).toFixed(1)}" r="3" fill="${series.color}"/>`);
     }
     const legendY = height - 14;
-    const legendX = margin.left + index * 170;
     parts.push(
       `<rect x="${legendX}" y="${legendY - 8}" width="10" height="10" fill="${series.color}"/>`,
       `<text x="${legendX + 14}" y="${legendY + 1}">${escapeXml(series.label)}</text>`,
     );
-  });
+    legendX += 30 + series.label.length * 6.2;
+  }
   parts.push('</svg>\n');
   return parts.join('\n');
 }

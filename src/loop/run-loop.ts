@@ -661,7 +661,7 @@ export function firedStopRule(row: IterationReport, rules: LoopStopRules): Fired
       message: `KL(policy_${row.iteration + 1} ‖ policy_0) = ${row.kl.toFixed(3)} nats passed --max-kl ${rules.maxKl}`,
     };
   }
-  if (rules.minWinRateGain !== undefined && row.winRate !== null && row.winRate - 0.5 < rules.minWinRateGain) {
+  if (rules.minWinRateGain !== undefined && row.winRate !== null && row.winRate - 0.5 < rules.minWinRateGain - 1e-9) {
     return {
       rule: 'min-win-rate-gain',
       value: row.winRate - 0.5,

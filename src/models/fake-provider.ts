@@ -8,7 +8,7 @@ import type { ProviderAdapter, RawCallOptions, RawCompletion } from './types.js'
  * tests pass their own script. Options ride in the id: `fake:judge?latencyMs=50&failEvery=7&refuseEvery=11`.
  * Planted preferences for learning tests and demos: `prefer=TEXT` (URL-encoded) scores answers that contain TEXT in
  * the upper part of the scale and the others in the lower part; `lengthBonus=P` adds P score points per 100
- * characters of the answer (a length-biased judge, to show reward hacking).
+ * characters of the answer (a length-biased judge, to show reward hacking; negative P rewards short answers).
  */
 export function createFakeAdapter(options: {
   script?: FakeScript;
@@ -69,8 +69,13 @@ export function parseFakeSpec(spec: string): {
       throw new Error(`fake:${spec}: prefer must be 1 to 64 characters (URL-encoded), got ${prefer.length}`);
     result.prefer = prefer;
   }
-  const lengthBonus = number('lengthBonus');
-  if (lengthBonus !== undefined) result.lengthBonus = lengthBonus;
+  const lengthBonus = params.get('lengthBonus');
+  if (lengthBonus !== null) {
+    const parsed = Number(lengthBonus);
+    if (lengthBonus.trim() === '' || !Number.isFinite(parsed))
+      throw new Error(`fake:${spec}: lengthBonus must be a number (negative: a length penalty), got "${lengthBonus}"`);
+    result.lengthBonus = parsed;
+  }
   const latencyMs = number('latencyMs');
   const failEvery = number('failEvery');
   const refuseEvery = number('refuseEvery');
@@ -122,7 +127,7 @@ export function judgeScript(
     // A planted preference: answers with the marker in the upper 40% of the scale, the others in the lower half.
     const share = options.prefer === undefined ? unit : judged.includes(options.prefer) ? 0.6 + 0.4 * unit : 0.5 * unit;
     const bonus = options.lengthBonus ? (options.lengthBonus * judged.length) / 100 : 0;
-    const raw = Math.min(max, min + share * (max - min) + bonus);
+    const raw = Math.max(min, Math.min(max, min + share * (max - min) + bonus));
     const middle = (min + max) / 2;
     const pulled = turn.round === 0 ? raw : middle + (raw - middle) / 2 ** turn.round;
     const score = Math.round(pulled * 10) / 10;
@@ -145,7 +150,7 @@ function plantedPreference(user: string, options: { prefer?: string; lengthBonus
     const inA = a.includes(options.prefer);
     if (inA !== b.includes(options.prefer)) return inA ? 'A' : 'B';
   }
-  if (options.lengthBonus && a.length !== b.length) return a.length > b.length ? 'A' : 'B';
+  if (options.lengthBonus && a.length !== b.length) return a.length > b.length === options.lengthBonus > 0 ? 'A' : 'B';
   return undefined;
 }
 
