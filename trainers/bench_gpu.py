@@ -35,6 +35,12 @@ Then a reward model is trained with the worker itself (``engine.train``) on
 accuracy and ECE are reported. With random init, a byte tokenizer and a minute of training that
 accuracy is a smoke figure, not a quality claim (the JSON says so).
 
+Generation (issue 11): tokens/s of the worker's batched sampler (``trainers/generate.py``) on the same
+Qwen2-0.5B-shaped model in bf16 (CUDA; fp32 elsewhere), ``--gen-batch`` samples (16) of one random
+``--gen-prompt-tokens`` prompt (128) x ``--gen-new-tokens`` new tokens (128, no EOS), with the KV cache
+and without it (the whole sequence through the model for every new token); the ratio is
+``generation.kv_cache_speedup``.
+
 A global deadline (``--deadline-s``, 270 s from start by default) skips whatever would overrun and
 records what was skipped; the JSON is always written.
 """
@@ -158,6 +164,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--rm-steps", type=int, default=None, help="reward-model optimizer steps (default 300; smoke 4)")
     p.add_argument("--rm-budget-s", type=float, default=60.0, help="wall-clock cap of the reward-model training")
     p.add_argument("--skip-rm", action="store_true")
+    p.add_argument("--gen-batch", type=int, default=None, help="generation: samples drawn together (default 16; smoke 4)")
+    p.add_argument("--gen-new-tokens", type=int, default=None, help="generation: new tokens per sample (default 128; smoke 6)")
+    p.add_argument("--gen-prompt-tokens", type=int, default=None, help="generation: prompt tokens (default 128; smoke 8)")
+    p.add_argument("--gen-repeats", type=int, default=None, help="generation: timed runs per path (default 2; smoke 1)")
+    p.add_argument("--skip-generation", action="store_true")
     args = p.parse_args(argv)
     unknown = [v for v in args.variants.split(",") if v and v not in VARIANTS]
     if unknown:  # before any device time is spent
@@ -166,12 +177,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         if not os.environ.get("OUT"):
             p.error("--out is required when $OUT is not set")
         args.out = os.path.join(os.environ["OUT"], "bench_gpu.json")
-    defaults = {"batch_pairs": (8, 2), "steps": (10, 2), "warmup": (3, 1), "rm_rows": (None, 64), "rm_steps": (300, 4)}
+    defaults = {"batch_pairs": (8, 2), "steps": (10, 2), "warmup": (3, 1), "rm_rows": (None, 64), "rm_steps": (300, 4),
+                "gen_batch": (16, 4), "gen_new_tokens": (128, 6), "gen_prompt_tokens": (128, 8), "gen_repeats": (2, 1)}
     for name, (full, smoke) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, smoke if args.smoke else full)
     if args.smoke:
         args.chunk_size = min(args.chunk_size, 7)  # several chunks even on tiny batches
+    for name in ("gen_batch", "gen_new_tokens", "gen_prompt_tokens", "gen_repeats"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
     args.shape = dict(SMOKE_SHAPE if args.smoke else QWEN2_0_5B)
     args.lengths = SMOKE_LENGTHS if args.smoke else LENGTHS
     return args
@@ -757,6 +772,67 @@ def run_reward_model(args: argparse.Namespace, device: torch.device, kind: str, 
 
 
 # ------------------------------------------------------------------------------------------------
+# generation (issue 11): the worker's sampler with and without the KV cache
+
+
+def run_generation(args: argparse.Namespace, device: torch.device, kind: str, deadline: Deadline) -> Dict[str, Any]:
+    """Tokens/s of ``trainers.generate.Sampler`` drawing ``gen_batch`` samples of one random prompt, ``gen_new_tokens``
+    each (no EOS: every row draws them all), with the KV cache (the tiny decoder's own, or transformers'
+    ``past_key_values``) and without (a full forward over the whole sequence per new token); temperature 1, the same
+    seed for both. bf16 weights on CUDA (as served), fp32 elsewhere. One untimed warm-up run per path."""
+    from trainers.generate import Sampler, SamplingConfig
+
+    reset_memory(device)
+    model, info = build_policy(args, device, kind, "sdpa")
+    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    core = model.core.to(dtype).eval()
+    del model
+    rng = random.Random(f"bench-generation:{args.seed}")
+    prompt = [rng.randrange(1, args.shape["vocab_size"]) for _ in range(args.gen_prompt_tokens)]
+    sampler = Sampler(core, info["family"], eos_token_id=None, pad_token_id=PAD_ID, device=device, max_seq_len=None)
+    rows, new_tokens = args.gen_batch, args.gen_new_tokens
+    result: Dict[str, Any] = {
+        "rows": rows, "prompt_tokens": len(prompt), "new_tokens": new_tokens, "dtype": str(dtype).replace("torch.", ""),
+        "attention": info["attention"], "family": info["family"], "parameters": info["parameters"],
+        "sampler": "trainers.generate.Sampler, temperature 1, top-p 1, no EOS",
+        "tokens_per_s_definition": "rows * new_tokens / wall time of one sample() call (prefill included), median "
+                                   "of the timed runs, CUDA-synchronised",
+    }
+
+    def sample(use_cache: bool, count: int) -> Tuple[float, List[Dict[str, Any]]]:
+        settings = SamplingConfig(n=rows, temperature=1.0, max_new_tokens=count, seed=args.seed, batch_size=rows,
+                                  use_cache=use_cache)
+        sync(device)
+        t0 = time.perf_counter()
+        out = sampler.sample(prompt, rows=rows, settings=settings, seed=args.seed)
+        sync(device)
+        return time.perf_counter() - t0, out
+
+    drawn: Dict[str, List[List[int]]] = {}
+    for name, use_cache in (("kv_cache", True), ("no_cache", False)):
+        reset_memory(device)
+        sample(use_cache, min(4, new_tokens))  # warm-up: kernels, allocator, cache classes
+        times: List[float] = []
+        for _ in range(args.gen_repeats):
+            if times and deadline.left() < 5:
+                break
+            seconds, out = sample(use_cache, new_tokens)
+            times.append(seconds)
+            drawn[name] = [row["ids"] for row in out]
+        median = statistics.median(times)
+        result[name] = {"seconds": times, "median_s": median, "tokens_per_s": rows * new_tokens / median,
+                        "ms_per_new_token": 1000 * median / new_tokens, "peak_memory_bytes": peak_memory(device)}
+        print(f"[bench] generation {name}: {result[name]['tokens_per_s']:.0f} tokens/s", file=sys.stderr, flush=True)
+    result["kv_cache_speedup"] = result["kv_cache"]["tokens_per_s"] / result["no_cache"]["tokens_per_s"]
+    # the same seed draws the same tokens when both paths compute the same logits: always in fp32; bf16 rounding
+    # may flip a draw, after which the rows differ
+    same = [a == b for a, b in zip(drawn["kv_cache"], drawn["no_cache"])]
+    result["identical_rows"] = sum(same)
+    result["identical_rows_note"] = "fp32: all rows are expected identical; bf16: rounding can change a draw"
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
 # main
 
 
@@ -840,10 +916,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     report: Dict[str, Any] = {
-        "schema": 2, "benchmark": "trainers DPO naive vs optimised + HH-RLHF reward model (issue 5)",
+        "schema": 3,
+        "benchmark": "trainers DPO naive vs optimised + HH-RLHF reward model (issue 5) + generation (issue 11)",
         "status": "running", "smoke": args.smoke, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "environment": {"device_name": None}, "correctness": None, "variants": {}, "comparison": {},
-        "reward_model": None, "skipped": [], "errors": [], "phase_seconds": {},
+        "reward_model": None, "generation": None, "skipped": [], "errors": [], "phase_seconds": {},
     }
     try:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -899,7 +976,8 @@ def _run(args: argparse.Namespace, report: Dict[str, Any]) -> None:
     peak_flops = peak_tflops * 1e12 if peak_tflops else None
 
     # a phase starts only with this much time left (s); the timed loops also stop at the deadline
-    need = {"correctness": 20, "naive": 40, "naive_bf16": 25, "optimised": 20, "optimised_grad_ckpt": 20}
+    need = {"correctness": 20, "naive": 40, "naive_bf16": 25, "optimised": 20, "optimised_grad_ckpt": 20,
+            "generation": 25}
     if args.smoke:
         need = {k: 1 for k in need}
     if deadline.left() >= need["correctness"]:
@@ -909,9 +987,20 @@ def _run(args: argparse.Namespace, report: Dict[str, Any]) -> None:
     else:
         report["skipped"].append({"phase": "correctness", "reason": f"deadline ({deadline.left():.0f} s left)"})
     wanted = [v for v in args.variants.split(",") if v]  # validated in parse_args
-    # the reward model runs after the two variants the comparison needs, before the extras
-    order = [v for v in wanted if v in ("naive", "optimised")] + ["__rm__"] + [v for v in wanted if v not in ("naive", "optimised")]
+    # the reward model and generation run after the two variants the comparison needs, before the extras
+    order = ([v for v in wanted if v in ("naive", "optimised")] + ["__rm__", "__generation__"]
+             + [v for v in wanted if v not in ("naive", "optimised")])
     for name in order:
+        if name == "__generation__":
+            if args.skip_generation:
+                report["skipped"].append({"phase": "generation", "reason": "--skip-generation"})
+            elif deadline.left() < need["generation"]:
+                report["skipped"].append({"phase": "generation", "reason": f"deadline ({deadline.left():.0f} s left)"})
+            else:
+                report["generation"] = _phase(report, "generation", args.smoke,
+                                              lambda: run_generation(args, device, kind, deadline))
+                finish_report(report, args.out)
+            continue
         if name == "__rm__":
             if args.skip_rm:
                 report["skipped"].append({"phase": "reward_model", "reason": "--skip-rm"})
@@ -973,6 +1062,10 @@ def summary(report: Dict[str, Any]) -> Dict[str, Any]:
     rm = report["reward_model"] or {}
     out["reward_model_heldout_accuracy"] = (rm.get("heldout") or {}).get("accuracy")
     out["reward_model_heldout_ece"] = (rm.get("heldout") or {}).get("ece")
+    generation = report.get("generation") or {}
+    for name in ("kv_cache", "no_cache"):
+        out[f"generation_{name}_tokens_per_s"] = (generation.get(name) or {}).get("tokens_per_s")
+    out["generation_kv_cache_speedup"] = generation.get("kv_cache_speedup")
     return out
 
 

@@ -32,7 +32,7 @@ from .config import Config, ModelConfig, config_to_dict
 from .data import PreferencePair, read_pairs, split_holdout, split_summary
 from .distributed import (DistributedState, all_reduce_sum, any_rank, init_distributed, shutdown, unwrap,
                           wrap_model)
-from .errors import ConfigError, DataError, TrainerError
+from .errors import ConfigError, DataError, TrainerError, is_out_of_memory
 from .losses import average_for, dpo_loss, dpo_metrics, reward_loss, reward_metrics, reward_pair_losses
 from .lora import merge_builtin_lora
 from .models import (PreferenceModel, apply_lora, build_core, count_parameters, enable_gradient_checkpointing,
@@ -325,6 +325,8 @@ def load_start_weights(model: torch.nn.Module, where: str, folder: str, dist: Di
     except ConfigError:
         raise
     except (TrainerError, RuntimeError, KeyError) as error:
+        if is_out_of_memory(error):
+            raise
         message = error.message if isinstance(error, TrainerError) else str(error).strip().splitlines()[0]
         raise ConfigError(where, f"{folder} does not fit this run's model ({message}): give a checkpoint of a run with "
                                  "the same model and lora settings", cause=error)

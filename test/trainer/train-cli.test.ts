@@ -4,6 +4,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { type TrainerEvent, TrainerEventSchema } from '../../src/contracts/index.js';
+import { readTrainingRun } from '../../src/trainer/index.js';
 import { captureIo } from '../fakes/cli-io.js';
 import { requireTorch, syntheticPairs, TRIBUNAL_BIN, temporaryDirectory, writeJsonl } from './trainer-fixtures.js';
 
@@ -357,6 +358,8 @@ describe('tribunal train', () => {
     ]);
     const sameLoss = first(same.events);
     expect(sameLoss?.type === 'metric' && sameLoss.loss).toBeCloseTo(Math.log(2), 5);
+    // the run reads back as a training run (checkpoint:DIR of tribunal generate, train eval)
+    expect((await readTrainingRun(path.join(dir, 'same'))).config).toMatchObject({ init_checkpoint: checkpoint });
 
     // without --reference-from the reference is the fresh model (policy_0): A's policy is already ahead of it
     const fixed = await train(['--out', 'fixed', '--init-from', 'a']);

@@ -82,6 +82,8 @@ class BenchHelpersTest(unittest.TestCase):
 
         with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit):
             parse_args(["--out", "/dev/null", "--variants", "naive,fastest"])
+        with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit):
+            parse_args(["--out", "/dev/null", "--gen-new-tokens", "0"])
 
     def test_mfu_formulas(self):
         from trainers.bench_gpu import mfu_numbers
@@ -167,6 +169,16 @@ class BenchSmokeTest(TempDirTestCase):
             self.assertIn("ece", rm["heldout"])
             self.assertIn("smoke figure", rm["note"])
         self.assertTrue(report["summary"]["correctness_pass"])
+        generation = report["generation"]
+        self.assertEqual((generation["rows"], generation["prompt_tokens"], generation["new_tokens"]), (4, 8, 6))
+        self.assertEqual(generation["dtype"], "float32")
+        for path in ("kv_cache", "no_cache"):
+            self.assertEqual(len(generation[path]["seconds"]), 1, path)
+            self.assertAlmostEqual(generation[path]["tokens_per_s"], 4 * 6 / generation[path]["median_s"], places=6)
+        self.assertAlmostEqual(generation["kv_cache_speedup"],
+                               generation["kv_cache"]["tokens_per_s"] / generation["no_cache"]["tokens_per_s"])
+        self.assertEqual(generation["identical_rows"], 4)  # fp32: both paths draw the same tokens
+        self.assertEqual(report["summary"]["generation_kv_cache_speedup"], generation["kv_cache_speedup"])
 
     def test_deadline_skips_work_and_still_writes_the_report(self):
         done, path = run_bench(self.tmp, "--deadline-s", "0")
@@ -174,7 +186,9 @@ class BenchSmokeTest(TempDirTestCase):
         with open(path, encoding="utf-8") as handle:
             report = json.load(handle)
         skipped = [s["phase"] for s in report["skipped"]]
-        self.assertEqual(skipped, ["correctness", "naive", "optimised", "reward_model", "naive_bf16", "optimised_grad_ckpt"])
+        self.assertEqual(skipped, ["correctness", "naive", "optimised", "reward_model", "generation", "naive_bf16",
+                                   "optimised_grad_ckpt"])
+        self.assertIsNone(report["generation"])
         self.assertEqual(report["variants"], {})
 
     @unittest.skipUnless(os.path.isfile(HH_RLHF), "needs ../shared/datasets/hh-rlhf-harmless-base-test.jsonl.gz")
@@ -212,7 +226,8 @@ class BenchReportAlwaysWrittenTest(TempDirTestCase):
         with mock.patch.object(bench_gpu, "run_variant", side_effect=error), check, \
                 contextlib.redirect_stderr(io.StringIO()):
             try:
-                code = bench_gpu.main(["--device", "cpu", "--skip-rm", "--variants", "naive", "--out", out, *extra])
+                code = bench_gpu.main(["--device", "cpu", "--skip-rm", "--skip-generation", "--variants", "naive",
+                                       "--out", out, *extra])
             finally:
                 with open(out, encoding="utf-8") as handle:
                     self.report = json.load(handle)
@@ -258,6 +273,8 @@ def _fake_transformers():
     (fake_hf.FakeCausalLM): exercises bench_gpu's qwen2 branch without transformers."""
     import types
 
+    import torch
+
     from trainers.tiny_model import Attention, TinyConfig
 
     from .fake_hf import FakeCausalLM
@@ -276,6 +293,17 @@ def _fake_transformers():
         def get_input_embeddings(self):
             return self.model.decoder.embed_tokens
 
+        def forward(self, input_ids, attention_mask=None, use_cache=None, past_key_values=None):
+            if not use_cache:
+                return super().forward(input_ids, attention_mask, use_cache=False)
+            # transformers' cache interface (new ids + past in, their logits + past out); the "cache" is the ids
+            ids = input_ids if past_key_values is None else torch.cat([past_key_values, input_ids], dim=1)
+            FakeQwen2ForCausalLM.cached_calls += past_key_values is not None
+            logits = super().forward(ids, None, use_cache=False).logits[:, -input_ids.shape[1]:]
+            return types.SimpleNamespace(logits=logits, past_key_values=ids)
+
+    FakeQwen2ForCausalLM.cached_calls = 0
+
     module = types.ModuleType("transformers")
     module.__version__ = "0.0-fake"
     module.Qwen2Config = _FakeQwen2Config
@@ -292,7 +320,8 @@ class BenchHFBranchTest(TempDirTestCase):
         from trainers import bench_gpu
 
         out = os.path.join(self.tmp, "hf.json")
-        with mock.patch.dict(sys.modules, {"transformers": _fake_transformers()}), \
+        fake = _fake_transformers()
+        with mock.patch.dict(sys.modules, {"transformers": fake}), \
                 contextlib.redirect_stderr(io.StringIO()):
             code = bench_gpu.main(["--smoke", "--device", "cpu", "--model", "auto", "--skip-rm",
                                    "--variants", "naive,optimised", "--out", out])
@@ -308,6 +337,10 @@ class BenchHFBranchTest(TempDirTestCase):
         self.assertEqual(report["variants"]["optimised"]["attention"], "sdpa")
         self.assertTrue(report["variants"]["optimised"]["model_checks"]["tied_embeddings"])
         self.assertEqual(report["skipped"], [{"phase": "reward_model", "reason": "--skip-rm"}])
+        # generation through transformers' interface: past_key_values with the cache, full forwards without
+        generation = report["generation"]
+        self.assertEqual((generation["family"], generation["identical_rows"]), ("hf", 4))
+        self.assertEqual(fake.Qwen2ForCausalLM.cached_calls, 3 + 5)  # warm-up 4 tokens, timed 6: a step per later one
         made = _FakeQwen2Config.made
         self.assertEqual({m["attn_implementation"] for m in made}, {"eager", "sdpa"})
         self.assertTrue(all(m["tie_word_embeddings"] and m["pad_token_id"] == 0 and m["num_key_value_heads"] == 2

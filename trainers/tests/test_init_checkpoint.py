@@ -5,6 +5,7 @@ precomputed and on-the-fly references, resume, sampling the result, and the conf
 import math
 import os
 import shutil
+import subprocess
 import types
 from unittest import mock
 
@@ -145,6 +146,18 @@ class InitCheckpointTest(TempDirTestCase):
         start = of_type(events, "start")[0]
         self.assertEqual((start["step"], start["init_checkpoint"]), (2, None))
         self.assertTrue(start["resumed_from"].endswith("step-00000002"))
+        self.assertSameTensors(ckpt.load_weights(resumed), ckpt.load_weights(whole))
+        # a run stopped by the worker itself (its parent died: it checkpoints after the current step), then rerun; its
+        # reference log-probs are cached already (else the stop would come during their precompute, before step 1)
+        os.makedirs(os.path.join(self.tmp, "stopped"))
+        shutil.copy(os.path.join(self.tmp, "whole", "ref_logps.pt"), os.path.join(self.tmp, "stopped"))
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        with mock.patch.dict(os.environ, {engine.PARENT_PID_ENV: str(gone.pid)}):
+            events, _ = self.train("stopped", **base)
+        self.assertEqual([(e["status"], e["step"]) for e in of_type(events, "done")], [("stopped", 1)])
+        events, resumed = self.train("stopped", **base)
+        self.assertEqual(of_type(events, "start")[0]["step"], 1)
         self.assertSameTensors(ckpt.load_weights(resumed), ckpt.load_weights(whole))
 
     def test_eval_of_the_initial_model_is_init_checkpoint_s(self):
