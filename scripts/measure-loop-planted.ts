@@ -37,6 +37,7 @@ for (let seed = 0; seed < seeds; seed++) {
       defaultModel: `fake:judge?prefer=${MARKER}`,
       modelOverride: `fake:judge?prefer=${MARKER}`,
       train: { epochs: PLANTED_SETTINGS.epochs, gpus: 0 },
+      export: { strategy: PLANTED_SETTINGS.strategy, minMargin: PLANTED_SETTINGS.minMargin },
       worker: { device: 'cpu' },
     });
     const rates = [];

@@ -7,7 +7,7 @@ import type { ProviderAdapter, RawCallOptions, RawCompletion } from './types.js'
  * (scores from a hash of critic and candidate, drifting toward agreement in later rounds);
  * tests pass their own script. Options ride in the id: `fake:judge?latencyMs=50&failEvery=7&refuseEvery=11`.
  * Planted preferences for learning tests and demos: `prefer=TEXT` (URL-encoded) scores answers that contain TEXT in
- * the upper part of the scale and the others in the lower part; `lengthBonus=P` adds P score points per 100
+ * the top 28% of the scale and the others in the bottom 28%; `lengthBonus=P` adds P score points per 100
  * characters of the answer (a length-biased judge, to show reward hacking; negative P rewards short answers).
  */
 export function createFakeAdapter(options: {
@@ -124,8 +124,9 @@ export function judgeScript(
     const min = properties.score?.minimum ?? 1;
     const max = properties.score?.maximum ?? 10;
     const unit = (seed % 1000) / 999;
-    // A planted preference: answers with the marker in the upper 40% of the scale, the others in the lower half.
-    const share = options.prefer === undefined ? unit : judged.includes(options.prefer) ? 0.6 + 0.4 * unit : 0.5 * unit;
+    // A planted preference: answers with the marker in the top 28% of the scale, the others in the bottom 28%, so
+    // every marked answer beats every other by at least 44% of the scale (a --min-margin can drop the rest).
+    const share = options.prefer === undefined ? unit : judged.includes(options.prefer) ? 0.72 + 0.28 * unit : 0.28 * unit;
     const bonus = options.lengthBonus ? (options.lengthBonus * judged.length) / 100 : 0;
     const raw = Math.max(min, Math.min(max, min + share * (max - min) + bonus));
     const middle = (min + max) / 2;

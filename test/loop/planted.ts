@@ -42,6 +42,9 @@ export const PLANTED_SETTINGS = {
   n: 8,
   evalSamples: 8,
   maxTokens: 32,
-  epochs: 6,
+  epochs: 3,
   iterations: 2,
+  /** Every marked sample against every unmarked one of its prompt; pairs of two unmarked samples (noise) dropped. */
+  strategy: 'all-pairs',
+  minMargin: 3,
 } as const;
