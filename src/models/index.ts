@@ -5,6 +5,8 @@
  */
 export * from './anthropic-provider.js';
 export * from './default-model.js';
+export * from './endpoint-fleet.js';
+export * from './endpoint-fleet-error.js';
 export * from './fake-chat-model.js';
 export * from './fake-provider.js';
 export * from './limiter.js';
