@@ -11,6 +11,7 @@ export * from './fake-chat-model.js';
 export * from './fake-provider.js';
 export * from './limiter.js';
 export * from './local-loader.js';
+export * from './model-entry.js';
 export * from './openai-provider.js';
 export * from './pricing.js';
 export * from './provider-json-schema.js';

@@ -4,6 +4,7 @@ import { EndpointFleet, type EndpointStatus, type FleetScheduler } from './endpo
 import { createFakeAdapter, judgeScript, parseFakeSpec } from './fake-provider.js';
 import { Limiter } from './limiter.js';
 import { loadLocalAdapter } from './local-loader.js';
+import { modelEntryFor } from './model-entry.js';
 import { createOpenAIAdapter, probeOpenAIEndpoint } from './openai-provider.js';
 import { lookupPricing, type PricingTable, priceOf } from './pricing.js';
 import { createCriticModel, type ReliabilityOptions } from './reliable-model.js';
@@ -196,6 +197,7 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
             lookupPricing(id, { overrides: options.pricing, builtIn: false }) ??
             adapter.pricing ??
             priceOf(id, { openaiBaseUrl: getSettings().openaiBaseUrl });
+
           return { adapter, model: createCriticModel({ id, adapter, ...limitsFor(provider), pricing }) };
         })();
         resolved.set(id, entry);
@@ -214,21 +216,4 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
       return Object.fromEntries([...fleets].map(([key, fleet]) => [key, fleet.status()]));
     },
   };
-}
-
-/**
- * The models file entry for a model id: the entry named by the id itself, else the longest `prefix*` key it starts
- * with; undefined when none matches.
- * @example modelEntryFor('openai:qwen', { 'openai:*': entry }); // { key: 'openai:*', entry }
- */
-export function modelEntryFor(id: string, entries: ModelEntries | undefined): { key: string; entry: ModelEntry } | undefined {
-  if (entries === undefined) return undefined;
-  const exact = Object.hasOwn(entries, id) ? entries[id] : undefined;
-  if (exact) return { key: id, entry: exact };
-  let best: { key: string; entry: ModelEntry } | undefined;
-  for (const [key, entry] of Object.entries(entries)) {
-    if (!key.endsWith('*') || !id.startsWith(key.slice(0, -1))) continue;
-    if (best === undefined || key.length > best.key.length) best = { key, entry };
-  }
-  return best;
 }

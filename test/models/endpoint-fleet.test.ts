@@ -3,7 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { ModelEntry } from '../../src/contracts/index.js';
 import type { FleetScheduler } from '../../src/models/endpoint-fleet.js';
-import { createModelRegistry, type ModelRegistry, modelEntryFor } from '../../src/models/registry.js';
+import { modelEntryFor } from '../../src/models/model-entry.js';
+import { priceOf } from '../../src/models/pricing.js';
+import { createModelRegistry, type ModelRegistry } from '../../src/models/registry.js';
 import type { CriticModel } from '../../src/models/types.js';
 import { startOpenAIWireServer } from '../fakes/openai-wire-server.js';
 import type { WireReply, WireServer } from '../fakes/scripted-wire-server.js';
@@ -300,6 +302,11 @@ describe('endpoint fleets', () => {
     });
     registries.push(unpriced, priced);
     expect((await unpriced.resolve('openai:gpt-4.1-mini')).pricing).toBeUndefined();
+    // The CLI's warnings and estimates price it the same way (without the fleet, list prices would apply).
+    expect(priceOf('openai:gpt-4.1-mini', { endpoints })).toBeUndefined();
+    expect(priceOf('openai:gpt-4.1-mini', {})).toBeDefined();
+    const official = { 'openai:*': { endpoints: [{ baseURL: 'https://api.openai.com/v1' }] } };
+    expect(priceOf('openai:gpt-4.1-mini', { endpoints: official })).toBeDefined();
     const model = await priced.resolve('openai:gpt-4.1-mini');
     for (const server of [one, two]) server.setScript(() => ({ text: valid, inputTokens: 1_000_000, outputTokens: 1_000_000 }));
     const costs = [];

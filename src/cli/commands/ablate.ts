@@ -83,7 +83,7 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
   const pricing = await pricingFrom({ values, panel, cwd: io.cwd });
   const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
   const warning = unpricedWarning(
-    unpricedModels({ panel, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings }),
+    unpricedModels({ panel, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings, endpoints }),
   );
   if (warning) io.stderr.write(`${err.yellow(warning)}\n`);
   mkdirSync(outDir, { recursive: true });

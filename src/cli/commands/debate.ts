@@ -101,7 +101,7 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
   const pricing = await pricingFrom({ values, panel: resolved, cwd: io.cwd });
   const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
   const warning = unpricedWarning(
-    unpricedModels({ panel: resolved, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings }),
+    unpricedModels({ panel: resolved, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings, endpoints }),
   );
   if (warning && !values.json) io.stderr.write(`${styleFor(io.stderr).yellow(warning)}\n`);
   const models = createModelRegistry({ settings, pricing, endpoints });

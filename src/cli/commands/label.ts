@@ -136,7 +136,14 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const out = styleFor(io.stdout);
   const pricing = await pricingFrom({ values, panel, cwd: io.cwd });
   const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
-  const unpriced = unpricedModels({ panel, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings });
+  const unpriced = unpricedModels({
+    panel,
+    defaultModel: defaultModel.id,
+    modelOverride: values.model,
+    pricing,
+    settings,
+    endpoints,
+  });
 
   if (values['dry-run']) {
     const estimate = await estimateLabeling({
@@ -146,7 +153,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       modelOverride: values.model,
       limit,
       format,
-      priceOf: (id) => priceOf(id, { overrides: pricing, openaiBaseUrl: settings.openaiBaseUrl }),
+      priceOf: (id) => priceOf(id, { overrides: pricing, openaiBaseUrl: settings.openaiBaseUrl, endpoints }),
     });
     if (values.json) io.stdout.write(`${JSON.stringify(estimate, null, 2)}\n`);
     else io.stdout.write(`${renderEstimate(estimate, out)}\n`);
