@@ -13,6 +13,9 @@ const BaseUrlSchema = z
   .max(2000)
   .refine((value) => /^https?:\/\//i.test(value) && URL.canParse(value), {
     message: 'must be an http(s) URL such as http://gpu1:8000/v1',
+  })
+  .refine((value) => !URL.canParse(value) || (new URL(value).username === '' && new URL(value).password === ''), {
+    message: 'must not hold a user:password (HTTP clients refuse such URLs); a bearer key goes in OPENAI_API_KEY',
   });
 
 /** One server of a fleet: where it is, how many calls it takes at once, and its share of the traffic. */

@@ -177,9 +177,14 @@ export class EndpointFleet {
   ): Promise<RawCompletion> {
     const tried = new Set<EndpointState>();
     let lastError: unknown;
+    let onlyBusy = true;
     for (;;) {
       const state = await this.take(tried, call.signal);
-      if (state === undefined) throw this.unavailable(tried, lastError);
+      if (state === undefined) {
+        // Every endpoint tried was only busy (429): the wrapper waits as the last one asked (retry-after) and retries.
+        if (tried.size > 0 && onlyBusy) throw lastError;
+        throw this.unavailable(tried, lastError);
+      }
       let tokens = 0;
       const attempt: RawCallOptions = {
         ...call,
@@ -205,7 +210,10 @@ export class EndpointFleet {
           this.succeeded(state);
           throw error;
         }
-        if (fault === 'endpoint') this.failed(state, failure.message);
+        if (fault === 'endpoint') {
+          this.failed(state, failure.message);
+          onlyBusy = false;
+        } else state.lastError = this.redact(failure.message);
         // Tokens already reached the caller: the wrapper's mid-stream rules apply (the same request sent again).
         if (tokens > 0) throw error;
         tried.add(state);

@@ -76,6 +76,7 @@ describe('endpoint fleets', () => {
     entry?: Partial<ModelEntry>;
     endpoint?: (index: number) => { concurrency?: number; weight?: number };
     maxRetries?: number;
+    idleTimeoutMs?: number;
   }) {
     const started = await Promise.all(Array.from({ length: options.count }, () => startOpenAIWireServer()));
     servers.push(...started);
@@ -86,7 +87,11 @@ describe('endpoint fleets', () => {
       endpoints: started.map((server, index) => ({ baseURL: server.baseURL, ...options.endpoint?.(index) })),
     };
     const registry = createModelRegistry({
-      settings: { openaiApiKey: API_KEY, maxRetries: options.maxRetries ?? 4 },
+      settings: {
+        openaiApiKey: API_KEY,
+        maxRetries: options.maxRetries ?? 4,
+        ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
+      },
       reliability: { sleep: recorder.sleep, baseBackoffMs: 10 },
       endpoints: { [ID]: entry },
       fleet: { schedule: scheduler.schedule },
@@ -211,6 +216,37 @@ describe('endpoint fleets', () => {
     if (!outcome.success) expect(outcome.error.message).not.toContain(API_KEY);
     // The server answered: it stays in, with no failure counted.
     expect(registry.fleets()[ID]?.[0]).toMatchObject({ healthy: true, consecutiveFailures: 0 });
+  });
+
+  it('sends a call another endpoint answers when one is busy (429), without counting it against the busy one', async () => {
+    const { servers: fleetServers, model, registry, recorder } = await fleet({ count: 2, maxRetries: 1 });
+    const [busy, free] = fleetServers as [Server, Server];
+    busy.setScript(() => ({ status: 429, headers: { 'retry-after': '7' } }));
+    free.setScript(() => ({ text: valid }));
+    expect(await call(model)).toMatchObject({ success: true, attempts: 1 });
+    expect(registry.fleets()[ID]?.[0]).toMatchObject({ healthy: true, consecutiveFailures: 0 });
+    expect(recorder.delays).toEqual([]);
+
+    // Every endpoint busy: rate limited as without a fleet, waiting as the server asked.
+    free.setScript(() => ({ status: 429, headers: { 'retry-after': '7' } }));
+    const outcome = await call(model);
+    expect(outcome).toMatchObject({ success: false, error: { code: 'RATE_LIMITED' }, attempts: 2 });
+    expect(recorder.delays).toEqual([7000]);
+    expect(registry.fleets()[ID]?.every((endpoint) => endpoint.healthy && endpoint.consecutiveFailures === 0)).toBe(true);
+  });
+
+  it('counts a timeout against the endpoint and retries the call at another one', async () => {
+    const { servers: fleetServers, model, registry, recorder } = await fleet({ count: 2, idleTimeoutMs: 300 });
+    const [silent, live] = fleetServers as [Server, Server];
+    silent.setScript(() => ({ hang: true }));
+    live.setScript(() => ({ text: valid }));
+    const outcome = await call(model);
+    expect(outcome).toMatchObject({ success: true, attempts: 2 });
+    expect(recorder.delays).toHaveLength(1);
+    expect(chatRequests(silent)).toHaveLength(1);
+    expect(chatRequests(live)).toHaveLength(1);
+    expect(registry.fleets()[ID]?.[0]).toMatchObject({ healthy: true, consecutiveFailures: 1 });
+    expect(registry.fleets()[ID]?.[0]?.lastError).toContain('timed out');
   });
 
   it('fails with PROVIDER_FAILED naming every endpoint and its last error when all are down', async () => {
