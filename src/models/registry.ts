@@ -197,7 +197,6 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
             lookupPricing(id, { overrides: options.pricing, builtIn: false }) ??
             adapter.pricing ??
             priceOf(id, { openaiBaseUrl: getSettings().openaiBaseUrl });
-
           return { adapter, model: createCriticModel({ id, adapter, ...limitsFor(provider), pricing }) };
         })();
         resolved.set(id, entry);

@@ -16,7 +16,7 @@ constitutions/ (in the working directory and the built-ins), and the models file
 when there is one, listing each model's endpoints. Prints each problem with its file, line and field; exits 0 when
 everything is valid, 1 otherwise.`;
 
-/** `tribunal check`: validates panels, personas and constitutions. */
+/** `tribunal check`: validates panels, personas, constitutions and the models file, listing its endpoints. */
 export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
     args: argv,
