@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { loadPrices } from '../config/index.js';
-import type { ResolvedPanel, Usage } from '../contracts/index.js';
+import type { ModelEntries, ResolvedPanel, Usage } from '../contracts/index.js';
 import { type PricingTable, priceOf, pricingTable, type Settings } from '../models/index.js';
 import { criticModels } from '../runner/index.js';
 import { pricesFlag } from './flags.js';
@@ -43,11 +43,15 @@ export function unpricedModels(options: {
   modelOverride?: string | undefined;
   pricing: PricingTable;
   settings: Settings;
+  /** The models file's fleets (`--models`): an `openai:` model on a fleet of other servers gets no list price. */
+  endpoints?: ModelEntries | undefined;
 }): string[] {
   const ids = criticModels(options);
   const all = new Set([...Object.values(ids.critics), ...(ids.chair ? [ids.chair] : [])]);
   return [...all].filter(
-    (id) => priceOf(id, { overrides: options.pricing, openaiBaseUrl: options.settings.openaiBaseUrl }) === undefined,
+    (id) =>
+      priceOf(id, { overrides: options.pricing, openaiBaseUrl: options.settings.openaiBaseUrl, endpoints: options.endpoints }) ===
+      undefined,
   );
 }
 

@@ -7,6 +7,7 @@ export * from './front-matter.js';
 export * from './json-schemas.js';
 export * from './library.js';
 export * from './load-constitution.js';
+export * from './load-models.js';
 export * from './load-panel.js';
 export * from './load-persona.js';
 export * from './load-prices.js';

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { ConstitutionFrontMatterSchema, DebateEventSchema, PanelSchema, PersonaFrontMatterSchema } from '../contracts/index.js';
+import {
+  ConstitutionFrontMatterSchema,
+  DebateEventSchema,
+  ModelsFileSchema,
+  PanelSchema,
+  PersonaFrontMatterSchema,
+} from '../contracts/index.js';
 
 /** JSON Schemas generated from the zod contracts, for editors (YAML language server) and docs. */
 export function jsonSchemas(): Record<string, Record<string, unknown>> {
@@ -23,6 +29,11 @@ export function jsonSchemas(): Record<string, Record<string, unknown>> {
       ConstitutionFrontMatterSchema,
       'Tribunal constitution front matter',
       'The YAML front matter of a constitutions/*.md file; principles are "## id: Title" sections of the body.',
+    ),
+    'models.schema.json': make(
+      ModelsFileSchema,
+      'Tribunal models file',
+      'A models file (--models FILE, TRIBUNAL_MODELS): openai: models served by fleets of OpenAI-compatible endpoints.',
     ),
     'debate-event.schema.json': make(
       DebateEventSchema,

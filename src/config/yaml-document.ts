@@ -36,10 +36,17 @@ export function parseYamlSource(text: string, lineOffset = 0): YamlSource {
   };
 }
 
-/** Turns zod issues into file issues with field paths, lines and what was expected. */
-export function zodIssuesToFileIssues(issues: ReadonlyArray<z.core.$ZodIssue>, source: YamlSource | undefined): FileIssue[] {
+/**
+ * Turns zod issues into file issues with field paths, lines and what was expected. Paths read `a.0.b` unless
+ * `formatField` says otherwise (e.g. `fieldPath`: `a[0].b`).
+ */
+export function zodIssuesToFileIssues(
+  issues: ReadonlyArray<z.core.$ZodIssue>,
+  source: YamlSource | undefined,
+  formatField: (path: ReadonlyArray<PropertyKey>) => string = (path) => path.map(String).join('.'),
+): FileIssue[] {
   return issues.map((issue) => {
-    const field = issue.path.map(String).join('.');
+    const field = formatField(issue.path);
     const line = source?.lineOf(issue.path);
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {
@@ -52,4 +59,14 @@ export function zodIssuesToFileIssues(issues: ReadonlyArray<z.core.$ZodIssue>, s
     }
     return { field: field || '(root)', ...(line === undefined ? {} : { line }), message };
   });
+}
+
+/** A field path as JavaScript reads it: keys joined by dots, array indexes in brackets (`models.openai:m.endpoints[2].baseURL`). */
+export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+  let text = '';
+  for (const key of path) {
+    if (typeof key === 'number') text += `[${key}]`;
+    else text += text === '' ? String(key) : `.${String(key)}`;
+  }
+  return text;
 }

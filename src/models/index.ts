@@ -5,10 +5,13 @@
  */
 export * from './anthropic-provider.js';
 export * from './default-model.js';
+export * from './endpoint-fleet.js';
+export * from './endpoint-fleet-error.js';
 export * from './fake-chat-model.js';
 export * from './fake-provider.js';
 export * from './limiter.js';
 export * from './local-loader.js';
+export * from './model-entry.js';
 export * from './openai-provider.js';
 export * from './pricing.js';
 export * from './provider-json-schema.js';

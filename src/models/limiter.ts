@@ -2,9 +2,31 @@
 export class Limiter {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
+  private current: number;
 
-  constructor(readonly limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`concurrency limit must be a positive integer, got ${limit}`);
+  constructor(limit: number) {
+    checkLimit(limit);
+    this.current = limit;
+  }
+
+  /** Most tasks that may run at once. */
+  get limit(): number {
+    return this.current;
+  }
+
+  /** Tasks running now. */
+  get running(): number {
+    return this.active;
+  }
+
+  /**
+   * Changes the limit (an endpoint fleet follows its healthy capacity); a higher one starts waiting tasks at once, a
+   * lower one lets running tasks finish and starts no new one until they are below it.
+   */
+  resize(limit: number): void {
+    checkLimit(limit);
+    this.current = limit;
+    while (this.active < this.current && this.waiting.length > 0) this.waiting.shift()?.();
   }
 
   get pending(): number {
@@ -22,7 +44,7 @@ export class Limiter {
 
   /** Takes a slot if one is free (none is while others wait), without a promise; whoever gets one must `release()` it. */
   tryAcquire(): boolean {
-    if (this.active >= this.limit) return false;
+    if (this.active >= this.current) return false;
     this.active++;
     return true;
   }
@@ -53,7 +75,12 @@ export class Limiter {
   /** Gives a slot back, to the longest waiter if any. */
   release(): void {
     this.active--;
+    if (this.active >= this.current) return;
     const next = this.waiting.shift();
     if (next) next();
   }
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`concurrency limit must be a positive integer, got ${limit}`);
 }

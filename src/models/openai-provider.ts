@@ -99,6 +99,27 @@ export async function createOpenAIAdapter(options: OpenAIAdapterOptions): Promis
 }
 
 /**
+ * The health probe of an OpenAI-compatible endpoint (vLLM, llama.cpp server, Ollama, SGLang, OpenAI itself):
+ * `GET {baseURL}/models`, which every one of them serves. Resolves when it answers 2xx; rejects with the status or the
+ * connection error otherwise (the key never appears in the error).
+ * @example
+ * await probeOpenAIEndpoint({ baseURL: 'http://gpu1:8000/v1', signal: AbortSignal.timeout(5000) });
+ */
+export async function probeOpenAIEndpoint(options: {
+  baseURL: string;
+  apiKey?: string | undefined;
+  signal: AbortSignal;
+}): Promise<void> {
+  const response = await fetch(`${options.baseURL.replace(/\/+$/, '')}/models`, {
+    headers: { authorization: `Bearer ${options.apiKey ?? OPENAI_PLACEHOLDER_KEY}` },
+    signal: options.signal,
+  });
+  // Only the status matters; the body (a model list) is not read.
+  await response.body?.cancel().catch(() => undefined);
+  if (!response.ok) throw new Error(`GET /models answered HTTP ${response.status}`);
+}
+
+/**
  * Reads one raw chat completions chunk: `finish_reason` (the stream's end), `delta.refusal`, and the usage chunk. The
  * SDK consumes `[DONE]` without a trace, so a finish_reason (or the usage chunk after it) is what shows the end came.
  */

@@ -1,4 +1,5 @@
-import type { Prices } from '../contracts/index.js';
+import type { ModelEntries, Prices } from '../contracts/index.js';
+import { modelEntryFor } from './model-entry.js';
 import type { ModelPricing } from './types.js';
 
 /**
@@ -85,16 +86,26 @@ export function isOfficialOpenAIEndpoint(baseURL: string | undefined): boolean {
 
 /**
  * The price a model id is charged at, as the model registry sets it: `overrides` first, then the built-in list
- * prices, except for `openai:` models served by an OpenAI-compatible server (`openaiBaseUrl` not OpenAI's), which
- * may reuse an OpenAI name at another price. Undefined when no price is known.
+ * prices, except for `openai:` models served by an OpenAI-compatible server (`openaiBaseUrl` not OpenAI's, or a
+ * models file entry in `endpoints` with any endpoint not OpenAI's), which may reuse an OpenAI name at another price.
+ * Undefined when no price is known.
  * @example
  * priceOf('openai:gpt-4.1-mini', { openaiBaseUrl: 'http://localhost:8000/v1' }); // undefined
  */
 export function priceOf(
   id: string,
-  options: { overrides?: PricingTable | undefined; openaiBaseUrl?: string | undefined } = {},
+  options: {
+    overrides?: PricingTable | undefined;
+    openaiBaseUrl?: string | undefined;
+    endpoints?: ModelEntries | undefined;
+  } = {},
 ): ModelPricing | undefined {
-  const builtIn = !id.startsWith('openai:') || isOfficialOpenAIEndpoint(options.openaiBaseUrl);
+  const fleet = id.startsWith('openai:') ? modelEntryFor(id, options.endpoints) : undefined;
+  const official =
+    fleet === undefined
+      ? isOfficialOpenAIEndpoint(options.openaiBaseUrl)
+      : fleet.entry.endpoints.every((endpoint) => isOfficialOpenAIEndpoint(endpoint.baseURL));
+  const builtIn = !id.startsWith('openai:') || official;
   return lookupPricing(id, { overrides: options.overrides, builtIn });
 }
 

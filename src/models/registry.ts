@@ -1,9 +1,11 @@
-import { TribunalError } from '../contracts/index.js';
+import { type ModelEntries, type ModelEntry, TribunalError } from '../contracts/index.js';
 import { createAnthropicAdapter } from './anthropic-provider.js';
+import { EndpointFleet, type EndpointStatus, type FleetScheduler } from './endpoint-fleet.js';
 import { createFakeAdapter, judgeScript, parseFakeSpec } from './fake-provider.js';
 import { Limiter } from './limiter.js';
 import { loadLocalAdapter } from './local-loader.js';
-import { createOpenAIAdapter } from './openai-provider.js';
+import { modelEntryFor } from './model-entry.js';
+import { createOpenAIAdapter, probeOpenAIEndpoint } from './openai-provider.js';
 import { lookupPricing, type PricingTable, priceOf } from './pricing.js';
 import { createCriticModel, type ReliabilityOptions } from './reliable-model.js';
 import { loadSettings, type Settings } from './settings.js';
@@ -12,8 +14,10 @@ import type { CriticModel, ProviderAdapter } from './types.js';
 /** Resolves `provider:model` ids to critic models, caching one per id. */
 export interface ModelRegistry {
   resolve(id: string): Promise<CriticModel>;
-  /** Frees every resolved model's resources (local model contexts). */
+  /** Frees every resolved model's resources (local model contexts) and stops the fleets' health probes. */
   close(): Promise<void>;
+  /** How each endpoint fleet in use stands, by its models file key (empty until a fleet's model is resolved). */
+  fleets(): Record<string, EndpointStatus[]>;
 }
 
 /** Builds the adapter for the part of an id after `provider:`. */
@@ -42,6 +46,14 @@ export interface ModelRegistryOptions {
    * local and custom adapters included, ahead of the built-in list prices.
    */
   pricing?: PricingTable | undefined;
+  /**
+   * Models served by several endpoints (a models file's `models:` table, `--models FILE`): each entry's calls spread
+   * over its endpoints, with per-endpoint concurrency, health probes and failover (`EndpointFleet`). An entry replaces
+   * `OPENAI_BASE_URL` for the ids it matches (exactly, or by a `prefix*`; the longest prefix wins).
+   */
+  endpoints?: ModelEntries | undefined;
+  /** How fleets schedule their health probes, and the deadline of one probe (tests run probes by hand). */
+  fleet?: { schedule?: FleetScheduler; probeTimeoutMs?: number } | undefined;
 }
 
 /** Concurrency per provider when nothing else is configured: local matches the adapter's default 4 context sequences; fakes have no resource to protect. */
@@ -102,12 +114,13 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
     ...options.adapters,
   };
 
+  const pickLimit = (provider: string, key: 'concurrency' | 'timeoutMs' | 'idleTimeoutMs' | 'maxRetries'): number | undefined =>
+    options.providers?.[provider]?.[key] ?? options.reliability?.[key] ?? getSettings()[key];
+
   const limitsFor = (provider: string): ReliabilityOptions => {
-    const own = options.providers?.[provider] ?? {};
     const shared = options.reliability ?? {};
-    const env = getSettings();
     const pick = (key: 'concurrency' | 'timeoutMs' | 'idleTimeoutMs' | 'maxRetries'): number | undefined =>
-      own[key] ?? shared[key] ?? env[key];
+      pickLimit(provider, key);
     let limiter = options.reliability?.limiter ?? limiters.get(provider);
     if (!limiter) {
       limiter = new Limiter(pick('concurrency') ?? DEFAULT_CONCURRENCY[provider] ?? 8);
@@ -123,6 +136,41 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
       ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
       ...(maxRetries === undefined ? {} : { maxRetries }),
     };
+  };
+
+  const fleets = new Map<string, EndpointFleet>();
+  /** The fleet of a models file entry, one per entry (its servers' health is shared by every model it matches). */
+  const fleetFor = (key: string, entry: ModelEntry): EndpointFleet => {
+    let fleet = fleets.get(key);
+    if (!fleet) {
+      const apiKey = getSettings().openaiApiKey;
+      fleet = new EndpointFleet({
+        name: key,
+        endpoints: entry.endpoints,
+        defaultConcurrency: pickLimit('openai', 'concurrency') ?? DEFAULT_CONCURRENCY.openai ?? 8,
+        concurrency: entry.concurrency,
+        failureThreshold: entry.failureThreshold,
+        probeIntervalMs: entry.probeIntervalMs,
+        maxProbeIntervalMs: entry.maxProbeIntervalMs,
+        probeTimeoutMs: options.fleet?.probeTimeoutMs,
+        schedule: options.fleet?.schedule,
+        probe: (baseURL, signal) => probeOpenAIEndpoint({ baseURL, apiKey, signal }),
+        secrets: apiKey ? [apiKey] : [],
+      });
+      fleets.set(key, fleet);
+    }
+    return fleet;
+  };
+
+  /** A model served by a fleet: one OpenAI adapter per endpoint behind the fleet's adapter, limited by its gate. */
+  const fleetModel = async (id: string, name: string, key: string, entry: ModelEntry) => {
+    const fleet = fleetFor(key, entry);
+    const adapter = await fleet.adapter((baseURL) =>
+      createOpenAIAdapter({ model: name, apiKey: getSettings().openaiApiKey, baseURL, pricing: options.pricing }),
+    );
+    // One price per id whichever endpoint answers; list prices only when every endpoint is OpenAI's own.
+    const pricing = lookupPricing(id, { overrides: options.pricing, builtIn: false }) ?? adapter.pricing;
+    return { adapter, model: createCriticModel({ id, adapter, ...limitsFor('openai'), limiter: fleet.gate, pricing }) };
   };
 
   return {
@@ -143,6 +191,8 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
           }
           const name = id.slice(colon + 1);
           if (name === '') throw new TribunalError('MODEL_NOT_FOUND', `model id "${id}" names no model after "${provider}:"`);
+          const fleetEntry = provider === 'openai' ? modelEntryFor(id, options.endpoints) : undefined;
+          if (fleetEntry) return fleetModel(id, name, fleetEntry.key, fleetEntry.entry);
           const adapter = await factory(name);
           // A price given for the id wins, then the adapter's own, then the built-in list price where it applies.
           const pricing =
@@ -159,7 +209,12 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
     async close() {
       const entries = await Promise.allSettled(resolved.values());
       resolved.clear();
+      for (const fleet of fleets.values()) fleet.close();
+      fleets.clear();
       for (const entry of entries) if (entry.status === 'fulfilled') await entry.value.adapter.close?.();
+    },
+    fleets() {
+      return Object.fromEntries([...fleets].map(([key, fleet]) => [key, fleet.status()]));
     },
   };
 }

@@ -1,6 +1,7 @@
 import { AIMessage, type BaseMessage, HumanMessage } from '@langchain/core/messages';
 import { z } from 'zod';
 import { addUsage, type ErrorCode, MAX_REFUSAL_CHARS, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
+import { EndpointsUnavailableError } from './endpoint-fleet-error.js';
 import { Limiter } from './limiter.js';
 import { redactText } from './redact-secrets.js';
 import { completionUsage } from './token-estimate.js';
@@ -427,7 +428,8 @@ function extractJson(text: string): string | undefined {
   return start >= 0 && end > start ? trimmed.slice(start, end + 1) : undefined;
 }
 
-interface ClassifiedFailure {
+/** What a provider error means: its code, a message naming the model, and whether the same request may be sent again. */
+export interface ClassifiedFailure {
   code: ErrorCode;
   message: string;
   retryable: boolean;
@@ -472,6 +474,8 @@ export function classifyError(error: unknown, id: string, timedOutAfterMs?: numb
     return { code: 'TIMEOUT', message: `${id} did not answer within ${timedOutAfterMs} ms`, retryable: true };
   }
   // Failures the adapters already classified keep their code (a stream cut before its end event is MODEL_UNREACHABLE).
+  // An endpoint fleet with no endpoint left says itself whether waiting can help (its probes may bring one back).
+  if (error instanceof EndpointsUnavailableError) return { code: error.code, message: error.message, retryable: error.retryable };
   if (error instanceof TribunalError) {
     const retryable = error.code === 'MODEL_UNREACHABLE' || error.code === 'TIMEOUT' || error.code === 'RATE_LIMITED';
     return { code: error.code, message: error.message, retryable };

@@ -20,6 +20,7 @@ export const SETTINGS_ENV = {
   maxRetries: 'TRIBUNAL_MAX_RETRIES',
   python: 'TRIBUNAL_PYTHON',
   store: 'TRIBUNAL_STORE',
+  modelsFile: 'TRIBUNAL_MODELS',
 } as const;
 
 /** Never echoed in messages: API keys, and the store URL (it may carry a password). */
@@ -78,6 +79,8 @@ export const SettingsSchema = z.object({
     test: (value) => /^postgres(ql)?:\/\//i.test(value) && URL.canParse(value),
     message: 'must be a postgres:// or postgresql:// URL such as postgres://tribunal@db.internal/tribunal',
   }),
+  /** A models file (`TRIBUNAL_MODELS`, or `--models`): models served by fleets of endpoints (docs/file-formats.md). */
+  modelsFile: text(),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

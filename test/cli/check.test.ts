@@ -37,6 +37,35 @@ describe('tribunal check', () => {
     expect(io.out()).toContain('no persona "ghost"');
   });
 
+  it('lists the endpoints of a models file, and names the field of a bad one', async () => {
+    const io = captureIo(repoRoot);
+    expect(await main(['check', '--models', 'examples/models.fleet.yaml'], io)).toBe(0);
+    expect(io.out()).toContain('ok   examples/models.fleet.yaml');
+    expect(io.out()).toContain(
+      'openai:Qwen/Qwen2.5-7B-Instruct: 3 endpoints, at most 96 calls at once: http://gpu1:8000/v1 (concurrency 32), ' +
+        'http://gpu2:8000/v1 (concurrency 32), http://gpu3:8000/v1 (concurrency 64)',
+    );
+    expect(io.out()).toContain('openai:*: 2 endpoints: http://cpu1:8080/v1 (concurrency 4), http://cpu2:8080/v1 (concurrency 4)');
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'tribunal-check-'));
+    writeFileSync(
+      path.join(dir, 'models.yaml'),
+      'models:\n  openai:m:\n    endpoints:\n      - baseURL: http://user:secret@a:8000/v1\n      - baseURL: http://b/v1\n      - baseURL: ftp://c\n',
+    );
+    const bad = captureIo(dir);
+    expect(await main(['check', '--models', 'models.yaml'], bad)).toBe(1);
+    expect(bad.out()).toMatch(
+      /FAIL models\.yaml\n[\s\S]*line 6: models\.openai:m\.endpoints\[2\]\.baseURL: must be an http\(s\) URL/,
+    );
+    // A password in a URL is refused (HTTP clients refuse such URLs), and never echoed.
+    expect(bad.out()).toContain('line 4: models.openai:m.endpoints[0].baseURL: must not hold a user:password');
+    expect(bad.out()).not.toContain('secret');
+    writeFileSync(path.join(dir, 'models.yaml'), 'models:\n  openai:m:\n    endpoints:\n      - baseURL: http://a:8000/v1/\n');
+    const good = captureIo(dir);
+    expect(await main(['check', '--models', 'models.yaml'], good)).toBe(0);
+    expect(good.out()).toContain('openai:m: 1 endpoint: http://a:8000/v1');
+  });
+
   it('gives usage errors exit code 2', async () => {
     const io = captureIo(repoRoot);
     expect(await main(['check', '--bogus'], io)).toBe(2);

@@ -14,6 +14,7 @@ import {
  */
 export const openAIDialect: WireDialect = {
   paths: ['/v1/chat/completions'],
+  models: { path: '/v1/models', body: { object: 'list', data: [{ id: 'served-model', object: 'model', owned_by: 'test' }] } },
   json({ text, inputTokens, outputTokens, omitUsage, choices }, request) {
     // With `logprobs: true`, each whitespace-separated piece of a text is one token of log-probability -0.25.
     const logprobs = (content: string) =>

@@ -36,8 +36,12 @@ export type WireReply =
       frameDelayMs?: number;
       /** Non-streaming replies with several choices (OpenAI's `n`): their texts; `text` is then unused. */
       choices?: string[];
+      /** Answer only once this settles: the request stays in flight (counted in `active`) until the test lets it go. */
+      hold?: Promise<unknown>;
     }
   | { status: number; message?: string; headers?: Record<string, string> }
+  /** Close the connection without answering (a server that crashed or refuses work: the client sees a reset). */
+  | { reset: true }
   /** Accept the request and never answer (the client must time out or abort). */
   | { hang: true };
 
@@ -47,6 +51,8 @@ export type WireScript = (request: RecordedRequest) => WireReply | undefined;
 export interface WireDialect {
   /** Paths the dialect answers (e.g. `/v1/chat/completions`). */
   paths: string[];
+  /** The model list a health probe reads (`GET /v1/models`), when the dialect has one, and its body. */
+  models?: { path: string; body: unknown };
   json(
     reply: { text: string; inputTokens: number; outputTokens: number; omitUsage?: boolean; choices?: string[] },
     request: RecordedRequest,
@@ -91,6 +97,11 @@ export interface WireServer {
   enqueue(...replies: WireReply[]): void;
   /** Replaces the queue with a function deciding each reply. */
   setScript(script: WireScript): void;
+  /** Requests being answered now, and the most at once so far (count concurrency server-side). */
+  readonly active: number;
+  readonly peakActive: number;
+  /** How the model list (health probes) answers: an HTTP error, a reset, or (undefined, the default) the list. */
+  setModelsReply(reply: { status: number } | { reset: true } | undefined): void;
   close(): Promise<void>;
 }
 
@@ -100,6 +111,9 @@ export async function startWireServer(dialect: WireDialect): Promise<WireServer>
   const unscripted: RecordedRequest[] = [];
   const queue: WireReply[] = [];
   let script: WireScript | undefined;
+  let active = 0;
+  let peakActive = 0;
+  let modelsReply: { status: number } | { reset: true } | undefined;
 
   const server = createServer((req, res) => {
     const parts: Buffer[] = [];
@@ -114,6 +128,12 @@ export async function startWireServer(dialect: WireDialect): Promise<WireServer>
       }
       const request: RecordedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body };
       requests.push(request);
+      if (dialect.models !== undefined && request.method === 'GET' && request.path.split('?')[0] === dialect.models.path) {
+        if (modelsReply === undefined) send(res, 200, dialect.models.body);
+        else if ('reset' in modelsReply) req.socket.destroy();
+        else send(res, modelsReply.status, dialect.error(modelsReply.status, `scripted HTTP ${modelsReply.status}`));
+        return;
+      }
       if (!dialect.paths.includes(request.path.split('?')[0] ?? '')) {
         send(res, 404, dialect.error(404, `no route ${request.method} ${request.path}`));
         return;
@@ -124,7 +144,16 @@ export async function startWireServer(dialect: WireDialect): Promise<WireServer>
         send(res, 418, dialect.error(418, `unscripted request #${requests.length} to ${request.path}`));
         return;
       }
-      respond(res, reply, request, dialect);
+      active++;
+      peakActive = Math.max(peakActive, active);
+      res.on('close', () => active--);
+      if ('reset' in reply) {
+        req.socket.destroy();
+        return;
+      }
+      const hold = 'hold' in reply ? reply.hold : undefined;
+      if (hold === undefined) respond(res, reply, request, dialect);
+      else void hold.then(() => respond(res, reply, request, dialect));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -141,6 +170,15 @@ export async function startWireServer(dialect: WireDialect): Promise<WireServer>
     setScript(next) {
       script = next;
     },
+    get active() {
+      return active;
+    },
+    get peakActive() {
+      return peakActive;
+    },
+    setModelsReply(reply) {
+      modelsReply = reply;
+    },
     close() {
       server.closeAllConnections();
       return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
@@ -148,8 +186,13 @@ export async function startWireServer(dialect: WireDialect): Promise<WireServer>
   };
 }
 
-function respond(res: ServerResponse, reply: WireReply, request: RecordedRequest, dialect: WireDialect): void {
-  if ('hang' in reply) return;
+function respond(
+  res: ServerResponse,
+  reply: Exclude<WireReply, { reset: true }>,
+  request: RecordedRequest,
+  dialect: WireDialect,
+): void {
+  if ('hang' in reply || res.destroyed) return;
   if ('status' in reply) {
     send(res, reply.status, dialect.error(reply.status, reply.message ?? `scripted HTTP ${reply.status}`), reply.headers);
     return;

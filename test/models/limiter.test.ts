@@ -77,4 +77,31 @@ describe('Limiter', () => {
     gate.resolve();
     await first;
   });
+
+  it('resize starts waiting tasks when the limit grows and starts none while running tasks exceed a lower one', async () => {
+    const limiter = new Limiter(2);
+    const gates = [deferred(), deferred(), deferred(), deferred()];
+    const started: number[] = [];
+    const runs = gates.map((gate, index) =>
+      limiter.run(async () => {
+        started.push(index);
+        await gate.promise;
+      }),
+    );
+    await tick();
+    expect(started).toEqual([0, 1]);
+    limiter.resize(1);
+    gates[0]?.resolve();
+    await tick();
+    // One still runs, and the limit is now 1: nobody starts.
+    expect(started).toEqual([0, 1]);
+    expect(limiter.running).toBe(1);
+    limiter.resize(3);
+    await tick();
+    expect(started).toEqual([0, 1, 2, 3]);
+    expect(limiter.limit).toBe(3);
+    for (const gate of gates) gate.resolve();
+    await Promise.all(runs);
+    expect(() => limiter.resize(0)).toThrow(RangeError);
+  });
 });

@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../../export/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
 import { ablationMarkdown, ablationPlans, ablationResults } from '../../quality/index.js';
 import { runLabeling } from '../../runner/index.js';
+import { ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointsFrom } from '../endpoint-options.js';
 import { EXIT } from '../exit-codes.js';
 import { GOLD_RUN_OPTIONS, goldRunFlags, readLabels } from '../gold-run.js';
 import type { CliIo } from '../io.js';
@@ -41,6 +42,7 @@ Options:
   --seed S                  bootstrap seed (default 0)
   --resamples N             bootstrap resamples (default 1000)
 ${PRICE_HELP}
+${ENDPOINT_HELP}
 ${MODEL_FAILURE_HELP}
   --json                    print ablation.json on stdout
   -h, --help                show this help
@@ -53,7 +55,7 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...GOLD_RUN_OPTIONS, ...MODEL_FAILURE_OPTIONS, judge: { type: 'string' }, ...PRICE_OPTIONS },
+    options: { ...GOLD_RUN_OPTIONS, ...MODEL_FAILURE_OPTIONS, judge: { type: 'string' }, ...PRICE_OPTIONS, ...ENDPOINT_OPTIONS },
     strict: true,
   });
   if (values.help) {
@@ -79,12 +81,13 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
   const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: panel.panel.model, settings });
   const err = styleFor(io.stderr);
   const pricing = await pricingFrom({ values, panel, cwd: io.cwd });
+  const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
   const warning = unpricedWarning(
-    unpricedModels({ panel, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings }),
+    unpricedModels({ panel, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings, endpoints }),
   );
   if (warning) io.stderr.write(`${err.yellow(warning)}\n`);
   mkdirSync(outDir, { recursive: true });
-  const models = createModelRegistry({ settings, pricing });
+  const models = createModelRegistry({ settings, pricing, endpoints });
   const arms: Array<{ plan: (typeof plans)[number]; rows: LabelRow[] }> = [];
   try {
     for (const plan of plans) {

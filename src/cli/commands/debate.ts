@@ -6,6 +6,7 @@ import { type Candidate, type DebateEvent, type DebateResult, TribunalError } fr
 import { type DebateTools, panelUsesTools, runDebate } from '../../engine/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
 import { lazySandboxPool } from '../../sandbox/index.js';
+import { ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointsFrom } from '../endpoint-options.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 import { failureAdvice } from '../model-failure-options.js';
@@ -30,6 +31,7 @@ Options:
                            (HumanEval-style check(candidate) asserts, or top-level asserts; docs/sandbox.md)
   --entry-point NAME       the function check(candidate) is called with
 ${PRICE_HELP}
+${ENDPOINT_HELP}
   --json                   write the DebateEvent stream as JSON lines on stdout and nothing else
   -h, --help               show this help
 
@@ -51,6 +53,7 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
       tests: { type: 'string' },
       'entry-point': { type: 'string' },
       ...PRICE_OPTIONS,
+      ...ENDPOINT_OPTIONS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -96,11 +99,12 @@ export async function debateCommand(argv: string[], io: CliIo, signal: AbortSign
   const settings = loadSettings();
   const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: resolved.panel.model, settings });
   const pricing = await pricingFrom({ values, panel: resolved, cwd: io.cwd });
+  const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
   const warning = unpricedWarning(
-    unpricedModels({ panel: resolved, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings }),
+    unpricedModels({ panel: resolved, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings, endpoints }),
   );
   if (warning && !values.json) io.stderr.write(`${styleFor(io.stderr).yellow(warning)}\n`);
-  const models = createModelRegistry({ settings, pricing });
+  const models = createModelRegistry({ settings, pricing, endpoints });
   const style = styleFor(io.stdout);
   const renderer = new TranscriptRenderer((text) => io.stdout.write(text), style);
   let reported: string | undefined;

@@ -16,6 +16,7 @@ import {
 } from '../../quality/index.js';
 import { type LabelingResult, runLabeling } from '../../runner/index.js';
 import { openStore } from '../../store/index.js';
+import { ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointsFrom } from '../endpoint-options.js';
 import { EXIT } from '../exit-codes.js';
 import { integerFlag, numberFlag } from '../flags.js';
 import { GOLD_RUN_OPTIONS, goldRunFlags, readLabels } from '../gold-run.js';
@@ -64,6 +65,7 @@ Options:
   --seed S                  seed of the bootstrap, the kappa orientation and the split (default 0)
   --resamples N             bootstrap resamples (default 1000)
 ${PRICE_HELP}
+${ENDPOINT_HELP}
 ${MODEL_FAILURE_HELP}
   --json                    print report.json on stdout
   -h, --help                show this help
@@ -87,6 +89,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
       'target-agreement': { type: 'string' },
       delta: { type: 'string' },
       ...PRICE_OPTIONS,
+      ...ENDPOINT_OPTIONS,
     },
     strict: true,
   });
@@ -120,12 +123,13 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   if (!values.json)
     io.stderr.write(err.dim(`model: ${defaultModel.id} (from ${defaultModel.source}) · run directory: ${outDir}\n`));
   const pricing = await pricingFrom({ values, panel, cwd: io.cwd });
+  const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
   const warning = unpricedWarning(
-    unpricedModels({ panel, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings }),
+    unpricedModels({ panel, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings, endpoints }),
   );
   if (warning) io.stderr.write(`${err.yellow(warning)}\n`);
   const bar = new ProgressBar({ stream: io.stderr, style: err });
-  const models = createModelRegistry({ settings, pricing });
+  const models = createModelRegistry({ settings, pricing, endpoints });
   let result: LabelingResult;
   try {
     result = await runLabeling({

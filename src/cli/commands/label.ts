@@ -11,6 +11,7 @@ import {
   runLabeling,
   type StopReason,
 } from '../../runner/index.js';
+import { ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointsFrom } from '../endpoint-options.js';
 import { EXIT } from '../exit-codes.js';
 import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
@@ -51,6 +52,7 @@ Options:
   --max-cost USD            stop taking items before this session's spend would pass USD; every model needs a
                             known price (built in, --price, --prices or the panel's prices:) or the run refuses
 ${PRICE_HELP}
+${ENDPOINT_HELP}
   --max-calls N             stop taking items before this session's model calls would pass N
   --max-rounds N            override the panel's debate rounds
   --dry-run                 estimate calls, tokens and cost, then exit without calling any model
@@ -99,6 +101,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       format: { type: 'string' },
       ...PAIR_OPTIONS,
       ...PRICE_OPTIONS,
+      ...ENDPOINT_OPTIONS,
       ...MODEL_FAILURE_OPTIONS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -132,7 +135,15 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const err = styleFor(io.stderr);
   const out = styleFor(io.stdout);
   const pricing = await pricingFrom({ values, panel, cwd: io.cwd });
-  const unpriced = unpricedModels({ panel, defaultModel: defaultModel.id, modelOverride: values.model, pricing, settings });
+  const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
+  const unpriced = unpricedModels({
+    panel,
+    defaultModel: defaultModel.id,
+    modelOverride: values.model,
+    pricing,
+    settings,
+    endpoints,
+  });
 
   if (values['dry-run']) {
     const estimate = await estimateLabeling({
@@ -142,7 +153,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       modelOverride: values.model,
       limit,
       format,
-      priceOf: (id) => priceOf(id, { overrides: pricing, openaiBaseUrl: settings.openaiBaseUrl }),
+      priceOf: (id) => priceOf(id, { overrides: pricing, openaiBaseUrl: settings.openaiBaseUrl, endpoints }),
     });
     if (values.json) io.stdout.write(`${JSON.stringify(estimate, null, 2)}\n`);
     else io.stdout.write(`${renderEstimate(estimate, out)}\n`);
@@ -161,7 +172,7 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const warning = maxCostUsd === undefined ? unpricedWarning(unpriced) : undefined;
   if (warning) io.stderr.write(`${err.yellow(warning)}\n`);
   const bar = new ProgressBar({ stream: io.stderr, style: err });
-  const models = createModelRegistry({ settings, pricing });
+  const models = createModelRegistry({ settings, pricing, endpoints });
   let failuresShown = 0;
   let estimating = false;
   let result: LabelingResult;

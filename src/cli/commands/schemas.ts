@@ -7,8 +7,8 @@ import type { CliIo } from '../io.js';
 
 export const SCHEMAS_HELP = `Usage: tribunal schemas [--out DIR]
 
-Writes JSON Schemas for panels, persona and constitution front matter, and DebateEvent, generated from the
-zod contracts (default DIR: docs/schemas). Point your editor's YAML language server at panel.schema.json.`;
+Writes JSON Schemas for panels, persona and constitution front matter, models files and DebateEvent, generated
+from the zod contracts (default DIR: docs/schemas). Point your editor's YAML language server at panel.schema.json.`;
 
 /** `tribunal schemas`: writes the JSON Schemas generated from the zod contracts. */
 export async function schemasCommand(argv: string[], io: CliIo): Promise<number> {
