@@ -5,6 +5,7 @@ import { DPO_LOSS_TYPES, TribunalError } from '../../contracts/index.js';
 import { LOOP_DEFAULTS, type LoopResult, type LoopStage, runLoop } from '../../loop/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
 import type { LabelingProgress } from '../../runner/index.js';
+import { ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointsFrom } from '../endpoint-options.js';
 import { EXIT } from '../exit-codes.js';
 import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
@@ -58,6 +59,7 @@ Options:
   --strategy, --min-margin, --min-agreement, --min-consensus, --uncertainty, --length-control,
   --exclude-flagged, --exclude-escalated
                            how labels become pairs, as in "tribunal label"
+${ENDPOINT_HELP}
   --json                   print the final report.json on stdout
   -h, --help               show this help
 
@@ -107,6 +109,7 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
       'gold-max-pairs': { type: 'string' },
       device: { type: 'string' },
       ...PAIR_OPTIONS,
+      ...ENDPOINT_OPTIONS,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -157,7 +160,8 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
       plain: (state) => `${state.stage}: ${renderBarLine(state.progress, err)}`,
     },
   );
-  const models = createModelRegistry({ settings });
+  const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
+  const models = createModelRegistry({ settings, ...(endpoints === undefined ? {} : { endpoints }) });
   let result: LoopResult;
   try {
     result = await runLoop({
