@@ -20,6 +20,8 @@ export interface IterationReport {
   samples: number;
   duplicates: number;
   pairs: number;
+  /** Completions in those pairs that the policy did not end (cut off at --max-tokens): trained without EOS. */
+  cutOffCompletions: number;
   /** The trainer's own held-out split of the pairs: DPO implicit-reward accuracy (null without a split). */
   trainerAccuracy: number | null;
   /** Panel win rate of policy_{i+1} over policy_i (order-swapped pairwise debates; ties count half). */

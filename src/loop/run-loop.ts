@@ -22,6 +22,7 @@ import {
   readTrainingRun,
   runTrainer,
 } from '../trainer/index.js';
+import { markEndedCompletions } from './ended-completions.js';
 import {
   type Comparison,
   type HeldOutSamples,
@@ -446,6 +447,7 @@ async function loopLocked(options: RunLoopOptions & { outDir: string }): Promise
     });
     if (halt2) return halt2;
     const pairsFile = path.join(dirs.label, 'pairs.jsonl');
+    const trainPairsFile = path.join(dirs.root, 'train-pairs.jsonl');
     const pairs = await countPairLines(pairsFile);
     if (pairs === 0) {
       throw new TribunalError(
@@ -462,9 +464,15 @@ async function loopLocked(options: RunLoopOptions & { outDir: string }): Promise
         iteration === 0 ? base.initCheckpoint : await latestCheckpoint(iterationDirs(outDir, iteration - 1).train);
       const refCheckpoint = settings.reference === 'previous' ? initCheckpoint : base.initCheckpoint;
       const train = options.train ?? {};
+      // The pairs as trained: each completion marked with whether the policy ended it (EOS) or was cut off.
+      const ended = await markEndedCompletions({
+        pairsFile,
+        candidatesFile: path.join(dirs.generate, 'candidates.jsonl'),
+        out: trainPairsFile,
+      });
       const built = buildTrainConfig({
         task: 'dpo',
-        pairs: pairsFile,
+        pairs: trainPairsFile,
         pairCount: pairs,
         model: base.model,
         seed: base.seed,
@@ -501,12 +509,13 @@ async function loopLocked(options: RunLoopOptions & { outDir: string }): Promise
       trainerAccuracy = result.eval?.accuracy ?? null;
       await writeFileAtomic({
         file: path.join(dirs.root, 'train-result.json'),
-        content: `${JSON.stringify({ accuracy: trainerAccuracy, step: result.done.step })}\n`,
+        content: `${JSON.stringify({ accuracy: trainerAccuracy, step: result.done.step, cutOff: ended.cutOff })}\n`,
       });
       return undefined;
     });
     if (halt3) return halt3;
-    if (trainerAccuracy === null) trainerAccuracy = await readTrainAccuracy(dirs.root);
+    if (trainerAccuracy === null) trainerAccuracy = await readJsonField(path.join(dirs.root, 'train-result.json'), 'accuracy');
+    const cutOff = (await readJsonField(path.join(dirs.root, 'train-result.json'), 'cutOff')) ?? 0;
     const policyNext = `checkpoint:${dirs.train}`;
 
     // d. policy_{i+1} samples the held-out prompts, each sample also scored under policy_0 (the KL).
@@ -604,6 +613,7 @@ async function loopLocked(options: RunLoopOptions & { outDir: string }): Promise
       samples,
       duplicates,
       pairs,
+      cutOffCompletions: cutOff,
       trainerAccuracy,
       winRate: versusPrevious.value,
       winRateInterval: pairOf(versusPrevious.low, versusPrevious.high),
@@ -777,10 +787,6 @@ function meanOf(values: number[]): number | null {
 
 function pairOf(low: number | null, high: number | null): [number, number] | null {
   return low === null || high === null ? null : [low, high];
-}
-
-async function readTrainAccuracy(dir: string): Promise<number | null> {
-  return readJsonField(path.join(dir, 'train-result.json'), 'accuracy');
 }
 
 async function readJsonField(file: string, field: string): Promise<number | null> {

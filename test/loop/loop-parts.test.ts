@@ -190,6 +190,7 @@ function iteration(overrides: Partial<IterationReport>): IterationReport {
     samples: 10,
     duplicates: 0,
     pairs: 5,
+    cutOffCompletions: 0,
     trainerAccuracy: null,
     winRate: 0.6,
     winRateInterval: [0.52, 0.68],
