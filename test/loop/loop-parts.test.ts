@@ -7,6 +7,7 @@ import {
   type IterationReport,
   type LoopReport,
   lineChart,
+  markEndedCompletions,
   planComparisons,
   readComparisonVerdicts,
   readHeldOutSamples,
@@ -180,6 +181,44 @@ describe('held-out comparisons', () => {
     expect(verdicts.missing).toBe(1);
     expect(verdicts.outcomes[0]).toMatchObject({ policyTokens: 2, baselineTokens: 2 });
     expect(verdicts.meanPolicyScore).toBeCloseTo((8 + 8 + 7 + 4 + 5) / 5, 10);
+  });
+});
+
+describe('markEndedCompletions', () => {
+  it('marks the completions the policy did not end, by item and candidate id, and keeps the rest of each row', async () => {
+    const dir = tempDir('tribunal-loop-ended-');
+    const candidates = path.join(dir, 'candidates.jsonl');
+    const row = (id: string, finishes: string[]) =>
+      JSON.stringify({
+        id,
+        prompt: 'p',
+        meta: { generation: { policy: 'tiny', samples: finishes.length, unique: finishes.length, duplicates: 0 } },
+        candidates: finishes.map((finish, index) => ({
+          id: `s${index}`,
+          text: `t${index}`,
+          model: 'tiny',
+          meta: { policy: 'tiny', sample: index, tokens: 3, finish, copies: 1 },
+        })),
+      });
+    writeFileSync(candidates, `${row('a', ['stop', 'length'])}\n${row('b', ['length', 'stop'])}\n`);
+    const pairs = path.join(dir, 'pairs.jsonl');
+    const pair = (id: string, chosen: string, rejected: string) =>
+      JSON.stringify({ prompt: 'p', chosen: 'x', rejected: 'y', id, chosen_id: chosen, rejected_id: rejected, margin: 1 });
+    writeFileSync(pairs, `${pair('a', 's0', 's1')}\n${pair('b', 's0', 's1')}\n`);
+    const out = path.join(dir, 'train-pairs.jsonl');
+    expect(await markEndedCompletions({ pairsFile: pairs, candidatesFile: candidates, out })).toEqual({ pairs: 2, cutOff: 2 });
+    const rows = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(rows[0]).toMatchObject({ id: 'a', rejected_ended: false, margin: 1 });
+    expect(rows[0]).not.toHaveProperty('chosen_ended');
+    expect(rows[1]).toMatchObject({ id: 'b', chosen_ended: false });
+    expect(rows[1]).not.toHaveProperty('rejected_ended');
+    writeFileSync(pairs, `${JSON.stringify({ prompt: 'p', chosen: 'x', rejected: 'y' })}\n`);
+    await expect(markEndedCompletions({ pairsFile: pairs, candidatesFile: candidates, out })).rejects.toThrow(
+      /line 1 has no id, chosen_id and rejected_id/,
+    );
   });
 });
 
