@@ -48,3 +48,24 @@ hh_args=()
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of arguments
 "$PYTHON" trainers/bench_gpu.py "${hh_args[@]}" --deadline-s "$BENCH_DEADLINE_S" --out "$OUT/bench_gpu.json" ${BENCH_ARGS:-}
 echo "bench exit $? after $(( $(date +%s) - started ))s in all"
+
+# 3. One short loop iteration end to end on the GPU (generate → label with the fake judge → DPO → held-out samples →
+#    comparisons), when this machine can run the CLI: Node 20+ and this checkout's node_modules (which the device
+#    call's 64 MiB carry cannot hold, so it is usually absent; the same loop runs on CPU in CI:
+#    test/loop/loop-learns.test.ts). At most LOOP_S seconds; writes loop-report.json.
+LOOP_S=${LOOP_S:-90}
+LOOP_ARGS=${LOOP_ARGS:---device cuda --gpus 1}
+echo "== one loop iteration (at most ${LOOP_S}s)"
+if command -v node >/dev/null 2>&1 && [ -d node_modules/@langchain/langgraph ]; then
+  loop_dir=$(mktemp -d)
+  node -e 'for (let i = 0; i < 40; i++) console.log(JSON.stringify({ id: `p${i}`, prompt: `Prompt ${i}: answer briefly.` }))' > "$loop_dir/prompts.jsonl"
+  # shellcheck disable=SC2086 # LOOP_ARGS is a list of arguments
+  TRIBUNAL_PYTHON="$(command -v "$PYTHON")" timeout "$LOOP_S" node bin/tribunal.js loop --prompts "$loop_dir/prompts.jsonl" --policy tiny --iterations 1 \
+    --model 'fake:judge?prefer=e' --out "$loop_dir/loop" --n 8 --max-tokens 32 --epochs 3 ${LOOP_ARGS} \
+    > "$OUT/loop.log" 2>&1
+  echo "loop exit $?"
+  cp "$loop_dir/loop/report.json" "$OUT/loop-report.json" 2>/dev/null || true
+else
+  echo "skipped: no node or no node_modules here (the loop's CPU run is in CI)" | tee "$OUT/loop.log"
+fi
+echo "all done after $(( $(date +%s) - started ))s"
