@@ -42,14 +42,20 @@ TRUNCATION_POLICIES = ("keep_answers", "drop", "keep_end", "keep_start")
 
 
 def render_pair(pair: PreferencePair, tokenizer) -> Tuple[str, str, str]:
-    """Text of prompt and completions; conversations go through the tokenizer's chat format."""
+    """Text of prompt and completions; conversations go through the tokenizer's chat format. A cut-off completion
+    (``chosen_ended`` / ``rejected_ended`` false) is rendered as it was sampled: the chat format's generation prompt and
+    its last message's text, without the end-of-turn marker the format would close a finished message with."""
     if isinstance(pair.chosen, str):
         return pair.prompt, pair.chosen, pair.rejected  # type: ignore[return-value]
     prompt_messages = list(pair.prompt)  # type: ignore[arg-type]
     prompt_text = tokenizer.render_chat(prompt_messages, add_generation_prompt=bool(prompt_messages)) if prompt_messages else ""
 
-    def completion(messages: List[dict]) -> str:
-        full = tokenizer.render_chat(prompt_messages + messages, add_generation_prompt=False)
+    def completion(messages: List[dict], ended: bool) -> str:
+        if ended or not messages:
+            full = tokenizer.render_chat(prompt_messages + messages, add_generation_prompt=False)
+        else:
+            head = prompt_messages + messages[:-1]
+            full = (tokenizer.render_chat(head, add_generation_prompt=True) if head else "") + messages[-1]["content"]
         if full.startswith(prompt_text):
             return full[len(prompt_text):]
         i = 0
@@ -57,7 +63,8 @@ def render_pair(pair: PreferencePair, tokenizer) -> Tuple[str, str, str]:
             i += 1
         return full[i:]
 
-    return prompt_text, completion(list(pair.chosen)), completion(list(pair.rejected))  # type: ignore[arg-type]
+    return (prompt_text, completion(list(pair.chosen), pair.chosen_ended),  # type: ignore[arg-type]
+            completion(list(pair.rejected), pair.rejected_ended))  # type: ignore[arg-type]
 
 
 def _cut_prompt(prompt: List[int], keep: int, bos: Optional[int]) -> List[int]:
@@ -82,37 +89,48 @@ def pair_smoothing(pair: PreferencePair, column: str, default: float) -> Optiona
 def tokenize_pairs(pairs: Sequence[PreferencePair], tokenizer, *, max_length: int, max_prompt_length: int,
                    truncation: str = "keep_answers", smoothing_column: str = "off",
                    default_smoothing: float = 0.0) -> Tuple[List[Example], Dict[str, int]]:
-    """Tokenise pairs TRL-style: BOS before the prompt, EOS after each completion. A pair longer than ``max_length``
-    (prompt + longer answer) is handled by ``truncation``:
+    """Tokenise pairs TRL-style: BOS before the prompt, EOS after each completion that ended (a completion its row marks
+    cut off, ``chosen_ended`` / ``rejected_ended`` false, gets none). A pair longer than ``max_length`` (prompt + longer
+    answer) is handled by ``truncation``:
 
     * ``keep_answers`` (default): keep the prompt's last ``max_prompt_length`` tokens (BOS kept); a pair whose answers
-      still do not fit is dropped. No answer is ever cut, so a reward is always read at the answer's real end (EOS).
+      still do not fit is dropped. No answer is ever cut, so a reward is always read at the answer's real end (its EOS,
+      or a cut-off answer's last token).
     * ``drop``: TRL RewardTrainer's policy: drop the pair, cut nothing.
-    * ``keep_end``: cut the prompt as ``keep_answers`` does, then keep each answer's last tokens (its end and EOS).
+    * ``keep_end``: cut the prompt as ``keep_answers`` does, then keep each answer's last tokens (its end, and its EOS
+      when it ended).
     * ``keep_start``: cut the prompt as ``keep_answers`` does, then keep each answer's first tokens (TRL DPOTrainer's
       ``keep_start``; the answer's end and EOS are lost, so a reward model reads its score mid-answer).
 
     Stats: ``pairs`` kept, ``dropped``, ``prompt_cut``, ``answer_cut`` (pairs with at least one answer cut),
     ``truncated`` (pairs kept with anything cut), ``empty_answers`` (pairs with an empty chosen or rejected answer),
-    ``identical_answers`` (chosen == rejected)."""
+    ``identical_answers`` (the same text, and both ended or both cut off), ``cut_off_answers`` (pairs with a cut-off
+    chosen or rejected answer)."""
     if truncation not in TRUNCATION_POLICIES:
         raise ValueError(f"unknown truncation policy {truncation!r}")
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     examples: List[Example] = []
     stats = {"dropped": 0, "prompt_cut": 0, "answer_cut": 0, "truncated": 0, "empty_answers": 0,
-             "identical_answers": 0, "smoothing_missing": 0}
+             "identical_answers": 0, "cut_off_answers": 0, "smoothing_missing": 0}
     for source, pair in enumerate(pairs):
         prompt_text, chosen_text, rejected_text = render_pair(pair, tokenizer)
         if not chosen_text.strip() or not rejected_text.strip():
             stats["empty_answers"] += 1
-        if chosen_text == rejected_text:
+        if chosen_text == rejected_text and (pair.chosen_ended == pair.rejected_ended or eos is None):
             stats["identical_answers"] += 1
+        if not (pair.chosen_ended and pair.rejected_ended):
+            stats["cut_off_answers"] += 1
         prompt = tokenizer.encode(prompt_text)
         if bos is not None and (not prompt or prompt[0] != bos):
             prompt = [bos] + prompt
         chosen, rejected = tokenizer.encode(chosen_text), tokenizer.encode(rejected_text)
+        # EOS ends a completion that ended; a cut-off one (its row's *_ended false) did not, so it gets none: training
+        # must not teach the policy to stop where sampling was cut off. Everything below (lengths, truncation, where a
+        # reward or the log-probs are read) then sees the completion as it is, so a reward model scores a cut-off
+        # answer at its last token and DPO sums exactly its tokens.
         if eos is not None:
-            chosen, rejected = chosen + [eos], rejected + [eos]
+            chosen = chosen + [eos] if pair.chosen_ended else chosen
+            rejected = rejected + [eos] if pair.rejected_ended else rejected
         chosen_tokens, rejected_tokens = len(chosen), len(rejected)
         longer = max(len(chosen), len(rejected))
         prompt_cut = answer_cut = False

@@ -10,6 +10,8 @@ Accepted rows (one JSON object a line, blank lines skipped, ``.gz`` read transpa
 * optional ``margin`` (number), used by the reward-model loss
 * optional ``label_smoothing`` (0-0.5) and ``consensus_probability`` (0-1): the panel's uncertainty columns, used
   as per-pair label smoothing with ``data.pair_label_smoothing``
+* optional ``chosen_ended`` and ``rejected_ended`` (booleans, absent = true): ``false`` marks a completion that was cut
+  off (a sample that hit ``max_new_tokens``); it gets no EOS, so training never teaches stopping where sampling did
 
 Any bad row raises ``DataError`` naming the file and 1-based line.
 """
@@ -44,6 +46,9 @@ class PreferencePair:
     # the panel's uncertainty columns (tribunal label --uncertainty), when the row has them
     label_smoothing: Optional[float] = None
     consensus_probability: Optional[float] = None
+    # False: the completion was cut off (sampling hit its token limit), so it did not end and gets no EOS
+    chosen_ended: bool = True
+    rejected_ended: bool = True
 
 
 def _open_bytes(path: str):
@@ -119,6 +124,13 @@ def parse_row(obj: Any, file: str, line: int) -> PreferencePair:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= high:
             raise DataError(file, line, f"'{key}' must be a number from 0 to {high}")
         uncertainty[key] = float(value)
+    ended = {}
+    for key in ("chosen_ended", "rejected_ended"):
+        if key in obj:
+            if not isinstance(obj[key], bool):
+                raise DataError(file, line, f"'{key}' must be true or false (false: the completion was cut off), "
+                                            f"not {json.dumps(obj[key])[:40]}")
+            ended[key] = obj[key]
     if prompt is None:
         if conversational:
             k = _common_prefix_length(chosen, rejected)
@@ -126,7 +138,7 @@ def parse_row(obj: Any, file: str, line: int) -> PreferencePair:
         else:
             prompt, chosen, rejected = _split_implicit_text(chosen, rejected, file, line)
     return PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected, margin=margin, file=file, line=line,
-                          **uncertainty)
+                          **uncertainty, **ended)
 
 
 def read_pairs(path: str, *, max_rows: Optional[int] = None) -> List[PreferencePair]:

@@ -185,17 +185,20 @@ def _warn_about_data(split: str, stats: Dict[str, int], policy: str) -> None:
     if stats["identical_answers"]:
         log.warning("%d of %d %s pairs have identical chosen and rejected answers (nothing to learn; a tie in "
                     "evaluation)", stats["identical_answers"], total, split)
+    if stats["cut_off_answers"]:
+        log.info("%d of %d %s pairs have a cut-off answer (chosen_ended/rejected_ended false): it gets no EOS",
+                 stats["cut_off_answers"], total, split)
 
 
 def data_report(data: Optional[Dataset], policy: str) -> Optional[Dict[str, Any]]:
     """What the start events say about a split's tokenisation: the truncation policy and its counts, and the
-    empty and identical answers."""
+    empty and identical answers, and the pairs with a cut-off answer (no EOS)."""
     if data is None:
         return None
     s = data.stats
     return {"policy": policy, "pairs": s["pairs"], "dropped": s["dropped"], "prompt_cut": s["prompt_cut"],
             "answer_cut": s["answer_cut"], "empty_answers": s["empty_answers"],
-            "identical_answers": s["identical_answers"]}
+            "identical_answers": s["identical_answers"], "cut_off_answers": s["cut_off_answers"]}
 
 
 def _bf16_enabled(setting, device: torch.device) -> bool:

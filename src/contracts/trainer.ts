@@ -237,6 +237,9 @@ export const TrainerDataReportSchema = z.looseObject({
   answer_cut: count().describe('Kept pairs with an answer cut (keep_end, keep_start).'),
   empty_answers: count().describe('Pairs with an empty chosen or rejected answer.'),
   identical_answers: count().describe('Pairs whose chosen and rejected answers are the same.'),
+  cut_off_answers: count()
+    .optional()
+    .describe('Pairs with a cut-off answer (the row has chosen_ended or rejected_ended false): it got no EOS.'),
 });
 export type TrainerDataReport = z.infer<typeof TrainerDataReportSchema>;
 

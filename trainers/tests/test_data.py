@@ -241,6 +241,136 @@ class TokenizeTest(unittest.TestCase):
         self.assertEqual(block["labels"].tolist(), [[-100, -100, -100, 99, 258, -100], [-100, -100, -100, 100, 101, 258]])
 
 
+
+class CutOffCompletionTest(TempDirTestCase):
+    """A completion its row marks cut off (chosen_ended / rejected_ended false: a sample that hit max_new_tokens) gets
+    no EOS, under every truncation policy, and DPO's log-probs and a reward model read exactly its own tokens."""
+
+    tok = ByteTokenizer()
+
+    def _pair(self, prompt, chosen, rejected, **ended):
+        return parse_row({"prompt": prompt, "chosen": chosen, "rejected": rejected, **ended}, "f", 1)
+
+    def test_a_cut_off_chosen_gets_no_eos_and_the_rejected_keeps_its_own(self):
+        path = write_jsonl(os.path.join(self.tmp, "p.jsonl"), [
+            {"prompt": "ab", "chosen": "c", "rejected": "de", "chosen_ended": False},
+            {"prompt": "ab", "chosen": "c", "rejected": "de", "rejected_ended": False, "chosen_ended": True},
+            {"prompt": "ab", "chosen": "c", "rejected": "de"},
+        ])
+        pairs = read_pairs(path)
+        self.assertEqual([(p.chosen_ended, p.rejected_ended) for p in pairs], [(False, True), (True, False), (True, True)])
+        (cut, cut_rejected, plain), stats = tokenize_pairs(pairs, self.tok, max_length=64, max_prompt_length=32)
+        self.assertEqual((cut.chosen_ids, cut.rejected_ids), ([99], [100, 101, 258]))
+        self.assertEqual((cut.chosen_tokens, cut.rejected_tokens), (1, 3))
+        self.assertEqual((cut_rejected.chosen_ids, cut_rejected.rejected_ids), ([99, 258], [100, 101]))
+        self.assertEqual((plain.chosen_ids, plain.rejected_ids), ([99, 258], [100, 101, 258]))
+        self.assertEqual(stats["cut_off_answers"], 2)
+        block = collate_pairs([cut], pad_token_id=256, concatenated=True)["concatenated"]
+        self.assertEqual(block["input_ids"].tolist(), [[257, 97, 98, 99, 256, 256], [257, 97, 98, 100, 101, 258]])
+        self.assertEqual(block["labels"].tolist(), [[-100, -100, -100, 99, -100, -100], [-100, -100, -100, 100, 101, 258]])
+
+    def test_bad_types_name_file_line_and_field(self):
+        for key in ("chosen_ended", "rejected_ended"):
+            for value in ("false", 0, 1, None, [False], {"v": False}):
+                path = write_jsonl(os.path.join(self.tmp, "bad.jsonl"), [
+                    {"prompt": "a", "chosen": "b", "rejected": "c"},
+                    {"prompt": "a", "chosen": "b", "rejected": "c", key: value}])
+                with self.assertRaises(DataError, msg=(key, value)) as ctx:
+                    read_pairs(path)
+                self.assertEqual((ctx.exception.file, ctx.exception.line, ctx.exception.reason), (path, 2, "row"))
+                self.assertIn(f"'{key}' must be true or false", str(ctx.exception))
+
+    def test_every_truncation_policy_keeps_a_cut_off_answer_without_eos(self):
+        # prompt BOS+10 tokens; chosen 8 tokens, cut off (no EOS); rejected 2+EOS; max_length 8, prompt kept to BOS + 3
+        long = self._pair("0123456789", "abcdefgh", "xy", chosen_ended=False)
+        # fits max_length 8 only because the cut-off answer has no EOS: BOS + "p" + 6 tokens
+        fits = self._pair("p", "abcdef", "no", chosen_ended=False)
+
+        def run(policy):
+            return tokenize_pairs([long, fits], self.tok, max_length=8, max_prompt_length=4, truncation=policy)
+
+        (start, fit), stats = run("keep_start")
+        self.assertEqual((start.prompt_ids, start.chosen_ids, start.rejected_ids),
+                         ([257] + list(b"789"), list(b"abcd"), [120, 121, 258]))
+        self.assertEqual((start.chosen_tokens, stats["answer_cut"]), (8, 1))
+        self.assertEqual((fit.chosen_ids, fit.rejected_ids, fit.length), (list(b"abcdef"), list(b"no") + [258], 8))
+
+        (end, fit), stats = run("keep_end")
+        self.assertEqual((end.prompt_ids, end.chosen_ids, end.rejected_ids),
+                         ([257] + list(b"789"), list(b"efgh"), [120, 121, 258]))
+        self.assertEqual((fit.chosen_ids, stats["answer_cut"]), (list(b"abcdef"), 1))
+
+        for policy in ("keep_answers", "drop"):
+            (kept,), stats = run(policy)
+            self.assertEqual((kept.source, kept.chosen_ids, kept.length, stats["dropped"], stats["truncated"]),
+                             (1, list(b"abcdef"), 8, 1, 0), policy)
+        # with EOS the same answer no longer fits: the pair is dropped (keep_answers) as before
+        ended = self._pair("p", "abcdef", "no")
+        self.assertEqual(tokenize_pairs([ended], self.tok, max_length=8, max_prompt_length=4)[1]["dropped"], 1)
+
+    def test_a_cut_off_chat_answer_has_no_end_of_turn_either(self):
+        pair = parse_row({"prompt": [{"role": "user", "content": "hi"}],
+                          "chosen": [{"role": "assistant", "content": "yo"}],
+                          "rejected": [{"role": "assistant", "content": "no"}], "chosen_ended": False}, "f", 1)
+        (e,), _ = tokenize_pairs([pair], self.tok, max_length=64, max_prompt_length=32)
+        self.assertEqual(self.tok.decode(e.prompt_ids), "<|user|>\nhi\n<|assistant|>\n")
+        self.assertEqual(e.chosen_ids, list(b"yo"))  # what the sampler produced after the generation prompt
+        self.assertEqual(e.rejected_ids, list(b"no\n") + [258])
+
+    def test_same_text_cut_off_on_one_side_only_is_not_identical(self):
+        pairs = [self._pair("q", "same", "same", rejected_ended=False),
+                 self._pair("q", "same", "same", chosen_ended=False, rejected_ended=False)]
+        examples, stats = tokenize_pairs(pairs, self.tok, max_length=64, max_prompt_length=32)
+        self.assertEqual((stats["identical_answers"], stats["cut_off_answers"]), (1, 2))
+        self.assertEqual([e.chosen_ids == e.rejected_ids for e in examples], [False, True])
+
+    def test_dpo_log_probs_of_a_cut_off_answer_sum_exactly_its_tokens(self):
+        import torch
+
+        from trainers.models import PreferenceModel
+        from trainers.tiny_model import TinyConfig, TinyDecoder
+
+        torch.manual_seed(0)
+        core = TinyDecoder(TinyConfig(dim=16, n_layers=1, n_heads=2, max_seq_len=64), head="lm").double()
+        pair = self._pair("Q: ", "abc", "de", chosen_ended=False)
+        (e,), _ = tokenize_pairs([pair], self.tok, max_length=64, max_prompt_length=32)
+        block = collate_pairs([e], pad_token_id=256, concatenated=True)["concatenated"]
+        for chunked in (True, False):
+            model = PreferenceModel(core, head="lm", family="tiny", chunked=chunked, chunk_size=2)
+            logps, counts = model(**block)
+            self.assertEqual(counts.tolist(), [3, 3])  # "abc"; "de" + EOS
+            for row, completion in ((0, list(b"abc")), (1, list(b"de") + [258])):
+                ids = e.prompt_ids + completion
+                with torch.no_grad():
+                    logprobs = torch.log_softmax(core(torch.tensor([ids]))[0], dim=-1)
+                start = len(e.prompt_ids)
+                expected = sum(float(logprobs[t - 1, ids[t]]) for t in range(start, len(ids)))
+                self.assertAlmostEqual(float(logps[row]), expected, places=9)
+            with_eos = float(logps[0]) + float(torch.log_softmax(
+                core(torch.tensor([e.prompt_ids + list(b"abc")]))[0, -1], dim=-1)[258])
+            self.assertNotAlmostEqual(float(logps[0]), with_eos, places=3)
+
+    def test_a_reward_model_scores_a_cut_off_answer_at_its_last_token(self):
+        import torch
+
+        from trainers.models import PreferenceModel
+        from trainers.tiny_model import TinyConfig, TinyDecoder
+
+        torch.manual_seed(0)
+        core = TinyDecoder(TinyConfig(dim=16, n_layers=1, n_heads=2, max_seq_len=64), head="score").double()
+        torch.nn.init.normal_(core.score_head.weight)
+        pair = self._pair("Q: ", "abc", "defgh", chosen_ended=False)
+        (e,), _ = tokenize_pairs([pair], self.tok, max_length=64, max_prompt_length=32)
+        rewards = PreferenceModel(core, head="score", family="tiny")(
+            **{k: v for k, v in collate_pairs([e], 256, concatenated=True)["concatenated"].items() if k != "labels"})
+        with torch.no_grad():
+            hidden = core.hidden_states(torch.tensor([e.prompt_ids + list(b"abc")]))
+            at_c = float(core.score_head(hidden[0, -1]))
+            eos = core.hidden_states(torch.tensor([e.prompt_ids + list(b"abc") + [258]]))
+            at_eos = float(core.score_head(eos[0, -1]))
+        self.assertAlmostEqual(float(rewards[0]), at_c, places=6)
+        self.assertGreater(abs(at_c - at_eos), 1e-3)
+
 class BatchScheduleTest(unittest.TestCase):
     lengths = [(i * 37) % 101 + 1 for i in range(100)]
 
