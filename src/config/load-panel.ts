@@ -188,3 +188,27 @@ export async function checkPanel(options: {
     throw error;
   }
 }
+
+/**
+ * The panel of an execution ablation (`tribunal eval --without-tools`): the same model critics with their tools taken
+ * away, so no candidate is run and no critic sees an execution result. Verifiers score execution only, so they are
+ * left out (and named in `dropped`); a panel of verifiers alone has nothing left and is refused. The hash changes, so
+ * the ablation never resumes into a run made with tools.
+ */
+export function withoutTools(panel: ResolvedPanel): { panel: ResolvedPanel; dropped: string[]; stripped: string[] } {
+  const dropped = panel.critics.filter((critic) => critic.kind === 'verifier').map((critic) => critic.id);
+  const kept = panel.critics.filter((critic) => critic.kind !== 'verifier');
+  if (kept.length === 0) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `--without-tools: every critic of panel "${panel.panel.id}" is a verifier (${dropped.join(', ')}), which scores execution only; nothing would be left to debate`,
+    );
+  }
+  const stripped = kept.filter((critic) => (critic.tools?.length ?? 0) > 0).map((critic) => critic.id);
+  const critics = kept.map(({ tools: _tools, ...critic }) => critic);
+  return {
+    panel: { ...panel, critics, hash: contentHash({ withoutTools: panel.hash, critics: critics.map((critic) => critic.id) }) },
+    dropped,
+    stripped,
+  };
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadPanel } from '../../config/index.js';
+import { loadPanel, withoutTools } from '../../config/index.js';
 import { formatRejection } from '../../datasets/index.js';
 import { writeFileAtomic } from '../../export/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
@@ -53,6 +53,9 @@ Options:
   --max-rejected N          stop (exit 1) when more than N lines of FILE are rejected (default 1000)
   --concurrency N           items debated at once (default 8)
   --max-rounds N            override the panel's debate rounds
+  --without-tools           the execution ablation: the same model critics with their tools taken away (no code is
+                            run, no critic sees an execution result; verifiers are left out). Compare its per-persona
+                            accuracy with the same command without the flag (docs/sandbox.md)
   --format F                input format: native | hh-rlhf | trl | humaneval (default: detected)
   --calibrate               fit persona weights (and a bias term) on part of the gold set, report before and after
                             on the rest, and write DIR/panel.calibrated.yaml
@@ -83,6 +86,7 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
       store: { type: 'string' },
       ...MODEL_FAILURE_OPTIONS,
       'max-rounds': { type: 'string' },
+      'without-tools': { type: 'boolean' },
       calibrate: { type: 'boolean' },
       'held-out': { type: 'string' },
       'no-bias': { type: 'boolean' },
@@ -114,8 +118,18 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   const delta = numberFlag(values.delta, '--delta', { min: 0, max: 1, exclusive: true, exclusiveMax: true }) ?? 0.1;
   const heldOut = numberFlag(values['held-out'], '--held-out', { min: 0, max: 1, exclusive: true, exclusiveMax: true }) ?? 0.3;
 
-  const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
+  let panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   if (maxRounds !== undefined) panel.panel.maxRounds = maxRounds;
+  if (values['without-tools']) {
+    const ablation = withoutTools(panel);
+    panel = ablation.panel;
+    io.stderr.write(
+      `${styleFor(io.stderr).dim(
+        `--without-tools: ${ablation.stripped.length > 0 ? `tools taken from ${ablation.stripped.join(', ')}` : 'no critic had tools'}` +
+          `${ablation.dropped.length > 0 ? `; verifiers left out: ${ablation.dropped.join(', ')}` : ''}`,
+      )}\n`,
+    );
+  }
   const settings = loadSettings();
   const storeUrl = values.store ?? settings.store;
   const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: panel.panel.model, settings });
