@@ -7,6 +7,7 @@
 export * from './buffered-turn-cache.js';
 export * from './critic-models.js';
 export * from './debate-ids.js';
+export * from './debate-input.js';
 export * from './estimate-labeling.js';
 export * from './export-run.js';
 export * from './failure-breaker.js';
@@ -17,7 +18,9 @@ export * from './input-file.js';
 export * from './labeling-budget.js';
 export * from './labeling-config.js';
 export * from './labeling-progress.js';
+export * from './labeling-worker.js';
 export * from './model-failures.js';
 export * from './resumed-usage.js';
 export * from './review-queue.js';
 export * from './run-labeling.js';
+export * from './worker-spec.js';
