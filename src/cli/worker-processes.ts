@@ -39,7 +39,9 @@ export function startWorkerProcesses(options: {
       ...(options.leaseS === undefined ? [] : ['--lease-s', String(options.leaseS)]),
     ];
     const env = { ...process.env, ...('url' in options.store ? { TRIBUNAL_STORE: options.store.url } : {}) };
-    const child = spawn(process.execPath, args, { cwd: options.cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group: a Ctrl-C in the terminal reaches only the coordinator, which stops each child once (a
+    // second SIGINT would make the child exit at once instead of putting its items back in the queue).
+    const child = spawn(process.execPath, args, { cwd: options.cwd, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     children.push(child);
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => {

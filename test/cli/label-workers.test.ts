@@ -104,6 +104,15 @@ describe('tribunal worker: three workers, one killed with SIGKILL, another start
     return runId;
   }
 
+  it('label --processes 3 labels with two worker children beside it, the same pairs as one process', async () => {
+    const out = path.join(dir, 'processes');
+    const result = await runCli({ args: [...labelArgs(out), '--concurrency', '6', '--processes', '3'], out });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout).status).toBe('done');
+    expect(readFileSync(path.join(out, 'pairs.jsonl'), 'utf8')).toBe(cleanPairs);
+    expect(runProblems({ out, itemIds })).toEqual([]);
+  }, 120_000);
+
   it('on SQLite: every item settled exactly once, pairs byte-identical to one process', async () => {
     const out = path.join(dir, 'sqlite');
     await drill({
