@@ -106,6 +106,8 @@ export class LabelingWorker {
   private readonly options: LabelingWorkerOptions;
   private readonly leaseMs: number;
   private readonly held = new Map<string, number>();
+  /** Cancels the debate of an item whose claim this worker lost (see `heartbeat`). */
+  private readonly lostClaims = new Map<string, AbortController>();
   private readonly stop = new AbortController();
   private stopReason: StopReason | undefined;
   private fatal: unknown;
@@ -152,11 +154,31 @@ export class LabelingWorker {
     return items;
   }
 
-  /** Extends the leases of every item this worker holds (the heartbeat; `run` calls it every third of the lease). */
+  /**
+   * Extends the leases of every item this worker holds (the heartbeat; `run` calls it every third of the lease). A
+   * claim that could not be renewed was lost (its lease expired and another worker took the item, or a coordinator
+   * put it back in the queue): its debate is cancelled, since its settle would be refused anyway.
+   */
   async heartbeat(): Promise<number> {
     if (this.held.size === 0) return 0;
     const items = [...this.held].map(([itemId, attempt]) => ({ itemId, attempt }));
-    return this.options.store.renewLeases({ runId: this.options.runId, owner: this.owner, leaseMs: this.leaseMs, items });
+    const { store, runId } = this.options;
+    const renewed = await store.renewLeases({ runId, owner: this.owner, leaseMs: this.leaseMs, items });
+    if (renewed < items.length) {
+      for (const { itemId, attempt } of items) {
+        const record = await store.getItem({ runId, itemId });
+        const lost = record === undefined || record.state !== 'running' || record.attempts !== attempt;
+        // Settled by this worker meanwhile: no longer held, nothing to cancel.
+        if (lost && this.held.get(itemId) === attempt) {
+          this.lostClaims
+            .get(itemId)
+            ?.abort(
+              new TribunalError('ABORTED', `the claim of item ${itemId} was lost (its lease expired): another worker has it`),
+            );
+        }
+      }
+    }
+    return renewed;
   }
 
   /**
@@ -196,6 +218,8 @@ export class LabelingWorker {
     };
     // runDebate links the session's signal once to a signal of the debate's own, so a model call's abort listeners go
     // there and no signal collects thousands of them (EventTarget's add is linear in the listeners it already holds).
+    const lostClaim = new AbortController();
+    this.lostClaims.set(claimed.itemId, lostClaim);
     let result: DebateResult;
     try {
       result = await runDebate({
@@ -208,7 +232,7 @@ export class LabelingWorker {
         debateId,
         itemId: claimed.itemId,
         onEvent,
-        signal: this.stop.signal,
+        signal: AbortSignal.any([this.stop.signal, lostClaim.signal]),
         ...(langGraphThreads.has(debateId)
           ? { checkpointer: checkpointer as BaseCheckpointSaver }
           : { snapshots: session.snapshots }),
@@ -216,8 +240,10 @@ export class LabelingWorker {
         ...(session.tools === undefined ? {} : { tools: session.tools.tools }),
       });
     } catch (error) {
-      spend.finish({ completed: !this.stop.signal.aborted });
-      return { kind: 'failed', error };
+      spend.finish({ completed: !this.stop.signal.aborted && !lostClaim.signal.aborted });
+      return { kind: 'failed', error: lostClaim.signal.aborted ? lostClaim.signal.reason : error };
+    } finally {
+      this.lostClaims.delete(claimed.itemId);
     }
     if (consensusRan && result.chair) spend.add(result.chair.usage);
     spend.finish({ completed: true });

@@ -103,6 +103,23 @@ describe('LabelingWorker leases', () => {
     }
   });
 
+  it('a worker whose claim is lost (a coordinator put the item back) cancels that debate at its next heartbeat', async () => {
+    const { store, run, worker } = await queuedRun(2);
+    // Slow turns, so the debates are still running when the claims go.
+    const slow = worker({ owner: 'slow', leaseMs: 600, defaultModel: 'fake:judge?latencyMs=1500', pollMs: 20 });
+    const running = slow.run();
+    for (let tries = 0; tries < 500; tries++) {
+      if ((await store.getRun({ runId: run.id }))?.totals.running === 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(await store.resetRunning({ runId: run.id })).toBe(2);
+    const outcome = await running;
+    // Both debates were cancelled rather than finished for nothing; the worker then claimed the items again.
+    expect(outcome.counts.aborted).toBe(2);
+    expect(outcome.counts.done).toBe(2);
+    expect((await store.getRun({ runId: run.id }))?.totals).toMatchObject({ done: 2, pending: 0, running: 0 });
+  });
+
   it('a run stores the resolved panel for workers, hashed as before', async () => {
     const { run, panel } = await queuedRun(1);
     const { spec, panel: stored } = workerSpecOf(run);
