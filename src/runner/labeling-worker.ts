@@ -292,13 +292,24 @@ export class LabelingWorker {
         await this.settleFailure(claimed, outcome.error, outcome.forced);
         return;
       }
-      const { runId } = this.options;
-      if (await session.writer.markDone({ runId, itemId: claimed.itemId, result: outcome.row, attempt: claimed.attempt })) {
+      const { runId, configHash } = this.options;
+      const settled = await session.writer.markDone({
+        runId,
+        itemId: claimed.itemId,
+        result: outcome.row,
+        attempt: claimed.attempt,
+        configHash,
+      });
+      if (settled) {
         this.counts.done += 1;
         if (this.state) this.state.done += 1;
         this.recordOutcome('labeled');
+        await session.forgetDebate(outcome.debateId);
+      } else {
+        // Refused: another worker has the item now (its debate keeps the snapshot), or the run was reconfigured,
+        // which ends this worker.
+        await this.totals();
       }
-      await session.forgetDebate(outcome.debateId);
     } finally {
       this.held.delete(claimed.itemId);
     }
@@ -310,10 +321,10 @@ export class LabelingWorker {
    */
   async run(): Promise<WorkerOutcome> {
     const { options } = this;
+    this.state = { ...(await this.totals()) };
     const onAbort = () => this.stopWith('interrupted', new TribunalError('ABORTED', 'the labeling run was interrupted'));
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    this.state = { ...(await this.totals()) };
     // What a crash between settling and cleaning up left behind, swept even when nothing is left to label.
     const prepared = this.prepare();
     const timer = setInterval(() => void this.tick(), Math.max(50, options.progressIntervalMs ?? 500));
@@ -465,10 +476,17 @@ export class LabelingWorker {
     for (const wake of woken) wake();
   }
 
+  /** The run's totals; fails when the run is gone or was reconfigured (its labels must come from the new config). */
   private async totals(): Promise<RunTotals> {
-    const run = await this.options.store.getRun({ runId: this.options.runId });
-    if (!run)
-      throw new TribunalError('STORE_FAILED', `run ${this.options.runId} disappeared from ${this.options.store.location}`);
+    const { store, runId, configHash } = this.options;
+    const run = await store.getRun({ runId });
+    if (!run) throw new TribunalError('STORE_FAILED', `run ${runId} disappeared from ${store.location}`);
+    if (run.configHash !== configHash) {
+      throw new TribunalError(
+        'CONFIG_INVALID',
+        `run ${runId} was reconfigured (its config hash is now ${run.configHash}; this worker labels under ${configHash}): start the worker again to label with the new config`,
+      );
+    }
     return run.totals;
   }
 

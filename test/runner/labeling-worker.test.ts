@@ -57,7 +57,7 @@ async function queuedRun(items: number) {
       concurrency: 2,
       ...overrides,
     });
-  return { store, run, panel, worker };
+  return { store, run, panel, worker, input, dir, models };
 }
 
 describe('LabelingWorker leases', () => {
@@ -118,6 +118,24 @@ describe('LabelingWorker leases', () => {
     expect(outcome.counts.aborted).toBe(2);
     expect(outcome.counts.done).toBe(2);
     expect((await store.getRun({ runId: run.id }))?.totals).toMatchObject({ done: 2, pending: 0, running: 0 });
+  });
+
+  it('a worker on a config the run no longer has stops with a clear error, labeling nothing', async () => {
+    const { store, run, worker, input, dir, panel, models } = await queuedRun(2);
+    const old = worker({ owner: 'old' });
+    const changed = await runLabeling({
+      input,
+      outDir: dir,
+      store,
+      panel: withRounds(panel, 2),
+      models,
+      defaultModel: 'fake:judge',
+      concurrency: 2,
+      work: false,
+    });
+    expect(changed.opening).toBe('reconfigured');
+    await expect(old.run()).rejects.toThrow(/was reconfigured .* start the worker again/);
+    expect((await store.getRun({ runId: run.id }))?.totals).toMatchObject({ done: 0, pending: 2 });
   });
 
   it('a run stores the resolved panel for workers, hashed as before', async () => {
