@@ -3,12 +3,19 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { TribunalError } from '../../contracts/index.js';
 import { createModelRegistry, loadSettings } from '../../models/index.js';
-import { DEFAULT_LEASE_MS, LabelingWorker, type WorkerOutcome, workerSpecOf } from '../../runner/index.js';
+import {
+  DEFAULT_LEASE_MS,
+  LabelingWorker,
+  type LabelingWorkerOptions,
+  type WorkerOutcome,
+  workerSpecOf,
+} from '../../runner/index.js';
 import { isPostgresUrl, openStore, type RunRecord, STORE_FILE_NAME, type Store } from '../../store/index.js';
 import { EXIT } from '../exit-codes.js';
 import { integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
-import { terminalSafe } from '../terminal.js';
+import { ProgressBar } from '../progress-bar.js';
+import { styleFor, terminalSafe } from '../terminal.js';
 
 export const WORKER_HELP = `Usage: tribunal worker --store URL|DIR [options]
 
@@ -28,9 +35,10 @@ Options:
   --json                    print a summary per run as JSON lines on stdout
   -h, --help                show this help
 
-The panel, models, prices and breaker settings come from the run (what "tribunal label" stored); API keys come
+Progress goes to stderr (a bar on a terminal, a line every 10 s otherwise). The panel, models, prices and
+breaker settings come from the run (what "tribunal label" stored); API keys come
 from this machine's environment. Ctrl-C stops gracefully (in-flight items go back to the queue). Exit codes: 0 no
-work left, 2 usage or unknown run, 3 the model kept failing, 70 the store failed, 130 interrupted. See README.md
+work left, 2 usage, unknown run, or the run was reconfigured (start the worker again), 3 the model kept failing, 70 the store failed, 130 interrupted. See README.md
 ("Many cores and many machines") and docs/labeling.md.`;
 
 /** `tribunal worker`: label the items of runs in a shared store, beside other workers. */
@@ -73,13 +81,24 @@ export async function workerCommand(argv: string[], io: CliIo, signal: AbortSign
       const runs = await joinableRuns({ store, runId });
       for (const run of runs) {
         if (signal.aborted) break;
-        const outcome = await workOn({
-          store,
-          run,
-          concurrency,
-          leaseMs: leaseS === undefined ? undefined : leaseS * 1000,
-          signal,
-        });
+        const bar = new ProgressBar({ stream: io.stderr, style: styleFor(io.stderr) });
+        let outcome: WorkerOutcome;
+        try {
+          outcome = await workOn({
+            store,
+            run,
+            concurrency,
+            leaseMs: leaseS === undefined ? undefined : leaseS * 1000,
+            signal,
+            onProgress: (progress) => bar.update(progress),
+            onItemFailed: (failure) =>
+              bar.log(
+                `item ${failure.itemId} (line ${failure.line}) ${failure.state}: ${failure.code}: ${terminalSafe(failure.message)}`,
+              ),
+          });
+        } finally {
+          bar.finish();
+        }
         const totals = (await store.getRun({ runId: run.id }))?.totals ?? run.totals;
         if (outcome.stopReason === undefined && totals.pending + totals.running === 0) {
           await store.setRunStatus({ runId: run.id, status: 'done' });
@@ -164,6 +183,8 @@ async function workOn(options: {
   concurrency: number;
   leaseMs: number | undefined;
   signal: AbortSignal;
+  onProgress: LabelingWorkerOptions['onProgress'];
+  onItemFailed: LabelingWorkerOptions['onItemFailed'];
 }): Promise<WorkerOutcome> {
   const { run } = options;
   const { spec, panel } = workerSpecOf(run);
@@ -182,6 +203,8 @@ async function workOn(options: {
       ...(spec.breaker === undefined ? {} : { breaker: definedFields(spec.breaker) }),
       sharedTotals: true,
       signal: options.signal,
+      onProgress: options.onProgress,
+      onItemFailed: options.onItemFailed,
     });
     return await worker.run();
   } finally {
