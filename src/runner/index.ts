@@ -3,6 +3,9 @@
  * the server. `runLabeling` imports an input into a run directory's store, debates the pending items with a worker
  * pool (checkpointed, cached, budgeted, resumable after any crash) and exports labels, pairs and a dataset card;
  * `exportRun` regenerates the outputs from the store; `estimateLabeling` prices a run before anything is spent.
+ * `LabelingWorker` is the claim → debate → settle loop that `runLabeling` runs in its own process and `tribunal
+ * worker` runs anywhere else (leased claims, heartbeats, exactly-once settles); `workerSpecOf` reads what a worker
+ * needs from a stored run.
  */
 export * from './buffered-turn-cache.js';
 export * from './critic-models.js';
