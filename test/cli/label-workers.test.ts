@@ -16,7 +16,7 @@ import { BIN, itemStates, mulberry32, runCli, runProblems } from './label-proces
  * exactly once and the same pairs, byte for byte, as a single `tribunal label` process writes. On SQLite (several
  * processes on one WAL file) and on Postgres when its binaries are here.
  */
-const ITEMS = 18;
+const ITEMS = 24;
 const MODEL = 'fake:judge?latencyMs=30';
 const LEASE_S = '1';
 
@@ -74,6 +74,8 @@ describe('tribunal worker: three workers, one killed with SIGKILL, another start
     store: string[];
     workerStore: string[];
     done: () => Promise<number>;
+    /** Items a process (by pid: worker ids are `host:pid:random`) holds now. */
+    heldBy: (pid: number) => Promise<number>;
     /** The most claims any item needed: 2 or more once the victim's items were taken over after its lease. */
     maxAttempts: () => Promise<number>;
     seed: number;
@@ -86,11 +88,15 @@ describe('tribunal worker: three workers, one killed with SIGKILL, another start
     const workerArgs = ['worker', ...options.workerStore, '--run', runId, '--concurrency', '2', '--lease-s', LEASE_S];
     const workers = [spawnCli(workerArgs), spawnCli(workerArgs), spawnCli(workerArgs)];
     const random = mulberry32(options.seed);
-    // Kill the first worker once the run is under way: after 1 to 5 items are done, then up to 100 ms more.
+    // Kill the first worker while it works: once 1 to 5 items are done and it holds items, then up to 100 ms more.
     const after = 1 + Math.floor(random() * 5);
-    await waitFor(async () => (await options.done()) >= after, `${after} done items`);
-    await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 100)));
     const victim = workers[0] as Spawned;
+    const pid = victim.child.pid ?? 0;
+    await waitFor(
+      async () => (await options.done()) >= after && (await options.heldBy(pid)) > 0,
+      `${after} done items and the victim holding some`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 100)));
     victim.child.kill('SIGKILL');
     const late = spawnCli(workerArgs);
     const results = await Promise.all([...workers, late].map((worker) => worker.exited));
@@ -120,6 +126,15 @@ describe('tribunal worker: three workers, one killed with SIGKILL, another start
       store: [],
       workerStore: ['--store', out],
       done: async () => itemStates(out).done ?? 0,
+      heldBy: async (pid) => {
+        const db = new Database(path.join(out, STORE_FILE_NAME), { readonly: true, fileMustExist: true });
+        try {
+          const sql = "SELECT count(*) AS n FROM items WHERE state = 'running' AND lease_owner LIKE ?";
+          return (db.prepare(sql).get(`%:${pid}:%`) as { n: number }).n;
+        } finally {
+          db.close();
+        }
+      },
       maxAttempts: async () => {
         const db = new Database(path.join(out, STORE_FILE_NAME), { readonly: true, fileMustExist: true });
         try {
@@ -152,6 +167,14 @@ describe('tribunal worker: three workers, one killed with SIGKILL, another start
           workerStore: ['--store', url],
           done: () => count("SELECT count(*) AS n FROM items WHERE state = 'done'"),
           maxAttempts: () => count('SELECT max(attempts) AS n FROM items'),
+          heldBy: async (pid) =>
+            Number(
+              (
+                await client.query("SELECT count(*) AS n FROM items WHERE state = 'running' AND lease_owner LIKE $1", [
+                  `%:${pid}:%`,
+                ])
+              ).rows[0]?.n ?? 0,
+            ),
           seed: 15,
         });
         expect(await count("SELECT count(*) AS n FROM items WHERE state <> 'done'")).toBe(0);
