@@ -119,6 +119,19 @@ describe('tribunal worker: three workers, one killed with SIGKILL, another start
     expect(runProblems({ out, itemIds })).toEqual([]);
   }, 120_000);
 
+  it('label --processes 2 stopped with Ctrl-C stops its worker child gracefully: nothing left running; a rerun finishes', async () => {
+    const out = path.join(dir, 'processes-sigint');
+    const args = [...labelArgs(out), '--concurrency', '2', '--processes', '2'];
+    const stopped = await runCli({ args, out, plan: { killWhenDone: 2, signal: 'SIGINT' } });
+    expect(stopped.code, stopped.stderr).toBe(130);
+    const states = itemStates(out);
+    expect(states.running ?? 0, JSON.stringify(states)).toBe(0);
+    expect(states.pending ?? 0).toBeGreaterThan(0);
+    const finished = await runCli({ args, out });
+    expect(finished.code, finished.stderr).toBe(0);
+    expect(runProblems({ out, itemIds })).toEqual([]);
+  }, 120_000);
+
   it('on SQLite: every item settled exactly once, pairs byte-identical to one process', async () => {
     const out = path.join(dir, 'sqlite');
     await drill({
