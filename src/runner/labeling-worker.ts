@@ -444,8 +444,10 @@ export class LabelingWorker {
       error: { code: failure.code, message: failure.message },
       attempt: claimed.attempt,
     });
+    // Refused: the claim is stale (another worker has the item); its outcome is not this worker's to count.
+    if (!settled) return;
     this.counts[itemState] += 1;
-    if (this.state && settled) this.state[itemState] += 1;
+    if (this.state) this.state[itemState] += 1;
     if (itemState === 'failed' && isModelFailure(failure.code)) this.recordOutcome('failed');
     this.options.onItemFailed?.({
       itemId: claimed.itemId,
