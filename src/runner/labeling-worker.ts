@@ -29,6 +29,9 @@ import { isModelFailure } from './model-failures.js';
 import { usageBeforeResume } from './resumed-usage.js';
 import { labelReview } from './review-queue.js';
 
+/** Most items one claim takes (one per slot waiting for an item). */
+export const MAX_CLAIM_BATCH = 32;
+
 /** Default lease of a claimed item: a worker that stops heart-beating loses its items this long after its last beat. */
 export const DEFAULT_LEASE_MS = 30_000;
 
@@ -118,6 +121,12 @@ export class LabelingWorker {
   private readonly budget: LabelingBudget;
   private readonly breaker: FailureBreaker;
   private waiters: Array<() => void> = [];
+  /** Claimed items no slot has taken yet (a batch claim takes one per waiting slot, up to `MAX_CLAIM_BATCH`). */
+  private ready: ClaimedItem[] = [];
+  private claiming: Promise<void> | undefined;
+  /** Slots waiting for an item, and whether the last claim found nothing (reset on every pass of the pool). */
+  private wanting = 0;
+  private drained = false;
   private session: WorkerSession | undefined;
 
   constructor(options: LabelingWorkerOptions) {
@@ -361,10 +370,52 @@ export class LabelingWorker {
     this.stopWith(reason, new TribunalError('ABORTED', 'the labeling run was interrupted'));
   }
 
-  /** The pool: `concurrency` slots, each claiming one item at a time until nothing is claimable. */
+  /** The pool: `concurrency` slots, each taking one item at a time until nothing is claimable. */
   private async pool(): Promise<void> {
     await this.open();
-    await Promise.all(Array.from({ length: Math.max(1, Math.floor(this.options.concurrency)) }, () => this.slot()));
+    this.drained = false;
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, Math.floor(this.options.concurrency)) }, () => this.slot()));
+    } finally {
+      // Stopped with claimed items no slot started: back to the queue (they resume at once, not after their lease).
+      for (const claimed of this.ready.splice(0)) {
+        await this.settleFailure(claimed, new TribunalError('ABORTED', 'stopped before the debate started')).catch(
+          (error: unknown) => {
+            this.fatal ??= error;
+          },
+        );
+        this.held.delete(claimed.itemId);
+      }
+    }
+  }
+
+  /**
+   * The next item for a slot: from the last batch, else from a new claim that takes an item for every slot waiting
+   * then (one claim at a time; one item per claim while a budget cap must admit each item). Undefined when nothing
+   * is claimable or the worker stops.
+   */
+  private async nextItem(): Promise<ClaimedItem | undefined> {
+    this.wanting += 1;
+    try {
+      for (;;) {
+        const claimed = this.ready.shift();
+        if (claimed !== undefined) return claimed;
+        if (this.drained || this.stopReason !== undefined || this.fatal !== undefined) return undefined;
+        this.claiming ??= this.claimBatch().finally(() => {
+          this.claiming = undefined;
+        });
+        await this.claiming;
+      }
+    } finally {
+      this.wanting -= 1;
+    }
+  }
+
+  private async claimBatch(): Promise<void> {
+    const limit = this.budget.capped ? 1 : Math.min(MAX_CLAIM_BATCH, Math.max(1, this.wanting));
+    const items = await this.claim(limit);
+    if (items.length === 0) this.drained = true;
+    else this.ready.push(...items);
   }
 
   private async slot(): Promise<void> {
@@ -383,7 +434,7 @@ export class LabelingWorker {
       this.running += 1;
       let claimed: ClaimedItem | undefined;
       try {
-        [claimed] = await this.claim(1);
+        claimed = await this.nextItem();
         if (!claimed) {
           spend.finish({ completed: false });
           break;

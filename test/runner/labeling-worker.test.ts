@@ -120,6 +120,30 @@ describe('LabelingWorker leases', () => {
     expect((await store.getRun({ runId: run.id }))?.totals).toMatchObject({ done: 2, pending: 0, running: 0 });
   });
 
+  it('claims in batches, one item per slot waiting, and labels every item once', async () => {
+    const { store, run, worker } = await queuedRun(12);
+    const limits: number[] = [];
+    // The same store, recording what each claim asked for.
+    const recording = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'claimItems') {
+          return (options: Parameters<Store['claimItems']>[0]) => {
+            limits.push(options.limit);
+            return target.claimItems(options);
+          };
+        }
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const outcome = await worker({ store: recording, concurrency: 4 }).run();
+    expect(outcome.counts.done).toBe(12);
+    expect(Math.max(...limits)).toBeGreaterThan(1);
+    expect(Math.max(...limits)).toBeLessThanOrEqual(4);
+    expect(limits.length).toBeLessThan(12 + 1);
+    expect((await store.getRun({ runId: run.id }))?.totals).toMatchObject({ done: 12, pending: 0, running: 0 });
+  });
+
   it('a worker on a config the run no longer has stops with a clear error, labeling nothing', async () => {
     const { store, run, worker, input, dir, panel, models } = await queuedRun(2);
     const old = worker({ owner: 'old' });
