@@ -71,6 +71,23 @@ describe('tribunal worker errors', () => {
     expect(result.err).toMatch(/does not record its panel .* --no-work/);
   });
 
+  it('label refuses --processes with a budget (budgets are per process) and with --no-work', async () => {
+    const dir = tempDir('tribunal-worker-cli-');
+    const input = path.join(dir, 'in.jsonl');
+    const label = async (args: string[]) => {
+      const io = captureIo(REPO_ROOT);
+      const code = await main(['label', input, '--out', path.join(dir, 'out'), ...args], io);
+      return { code, err: io.err() };
+    };
+    const capped = await label(['--processes', '2', '--max-calls', '10']);
+    expect(capped.code).toBe(2);
+    expect(capped.err).toMatch(/--processes cannot be combined with --max-cost or --max-calls/);
+    const queued = await label(['--processes', '2', '--no-work']);
+    expect(queued.code).toBe(2);
+    expect(queued.err).toMatch(/--no-work only queues the items/);
+    expect(existsSync(path.join(dir, 'out'))).toBe(false);
+  });
+
   it('an unreachable Postgres fails with the store error and without the password', async () => {
     // Port 1 on loopback: nothing listens there, and nothing leaves the machine.
     const result = await run(['--store', 'postgres://tribunal:s3cret-pw@127.0.0.1:1/runs?connect_timeout=2']);
