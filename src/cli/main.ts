@@ -20,6 +20,7 @@ Commands:
   personas   list personas and their focus
   schemas    write JSON Schemas for the file formats and events
   serve      serve live debates over WebSocket, with the browser viewer
+  worker     label the items of runs in a shared store beside other workers (any machine)
 
 Run "tribunal <command> --help" for a command's options.`;
 
@@ -74,6 +75,10 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; help: string }>> = 
   serve: async () => {
     const module = await import('./commands/serve.js');
     return { run: module.serveCommand, help: module.SERVE_HELP };
+  },
+  worker: async () => {
+    const module = await import('./commands/worker.js');
+    return { run: module.workerCommand, help: module.WORKER_HELP };
   },
 };
 

@@ -1,50 +1,20 @@
-import { setMaxListeners } from 'node:events';
-import { availableParallelism } from 'node:os';
-import type { BaseCheckpointSaver } from '@langchain/langgraph';
-import {
-  addUsage,
-  type DatasetItem,
-  type DebateEvent,
-  type DebateInput,
-  type DebateResult,
-  ERROR_CODES,
-  type ErrorCode,
-  type InputFormat,
-  type ResolvedPanel,
-  TribunalError,
-  type Usage,
-} from '../contracts/index.js';
+import { type DebateEvent, type InputFormat, type ResolvedPanel, TribunalError, type Usage } from '../contracts/index.js';
 import { detectFormat, type ItemRejection, validateInput } from '../datasets/index.js';
-import { type DebateSnapshots, type DebateTools, panelUsesTools, runDebate } from '../engine/index.js';
-import { buildLabelRow } from '../export/index.js';
+import type { DebateTools } from '../engine/index.js';
 import type { ModelRegistry } from '../models/index.js';
-import { lazySandboxPool } from '../sandbox/index.js';
-import {
-  type ClaimedItem,
-  EventWriter,
-  lockRunDirectory,
-  openStore,
-  type RunLock,
-  type RunOpening,
-  type RunTotals,
-  type Store,
-} from '../store/index.js';
-import { BufferedTurnCache } from './buffered-turn-cache.js';
-import { criticModels, labelPanelOf } from './critic-models.js';
-import { debateSlotFor, sweepSettledCheckpoints } from './debate-ids.js';
+import { lockRunDirectory, openStore, type RunLock, type RunOpening, type RunTotals, type Store } from '../store/index.js';
 import { estimateLabeling, perItemUsage } from './estimate-labeling.js';
 import { type ExportSettings, ExportSettingsSchema, exportRun, type RunExport } from './export-run.js';
-import { type BreakerSettings, BreakerSettingsSchema, type BreakerTrip, FailureBreaker } from './failure-breaker.js';
+import type { BreakerSettings, BreakerTrip } from './failure-breaker.js';
 import { type FailureSummary, summarizeFailures } from './failure-summary.js';
 import { fileSha256 } from './file-sha256.js';
 import { type ImportReport, importItems } from './import-items.js';
 import { checkInputFile } from './input-file.js';
-import { type ItemSpend, LabelingBudget, requirePricesForBudget, runModelPrices, type StopReason } from './labeling-budget.js';
+import { requirePricesForBudget, runModelPrices, type StopReason } from './labeling-budget.js';
 import { labelingRunConfig } from './labeling-config.js';
-import { type LabelingProgress, rateAndEta } from './labeling-progress.js';
-import { isModelFailure } from './model-failures.js';
-import { usageBeforeResume } from './resumed-usage.js';
-import { labelReview } from './review-queue.js';
+import type { LabelingProgress } from './labeling-progress.js';
+import { LabelingWorker, type WorkerOutcome } from './labeling-worker.js';
+import { type LabelingWorkerSpec, labelingWorkerSpec } from './worker-spec.js';
 
 /** Options of `runLabeling`. */
 export interface RunLabelingOptions {
@@ -102,6 +72,24 @@ export interface RunLabelingOptions {
    * without one never starts the sandbox.
    */
   tools?: DebateTools | undefined;
+  /** `false`: import the items and return (status `queued`) for workers to label (`--no-work`). Default true. */
+  work?: boolean | undefined;
+  /** Prices the registry was built with, recorded in the run for workers that join it (`tribunal worker`). */
+  pricing?: LabelingWorkerSpec['pricing'] | undefined;
+  /** The lease of this session's claims (see `LabelingWorker`). */
+  leaseMs?: number | undefined;
+  /**
+   * Starts helpers that work on the same run (`--processes N`: `tribunal worker` child processes) once the run's
+   * items are imported and this session is the run's coordinator; this session works beside them, waits for the run
+   * to be settled, stops them when it stops early, and waits for them before it exports.
+   */
+  startHelpers?: ((run: { runId: string }) => LabelingHelpers) | undefined;
+}
+
+/** Helpers started by `startHelpers`: stop them (gracefully), and wait until all have exited. */
+export interface LabelingHelpers {
+  stop(): void;
+  exited: Promise<void>;
 }
 
 /** How a labeling session ended. */
@@ -111,14 +99,26 @@ export interface LabelingResult {
   opening: RunOpening['outcome'];
   /** Items requeued because the config changed. */
   requeued: number;
-  /** `done` when the queue is empty (failed items aside), `stopped` when the session stopped early. */
-  status: 'done' | 'stopped';
+  /**
+   * `done` when the queue is empty (failed items aside), `stopped` when the session stopped early, `queued` when it
+   * only imported (`work: false`) and left the items to workers.
+   */
+  status: 'done' | 'stopped' | 'queued';
   stopReason?: StopReason | undefined;
   imported: ImportReport;
   /** Items a crashed session left running, put back in the queue. */
   recovered: number;
   totals: RunTotals;
-  session: { done: number; failed: number; rejected: number; aborted: number; usage: Usage; elapsedMs: number };
+  session: {
+    done: number;
+    failed: number;
+    rejected: number;
+    aborted: number;
+    /** Items this session's claims dead-lettered (their leases expired too often). */
+    deadLettered: number;
+    usage: Usage;
+    elapsedMs: number;
+  };
   /** The run's failed items per error code (earlier sessions included) and the share of items labeled. */
   failures: FailureSummary;
   /** Set when the circuit breaker stopped the session (`stopReason` is then `provider-failing`). */
@@ -135,7 +135,10 @@ export interface LabelingResult {
  * from their last snapshot (after their last finished round), so every item ends up labeled exactly once.
  *
  * One session at a time per run directory: the session holds `DIR/tribunal.lock` (see `lockRunDirectory`) and a
- * second one fails at once with `RunDirectoryLockedError`; a crashed holder's lock is gone with its process.
+ * second one fails at once with `RunDirectoryLockedError`; a crashed holder's lock is gone with its process. That
+ * session is the run's coordinator: it imports, puts items a crash left running back in the queue, labels, and
+ * exports. Workers (`tribunal worker`, `startHelpers`) need no lock: they only claim items with a lease and settle
+ * them, so any number of them may work beside it (see `LabelingWorker`).
  *
  * Stopping: aborting `signal` stops taking items and cancels in-flight debates (they resume later from their
  * checkpoint). Budget caps stop taking items once the projected spend would pass a cap; in-flight items finish,
@@ -179,7 +182,18 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
     panel: options.panel,
     defaultModel: options.defaultModel,
     modelOverride: options.modelOverride,
-    runtime: { concurrency, limit: options.limit, export: exportSettings },
+    runtime: {
+      concurrency,
+      limit: options.limit,
+      export: exportSettings,
+      worker: labelingWorkerSpec({
+        panel: options.panel,
+        defaultModel: options.defaultModel,
+        modelOverride: options.modelOverride,
+        pricing: options.pricing,
+        breaker: options.breaker,
+      }),
+    },
   });
   const store = options.store ?? openStore({ dir: options.outDir, url: options.storeUrl });
   let runId: string | undefined;
@@ -202,14 +216,20 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
       onRejected: options.onRejected,
     });
     await refuseEmptyRun({ store, runId: run.id, input: options.input, outDir: options.outDir, settings: exportSettings });
+    // The coordinator takes back what a crashed session left running at once (a worker still working on such an item
+    // loses it: its late settle is refused by the attempt count, so its label is not written twice).
     const recovered = await store.resetRunning({ runId: run.id });
     if (options.retryFailed) await store.requeueFailed({ runId: run.id });
 
-    const session = await labelPending({ ...options, store, runId: run.id, configHash: run.configHash, concurrency, format });
+    const session =
+      options.work === false
+        ? { stopReason: undefined, counts: { done: 0, failed: 0, rejected: 0, aborted: 0, deadLettered: 0 }, usage: zeroUsage() }
+        : await labelPending({ ...options, store, runId: run.id, configHash: run.configHash, concurrency, format });
     const totals = (await store.getRun({ runId: run.id }))?.totals ?? run.totals;
     const drained = totals.pending === 0 && totals.running === 0;
-    const status = drained && session.stopReason === undefined ? 'done' : 'stopped';
-    await store.setRunStatus({ runId: run.id, status });
+    // A queued run stays `running`: open for workers to join.
+    const status = options.work === false ? 'queued' : drained && session.stopReason === undefined ? 'done' : 'stopped';
+    if (status !== 'queued') await store.setRunStatus({ runId: run.id, status });
     const exported = await exportRun({ store, runId: run.id, directory: options.outDir, settings: exportSettings });
     const failures = await summarizeFailures({ store, runId: run.id, done: totals.done });
     return {
@@ -235,292 +255,32 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
   }
 }
 
-interface SessionOutcome {
-  stopReason: StopReason | undefined;
-  breaker?: BreakerTrip | undefined;
-  counts: { done: number; failed: number; rejected: number; aborted: number };
-  usage: Usage;
-}
-
-/** The worker pool: claims pending items one at a time per worker and settles each with its label or its failure. */
+/** This session's share of the labeling: a `LabelingWorker` in this process, beside the helpers it starts. */
 async function labelPending(
   options: RunLabelingOptions & { store: Store; runId: string; configHash: string; concurrency: number; format: InputFormat },
-): Promise<SessionOutcome> {
-  const { store, runId, panel } = options;
-  const startedAt = Date.now();
-  const counts = { done: 0, failed: 0, rejected: 0, aborted: 0 };
+): Promise<WorkerOutcome> {
+  const { store, runId } = options;
   const initial = (await store.getRun({ runId }))?.totals;
   if (!initial) throw new TribunalError('STORE_FAILED', `run ${runId} disappeared from ${store.location}`);
-  const state = { ...initial, running: 0 };
-  let stopReason: SessionOutcome['stopReason'];
-  const stop = new AbortController();
-  // Every in-flight item listens on this one signal.
-  setMaxListeners(0, stop.signal);
-  const stopWith = (reason: StopReason, cancel?: TribunalError) => {
-    stopReason ??= reason;
-    if (cancel && !stop.signal.aborted) stop.abort(cancel);
-    wakeAll();
-  };
-  const onAbort = () => stopWith('interrupted', new TribunalError('ABORTED', 'the labeling run was interrupted'));
-
-  const models = criticModels(options);
-  const labelPanel = labelPanelOf({ panel, models: models.critics });
-  const budget = new LabelingBudget({
-    maxCostUsd: options.maxCostUsd,
-    maxCalls: options.maxCalls,
-    prior: options.maxCostUsd === undefined && options.maxCalls === undefined ? zeroUsage() : await priorUsage(options, initial),
+  const capped = options.maxCostUsd !== undefined || options.maxCalls !== undefined;
+  const worker = new LabelingWorker({
+    ...options,
+    priorUsage: capped ? await priorUsage(options, initial) : zeroUsage(),
+    sharedTotals: options.startHelpers !== undefined,
   });
-
-  // Waiting workers (refused by the budget while others run) wake when an item settles or the session stops.
-  let waiters: Array<() => void> = [];
-  function wakeAll() {
-    const woken = waiters;
-    waiters = [];
-    for (const wake of woken) wake();
-  }
-
-  const progress = (): LabelingProgress => {
-    const elapsedMs = Date.now() - startedAt;
-    const settled = counts.done + counts.failed + counts.rejected;
-    const { itemsPerSecond, etaSeconds } = rateAndEta({ settled, elapsedMs, remaining: state.pending + state.running });
-    return {
-      runId,
-      total: state.items,
-      done: state.done,
-      failed: state.failed,
-      rejected: state.rejected,
-      rejectedLines: state.rejectedLines,
-      running: state.running,
-      pending: state.pending,
-      sessionSettled: settled,
-      elapsedMs,
-      itemsPerSecond,
-      etaSeconds,
-      usage: budget.spent(),
-      ...(stopReason === undefined ? {} : { stopping: stopReason }),
-    };
-  };
-  const report = () => options.onProgress?.(progress());
-
-  // Debates run on the direct driver and resume from their snapshots (the same events and results as LangGraph
-  // checkpoints, at a fraction of the CPU); debates that a Tribunal before it left with LangGraph checkpoints resume
-  // on the LangGraph driver.
-  const checkpointer = await store.checkpointer();
-  const langGraphThreads = await sweepSettledCheckpoints({ store, checkpointer, runId });
-  await store.sweepDebateSnapshots({ runId });
-  const snapshots: DebateSnapshots = {
-    load: (debateId) => store.getDebateSnapshot({ debateId }),
-    save: (debateId, snapshot) => store.putDebateSnapshot({ runId, debateId, snapshot }),
-  };
-  const forgetDebate = (debateId: string) =>
-    langGraphThreads.has(debateId) ? store.deleteCheckpoints({ threadId: debateId }) : store.deleteDebateSnapshot({ debateId });
-  if (state.pending === 0) {
-    report();
-    return { stopReason, counts, usage: budget.spent() };
-  }
-  // Resolve every model before the first item, so a bad model id or missing key fails the run, not each item.
-  await Promise.all(
-    [...Object.values(models.critics), ...(models.chair ? [models.chair] : [])].map((id) => options.models.resolve(id)),
-  );
-  const writer = new EventWriter({ store });
-  const sessionTools = toolsFor({ panel, tools: options.tools, concurrency: options.concurrency });
-  // Cache entries are written after the events of their turns (see BufferedTurnCache), so resumed usage is complete.
-  const turnCache = new BufferedTurnCache({ store, beforeWrite: () => writer.flush() });
-  const breaker = new FailureBreaker(BreakerSettingsSchema.parse(options.breaker ?? {}));
-  let fatal: unknown;
-  /** Feeds the circuit breaker; when it trips, the session stops and in-flight items go back to the queue. */
-  const recordOutcome = (outcome: 'labeled' | 'failed') => {
-    if (breaker.record(outcome) && stopReason === undefined) {
-      stopWith('provider-failing', new TribunalError('ABORTED', 'stopped: the model keeps failing'));
-    }
-  };
-
-  const settleFailure = async (claimed: ClaimedItem, error: unknown, forced?: 'failed') => {
-    const failure =
-      error instanceof TribunalError
-        ? error
-        : new TribunalError('INTERNAL', `the debate failed unexpectedly: ${(error as Error)?.message ?? String(error)}`, {
-            cause: error,
-          });
-    if (failure.code === 'ABORTED' || stop.signal.aborted) {
-      await writer.markFailed({
-        runId,
-        itemId: claimed.itemId,
-        state: 'pending',
-        error: { code: 'ABORTED', message: 'stopped before the debate finished; it resumes from its checkpoint' },
-        attempt: claimed.attempt,
-      });
-      counts.aborted += 1;
-      state.pending += 1;
-      return;
-    }
-    if (failure.code === 'STORE_FAILED') throw failure;
-    const itemState = forced ?? (failure.code === 'INPUT_INVALID' || failure.code === 'PANEL_INVALID' ? 'rejected' : 'failed');
-    await writer.markFailed({
-      runId,
-      itemId: claimed.itemId,
-      state: itemState,
-      error: { code: failure.code, message: failure.message },
-      attempt: claimed.attempt,
-    });
-    counts[itemState] += 1;
-    state[itemState] += 1;
-    if (itemState === 'failed' && isModelFailure(failure.code)) recordOutcome('failed');
-    options.onItemFailed?.({
-      itemId: claimed.itemId,
-      line: claimed.line,
-      state: itemState,
-      code: failure.code,
-      message: failure.message,
-    });
-  };
-
-  const labelItem = async (claimed: ClaimedItem, spend: ItemSpend) => {
-    if (stop.signal.aborted) {
-      spend.finish({ completed: false });
-      await settleFailure(claimed, stop.signal.reason);
-      return;
-    }
-    const { debateId, nextSeq } = await debateSlotFor({
-      store,
-      checkpointer,
-      runId,
-      itemId: claimed.itemId,
-      configHash: options.configHash,
-    });
-    // A resumed debate's label counts the calls its interrupted attempts made after their last snapshot too.
-    const earlierUsage = langGraphThreads.has(debateId)
-      ? undefined
-      : await usageBeforeResume({ store, runId, debateId, nextSeq });
-    // Events of a debate resumed after a crash may restart below the seq the store already holds; shift them past it.
-    let shift: number | undefined;
-    let consensusRan = false;
-    const onEvent = (event: DebateEvent) => {
-      shift ??= Math.max(0, nextSeq - event.seq);
-      const stored = shift === 0 ? event : { ...event, seq: event.seq + shift };
-      writer.append(stored);
-      if (stored.type === 'turn-end') {
-        spend.add(stored.usage);
-        const exceeded = budget.exceeded();
-        if (exceeded) stopWith(exceeded, new TribunalError('BUDGET_EXCEEDED', `the session reached its ${exceeded} budget`));
-      } else if (stored.type === 'debate-end') {
-        consensusRan = true;
-      }
-      options.onEvent?.(stored);
-    };
-    // runDebate links the session's signal once to a signal of the debate's own, so a model call's abort listeners go
-    // there and no signal collects thousands of them (EventTarget's add is linear in the listeners it already holds).
-    let result: DebateResult;
-    try {
-      result = await runDebate({
-        panel,
-        input: debateInputOf(claimed.item),
-        models: options.models,
-        defaultModel: options.defaultModel,
-        ...(options.modelOverride === undefined ? {} : { modelOverride: options.modelOverride }),
-        runId,
-        debateId,
-        itemId: claimed.itemId,
-        onEvent,
-        signal: stop.signal,
-        ...(langGraphThreads.has(debateId) ? { checkpointer: checkpointer as BaseCheckpointSaver } : { snapshots }),
-        turnCache,
-        ...(sessionTools === undefined ? {} : { tools: sessionTools.tools }),
-      });
-    } catch (error) {
-      spend.finish({ completed: !stop.signal.aborted });
-      await settleFailure(claimed, error);
-      return;
-    }
-    if (consensusRan && result.chair) spend.add(result.chair.usage);
-    spend.finish({ completed: true });
-    const scored = result.verdict.candidates.some((candidate) => candidate.score !== null);
-    if (!scored) {
-      // Every turn failed: no label to keep. Retryable (--retry-failed); a streak of provider errors stops the session.
-      const codes = result.turns.flatMap((turn) => (turn.error ? [turn.error.code] : []));
-      const code = mostCommon(codes) ?? 'OUTPUT_INVALID';
-      const example = result.turns.find((turn) => turn.error?.code === code)?.error?.message ?? 'no turn succeeded';
-      const errorCode: ErrorCode = (ERROR_CODES as readonly string[]).includes(code) ? (code as ErrorCode) : 'OUTPUT_INVALID';
-      await forgetDebate(debateId);
-      await settleFailure(claimed, new TribunalError(errorCode, `every critic turn failed (${code}): ${example}`), 'failed');
-      return;
-    }
-    const row = buildLabelRow({
-      item: {
-        id: claimed.item.id,
-        prompt: claimed.item.prompt,
-        candidates: claimed.item.candidates,
-        meta: claimed.item.meta,
-      },
-      panel: labelPanel,
-      verdict: result.verdict,
-      turns: result.turns,
-      usage: earlierUsage === undefined ? result.usage : addUsage(result.usage, earlierUsage),
-      runId,
-      debateId,
-    });
-    // Panel `escalate`: an uncertain item is labeled as usual and queued for a human review; the run never waits.
-    Object.assign(row, labelReview({ result, panel }));
-    if (await writer.markDone({ runId, itemId: claimed.itemId, result: row, attempt: claimed.attempt })) {
-      counts.done += 1;
-      state.done += 1;
-      recordOutcome('labeled');
-    }
-    await forgetDebate(debateId);
-  };
-
-  const worker = async () => {
-    while (stopReason === undefined && fatal === undefined) {
-      const refusal = budget.admit();
-      if (refusal) {
-        if (state.running === 0) {
-          stopWith(refusal);
-          break;
-        }
-        await new Promise<void>((resolve) => waiters.push(resolve));
-        continue;
-      }
-      const spend = budget.start();
-      state.running += 1;
-      let claimed: ClaimedItem | undefined;
-      try {
-        [claimed] = await store.claimPending({ runId, limit: 1 });
-        if (!claimed) {
-          spend.finish({ completed: false });
-          break;
-        }
-        state.pending -= 1;
-        await labelItem(claimed, spend);
-      } catch (error) {
-        spend.finish({ completed: false });
-        fatal ??= error;
-        stopWith('interrupted', new TribunalError('ABORTED', 'the labeling run failed'));
-      } finally {
-        state.running -= 1;
-        if (claimed) report();
-        wakeAll();
-      }
-    }
-  };
-
-  if (options.signal?.aborted) onAbort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = setInterval(report, Math.max(50, options.progressIntervalMs ?? 500));
-  timer.unref();
+  const helpers = initial.pending + initial.running > 0 ? options.startHelpers?.({ runId }) : undefined;
+  let outcome: WorkerOutcome;
   try {
-    await Promise.all(Array.from({ length: options.concurrency }, worker));
-  } finally {
-    clearInterval(timer);
-    options.signal?.removeEventListener('abort', onAbort);
-    await turnCache.flush();
-    await writer.close().catch((error: unknown) => {
-      fatal ??= error;
-    });
-    await sessionTools?.close();
+    outcome = await worker.run();
+  } catch (error) {
+    helpers?.stop();
+    await helpers?.exited;
+    throw error;
   }
-  if (fatal !== undefined) throw fatal;
-  report();
-  return { stopReason, breaker: breaker.trip, counts, usage: budget.spent() };
+  // The run is settled (the helpers exit on their own) or this session stopped early: then stop them too.
+  if (outcome.stopReason !== undefined) helpers?.stop();
+  await helpers?.exited;
+  return outcome;
 }
 
 /**
@@ -578,43 +338,4 @@ async function priorUsage(options: RunLabelingOptions & { format: InputFormat },
 
 function zeroUsage(): Usage {
   return { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 };
-}
-
-function mostCommon(values: readonly string[]): string | undefined {
-  const counts = new Map<string, number>();
-  let best: string | undefined;
-  for (const value of values) {
-    const count = (counts.get(value) ?? 0) + 1;
-    counts.set(value, count);
-    if (best === undefined || count > (counts.get(best) ?? 0)) best = value;
-  }
-  return best;
-}
-
-/** A debate's input from an item: its tests (`meta.tests`, `meta.entry_point`, as `--format humaneval` sets them) ride along. */
-export function debateInputOf(item: Pick<DatasetItem, 'id' | 'prompt' | 'candidates' | 'meta'>): DebateInput {
-  const input: DebateInput = { id: item.id, prompt: item.prompt, candidates: item.candidates };
-  const tests = item.meta?.tests;
-  const entryPoint = item.meta?.entry_point;
-  // Wrong types are left for the debate's input check to refuse, naming the field (the item is then rejected).
-  if (tests !== undefined) {
-    input.execution = { tests, ...(entryPoint === undefined ? {} : { entryPoint }) } as DebateInput['execution'] & object;
-  }
-  return input;
-}
-
-/** Most interpreters a labeling session keeps warm (each is a worker thread with its own Pyodide, ~100 MB). */
-const MAX_SANDBOX_WORKERS = 4;
-
-/** The session's tools: the caller's, or a sandbox pool started on first use when the panel has a critic with a tool. */
-function toolsFor(options: {
-  panel: ResolvedPanel;
-  tools: DebateTools | undefined;
-  concurrency: number;
-}): { tools: DebateTools; close: () => Promise<void> } | undefined {
-  if (options.tools !== undefined) return { tools: options.tools, close: async () => {} };
-  if (!panelUsesTools(options.panel)) return undefined;
-  // Pyodide takes seconds to load: started by the first run, never for a panel without tools.
-  const lazy = lazySandboxPool({ size: Math.max(1, Math.min(options.concurrency, availableParallelism(), MAX_SANDBOX_WORKERS)) });
-  return { tools: { sandbox: lazy }, close: lazy.close };
 }

@@ -472,6 +472,7 @@ export class PostgresStore implements Store {
     runId: string;
     itemId: string;
     attempt?: number | undefined;
+    configHash?: string | undefined;
     resultJson: string;
     usage: Usage;
     events?: readonly DebateEvent[] | undefined;
@@ -484,7 +485,8 @@ export class PostgresStore implements Store {
            config_hash = (SELECT config_hash FROM runs WHERE id = items.run_id),
            input_tokens = $2, output_tokens = $3, calls = $4, cost_usd = $5, updated_at = $6,
            lease_owner = NULL, lease_expires_at = NULL
-         WHERE run_id = $7 AND item_id = $8 AND state = 'running' AND ($9::int IS NULL OR attempts = $9::int)`,
+         WHERE run_id = $7 AND item_id = $8 AND state = 'running' AND ($9::int IS NULL OR attempts = $9::int)
+           AND ($10::text IS NULL OR (SELECT config_hash FROM runs WHERE id = items.run_id) = $10::text)`,
         [
           options.resultJson,
           usage.inputTokens,
@@ -495,6 +497,7 @@ export class PostgresStore implements Store {
           options.runId,
           options.itemId,
           options.attempt ?? null,
+          options.configHash ?? null,
         ],
       );
       return rowCount === 1;

@@ -424,6 +424,7 @@ export class SqliteStore implements Store {
     runId: string;
     itemId: string;
     attempt?: number | undefined;
+    configHash?: string | undefined;
     resultJson: string;
     usage: Usage;
     events?: readonly DebateEvent[] | undefined;
@@ -435,7 +436,8 @@ export class SqliteStore implements Store {
         `UPDATE items SET state = 'done', result = ?, error = NULL,
            config_hash = (SELECT config_hash FROM runs WHERE id = items.run_id),
            input_tokens = ?, output_tokens = ?, calls = ?, cost_usd = ?, updated_at = ?
-         WHERE run_id = ? AND item_id = ? AND state = 'running' AND (? IS NULL OR attempts = ?)`,
+         WHERE run_id = ? AND item_id = ? AND state = 'running' AND (? IS NULL OR attempts = ?)
+           AND (? IS NULL OR (SELECT config_hash FROM runs WHERE id = items.run_id) = ?)`,
       ).run(
         options.resultJson,
         usage.inputTokens,
@@ -447,6 +449,8 @@ export class SqliteStore implements Store {
         options.itemId,
         options.attempt ?? null,
         options.attempt ?? null,
+        options.configHash ?? null,
+        options.configHash ?? null,
       );
       return changes === 1;
     });

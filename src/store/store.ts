@@ -172,6 +172,12 @@ export interface MarkDoneOptions {
   events?: readonly DebateEvent[];
   /** The claim being settled; when given, a newer claim of the same item makes this call a no-op. */
   attempt?: number;
+  /**
+   * The run config hash the result was produced under; when given and the run's config changed since (a
+   * `createOrResumeRun` with another config), the call is a no-op, so a worker still on the old config cannot
+   * settle an item as labeled under the new one.
+   */
+  configHash?: string;
 }
 
 /** Options of `markFailed`. */

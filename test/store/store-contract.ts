@@ -224,6 +224,29 @@ export function describeStoreContract(factory: StoreFactory): void {
         );
       });
 
+      it('refuses a settle made under a run config that has changed since (a worker on the old config)', async () => {
+        const { run } = await store.createOrResumeRun({ config: runConfig({ sha256: 'f'.repeat(64) }) });
+        await store.upsertItems({ runId: run.id, items: newItems(1) });
+        const [claimed] = await store.claimPending({ runId: run.id, limit: 1 });
+        const changed = await store.createOrResumeRun({
+          runId: run.id,
+          config: runConfig({ sha256: 'f'.repeat(64), rounds: 5 }),
+        });
+        expect(changed.outcome).toBe('reconfigured');
+        const settle = (configHash: string) =>
+          store.markDone({
+            runId: run.id,
+            itemId: 'item-1',
+            result: labelRow('item-1'),
+            attempt: claimed?.attempt ?? 0,
+            configHash,
+          });
+        expect(await settle(run.configHash)).toBe(false);
+        expect((await store.getItem({ runId: run.id, itemId: 'item-1' }))?.state).toBe('running');
+        expect(await settle(changed.run.configHash)).toBe(true);
+        expect((await store.getItem({ runId: run.id, itemId: 'item-1' }))?.configHash).toBe(changed.run.configHash);
+      });
+
       it('writes the remaining events in the same call as the result', async () => {
         const runId = await newRun();
         await store.upsertItems({ runId, items: newItems(1) });

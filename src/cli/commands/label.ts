@@ -11,7 +11,8 @@ import {
   runLabeling,
   type StopReason,
 } from '../../runner/index.js';
-import { ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointsFrom } from '../endpoint-options.js';
+import { STORE_FILE_NAME } from '../../store/index.js';
+import { ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointsFrom, modelsFileOf } from '../endpoint-options.js';
 import { EXIT } from '../exit-codes.js';
 import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
@@ -34,6 +35,7 @@ import {
 } from '../price-options.js';
 import { formatCost, formatCount, formatDuration, ProgressBar } from '../progress-bar.js';
 import { styleFor, table, terminalSafe } from '../terminal.js';
+import { startWorkerProcesses } from '../worker-processes.js';
 
 export const LABEL_HELP = `Usage: tribunal label INPUT --out DIR [options]
 
@@ -47,7 +49,13 @@ Options:
                             DIR/tribunal.sqlite): resume from any machine, export anywhere (docs/labeling.md)
   --panel FILE              panel file (default: panels/default.yaml)
   --model ID                model for every critic, e.g. openai:gpt-4.1-mini, local:/path/model.gguf, fake:judge
-  --concurrency N           items debated at once (default 8)
+  --concurrency N           items debated at once, across all processes (default 8)
+  --processes N             label with N processes on this machine: this one and N-1 "tribunal worker" children
+                            on the same store (SQLite in WAL mode, or Postgres); default 1 (README.md, "Many
+                            cores and many machines"); not with --max-cost or --max-calls (budgets are per process)
+  --no-work                 only create the run and import INPUT, for "tribunal worker" processes to label
+  --lease-s S               seconds an item's claim lasts without a heartbeat (default 30): a worker that dies
+                            loses its items to the others this long after its last heartbeat
   --limit N                 import at most N items of INPUT
   --max-cost USD            stop taking items before this session's spend would pass USD; every model needs a
                             known price (built in, --price, --prices or the panel's prices:) or the run refuses
@@ -98,6 +106,9 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       strict: { type: 'boolean' },
       'max-rejected': { type: 'string' },
       'retry-failed': { type: 'boolean' },
+      processes: { type: 'string' },
+      'no-work': { type: 'boolean' },
+      'lease-s': { type: 'string' },
       format: { type: 'string' },
       ...PAIR_OPTIONS,
       ...PRICE_OPTIONS,
@@ -125,6 +136,22 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   const maxRounds = integerFlag(values['max-rounds'], '--max-rounds', { min: 0, max: 10 });
   const maxCostUsd = numberFlag(values['max-cost'], '--max-cost', { min: 0, exclusive: true, unit: 'US dollars' });
   const format = inputFormatFlag(values.format);
+  const processes = integerFlag(values.processes, '--processes', { min: 1, max: 256 }) ?? 1;
+  const leaseS = numberFlag(values['lease-s'], '--lease-s', { min: 0.1, max: 86_400, unit: 'seconds' });
+  if (processes > 1 && (maxCostUsd !== undefined || maxCalls !== undefined)) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      '--processes cannot be combined with --max-cost or --max-calls: each process keeps its own budget, so the caps would not hold; use one process for a capped run',
+    );
+  }
+  if (processes > 1 && values['no-work']) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      '--no-work only queues the items: it starts no process, so --processes does not apply',
+    );
+  }
+  // --concurrency is what the run has in flight: shared out between the processes.
+  const perProcess = Math.max(1, Math.ceil(concurrency / processes));
   const exportSettings = pairSettingsFrom(values);
   const failureSettings = modelFailureSettingsFrom(values);
 
@@ -177,15 +204,42 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
   let estimating = false;
   let result: LabelingResult;
   try {
+    const storeUrl = values.store ?? settings.store;
     result = await runLabeling({
       input,
       outDir,
-      storeUrl: values.store ?? settings.store,
+      storeUrl,
       panel,
       models,
+      pricing,
       defaultModel: defaultModel.id,
       modelOverride: values.model,
-      concurrency,
+      concurrency: perProcess,
+      work: !values['no-work'],
+      leaseMs: leaseS === undefined ? undefined : leaseS * 1000,
+      ...(processes > 1
+        ? {
+            startHelpers: ({ runId }: { runId: string }) =>
+              startWorkerProcesses({
+                count: processes - 1,
+                runId,
+                store: storeUrl ? { url: storeUrl } : { file: path.join(outDir, STORE_FILE_NAME) },
+                concurrency: perProcess,
+                leaseS,
+                modelsFile: modelsFileOf({ values, settings, cwd: io.cwd }),
+                cwd: io.cwd,
+                onExit: (exit) => {
+                  if (exit.code === 0 || exit.stderr === '') return;
+                  const why = exit.signal ?? `exit code ${exit.code}`;
+                  bar.log(
+                    err.yellow(
+                      `worker process ${exit.index + 1} stopped (${why}); its items go to the others when their leases expire: ${terminalSafe(exit.stderr.trim().split('\n').slice(-3).join(' '))}`,
+                    ),
+                  );
+                },
+              }),
+          }
+        : {}),
       limit,
       maxCostUsd,
       maxCalls,
@@ -280,6 +334,11 @@ function renderSummary(result: LabelingResult, style: ReturnType<typeof styleFor
         `Review queue: ${review.escalated - review.answered} items await a human verdict (${review.escalated} escalated, ${review.answered} answered); ` +
           'labels.jsonl marks them "review"; answer them in the viewer (tribunal serve).',
       ),
+    );
+  }
+  if (result.status === 'queued') {
+    lines.push(
+      `Queued: ${totals.pending} items wait in run ${result.runId}; label them with "tribunal worker --store … --run ${result.runId}" on any machine that reaches the store.`,
     );
   }
   if (result.stopReason) {
