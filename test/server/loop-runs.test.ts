@@ -2,9 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoopReportSchema } from '../../src/contracts/index.js';
-import { MAX_LOOP_REPORT_BYTES } from '../../src/server/index.js';
+import { MAX_LOOP_REPORT_BYTES, RunsRoot, readLoopReport } from '../../src/server/index.js';
 import { loopReport, writeLoopDir } from '../fakes/loop-report.js';
 import { startTestServer } from './ws-harness.js';
 
@@ -182,4 +183,36 @@ describe('tribunal serve: loop directories (GET /v1/loop-runs, /v1/loop-report)'
   });
 
   const realCwd = () => realpathSync(cwd);
+});
+
+describe('readLoopReport', () => {
+  it('answers any report.json content with the report or a refusal, never an exception', async () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'tribunal-loop-fuzz-'));
+    try {
+      const dir = path.join(cwd, 'runs', 'loop');
+      await writeLoopDir(dir, loopReport({ status: 'running', stage: 'iteration 0: label', iterations: 1 }));
+      const root = new RunsRoot({ root: 'runs', cwd });
+      const valid = JSON.stringify(loopReport({ status: 'done', stage: null, iterations: 2 }));
+      // Arbitrary JSON, arbitrary text, and the valid report cut or with one character changed.
+      const content = fc.oneof(
+        fc.json(),
+        fc.string(),
+        fc.nat({ max: valid.length }).map((end) => valid.slice(0, end)),
+        fc
+          .tuple(fc.nat({ max: valid.length - 1 }), fc.string({ minLength: 1, maxLength: 1 }))
+          .map(([at, char]) => `${valid.slice(0, at)}${char}${valid.slice(at + 1)}`),
+      );
+      await fc.assert(
+        fc.asyncProperty(content, async (text) => {
+          writeFileSync(path.join(dir, 'report.json'), text);
+          const answer = await readLoopReport({ root, loopDir: 'runs/loop' });
+          if (answer.success) expect(LoopReportSchema.parse(JSON.parse(text))).toEqual(answer.value.report);
+          else expect(answer.error.code).toBe('INPUT_INVALID');
+        }),
+        { numRuns: 200 },
+      );
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
 });
