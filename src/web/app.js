@@ -27,7 +27,7 @@ const state = {
   training: undefined,
   /** Training run directories the server listed last. */
   listedTrainingRuns: [],
-  /** The loop shown: { loopDir, timer, loaded } (timer: the next poll of its report while the Loop view is open). */
+  /** The loop shown: { loopDir, timer, chain, loaded } (timer: the next poll of its report while the Loop view is open). */
   loop: undefined,
 };
 
@@ -463,15 +463,18 @@ async function openTrainingRun(runDir) {
 async function pollLoop(loop) {
   clearTimeout(loop.timer);
   loop.timer = undefined;
+  // Leaving the view and coming back while a request is on its way starts another chain: only the latest goes on.
+  const chain = {};
+  loop.chain = chain;
   const errorEl = $('loop-form-error');
   try {
     const answer = await api(state.token, `/v1/loop-report?dir=${encodeURIComponent(loop.loopDir)}`);
-    if (state.loop !== loop) return;
+    if (state.loop !== loop || loop.chain !== chain) return;
     loop.loaded = true;
     errorEl.hidden = true;
     loopView.update(answer);
   } catch (error) {
-    if (state.loop !== loop) return;
+    if (state.loop !== loop || loop.chain !== chain) return;
     if (!loop.loaded) {
       // Never read: not a loop (or not one this server may open). Say so by the form, and stop asking.
       errorEl.hidden = false;
@@ -484,7 +487,9 @@ async function pollLoop(loop) {
     // Read before: the loop may be between two writes, or the file damaged; keep what is shown and keep asking.
     loopView.failed(error);
   }
-  if (state.loop === loop && state.view === 'loop') loop.timer = setTimeout(() => pollLoop(loop), LOOP_POLL_MS);
+  if (state.loop === loop && state.view === 'loop' && loop.chain === chain) {
+    loop.timer = setTimeout(() => pollLoop(loop), LOOP_POLL_MS);
+  }
 }
 
 /** Shows and polls a loop directory (replacing the loop shown). */
