@@ -43,7 +43,7 @@ export function loopSeries(report) {
     winRate: [
       {
         id: 'vs-previous',
-        label: 'vs policy_i',
+        label: 'vs i',
         color: COLORS.previous,
         markers: true,
         points: points(
@@ -54,7 +54,7 @@ export function loopSeries(report) {
       },
       {
         id: 'vs-initial',
-        label: 'vs policy_0',
+        label: 'vs 0',
         color: COLORS.initial,
         markers: true,
         points: points(
@@ -65,7 +65,7 @@ export function loopSeries(report) {
       },
       {
         id: 'length-controlled',
-        label: 'length-ctrl',
+        label: 'LC',
         color: COLORS.lengthControlled,
         markers: true,
         dashed: true,
@@ -100,7 +100,7 @@ export function loopSeries(report) {
     diversity: [
       {
         id: 'distinct2',
-        label: 'distinct-2',
+        label: 'dist-2',
         color: COLORS.distinct,
         markers: true,
         points: [...baseline(initial.distinct2), ...points(rows, (row) => row.distinct2)],
