@@ -10,6 +10,7 @@ export * from './events.js';
 export * from './execution.js';
 export * from './generation.js';
 export * from './label.js';
+export * from './loop-report.js';
 export * from './model-endpoints.js';
 export * from './panel.js';
 export * from './persona.js';

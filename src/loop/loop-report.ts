@@ -1,86 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { IterationReport, LoopReport } from '../contracts/index.js';
 import { writeFileAtomic } from '../export/index.js';
 
-/** A stop rule that fired after an iteration. */
-export interface FiredStopRule {
-  rule: 'max-kl' | 'min-win-rate-gain' | 'max-length-drift' | 'min-diversity';
-  value: number;
-  threshold: number;
-  message: string;
-}
-
-/** The measures of one iteration: policy_i was trained into policy_{i+1}, measured on the held-out prompts. */
-export interface IterationReport {
-  /** i: this iteration trained policy_i into policy_{i+1}. */
-  iteration: number;
-  /** policy_{i+1} (`checkpoint:DIR`). */
-  policy: string;
-  /** What the iteration trained on. */
-  samples: number;
-  duplicates: number;
-  pairs: number;
-  /** Completions in those pairs that the policy did not end (cut off at --max-tokens): trained without EOS. */
-  cutOffCompletions: number;
-  /** The trainer's own held-out split of the pairs: DPO implicit-reward accuracy (null without a split). */
-  trainerAccuracy: number | null;
-  /** Panel win rate of policy_{i+1} over policy_i (order-swapped pairwise debates; ties count half). */
-  winRate: number | null;
-  winRateInterval: [number, number] | null;
-  wins: number;
-  losses: number;
-  ties: number;
-  swapInconsistent: number;
-  comparisons: number;
-  /** Comparisons with a debate that failed: left out. */
-  missingComparisons: number;
-  /** Win rate of policy_{i+1} over policy_0. */
-  winRateVsInitial: number | null;
-  winRateVsInitialInterval: [number, number] | null;
-  /** Win rate of two answers of the same length (AlpacaEval-style length control, one covariate), vs policy_i. */
-  lengthControlledWinRate: number | null;
-  lengthControlledWinRateInterval: [number, number] | null;
-  lengthControlledWinRateVsInitial: number | null;
-  /** Mean consensus score of policy_{i+1}'s held-out samples (in the debates against policy_0). */
-  meanConsensus: number | null;
-  /** Mean tokens of policy_{i+1}'s held-out samples, and its ratio to policy_0's. */
-  meanTokens: number | null;
-  lengthDrift: number | null;
-  distinct1: number | null;
-  distinct2: number | null;
-  pairwiseOverlap: number | null;
-  /** KL(policy_{i+1} ‖ policy_0) in nats per sample, from samples, with a 95% interval. */
-  kl: number | null;
-  klInterval: [number, number] | null;
-  /** With --gold: share of the human pairs the policy's implicit reward β·log(π/π_ref) orders as the humans did. */
-  goldAgreement: number | null;
-  stopRule: FiredStopRule | null;
-}
-
-/** policy_0's own held-out measures: the baseline every curve starts from. */
-export interface InitialReport {
-  policy: string;
-  meanTokens: number | null;
-  distinct1: number | null;
-  distinct2: number | null;
-  pairwiseOverlap: number | null;
-  meanConsensus: number | null;
-}
-
-/** DIR/report.json. */
-export interface LoopReport {
-  version: 1;
-  status: 'running' | 'done' | 'stopped';
-  /** The stage the loop is in while running (`iteration 1: label`). */
-  stage: string | null;
-  prompts: { file: string; train: number; heldOut: number };
-  policy: string;
-  iterationsRequested: number;
-  reference: 'initial' | 'previous';
-  initial: InitialReport | null;
-  iterations: IterationReport[];
-  stoppedBy: FiredStopRule | null;
-}
+/** The report types are the zod schemas' (src/contracts/loop-report.ts): the server validates report.json with them. */
+export type { FiredStopRule, InitialReport, IterationReport, LoopReport } from '../contracts/index.js';
 
 export const REPORT_FILES = { json: 'report.json', markdown: 'report.md', plots: 'plots' } as const;
 

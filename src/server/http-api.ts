@@ -7,6 +7,7 @@ import { httpStatusFor } from './close-codes.js';
 import type { DebateHub } from './debate-hub.js';
 import { boundMessage, QUOTED_PATH_CHARS, quoteUntrusted } from './frame-guard.js';
 import type { LiveDebates } from './live-debates.js';
+import { listLoopRuns, readLoopReport } from './loop-runs.js';
 import type { PanelDirectory } from './panel-directory.js';
 import type { RunCatalog } from './run-catalog.js';
 import { noRunMessage, type RunsRoot } from './runs-root.js';
@@ -110,7 +111,8 @@ async function debateReviews(options: {
  * The read-only JSON API under `/v1` (bearer token required) that the viewer lists with:
  * `GET /v1/runs[?dir=DIR]` (runs; `dir` opens a labeling run's directory), `GET /v1/debates?run=RUN[&limit=N][&review=1]`
  * (a debate the panel escalated carries `review`; `review=1` lists only those),
- * `GET /v1/overrides?run=RUN[&debateId=ID]`, `GET /v1/panels`, `GET /v1/training-runs` (training runs under `runs/`).
+ * `GET /v1/overrides?run=RUN[&debateId=ID]`, `GET /v1/panels`, `GET /v1/training-runs` (training runs under `runs/`),
+ * `GET /v1/loop-runs` (loop directories under `runs/`), `GET /v1/loop-report?dir=DIR` (a loop's validated report.json).
  */
 export async function handleApi(options: {
   context: HttpApiContext;
@@ -204,6 +206,18 @@ export async function handleApi(options: {
       case '/v1/training-runs':
         sendJson(response, 200, { runs: await listTrainingRuns({ root: context.root }) });
         return;
+      case '/v1/loop-runs':
+        sendJson(response, 200, { loops: await listLoopRuns({ root: context.root }) });
+        return;
+      case '/v1/loop-report': {
+        const dir = param('dir');
+        if (dir === undefined)
+          throw new ApiError('BAD_FRAME', 'the "dir" query parameter is required (a tribunal loop --out directory)');
+        const answer = await readLoopReport({ root: context.root, loopDir: dir });
+        if (!answer.success) throw new ApiError(answer.error.code, answer.error.message);
+        sendJson(response, 200, answer.value);
+        return;
+      }
       default:
         throw new ApiError('NOT_FOUND', `no API endpoint ${url.pathname}`);
     }

@@ -4,7 +4,8 @@
  * debates, subscribe to runs and debates with exact resume (`afterSeq`), cancel, and record verdict overrides.
  * The `DebateHub` fans events out from in-process debates and from labeling runs followed through their store;
  * each connection sends through an `Outbox` that coalesces token deltas when the client falls behind. Training runs
- * (`tribunal train --out DIR`) are followed through their events.jsonl for `train.subscribe` (`followTrainingRun`).
+ * (`tribunal train --out DIR`) are followed through their events.jsonl for `train.subscribe` (`followTrainingRun`);
+ * loops (`tribunal loop --out DIR`) are listed and their report.json served to the viewer (`readLoopReport`).
  */
 export * from './auth.js';
 export * from './close-codes.js';
@@ -13,6 +14,7 @@ export * from './debate-hub.js';
 export * from './frame-guard.js';
 export * from './http-api.js';
 export * from './live-debates.js';
+export * from './loop-runs.js';
 export * from './outbox.js';
 export * from './panel-directory.js';
 export * from './protocol-doc.js';

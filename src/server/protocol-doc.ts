@@ -325,6 +325,8 @@ All under \`/v1\`, \`GET\` only, with either token; errors are \`{ "error": { "c
 | \`/v1/overrides?run=RUN[&debateId=ID]\` | \`{ runId, overrides }\`, oldest first |
 | \`/v1/panels\` | \`{ default, model, panels }\` |
 | \`/v1/training-runs\` | \`{ runs }\`: the training runs directly in the runs directory (\`--runs-dir\`, default \`runs/\`, where \`tribunal train\` writes without \`--out\`) and their \`evals/\`, newest first: each \`runDir\` (for \`train.subscribe\`), \`updatedAt\`, \`events\` (whether events.jsonl exists yet). Only names and times are read |
+| \`/v1/loop-runs\` | \`{ loops }\`: the \`tribunal loop\` directories (holding \`loop.json\` and \`report.json\` as regular files) in the runs directory and one level below it, newest report first: each \`loopDir\` (for \`/v1/loop-report\`) and \`updatedAt\`. A loop's own sub-runs are not searched, links are not followed, the walk is bounded. Only names and times are read |
+| \`/v1/loop-report?dir=DIR\` | \`{ loopDir, resolvedDir, updatedAt, report }\`: the loop's \`report.json\` (docs/loop.md), validated against the loop report schema. \`DIR\` is confined like \`dir\` (outside the runs directory: one \`NOT_FOUND\` whether it exists or not); a \`report.json\` that is a link, over 1 MiB, not JSON or not a loop report is refused (\`NOT_FOUND\`, \`INPUT_INVALID\`) with the file and, for the schema, the field. The loop rewrites it atomically at every stage change: poll it (the viewer's Loop tab asks every 2 s) |
 
 ## Verdict overrides
 

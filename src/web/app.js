@@ -1,10 +1,12 @@
 // The viewer: lists runs and their debates, starts debates, shows one debate live (or replays a finished one), and
-// records verdict overrides; its Training view follows a training run's events. Talks to `tribunal serve` over
-// /v1/stream (WebSocket) and the /v1 JSON API.
+// records verdict overrides; its Training view follows a training run's events, its Loop view a `tribunal loop`'s
+// report.json (polled every 2 s while the view is open). Talks to `tribunal serve` over /v1/stream (WebSocket) and the
+// /v1 JSON API.
 
 import { api, TribunalClient } from './client.js';
 import { DebateView } from './debate-view.js';
 import { clear, h, untrusted, visibleControls } from './dom.js';
+import { LoopView } from './loop-view.js';
 import { TrainingView } from './training-view.js';
 
 const $ = (id) => document.getElementById(id);
@@ -19,16 +21,29 @@ const state = {
   /** The debate shown: { run, debateId, live, key }. */
   current: undefined,
   pollTimer: undefined,
-  /** 'debates' or 'training'. */
+  /** 'debates', 'training' or 'loop'. */
   view: 'debates',
   /** The training run shown: { runDir, key } (key: the client's subscription while the Training view is open). */
   training: undefined,
   /** Training run directories the server listed last. */
   listedTrainingRuns: [],
+  /** The loop shown: { loopDir, timer, chain, loaded } (timer: the next poll of its report while the Loop view is open). */
+  loop: undefined,
 };
 
 const view = new DebateView();
 const trainingView = new TrainingView();
+const loopView = new LoopView({ openTraining: (runDir) => openTrainingRun(runDir) });
+
+/** How often the Loop view asks for the report (the loop rewrites it at every stage change). */
+const LOOP_POLL_MS = 2000;
+
+/** The tabs, in order: [tab id, panel id, view name]. */
+const VIEWS = [
+  ['tab-debates', 'debates-view', 'debates'],
+  ['tab-training', 'training-view', 'training'],
+  ['tab-loop', 'loop-view', 'loop'],
+];
 
 /** Training run directories watched before, newest first (offered in the run directory field). */
 const RECENT_TRAINING_RUNS = 'tribunal.trainingRuns';
@@ -261,10 +276,7 @@ async function showView(name) {
   if (state.view === name) return;
   state.view = name;
   sessionStorage.setItem('tribunal.view', name);
-  for (const [tabId, panelId, viewName] of [
-    ['tab-debates', 'debates-view', 'debates'],
-    ['tab-training', 'training-view', 'training'],
-  ]) {
+  for (const [tabId, panelId, viewName] of VIEWS) {
     const selected = viewName === name;
     $(tabId).setAttribute('aria-selected', String(selected));
     $(tabId).tabIndex = selected ? 0 : -1;
@@ -274,6 +286,14 @@ async function showView(name) {
   if (name === 'training') loadTrainingRuns().catch(() => {});
   if (name === 'training' && state.training && state.training.key === undefined) await followTraining({ resume: true });
   if (name !== 'training') await unfollowTraining();
+  // Poll a loop's report only while its view is open.
+  if (name === 'loop') {
+    loadLoopRuns().catch(() => {});
+    if (state.loop) pollLoop(state.loop);
+  } else if (state.loop) {
+    clearTimeout(state.loop.timer);
+    state.loop.timer = undefined;
+  }
 }
 
 /** Subscribes to `state.training.runDir`: from its first event, or (`resume`) after the last line the view has. */
@@ -400,7 +420,9 @@ function setUpTrainingView() {
   // Arrow keys move between the tabs (the WAI-ARIA tabs pattern).
   $('tab-debates').parentElement.addEventListener('keydown', (event) => {
     if (event.key !== 'ArrowLeft' && event.key !== 'ArrowRight') return;
-    const next = state.view === 'debates' ? 'training' : 'debates';
+    const names = VIEWS.map(([, , name]) => name);
+    const step = event.key === 'ArrowRight' ? 1 : names.length - 1;
+    const next = names[(names.indexOf(state.view) + step) % names.length];
     showView(next);
     $(`tab-${next}`).focus();
   });
@@ -429,6 +451,111 @@ function setUpTrainingView() {
     trainingView.show(runDir);
   }
   if (sessionStorage.getItem('tribunal.view') === 'training') showView('training');
+}
+
+/** Opens a loop iteration's training run (`DIR/iter-<i>/train`) in the Training view. */
+async function openTrainingRun(runDir) {
+  await showView('training');
+  await watchTrainingRun(runDir);
+}
+
+/** Asks for the loop's report now and again every LOOP_POLL_MS while it is shown and its view open. */
+async function pollLoop(loop) {
+  clearTimeout(loop.timer);
+  loop.timer = undefined;
+  // Leaving the view and coming back while a request is on its way starts another chain: only the latest goes on.
+  const chain = {};
+  loop.chain = chain;
+  const errorEl = $('loop-form-error');
+  try {
+    const answer = await api(state.token, `/v1/loop-report?dir=${encodeURIComponent(loop.loopDir)}`);
+    if (state.loop !== loop || loop.chain !== chain) return;
+    loop.loaded = true;
+    errorEl.hidden = true;
+    loopView.update(answer);
+  } catch (error) {
+    if (state.loop !== loop || loop.chain !== chain) return;
+    if (!loop.loaded) {
+      // Never read: not a loop (or not one this server may open). Say so by the form, and stop asking.
+      errorEl.hidden = false;
+      errorEl.textContent = visibleControls(
+        `Cannot watch ${loop.loopDir}${error.code ? ` [${error.code}]` : ''}: ${error.message}`,
+      );
+      unwatchLoop();
+      return;
+    }
+    // Read before: the loop may be between two writes, or the file damaged; keep what is shown and keep asking.
+    loopView.failed(error);
+  }
+  if (state.loop === loop && state.view === 'loop' && loop.chain === chain) {
+    loop.timer = setTimeout(() => pollLoop(loop), LOOP_POLL_MS);
+  }
+}
+
+/** Shows and polls a loop directory (replacing the loop shown). */
+function watchLoop(loopDir) {
+  $('loop-dir').value = loopDir;
+  if (state.loop) clearTimeout(state.loop.timer);
+  state.loop = { loopDir, timer: undefined, loaded: false };
+  sessionStorage.setItem('tribunal.loop', loopDir);
+  $('loop-form-error').hidden = true;
+  $('loop-unwatch').disabled = false;
+  loopView.show(loopDir);
+  markSelectedLoop();
+  if (state.view === 'loop') pollLoop(state.loop);
+}
+
+function unwatchLoop() {
+  if (state.loop) clearTimeout(state.loop.timer);
+  state.loop = undefined;
+  sessionStorage.removeItem('tribunal.loop');
+  $('loop-unwatch').disabled = true;
+  loopView.hide();
+  markSelectedLoop();
+}
+
+/** Lists the loop directories the server finds under its runs/ folder (GET /v1/loop-runs). */
+async function loadLoopRuns() {
+  const body = await api(state.token, '/v1/loop-runs');
+  const list = $('loop-runs');
+  clear(list);
+  if (body.loops.length === 0) list.append(h('li', { class: 'muted small empty' }, 'No loop under runs/ yet.'));
+  for (const loop of body.loops) {
+    list.append(
+      h(
+        'li',
+        { data: { loopDir: loop.loopDir } },
+        h(
+          'button',
+          { class: 'pick', attrs: { type: 'button' }, on: { click: () => watchLoop(loop.loopDir) }, title: loop.loopDir },
+          untrusted('span', { class: 'path' }, loop.loopDir),
+          h('span', { class: 'muted small' }, ` ${new Date(loop.updatedAt).toLocaleString()}`),
+        ),
+      ),
+    );
+  }
+  markSelectedLoop();
+}
+
+function markSelectedLoop() {
+  for (const item of $('loop-runs').children) item.classList.toggle('selected', item.dataset.loopDir === state.loop?.loopDir);
+}
+
+function setUpLoopView() {
+  $('tab-loop').addEventListener('click', () => showView('loop'));
+  $('loop-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const loopDir = $('loop-dir').value.trim();
+    if (loopDir) watchLoop(loopDir);
+  });
+  $('loop-unwatch').addEventListener('click', () => unwatchLoop());
+  setInterval(() => {
+    if (state.view === 'loop') loadLoopRuns().catch(() => {});
+  }, 5000);
+  // A reload keeps the loop being watched.
+  const loopDir = sessionStorage.getItem('tribunal.loop');
+  if (loopDir) watchLoop(loopDir);
+  if (sessionStorage.getItem('tribunal.view') === 'loop') showView('loop');
 }
 
 function main() {
@@ -477,6 +604,7 @@ function main() {
     }
   });
   setUpTrainingView();
+  setUpLoopView();
   loadRuns()
     .then((body) => selectRun(body.liveRunId))
     .catch((error) => setConnection('refused', error.message));

@@ -1,5 +1,7 @@
 // A small SVG line chart of values by training step (the training view's twin of score-chart.js): one polyline per
-// series, markers where points are few (always for held-out evaluations), end labels, and min/mid/max ticks.
+// series, markers where points are few (always for held-out evaluations), end labels, and min/mid/max ticks. Points
+// may carry an interval (`low`, `high`: drawn as a vertical bar), and the x axis may be named (the Loop tab's is the
+// policy index).
 
 import { s } from './dom.js';
 
@@ -8,14 +10,15 @@ const MAX_MARKERS = 120;
 
 /**
  * @param {{
- *   series: { id: string, label: string, color: string, points: { x: number, y: number }[], markers?: boolean, dashed?: boolean }[],
+ *   series: { id: string, label: string, color: string, points: { x: number, y: number, low?: number, high?: number }[], markers?: boolean, dashed?: boolean }[],
  *   xMax: number,
+ *   xLabel?: string,
  *   yDomain?: { min: number, max: number },
  *   format: (value: number) => string,
  *   title: string,
  * }} options
  */
-export function lineChart({ series, xMax, yDomain, format, title }) {
+export function lineChart({ series, xMax, xLabel = 'step', yDomain, format, title }) {
   const width = 380;
   const height = 190;
   const pad = { left: 46, right: 44, top: 10, bottom: 26 };
@@ -28,7 +31,7 @@ export function lineChart({ series, xMax, yDomain, format, title }) {
     viewBox: `0 0 ${width} ${height}`,
     class: 'chart',
     role: 'img',
-    'aria-label': describe(series, title, format),
+    'aria-label': describe(series, title, format, xLabel),
   });
   for (const tick of [domain.min, (domain.min + domain.max) / 2, domain.max]) {
     svg.append(
@@ -39,7 +42,7 @@ export function lineChart({ series, xMax, yDomain, format, title }) {
   for (const tick of [...new Set([0, Math.round(maxX / 2), maxX])]) {
     svg.append(s('text', { x: x(tick), y: height - 8, 'text-anchor': 'middle', class: 'axis' }, String(tick)));
   }
-  svg.append(s('text', { x: pad.left - 6, y: height - 8, 'text-anchor': 'end', class: 'axis' }, 'step'));
+  svg.append(s('text', { x: pad.left - 6, y: height - 8, 'text-anchor': 'end', class: 'axis' }, xLabel));
 
   // End labels, nudged apart where lines end close together.
   const labels = series
@@ -66,6 +69,22 @@ export function lineChart({ series, xMax, yDomain, format, title }) {
         'data-points': entry.points.length,
       }),
     );
+    for (const point of entry.points) {
+      if (!hasInterval(point)) continue;
+      svg.append(
+        s('line', {
+          x1: round(x(point.x)),
+          x2: round(x(point.x)),
+          y1: round(y(point.low)),
+          y2: round(y(point.high)),
+          stroke: entry.color,
+          'stroke-width': 1.5,
+          'stroke-opacity': 0.6,
+          class: 'interval',
+          'data-series': entry.id,
+        }),
+      );
+    }
     if (!entry.markers && entry.points.length > MAX_MARKERS) continue;
     for (const point of entry.points) {
       svg.append(
@@ -78,7 +97,11 @@ export function lineChart({ series, xMax, yDomain, format, title }) {
             fill: entry.color,
             'data-series': entry.id,
           },
-          s('title', {}, `${entry.label} · step ${point.x}: ${format(point.y)}`),
+          s(
+            'title',
+            {},
+            `${entry.label} · ${xLabel} ${point.x}: ${format(point.y)}${hasInterval(point) ? ` [${format(point.low)}, ${format(point.high)}]` : ''}`,
+          ),
         ),
       );
     }
@@ -93,8 +116,8 @@ function dataDomain(series) {
   let max = Number.NEGATIVE_INFINITY;
   for (const entry of series) {
     for (const point of entry.points) {
-      min = Math.min(min, point.y);
-      max = Math.max(max, point.y);
+      min = Math.min(min, point.y, ...(hasInterval(point) ? [point.low] : []));
+      max = Math.max(max, point.y, ...(hasInterval(point) ? [point.high] : []));
     }
   }
   if (min > max) return { min: 0, max: 1 };
@@ -108,13 +131,18 @@ function dataDomain(series) {
   return { min: min >= 0 ? Math.max(0, min - margin) : min - margin, max: max + margin };
 }
 
+/** Whether a point carries a finite interval to draw. */
+function hasInterval(point) {
+  return Number.isFinite(point.low) && Number.isFinite(point.high);
+}
+
 /** The chart's text alternative: its title and each series' last value. */
-function describe(series, title, format) {
+function describe(series, title, format, xLabel) {
   const parts = series
     .filter((entry) => entry.points.length > 0)
     .map((entry) => {
       const last = entry.points[entry.points.length - 1];
-      return `${entry.label} ${format(last.y)} at step ${last.x} (${entry.points.length} points)`;
+      return `${entry.label} ${format(last.y)} at ${xLabel} ${last.x} (${entry.points.length} points)`;
     });
   return parts.length === 0 ? `${title}: no data yet` : `${title}: ${parts.join('; ')}`;
 }

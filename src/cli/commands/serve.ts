@@ -19,7 +19,7 @@ Options:
   --port PORT            port (default 8787; 0 picks a free one)
   --token TOKEN          the operator's bearer token (at least 16 characters): start, cancel, override, watch;
                          generated and printed when omitted
-  --read-token TOKEN     a second, read-only token (at least 16 characters): watch runs and training, list; no
+  --read-token TOKEN     a second, read-only token (at least 16 characters): watch runs, training and loops, list; no
                          start, cancel or override
   --runs-dir DIR         the only directory whose runs clients may name by path, links followed (default ./runs);
                          paths outside it are refused
@@ -36,6 +36,8 @@ Watch a labeling run: open the viewer and enter its directory (tribunal label --
 subscribe to it with {"v":1,"type":"run.subscribe","id":"1","run":"DIR","afterSeq":{}}.
 Watch a training run: the viewer's Training tab lists the runs in --runs-dir (./runs, where tribunal train writes by
 default) and takes any other directory inside it, or subscribe with {"v":1,"type":"train.subscribe","id":"2","runDir":"DIR"}.
+Watch a loop: the viewer's Loop tab lists the tribunal loop directories in --runs-dir and one level below, and
+polls the one picked (GET /v1/loop-report?dir=DIR): stage, win rate, KL, length and diversity per iteration.
 Limits, tokens and what the server trusts: docs/security.md.`;
 
 /** `tribunal serve`: the WebSocket server and viewer, until Ctrl-C. */
