@@ -8,6 +8,7 @@
  *   npx tsx bench/label.ts            # full run (three repeats, a few minutes)
  *   npx tsx bench/label.ts --quick    # fewer items, for a smoke check
  *   npx tsx bench/label.ts --quick --only 256   # one concurrency (e.g. under node --cpu-prof); writes nothing
+ *   npx tsx bench/label.ts --quick --only 256 --repeats 5   # the median of 5 (A/B comparisons on a loaded machine)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -23,7 +24,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ARENA = path.resolve(ROOT, '../shared/datasets/arena-hard-candidates.jsonl');
 const quick = process.argv.includes('--quick');
 /** Runs per concurrency; the median run (by wall time) is reported, with the best items/s beside it. */
-const REPEATS = quick ? 1 : 3;
+const repeatsIndex = process.argv.indexOf('--repeats');
+const REPEATS = repeatsIndex === -1 ? (quick ? 1 : 3) : Math.max(1, Number(process.argv[repeatsIndex + 1]));
 const LATENCY_MS = 200;
 const CHUNKS = 16;
 const MODEL = `fake:judge?latencyMs=${LATENCY_MS}&chunks=${CHUNKS}`;
@@ -106,6 +108,15 @@ async function measure(plan: { concurrency: number; items: number }) {
   const cpu = process.cpuUsage(cpuBefore);
   const rows: LabelRow[] = [];
   for await (const done of raw.iterateDone({ runId: result.runId })) rows.push(done.result);
+  // What the store keeps (turn-deltas coalesced by the EventWriter), before and after pruning at the run's end.
+  const stored = (await raw.listDebates({ runId: result.runId })).reduce((sum, debate) => sum + debate.events, 0);
+  let kept = 0;
+  for (let afterId = 0; ; ) {
+    const page = await raw.eventsAfter({ runId: result.runId, afterId, limit: 10_000 });
+    if (page.length === 0) break;
+    kept += page.length;
+    afterId = page.at(-1)?.id ?? afterId;
+  }
   await raw.close();
   await models.close();
   rmSync(dir, { recursive: true, force: true });
@@ -139,6 +150,8 @@ async function measure(plan: { concurrency: number; items: number }) {
       cpuMs: round(cpuMsPerItem, 1),
       sqliteMs: round(sqliteMs / items, 2),
       events: round(events / items, 1),
+      storedEvents: round(stored / items, 1),
+      keptEvents: round(kept / items, 1),
     },
     sqlite: {
       eventWriteUsPerEvent: round((groups.events * 1000) / Math.max(1, events), 2),
@@ -192,6 +205,8 @@ console.table(
     'SQLite ms/item': entry.perItem.sqliteMs,
     'event write µs/event': entry.sqlite.eventWriteUsPerEvent,
     'events/item': entry.perItem.events,
+    'stored/item': entry.perItem.storedEvents,
+    'kept/item': entry.perItem.keptEvents,
   })),
 );
 
