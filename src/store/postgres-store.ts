@@ -939,6 +939,15 @@ export class PostgresStore implements Store {
         `DELETE FROM events WHERE run_id = $1 AND type = 'turn-delta' AND debate_id IN (${SETTLED_DEBATES})`,
         [options.runId],
       );
+      // A pruned debate's rows are single events (only turn-delta runs are packed): its count is its rows.
+      if ((events.rowCount ?? 0) > 0) {
+        await client.query(
+          `UPDATE debates SET events = (SELECT count(*) FROM events
+             WHERE events.run_id = debates.run_id AND events.debate_id = debates.debate_id)
+           WHERE run_id = $1 AND debate_id IN (${SETTLED_DEBATES})`,
+          [options.runId],
+        );
+      }
       return { snapshots: snapshots.rowCount ?? 0, eventRows: events.rowCount ?? 0 };
     });
   }

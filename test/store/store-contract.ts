@@ -891,7 +891,13 @@ export function describeStoreContract(factory: StoreFactory): void {
         const tail = await store.eventsAfter({ runId, debateId: 'd1', afterSeq: 2, limit: 100 });
         expect(tail.map((entry) => entry.event)).toEqual(d1.filter((event) => event.seq > 2 && event.type !== 'turn-delta'));
         expect(await store.latestEventId({ runId })).toBe(kept.at(-1)?.id);
-        expect(await store.getDebate({ runId, debateId: 'd1' })).toMatchObject({ status: 'done', lastSeq: d1.length - 1 });
+        // The debate's record counts what is left (the viewer shows it); d2's is unchanged.
+        expect(await store.getDebate({ runId, debateId: 'd1' })).toMatchObject({
+          status: 'done',
+          lastSeq: d1.length - 1,
+          events: 2,
+        });
+        expect(await store.getDebate({ runId, debateId: 'd2' })).toMatchObject({ events: d2.length });
       });
     });
 
