@@ -8,10 +8,10 @@
  *   npx tsx bench/label.ts            # full run (three repeats, a few minutes)
  *   npx tsx bench/label.ts --quick    # fewer items, for a smoke check
  *   npx tsx bench/label.ts --quick --only 256   # one concurrency (e.g. under node --cpu-prof); writes nothing
- *   npx tsx bench/label.ts --quick --only 256 --repeats 5   # the median of 5 (A/B comparisons on a loaded machine)
+ *   npx tsx bench/label.ts --quick --only 256 --repeats 5 --json FILE   # the median of 5, written to FILE (A/B runs)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPanel } from '../src/config/index.js';
@@ -85,7 +85,19 @@ async function measure(plan: { concurrency: number; items: number }) {
   const panel = await loadPanel();
   const raw = openStore({ dir });
   const timings: Timings = new Map();
-  const store = timed(raw, timings, '');
+  // Events handed to the store (after the EventWriter coalesced turn-deltas), counted on their way in.
+  let written = 0;
+  const counted = new Proxy(raw, {
+    get(object, property, receiver) {
+      const value = Reflect.get(object, property, receiver);
+      if (property !== 'appendEvents' && property !== 'markDone' && property !== 'markFailed') return value;
+      return (options: { events?: readonly unknown[] }) => {
+        written += options.events?.length ?? 0;
+        return (value as (argument: unknown) => unknown).call(object, options);
+      };
+    },
+  });
+  const store = timed(counted, timings, '');
   let events = 0;
   let turns = 0;
   const cpuBefore = process.cpuUsage();
@@ -108,8 +120,7 @@ async function measure(plan: { concurrency: number; items: number }) {
   const cpu = process.cpuUsage(cpuBefore);
   const rows: LabelRow[] = [];
   for await (const done of raw.iterateDone({ runId: result.runId })) rows.push(done.result);
-  // What the store keeps (turn-deltas coalesced by the EventWriter), before and after pruning at the run's end.
-  const stored = (await raw.listDebates({ runId: result.runId })).reduce((sum, debate) => sum + debate.events, 0);
+  // What the store holds after the session pruned its settled items (their turn-deltas) at the end.
   let kept = 0;
   for (let afterId = 0; ; ) {
     const page = await raw.eventsAfter({ runId: result.runId, afterId, limit: 10_000 });
@@ -150,7 +161,7 @@ async function measure(plan: { concurrency: number; items: number }) {
       cpuMs: round(cpuMsPerItem, 1),
       sqliteMs: round(sqliteMs / items, 2),
       events: round(events / items, 1),
-      storedEvents: round(stored / items, 1),
+      storedEvents: round(written / items, 1),
       keptEvents: round(kept / items, 1),
     },
     sqlite: {
@@ -205,10 +216,19 @@ console.table(
     'SQLite ms/item': entry.perItem.sqliteMs,
     'event write µs/event': entry.sqlite.eventWriteUsPerEvent,
     'events/item': entry.perItem.events,
-    'stored/item': entry.perItem.storedEvents,
+    'written/item': entry.perItem.storedEvents,
     'kept/item': entry.perItem.keptEvents,
   })),
 );
+
+// --json FILE: the medians as measured here, with the command and the load average, whatever the other flags.
+const jsonIndex = process.argv.indexOf('--json');
+if (jsonIndex !== -1 && process.argv[jsonIndex + 1]) {
+  writeFileSync(
+    path.resolve(process.argv[jsonIndex + 1] as string),
+    `${JSON.stringify({ command: `npx tsx bench/label.ts ${process.argv.slice(2).join(' ')}`, date: new Date().toISOString(), loadAverage: loadavg(), results }, null, 2)}\n`,
+  );
+}
 
 if (!quick && only === undefined) {
   const out = path.join(ROOT, 'bench', 'results');
