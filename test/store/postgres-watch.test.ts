@@ -8,6 +8,7 @@ import { runCli } from '../cli/label-process.js';
 import { nativeItem, tempDir, writeInput } from '../runner/fixtures.js';
 import { startTestServer, TestClient } from '../server/ws-harness.js';
 import { type PostgresCluster, postgresUnavailable, startPostgresCluster } from './postgres-cluster.js';
+import { debateEvents, runConfig, take } from './store-fixtures.js';
 
 /*
  * Live watching across machines: `tribunal serve --store postgres://…` streams a run whose worker is another process
@@ -132,13 +133,33 @@ describe.skipIf(unavailable !== undefined)(
           60_000,
         );
 
-        // Every stored event reached the client exactly once, in seq order: before the drop, or after the resume.
+        // Every stored event reached the client exactly once, in seq order: before the drop, or after the resume. The
+        // session pruned its done items' turn-deltas when it ended, so the store now holds the other events only.
         const received = byDebate([...before, ...second.events(resumed.sub)]);
         for (const debate of debates) {
           const stored = (await reader.eventsAfter({ runId, debateId: debate.debateId, limit: 100_000 })).map(
             (entry) => entry.event,
           );
-          expect(received.get(debate.debateId), debate.debateId).toEqual(stored);
+          const got = received.get(debate.debateId) ?? [];
+          expect(
+            got.filter((event) => event.type !== 'turn-delta'),
+            debate.debateId,
+          ).toEqual(stored);
+          const seqs = got.map((event) => event.seq);
+          expect(seqs, debate.debateId).toEqual([...new Set(seqs)].sort((left, right) => left - right));
+        }
+        // The debates the first client watched whole: each turn's coalesced deltas join to exactly the judge's answer.
+        for (const [debateId, events] of byDebate(before)) {
+          if (!events.some((event) => event.type === 'debate-end')) continue;
+          const texts = new Map<string, string>();
+          for (const event of events) {
+            if (event.type === 'turn-delta') texts.set(event.turnId, (texts.get(event.turnId) ?? '') + event.text);
+            if (event.type === 'turn-end' && event.status === 'ok') {
+              expect(JSON.parse(texts.get(event.turnId) ?? 'null'), `${debateId} ${event.turnId}`).toMatchObject({
+                rationale: event.assessment?.rationale,
+              });
+            }
+          }
         }
         // The listening connection came back (a new backend), and no poll was needed for any of it.
         const now = await eventually(async () => {
@@ -150,6 +171,26 @@ describe.skipIf(unavailable !== undefined)(
       } finally {
         await reader.close();
         await server.cleanup();
+      }
+    });
+
+    it('wakes the followers of a run whose id is too long for a notification payload (all of them, then they read)', async () => {
+      const writer = PostgresStore.open({ url });
+      const reader = PostgresStore.open({ url, readonly: true });
+      try {
+        const runId = `run-${'x'.repeat(9000)}`; // Postgres refuses payloads of 8000 bytes or more
+        await writer.createOrResumeRun({ runId, config: runConfig() });
+        const controller = new AbortController();
+        const followed = take(reader.followEvents({ runId, afterId: 0, signal: controller.signal, pollMs: 60_000 }), 5);
+        // Once the follower listens (its first read found nothing), the append must wake it: no poll comes for a minute.
+        await eventually(async () => ((await listenBackends()).length === 1 ? true : undefined));
+        const events = debateEvents({ runId, debateId: 'd1', deltas: 3 });
+        await writer.appendEvents({ events });
+        expect((await followed).map((entry) => entry.event)).toEqual(events);
+        controller.abort();
+      } finally {
+        await reader.close();
+        await writer.close();
       }
     });
   },
