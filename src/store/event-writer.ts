@@ -13,7 +13,7 @@ export type EventSink = Pick<EventLog, 'appendEvents'> & Pick<ItemQueue, 'markDo
 /** Options of `EventWriter`. */
 export interface EventWriterOptions {
   store: EventSink;
-  /** Flush when this many events are buffered. Default 256. */
+  /** Flush when this many events are buffered (a turn's coalesced deltas count once). Default 256. */
   flushEvents?: number;
   /** Flush when the oldest buffered event is this old. Default 200 ms. */
   flushMs?: number;
