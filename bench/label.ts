@@ -8,9 +8,10 @@
  *   npx tsx bench/label.ts            # full run (three repeats, a few minutes)
  *   npx tsx bench/label.ts --quick    # fewer items, for a smoke check
  *   npx tsx bench/label.ts --quick --only 256   # one concurrency (e.g. under node --cpu-prof); writes nothing
+ *   npx tsx bench/label.ts --quick --only 256 --repeats 5 --json FILE   # the median of 5, written to FILE (A/B runs)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPanel } from '../src/config/index.js';
@@ -23,7 +24,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ARENA = path.resolve(ROOT, '../shared/datasets/arena-hard-candidates.jsonl');
 const quick = process.argv.includes('--quick');
 /** Runs per concurrency; the median run (by wall time) is reported, with the best items/s beside it. */
-const REPEATS = quick ? 1 : 3;
+const repeatsIndex = process.argv.indexOf('--repeats');
+const REPEATS = repeatsIndex === -1 ? (quick ? 1 : 3) : Math.max(1, Number(process.argv[repeatsIndex + 1]));
 const LATENCY_MS = 200;
 const CHUNKS = 16;
 const MODEL = `fake:judge?latencyMs=${LATENCY_MS}&chunks=${CHUNKS}`;
@@ -83,7 +85,19 @@ async function measure(plan: { concurrency: number; items: number }) {
   const panel = await loadPanel();
   const raw = openStore({ dir });
   const timings: Timings = new Map();
-  const store = timed(raw, timings, '');
+  // Events handed to the store (after the EventWriter coalesced turn-deltas), counted on their way in.
+  let written = 0;
+  const counted = new Proxy(raw, {
+    get(object, property, receiver) {
+      const value = Reflect.get(object, property, receiver);
+      if (property !== 'appendEvents' && property !== 'markDone' && property !== 'markFailed') return value;
+      return (options: { events?: readonly unknown[] }) => {
+        written += options.events?.length ?? 0;
+        return (value as (argument: unknown) => unknown).call(object, options);
+      };
+    },
+  });
+  const store = timed(counted, timings, '');
   let events = 0;
   let turns = 0;
   const cpuBefore = process.cpuUsage();
@@ -106,6 +120,14 @@ async function measure(plan: { concurrency: number; items: number }) {
   const cpu = process.cpuUsage(cpuBefore);
   const rows: LabelRow[] = [];
   for await (const done of raw.iterateDone({ runId: result.runId })) rows.push(done.result);
+  // What the store holds after the session pruned its settled items (their turn-deltas) at the end.
+  let kept = 0;
+  for (let afterId = 0; ; ) {
+    const page = await raw.eventsAfter({ runId: result.runId, afterId, limit: 10_000 });
+    if (page.length === 0) break;
+    kept += page.length;
+    afterId = page.at(-1)?.id ?? afterId;
+  }
   await raw.close();
   await models.close();
   rmSync(dir, { recursive: true, force: true });
@@ -139,6 +161,8 @@ async function measure(plan: { concurrency: number; items: number }) {
       cpuMs: round(cpuMsPerItem, 1),
       sqliteMs: round(sqliteMs / items, 2),
       events: round(events / items, 1),
+      storedEvents: round(written / items, 1),
+      keptEvents: round(kept / items, 1),
     },
     sqlite: {
       eventWriteUsPerEvent: round((groups.events * 1000) / Math.max(1, events), 2),
@@ -192,8 +216,19 @@ console.table(
     'SQLite ms/item': entry.perItem.sqliteMs,
     'event write µs/event': entry.sqlite.eventWriteUsPerEvent,
     'events/item': entry.perItem.events,
+    'written/item': entry.perItem.storedEvents,
+    'kept/item': entry.perItem.keptEvents,
   })),
 );
+
+// --json FILE: the medians as measured here, with the command and the load average, whatever the other flags.
+const jsonIndex = process.argv.indexOf('--json');
+if (jsonIndex !== -1 && process.argv[jsonIndex + 1]) {
+  writeFileSync(
+    path.resolve(process.argv[jsonIndex + 1] as string),
+    `${JSON.stringify({ command: `npx tsx bench/label.ts ${process.argv.slice(2).join(' ')}`, date: new Date().toISOString(), loadAverage: loadavg(), results }, null, 2)}\n`,
+  );
+}
 
 if (!quick && only === undefined) {
   const out = path.join(ROOT, 'bench', 'results');

@@ -229,7 +229,11 @@ async function labelLocked(options: RunLabelingOptions): Promise<LabelingResult>
     const drained = totals.pending === 0 && totals.running === 0;
     // A queued run stays `running`: open for workers to join.
     const status = options.work === false ? 'queued' : drained && session.stopReason === undefined ? 'done' : 'stopped';
-    if (status !== 'queued') await store.setRunStatus({ runId: run.id, status });
+    if (status !== 'queued') {
+      await store.setRunStatus({ runId: run.id, status });
+      // What no resume needs any more: the snapshots and turn-deltas of settled items (turn-ends keep each turn's text).
+      await store.pruneSettled({ runId: run.id });
+    }
     const exported = await exportRun({ store, runId: run.id, directory: options.outDir, settings: exportSettings });
     const failures = await summarizeFailures({ store, runId: run.id, done: totals.done });
     return {

@@ -50,6 +50,8 @@ interface SubscriptionState extends Subscription {
 interface Follower {
   controller: AbortController;
   subscriptions: number;
+  /** Resolves once the follower's starting id is read: a replay reads the store only after it, so nothing falls between. */
+  started: Promise<void>;
 }
 
 /** Events per store read during a replay. */
@@ -128,8 +130,8 @@ export class DebateHub {
       this.index.set(key, set);
     }
     set.add(state);
-    if (!options.source.live) this.retainFollower(options.source);
-    state.ready = this.replay(state, options.afterSeq).then(
+    const followerStarted = options.source.live ? undefined : this.retainFollower(options.source);
+    state.ready = this.replay(state, options.afterSeq, followerStarted).then(
       (replayed) => {
         if (!state.active) return;
         state.replaying = false;
@@ -192,7 +194,14 @@ export class DebateHub {
   }
 
   /** Sends the stored (or in-memory) events after the subscription's resume points; returns how many. */
-  private async replay(state: SubscriptionState, afterSeq: number | Record<string, number> | undefined): Promise<number> {
+  private async replay(
+    state: SubscriptionState,
+    afterSeq: number | Record<string, number> | undefined,
+    followerStarted: Promise<void> | undefined,
+  ): Promise<number> {
+    // An event committed after the follower's starting id reaches the subscription live; one committed before it must
+    // be in what the replay reads, so the replay reads only once that id is fixed.
+    await followerStarted;
     const points = new Map<string, number>();
     if (state.debateId !== undefined) {
       points.set(state.debateId, typeof afterSeq === 'number' ? afterSeq : (afterSeq?.[state.debateId] ?? -1));
@@ -242,18 +251,30 @@ export class DebateHub {
     return 1;
   }
 
-  /** One poller per watched run, started with its first subscriber and stopped with its last. */
-  private retainFollower(source: RunSource): void {
+  /**
+   * One follower per watched run (the store's `followEvents`: polling for SQLite, LISTEN/NOTIFY wake-ups for
+   * Postgres), started with its first subscriber and stopped with its last. Resolves once its starting id is read.
+   */
+  private retainFollower(source: RunSource): Promise<void> {
     const existing = this.followers.get(source.key);
     if (existing) {
       existing.subscriptions++;
-      return;
+      return existing.started;
     }
-    const follower: Follower = { controller: new AbortController(), subscriptions: 1 };
+    let markStarted: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => {
+      markStarted = resolve;
+    });
+    const follower: Follower = { controller: new AbortController(), subscriptions: 1, started };
     this.followers.set(source.key, follower);
     const { signal } = follower.controller;
     void (async () => {
-      const afterId = await source.store.latestEventId({ runId: source.runId });
+      let afterId: number;
+      try {
+        afterId = await source.store.latestEventId({ runId: source.runId });
+      } finally {
+        markStarted();
+      }
       for await (const { event } of source.store.followEvents({ runId: source.runId, afterId, signal, pollMs: this.pollMs })) {
         this.publish(source, event);
       }
@@ -268,6 +289,7 @@ export class DebateHub {
         }
       }
     });
+    return started;
   }
 
   private releaseFollower(source: RunSource): void {

@@ -75,6 +75,9 @@ export class LiveDebates {
   private constructor(private readonly options: LiveDebatesOptions) {
     this.writer = new EventWriter({
       store: options.store,
+      // Subscribers get these debates' events in process, every delta with its seq, and resume from the store once
+      // a debate ends: the store keeps every delta, so a seq a client holds is always a stored one.
+      coalesceDeltas: false,
       onError: (error) => options.log(`store: writing events failed: ${(error as Error).message}`),
     });
   }

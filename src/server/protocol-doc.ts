@@ -9,6 +9,7 @@ import {
   ServerFrameSchema,
   TrainerEventSchema,
 } from '../contracts/index.js';
+import { DEFAULT_FLUSH_EVENTS, DEFAULT_FLUSH_MS } from '../store/index.js';
 import { CLOSE, CLOSING_CODES, closeCodeFor, httpStatusFor } from './close-codes.js';
 import { DEFAULT_LIMITS } from './server-limits.js';
 import { STREAM_PATH } from './tribunal-server.js';
@@ -248,7 +249,8 @@ The schemas are in [src/contracts/protocol.ts](../src/contracts/protocol.ts); ev
 ## Streams, resume and backpressure
 
 - An \`event\` frame carries one DebateEvent and the subscription (\`sub\`) it belongs to. Per debate, \`seq\` starts at 0 and
-  increases by one per event; the client keeps the last seq it has per debate.
+  increases with every event (by one as the engine emits them; a labeling run's stored stream skips the seqs of merged
+  turn-deltas, see below); the client keeps the last seq it has per debate.
 - \`run.subscribe\` with \`debateId\` and \`afterSeq: N\` replays the stored events with seq > N, sends \`subscription.live\`,
   then streams live events. A client that reconnects with the last seq it saw gets exactly the events it missed: the
   replay and the live stream are de-duplicated by seq on the server. Without \`debateId\`, \`afterSeq\` is a map
@@ -259,8 +261,19 @@ The schemas are in [src/contracts/protocol.ts](../src/contracts/protocol.ts); ev
   toward the subscription limit; \`run.unsubscribe\` of it is still acknowledged.
   It is stored in the server's store as an item of the run \`live\` (its events, then its label row).
 - \`run\` names a run id (the server's \`live\` run, or a run of a store it has opened) or the directory of a labeling run
-  (\`tribunal label --out DIR\`); the server opens \`DIR/tribunal.sqlite\` read-only and follows it, so a labeling run in
-  another process can be watched live.
+  (\`tribunal label --out DIR\`); the server opens \`DIR/tribunal.sqlite\` read-only and follows it (it reads the store again
+  every poll interval), so a labeling run in another process can be watched live. With \`--store postgres://…\` every run of
+  that database is watchable by id, whichever machine's workers write it: each append notifies \`tribunal_events\` in its
+  transaction and the server reads the store when woken (one LISTEN connection, polling only while it reconnects, then
+  reading again), so the notification is never the data and none is lost to a dropped connection.
+- **What a watcher of a labeling run sees** is what its store holds, the same from every machine. The label process
+  writes its events in batches (every ${DEFAULT_FLUSH_MS} ms or ${DEFAULT_FLUSH_EVENTS} events) and merges each turn's \`turn-delta\` events of a batch
+  into one (its text is theirs joined, exactly; its seq and \`at\` the last one's), so a turn's text grows in a few
+  chunks rather than token by token, and the stored seqs have gaps where merged deltas were; \`afterSeq\` resume is exact
+  over them. Callbacks in the label process itself (the terminal transcript) see every token, and debates started over
+  this socket keep every delta. When a labeling session ends, the turn-deltas of its done items are deleted with their
+  snapshots (no resume needs them): a replay of a finished debate has every event but its deltas, and each turn's
+  rationale arrives with its \`turn-end\` (\`assessment.rationale\` or \`judgment.rationale\`).
 - \`train.subscribe\` follows a training run (\`tribunal train --out DIR\`; \`runDir\` is resolved against the server's working
   directory, must lie inside the runs directory and must hold \`events.jsonl\` or \`config.json\`). Each valid event of its \`events.jsonl\` after \`afterLine\`
   arrives as a \`train.event\` with its 1-based \`line\`; a client that reconnects with the last \`line\` it saw gets exactly

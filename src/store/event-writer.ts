@@ -13,12 +13,24 @@ export type EventSink = Pick<EventLog, 'appendEvents'> & Pick<ItemQueue, 'markDo
 /** Options of `EventWriter`. */
 export interface EventWriterOptions {
   store: EventSink;
-  /** Flush when this many events are buffered. Default 256. */
+  /** Flush when this many events are buffered (a turn's coalesced deltas count once). Default 256. */
   flushEvents?: number;
   /** Flush when the oldest buffered event is this old. Default 200 ms. */
   flushMs?: number;
   /** Called when a write fails (once until a `flush()` succeeds); the failure is also thrown by the next call. */
   onError?: (error: unknown) => void;
+  /**
+   * Write each turn's `turn-delta` events of one batch as one event (default true): its text is theirs joined, its seq
+   * and `at` the last one's, and it takes the last one's place (see `EventWriter`). False writes every delta as
+   * emitted, for streams whose watchers may resume from a seq they got in process (the server's own debates).
+   */
+  coalesceDeltas?: boolean;
+}
+
+/** A turn's delta waiting in the buffer, and the texts of the deltas merged into it. */
+interface PendingDelta {
+  event: DebateEvent;
+  texts: string[];
 }
 
 /**
@@ -27,6 +39,13 @@ export interface EventWriterOptions {
  * the same transaction as the item's new state, so a done item always has all its events). Batches are written in
  * append order. A failed write loses nothing: its events return to the buffer, and `append`, `markDone` and
  * `markFailed` throw the failure until a `flush()` succeeds.
+ *
+ * Turn-deltas are coalesced before they are written: the deltas of one turn that wait in the same batch become one
+ * `turn-delta` whose text is theirs joined, with the seq and `at` of the last of them, in the last one's place (so each
+ * debate's stored events still come in seq order). The stored stream is then what every watcher that reads the store
+ * sees (another process, `tribunal serve` on another machine): the same text, in fewer deltas, with gaps in the seqs
+ * where merged deltas were, and `afterSeq`/`afterId` resume exact over what is stored. Nothing is delayed: a batch is
+ * written when it would have been. Whoever gets events in process (`onEvent`) still sees every token.
  * @example
  * const writer = new EventWriter({ store });
  * const emitter = createEventEmitter({ runId, debateId, onEvent: (event) => writer.append(event) });
@@ -39,7 +58,15 @@ export class EventWriter {
   private readonly flushEvents: number;
   private readonly flushMs: number;
   private readonly onError: ((error: unknown) => void) | undefined;
+  private readonly coalesceDeltas: boolean;
+  /** Events in append order; merged-away deltas stay in it until the batch is taken (they are in `dead`). */
   private buffer: DebateEvent[] = [];
+  /** Events the buffer will write: merged-away deltas are not counted. */
+  private live = 0;
+  /** Per run, debate and turn: the delta of the turn waiting in the buffer. */
+  private readonly deltas = new Map<string, PendingDelta>();
+  /** Deltas merged into a later one of their turn: skipped when the batch is taken. */
+  private readonly dead = new Set<DebateEvent>();
   private timer: NodeJS.Timeout | undefined;
   /** Writes are chained so batches reach the store in append order. */
   private tail: Promise<unknown> = Promise.resolve();
@@ -52,18 +79,34 @@ export class EventWriter {
     this.flushEvents = Math.max(1, options.flushEvents ?? DEFAULT_FLUSH_EVENTS);
     this.flushMs = Math.max(0, options.flushMs ?? DEFAULT_FLUSH_MS);
     this.onError = options.onError;
+    this.coalesceDeltas = options.coalesceDeltas ?? true;
   }
 
-  /** Events buffered and not yet written. */
+  /** Events buffered and not yet written (a turn's coalesced deltas count once). */
   get buffered(): number {
-    return this.buffer.length;
+    return this.live;
   }
 
   /** Buffers one event, starting a background flush when the buffer is full; throws an earlier write failure. */
   append(event: DebateEvent): void {
     this.throwIfUnusable();
     this.buffer.push(event);
-    if (this.buffer.length >= this.flushEvents) {
+    if (this.coalesceDeltas && event.type === 'turn-delta') {
+      const key = `${event.runId}\u0000${event.debateId}\u0000${event.turnId}`;
+      const pending = this.deltas.get(key);
+      if (pending === undefined) {
+        this.deltas.set(key, { event, texts: [event.text] });
+        this.live++;
+      } else {
+        // The waiting delta is merged into this one, which takes the back of the batch (and the newest seq).
+        this.dead.add(pending.event);
+        pending.event = event;
+        pending.texts.push(event.text);
+      }
+    } else {
+      this.live++;
+    }
+    if (this.live >= this.flushEvents) {
       this.scheduleFlush();
     } else if (this.timer === undefined && !this.flushQueued) {
       this.timer = setTimeout(() => {
@@ -129,18 +172,41 @@ export class EventWriter {
   private async settle<T>(write: (events: readonly DebateEvent[]) => Promise<T>): Promise<T> {
     this.flushQueued = false;
     this.clearTimer();
-    const events = this.buffer;
-    this.buffer = [];
+    const events = this.take();
     try {
       return await write(events);
     } catch (error) {
+      // Put back as taken (coalesced): later deltas of the same turns become deltas of their own.
       this.buffer = [...events, ...this.buffer];
+      this.live += events.length;
       if (this.failure === undefined) {
         this.failure = error;
         this.onError?.(error);
       }
       throw error;
     }
+  }
+
+  /** Empties the buffer and returns the events to write, each turn's coalesced deltas as one. */
+  private take(): DebateEvent[] {
+    const buffer = this.buffer;
+    this.buffer = [];
+    this.live = 0;
+    if (this.deltas.size === 0) return buffer;
+    const merged = new Map<DebateEvent, string[]>();
+    for (const pending of this.deltas.values()) if (pending.texts.length > 1) merged.set(pending.event, pending.texts);
+    this.deltas.clear();
+    if (merged.size === 0) return buffer;
+    const dead = this.dead;
+    const events: DebateEvent[] = [];
+    for (const event of buffer) {
+      if (dead.has(event)) continue;
+      const texts = merged.get(event);
+      // A new object: the emitted event may be held by others (in-process watchers) and is never changed.
+      events.push(texts === undefined ? event : ({ ...event, text: texts.join('') } as DebateEvent));
+    }
+    dead.clear();
+    return events;
   }
 
   private clearTimer(): void {

@@ -25,9 +25,16 @@
  * await store.close();
  * ```
  */
-export { type EventSink, EventWriter, type EventWriterOptions } from './event-writer.js';
-export { pollEvents } from './follow-events.js';
+export {
+  DEFAULT_FLUSH_EVENTS,
+  DEFAULT_FLUSH_MS,
+  type EventSink,
+  EventWriter,
+  type EventWriterOptions,
+} from './event-writer.js';
+export { type EventWakeupSubscription, type EventWakeups, pollEvents, wakeupEvents } from './follow-events.js';
 export { type OpenStoreOptions, openStore, STORE_FILE_NAME } from './open-store.js';
+export { EVENTS_CHANNEL, LISTEN_APPLICATION_NAME } from './postgres-event-listener.js';
 export { POSTGRES_SCHEMA_VERSION } from './postgres-schema.js';
 export { isPostgresUrl, PostgresStore, type PostgresStoreOptions, redactStoreUrl } from './postgres-store.js';
 export { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';

@@ -1,9 +1,10 @@
 import type { BaseCheckpointSaver } from '@langchain/langgraph';
 import pg from 'pg';
 import { type DatasetItem, type DebateEvent, type LabelRow, TribunalError, type Usage, ZERO_USAGE } from '../contracts/index.js';
-import { pollEvents } from './follow-events.js';
+import { type EventWakeupSubscription, wakeupEvents } from './follow-events.js';
 import { isPacked, MAX_PACKED_EVENTS, unpackRows } from './packed-events.js';
 import type { PostgresCheckpointSaver } from './postgres-checkpoint-saver.js';
+import { EVENTS_CHANNEL, notifyPayload, PostgresEventListener } from './postgres-event-listener.js';
 import { migratePostgres } from './postgres-schema.js';
 import { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
 import { DEAD_LETTER_MESSAGE_SQL, newRunId, parseItemError } from './sqlite-store.js';
@@ -185,12 +186,15 @@ export class PostgresStore implements Store {
   private opening: Promise<void> | undefined;
   private saver: Promise<PostgresCheckpointSaver> | undefined;
   private readonly lockClients = new Set<pg.PoolClient>();
+  /** The LISTEN connection that wakes followers, opened by the first `subscribeEvents`/`followEvents`. */
+  private readonly listener: PostgresEventListener;
   private closed = false;
 
-  private constructor(options: { pool: pg.Pool; location: string; readonly: boolean }) {
+  private constructor(options: { pool: pg.Pool; location: string; readonly: boolean; listener: PostgresEventListener }) {
     this.pool = options.pool;
     this.location = options.location;
     this.readonly = options.readonly;
+    this.listener = options.listener;
   }
 
   /**
@@ -211,7 +215,8 @@ export class PostgresStore implements Store {
     // dropped by the pool, a checked-out one fails its next query, which reports it as STORE_FAILED.
     pool.on('error', () => undefined);
     pool.on('connect', (client) => client.on('error', () => undefined));
-    return new PostgresStore({ pool, location, readonly: options.readonly ?? false });
+    const listener = new PostgresEventListener({ url: options.url, types: TYPES });
+    return new PostgresStore({ pool, location, readonly: options.readonly ?? false, listener });
   }
 
   // -------------------------------------------------------------------------------------------------------------------
@@ -762,8 +767,24 @@ export class PostgresStore implements Store {
     });
   }
 
+  /**
+   * Follows a run's events as any process commits them: every append notifies `tribunal_events` in its transaction,
+   * and the follower reads `eventsAfter` when woken (it polls every `pollMs` only while its LISTEN connection is down,
+   * and re-reads when it is back), so events arrive once, in id order, without a query per poll.
+   */
   followEvents(options: FollowEventsOptions): AsyncIterable<StoredEvent> {
-    return pollEvents({ ...options, log: this });
+    this.throwIfClosed();
+    return wakeupEvents({ ...options, log: this, wakeups: this.listener });
+  }
+
+  /**
+   * Calls `onWake` after each commit that appends events of `runId` (of any run when omitted), from any process or
+   * machine, through one LISTEN connection per store; also after that connection was lost and again once it is back
+   * (whatever was committed meanwhile sent no notification). Only a wake-up: read the events with `eventsAfter`.
+   */
+  subscribeEvents(options: { runId?: string; onWake: () => void }): EventWakeupSubscription {
+    this.throwIfClosed();
+    return this.listener.subscribeEvents(options);
   }
 
   // -------------------------------------------------------------------------------------------------------------------
@@ -921,6 +942,15 @@ export class PostgresStore implements Store {
         `DELETE FROM events WHERE run_id = $1 AND type = 'turn-delta' AND debate_id IN (${SETTLED_DEBATES})`,
         [options.runId],
       );
+      // A pruned debate's rows are single events (only turn-delta runs are packed): its count is its rows.
+      if ((events.rowCount ?? 0) > 0) {
+        await client.query(
+          `UPDATE debates SET events = (SELECT count(*) FROM events
+             WHERE events.run_id = debates.run_id AND events.debate_id = debates.debate_id)
+           WHERE run_id = $1 AND debate_id IN (${SETTLED_DEBATES})`,
+          [options.runId],
+        );
+      }
       return { snapshots: snapshots.rowCount ?? 0, eventRows: events.rowCount ?? 0 };
     });
   }
@@ -991,6 +1021,7 @@ export class PostgresStore implements Store {
       client.release(true);
     }
     this.lockClients.clear();
+    await this.listener.close();
     await this.opening?.catch(() => undefined);
     await this.pool.end().catch(() => undefined);
   }
@@ -1110,6 +1141,11 @@ export class PostgresStore implements Store {
         [columns.ids, columns.runIds, columns.debateIds, columns.seqs, columns.types, columns.ats, columns.payloads],
       );
       await client.query('UPDATE event_ids SET last_id = $1', [lastId]);
+      // Followers on any machine wake at commit (a notification is delivered only if the transaction commits);
+      // the payload names the run, never the data, which they read with eventsAfter.
+      await client.query(`SELECT pg_notify('${EVENTS_CHANNEL}', payload) FROM unnest($1::text[]) AS runs (payload)`, [
+        [...new Set(columns.runIds)].map(notifyPayload),
+      ]);
       await this.upsertDebates(
         client,
         [...changes.values()].filter((change) => change.events > 0),

@@ -854,6 +854,14 @@ export class SqliteStore implements Store {
       const eventRows = this.statement(
         `DELETE FROM events WHERE run_id = ? AND type = 'turn-delta' AND debate_id IN (${settled})`,
       ).run(options.runId, options.runId).changes;
+      // A pruned debate's rows are single events (only turn-delta runs are packed): its count is its rows.
+      if (eventRows > 0) {
+        this.statement(
+          `UPDATE debates SET events = (SELECT count(*) FROM events
+             WHERE events.run_id = debates.run_id AND events.debate_id = debates.debate_id)
+           WHERE run_id = ? AND debate_id IN (${settled})`,
+        ).run(options.runId, options.runId);
+      }
       return { snapshots, eventRows };
     });
   }

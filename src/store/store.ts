@@ -335,7 +335,11 @@ export interface FollowEventsOptions {
   afterId?: number;
   /** Stops the iteration (it ends quietly, without throwing). */
   signal?: AbortSignal;
-  /** How long to wait before asking again when nothing new arrived. Default 250 ms. */
+  /**
+   * How long to wait before asking again when nothing new arrived. Default 250 ms. A store that pushes wake-ups
+   * (Postgres: LISTEN/NOTIFY) asks when woken instead, and polls at this interval only while its listening connection
+   * is down.
+   */
   pollMs?: number;
   /** Events fetched per query. Default 500. */
   pageSize?: number;
@@ -372,7 +376,10 @@ export interface EventLog {
   listDebates(options: { runId: string }): Promise<DebateRecord[]>;
   /** One debate, or undefined. */
   getDebate(options: { runId: string; debateId: string }): Promise<DebateRecord | undefined>;
-  /** Yields stored events after `afterId` as they are written, by any process, until `signal` aborts. */
+  /**
+   * Yields stored events after `afterId` as they are written, by any process (on any machine, for Postgres), once
+   * each and in id order, until `signal` aborts. SQLite polls; Postgres reads when a commit's notification wakes it.
+   */
   followEvents(options: FollowEventsOptions): AsyncIterable<StoredEvent>;
 }
 
@@ -462,7 +469,8 @@ export interface CheckpointStore {
    * Deletes what the debates of a run's done items no longer need, so a long run does not grow without bound: their
    * snapshots and their `turn-delta` events (single and packed rows; each `turn-end` keeps its turn's text). The
    * other events stay, with their ids and seqs, so `afterId`/`afterSeq` resume stays exact over what remains; a
-   * viewer replaying a pruned debate sees its turns without the token stream.
+   * viewer replaying a pruned debate sees its turns without the token stream. A labeling session calls it when it
+   * ends; the pruned debates' `events` counts are what remains.
    */
   pruneSettled(options: { runId: string }): Promise<PruneResult>;
 }

@@ -11,7 +11,9 @@ const WRITER = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.u
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ITEMS = 240;
 const DELTAS = 12;
-const EVENTS_PER_DEBATE = DELTAS + 2; // debate-start, the deltas, debate-end
+const EVENTS_PER_DEBATE = DELTAS + 2; // debate-start, the deltas, debate-end (as emitted; the writer coalesces deltas)
+/** The text of the first `count` deltas of a debate (store-fixtures' `debateEvents`). */
+const deltaText = (count: number) => Array.from({ length: count }, (_, index) => `token ${index} `).join('');
 const RUN_ID = 'crash-run';
 /** One kill per round; the modes are explained in fixtures/crash-writer.ts. */
 const ROUNDS: { mode: 'external' | 'transaction' | 'after-settle'; seed: number }[] = [
@@ -117,12 +119,14 @@ async function verify(dir: string): Promise<Snapshot> {
       list.push(event);
       byDebate.set(event.debateId, list);
     }
-    // Every debate's stored events are a gap-free prefix 0..k: batches commit whole and in order.
+    // Every debate's stored events are a prefix of its stream, turn-deltas coalesced: batches commit whole and in
+    // order. Seqs increase from 0, and the deltas' text is exactly the emitted text up to the last stored delta.
     for (const [debateId, list] of byDebate) {
-      expect(
-        list.map((event) => event.seq),
-        debateId,
-      ).toEqual(list.map((_, index) => index));
+      const seqs = list.map((event) => event.seq);
+      expect(seqs[0], debateId).toBe(0);
+      expect(seqs, debateId).toEqual([...new Set(seqs)].sort((left, right) => left - right));
+      const deltas = list.filter((event) => event.type === 'turn-delta');
+      expect(deltas.map((event) => event.text).join(''), debateId).toBe(deltaText(deltas.at(-1)?.seq ?? 0));
     }
 
     const done = new Map<string, { debateId: string; result: string }>();
@@ -142,11 +146,12 @@ async function verify(dir: string): Promise<Snapshot> {
       expect(result.id).toBe(itemId);
       const debateId = result.debateId ?? '';
       const debate = byDebate.get(debateId) ?? [];
-      expect(debate.length, debateId).toBe(EVENTS_PER_DEBATE);
-      expect(debate.at(-1)?.type).toBe('debate-end');
+      expect(debate.at(-1), debateId).toMatchObject({ type: 'debate-end', seq: EVENTS_PER_DEBATE - 1 });
+      const text = debate.flatMap((event) => (event.type === 'turn-delta' ? [event.text] : [])).join('');
+      expect(text, debateId).toBe(deltaText(DELTAS));
       expect(await store.getDebate({ runId: RUN_ID, debateId })).toMatchObject({
         status: 'done',
-        events: EVENTS_PER_DEBATE,
+        events: debate.length,
         lastSeq: EVENTS_PER_DEBATE - 1,
         itemId,
       });

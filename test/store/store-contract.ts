@@ -526,7 +526,7 @@ export function describeStoreContract(factory: StoreFactory): void {
         await store.upsertItems({ runId, items: newItems(1) });
         const [claimed] = await store.claimPending({ runId, limit: 1 });
         const { sink, batches, settles, idle } = recordingSink();
-        const writer = new EventWriter({ store: sink, flushEvents: 4, flushMs: 60_000 });
+        const writer = new EventWriter({ store: sink, flushEvents: 4, flushMs: 60_000, coalesceDeltas: false });
         const events = debateEvents({ runId, debateId: 'd1', itemId: 'item-1', deltas: 8 }); // 10 events
         for (const event of events) {
           writer.append(event);
@@ -547,7 +547,7 @@ export function describeStoreContract(factory: StoreFactory): void {
         try {
           const runId = await newRun();
           const { sink, batches } = recordingSink();
-          const writer = new EventWriter({ store: sink, flushEvents: 100, flushMs: 50 });
+          const writer = new EventWriter({ store: sink, flushEvents: 100, flushMs: 50, coalesceDeltas: false });
           const events = debateEvents({ runId, debateId: 'd1', deltas: 3 });
           writer.append(events[0] as DebateEvent);
           writer.append(events[1] as DebateEvent);
@@ -584,6 +584,7 @@ export function describeStoreContract(factory: StoreFactory): void {
           },
           flushEvents: 2,
           flushMs: 60_000,
+          coalesceDeltas: false,
           onError: (error) => errors.push(error),
         });
         const events = debateEvents({ runId, debateId: 'd1', deltas: 2 });
@@ -594,6 +595,115 @@ export function describeStoreContract(factory: StoreFactory): void {
         for (const event of events.slice(2)) writer.append(event);
         await writer.close();
         expect((await store.eventsAfter({ runId, limit: 100 })).map((entry) => entry.event)).toEqual(events);
+      });
+
+      /** Two debates' streams interleaved: d1 has two turns whose deltas alternate, d2 one turn. */
+      function interleavedStreams(runId: string): DebateEvent[] {
+        const d1 = debateEvents({ runId, debateId: 'd1', itemId: 'item-1', deltas: 6 });
+        for (const [index, event] of d1.entries()) {
+          if (event.type === 'turn-delta' && index % 2 === 0) {
+            event.criticId = 'efficiency';
+            event.turnId = '0/efficiency/c1';
+          }
+        }
+        const d2 = debateEvents({ runId, debateId: 'd2', deltas: 3 });
+        const mixed: DebateEvent[] = [];
+        for (let index = 0; index < Math.max(d1.length, d2.length); index++) {
+          if (d1[index]) mixed.push(d1[index] as DebateEvent);
+          if (d2[index]) mixed.push(d2[index] as DebateEvent);
+        }
+        return mixed;
+      }
+
+      /** Each turn's deltas joined: what a watcher shows, however the deltas were cut. */
+      function turnTexts(events: readonly DebateEvent[]): Record<string, string> {
+        const texts: Record<string, string> = {};
+        for (const event of events) {
+          if (event.type === 'turn-delta')
+            texts[`${event.debateId} ${event.turnId}`] = (texts[`${event.debateId} ${event.turnId}`] ?? '') + event.text;
+        }
+        return texts;
+      }
+
+      it("coalesces each turn's deltas of a batch into one, in the last one's place, leaving the emitted events as they were", async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(1) });
+        const [claimed] = await store.claimPending({ runId, limit: 1 });
+        const { sink, batches, settles } = recordingSink();
+        const writer = new EventWriter({ store: sink, flushEvents: 100, flushMs: 60_000 });
+        const emitted = interleavedStreams(runId);
+        const copies = emitted.map((event) => structuredClone(event));
+        const cut = emitted.findIndex((event) => event.debateId === 'd1' && event.seq === 4);
+        for (const event of emitted.slice(0, cut)) writer.append(event);
+        // Turn deltas count once toward flushEvents: 2 starts + 3 turns' deltas (d1 seqs 1-3, d2 seqs 1-3).
+        expect(writer.buffered).toBe(5);
+        await writer.flush();
+        for (const event of emitted.slice(cut)) writer.append(event);
+        expect(
+          await writer.markDone({ runId, itemId: 'item-1', result: labelRow('item-1'), attempt: claimed?.attempt ?? 0 }),
+        ).toBe(true);
+        await writer.close();
+        expect(emitted).toEqual(copies); // in-process watchers' events are never changed
+
+        const stored = (await store.eventsAfter({ runId, limit: 100 })).map((entry) => entry.event);
+        expect(batches).toEqual([5]);
+        expect(settles).toEqual([{ itemId: 'item-1', events: 4 }]); // d1 seqs 4-6 as two deltas, d1 and d2 ends
+        // Nothing but deltas merged: the other events as emitted, each turn's text whole and in order.
+        expect(stored.filter((event) => event.type !== 'turn-delta')).toEqual(
+          emitted.filter((event) => event.type !== 'turn-delta'),
+        );
+        expect(turnTexts(stored)).toEqual(turnTexts(emitted));
+        // Per debate and batch, one delta a turn with the last piece's seq: d1 seqs 1-3 (two turns), d2 seqs 1-3, then d1 4-6.
+        const deltas = (debateId: string) =>
+          stored.flatMap((event) =>
+            event.type === 'turn-delta' && event.debateId === debateId ? [[event.criticId, event.seq, event.text]] : [],
+          );
+        expect(deltas('d1')).toEqual([
+          ['efficiency', 2, 'token 1 '],
+          ['safety', 3, 'token 0 token 2 '],
+          ['safety', 5, 'token 4 '],
+          ['efficiency', 6, 'token 3 token 5 '],
+        ]);
+        expect(deltas('d2')).toEqual([['safety', 3, 'token 0 token 1 token 2 ']]);
+        for (const debateId of ['d1', 'd2']) {
+          const seqs = stored.filter((event) => event.debateId === debateId).map((event) => event.seq);
+          expect(seqs).toEqual([...seqs].sort((left, right) => left - right));
+        }
+        // Exact resume over what is stored, from a merged delta's seq.
+        const after = await store.eventsAfter({ runId, debateId: 'd1', afterSeq: 3, limit: 100 });
+        expect(after.map((entry) => entry.event)).toEqual(stored.filter((event) => event.debateId === 'd1' && event.seq > 3));
+      });
+
+      it('loses no delta text when a coalesced write fails and is retried', async () => {
+        const runId = await newRun();
+        let failNext = true;
+        const writer = new EventWriter({
+          store: {
+            appendEvents: async (options) => {
+              if (failNext) {
+                failNext = false;
+                throw new TribunalError('STORE_FAILED', 'disk full');
+              }
+              return store.appendEvents(options);
+            },
+            markDone: (options) => store.markDone(options),
+            markFailed: (options) => store.markFailed(options),
+          },
+          flushEvents: 3,
+          flushMs: 60_000,
+          onError: () => undefined,
+        });
+        const emitted = interleavedStreams(runId);
+        const cut = emitted.findIndex((event) => event.debateId === 'd2' && event.seq === 1);
+        for (const event of emitted.slice(0, cut + 1)) writer.append(event); // the third event starts a failing flush
+        await expect(writer.flush()).resolves.toBeUndefined();
+        for (const event of emitted.slice(cut + 1)) writer.append(event);
+        await writer.close();
+        const stored = (await store.eventsAfter({ runId, limit: 100 })).map((entry) => entry.event);
+        expect(stored.filter((event) => event.type !== 'turn-delta')).toEqual(
+          emitted.filter((event) => event.type !== 'turn-delta'),
+        );
+        expect(turnTexts(stored)).toEqual(turnTexts(emitted));
       });
     });
 
@@ -804,7 +914,13 @@ export function describeStoreContract(factory: StoreFactory): void {
         const tail = await store.eventsAfter({ runId, debateId: 'd1', afterSeq: 2, limit: 100 });
         expect(tail.map((entry) => entry.event)).toEqual(d1.filter((event) => event.seq > 2 && event.type !== 'turn-delta'));
         expect(await store.latestEventId({ runId })).toBe(kept.at(-1)?.id);
-        expect(await store.getDebate({ runId, debateId: 'd1' })).toMatchObject({ status: 'done', lastSeq: d1.length - 1 });
+        // The debate's record counts what is left (the viewer shows it); d2's is unchanged.
+        expect(await store.getDebate({ runId, debateId: 'd1' })).toMatchObject({
+          status: 'done',
+          lastSeq: d1.length - 1,
+          events: 2,
+        });
+        expect(await store.getDebate({ runId, debateId: 'd2' })).toMatchObject({ events: d2.length });
       });
     });
 

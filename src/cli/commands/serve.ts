@@ -25,7 +25,7 @@ Options:
                          paths outside it are refused
   --store DIR|URL        the server's store: debates started here, and overrides (default .tribunal/serve, or
                          $TRIBUNAL_STORE); a postgres:// URL shares the database of \`tribunal label --store\`, whose
-                         runs can then be watched by run id from here
+                         runs can then be watched live by run id from here (woken by LISTEN/NOTIFY, no polling)
   --panel FILE           default panel of debates started over the socket (default: panels/default.yaml)
   --model ID             model of every critic in debates started over the socket, e.g. openai:gpt-4.1-mini,
                          local:/path/model.gguf, fake:judge (default: panel, then environment, then local)

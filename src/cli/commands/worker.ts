@@ -104,6 +104,8 @@ export async function workerCommand(argv: string[], io: CliIo, signal: AbortSign
         if (outcome.stopReason === undefined && totals.pending + totals.running === 0) {
           await store.setRunStatus({ runId: run.id, status: 'done' });
         }
+        // What no resume needs any more: the snapshots and turn-deltas of settled items (safe while others work).
+        await store.pruneSettled({ runId: run.id });
         const summary = {
           runId: run.id,
           stopReason: outcome.stopReason ?? null,
