@@ -8,6 +8,7 @@
  *
  *   npx tsx bench/label-processes.ts            # 512 items per run
  *   npx tsx bench/label-processes.ts --quick    # 256 items per run, once each
+ *   npx tsx bench/label-processes.ts --items 1912 --stores sqlite --processes 1,2 --json label-processes-long.json
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,11 +22,34 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'tribunal.js');
 const ARENA = path.resolve(ROOT, '../shared/datasets/arena-hard-candidates.jsonl');
 const quick = process.argv.includes('--quick');
+const flag = (name: string): string | undefined => {
+  const index = process.argv.indexOf(name);
+  return index >= 0 ? process.argv[index + 1] : undefined;
+};
 const LATENCY_MS = 200;
 const MODEL = `fake:judge?latencyMs=${LATENCY_MS}&chunks=16`;
 const IN_FLIGHT = 256;
-const ITEMS = quick ? 256 : 512;
-const PROCESSES = [1, 2, 4];
+/** --items N: more items than the Arena file holds repeat its items under new ids (longer runs amortise start-up). */
+const ITEMS = Number(flag('--items') ?? (quick ? 256 : 512));
+const PROCESSES = (flag('--processes') ?? '1,2,4').split(',').map(Number);
+const STORES = (flag('--stores') ?? 'sqlite,postgres').split(',');
+
+/** The input: the Arena file, or (for --items beyond it) its items repeated under new ids, in a temporary file. */
+function inputFile(): string {
+  const lines = readFileSync(ARENA, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '');
+  if (ITEMS <= lines.length) return ARENA;
+  const rows: string[] = [];
+  for (let index = 0; rows.length < ITEMS; index++) {
+    const row = JSON.parse(lines[index % lines.length] as string) as { id?: string };
+    rows.push(JSON.stringify({ ...row, id: `${row.id ?? 'item'}~${Math.floor(index / lines.length)}` }));
+  }
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'tribunal-bench-input-')), 'input.jsonl');
+  writeFileSync(file, `${rows.join('\n')}\n`);
+  return file;
+}
+const INPUT = inputFile();
 
 interface Measurement {
   store: 'sqlite' | 'postgres';
@@ -46,7 +70,7 @@ function measure(options: { store: 'sqlite' | 'postgres'; processes: number; url
   const args = [
     BIN,
     'label',
-    ARENA,
+    INPUT,
     '--limit',
     String(ITEMS),
     '--model',
@@ -98,12 +122,14 @@ function measure(options: { store: 'sqlite' | 'postgres'; processes: number; url
 
 const results: Measurement[] = [];
 const loadBefore = loadavg()[0] ?? 0;
-for (const processes of PROCESSES) {
-  process.stderr.write(`sqlite, ${processes} processes: ${ITEMS} items ...\n`);
-  results.push(measure({ store: 'sqlite', processes }));
+if (STORES.includes('sqlite')) {
+  for (const processes of PROCESSES) {
+    process.stderr.write(`sqlite, ${processes} processes: ${ITEMS} items ...\n`);
+    results.push(measure({ store: 'sqlite', processes }));
+  }
 }
-let postgres = 'skipped: no Postgres server binaries';
-if (findPostgresBin() !== undefined) {
+let postgres = STORES.includes('postgres') ? 'skipped: no Postgres server binaries' : 'not measured (--stores)';
+if (STORES.includes('postgres') && findPostgresBin() !== undefined) {
   const cluster = await startPostgresCluster();
   try {
     postgres = 'a throwaway cluster (test/store/postgres-cluster.ts: Unix socket, fsync off)';
@@ -132,12 +158,13 @@ console.table(
 
 const outDir = path.join(ROOT, 'bench', 'results');
 mkdirSync(outDir, { recursive: true });
+const resultName = flag('--json') ?? 'label-processes.json';
 writeFileSync(
-  path.join(outDir, 'label-processes.json'),
+  path.join(outDir, resultName),
   `${JSON.stringify(
     {
       benchmark: 'label-processes',
-      command: `npx tsx bench/label-processes.ts${quick ? ' --quick' : ''}`,
+      command: `npx tsx bench/label-processes.ts ${process.argv.slice(2).join(' ')}`.trim(),
       quick,
       date: new Date().toISOString(),
       machine: {
@@ -148,7 +175,7 @@ writeFileSync(
       },
       node: process.version,
       settings: {
-        input: '../shared/datasets/arena-hard-candidates.jsonl (4 candidates an item)',
+        input: `../shared/datasets/arena-hard-candidates.jsonl (4 candidates an item)${INPUT === ARENA ? '' : `, repeated under new ids to ${ITEMS} items`}`,
         panel: 'panels/default.yaml (3 critics, up to 2 debate rounds, simultaneous)',
         model: MODEL,
         inFlight: `${IN_FLIGHT} in all: --concurrency ${IN_FLIGHT} is shared out between the processes`,
