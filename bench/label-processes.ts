@@ -191,4 +191,4 @@ writeFileSync(
     2,
   )}\n`,
 );
-process.stderr.write(`wrote ${path.relative(ROOT, path.join(outDir, 'label-processes.json'))}\n`);
+process.stderr.write(`wrote ${path.relative(ROOT, path.join(outDir, resultName))}\n`);
