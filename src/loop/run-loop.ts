@@ -111,6 +111,10 @@ export interface RunLoopOptions {
   modelOverride?: string | undefined;
   /** Debates at once. */
   concurrency?: number | undefined;
+  /** Stop before this session's spend on the critics' models would pass this many USD (each label stage gets what is left). */
+  maxCostUsd?: number | undefined;
+  /** Stop before this session's model calls would pass this many. */
+  maxCalls?: number | undefined;
   /** How labels become pairs (`tribunal label`'s pair flags); the pairs format is always TRL. */
   export?: Partial<ExportSettings> | undefined;
   train?: LoopTrainSettings | undefined;
@@ -322,7 +326,13 @@ async function loopLocked(options: RunLoopOptions & { outDir: string }): Promise
     }
     return { ok: true as const, result };
   };
+  // This session's spend on the critics' models (the policies here run locally), against --max-cost / --max-calls.
+  const spent = { costUsd: 0, calls: 0 };
   const label = async (args: { iteration: number; stageName: string; input: string; dir: string }) => {
+    const costLeft = options.maxCostUsd === undefined ? undefined : options.maxCostUsd - spent.costUsd;
+    const callsLeft = options.maxCalls === undefined ? undefined : options.maxCalls - spent.calls;
+    if (costLeft !== undefined && costLeft <= 0) return { ok: false as const, reason: 'max-cost' as StopReason };
+    if (callsLeft !== undefined && callsLeft < 1) return { ok: false as const, reason: 'max-calls' as StopReason };
     const result = await runLabeling({
       input: args.input,
       outDir: args.dir,
@@ -333,9 +343,13 @@ async function loopLocked(options: RunLoopOptions & { outDir: string }): Promise
       concurrency: options.concurrency ?? 8,
       export: exportSettings,
       retryFailed: true,
+      ...(costLeft === undefined ? {} : { maxCostUsd: costLeft }),
+      ...(callsLeft === undefined ? {} : { maxCalls: callsLeft }),
       signal: options.signal,
       onProgress: (progress) => options.onProgress?.({ iteration: args.iteration, stage: args.stageName, progress }),
     });
+    spent.costUsd += result.session.usage.costUsd;
+    spent.calls += result.session.usage.calls;
     if (result.status !== 'done') return { ok: false as const, reason: result.stopReason ?? ('interrupted' as StopReason) };
     return { ok: true as const, result };
   };

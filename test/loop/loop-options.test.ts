@@ -75,6 +75,20 @@ describe('tribunal loop options', () => {
     expect(second.report.reference).toBe('previous');
   }, 300_000);
 
+  it('halts at --max-calls with the label stage unfinished, and the same loop without the cap finishes it', async () => {
+    const dir = tempDir('tribunal-loop-budget-');
+    const prompts = await writePrompts(path.join(dir, 'prompts.jsonl'), 8);
+    const outDir = path.join(dir, 'loop');
+    const capped = await small({ prompts, outDir, policy: 'tiny?seed=2', maxCalls: 20 });
+    expect(capped.status).toBe('halted');
+    expect(capped.halted).toMatchObject({ iteration: 0, stage: 'label', reason: 'max-calls' });
+    const state = JSON.parse(readFileSync(path.join(outDir, 'loop.json'), 'utf8')) as { completed: string[] };
+    expect(state.completed).toEqual(['split', 'initial', 'iter-0/generate']);
+    const rest = await small({ prompts, outDir, policy: 'tiny?seed=2' });
+    expect(rest.status).toBe('done');
+    expect(rest.report.iterations).toHaveLength(1);
+  }, 120_000);
+
   it('refuses an API model as the policy and a resumed loop whose settings changed', async () => {
     const dir = tempDir('tribunal-loop-refusals-');
     const prompts = await writePrompts(path.join(dir, 'prompts.jsonl'), 6);

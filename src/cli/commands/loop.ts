@@ -45,6 +45,8 @@ Options:
   --limit N                use at most N prompts of FILE
   --format F               input format: native | hh-rlhf | trl (default: detected)
   --concurrency N          debates at once (default 8)
+  --max-cost USD           stop before this session's spend on the critics' models would pass USD (rerun to go on)
+  --max-calls N            stop before this session's model calls would pass N
   --reference R            DPO reference: initial (policy_0, default) or previous (policy_i); see docs/loop.md
   --beta X, --lr X, --epochs N, --steps N, --batch-size N, --loss L, --label-smoothing E, --max-length N,
   --lora R, --lora-alpha A, --eval-fraction F, --save-steps N, --gpus N
@@ -87,6 +89,8 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
       limit: { type: 'string' },
       format: { type: 'string' },
       concurrency: { type: 'string' },
+      'max-cost': { type: 'string' },
+      'max-calls': { type: 'string' },
       reference: { type: 'string' },
       beta: { type: 'string' },
       lr: { type: 'string' },
@@ -183,6 +187,8 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
       defaultModel: defaultModel.id,
       modelOverride: values.model,
       concurrency: integerFlag(values.concurrency, '--concurrency', { min: 1, max: 4096 }),
+      maxCostUsd: numberFlag(values['max-cost'], '--max-cost', { min: 0, exclusive: true, unit: 'US dollars' }),
+      maxCalls: integerFlag(values['max-calls'], '--max-calls', { min: 1 }),
       export: pairSettingsFrom({ ...values, seed: undefined }),
       reference,
       train: {
