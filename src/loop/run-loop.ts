@@ -390,7 +390,8 @@ async function loopLocked(options: RunLoopOptions & { outDir: string }): Promise
       report: IterationReport;
       initialConsensus?: number | null;
     };
-    report.iterations.push(measured.report);
+    // The stop rules are this call's: a rerun with a looser rule (or none) goes on past an iteration that fired one.
+    report.iterations.push({ ...measured.report, stopRule: firedStopRule(measured.report, options.stopRules ?? {}) });
     if (iteration === 0 && report.initial) report.initial.meanConsensus = measured.initialConsensus ?? null;
   }
   const alreadyStopped = report.iterations.find((row) => row.stopRule !== null);

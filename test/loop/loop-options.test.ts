@@ -75,7 +75,7 @@ describe('tribunal loop options', () => {
     expect(second.report.reference).toBe('previous');
   }, 300_000);
 
-  it('halts at --max-calls with the label stage unfinished, and the same loop without the cap finishes it', async () => {
+  it("halts at --max-calls with the label stage unfinished; stop rules are the rerun's: a rule stops, a rerun without it goes on", async () => {
     const dir = tempDir('tribunal-loop-budget-');
     const prompts = await writePrompts(path.join(dir, 'prompts.jsonl'), 8);
     const outDir = path.join(dir, 'loop');
@@ -84,10 +84,19 @@ describe('tribunal loop options', () => {
     expect(capped.halted).toMatchObject({ iteration: 0, stage: 'label', reason: 'max-calls' });
     const state = JSON.parse(readFileSync(path.join(outDir, 'loop.json'), 'utf8')) as { completed: string[] };
     expect(state.completed).toEqual(['split', 'initial', 'iter-0/generate']);
-    const rest = await small({ prompts, outDir, policy: 'tiny?seed=2' });
+    // a stop rule fires after iteration 0 (any KL above 0)...
+    const stopped = await small({ prompts, outDir, policy: 'tiny?seed=2', iterations: 2, stopRules: { maxKl: 0 } });
+    expect(stopped.status).toBe('stopped');
+    expect(stopped.report.iterations).toHaveLength(1);
+    expect(stopped.report.stoppedBy?.rule).toBe('max-kl');
+    // ...and the same rule stops a rerun at once, while a rerun without it goes on to iteration 1
+    const again = await small({ prompts, outDir, policy: 'tiny?seed=2', iterations: 2, stopRules: { maxKl: 0 } });
+    expect(again.status).toBe('stopped');
+    const rest = await small({ prompts, outDir, policy: 'tiny?seed=2', iterations: 2 });
     expect(rest.status).toBe('done');
-    expect(rest.report.iterations).toHaveLength(1);
-  }, 120_000);
+    expect(rest.report.iterations).toHaveLength(2);
+    expect(rest.report.iterations[0]?.stopRule).toBeNull();
+  }, 180_000);
 
   it('refuses an API model as the policy and a resumed loop whose settings changed', async () => {
     const dir = tempDir('tribunal-loop-refusals-');
