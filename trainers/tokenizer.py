@@ -6,6 +6,8 @@ completions itself, as TRL does.
 
 from __future__ import annotations
 
+import codecs
+import re
 from typing import List, Optional, Sequence
 
 from .compat import transformers_module
@@ -22,8 +24,43 @@ def render_messages_plain(messages: Sequence[Message], *, add_generation_prompt:
     return text
 
 
+# The byte tokenizer's text is lossless: a byte that is not part of valid UTF-8 (a sampled byte sequence often is not)
+# decodes to the private-use code point U+F700 + byte (U+F780..U+F7FF) instead of U+FFFD, and encodes back to that
+# byte. So a sample the tiny policy drew, written as text and read back for training, is the same token ids (with
+# U+FFFD, each such byte came back as three bytes EF BF BD: DPO trained on sequences the policy never sampled). The
+# price: those 128 code points in genuine text also encode to one raw byte each.
+_RAW_BYTE_BASE = 0xF700
+_RAW_BYTE_CHARS = re.compile("[\uf780-\uf7ff]")
+
+
+def _raw_bytes_as_private_use(error: UnicodeDecodeError):
+    bad = error.object[error.start:error.end]
+    return "".join(chr(_RAW_BYTE_BASE + b) for b in bad), error.end
+
+
+codecs.register_error("tribunal-raw-bytes", _raw_bytes_as_private_use)
+
+
+def encode_bytes(text: str) -> List[int]:
+    """UTF-8 bytes of ``text``, with U+F780..U+F7FF standing for the raw bytes 0x80..0xFF (see ``decode_bytes``)."""
+    if not _RAW_BYTE_CHARS.search(text):
+        return list(text.encode("utf-8"))
+    ids: List[int] = []
+    for part in re.split("([\uf780-\uf7ff]+)", text):
+        if part and _RAW_BYTE_CHARS.match(part):
+            ids.extend(ord(ch) - _RAW_BYTE_BASE for ch in part)
+        else:
+            ids.extend(part.encode("utf-8"))
+    return ids
+
+
+def decode_bytes(data: bytes) -> str:
+    """Text of UTF-8 bytes, each byte that is not valid UTF-8 as U+F700 + byte: ``encode_bytes`` gives the bytes back."""
+    return data.decode("utf-8", errors="tribunal-raw-bytes")
+
+
 class ByteTokenizer:
-    """UTF-8 bytes as ids 0..255 plus pad=256, bos=257, eos=258."""
+    """UTF-8 bytes as ids 0..255 plus pad=256, bos=257, eos=258; lossless both ways (``decode_bytes``)."""
 
     kind = "byte"
 
@@ -34,10 +71,10 @@ class ByteTokenizer:
         self.vocab_size = 259
 
     def encode(self, text: str) -> List[int]:
-        return list(text.encode("utf-8"))
+        return encode_bytes(text)
 
     def decode(self, ids: Sequence[int]) -> str:
-        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+        return decode_bytes(bytes(i for i in ids if i < 256))
 
     def render_chat(self, messages: Sequence[Message], *, add_generation_prompt: bool) -> str:
         return render_messages_plain(messages, add_generation_prompt=add_generation_prompt)
