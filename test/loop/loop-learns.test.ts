@@ -14,14 +14,13 @@ import { heldOutFiles, MARKER, markerRate, PLANTED_SETTINGS, writePrompts } from
  * held-out samples, and the report must show it: a win rate over policy_0 above 50% and a KL that rises from 0.
  *
  * The thresholds come from the measured distribution (scripts/measure-loop-planted.ts, seeds 0–9, results in
- * bench/results/loop-planted.json): policy_0's held-out marker rate was 0.05–0.175 and policy_2's 0.4–1.0; the gain
- * was 0.64–0.93 for nine seeds and 0.225 for one (seed 7: 0.175 → 0.4, policy_1 learned little); the win rate of
- * policy_2 over policy_0 was 0.61–0.95; the KL after iteration 0 was 1.8–5.3 nats, after iteration 1 7.7–43. Float
- * arithmetic differs between machines and a sampled trajectory amplifies it, so the test (seed 0: gain 0.81) asks only
- * what every seed met: a gain of at least 0.15 and at least twice policy_0's rate, a win rate above 50%, a KL that
- * rises from 0. Without learning the two rates are two samples of 80 at a rate near 0.12: their difference has a
- * standard deviation near 0.05, so a gain of 0.15 passes by chance about once in 700 runs, and together with the
- * doubling, the win rate and the KL far less often.
+ * bench/results/loop-planted.json): policy_0's held-out marker rate was 0.05–0.175, policy_1's 0.14–0.89 and
+ * policy_2's 0.99–1.0, a gain of 0.825–0.94; the win rate of policy_2 over policy_0 was 0.89–0.975; the KL after
+ * iteration 0 was 1.1–9.8 nats, after iteration 1 12.9–46.6. Float arithmetic differs between machines and a sampled
+ * trajectory amplifies it, so the test (seed 0) asks for much less than every seed gave: a gain of 0.5, a rate of
+ * 0.7, a win rate over policy_0 above 0.6 with its whole interval above 0.5, a KL that rises from 0. Without learning
+ * the two rates are two samples of 80 at a rate near 0.12, whose difference has a standard deviation near 0.05: a
+ * gain of 0.5 is ten of them away.
  */
 
 describe('tribunal loop learns a planted preference', () => {
@@ -62,13 +61,14 @@ describe('tribunal loop learns a planted preference', () => {
     expect(rates.map((rate) => rate.samples)).toEqual([80, 80, 80]);
     const [initial, , last] = rates.map((rate) => rate.rate) as [number, number, number];
     expect(initial).toBeLessThan(0.25);
-    expect(last - initial).toBeGreaterThanOrEqual(0.15);
-    expect(last).toBeGreaterThanOrEqual(2 * initial);
+    expect(last - initial).toBeGreaterThanOrEqual(0.5);
+    expect(last).toBeGreaterThanOrEqual(0.7);
 
     const { report } = result;
     expect(report.iterations).toHaveLength(2);
     const [first, second] = report.iterations as [(typeof report.iterations)[0], (typeof report.iterations)[0]];
-    expect(second.winRateVsInitial).toBeGreaterThan(0.5);
+    expect(second.winRateVsInitial).toBeGreaterThan(0.6);
+    expect(second.winRateVsInitialInterval?.[0]).toBeGreaterThan(0.5);
     expect(first.kl).toBeGreaterThan(0);
     expect(second.kl).toBeGreaterThan(first.kl as number);
     expect(second.meanConsensus).toBeGreaterThan(report.initial?.meanConsensus as number);
