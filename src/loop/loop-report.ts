@@ -277,7 +277,10 @@ export function readingsOf(report: LoopReport): string[] {
       );
     }
     if (row.winRateInterval && row.winRateInterval[0] > 0.5) {
-      readings.push(`${tag}: policy_${row.iteration + 1} beats policy_${row.iteration} by the panel (interval above 50%).`);
+      const lengthOnly = row.lengthControlledWinRateInterval !== null && row.lengthControlledWinRateInterval[0] <= 0.5;
+      readings.push(
+        `${tag}: policy_${row.iteration + 1} beats policy_${row.iteration} by the panel (interval above 50%)${lengthOnly ? ', but not once length is controlled (its length-controlled interval reaches 50%)' : ''}.`,
+      );
     } else if (row.winRateInterval && row.winRateInterval[1] < 0.5) {
       readings.push(
         `${tag}: policy_${row.iteration + 1} is worse than policy_${row.iteration} by the panel (interval below 50%).`,

@@ -325,7 +325,12 @@ describe('the report', () => {
         /Iteration 0: the raw win rate \(60\.0%\) is well above the length-controlled one \(45\.0%\)/.test(text),
       ),
     ).toBe(true);
-    expect(readings).toContain('Iteration 0: policy_1 beats policy_0 by the panel (interval above 50%).');
+    expect(readings).toContain(
+      'Iteration 0: policy_1 beats policy_0 by the panel (interval above 50%), but not once length is controlled (its length-controlled interval reaches 50%).',
+    );
+    expect(readingsOf({ ...report, iterations: [iteration({ lengthControlledWinRateInterval: [0.51, 0.6] })] })).toContain(
+      'Iteration 0: policy_1 beats policy_0 by the panel (interval above 50%).',
+    );
     expect(readings).toContain('Iteration 1: policy_2 is worse than policy_1 by the panel (interval below 50%).');
     expect(readings.some((text) => /Iteration 1: distinct-2 fell below 70%/.test(text))).toBe(true);
     expect(renderMarkdown({ ...report, iterations: [] })).not.toContain('What the numbers suggest');
