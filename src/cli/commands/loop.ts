@@ -166,6 +166,11 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
   );
   const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
   const models = createModelRegistry({ settings, ...(endpoints === undefined ? {} : { endpoints }) });
+  const trainLine = new StatusLine<string>(
+    { stream: io.stderr, style: err },
+    { terminal: (text) => text, plain: (text) => text },
+  );
+  let trainSteps: number | undefined;
   let result: LoopResult;
   try {
     result = await runLoop({
@@ -226,13 +231,24 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
       },
       onProgress: ({ stage, progress }) => line.show({ stage, progress }),
       onTrainerEvent: (event, iteration) => {
-        if (event.type === 'eval' && 'metrics' in event) return;
-        if (event.type === 'done')
+        if (event.type === 'start' && typeof event.total_steps === 'number') {
+          trainSteps = event.total_steps;
+          io.stderr.write(
+            err.dim(`iteration ${iteration}: training ${trainSteps} steps${event.step > 0 ? ` from step ${event.step}` : ''}\n`),
+          );
+        } else if (event.type === 'metric') {
+          trainLine.show(
+            `iteration ${iteration}: training step ${event.step}/${trainSteps ?? '?'} · loss ${event.loss === null ? '—' : event.loss.toFixed(4)}`,
+          );
+        } else if (event.type === 'done') {
+          trainLine.finish();
           io.stderr.write(err.dim(`iteration ${iteration}: training ${event.status} at step ${event.step}\n`));
+        }
       },
     });
   } finally {
     line.finish();
+    trainLine.finish();
     await models.close();
   }
   if (values.json) io.stdout.write(`${JSON.stringify(result.report, null, 2)}\n`);
