@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   ConstitutionFrontMatterSchema,
   DebateEventSchema,
+  LoopReportSchema,
   ModelsFileSchema,
   PanelSchema,
   PersonaFrontMatterSchema,
@@ -34,6 +35,11 @@ export function jsonSchemas(): Record<string, Record<string, unknown>> {
       ModelsFileSchema,
       'Tribunal models file',
       'A models file (--models FILE, TRIBUNAL_MODELS): openai: models served by fleets of OpenAI-compatible endpoints.',
+    ),
+    'loop-report.schema.json': make(
+      LoopReportSchema,
+      'Tribunal loop report',
+      'DIR/report.json of `tribunal loop`: the loop status and, per iteration, win rates, length, diversity, KL and the stop rule.',
     ),
     'debate-event.schema.json': make(
       DebateEventSchema,
