@@ -1,4 +1,12 @@
-import { INPUT_FORMATS, type InputFormat, PriceKeySchema, type Prices, TribunalError } from '../contracts/index.js';
+import {
+  INPUT_FORMATS,
+  type InputFormat,
+  PAIR_SMOOTHING_COLUMNS,
+  type PairSmoothingColumn,
+  PriceKeySchema,
+  type Prices,
+  TribunalError,
+} from '../contracts/index.js';
 
 /**
  * Parses a whole-number flag within `[min, max]`; undefined when the flag was not given.
@@ -95,4 +103,17 @@ export function pricesFlag(texts: readonly string[] | undefined): Prices {
     prices[model] = { input: entry.input, output: entry.output };
   }
   return prices;
+}
+
+/** `--pair-smoothing consensus-probability` → the worker's `consensus_probability`. */
+export function pairSmoothingFlag(value: string | undefined): PairSmoothingColumn | undefined {
+  if (value === undefined) return undefined;
+  const column = value.replaceAll('-', '_');
+  if (!(PAIR_SMOOTHING_COLUMNS as readonly string[]).includes(column)) {
+    throw new TribunalError(
+      'CONFIG_INVALID',
+      `--pair-smoothing must be one of ${PAIR_SMOOTHING_COLUMNS.map((name) => name.replaceAll('_', '-')).join(', ')}, got "${value}"`,
+    );
+  }
+  return column as PairSmoothingColumn;
 }

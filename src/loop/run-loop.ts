@@ -3,6 +3,7 @@ import path from 'node:path';
 import { contentHash } from '../config/index.js';
 import {
   type InputFormat,
+  type PairSmoothingColumn,
   type ResolvedPanel,
   type TrainerConfig,
   type TrainerEvent,
@@ -55,6 +56,8 @@ export interface LoopTrainSettings {
   batchSize?: number | undefined;
   loss?: NonNullable<NonNullable<TrainerConfig['dpo']>['loss_type']> | undefined;
   labelSmoothing?: number | undefined;
+  /** Each pair's own label smoothing from a column the label stage exported with `uncertainty`. */
+  pairSmoothing?: PairSmoothingColumn | undefined;
   maxLength?: number | undefined;
   loraRank?: number | undefined;
   loraAlpha?: number | undefined;
@@ -498,6 +501,7 @@ async function loopLocked(options: RunLoopOptions & { outDir: string }): Promise
         batchSize: train.batchSize,
         loss: train.loss,
         labelSmoothing: train.labelSmoothing,
+        pairSmoothing: train.pairSmoothing,
         maxLength: train.maxLength,
         loraRank: train.loraRank,
         loraAlpha: train.loraAlpha,

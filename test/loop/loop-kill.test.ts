@@ -49,6 +49,8 @@ function loopArgs(prompts: string, out: string): string[] {
     '0',
     '--seed',
     '3',
+    '--pair-smoothing',
+    'consensus-probability',
   ];
 }
 
@@ -168,5 +170,12 @@ describe('tribunal loop under kill -9', () => {
     expect(report.iterations).toHaveLength(2);
     // 12 train prompts × 3 samples each: every prompt sampled exactly once after the kill inside generation.
     expect(report.iterations[0]?.samples).toBe(36);
+    // --pair-smoothing turned on the uncertainty columns and reached the trainer
+    const config = JSON.parse(readFileSync(path.join(killed, 'iter-0', 'train', 'config.json'), 'utf8')) as {
+      data: { pair_label_smoothing?: string };
+    };
+    expect(config.data.pair_label_smoothing).toBe('consensus_probability');
+    const firstPair = JSON.parse(readFileSync(path.join(killed, 'iter-0', 'train-pairs.jsonl'), 'utf8').split('\n')[0] as string);
+    expect(firstPair).toHaveProperty('consensus_probability');
   }, 300_000);
 });

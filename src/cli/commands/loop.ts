@@ -7,7 +7,7 @@ import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../mo
 import type { LabelingProgress } from '../../runner/index.js';
 import { ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointsFrom } from '../endpoint-options.js';
 import { EXIT } from '../exit-codes.js';
-import { inputFormatFlag, integerFlag, numberFlag } from '../flags.js';
+import { inputFormatFlag, integerFlag, numberFlag, pairSmoothingFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { PAIR_OPTIONS, pairSettingsFrom } from '../pair-options.js';
 import { renderBarLine } from '../progress-bar.js';
@@ -51,6 +51,8 @@ Options:
   --beta X, --lr X, --epochs N, --steps N, --batch-size N, --loss L, --label-smoothing E, --max-length N,
   --lora R, --lora-alpha A, --eval-fraction F, --save-steps N, --gpus N
                            each iteration's DPO training, as in "tribunal train dpo"
+  --pair-smoothing C       train with each pair's own label smoothing from the panel's uncertainty:
+                           label-smoothing or consensus-probability (as "tribunal train"; turns on --uncertainty)
   --max-kl X               stop after an iteration whose KL(policy ‖ policy_0) passes X nats
   --min-win-rate-gain G    stop after an iteration whose win rate over policy_i is below 0.5 + G
   --max-length-drift R     stop after an iteration whose mean length is off policy_0's by more than R (0.5 = ±50%)
@@ -99,6 +101,7 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
       'batch-size': { type: 'string' },
       loss: { type: 'string' },
       'label-smoothing': { type: 'string' },
+      'pair-smoothing': { type: 'string' },
       'max-length': { type: 'string' },
       lora: { type: 'string' },
       'lora-alpha': { type: 'string' },
@@ -150,6 +153,7 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
   }
   const iterations = integerFlag(values.iterations, '--iterations', { min: 1, max: 1000 }) as number;
   const loraRank = integerFlag(values.lora, '--lora', { min: 1 });
+  const pairSmoothing = pairSmoothingFlag(values['pair-smoothing']);
 
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   const settings = loadSettings();
@@ -194,7 +198,11 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
       concurrency: integerFlag(values.concurrency, '--concurrency', { min: 1, max: 4096 }),
       maxCostUsd: numberFlag(values['max-cost'], '--max-cost', { min: 0, exclusive: true, unit: 'US dollars' }),
       maxCalls: integerFlag(values['max-calls'], '--max-calls', { min: 1 }),
-      export: pairSettingsFrom({ ...values, seed: undefined }),
+      export: {
+        ...pairSettingsFrom({ ...values, seed: undefined }),
+        // per-pair smoothing reads the uncertainty columns: export them
+        ...(pairSmoothing !== undefined && pairSmoothing !== 'off' ? { uncertainty: true } : {}),
+      },
       reference,
       train: {
         beta: numberFlag(values.beta, '--beta', { min: 0, exclusive: true }),
@@ -204,6 +212,7 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
         batchSize: integerFlag(values['batch-size'], '--batch-size', { min: 1 }),
         loss: loss as (typeof DPO_LOSS_TYPES)[number] | undefined,
         labelSmoothing: numberFlag(values['label-smoothing'], '--label-smoothing', { min: 0, max: 0.49 }),
+        pairSmoothing,
         maxLength: integerFlag(values['max-length'], '--max-length', { min: 8 }),
         loraRank,
         loraAlpha: numberFlag(values['lora-alpha'], '--lora-alpha', { min: 0, exclusive: true }),

@@ -3,8 +3,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   DPO_LOSS_TYPES,
-  PAIR_SMOOTHING_COLUMNS,
-  type PairSmoothingColumn,
   TRAINER_TASKS,
   TRUNCATION_POLICIES,
   type TrainerConfig,
@@ -22,7 +20,7 @@ import {
   type TrainerRunResult,
 } from '../../trainer/index.js';
 import { EXIT } from '../exit-codes.js';
-import { integerFlag, numberFlag } from '../flags.js';
+import { integerFlag, numberFlag, pairSmoothingFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { type Style, styleFor, terminalSafe } from '../terminal.js';
 import { TrainProgress, workerLogPrinter } from '../train-progress.js';
@@ -405,19 +403,6 @@ function withFlagHint(error: unknown): unknown {
     ...(error.location ? { location: error.location } : {}),
   });
   return hinted;
-}
-
-/** `--pair-smoothing consensus-probability` → the worker's `consensus_probability`. */
-function pairSmoothingFlag(value: string | undefined): PairSmoothingColumn | undefined {
-  if (value === undefined) return undefined;
-  const column = value.replaceAll('-', '_');
-  if (!(PAIR_SMOOTHING_COLUMNS as readonly string[]).includes(column)) {
-    throw new TribunalError(
-      'CONFIG_INVALID',
-      `--pair-smoothing must be one of ${PAIR_SMOOTHING_COLUMNS.map((name) => name.replaceAll('_', '-')).join(', ')}, got "${value}"`,
-    );
-  }
-  return column as PairSmoothingColumn;
 }
 
 /** `--truncation keep-end` → the worker's `keep_end`. */
