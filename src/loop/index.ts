@@ -9,3 +9,4 @@ export * from './held-out.js';
 export * from './loop-report.js';
 export * from './run-loop.js';
 export * from './split-prompts.js';
+export * from './estimate-loop.js';

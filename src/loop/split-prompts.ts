@@ -35,6 +35,20 @@ export async function splitPrompts(options: {
   trainFile: string;
   heldOutFile: string;
 }): Promise<PromptSplit> {
+  const plan = await planSplit(options);
+  await writeJsonlAtomic({ file: options.heldOutFile, rows: plan.heldOut });
+  await writeJsonlAtomic({ file: options.trainFile, rows: plan.train });
+  return { train: plan.train.length, heldOut: plan.heldOut.length, rejected: plan.rejected };
+}
+
+/** The split `splitPrompts` writes, in memory: the train and held-out prompts, each in the input's order. */
+export async function planSplit(options: {
+  input: string;
+  format?: InputFormat | undefined;
+  limit?: number | undefined;
+  heldOut: number;
+  seed: number;
+}): Promise<{ train: LoopPrompt[]; heldOut: LoopPrompt[]; rejected: number }> {
   const prompts: LoopPrompt[] = [];
   let rejected = 0;
   for await (const result of readItems({
@@ -59,10 +73,11 @@ export async function splitPrompts(options: {
   const wanted = options.heldOut < 1 ? Math.round(prompts.length * options.heldOut) : Math.floor(options.heldOut);
   const heldOutCount = Math.min(prompts.length - 1, Math.max(1, wanted));
   const heldOut = new Set(ranked.slice(0, heldOutCount).map((entry) => entry.prompt.id));
-  // Each file keeps the input's order.
-  await writeJsonlAtomic({ file: options.heldOutFile, rows: prompts.filter((prompt) => heldOut.has(prompt.id)) });
-  await writeJsonlAtomic({ file: options.trainFile, rows: prompts.filter((prompt) => !heldOut.has(prompt.id)) });
-  return { train: prompts.length - heldOutCount, heldOut: heldOutCount, rejected };
+  return {
+    train: prompts.filter((prompt) => !heldOut.has(prompt.id)),
+    heldOut: prompts.filter((prompt) => heldOut.has(prompt.id)),
+    rejected,
+  };
 }
 
 /** Whether a file exists. */

@@ -1,10 +1,12 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loopCommand } from '../../src/cli/commands/loop.js';
 import { untrustedBlock } from '../../src/engine/untrusted-block.js';
 import {
   firedStopRule,
   type IterationReport,
+  type LoopEstimate,
   type LoopReport,
   lineChart,
   markEndedCompletions,
@@ -19,6 +21,7 @@ import {
 } from '../../src/loop/index.js';
 import { judgeScript, parseFakeSpec } from '../../src/models/fake-provider.js';
 import { assertWellFormedXml } from '../export/xml-check.js';
+import { captureIo } from '../fakes/cli-io.js';
 import { tempDir } from '../runner/fixtures.js';
 
 function promptsFile(dir: string, ids: string[], name = 'prompts.jsonl'): string {
@@ -384,5 +387,34 @@ describe('fake:judge planted preferences', () => {
     expect(parseFakeSpec('judge?prefer=%E2%9C%93&lengthBonus=-2.5')).toEqual({ name: 'judge', prefer: '✓', lengthBonus: -2.5 });
     expect(() => parseFakeSpec('judge?lengthBonus=abc')).toThrow(/lengthBonus must be a number/);
     expect(() => parseFakeSpec(`judge?prefer=${'x'.repeat(65)}`)).toThrow(/prefer must be 1 to 64 characters/);
+  });
+});
+
+describe('tribunal loop --dry-run', () => {
+  it('estimates every iteration from the split without calling a model or writing the loop directory', async () => {
+    const dir = tempDir('tribunal-loop-dry-run-');
+    const prompts = promptsFile(
+      dir,
+      Array.from({ length: 20 }, (_, index) => `q${index}`),
+    );
+    const io = captureIo(dir);
+    const args = ['--prompts', prompts, '--policy', 'tiny', '--iterations', '3', '--model', 'openai:gpt-4o-mini', '--dry-run'];
+    expect(await loopCommand([...args, '--n', '4', '--max-tokens', '100', '--json'], io, new AbortController().signal)).toBe(0);
+    const estimate = JSON.parse(io.out()) as LoopEstimate;
+    expect(estimate.prompts).toEqual({ train: 16, heldOut: 4, rejected: 0 });
+    // 16 train prompts; 4 held-out prompts x 2 samples x 2 orders, against policy_i and (from iteration 1) policy_0
+    expect(estimate.perIteration.map((row) => [row.labelItems, row.compareItems])).toEqual([
+      [16, 16],
+      [16, 32],
+      [16, 32],
+    ]);
+    expect(estimate.total.calls).toBe(estimate.perIteration.reduce((sum, row) => sum + row.usage.calls, 0));
+    expect(estimate.models).toEqual([expect.objectContaining({ model: 'openai:gpt-4o-mini', priced: true })]);
+    expect(estimate.total.costUsd).toBeGreaterThan(0);
+    // longer samples cost more; nothing was written
+    const longer = captureIo(dir);
+    await loopCommand([...args, '--n', '4', '--max-tokens', '400', '--json'], longer, new AbortController().signal);
+    expect((JSON.parse(longer.out()) as LoopEstimate).total.inputTokens).toBeGreaterThan(estimate.total.inputTokens);
+    expect(readdirSync(dir).sort()).toEqual(['prompts.jsonl']);
   });
 });

@@ -2,15 +2,16 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPanel } from '../../config/index.js';
 import { DPO_LOSS_TYPES, TribunalError } from '../../contracts/index.js';
-import { LOOP_DEFAULTS, type LoopResult, type LoopStage, runLoop } from '../../loop/index.js';
-import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
+import { estimateLoop, LOOP_DEFAULTS, type LoopEstimate, type LoopResult, type LoopStage, runLoop } from '../../loop/index.js';
+import { createModelRegistry, loadSettings, priceOf, resolveDefaultModel } from '../../models/index.js';
 import type { LabelingProgress } from '../../runner/index.js';
 import { ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointsFrom } from '../endpoint-options.js';
 import { EXIT } from '../exit-codes.js';
 import { inputFormatFlag, integerFlag, numberFlag, pairSmoothingFlag } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { PAIR_OPTIONS, pairSettingsFrom } from '../pair-options.js';
-import { renderBarLine } from '../progress-bar.js';
+import { PRICE_HELP, PRICE_OPTIONS, pricingFrom } from '../price-options.js';
+import { formatCost, formatCount, renderBarLine } from '../progress-bar.js';
 import { StatusLine } from '../status-line.js';
 import { styleFor, terminalSafe } from '../terminal.js';
 
@@ -64,7 +65,10 @@ Options:
   --exclude-flagged, --exclude-escalated
                            how labels become pairs, as in "tribunal label"
 ${ENDPOINT_HELP}
-  --json                   print the final report.json on stdout
+  --dry-run                estimate the critics' calls, tokens and cost of every iteration (an upper bound: samples
+                           of --max-tokens) and exit without calling a model or writing DIR
+${PRICE_HELP}
+  --json                   print the final report.json (or the --dry-run estimate) on stdout
   -h, --help               show this help
 
 Exit codes: 0 done (or stopped by a stop rule), 1 invalid input, 2 usage, 3 model errors, 4 budget reached,
@@ -116,7 +120,9 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
       'gold-max-pairs': { type: 'string' },
       device: { type: 'string' },
       ...PAIR_OPTIONS,
+      ...PRICE_OPTIONS,
       ...ENDPOINT_OPTIONS,
+      'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -130,6 +136,7 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
     throw new TribunalError('CONFIG_INVALID', `unexpected argument "${positionals[0]}": give the prompts with --prompts FILE`);
   }
   for (const flag of ['prompts', 'policy', 'iterations', 'out'] as const) {
+    if (flag === 'out' && values['dry-run']) continue;
     if (!values[flag]) throw new TribunalError('CONFIG_INVALID', `--${flag} is required (see tribunal loop --help)`);
   }
   if (values['pairs-format'] !== undefined) {
@@ -159,6 +166,27 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
   const settings = loadSettings();
   const defaultModel = resolveDefaultModel({ explicit: values.model, panelModel: panel.panel.model, settings });
   const err = styleFor(io.stderr);
+  const pricing = await pricingFrom({ values, panel, cwd: io.cwd });
+  const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
+  if (values['dry-run']) {
+    const estimate = await estimateLoop({
+      prompts: path.resolve(io.cwd, values.prompts as string),
+      format: inputFormatFlag(values.format),
+      limit: integerFlag(values.limit, '--limit', { min: 2 }),
+      heldOut: heldOut ?? LOOP_DEFAULTS.heldOut,
+      seed: integerFlag(values.seed, '--seed', { min: 0 }) ?? LOOP_DEFAULTS.seed,
+      iterations,
+      n: integerFlag(values.n, '--n', { min: 1, max: 1024 }) ?? LOOP_DEFAULTS.n,
+      evalSamples: integerFlag(values['eval-samples'], '--eval-samples', { min: 1, max: 64 }) ?? LOOP_DEFAULTS.evalSamples,
+      maxTokens: integerFlag(values['max-tokens'], '--max-tokens', { min: 1, max: 32_768 }) ?? LOOP_DEFAULTS.maxTokens,
+      panel,
+      defaultModel: defaultModel.id,
+      modelOverride: values.model,
+      priceOf: (id) => priceOf(id, { overrides: pricing, openaiBaseUrl: settings.openaiBaseUrl, endpoints }),
+    });
+    io.stdout.write(values.json ? `${JSON.stringify(estimate, null, 2)}\n` : `${renderEstimate(estimate)}\n`);
+    return EXIT.ok;
+  }
   const outDir = path.resolve(io.cwd, values.out as string);
   io.stderr.write(err.dim(`critics' model: ${defaultModel.id} (from ${defaultModel.source}) · loop directory: ${outDir}\n`));
   const line = new StatusLine<{ stage: string; progress: LabelingProgress }>(
@@ -168,8 +196,7 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
       plain: (state) => `${state.stage}: ${renderBarLine(state.progress, err)}`,
     },
   );
-  const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
-  const models = createModelRegistry({ settings, ...(endpoints === undefined ? {} : { endpoints }) });
+  const models = createModelRegistry({ settings, pricing, ...(endpoints === undefined ? {} : { endpoints }) });
   const trainLine = new StatusLine<string>(
     { stream: io.stderr, style: err },
     { terminal: (text) => text, plain: (text) => text },
@@ -296,5 +323,26 @@ function renderSummary(result: LoopResult, outDir: string): string {
   if (report.stoppedBy) lines.push(`Stopped: ${terminalSafe(report.stoppedBy.message)}`);
   if (result.status === 'interrupted') lines.push('Interrupted: run the same command again to continue.');
   lines.push(`Report: ${path.join(outDir, 'report.md')} (and report.json)`);
+  return lines.join('\n');
+}
+
+function renderEstimate(estimate: LoopEstimate): string {
+  const lines = [
+    `Estimate for ${estimate.iterations} iteration${estimate.iterations === 1 ? '' : 's'}: ${estimate.prompts.train} train prompts, ${estimate.prompts.heldOut} held out${estimate.prompts.rejected > 0 ? ` (${estimate.prompts.rejected} input lines rejected)` : ''}`,
+  ];
+  for (const row of estimate.perIteration) {
+    lines.push(
+      `  iteration ${row.iteration}: ${row.labelItems} label debates + ${row.compareItems} comparison debates · ${formatCount(row.usage.calls)} calls · ${formatCount(row.usage.inputTokens)} in + ${formatCount(row.usage.outputTokens)} out tokens · ${formatCost(row.usage.costUsd)}`,
+    );
+  }
+  for (const entry of estimate.models) {
+    lines.push(
+      `  ${entry.model}: ${formatCount(entry.usage.calls)} calls · ${formatCost(entry.usage.costUsd)}${entry.priced ? '' : ' (no known price: counted as $0; give --price)'}`,
+    );
+  }
+  lines.push(
+    `Total: ${formatCount(estimate.total.calls)} calls · ${formatCount(estimate.total.inputTokens)} in + ${formatCount(estimate.total.outputTokens)} out tokens · ${formatCost(estimate.total.costUsd)} at most`,
+    `Assumes: ${estimate.assumptions.join('; ')}.`,
+  );
   return lines.join('\n');
 }
