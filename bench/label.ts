@@ -9,6 +9,7 @@
  *   npx tsx bench/label.ts --quick    # fewer items, for a smoke check
  *   npx tsx bench/label.ts --quick --only 256   # one concurrency (e.g. under node --cpu-prof); writes nothing
  *   npx tsx bench/label.ts --quick --only 256 --repeats 5 --json FILE   # the median of 5, written to FILE (A/B runs)
+ *   npx tsx bench/label.ts --quick --only 256 --methods   # also the store time of each method, per item
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -144,6 +145,13 @@ async function measure(plan: { concurrency: number; items: number }) {
   for (const [name, entry] of timings) groups[groupOf(name)] += entry.ms;
   const sqliteMs = groups.events + groups.checkpoints + groups.turnCache + groups.queue;
   const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+  // --methods: the store time per method (ms and calls per item), to see which part of a group costs.
+  if (process.argv.includes('--methods')) {
+    const rows = [...timings].sort((left, right) => right[1].ms - left[1].ms);
+    console.table(
+      rows.map(([name, entry]) => ({ method: name, 'ms/item': round(entry.ms / items, 3), 'calls/item': round(entry.calls / items, 2) })),
+    );
+  }
   return {
     concurrency: plan.concurrency,
     items,
@@ -187,7 +195,7 @@ const results = [];
 for (const plan of PLAN.filter((entry) => only === undefined || entry.concurrency === only)) {
   const runs = [];
   for (let repeat = 0; repeat < REPEATS; repeat++) {
-    process.stderr.write(`concurrency ${plan.concurrency}: ${plan.items} items (run ${repeat + 1} of ${REPEATS}) ...\n`);
+    process.stderr.write(`concurrency ${plan.concurrency}: ${plan.items} items (run ${repeat + 1} of ${REPEATS}, ${performance.now().toFixed(0)} ms after start: cpu-profile-top --from) ...\n`);
     runs.push(await measure(plan));
   }
   runs.sort((left, right) => left.seconds - right.seconds);

@@ -136,7 +136,7 @@ export async function runTurn(options: {
       messages: options.messages,
       temperature: options.temperature,
       maxTokens: options.maxTokens,
-      onToken: deltaEmitter(emit, round, criticId, candidateId, turnId),
+      ...(process.env.EXP_NODELTA ? {} : { onToken: deltaEmitter(emit, round, criticId, candidateId, turnId) }),
       turn,
     };
     if (signal !== undefined) request.signal = signal;

@@ -198,6 +198,9 @@ export class LabelingWorker {
     const session = await this.open();
     const { store, runId, panel } = this.options;
     const { checkpointer, langGraphThreads, writer } = session;
+    // A claim taken again in this session may find its debate's last snapshot still in the writer: store it first, so
+    // the debate id, the resumed usage and the debate read one state.
+    if (claimed.attempt > 1) await writer.flush();
     const { debateId, nextSeq } = await debateSlotFor({
       store,
       checkpointer,
@@ -308,12 +311,14 @@ export class LabelingWorker {
         result: outcome.row,
         attempt: claimed.attempt,
         configHash,
+        // Its snapshot is deleted in the same transaction (a LangGraph thread's checkpoints just below).
+        debateId: outcome.debateId,
       });
       if (settled) {
         this.counts.done += 1;
         if (this.state) this.state.done += 1;
         this.recordOutcome('labeled');
-        await session.forgetDebate(outcome.debateId);
+        if (session.langGraphThreads.has(outcome.debateId)) await session.forgetDebate(outcome.debateId);
       } else {
         // Refused: another worker has the item now (its debate keeps the snapshot), or the run was reconfigured,
         // which ends this worker.
@@ -679,12 +684,19 @@ async function openSession(options: LabelingWorkerOptions, checkpoints: Checkpoi
   return {
     checkpointer,
     langGraphThreads,
+    // Snapshots ride the event writer's batches (no transaction per node; see EventWriter): saved when the batch is.
     snapshots: {
-      load: (debateId) => store.getDebateSnapshot({ debateId }),
-      save: (debateId, snapshot) => store.putDebateSnapshot({ runId, debateId, snapshot }),
+      load: async (debateId) => {
+        if (writer.hasSnapshot(debateId)) await writer.flush();
+        return store.getDebateSnapshot({ debateId });
+      },
+      save: async (debateId, snapshot) => writer.putSnapshot({ runId, debateId, snapshot }),
     },
-    forgetDebate: (debateId) =>
-      langGraphThreads.has(debateId) ? store.deleteCheckpoints({ threadId: debateId }) : store.deleteDebateSnapshot({ debateId }),
+    forgetDebate: async (debateId) => {
+      if (langGraphThreads.has(debateId)) return store.deleteCheckpoints({ threadId: debateId });
+      writer.dropSnapshot(debateId);
+      await store.deleteDebateSnapshot({ debateId });
+    },
     writer,
     // Cache entries are written after the events of their turns (see BufferedTurnCache), so resumed usage is complete.
     turnCache: new BufferedTurnCache({ store, beforeWrite: () => writer.flush() }),
