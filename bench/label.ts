@@ -149,7 +149,11 @@ async function measure(plan: { concurrency: number; items: number }) {
   if (process.argv.includes('--methods')) {
     const rows = [...timings].sort((left, right) => right[1].ms - left[1].ms);
     console.table(
-      rows.map(([name, entry]) => ({ method: name, 'ms/item': round(entry.ms / items, 3), 'calls/item': round(entry.calls / items, 2) })),
+      rows.map(([name, entry]) => ({
+        method: name,
+        'ms/item': round(entry.ms / items, 3),
+        'calls/item': round(entry.calls / items, 2),
+      })),
     );
   }
   return {
@@ -195,7 +199,9 @@ const results = [];
 for (const plan of PLAN.filter((entry) => only === undefined || entry.concurrency === only)) {
   const runs = [];
   for (let repeat = 0; repeat < REPEATS; repeat++) {
-    process.stderr.write(`concurrency ${plan.concurrency}: ${plan.items} items (run ${repeat + 1} of ${REPEATS}, ${performance.now().toFixed(0)} ms after start: cpu-profile-top --from) ...\n`);
+    process.stderr.write(
+      `concurrency ${plan.concurrency}: ${plan.items} items (run ${repeat + 1} of ${REPEATS}, ${performance.now().toFixed(0)} ms after start: cpu-profile-top --from) ...\n`,
+    );
     runs.push(await measure(plan));
   }
   runs.sort((left, right) => left.seconds - right.seconds);

@@ -9,6 +9,7 @@ import { migratePostgres } from './postgres-schema.js';
 import { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
 import { DEAD_LETTER_MESSAGE_SQL, newRunId, parseItemError } from './sqlite-store.js';
 import {
+  type AppendEventsOptions,
   type AppendEventsResult,
   type CachedTurn,
   CachedTurnSchema,
@@ -18,6 +19,7 @@ import {
   DEAD_LETTERED,
   DEFAULT_MAX_ATTEMPTS,
   type DebateRecord,
+  type DebateSnapshotWrite,
   type DoneItem,
   type DuplicateItem,
   type EventsAfterOptions,
@@ -27,8 +29,6 @@ import {
   type ItemErrorCount,
   type ItemRecord,
   type ItemState,
-  type AppendEventsOptions,
-  type DebateSnapshotWrite,
   type MarkDoneOptions,
   type MarkFailedOptions,
   type MarkGeneratedOptions,

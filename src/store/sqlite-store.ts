@@ -9,6 +9,7 @@ import { isPacked, MAX_PACKED_EVENTS, unpackRows } from './packed-events.js';
 import { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
 import { checkSchema, MIN_READABLE_SCHEMA_VERSION, migrate, SCHEMA_VERSION } from './sqlite-schema.js';
 import {
+  type AppendEventsOptions,
   type AppendEventsResult,
   type CachedTurn,
   CachedTurnSchema,
@@ -18,6 +19,7 @@ import {
   DEAD_LETTERED,
   DEFAULT_MAX_ATTEMPTS,
   type DebateRecord,
+  type DebateSnapshotWrite,
   type DoneItem,
   type DuplicateItem,
   type EventsAfterOptions,
@@ -27,8 +29,6 @@ import {
   type ItemErrorCount,
   type ItemRecord,
   type ItemState,
-  type AppendEventsOptions,
-  type DebateSnapshotWrite,
   type MarkDoneOptions,
   type MarkFailedOptions,
   type MarkGeneratedOptions,
