@@ -10,6 +10,10 @@
  *   npx tsx bench/label.ts --quick --only 256   # one concurrency (e.g. under node --cpu-prof); writes nothing
  *   npx tsx bench/label.ts --quick --only 256 --repeats 5 --json FILE   # the median of 5, written to FILE (A/B runs)
  *   npx tsx bench/label.ts --quick --only 256 --methods   # also the store time of each method, per item
+ *   npx tsx bench/label.ts --quick --only 256 --each-token   # a turn-delta per token (as before deltaIntervalMs)
+ *
+ * Runs as `tribunal label` does: a turn's tokens joined into a delta per LABELING_DELTA_INTERVAL_MS (`--each-token`:
+ * one per token, as the server's own debates emit them).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -18,12 +22,13 @@ import { fileURLToPath } from 'node:url';
 import { loadPanel } from '../src/config/index.js';
 import type { DebateEvent, LabelRow } from '../src/contracts/index.js';
 import { createModelRegistry } from '../src/models/index.js';
-import { runLabeling } from '../src/runner/index.js';
+import { LABELING_DELTA_INTERVAL_MS, runLabeling } from '../src/runner/index.js';
 import { openStore } from '../src/store/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ARENA = path.resolve(ROOT, '../shared/datasets/arena-hard-candidates.jsonl');
 const quick = process.argv.includes('--quick');
+const eachToken = process.argv.includes('--each-token');
 /** Runs per concurrency; the median run (by wall time) is reported, with the best items/s beside it. */
 const repeatsIndex = process.argv.indexOf('--repeats');
 const REPEATS = repeatsIndex === -1 ? (quick ? 1 : 3) : Math.max(1, Number(process.argv[repeatsIndex + 1]));
@@ -112,6 +117,7 @@ async function measure(plan: { concurrency: number; items: number }) {
     concurrency: plan.concurrency,
     limit: plan.items,
     store,
+    ...(eachToken ? {} : { deltaIntervalMs: LABELING_DELTA_INTERVAL_MS }),
     onEvent: (event: DebateEvent) => {
       events += 1;
       if (event.type === 'turn-end') turns += 1;

@@ -17,7 +17,14 @@ import { type DebateSnapshots, type DebateTools, panelUsesTools, runDebate } fro
 import { buildLabelRow } from '../export/index.js';
 import type { ModelRegistry } from '../models/index.js';
 import { lazySandboxPool } from '../sandbox/index.js';
-import { type ClaimedItem, DEFAULT_MAX_ATTEMPTS, EventWriter, type RunTotals, type Store } from '../store/index.js';
+import {
+  type ClaimedItem,
+  DEFAULT_FLUSH_MS,
+  DEFAULT_MAX_ATTEMPTS,
+  EventWriter,
+  type RunTotals,
+  type Store,
+} from '../store/index.js';
 import { BufferedTurnCache } from './buffered-turn-cache.js';
 import { criticModels, labelPanelOf } from './critic-models.js';
 import { debateSlotFor, sweepSettledCheckpoints } from './debate-ids.js';
@@ -31,6 +38,12 @@ import { labelReview } from './review-queue.js';
 
 /** Most items one claim takes (one per slot waiting for an item). */
 export const MAX_CLAIM_BATCH = 32;
+
+/**
+ * The delta interval `tribunal label` and `tribunal worker` use: the EventWriter's flush age, so a watcher reading the
+ * store sees a turn's text as often as it did when every token was emitted and the writer merged them per batch.
+ */
+export const LABELING_DELTA_INTERVAL_MS = DEFAULT_FLUSH_MS;
 
 /** Default lease of a claimed item: a worker that stops heart-beating loses its items this long after its last beat. */
 export const DEFAULT_LEASE_MS = 30_000;
@@ -69,6 +82,12 @@ export interface LabelingWorkerOptions {
   onProgress?: ((progress: LabelingProgress) => void) | undefined;
   progressIntervalMs?: number | undefined;
   onEvent?: ((event: DebateEvent) => void) | undefined;
+  /**
+   * Join each turn's tokens into one `turn-delta` per this many ms instead of one per token (see `runDebate`), for a
+   * worker whose `onEvent` (if any) needs no single token: `tribunal label` and `tribunal worker` pass
+   * `LABELING_DELTA_INTERVAL_MS`. The stored stream is about what the EventWriter stores anyway; default: every token.
+   */
+  deltaIntervalMs?: number | undefined;
   onItemFailed?:
     | ((failure: { itemId: string; line: number; state: 'failed' | 'rejected'; code: string; message: string }) => void)
     | undefined;
@@ -249,6 +268,7 @@ export class LabelingWorker {
           ? { checkpointer: checkpointer as BaseCheckpointSaver }
           : { snapshots: session.snapshots }),
         turnCache: session.turnCache,
+        ...(this.options.deltaIntervalMs === undefined ? {} : { deltaIntervalMs: this.options.deltaIntervalMs }),
         ...(session.tools === undefined ? {} : { tools: session.tools.tools }),
       });
     } catch (error) {
