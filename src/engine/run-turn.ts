@@ -122,8 +122,9 @@ export async function runTurn(options: {
     });
   if (cache && key) {
     const hit = await cache.getTurn({ key }).catch(() => undefined);
-    const value = schema.safeParse(pairwise ? hit?.judgment : hit?.assessment);
-    if (hit && value.success) {
+    // A miss is not parsed: zod would build an error (issues and all) for every uncached turn.
+    const value = hit === undefined ? undefined : schema.safeParse(pairwise ? hit.judgment : hit.assessment);
+    if (value?.success) {
       record.status = 'ok';
       record.usage = { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 };
       cached = true;
