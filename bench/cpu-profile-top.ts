@@ -3,7 +3,9 @@
  * (node_modules package, this repo's folders, node internals, GC). Used for the profiles in bench/README.md.
  *
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/engine.ts --phase overhead --variants graph --no-write
- *   npx tsx bench/cpu-profile-top.ts /tmp/prof/CPU.*.cpuprofile [--top 25]
+ *   npx tsx bench/cpu-profile-top.ts /tmp/prof/CPU.*.cpuprofile [--top 25] [--from MS]
+ *
+ * `--from MS` counts only samples taken MS or more after the profile started (to leave out start-up: module loading).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -22,14 +24,24 @@ interface Profile {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: 'string', default: '25' }, inclusive: { type: 'string', default: '0' } },
+  options: {
+    top: { type: 'string', default: '25' },
+    inclusive: { type: 'string', default: '0' },
+    from: { type: 'string', default: '0' },
+  },
 });
 const file = positionals[0];
 if (!file) throw new Error('usage: npx tsx bench/cpu-profile-top.ts <file.cpuprofile> [--top N]');
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 const selfUs = new Map<number, number>();
-for (const [index, id] of profile.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0));
+const fromUs = Number(values.from) * 1000;
+let elapsedUs = 0;
+for (const [index, id] of profile.samples.entries()) {
+  const delta = profile.timeDeltas[index] ?? 0;
+  elapsedUs += delta;
+  if (elapsedUs >= fromUs) selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
+}
 
 const byFunction = new Map<string, number>();
 const byPackage = new Map<string, number>();

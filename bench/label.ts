@@ -9,6 +9,11 @@
  *   npx tsx bench/label.ts --quick    # fewer items, for a smoke check
  *   npx tsx bench/label.ts --quick --only 256   # one concurrency (e.g. under node --cpu-prof); writes nothing
  *   npx tsx bench/label.ts --quick --only 256 --repeats 5 --json FILE   # the median of 5, written to FILE (A/B runs)
+ *   npx tsx bench/label.ts --quick --only 256 --methods   # also the store time of each method, per item
+ *   npx tsx bench/label.ts --quick --only 256 --each-token   # a turn-delta per token (as before deltaIntervalMs)
+ *
+ * Runs as `tribunal label` does: a turn's tokens joined into a delta per LABELING_DELTA_INTERVAL_MS (`--each-token`:
+ * one per token, as the server's own debates emit them).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -17,12 +22,13 @@ import { fileURLToPath } from 'node:url';
 import { loadPanel } from '../src/config/index.js';
 import type { DebateEvent, LabelRow } from '../src/contracts/index.js';
 import { createModelRegistry } from '../src/models/index.js';
-import { runLabeling } from '../src/runner/index.js';
+import { LABELING_DELTA_INTERVAL_MS, runLabeling } from '../src/runner/index.js';
 import { openStore } from '../src/store/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ARENA = path.resolve(ROOT, '../shared/datasets/arena-hard-candidates.jsonl');
 const quick = process.argv.includes('--quick');
+const eachToken = process.argv.includes('--each-token');
 /** Runs per concurrency; the median run (by wall time) is reported, with the best items/s beside it. */
 const repeatsIndex = process.argv.indexOf('--repeats');
 const REPEATS = repeatsIndex === -1 ? (quick ? 1 : 3) : Math.max(1, Number(process.argv[repeatsIndex + 1]));
@@ -111,6 +117,7 @@ async function measure(plan: { concurrency: number; items: number }) {
     concurrency: plan.concurrency,
     limit: plan.items,
     store,
+    ...(eachToken ? {} : { deltaIntervalMs: LABELING_DELTA_INTERVAL_MS }),
     onEvent: (event: DebateEvent) => {
       events += 1;
       if (event.type === 'turn-end') turns += 1;
@@ -144,6 +151,17 @@ async function measure(plan: { concurrency: number; items: number }) {
   for (const [name, entry] of timings) groups[groupOf(name)] += entry.ms;
   const sqliteMs = groups.events + groups.checkpoints + groups.turnCache + groups.queue;
   const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+  // --methods: the store time per method (ms and calls per item), to see which part of a group costs.
+  if (process.argv.includes('--methods')) {
+    const rows = [...timings].sort((left, right) => right[1].ms - left[1].ms);
+    console.table(
+      rows.map(([name, entry]) => ({
+        method: name,
+        'ms/item': round(entry.ms / items, 3),
+        'calls/item': round(entry.calls / items, 2),
+      })),
+    );
+  }
   return {
     concurrency: plan.concurrency,
     items,
@@ -187,7 +205,9 @@ const results = [];
 for (const plan of PLAN.filter((entry) => only === undefined || entry.concurrency === only)) {
   const runs = [];
   for (let repeat = 0; repeat < REPEATS; repeat++) {
-    process.stderr.write(`concurrency ${plan.concurrency}: ${plan.items} items (run ${repeat + 1} of ${REPEATS}) ...\n`);
+    process.stderr.write(
+      `concurrency ${plan.concurrency}: ${plan.items} items (run ${repeat + 1} of ${REPEATS}, ${performance.now().toFixed(0)} ms after start: cpu-profile-top --from) ...\n`,
+    );
     runs.push(await measure(plan));
   }
   runs.sort((left, right) => left.seconds - right.seconds);

@@ -17,6 +17,8 @@ export type DebateContext = {
   tools?: DebateTools;
   /** This debate's sandbox runs, so the same code and tests run once per debate, not per critic and round. */
   executions?: ExecutionMemo;
+  /** Join each turn's tokens into one `turn-delta` per this many ms (`TurnDeltaBuffer`); without it, one per token. */
+  deltaIntervalMs?: number;
 };
 
 /** The config a debate node receives from LangGraph. */

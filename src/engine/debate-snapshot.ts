@@ -26,7 +26,11 @@ export interface DebateSnapshot {
 export interface DebateSnapshots {
   /** The last snapshot saved under `debateId` (an unknown value is ignored: the debate starts over). */
   load(debateId: string): Promise<unknown>;
-  /** Replaces the snapshot of `debateId`; durable when the promise resolves. */
+  /**
+   * Replaces the snapshot of `debateId`: durable when the promise resolves, or with a later write when the store
+   * batches them (a labeling worker's). A debate resumed from an earlier snapshot is as valid: it redoes the nodes
+   * since, as after a crash in the middle of a node.
+   */
   save(debateId: string, snapshot: DebateSnapshot): Promise<void>;
 }
 

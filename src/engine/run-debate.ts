@@ -51,6 +51,12 @@ export interface RunDebateOptions {
   /** Critic turns remembered across debates and runs (the store satisfies it); see `runTurn` for what is cached. */
   turnCache?: DebateTurnCache;
   /**
+   * Emit each turn's tokens as one `turn-delta` per this many ms (the text of every token since; the last with the
+   * turn's end) instead of one per token: for callers whose `onEvent` watchers do not need each token (a labeling
+   * worker, whose store merges a turn's deltas per write batch anyway). The same text, in fewer events.
+   */
+  deltaIntervalMs?: number;
+  /**
    * The direct driver's checkpoints: after every node the debate's state is saved under its debateId, and a debate
    * with a saved snapshot continues after it, exactly as a LangGraph checkpointer resumes (the same events and
    * result), at a fraction of the CPU. Not with a checkpointer or the `langgraph` driver.
@@ -175,6 +181,7 @@ export async function runDebate(options: RunDebateOptions): Promise<DebateResult
     context = { models: options.models, emitter };
     if (signal) context.signal = signal;
     if (options.turnCache) context.turnCache = options.turnCache;
+    if (options.deltaIntervalMs !== undefined) context.deltaIntervalMs = options.deltaIntervalMs;
     if (options.tools) context.tools = options.tools;
     // Made here, not by the first round, so it survives drivers that copy the context per node.
     context.executions = { runs: new Map(), emitted: new Map() };

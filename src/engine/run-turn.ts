@@ -16,6 +16,7 @@ import { type Subject, VERIFIER_MODEL } from './debate-setup.js';
 import type { DebateEventInit } from './event-emitter.js';
 import { type CandidateExecution, executionSummary, passRateOf } from './tool-execution.js';
 import { type CachedCriticTurn, criticTurnKey } from './turn-cache.js';
+import { TurnDeltaBuffer } from './turn-delta-buffer.js';
 
 const assessmentSchemas = new Map<string, ReturnType<typeof assessmentSchema>>();
 const pairwiseSchemas = new Map<string, ReturnType<typeof pairwiseJudgmentSchema>>();
@@ -121,8 +122,9 @@ export async function runTurn(options: {
     });
   if (cache && key) {
     const hit = await cache.getTurn({ key }).catch(() => undefined);
-    const value = schema.safeParse(pairwise ? hit?.judgment : hit?.assessment);
-    if (hit && value.success) {
+    // A miss is not parsed: zod would build an error (issues and all) for every uncached turn.
+    const value = hit === undefined ? undefined : schema.safeParse(pairwise ? hit.judgment : hit.assessment);
+    if (value?.success) {
       record.status = 'ok';
       record.usage = { inputTokens: 0, outputTokens: 0, calls: 0, costUsd: 0 };
       cached = true;
@@ -130,17 +132,27 @@ export async function runTurn(options: {
     }
   }
   if (!cached) {
+    // With `deltaIntervalMs`, tokens are joined into fewer deltas (nobody in process watches each one).
+    const deltas =
+      context.deltaIntervalMs === undefined
+        ? undefined
+        : new TurnDeltaBuffer({ emit, turn: { round, criticId, candidateId, turnId }, intervalMs: context.deltaIntervalMs });
     const request: StructuredRequest<Assessment | PairwiseJudgment> = {
       schema,
       schemaName,
       messages: options.messages,
       temperature: options.temperature,
       maxTokens: options.maxTokens,
-      onToken: deltaEmitter(emit, round, criticId, candidateId, turnId),
+      onToken: deltas === undefined ? deltaEmitter(emit, round, criticId, candidateId, turnId) : deltas.onToken,
       turn,
     };
     if (signal !== undefined) request.signal = signal;
-    const outcome = await model.structured(request);
+    let outcome: Awaited<ReturnType<typeof model.structured<Assessment | PairwiseJudgment>>>;
+    try {
+      outcome = await model.structured(request);
+    } finally {
+      deltas?.flush();
+    }
     if (!outcome.success && (signal?.aborted || outcome.error.code === 'ABORTED')) throw abortError(signal, outcome.error);
     record.usage = outcome.usage;
     record.attempts = Math.max(1, outcome.attempts);

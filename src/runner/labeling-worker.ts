@@ -17,7 +17,14 @@ import { type DebateSnapshots, type DebateTools, panelUsesTools, runDebate } fro
 import { buildLabelRow } from '../export/index.js';
 import type { ModelRegistry } from '../models/index.js';
 import { lazySandboxPool } from '../sandbox/index.js';
-import { type ClaimedItem, DEFAULT_MAX_ATTEMPTS, EventWriter, type RunTotals, type Store } from '../store/index.js';
+import {
+  type ClaimedItem,
+  DEFAULT_FLUSH_MS,
+  DEFAULT_MAX_ATTEMPTS,
+  EventWriter,
+  type RunTotals,
+  type Store,
+} from '../store/index.js';
 import { BufferedTurnCache } from './buffered-turn-cache.js';
 import { criticModels, labelPanelOf } from './critic-models.js';
 import { debateSlotFor, sweepSettledCheckpoints } from './debate-ids.js';
@@ -31,6 +38,12 @@ import { labelReview } from './review-queue.js';
 
 /** Most items one claim takes (one per slot waiting for an item). */
 export const MAX_CLAIM_BATCH = 32;
+
+/**
+ * The delta interval `tribunal label` and `tribunal worker` use: the EventWriter's flush age, so a watcher reading the
+ * store sees a turn's text as often as it did when every token was emitted and the writer merged them per batch.
+ */
+export const LABELING_DELTA_INTERVAL_MS = DEFAULT_FLUSH_MS;
 
 /** Default lease of a claimed item: a worker that stops heart-beating loses its items this long after its last beat. */
 export const DEFAULT_LEASE_MS = 30_000;
@@ -69,6 +82,12 @@ export interface LabelingWorkerOptions {
   onProgress?: ((progress: LabelingProgress) => void) | undefined;
   progressIntervalMs?: number | undefined;
   onEvent?: ((event: DebateEvent) => void) | undefined;
+  /**
+   * Join each turn's tokens into one `turn-delta` per this many ms instead of one per token (see `runDebate`), for a
+   * worker whose `onEvent` (if any) needs no single token: `tribunal label` and `tribunal worker` pass
+   * `LABELING_DELTA_INTERVAL_MS`. The stored stream is about what the EventWriter stores anyway; default: every token.
+   */
+  deltaIntervalMs?: number | undefined;
   onItemFailed?:
     | ((failure: { itemId: string; line: number; state: 'failed' | 'rejected'; code: string; message: string }) => void)
     | undefined;
@@ -198,6 +217,9 @@ export class LabelingWorker {
     const session = await this.open();
     const { store, runId, panel } = this.options;
     const { checkpointer, langGraphThreads, writer } = session;
+    // A claim taken again in this session may find its debate's last snapshot still in the writer: store it first, so
+    // the debate id, the resumed usage and the debate read one state.
+    if (claimed.attempt > 1) await writer.flush();
     const { debateId, nextSeq } = await debateSlotFor({
       store,
       checkpointer,
@@ -246,6 +268,7 @@ export class LabelingWorker {
           ? { checkpointer: checkpointer as BaseCheckpointSaver }
           : { snapshots: session.snapshots }),
         turnCache: session.turnCache,
+        ...(this.options.deltaIntervalMs === undefined ? {} : { deltaIntervalMs: this.options.deltaIntervalMs }),
         ...(session.tools === undefined ? {} : { tools: session.tools.tools }),
       });
     } catch (error) {
@@ -308,12 +331,14 @@ export class LabelingWorker {
         result: outcome.row,
         attempt: claimed.attempt,
         configHash,
+        // Its snapshot is deleted in the same transaction (a LangGraph thread's checkpoints just below).
+        debateId: outcome.debateId,
       });
       if (settled) {
         this.counts.done += 1;
         if (this.state) this.state.done += 1;
         this.recordOutcome('labeled');
-        await session.forgetDebate(outcome.debateId);
+        if (session.langGraphThreads.has(outcome.debateId)) await session.forgetDebate(outcome.debateId);
       } else {
         // Refused: another worker has the item now (its debate keeps the snapshot), or the run was reconfigured,
         // which ends this worker.
@@ -679,12 +704,19 @@ async function openSession(options: LabelingWorkerOptions, checkpoints: Checkpoi
   return {
     checkpointer,
     langGraphThreads,
+    // Snapshots ride the event writer's batches (no transaction per node; see EventWriter): saved when the batch is.
     snapshots: {
-      load: (debateId) => store.getDebateSnapshot({ debateId }),
-      save: (debateId, snapshot) => store.putDebateSnapshot({ runId, debateId, snapshot }),
+      load: async (debateId) => {
+        if (writer.hasSnapshot(debateId)) await writer.flush();
+        return store.getDebateSnapshot({ debateId });
+      },
+      save: async (debateId, snapshot) => writer.putSnapshot({ runId, debateId, snapshot }),
     },
-    forgetDebate: (debateId) =>
-      langGraphThreads.has(debateId) ? store.deleteCheckpoints({ threadId: debateId }) : store.deleteDebateSnapshot({ debateId }),
+    forgetDebate: async (debateId) => {
+      if (langGraphThreads.has(debateId)) return store.deleteCheckpoints({ threadId: debateId });
+      writer.dropSnapshot(debateId);
+      await store.deleteDebateSnapshot({ debateId });
+    },
     writer,
     // Cache entries are written after the events of their turns (see BufferedTurnCache), so resumed usage is complete.
     turnCache: new BufferedTurnCache({ store, beforeWrite: () => writer.flush() }),

@@ -56,6 +56,11 @@ export interface RunLabelingOptions {
   progressIntervalMs?: number | undefined;
   /** Every debate event, as stored (seq continues across resumes). */
   onEvent?: ((event: DebateEvent) => void) | undefined;
+  /**
+   * Join each turn's tokens into one `turn-delta` per this many ms instead of one per token (`onEvent` then sees the
+   * joined deltas): `tribunal label` passes `LABELING_DELTA_INTERVAL_MS`, having no in-process watcher. Default: every token.
+   */
+  deltaIntervalMs?: number | undefined;
   /** An input line the importer refused (reported once per run, the first `REJECTION_MESSAGES` only). */
   onRejected?: ((rejection: ItemRejection) => void) | undefined;
   /** An item that failed or was refused by the engine. */

@@ -270,8 +270,10 @@ The schemas are in [src/contracts/protocol.ts](../src/contracts/protocol.ts); ev
   writes its events in batches (every ${DEFAULT_FLUSH_MS} ms or ${DEFAULT_FLUSH_EVENTS} events) and merges each turn's \`turn-delta\` events of a batch
   into one (its text is theirs joined, exactly; its seq and \`at\` the last one's), so a turn's text grows in a few
   chunks rather than token by token, and the stored seqs have gaps where merged deltas were; \`afterSeq\` resume is exact
-  over them. Callbacks in the label process itself (the terminal transcript) see every token, and debates started over
-  this socket keep every delta. When a labeling session ends, the turn-deltas of its done items are deleted with their
+  over them. \`tribunal label\` and \`tribunal worker\` already join a turn's tokens where they are produced: one
+  \`turn-delta\` holds every token of the last ${DEFAULT_FLUSH_MS} ms of the turn (the rest just before its \`turn-end\`), so
+  in-process callbacks of those commands see these joined deltas too (the text is the same) and the engine builds a
+  few events a turn instead of one per token. Debates started over this socket keep every delta. When a labeling session ends, the turn-deltas of its done items are deleted with their
   snapshots (no resume needs them): a replay of a finished debate has every event but its deltas, and each turn's
   rationale arrives with its \`turn-end\` (\`assessment.rationale\` or \`judgment.rationale\`).
 - \`train.subscribe\` follows a training run (\`tribunal train --out DIR\`; \`runDir\` is resolved against the server's working

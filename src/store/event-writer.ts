@@ -1,6 +1,6 @@
 import type { DebateEvent } from '../contracts/index.js';
 import { TribunalError } from '../contracts/index.js';
-import type { EventLog, ItemQueue, MarkDoneOptions, MarkFailedOptions } from './store.js';
+import type { DebateSnapshotWrite, EventLog, ItemQueue, MarkDoneOptions, MarkFailedOptions } from './store.js';
 
 /** Default number of buffered events that triggers a flush. */
 export const DEFAULT_FLUSH_EVENTS = 256;
@@ -46,6 +46,13 @@ interface PendingDelta {
  * sees (another process, `tribunal serve` on another machine): the same text, in fewer deltas, with gaps in the seqs
  * where merged deltas were, and `afterSeq`/`afterId` resume exact over what is stored. Nothing is delayed: a batch is
  * written when it would have been. Whoever gets events in process (`onEvent`) still sees every token.
+ *
+ * Debate snapshots (`putSnapshot`) ride the same batches: each batch stores the latest snapshot of each debate that
+ * took one since the last batch, in the batch's transaction, after the events emitted before it. So a stored
+ * snapshot never runs ahead of its debate's stored events, a snapshot superseded within a batch is never written,
+ * and a debate costs no transaction of its own per node. `markDone` with a `debateId` deletes that debate's stored
+ * snapshot in its transaction and never writes its pending one. A crash loses at most the last batch's snapshots: the
+ * debate then resumes from the one before, as it would after a crash in the middle of a node.
  * @example
  * const writer = new EventWriter({ store });
  * const emitter = createEventEmitter({ runId, debateId, onEvent: (event) => writer.append(event) });
@@ -67,6 +74,8 @@ export class EventWriter {
   private readonly deltas = new Map<string, PendingDelta>();
   /** Deltas merged into a later one of their turn: skipped when the batch is taken. */
   private readonly dead = new Set<DebateEvent>();
+  /** Per debate, its latest snapshot not yet written. */
+  private snapshots = new Map<string, DebateSnapshotWrite>();
   private timer: NodeJS.Timeout | undefined;
   /** Writes are chained so batches reach the store in append order. */
   private tail: Promise<unknown> = Promise.resolve();
@@ -108,7 +117,33 @@ export class EventWriter {
     }
     if (this.live >= this.flushEvents) {
       this.scheduleFlush();
-    } else if (this.timer === undefined && !this.flushQueued) {
+    } else {
+      this.startTimer();
+    }
+  }
+
+  /**
+   * Buffers a debate snapshot, replacing the debate's pending one; it is stored with the next batch (see the class
+   * doc). Throws an earlier write failure.
+   */
+  putSnapshot(write: DebateSnapshotWrite): void {
+    this.throwIfUnusable();
+    this.snapshots.set(write.debateId, write);
+    this.startTimer();
+  }
+
+  /** Whether a snapshot of `debateId` waits to be written (flush before reading it from the store). */
+  hasSnapshot(debateId: string): boolean {
+    return this.snapshots.has(debateId);
+  }
+
+  /** Forgets the pending snapshot of `debateId` (its debate is over); a stored one stays until deleted. */
+  dropSnapshot(debateId: string): void {
+    this.snapshots.delete(debateId);
+  }
+
+  private startTimer(): void {
+    if (this.timer === undefined && !this.flushQueued) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.scheduleFlush();
@@ -125,16 +160,22 @@ export class EventWriter {
     });
   }
 
-  /** Marks a running item done and writes every buffered event, in one transaction; see `ItemQueue.markDone`. */
-  async markDone(options: Omit<MarkDoneOptions, 'events'>): Promise<boolean> {
+  /**
+   * Marks a running item done and writes every buffered event and snapshot, in one transaction; see
+   * `ItemQueue.markDone`. With `debateId`, that debate's pending snapshot is not written (the store deletes its stored
+   * one when the item is settled).
+   */
+  async markDone(options: Omit<MarkDoneOptions, 'events' | 'snapshots'>): Promise<boolean> {
     this.throwIfUnusable();
-    return this.enqueue(() => this.settle((events) => this.store.markDone({ ...options, events })));
+    return this.enqueue(() =>
+      this.settle((events, snapshots) => this.store.markDone({ ...options, events, snapshots }), options.debateId),
+    );
   }
 
-  /** Settles a running item without a result and writes every buffered event, in one transaction; see `ItemQueue.markFailed`. */
-  async markFailed(options: Omit<MarkFailedOptions, 'events'>): Promise<boolean> {
+  /** Settles a running item without a result and writes every buffered event and snapshot, in one transaction; see `ItemQueue.markFailed`. */
+  async markFailed(options: Omit<MarkFailedOptions, 'events' | 'snapshots'>): Promise<boolean> {
     this.throwIfUnusable();
-    return this.enqueue(() => this.settle((events) => this.store.markFailed({ ...options, events })));
+    return this.enqueue(() => this.settle((events, snapshots) => this.store.markFailed({ ...options, events, snapshots })));
   }
 
   /** Flushes and stops the timer; later appends throw. */
@@ -163,19 +204,31 @@ export class EventWriter {
   }
 
   private async writeBuffer(): Promise<void> {
-    await this.settle(async (events) => {
-      if (events.length > 0) await this.store.appendEvents({ events });
+    await this.settle(async (events, snapshots) => {
+      if (events.length > 0 || snapshots.length > 0) await this.store.appendEvents({ events, snapshots });
     });
   }
 
-  /** Takes the buffer, hands it to `write`, and puts it back (before anything appended since) if the write fails. */
-  private async settle<T>(write: (events: readonly DebateEvent[]) => Promise<T>): Promise<T> {
+  /**
+   * Takes the buffer and the pending snapshots (but `skipSnapshotOf`'s), hands them to `write`, and puts them back
+   * (before anything appended since; a snapshot only where none newer was put) if the write fails.
+   */
+  private async settle<T>(
+    write: (events: readonly DebateEvent[], snapshots: readonly DebateSnapshotWrite[]) => Promise<T>,
+    skipSnapshotOf?: string,
+  ): Promise<T> {
     this.flushQueued = false;
     this.clearTimer();
     const events = this.take();
+    const taken = this.snapshots;
+    this.snapshots = new Map();
+    const skipped = skipSnapshotOf === undefined ? undefined : taken.get(skipSnapshotOf);
+    if (skipped !== undefined) taken.delete(skipped.debateId);
     try {
-      return await write(events);
+      return await write(events, [...taken.values()]);
     } catch (error) {
+      if (skipped !== undefined) taken.set(skipped.debateId, skipped);
+      for (const [debateId, snapshot] of taken) if (!this.snapshots.has(debateId)) this.snapshots.set(debateId, snapshot);
       // Put back as taken (coalesced): later deltas of the same turns become deltas of their own.
       this.buffer = [...events, ...this.buffer];
       this.live += events.length;

@@ -9,6 +9,7 @@ import { migratePostgres } from './postgres-schema.js';
 import { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
 import { DEAD_LETTER_MESSAGE_SQL, newRunId, parseItemError } from './sqlite-store.js';
 import {
+  type AppendEventsOptions,
   type AppendEventsResult,
   type CachedTurn,
   CachedTurnSchema,
@@ -18,6 +19,7 @@ import {
   DEAD_LETTERED,
   DEFAULT_MAX_ATTEMPTS,
   type DebateRecord,
+  type DebateSnapshotWrite,
   type DoneItem,
   type DuplicateItem,
   type EventsAfterOptions,
@@ -481,10 +483,13 @@ export class PostgresStore implements Store {
     resultJson: string;
     usage: Usage;
     events?: readonly DebateEvent[] | undefined;
+    snapshots?: readonly DebateSnapshotWrite[] | undefined;
+    debateId?: string | undefined;
   }): Promise<boolean> {
     const { usage } = options;
     return this.transaction(options.action, async (client) => {
       if (options.events && options.events.length > 0) await this.insertEvents(client, options.events);
+      if (options.snapshots && options.snapshots.length > 0) await upsertSnapshots(client, options.snapshots);
       const { rowCount } = await client.query(
         `UPDATE items SET state = 'done', result = $1, error = NULL,
            config_hash = (SELECT config_hash FROM runs WHERE id = items.run_id),
@@ -505,6 +510,9 @@ export class PostgresStore implements Store {
           options.configHash ?? null,
         ],
       );
+      if (rowCount === 1 && options.debateId !== undefined) {
+        await client.query('DELETE FROM debate_snapshots WHERE debate_id = $1', [options.debateId]);
+      }
       return rowCount === 1;
     });
   }
@@ -543,6 +551,7 @@ export class PostgresStore implements Store {
     }
     return this.transaction('marking an item failed', async (client) => {
       if (options.events && options.events.length > 0) await this.insertEvents(client, options.events);
+      if (options.snapshots && options.snapshots.length > 0) await upsertSnapshots(client, options.snapshots);
       const { rowCount } = await client.query(
         `UPDATE items SET state = $1, result = NULL, error = $2,
            config_hash = CASE WHEN $1 = 'pending' THEN NULL ELSE (SELECT config_hash FROM runs WHERE id = items.run_id) END,
@@ -699,11 +708,16 @@ export class PostgresStore implements Store {
   // Events
   // -------------------------------------------------------------------------------------------------------------------
 
-  async appendEvents(options: { events: readonly DebateEvent[] }): Promise<AppendEventsResult> {
-    if (options.events.length === 0) {
+  async appendEvents(options: AppendEventsOptions): Promise<AppendEventsResult> {
+    const snapshots = options.snapshots ?? [];
+    if (options.events.length === 0 && snapshots.length === 0) {
       return { inserted: 0, ignored: 0, lastId: await this.latestEventId() };
     }
-    return this.transaction('appending events', (client) => this.insertEvents(client, options.events));
+    const appended = await this.transaction('appending events', async (client) => {
+      if (snapshots.length > 0) await upsertSnapshots(client, snapshots);
+      return options.events.length > 0 ? this.insertEvents(client, options.events) : undefined;
+    });
+    return appended ?? { inserted: 0, ignored: 0, lastId: await this.latestEventId() };
   }
 
   async eventsAfter(options: EventsAfterOptions): Promise<StoredEvent[]> {
@@ -905,15 +919,8 @@ export class PostgresStore implements Store {
     });
   }
 
-  async putDebateSnapshot(options: { runId: string; debateId: string; snapshot: unknown }): Promise<void> {
-    const json = JSON.stringify(options.snapshot);
-    await this.transaction('saving a debate snapshot', async (client) => {
-      await client.query(
-        `INSERT INTO debate_snapshots (debate_id, run_id, snapshot, updated_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (debate_id) DO UPDATE SET run_id = excluded.run_id, snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
-        [options.debateId, options.runId, json, timestamp()],
-      );
-    });
+  async putDebateSnapshot(options: DebateSnapshotWrite): Promise<void> {
+    await this.transaction('saving a debate snapshot', (client) => upsertSnapshots(client, [options]));
   }
 
   async deleteDebateSnapshot(options: { debateId: string }): Promise<void> {
@@ -1388,4 +1395,18 @@ function overrideRecord(row: OverrideRow): VerdictOverride {
 
 function timestamp(): string {
   return new Date().toISOString();
+}
+
+/** Stores snapshots, each replacing its debate's (one statement, inside the caller's transaction). */
+async function upsertSnapshots(client: Queryable, snapshots: readonly DebateSnapshotWrite[]): Promise<void> {
+  // One row per debate (the last wins): ON CONFLICT may not touch the same row twice in one statement.
+  const latest = new Map<string, DebateSnapshotWrite>();
+  for (const write of snapshots) latest.set(write.debateId, write);
+  const rows = [...latest.values()];
+  await client.query(
+    `INSERT INTO debate_snapshots (debate_id, run_id, snapshot, updated_at)
+     SELECT debate_id, run_id, snapshot, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS batch (debate_id, run_id, snapshot)
+     ON CONFLICT (debate_id) DO UPDATE SET run_id = excluded.run_id, snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
+    [rows.map((row) => row.debateId), rows.map((row) => row.runId), rows.map((row) => JSON.stringify(row.snapshot)), timestamp()],
+  );
 }

@@ -9,6 +9,7 @@ import { isPacked, MAX_PACKED_EVENTS, unpackRows } from './packed-events.js';
 import { type RunConfig, RunConfigSchema, runConfigHash } from './run-config.js';
 import { checkSchema, MIN_READABLE_SCHEMA_VERSION, migrate, SCHEMA_VERSION } from './sqlite-schema.js';
 import {
+  type AppendEventsOptions,
   type AppendEventsResult,
   type CachedTurn,
   CachedTurnSchema,
@@ -18,6 +19,7 @@ import {
   DEAD_LETTERED,
   DEFAULT_MAX_ATTEMPTS,
   type DebateRecord,
+  type DebateSnapshotWrite,
   type DoneItem,
   type DuplicateItem,
   type EventsAfterOptions,
@@ -428,10 +430,13 @@ export class SqliteStore implements Store {
     resultJson: string;
     usage: Usage;
     events?: readonly DebateEvent[] | undefined;
+    snapshots?: readonly DebateSnapshotWrite[] | undefined;
+    debateId?: string | undefined;
   }): boolean {
     const { usage } = options;
     return this.write(options.action, () => {
       if (options.events && options.events.length > 0) this.insertEvents(options.events);
+      if (options.snapshots && options.snapshots.length > 0) this.upsertSnapshots(options.snapshots);
       const { changes } = this.statement(
         `UPDATE items SET state = 'done', result = ?, error = NULL,
            config_hash = (SELECT config_hash FROM runs WHERE id = items.run_id),
@@ -452,6 +457,9 @@ export class SqliteStore implements Store {
         options.configHash ?? null,
         options.configHash ?? null,
       );
+      if (changes === 1 && options.debateId !== undefined) {
+        this.statement('DELETE FROM debate_snapshots WHERE debate_id = ?').run(options.debateId);
+      }
       return changes === 1;
     });
   }
@@ -488,6 +496,7 @@ export class SqliteStore implements Store {
     }
     return this.write('marking an item failed', () => {
       if (options.events && options.events.length > 0) this.insertEvents(options.events);
+      if (options.snapshots && options.snapshots.length > 0) this.upsertSnapshots(options.snapshots);
       const { changes } = this.statement(
         `UPDATE items SET state = ?, result = NULL, error = ?,
            config_hash = CASE WHEN ? = 'pending' THEN NULL ELSE (SELECT config_hash FROM runs WHERE id = items.run_id) END,
@@ -634,11 +643,16 @@ export class SqliteStore implements Store {
   // Events
   // -------------------------------------------------------------------------------------------------------------------
 
-  async appendEvents(options: { events: readonly DebateEvent[] }): Promise<AppendEventsResult> {
-    if (options.events.length === 0) {
+  async appendEvents(options: AppendEventsOptions): Promise<AppendEventsResult> {
+    const snapshots = options.snapshots ?? [];
+    if (options.events.length === 0 && snapshots.length === 0) {
       return { inserted: 0, ignored: 0, lastId: await this.latestEventId() };
     }
-    return this.write('appending events', () => this.insertEvents(options.events));
+    const appended = this.write('appending events', () => {
+      if (snapshots.length > 0) this.upsertSnapshots(snapshots);
+      return options.events.length > 0 ? this.insertEvents(options.events) : undefined;
+    });
+    return appended ?? { inserted: 0, ignored: 0, lastId: await this.latestEventId() };
   }
 
   async eventsAfter(options: EventsAfterOptions): Promise<StoredEvent[]> {
@@ -814,14 +828,18 @@ export class SqliteStore implements Store {
     });
   }
 
-  async putDebateSnapshot(options: { runId: string; debateId: string; snapshot: unknown }): Promise<void> {
-    const json = JSON.stringify(options.snapshot);
-    this.write('saving a debate snapshot', () => {
-      this.statement(
-        `INSERT INTO debate_snapshots (debate_id, run_id, snapshot, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (debate_id) DO UPDATE SET run_id = excluded.run_id, snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
-      ).run(options.debateId, options.runId, json, timestamp());
-    });
+  async putDebateSnapshot(options: DebateSnapshotWrite): Promise<void> {
+    this.write('saving a debate snapshot', () => this.upsertSnapshots([options]));
+  }
+
+  /** Stores snapshots, each replacing its debate's (inside the caller's transaction). */
+  private upsertSnapshots(snapshots: readonly DebateSnapshotWrite[]): void {
+    const upsert = this.statement(
+      `INSERT INTO debate_snapshots (debate_id, run_id, snapshot, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (debate_id) DO UPDATE SET run_id = excluded.run_id, snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
+    );
+    const now = timestamp();
+    for (const { runId, debateId, snapshot } of snapshots) upsert.run(debateId, runId, JSON.stringify(snapshot), now);
   }
 
   async deleteDebateSnapshot(options: { debateId: string }): Promise<void> {

@@ -163,6 +163,13 @@ export interface RejectedLine {
   field?: string;
 }
 
+/** A debate snapshot to store (see `CheckpointStore.putDebateSnapshot`), written with a batch of events. */
+export interface DebateSnapshotWrite {
+  runId: string;
+  debateId: string;
+  snapshot: unknown;
+}
+
 /** Options of `markDone`: the result, and the events still buffered, written in one transaction. */
 export interface MarkDoneOptions {
   runId: string;
@@ -170,6 +177,10 @@ export interface MarkDoneOptions {
   result: LabelRow;
   /** Events to append in the same transaction (the rest of the item's debate). */
   events?: readonly DebateEvent[];
+  /** Debate snapshots to store in the same transaction (other debates' latest, as `appendEvents` takes them). */
+  snapshots?: readonly DebateSnapshotWrite[];
+  /** The item's debate: when the item is settled, its snapshot is deleted in the same transaction (nothing resumes it). */
+  debateId?: string;
   /** The claim being settled; when given, a newer claim of the same item makes this call a no-op. */
   attempt?: number;
   /**
@@ -188,7 +199,19 @@ export interface MarkFailedOptions {
   /** `pending` to try again later, `failed` to give up, `rejected` when the item can never be labeled. */
   state: 'pending' | 'failed' | 'rejected';
   events?: readonly DebateEvent[];
+  /** Debate snapshots to store in the same transaction. */
+  snapshots?: readonly DebateSnapshotWrite[];
   attempt?: number;
+}
+
+/** Options of `appendEvents`. */
+export interface AppendEventsOptions {
+  events: readonly DebateEvent[];
+  /**
+   * Debate snapshots to store in the same transaction (each replaces its debate's, as `putDebateSnapshot` does), so
+   * a snapshot is never stored without the events emitted before it (a labeling worker's `EventWriter` batches them).
+   */
+  snapshots?: readonly DebateSnapshotWrite[];
 }
 
 /** Options of `markGenerated`: what a generation run drew for one item, and what it cost. */
@@ -367,7 +390,7 @@ export interface EventLog {
    * get increasing ids in the given order; events of different debates in one call may be reordered (a backend may
    * store a run of one debate's turn-delta events together).
    */
-  appendEvents(options: { events: readonly DebateEvent[] }): Promise<AppendEventsResult>;
+  appendEvents(options: AppendEventsOptions): Promise<AppendEventsResult>;
   /** Stored events after a cursor, oldest first. */
   eventsAfter(options: EventsAfterOptions): Promise<StoredEvent[]>;
   /** The highest event id (of one run when `runId` is given), 0 when there is none. */

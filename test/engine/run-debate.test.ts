@@ -279,6 +279,45 @@ describe('runDebate', () => {
     }
   });
 
+  test("deltaIntervalMs joins each turn's tokens into fewer deltas: the same text, result and other events", async () => {
+    const script = table({ 0: { a: { x: 2, y: 9 }, b: { x: 9, y: 9 }, c: everywhere(9) } });
+    const run = async (deltaIntervalMs?: number) => {
+      const log = eventLog();
+      const result = await runDebate({
+        panel: makePanel({ maxRounds: 2, tolerance: 1 }),
+        input,
+        models: fakeModels(script).models,
+        defaultModel: 'fake:critic',
+        onEvent: log.onEvent,
+        runId: 'run-1',
+        debateId: 'debate-1',
+        ...(deltaIntervalMs === undefined ? {} : { deltaIntervalMs }),
+      });
+      return { result, events: log.events };
+    };
+    const textOf = (events: readonly DebateEvent[]) => {
+      const texts = new Map<string, string>();
+      for (const event of ofType(events, 'turn-delta')) texts.set(event.turnId, (texts.get(event.turnId) ?? '') + event.text);
+      return texts;
+    };
+    const withoutStamps = (events: readonly DebateEvent[]) =>
+      events.filter((event) => event.type !== 'turn-delta').map(({ seq: _seq, at: _at, ...rest }) => rest);
+    const each = await run();
+    // The fake streams each reply's chunks at once: an interval longer than that gives one delta a turn.
+    const joined = await run(60_000);
+    expectValidStream(joined.events);
+    expect(ofType(joined.events, 'turn-delta')).toHaveLength(12);
+    expect(ofType(each.events, 'turn-delta').length).toBeGreaterThan(12);
+    expect(textOf(joined.events)).toEqual(textOf(each.events));
+    expect(withoutStamps(joined.events)).toEqual(withoutStamps(each.events));
+    expect(joined.result).toEqual(each.result);
+    // Interval 0: a delta per token, as without the option.
+    const zero = await run(0);
+    expect(ofType(zero.events, 'turn-delta').map((event) => event.text)).toEqual(
+      ofType(each.events, 'turn-delta').map((event) => event.text),
+    );
+  });
+
   test('modelOverride beats the critic model, which beats the default model', async () => {
     const { models } = fakeModels(() => assessment(5));
     const panel = makePanel({ maxRounds: 0, critics: [makeCritic({ id: 'a', model: 'fake:own' }), makeCritic({ id: 'b' })] });

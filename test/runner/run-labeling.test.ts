@@ -120,6 +120,50 @@ describe('runLabeling', () => {
     expect(last?.usage.calls).toBeGreaterThan(0);
   });
 
+  it('deltaIntervalMs: watchers get one delta per turn and chunk burst; labels, pairs and stored events as with every token', async () => {
+    const dir = tempDir();
+    const input = writeInput(dir, [nativeItem(1), nativeItem(2), nativeItem(3)]);
+    const panel = withRounds(await loadPanel(), 1);
+    const label = async (name: string, deltaIntervalMs?: number) => {
+      const out = path.join(dir, name);
+      const events: DebateEvent[] = [];
+      const result = await runLabeling({
+        input,
+        outDir: out,
+        panel,
+        models: models(),
+        defaultModel: 'fake:judge?chunks=8',
+        concurrency: 2,
+        onEvent: (event) => events.push(event),
+        ...(deltaIntervalMs === undefined ? {} : { deltaIntervalMs }),
+      });
+      const store = openStore({ dir: out, readonly: true });
+      const stored: DebateEvent[] = [];
+      try {
+        for (const entry of await store.eventsAfter({ runId: result.runId, limit: 10_000 })) stored.push(entry.event);
+      } finally {
+        await store.close();
+      }
+      const normalized = (file: string) =>
+        readFileSync(path.join(out, file), 'utf8')
+          .replaceAll(result.runId, 'RUN')
+          .replace(/"debateId":"[^"]*"/g, '"debateId":"D"');
+      return { events, stored, labels: normalized('labels.jsonl'), pairs: normalized('pairs.jsonl') };
+    };
+    const each = await label('each');
+    const joined = await label('joined', 60_000);
+    const deltas = (events: readonly DebateEvent[]) => events.filter((event) => event.type === 'turn-delta');
+    const turns = (events: readonly DebateEvent[]) => events.filter((event) => event.type === 'turn-end').length;
+    expect(deltas(joined.events)).toHaveLength(turns(joined.events));
+    expect(deltas(each.events).length).toBe(8 * turns(each.events));
+    expect(joined.labels).toBe(each.labels);
+    expect(joined.pairs).toBe(each.pairs);
+    // What the store keeps after pruning (no deltas of done items) is the same events either way.
+    const kept = (events: readonly DebateEvent[]) =>
+      events.map((event) => `${event.type} ${'turnId' in event ? event.turnId : ''}`);
+    expect(kept(joined.stored)).toEqual(kept(each.stored));
+  });
+
   it('resumes: a rerun skips done items and `exportRun` regenerates identical files', async () => {
     const dir = tempDir();
     const input = writeInput(dir, [nativeItem(1), nativeItem(2), 'not json', nativeItem(3)]);

@@ -705,6 +705,90 @@ export function describeStoreContract(factory: StoreFactory): void {
         );
         expect(turnTexts(stored)).toEqual(turnTexts(emitted));
       });
+      it('writes snapshots with the next batch, the latest per debate, and never the pending one of a debate markDone settles', async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(2) });
+        const [first, second] = await store.claimPending({ runId, limit: 2 });
+        if (!first || !second) throw new Error('expected two claimed items');
+        const snapshotsWritten: string[][] = [];
+        const { sink } = recordingSink();
+        const writer = new EventWriter({
+          store: {
+            ...sink,
+            appendEvents: async (options) => {
+              snapshotsWritten.push(
+                (options.snapshots ?? []).map((write) => `${write.debateId}:${(write.snapshot as { next: string }).next}`),
+              );
+              return sink.appendEvents(options);
+            },
+          },
+          flushEvents: 100,
+          flushMs: 60_000,
+          coalesceDeltas: false,
+        });
+        const d1 = debateEvents({ runId, debateId: 'd1', itemId: first.itemId, deltas: 2 });
+        writer.append(d1[0] as DebateEvent);
+        writer.putSnapshot({ runId, debateId: 'd1', snapshot: { v: 1, next: 'assess' } });
+        writer.putSnapshot({ runId, debateId: 'd1', snapshot: { v: 1, next: 'debate' } }); // replaces the pending one
+        writer.putSnapshot({ runId, debateId: 'd2', snapshot: { v: 1, next: 'debate' } });
+        expect(writer.hasSnapshot('d1')).toBe(true);
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toBeUndefined(); // nothing written before the batch
+        await writer.flush();
+        expect(snapshotsWritten).toEqual([['d1:debate', 'd2:debate']]);
+        expect(writer.hasSnapshot('d1')).toBe(false);
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toEqual({ v: 1, next: 'debate' });
+
+        for (const event of d1.slice(1)) writer.append(event);
+        writer.putSnapshot({ runId, debateId: 'd1', snapshot: { v: 1, next: '__end__' } });
+        writer.putSnapshot({ runId, debateId: 'd2', snapshot: { v: 1, next: 'consensus' } });
+        expect(
+          await writer.markDone({
+            runId,
+            itemId: first.itemId,
+            result: labelRow(first.itemId),
+            attempt: first.attempt,
+            debateId: 'd1',
+          }),
+        ).toBe(true);
+        await writer.close();
+        // d1's last snapshot was never written and its stored one went with the settle; d2's rode the settle.
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toBeUndefined();
+        expect(await store.getDebateSnapshot({ debateId: 'd2' })).toEqual({ v: 1, next: 'consensus' });
+        expect((await store.eventsAfter({ runId, debateId: 'd1', limit: 100 })).map((entry) => entry.event.seq)).toEqual(
+          d1.map((event) => event.seq),
+        );
+      });
+
+      it('keeps pending snapshots when a write fails, without replacing newer ones', async () => {
+        const runId = await newRun();
+        let failNext = true;
+        const writer = new EventWriter({
+          store: {
+            appendEvents: async (options) => {
+              if (failNext) {
+                failNext = false;
+                throw new TribunalError('STORE_FAILED', 'disk full');
+              }
+              return store.appendEvents(options);
+            },
+            markDone: (options) => store.markDone(options),
+            markFailed: (options) => store.markFailed(options),
+          },
+          flushEvents: 100,
+          flushMs: 60_000,
+          onError: () => undefined,
+        });
+        writer.putSnapshot({ runId, debateId: 'd1', snapshot: { v: 1, next: 'debate' } });
+        writer.putSnapshot({ runId, debateId: 'd2', snapshot: { v: 1, next: 'debate' } });
+        const failing = writer.flush();
+        // Put while the failing write is in flight: newer than what fails, so it is what is kept.
+        writer.putSnapshot({ runId, debateId: 'd2', snapshot: { v: 1, next: 'consensus' } });
+        await expect(failing).rejects.toThrow('disk full');
+        await writer.flush();
+        await writer.close();
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toEqual({ v: 1, next: 'debate' });
+        expect(await store.getDebateSnapshot({ debateId: 'd2' })).toEqual({ v: 1, next: 'consensus' });
+      });
     });
 
     describe('turn cache', () => {
@@ -792,6 +876,64 @@ export function describeStoreContract(factory: StoreFactory): void {
         expect(await store.getDebateSnapshot({ debateId: 'd2' })).toBeDefined();
         await store.deleteDebateSnapshot({ debateId: 'd2' });
         expect(await store.getDebateSnapshot({ debateId: 'd2' })).toBeUndefined();
+      });
+
+      it("stores snapshots with a batch of events and with a settle; markDone deletes its debate's snapshot only when it settles", async () => {
+        const runId = await newRun();
+        await store.upsertItems({ runId, items: newItems(3) });
+        const [first, second, third] = await store.claimPending({ runId, limit: 3 });
+        if (!first || !second || !third) throw new Error('expected three claimed items');
+        const d1 = debateEvents({ runId, debateId: 'd1', itemId: first.itemId, deltas: 1 });
+        // Snapshots only: stored though no event is.
+        await store.appendEvents({ events: [], snapshots: [{ runId, debateId: 'd1', snapshot: { v: 1, next: 'assess' } }] });
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toEqual({ v: 1, next: 'assess' });
+        const appended = await store.appendEvents({
+          events: d1.slice(0, 2),
+          snapshots: [
+            { runId, debateId: 'd1', snapshot: { v: 1, next: 'debate' } },
+            { runId, debateId: 'd2', snapshot: { v: 1, next: 'debate' } },
+          ],
+        });
+        expect(appended.inserted).toBe(2);
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toEqual({ v: 1, next: 'debate' });
+        expect(await store.getDebateSnapshot({ debateId: 'd2' })).toEqual({ v: 1, next: 'debate' });
+
+        // A refused settle (stale attempt) keeps the snapshot; a settle deletes it and stores the others it carries.
+        expect(
+          await store.markDone({
+            runId,
+            itemId: first.itemId,
+            result: labelRow(first.itemId),
+            attempt: first.attempt + 1,
+            debateId: 'd1',
+          }),
+        ).toBe(false);
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toBeDefined();
+        expect(
+          await store.markDone({
+            runId,
+            itemId: first.itemId,
+            result: labelRow(first.itemId),
+            attempt: first.attempt,
+            events: d1.slice(2),
+            snapshots: [{ runId, debateId: 'd3', snapshot: { v: 1, next: 'consensus' } }],
+            debateId: 'd1',
+          }),
+        ).toBe(true);
+        expect(await store.getDebateSnapshot({ debateId: 'd1' })).toBeUndefined();
+        expect(await store.getDebateSnapshot({ debateId: 'd3' })).toEqual({ v: 1, next: 'consensus' });
+        expect((await store.eventsAfter({ runId, debateId: 'd1', limit: 100 })).map((entry) => entry.event)).toEqual(d1);
+        expect(
+          await store.markFailed({
+            runId,
+            itemId: second.itemId,
+            state: 'pending',
+            error: { code: 'ABORTED', message: 'stopped' },
+            attempt: second.attempt,
+            snapshots: [{ runId, debateId: 'd2', snapshot: { v: 1, next: 'consensus', seq: 9 } }],
+          }),
+        ).toBe(true);
+        expect(await store.getDebateSnapshot({ debateId: 'd2' })).toEqual({ v: 1, next: 'consensus', seq: 9 });
       });
 
       it('checkpoints a LangGraph graph, and deletes a thread', async () => {

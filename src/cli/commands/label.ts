@@ -6,6 +6,7 @@ import { formatRejection } from '../../datasets/index.js';
 import { createModelRegistry, loadSettings, priceOf, resolveDefaultModel } from '../../models/index.js';
 import {
   estimateLabeling,
+  LABELING_DELTA_INTERVAL_MS,
   type LabelingEstimate,
   type LabelingResult,
   runLabeling,
@@ -217,6 +218,8 @@ export async function labelCommand(argv: string[], io: CliIo, signal: AbortSigna
       concurrency: perProcess,
       work: !values['no-work'],
       leaseMs: leaseS === undefined ? undefined : leaseS * 1000,
+      // Nothing in this process watches single tokens: a turn's tokens become a delta per flush interval.
+      deltaIntervalMs: LABELING_DELTA_INTERVAL_MS,
       ...(processes > 1
         ? {
             startHelpers: ({ runId }: { runId: string }) =>

@@ -5,6 +5,7 @@ import { TribunalError } from '../../contracts/index.js';
 import { createModelRegistry, loadSettings } from '../../models/index.js';
 import {
   DEFAULT_LEASE_MS,
+  LABELING_DELTA_INTERVAL_MS,
   LabelingWorker,
   type LabelingWorkerOptions,
   type WorkerOutcome,
@@ -212,6 +213,8 @@ async function workOn(options: {
       leaseMs: options.leaseMs,
       ...(spec.breaker === undefined ? {} : { breaker: definedFields(spec.breaker) }),
       sharedTotals: true,
+      // Nothing in this process watches single tokens: a turn's tokens become a delta per flush interval.
+      deltaIntervalMs: LABELING_DELTA_INTERVAL_MS,
       signal: options.signal,
       onProgress: options.onProgress,
       onItemFailed: options.onItemFailed,
