@@ -110,7 +110,9 @@ export async function estimateLoop(options: {
       prompts: { train: split.train.length, heldOut: split.heldOut.length, rejected: split.rejected },
       iterations: options.iterations,
       perIteration,
-      models: [...byModel.entries()].map(([model, entry]) => ({ model, ...entry })).sort((a, b) => a.model.localeCompare(b.model)),
+      models: [...byModel.entries()]
+        .map(([model, entry]) => ({ model, ...entry }))
+        .sort((a, b) => a.model.localeCompare(b.model)),
       total,
       assumptions: [
         `every sample ${options.maxTokens} tokens long (--max-tokens): an upper bound`,

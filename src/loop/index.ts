@@ -5,8 +5,8 @@
  */
 
 export * from './ended-completions.js';
+export * from './estimate-loop.js';
 export * from './held-out.js';
 export * from './loop-report.js';
 export * from './run-loop.js';
 export * from './split-prompts.js';
-export * from './estimate-loop.js';

@@ -13,7 +13,13 @@ import { writeFileAtomic } from '../export/index.js';
 import { type PolicySpec, parsePolicy, runGeneration } from '../generate/index.js';
 import type { ModelRegistry } from '../models/index.js';
 import { diversity, klEstimate, lengthControlledWinRate, lengthDrift, winRate } from '../quality/index.js';
-import { type ExportSettings, type LabelingProgress, runLabeling, type StopReason } from '../runner/index.js';
+import {
+  type ExportSettings,
+  LABELING_DELTA_INTERVAL_MS,
+  type LabelingProgress,
+  runLabeling,
+  type StopReason,
+} from '../runner/index.js';
 import { lockRunDirectory } from '../store/index.js';
 import {
   buildEvalConfig,
@@ -346,6 +352,8 @@ async function loopLocked(options: RunLoopOptions & { outDir: string }): Promise
       concurrency: options.concurrency ?? 8,
       export: exportSettings,
       retryFailed: true,
+      // No one watches a loop's debates token by token in this process: join each turn's tokens as `label` does.
+      deltaIntervalMs: LABELING_DELTA_INTERVAL_MS,
       ...(costLeft === undefined ? {} : { maxCostUsd: costLeft }),
       ...(callsLeft === undefined ? {} : { maxCalls: callsLeft }),
       signal: options.signal,
