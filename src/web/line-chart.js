@@ -39,7 +39,12 @@ export function lineChart({ series, xMax, xLabel = 'step', yDomain, format, titl
       s('text', { x: pad.left - 6, y: y(tick) + 4, 'text-anchor': 'end', class: 'axis' }, format(tick)),
     );
   }
-  for (const tick of [...new Set([0, Math.round(maxX / 2), maxX])]) {
+  // Few whole x values (a loop's iterations): label each; else the first, middle and last.
+  const xTicks =
+    Number.isInteger(maxX) && maxX <= 8
+      ? Array.from({ length: maxX + 1 }, (_, index) => index)
+      : [...new Set([0, Math.round(maxX / 2), maxX])];
+  for (const tick of xTicks) {
     svg.append(s('text', { x: x(tick), y: height - 8, 'text-anchor': 'middle', class: 'axis' }, String(tick)));
   }
   svg.append(s('text', { x: pad.left - 6, y: height - 8, 'text-anchor': 'end', class: 'axis' }, xLabel));

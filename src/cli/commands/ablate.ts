@@ -6,7 +6,7 @@ import { type LabelRow, TribunalError } from '../../contracts/index.js';
 import { writeFileAtomic } from '../../export/index.js';
 import { createModelRegistry, loadSettings, resolveDefaultModel } from '../../models/index.js';
 import { ablationMarkdown, ablationPlans, ablationResults } from '../../quality/index.js';
-import { runLabeling } from '../../runner/index.js';
+import { LABELING_DELTA_INTERVAL_MS, runLabeling } from '../../runner/index.js';
 import { ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointsFrom } from '../endpoint-options.js';
 import { EXIT } from '../exit-codes.js';
 import { GOLD_RUN_OPTIONS, goldRunFlags, readLabels } from '../gold-run.js';
@@ -96,6 +96,8 @@ export async function ablateCommand(argv: string[], io: CliIo, signal: AbortSign
       try {
         const result = await runLabeling({
           input: gold,
+          // nobody watches these debates token by token in this process: join each turn's tokens as `label` does
+          deltaIntervalMs: LABELING_DELTA_INTERVAL_MS,
           outDir: path.join(outDir, plan.arm),
           panel: plan.panel,
           models,

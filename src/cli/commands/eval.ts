@@ -14,7 +14,7 @@ import {
   type PairwiseTurn,
   reportMarkdown,
 } from '../../quality/index.js';
-import { type LabelingResult, runLabeling } from '../../runner/index.js';
+import { LABELING_DELTA_INTERVAL_MS, type LabelingResult, runLabeling } from '../../runner/index.js';
 import { openStore } from '../../store/index.js';
 import { ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointsFrom } from '../endpoint-options.js';
 import { EXIT } from '../exit-codes.js';
@@ -148,6 +148,8 @@ export async function evalCommand(argv: string[], io: CliIo, signal: AbortSignal
   try {
     result = await runLabeling({
       storeUrl,
+      // nobody watches these debates token by token in this process: join each turn's tokens as `label` does
+      deltaIntervalMs: LABELING_DELTA_INTERVAL_MS,
       input: gold,
       outDir,
       panel,
