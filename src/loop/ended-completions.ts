@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { CandidatesRowSchema, TribunalError } from '../contracts/index.js';
+import { TribunalError } from '../contracts/index.js';
 import { writeJsonlAtomic } from '../export/index.js';
+import { readCandidatesRows, readJsonl } from './held-out.js';
 
 /** What `markEndedCompletions` wrote. */
 export interface EndedCompletions {
@@ -22,45 +22,29 @@ export async function markEndedCompletions(options: {
   out: string;
 }): Promise<EndedCompletions> {
   const finish = new Map<string, string | null>();
-  for (const [index, line] of (await readFile(options.candidatesFile, 'utf8')).split('\n').entries()) {
-    if (line.trim() === '') continue;
-    const parsed = CandidatesRowSchema.safeParse(JSON.parse(line));
-    if (!parsed.success) {
-      throw new TribunalError(
-        'INTERNAL',
-        `${options.candidatesFile} line ${index + 1} is not a candidates row: rerun the loop to rewrite it`,
-        {
-          location: { file: options.candidatesFile, line: index + 1 },
-        },
-      );
-    }
-    for (const candidate of parsed.data.candidates) finish.set(key(parsed.data.id, candidate.id), candidate.meta.finish);
+  for (const row of await readCandidatesRows(options.candidatesFile)) {
+    for (const candidate of row.candidates) finish.set(key(row.id, candidate.id), candidate.meta.finish);
   }
-  let pairs = 0;
   let cutOff = 0;
-  const rows: Record<string, unknown>[] = [];
-  for (const [index, line] of (await readFile(options.pairsFile, 'utf8')).split('\n').entries()) {
-    if (line.trim() === '') continue;
-    const row = JSON.parse(line) as Record<string, unknown>;
-    if (typeof row.id !== 'string' || typeof row.chosen_id !== 'string' || typeof row.rejected_id !== 'string') {
+  const rows = await readJsonl(options.pairsFile, (value, line) => {
+    const row = value as Record<string, unknown>;
+    if (typeof row?.id !== 'string' || typeof row.chosen_id !== 'string' || typeof row.rejected_id !== 'string') {
       throw new TribunalError(
         'INTERNAL',
-        `${options.pairsFile} line ${index + 1} has no id, chosen_id and rejected_id: the loop needs TRL pairs written by its label stage`,
-        { location: { file: options.pairsFile, line: index + 1 } },
+        `${options.pairsFile} line ${line} has no id, chosen_id and rejected_id: the loop needs TRL pairs written by its label stage`,
+        { location: { file: options.pairsFile, line } },
       );
     }
     for (const side of ['chosen', 'rejected'] as const) {
-      const reason = finish.get(key(row.id, row[`${side}_id`] as string));
-      if (reason === 'length') {
+      if (finish.get(key(row.id, row[`${side}_id`] as string)) === 'length') {
         row[`${side}_ended`] = false;
         cutOff++;
       }
     }
-    rows.push(row);
-    pairs++;
-  }
+    return row;
+  });
   await writeJsonlAtomic({ file: options.out, rows });
-  return { pairs, cutOff };
+  return { pairs: rows.length, cutOff };
 }
 
 const key = (itemId: string, candidateId: string): string => JSON.stringify([itemId, candidateId]);

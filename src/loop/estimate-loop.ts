@@ -5,7 +5,7 @@ import { addUsage, type InputFormat, type ResolvedPanel, type Usage, ZERO_USAGE 
 import { writeJsonlAtomic } from '../export/index.js';
 import type { ModelPricing } from '../models/index.js';
 import { estimateLabeling } from '../runner/index.js';
-import { COMPARE_IDS } from './held-out.js';
+import { comparisonIds, comparisonItems } from './held-out.js';
 import { planSplit } from './split-prompts.js';
 
 /** What `tribunal loop --dry-run` prints: the critics' calls, tokens and cost, per iteration and in all. */
@@ -60,24 +60,14 @@ export async function estimateLoop(options: {
     await writeJsonlAtomic({
       file: compareFile,
       rows: split.heldOut.flatMap((prompt) =>
-        Array.from({ length: options.evalSamples }, (_, index) => [
-          {
-            id: `${prompt.id}#${index}:forward`,
+        Array.from({ length: options.evalSamples }, (_, index) =>
+          comparisonItems({
+            comparison: comparisonIds(prompt.id, index),
             prompt: prompt.prompt,
-            candidates: [
-              { id: COMPARE_IDS.policy, text: sample(0) },
-              { id: COMPARE_IDS.baseline, text: sample(1) },
-            ],
-          },
-          {
-            id: `${prompt.id}#${index}:swapped`,
-            prompt: prompt.prompt,
-            candidates: [
-              { id: COMPARE_IDS.baseline, text: sample(1) },
-              { id: COMPARE_IDS.policy, text: sample(0) },
-            ],
-          },
-        ]).flat(),
+            policyText: sample(0),
+            baselineText: sample(1),
+          }),
+        ).flat(),
       ),
     });
     const common = {

@@ -8,7 +8,7 @@ import {
   TribunalError,
 } from '../contracts/index.js';
 import { writeJsonlAtomic } from '../export/index.js';
-import type { PairOutcome, PairVerdict } from '../quality/index.js';
+import { mean, type PairOutcome, type PairVerdict } from '../quality/index.js';
 
 /** One sample of a policy, folded copies expanded. */
 export interface HeldOutSample {
@@ -23,15 +23,19 @@ export interface HeldOutSamples {
   prompts: Map<string, { prompt: Prompt; samples: HeldOutSample[] }>;
 }
 
-/** The candidates.jsonl a generation run wrote, as samples: a folded candidate counts `meta.copies` times. */
-export async function readHeldOutSamples(file: string): Promise<HeldOutSamples> {
-  const rows = await readJsonl(file, (value, line) => {
+/** The rows of a candidates.jsonl a generation run wrote, each checked against its schema. */
+export async function readCandidatesRows(file: string): Promise<CandidatesRow[]> {
+  return readJsonl(file, (value, line) => {
     const parsed = CandidatesRowSchema.safeParse(value);
     if (!parsed.success) throw invalid(file, line, issueText(parsed.error.issues[0], 'not a candidates row'));
     return parsed.data;
   });
+}
+
+/** The candidates.jsonl a generation run wrote, as samples: a folded candidate counts `meta.copies` times. */
+export async function readHeldOutSamples(file: string): Promise<HeldOutSamples> {
   const prompts = new Map<string, { prompt: Prompt; samples: HeldOutSample[] }>();
-  for (const row of rows as CandidatesRow[]) {
+  for (const row of await readCandidatesRows(file)) {
     const samples: HeldOutSample[] = [];
     for (const candidate of [...row.candidates].sort((a, b) => a.meta.sample - b.meta.sample)) {
       for (let copy = 0; copy < candidate.meta.copies; copy++) {
@@ -75,19 +79,22 @@ export function planComparisons(policy: HeldOutSamples, baseline: HeldOutSamples
     if (!other) continue;
     const count = Math.min(entry.samples.length, other.samples.length);
     for (let index = 0; index < count; index++) {
-      const key = `${promptId}#${index}`;
       comparisons.push({
-        key,
+        ...comparisonIds(promptId, index),
         promptId,
         index,
-        forwardId: `${key}:forward`,
-        swappedId: `${key}:swapped`,
         policyTokens: entry.samples[index]?.tokens ?? null,
         baselineTokens: other.samples[index]?.tokens ?? null,
       });
     }
   }
   return comparisons;
+}
+
+/** The ids of the comparison of a prompt's j-th samples and of its two debates. */
+export function comparisonIds(promptId: string, index: number): Pick<Comparison, 'key' | 'forwardId' | 'swappedId'> {
+  const key = `${promptId}#${index}`;
+  return { key, forwardId: `${key}:forward`, swappedId: `${key}:swapped` };
 }
 
 /**
@@ -106,13 +113,32 @@ export async function writeComparisons(options: {
     const mine = options.policy.prompts.get(comparison.promptId);
     const theirs = options.baseline.prompts.get(comparison.promptId);
     if (!mine || !theirs) continue;
-    const policyCandidate = { id: COMPARE_IDS.policy, text: mine.samples[comparison.index]?.text ?? '' };
-    const baselineCandidate = { id: COMPARE_IDS.baseline, text: theirs.samples[comparison.index]?.text ?? '' };
-    rows.push({ id: comparison.forwardId, prompt: mine.prompt, candidates: [policyCandidate, baselineCandidate] });
-    rows.push({ id: comparison.swappedId, prompt: mine.prompt, candidates: [baselineCandidate, policyCandidate] });
+    rows.push(
+      ...comparisonItems({
+        comparison,
+        prompt: mine.prompt,
+        policyText: mine.samples[comparison.index]?.text ?? '',
+        baselineText: theirs.samples[comparison.index]?.text ?? '',
+      }),
+    );
   }
   await writeJsonlAtomic({ file: options.file, rows });
   return comparisons;
+}
+
+/** The two debates of one comparison: `forward` shows the policy's sample first, `swapped` shows it second. */
+export function comparisonItems(options: {
+  comparison: Pick<Comparison, 'forwardId' | 'swappedId'>;
+  prompt: Prompt;
+  policyText: string;
+  baselineText: string;
+}): [unknown, unknown] {
+  const policy = { id: COMPARE_IDS.policy, text: options.policyText };
+  const baseline = { id: COMPARE_IDS.baseline, text: options.baselineText };
+  return [
+    { id: options.comparison.forwardId, prompt: options.prompt, candidates: [policy, baseline] },
+    { id: options.comparison.swappedId, prompt: options.prompt, candidates: [baseline, policy] },
+  ];
 }
 
 /** What the panel's labels of the comparison debates say. */
@@ -164,12 +190,11 @@ export async function readComparisonVerdicts(options: {
       ...(comparison.baselineTokens === null ? {} : { baselineTokens: comparison.baselineTokens }),
     });
   }
-  const average = (values: number[]): number | null =>
-    values.length === 0 ? null : values.reduce((sum, value) => sum + value, 0) / values.length;
-  return { outcomes, missing, meanPolicyScore: average(policyScores), meanBaselineScore: average(baselineScores) };
+  return { outcomes, missing, meanPolicyScore: mean(policyScores), meanBaselineScore: mean(baselineScores) };
 }
 
-async function readJsonl<T>(file: string, parse: (value: unknown, line: number) => T): Promise<T[]> {
+/** The JSON lines of a file a loop stage wrote, each parsed by `parse`; a bad line names its file and number. */
+export async function readJsonl<T>(file: string, parse: (value: unknown, line: number) => T): Promise<T[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { IterationReport, LoopReport } from '../contracts/index.js';
-import { writeFileAtomic } from '../export/index.js';
+import { escapeXml, writeFileAtomic } from '../export/index.js';
 
 /** The report types are the zod schemas' (src/contracts/loop-report.ts): the server validates report.json with them. */
 export type { FiredStopRule, InitialReport, IterationReport, LoopReport } from '../contracts/index.js';
@@ -118,9 +118,6 @@ function plotSpecs(report: LoopReport): PlotSpec[] {
     },
   ];
 }
-
-const escapeXml = (text: string): string =>
-  text.replace(/[<>&"']/g, (char) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[char] ?? char);
 
 /** A small self-contained SVG line chart: x is the policy index (0 = policy_0), y the measure, error bars where given. */
 export function lineChart(plot: PlotSpec): string {

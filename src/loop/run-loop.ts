@@ -12,9 +12,10 @@ import {
 import { writeFileAtomic } from '../export/index.js';
 import { type PolicySpec, parsePolicy, runGeneration } from '../generate/index.js';
 import type { ModelRegistry } from '../models/index.js';
-import { diversity, klEstimate, lengthControlledWinRate, lengthDrift, winRate } from '../quality/index.js';
+import { diversity, klEstimate, lengthControlledWinRate, lengthDrift, mean, winRate } from '../quality/index.js';
 import {
   type ExportSettings,
+  fileSha256,
   LABELING_DELTA_INTERVAL_MS,
   type LabelingProgress,
   runLabeling,
@@ -220,7 +221,7 @@ async function loopLocked(options: RunLoopOptions & { outDir: string }): Promise
   }
   const base = await basePolicy(policy0);
   const settings = {
-    prompts: await fileFingerprint(options.prompts),
+    prompts: (await fileSha256(path.resolve(cwd, options.prompts))).slice(0, 16),
     policy: policy0.kind === 'tiny' ? policy0.id : `checkpoint:${base.initCheckpoint}`,
     n: options.n ?? LOOP_DEFAULTS.n,
     heldOut: options.heldOut ?? LOOP_DEFAULTS.heldOut,
@@ -386,7 +387,7 @@ async function loopLocked(options: RunLoopOptions & { outDir: string }): Promise
   const initialDiversity = diversity({ samplesByPrompt: samplesByPrompt(initialSamples) });
   report.initial = {
     policy: settings.policy,
-    meanTokens: meanOf(tokensOf(initialSamples)),
+    meanTokens: mean(tokensOf(initialSamples)),
     distinct1: initialDiversity.distinct1,
     distinct2: initialDiversity.distinct2,
     pairwiseOverlap: initialDiversity.meanPairwiseOverlap,
@@ -784,20 +785,6 @@ async function openState(outDir: string, settings: Record<string, unknown>): Pro
   return state;
 }
 
-async function fileFingerprint(file: string): Promise<string> {
-  const { createHash } = await import('node:crypto');
-  try {
-    return createHash('sha256')
-      .update(await readFile(file))
-      .digest('hex')
-      .slice(0, 16);
-  } catch (error) {
-    throw new TribunalError('INPUT_INVALID', `cannot read --prompts ${file}: ${(error as Error).message}`, {
-      location: { file },
-    });
-  }
-}
-
 function samplesByPrompt(samples: HeldOutSamples): string[][] {
   return [...samples.prompts.values()].map((entry) => entry.samples.map((sample) => sample.text));
 }
@@ -806,10 +793,6 @@ function tokensOf(samples: HeldOutSamples): number[] {
   return [...samples.prompts.values()].flatMap((entry) =>
     entry.samples.flatMap((sample) => (sample.tokens === null ? [] : [sample.tokens])),
   );
-}
-
-function meanOf(values: number[]): number | null {
-  return values.length === 0 ? null : values.reduce((sum, value) => sum + value, 0) / values.length;
 }
 
 function pairOf(low: number | null, high: number | null): [number, number] | null {

@@ -314,7 +314,7 @@ describe('the report', () => {
       series: [{ label: '<s>', color: '#000', points: [{ x: 1, y: 1 }] }],
     });
     assertWellFormedXml(svg);
-    expect(svg).toContain('a &lt;b&gt; &amp; &quot;c&quot;');
+    expect(svg).toContain('a &#60;b&#62; &#38; &#34;c&#34;');
     const markdown = readFileSync(path.join(dir, 'report.md'), 'utf8');
     expect(markdown).toContain('![Panel win rate');
     expect(markdown).toContain('**Stopped after iteration 1:** KL passed');
