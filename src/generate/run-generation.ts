@@ -14,8 +14,8 @@ import {
   isModelFailure,
   LabelingBudget,
   type LabelingProgress,
-  rateAndEta,
   type StopReason,
+  sessionProgress,
 } from '../runner/index.js';
 import {
   type ClaimedItem,
@@ -313,27 +313,15 @@ async function samplePending(context: {
   // The worker's prompts cost no calls; their tokens are this session's usage (the budget tracks the pool's).
   let workerUsage: Usage = ZERO_USAGE;
   const spent = () => (context.policy.kind === 'worker' ? workerUsage : budget.spent());
-  const progress = (): LabelingProgress => {
-    const elapsedMs = Date.now() - startedAt;
-    const settled = counts.done + counts.failed;
-    const { itemsPerSecond, etaSeconds } = rateAndEta({ settled, elapsedMs, remaining: state.pending + state.running });
-    return {
+  const progress = (): LabelingProgress =>
+    sessionProgress({
       runId,
-      total: state.items,
-      done: state.done,
-      failed: state.failed,
-      rejected: state.rejected,
-      rejectedLines: state.rejectedLines,
-      running: state.running,
-      pending: state.pending,
-      sessionSettled: settled,
-      elapsedMs,
-      itemsPerSecond,
-      etaSeconds,
+      totals: state,
+      settled: counts.done + counts.failed,
+      startedAt,
       usage: spent(),
-      ...(stopReason === undefined ? {} : { stopping: stopReason }),
-    };
-  };
+      stopping: stopReason,
+    });
   const report = () => options.onProgress?.(progress());
   if (state.pending === 0) {
     report();

@@ -41,3 +41,47 @@ export function rateAndEta(options: { settled: number; elapsedMs: number; remain
   const etaSeconds = itemsPerSecond > 0 ? options.remaining / itemsPerSecond : undefined;
   return { itemsPerSecond, etaSeconds };
 }
+
+/** A run's item counts as the store reports them (`RunTotals`). */
+export interface ProgressTotals {
+  items: number;
+  done: number;
+  failed: number;
+  rejected: number;
+  rejectedLines: number;
+  running: number;
+  pending: number;
+}
+
+/**
+ * A session's progress from the run's totals: the counts, this session's rate and ETA from the items it settled since
+ * `startedAt`, what it spent, and why it is stopping. Shared by labeling and generation sessions.
+ */
+export function sessionProgress(options: {
+  runId: string;
+  totals: ProgressTotals;
+  settled: number;
+  startedAt: number;
+  usage: Usage;
+  stopping?: StopReason | undefined;
+}): LabelingProgress {
+  const { totals, settled } = options;
+  const elapsedMs = Date.now() - options.startedAt;
+  const { itemsPerSecond, etaSeconds } = rateAndEta({ settled, elapsedMs, remaining: totals.pending + totals.running });
+  return {
+    runId: options.runId,
+    total: totals.items,
+    done: totals.done,
+    failed: totals.failed,
+    rejected: totals.rejected,
+    rejectedLines: totals.rejectedLines,
+    running: totals.running,
+    pending: totals.pending,
+    sessionSettled: settled,
+    elapsedMs,
+    itemsPerSecond,
+    etaSeconds,
+    usage: options.usage,
+    ...(options.stopping === undefined ? {} : { stopping: options.stopping }),
+  };
+}

@@ -31,7 +31,7 @@ import { debateSlotFor, sweepSettledCheckpoints } from './debate-ids.js';
 import { debateInputOf } from './debate-input.js';
 import { type BreakerSettings, BreakerSettingsSchema, type BreakerTrip, FailureBreaker } from './failure-breaker.js';
 import { type ItemSpend, LabelingBudget, type StopReason } from './labeling-budget.js';
-import { type LabelingProgress, rateAndEta } from './labeling-progress.js';
+import { type LabelingProgress, sessionProgress } from './labeling-progress.js';
 import { isModelFailure } from './model-failures.js';
 import { usageBeforeResume } from './resumed-usage.js';
 import { labelReview } from './review-queue.js';
@@ -609,25 +609,14 @@ export class LabelingWorker {
       rejectedLines: 0,
       usage: this.budget.spent(),
     };
-    const elapsedMs = Date.now() - this.startedAt;
-    const settled = this.counts.done + this.counts.failed + this.counts.rejected;
-    const { itemsPerSecond, etaSeconds } = rateAndEta({ settled, elapsedMs, remaining: state.pending + state.running });
-    return {
+    return sessionProgress({
       runId: this.options.runId,
-      total: state.items,
-      done: state.done,
-      failed: state.failed,
-      rejected: state.rejected,
-      rejectedLines: state.rejectedLines,
-      running: state.running,
-      pending: state.pending,
-      sessionSettled: settled,
-      elapsedMs,
-      itemsPerSecond,
-      etaSeconds,
+      totals: state,
+      settled: this.counts.done + this.counts.failed + this.counts.rejected,
+      startedAt: this.startedAt,
       usage: this.budget.spent(),
-      ...(this.stopReason === undefined ? {} : { stopping: this.stopReason }),
-    };
+      stopping: this.stopReason,
+    });
   }
 
   private report(): void {
