@@ -161,6 +161,16 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
   const iterations = integerFlag(values.iterations, '--iterations', { min: 1, max: 1000 }) as number;
   const loraRank = integerFlag(values.lora, '--lora', { min: 1 });
   const pairSmoothing = pairSmoothingFlag(values['pair-smoothing']);
+  // What decides the split and the samples, for the run and for --dry-run alike.
+  const shape = {
+    prompts: path.resolve(io.cwd, values.prompts as string),
+    format: inputFormatFlag(values.format),
+    limit: integerFlag(values.limit, '--limit', { min: 2 }),
+    seed: integerFlag(values.seed, '--seed', { min: 0 }),
+    n: integerFlag(values.n, '--n', { min: 1, max: 1024 }),
+    evalSamples: integerFlag(values['eval-samples'], '--eval-samples', { min: 1, max: 64 }),
+    maxTokens: integerFlag(values['max-tokens'], '--max-tokens', { min: 1, max: 32_768 }),
+  };
 
   const panel = await loadPanel({ cwd: io.cwd, ...(values.panel ? { file: values.panel } : {}) });
   const settings = loadSettings();
@@ -170,15 +180,13 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
   const endpoints = await endpointsFrom({ values, settings, cwd: io.cwd });
   if (values['dry-run']) {
     const estimate = await estimateLoop({
-      prompts: path.resolve(io.cwd, values.prompts as string),
-      format: inputFormatFlag(values.format),
-      limit: integerFlag(values.limit, '--limit', { min: 2 }),
+      ...shape,
       heldOut: heldOut ?? LOOP_DEFAULTS.heldOut,
-      seed: integerFlag(values.seed, '--seed', { min: 0 }) ?? LOOP_DEFAULTS.seed,
+      seed: shape.seed ?? LOOP_DEFAULTS.seed,
       iterations,
-      n: integerFlag(values.n, '--n', { min: 1, max: 1024 }) ?? LOOP_DEFAULTS.n,
-      evalSamples: integerFlag(values['eval-samples'], '--eval-samples', { min: 1, max: 64 }) ?? LOOP_DEFAULTS.evalSamples,
-      maxTokens: integerFlag(values['max-tokens'], '--max-tokens', { min: 1, max: 32_768 }) ?? LOOP_DEFAULTS.maxTokens,
+      n: shape.n ?? LOOP_DEFAULTS.n,
+      evalSamples: shape.evalSamples ?? LOOP_DEFAULTS.evalSamples,
+      maxTokens: shape.maxTokens ?? LOOP_DEFAULTS.maxTokens,
       panel,
       defaultModel: defaultModel.id,
       modelOverride: values.model,
@@ -205,19 +213,13 @@ export async function loopCommand(argv: string[], io: CliIo, signal: AbortSignal
   let result: LoopResult;
   try {
     result = await runLoop({
-      prompts: path.resolve(io.cwd, values.prompts as string),
+      ...shape,
       outDir,
       policy: values.policy as string,
       iterations,
-      n: integerFlag(values.n, '--n', { min: 1, max: 1024 }),
       heldOut,
-      evalSamples: integerFlag(values['eval-samples'], '--eval-samples', { min: 1, max: 64 }),
-      maxTokens: integerFlag(values['max-tokens'], '--max-tokens', { min: 1, max: 32_768 }),
       temperature: numberFlag(values.temperature, '--temperature', { min: 0 }),
       topP: numberFlag(values['top-p'], '--top-p', { min: 0, exclusive: true, max: 1 }),
-      seed: integerFlag(values.seed, '--seed', { min: 0 }),
-      limit: integerFlag(values.limit, '--limit', { min: 2 }),
-      format: inputFormatFlag(values.format),
       panel,
       models,
       defaultModel: defaultModel.id,
